@@ -1,0 +1,120 @@
+/* clrt: the OpenCL runtime — devices, context and queue, the one program
+ * built from the embedded kernels, buffers, and error names.
+ *
+ * It knows nothing of layers. Every OpenCL call goes through CLRT_CALL or an
+ * explicit check so a failure names the call, the error and a next step. */
+#ifndef CLRT_H
+#define CLRT_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stddef.h>
+
+#include "cnn_error.h"
+
+/* One entry of the flat device index across all platforms. */
+typedef struct {
+    int index;
+    cl_platform_id platform;
+    cl_device_id device;
+    char platform_name[128];
+    char name[128];
+    cl_device_type type;
+    cl_uint compute_units;
+    cl_ulong global_mem;
+    size_t max_work_group;
+    char opencl_c_version[64];
+    int fp16;
+    int fp64;
+    cl_uint base_align_bits; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN */
+} clrt_device;
+
+typedef struct {
+    clrt_device dev;
+    cl_context context;
+    cl_command_queue queue; /* in-order, profiling enabled */
+    cl_program program;     /* every embedded kernel, built once */
+} clrt;
+
+/* The name of an OpenCL error code ("CL_OUT_OF_RESOURCES"). */
+const char *clrt_error_name(cl_int code);
+
+/* Fills err with "<call> failed: <NAME> (<code>). <hint>" and returns
+ * CNN_ERR_RUNTIME. */
+cnn_status clrt_fail(cnn_error *err, const char *call, cl_int code);
+
+/* Checks a call that returns cl_int; on failure returns from the enclosing
+ * function with the status. Usage: CLRT_CALL(err, clFinish, (q)); */
+#define CLRT_CALL(err, fn, args)                                   \
+    do {                                                           \
+        cl_int clrt_rc_ = fn args;                                 \
+        if (clrt_rc_ != CL_SUCCESS)                                \
+            return clrt_fail((err), #fn, clrt_rc_);                \
+    } while (0)
+
+/* Every device of every platform, in one flat index. *out is malloc'd.
+ * No platform at all is a runtime error that says how to install one. */
+cnn_status clrt_devices(clrt_device **out, int *count, cnn_error *err);
+
+/* The device index to use when --device is absent: $CNN_CL_DEVICE or 0.
+ * A malformed value is an input error. */
+cnn_status clrt_default_device(int *index, cnn_error *err);
+
+/* Opens device `index`: context, profiling queue, and the program of all
+ * kernels (embedded, or read from $CNN_CL_KERNELS). An index out of range is
+ * CNN_ERR_INPUT with the list of valid devices in the message. */
+cnn_status clrt_open(clrt *rt, int index, cnn_error *err);
+void clrt_close(clrt *rt);
+
+/* Builds a program from source for rt's device; a compile failure puts the
+ * compiler's build log into the message. */
+cnn_status clrt_build(const clrt *rt, const char *source, const char *options,
+                      cl_program *out, cnn_error *err);
+
+/* A kernel from rt's program, by function name. */
+cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
+                       cnn_error *err);
+
+/* A device buffer of `bytes` bytes. */
+cnn_status clrt_buffer(const clrt *rt, size_t bytes, cl_mem *out,
+                       cnn_error *err);
+
+/* A view of bytes [offset, offset + bytes) of parent, usable as its own
+ * buffer. offset must be a multiple of clrt_align(rt). */
+cnn_status clrt_sub_buffer(cl_mem parent, size_t offset,
+                           size_t bytes, cl_mem *out, cnn_error *err);
+
+/* The alignment in bytes that sub-buffer offsets need on rt's device. */
+size_t clrt_align(const clrt *rt);
+
+/* Checks that `index` names a device and fills *out; an index out of range
+ * is CNN_ERR_INPUT listing the valid devices. Cheap: builds nothing. */
+cnn_status clrt_device_get(int index, clrt_device *out, cnn_error *err);
+
+/* Blocking host<->device copies (for set-up and tests, not the hot path). */
+cnn_status clrt_write(const clrt *rt, cl_mem buf, const void *src,
+                      size_t bytes, cnn_error *err);
+cnn_status clrt_read(const clrt *rt, cl_mem buf, void *dst, size_t bytes,
+                     cnn_error *err);
+
+/* Sets kernel arguments in order; each pair is (size, pointer). Stops at the
+ * first failure, naming the argument index. */
+cnn_status clrt_set_args(cl_kernel k, cnn_error *err, int nargs, ...);
+
+/* Enqueues k over `dims` dimensions; global sizes are rounded up to the
+ * local size when one is given (local may be NULL). No host sync. */
+cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
+                       const size_t *global, const size_t *local,
+                       cl_event *event, cnn_error *err);
+
+/* One line describing d, as `cnn-cl devices` prints it. */
+void clrt_device_describe(const clrt_device *d, char *buf, size_t size);
+
+/* Human-readable type ("CPU", "GPU", "accelerator"). */
+const char *clrt_device_type_name(cl_device_type type);
+
+/* The source of all kernels as one string (malloc'd): the embedded copies,
+ * or the files of $CNN_CL_KERNELS when set. */
+cnn_status clrt_kernel_source(char **out, cnn_error *err);
+
+#endif

@@ -1,0 +1,84 @@
+/* args.c: option parsing shared by every command. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_args_init(cli_args *a, const char *command, int argc, char **argv)
+{
+    a->argc = argc;
+    a->argv = argv;
+    a->i = 0;
+    a->command = command;
+    a->name = NULL;
+    a->inline_value = NULL;
+}
+
+int cli_args_next(cli_args *a)
+{
+    if (a->i >= a->argc)
+        return 0;
+    a->name = a->argv[a->i++];
+    a->inline_value = NULL;
+    return 1;
+}
+
+int cli_args_is(cli_args *a, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(a->name, name, n) != 0)
+        return 0;
+    if (a->name[n] == '\0')
+        return 1;
+    if (a->name[n] == '=') {
+        a->inline_value = a->name + n + 1;
+        return 1;
+    }
+    return 0;
+}
+
+cnn_status cli_args_value(cli_args *a, const char **value, cnn_error *err)
+{
+    if (a->inline_value) {
+        *value = a->inline_value;
+        return CNN_OK;
+    }
+    if (a->i >= a->argc)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s %s needs a value; see "
+                        "`cnn-cl %s --help`", a->command, a->name, a->command);
+    *value = a->argv[a->i++];
+    return CNN_OK;
+}
+
+cnn_status cli_args_int(cli_args *a, long min, long max, long *out,
+                        cnn_error *err)
+{
+    const char *text = NULL;
+    cnn_status st = cli_args_value(a, &text, err);
+    if (st)
+        return st;
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "%s: '%s' is not an integer in [%ld, %ld]",
+                        a->name, text, min, max);
+    *out = v;
+    return CNN_OK;
+}
+
+cnn_status cli_args_unknown(const cli_args *a, cnn_error *err)
+{
+    return cnn_fail(err, CNN_ERR_INPUT,
+                    "%s: unknown option '%s'; see `cnn-cl %s --help`",
+                    a->command, a->name, a->command);
+}
+
+int cli_report(const cnn_error *err)
+{
+    fprintf(stderr, "cnn-cl: %s\n", err->msg);
+    return err->status;
+}

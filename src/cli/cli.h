@@ -1,0 +1,43 @@
+/* cli: the command line. Each command is one file; they share the option
+ * helpers below. Commands return an exit code: 0, 1 (runtime) or 2 (usage
+ * or input). Nothing outside src/cli knows about argv. */
+#ifndef CLI_H
+#define CLI_H
+
+#include "cnn_error.h"
+
+/* Walks argv of one command. `--name value` and `--name=value` both work. */
+typedef struct {
+    int argc;
+    char **argv;
+    int i;              /* next argument to read */
+    const char *command;
+    const char *name;   /* the option just matched, without its value */
+    const char *inline_value; /* the text after '=' in --name=value */
+} cli_args;
+
+void cli_args_init(cli_args *a, const char *command, int argc, char **argv);
+
+/* Moves to the next argument; returns 0 when none remain. */
+int cli_args_next(cli_args *a);
+
+/* True when the current argument is the option `name` (e.g. "--device"). */
+int cli_args_is(cli_args *a, const char *name);
+
+/* The value of the current option (inline or the next argument). */
+cnn_status cli_args_value(cli_args *a, const char **value, cnn_error *err);
+
+/* The value parsed as an integer in [min, max]. */
+cnn_status cli_args_int(cli_args *a, long min, long max, long *out,
+                        cnn_error *err);
+
+/* The error for the current argument when no option matched it. */
+cnn_status cli_args_unknown(const cli_args *a, cnn_error *err);
+
+/* Prints "cnn-cl: <message>" to stderr and returns err->status. */
+int cli_report(const cnn_error *err);
+
+int cli_devices(int argc, char **argv);
+int cli_train(int argc, char **argv);
+
+#endif

@@ -1,0 +1,292 @@
+/* idx.c: IDX parsing and validation, with gzip files decompressed once into
+ * a cache. See idx.h for the format. */
+#include "idx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* A generous bound on one image: rejects nonsense headers early. */
+#define MAX_IMAGE_PIXELS (1u << 24)
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static cnn_status bad(cnn_error *err, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static cnn_status bad(cnn_error *err, const char *name, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cnn_fail(err, CNN_ERR_INPUT, "%s: %s", name, what);
+}
+
+static cnn_status mkdirs(const char *path, cnn_error *err)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST)
+            return cnn_fail(err, CNN_ERR_RUNTIME, "cannot create %s: %s", buf,
+                            strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "cannot create %s: %s", buf,
+                        strerror(errno));
+    return CNN_OK;
+}
+
+static cnn_status cache_dir(char *out, size_t size, cnn_error *err)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(out, size, "%s/cnn-cl", xdg);
+    else if (home && *home)
+        snprintf(out, size, "%s/.cache/cnn-cl", home);
+    else
+        return cnn_fail(err, CNN_ERR_RUNTIME,
+                        "neither XDG_CACHE_HOME nor HOME is set, so there is "
+                        "no cache folder for decompressed data; set one");
+    return mkdirs(out, err);
+}
+
+/* FNV-1a, to name a cache entry after the source file's identity. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Decompresses `name` into the cache unless an entry for this exact file
+ * (path, size, modification time) is already there; fills `path`. */
+static cnn_status gunzip_cached(const char *name, const struct stat *st,
+                                char *path, size_t size, cnn_error *err)
+{
+    char dir[4096], real[4096];
+    cnn_status s = cache_dir(dir, sizeof dir, err);
+    if (s)
+        return s;
+    if (!realpath(name, real))
+        snprintf(real, sizeof real, "%s", name);
+    uint64_t h = fnv1a(1469598103934665603ull, real, strlen(real));
+    h = fnv1a(h, &st->st_size, sizeof st->st_size);
+    h = fnv1a(h, &st->st_mtim, sizeof st->st_mtim);
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    size_t blen = strlen(base);
+    if (blen > 3 && !strcmp(base + blen - 3, ".gz"))
+        blen -= 3;
+    snprintf(path, size, "%s/%.*s-%016llx", dir, (int)blen, base,
+             (unsigned long long)h);
+    if (access(path, R_OK) == 0)
+        return CNN_OK;
+
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "cannot create %s: %s", tmp,
+                        strerror(errno));
+    gzFile gz = gzopen(name, "rb");
+    s = CNN_OK;
+    if (!gz) {
+        s = bad(err, name, "cannot open: %s", strerror(errno));
+    } else {
+        static unsigned char buf[1 << 16];
+        int n;
+        while ((n = gzread(gz, buf, sizeof buf)) > 0) {
+            if (write(fd, buf, (size_t)n) != n) {
+                s = cnn_fail(err, CNN_ERR_RUNTIME, "writing %s: %s", tmp,
+                             strerror(errno));
+                break;
+            }
+        }
+        if (n < 0 && s == CNN_OK) {
+            int zerr;
+            const char *msg = gzerror(gz, &zerr);
+            s = bad(err, name, "corrupt gzip data (%s)", msg);
+        }
+        gzclose(gz);
+    }
+    if (s == CNN_OK && fsync(fd))
+        s = cnn_fail(err, CNN_ERR_RUNTIME, "writing %s: %s", tmp, strerror(errno));
+    close(fd);
+    if (s == CNN_OK && rename(tmp, path))
+        s = cnn_fail(err, CNN_ERR_RUNTIME, "renaming %s: %s", tmp, strerror(errno));
+    if (s)
+        unlink(tmp);
+    return s;
+}
+
+cnn_status idx_open(const char *name, uint32_t magic, idx_file *out,
+                    cnn_error *err)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", name);
+    struct stat st;
+    if (stat(name, &st))
+        return bad(err, name, "cannot open: %s", strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return bad(err, name, "is a folder, not an IDX file");
+    if (!S_ISREG(st.st_mode))
+        return bad(err, name, "is not a regular file");
+
+    int fd = open(name, O_RDONLY);
+    if (fd < 0)
+        return bad(err, name, "cannot open: %s", strerror(errno));
+    unsigned char head[16];
+    ssize_t got = read(fd, head, sizeof head);
+    close(fd);
+    if (got < 0)
+        return bad(err, name, "cannot read: %s", strerror(errno));
+
+    snprintf(out->path, sizeof out->path, "%s", name);
+    if (got >= 2 && head[0] == 0x1f && head[1] == 0x8b) {
+        cnn_status s = gunzip_cached(name, &st, out->path, sizeof out->path, err);
+        if (s)
+            return s;
+        if (stat(out->path, &st))
+            return bad(err, out->path, "cannot open: %s", strerror(errno));
+        fd = open(out->path, O_RDONLY);
+        if (fd < 0)
+            return bad(err, out->path, "cannot open: %s", strerror(errno));
+        got = read(fd, head, sizeof head);
+        close(fd);
+    }
+
+    size_t header = magic == IDX_IMAGES ? 16 : 8;
+    if (got < 4)
+        return bad(err, name, "too short for an IDX header (%zd bytes)", got);
+    uint32_t m = be32(head);
+    if (m != magic)
+        return bad(err, name, "wrong magic number %u (expected %u, an IDX %s file)",
+                   m, magic, magic == IDX_IMAGES ? "image" : "label");
+    if ((size_t)got < header)
+        return bad(err, name, "header is %zd bytes, shorter than the %zu "
+                   "an IDX %s file needs", got, header,
+                   magic == IDX_IMAGES ? "image" : "label");
+    out->magic = m;
+    out->count = be32(head + 4);
+    out->rows = magic == IDX_IMAGES ? be32(head + 8) : 1;
+    out->cols = magic == IDX_IMAGES ? be32(head + 12) : 1;
+    if (out->count == 0)
+        return bad(err, name, "holds zero items");
+    if (out->rows == 0 || out->cols == 0)
+        return bad(err, name, "has a zero image dimension (%u x %u)",
+                   out->rows, out->cols);
+    uint64_t pixels = (uint64_t)out->rows * out->cols;
+    if (pixels > MAX_IMAGE_PIXELS)
+        return bad(err, name, "image size %u x %u overflows the limit of %u pixels",
+                   out->rows, out->cols, MAX_IMAGE_PIXELS);
+    uint64_t bytes = pixels * out->count; /* < 2^56: cannot overflow */
+    uint64_t have = (uint64_t)st.st_size - header;
+    if (have < bytes)
+        return bad(err, name, "data is %llu bytes, shorter than the %llu its "
+                   "header says (%u items)", (unsigned long long)have,
+                   (unsigned long long)bytes, out->count);
+    if (have > bytes)
+        return bad(err, name, "has %llu bytes after the %llu its header says "
+                   "(%u items)", (unsigned long long)(have - bytes),
+                   (unsigned long long)bytes, out->count);
+    out->data_offset = (off_t)header;
+    return CNN_OK;
+}
+
+cnn_status idx_check_labels(const idx_file *labels, int classes, cnn_error *err)
+{
+    int fd = open(labels->path, O_RDONLY);
+    if (fd < 0)
+        return bad(err, labels->name, "cannot open: %s", strerror(errno));
+    unsigned char buf[1 << 16];
+    uint64_t done = 0;
+    cnn_status s = CNN_OK;
+    while (done < labels->count && s == CNN_OK) {
+        size_t want = labels->count - done < sizeof buf ? labels->count - done : sizeof buf;
+        ssize_t got = pread(fd, buf, want, labels->data_offset + (off_t)done);
+        if (got <= 0) {
+            s = bad(err, labels->name, "read failed at label %llu",
+                    (unsigned long long)done);
+            break;
+        }
+        for (ssize_t i = 0; i < got; i++)
+            if (buf[i] >= classes) {
+                s = bad(err, labels->name, "label %d at item %llu is outside "
+                        "the %d classes (0..%d)", buf[i],
+                        (unsigned long long)(done + (uint64_t)i), classes,
+                        classes - 1);
+                break;
+            }
+        done += (uint64_t)got;
+    }
+    close(fd);
+    return s;
+}
+
+/* dir/base, or dir/base.gz when only that exists. */
+static void find(const char *dir, const char *base, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", dir, base);
+    if (access(out, F_OK) == 0)
+        return;
+    char gz[4200];
+    snprintf(gz, sizeof gz, "%s.gz", out);
+    if (access(gz, F_OK) == 0)
+        snprintf(out, size, "%s", gz);
+}
+
+cnn_status idx_split_open(const char *dir, const char *prefix, int classes,
+                          idx_split *out, cnn_error *err)
+{
+    char path[4096], base[256];
+    snprintf(base, sizeof base, "%s-images-idx3-ubyte", prefix);
+    find(dir, base, path, sizeof path);
+    cnn_status s = idx_open(path, IDX_IMAGES, &out->images, err);
+    if (s)
+        return s;
+    snprintf(base, sizeof base, "%s-labels-idx1-ubyte", prefix);
+    find(dir, base, path, sizeof path);
+    if ((s = idx_open(path, IDX_LABELS, &out->labels, err)))
+        return s;
+    if (out->images.count != out->labels.count)
+        return bad(err, out->labels.name, "holds %u labels but %s holds %u images",
+                   out->labels.count, out->images.name, out->images.count);
+    return idx_check_labels(&out->labels, classes, err);
+}
+
+cnn_status idx_dataset_open(const char *dir, int classes, idx_split *train,
+                            idx_split *test, cnn_error *err)
+{
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "%s: no such data folder; fetch MNIST with "
+                        "`tools/fetch-datasets.sh mnist` or pass --data DIR", dir);
+    cnn_status s = idx_split_open(dir, "train", classes, train, err);
+    if (s == CNN_OK)
+        s = idx_split_open(dir, "t10k", classes, test, err);
+    if (s)
+        return s;
+    if (train->images.rows != test->images.rows ||
+        train->images.cols != test->images.cols)
+        return bad(err, test->images.name, "images are %u x %u but the training "
+                   "images are %u x %u", test->images.rows, test->images.cols,
+                   train->images.rows, train->images.cols);
+    return CNN_OK;
+}

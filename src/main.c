@@ -1,0 +1,43 @@
+/* main.c: command dispatch only. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: cnn-cl <command> [options]\n"
+    "\n"
+    "Trains a convolutional network on MNIST-style IDX data on any OpenCL\n"
+    "device.\n"
+    "\n"
+    "commands:\n"
+    "  train     train the network (cnn-cl train --help)\n"
+    "  devices   list the OpenCL devices and their --device index\n"
+    "\n"
+    "  --help     this text\n"
+    "  --version  the version\n"
+    "\n"
+    "exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("cnn-cl %s\n", CNN_CL_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "devices"))
+        return cli_devices(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train"))
+        return cli_train(argc - 2, argv + 2);
+    fprintf(stderr, "cnn-cl: unknown command '%s'\n\n%s", cmd, usage);
+    return 2;
+}

@@ -1,0 +1,99 @@
+/* kernel_source.c: the kernels' source — the copies embedded at build time,
+ * or, when $CNN_CL_KERNELS names a folder, the .cl files read from there so
+ * kernel work needs no rebuild. All files form one program. */
+#include "clrt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel_list.h" /* generated: CNN_KERNEL_LIST is X(name) per file */
+
+#define X(name) extern const char cnn_kernel_##name[];
+CNN_KERNEL_LIST
+#undef X
+
+#define X(name) {#name, cnn_kernel_##name},
+static const struct {
+    const char *name;
+    const char *source;
+} embedded[] = {CNN_KERNEL_LIST};
+#undef X
+
+enum { NKERNELS = sizeof embedded / sizeof embedded[0] };
+
+static cnn_status read_file(const char *path, char **out, size_t *len,
+                            cnn_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "CNN_CL_KERNELS: cannot read %s; unset CNN_CL_KERNELS "
+                        "to use the built-in kernels", path);
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, 4096, f);
+        n += got;
+        if (got < 4096)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return cnn_fail(err, CNN_ERR_INPUT, "CNN_CL_KERNELS: error reading %s", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return CNN_OK;
+}
+
+cnn_status clrt_kernel_source(char **out, cnn_error *err)
+{
+    const char *dir = getenv("CNN_CL_KERNELS");
+    char *parts[NKERNELS] = {0};
+    size_t lens[NKERNELS] = {0}, total = 1;
+    for (int i = 0; i < NKERNELS; i++) {
+        if (dir && *dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.cl", dir, embedded[i].name);
+            cnn_status st = read_file(path, &parts[i], &lens[i], err);
+            if (st) {
+                while (i--)
+                    free(parts[i]);
+                return st;
+            }
+        } else {
+            parts[i] = (char *)embedded[i].source;
+            lens[i] = strlen(embedded[i].source);
+        }
+        total += lens[i] + 1;
+    }
+    char *all = malloc(total), *p = all;
+    for (int i = 0; i < NKERNELS; i++) {
+        if (all) {
+            memcpy(p, parts[i], lens[i]);
+            p += lens[i];
+            *p++ = '\n';
+        }
+        if (dir && *dir)
+            free(parts[i]);
+    }
+    if (!all)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    *p = '\0';
+    *out = all;
+    return CNN_OK;
+}

@@ -1,0 +1,88 @@
+/* testutil.c: see testutil.h. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "shuffle.h"
+
+static clrt runtime;
+static int opened;
+
+const clrt *test_rt(void)
+{
+    if (!opened) {
+        cnn_error err = {0};
+        int index;
+        TEST_OK(clrt_default_device(&index, &err), err);
+        TEST_OK(clrt_open(&runtime, index, &err), err);
+        opened = 1;
+    }
+    return &runtime;
+}
+
+void test_random(float *x, size_t n, uint64_t seed, float lo, float hi)
+{
+    uint64_t s = shuffle_mix(seed);
+    for (size_t i = 0; i < n; i++) {
+        s = shuffle_mix(s);
+        x[i] = lo + (hi - lo) * (float)((double)(s >> 11) / 9007199254740992.0);
+    }
+}
+
+cl_mem test_upload(const float *x, size_t n)
+{
+    cnn_error err = {0};
+    cl_mem buf;
+    TEST_OK(clrt_buffer(test_rt(), n * sizeof(float), &buf, &err), err);
+    if (n)
+        TEST_OK(clrt_write(test_rt(), buf, x, n * sizeof(float), &err), err);
+    return buf;
+}
+
+cl_mem test_poisoned(size_t n)
+{
+    float *nan = malloc((n ? n : 1) * sizeof *nan);
+    ck_assert_ptr_nonnull(nan);
+    for (size_t i = 0; i < n; i++)
+        nan[i] = NAN;
+    cl_mem buf = test_upload(nan, n);
+    free(nan);
+    return buf;
+}
+
+void test_download(cl_mem buf, float *x, size_t n)
+{
+    cnn_error err = {0};
+    TEST_OK(clrt_read(test_rt(), buf, x, n * sizeof(float), &err), err);
+}
+
+void test_close(const char *what, const float *out, const double *ref,
+                size_t n, double rel_norm)
+{
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)out[i] - ref[i];
+        ck_assert_msg(isfinite(out[i]), "%s[%zu] = %g (unwritten or overflow), "
+                      "reference %g", what, i, (double)out[i], ref[i]);
+        ck_assert_msg(fabs(d) <= 1e-4 + 1e-3 * fabs(ref[i]),
+                      "%s[%zu] = %.9g, reference %.9g", what, i,
+                      (double)out[i], ref[i]);
+        diff += d * d;
+        norm += ref[i] * ref[i];
+    }
+    double rel = norm > 0 ? sqrt(diff / norm) : sqrt(diff);
+    ck_assert_msg(rel <= rel_norm, "%s: relative error %.3g exceeds %.3g",
+                  what, rel, rel_norm);
+}
+
+int test_run(Suite *s, int fork)
+{
+    SRunner *sr = srunner_create(s);
+    if (!fork)
+        srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,43 @@
+/* testutil: what the Check suites share — one OpenCL runtime per process,
+ * seeded random data, poisoned outputs, and comparison against a
+ * double-precision reference with the project's stated tolerances. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clrt.h"
+
+/* The device under test ($CNN_CL_DEVICE, else 0), opened once; a failure
+ * fails the calling test with the runtime's message. */
+const clrt *test_rt(void);
+
+/* Fails the current test with err's message when st is not CNN_OK. */
+#define TEST_OK(st, err) \
+    ck_assert_msg((st) == CNN_OK, "%s", (err).msg)
+
+/* Uniform floats in [lo, hi) from a seeded generator. */
+void test_random(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* A device buffer holding x; a device buffer of n floats set to NaN, so an
+ * element a kernel fails to write shows up. */
+cl_mem test_upload(const float *x, size_t n);
+cl_mem test_poisoned(size_t n);
+void test_download(cl_mem buf, float *x, size_t n);
+
+/* Asserts ||out - ref|| / ||ref|| <= rel_norm and, per element,
+ * |out - ref| <= 1e-4 + 1e-3 |ref|. `what` names the tensor in failures. */
+void test_close(const char *what, const float *out, const double *ref,
+                size_t n, double rel_norm);
+
+/* Forward and gradient tolerances of the norm check. */
+#define TEST_TOL_FORWARD 1e-5
+#define TEST_TOL_GRAD 1e-4
+
+/* Runs a suite; returns the process exit status. Device suites run without
+ * forking, since an OpenCL context does not survive fork. */
+int test_run(Suite *s, int fork);
+
+#endif
