@@ -51,6 +51,11 @@ int cli_train(int argc, char **argv)
         }
     }
 
+    /* Cheap checks first: the device index, then the data, then the slow
+     * part (compiling the kernels). */
+    clrt_device dev;
+    if (clrt_device_get(device, &dev, &err))
+        return cli_report(&err);
     idx_split train, test;
     if (idx_dataset_open(data, 10, &train, &test, &err))
         return cli_report(&err);

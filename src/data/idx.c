@@ -118,12 +118,14 @@ static cnn_status gunzip_cached(const char *name, const struct stat *st,
                 break;
             }
         }
-        if (n < 0 && s == CNN_OK) {
-            int zerr;
-            const char *msg = gzerror(gz, &zerr);
+        /* A stream cut short reads as a quiet end of file: zlib reports it
+         * only through gzerror (Z_BUF_ERROR) and gzclose. */
+        int zerr = Z_OK;
+        const char *msg = gzerror(gz, &zerr);
+        if (s == CNN_OK && (n < 0 || zerr != Z_OK))
             s = bad(err, name, "corrupt gzip data (%s)", msg);
-        }
-        gzclose(gz);
+        if (gzclose(gz) != Z_OK && s == CNN_OK)
+            s = bad(err, name, "corrupt gzip data (truncated or bad checksum)");
     }
     if (s == CNN_OK && fsync(fd))
         s = cnn_fail(err, CNN_ERR_RUNTIME, "writing %s: %s", tmp, strerror(errno));

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_cli.sh: the command line as a user meets it — exit codes, messages
+# and the device list. Usage: test_cli.sh path/to/cnn-cl
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+# expect NAME CODE PATTERN -- ARGS...: runs cnn-cl ARGS, checks the exit code
+# and that stdout+stderr matches the extended regex PATTERN.
+expect() {
+  local name=$1 code=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$bin" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" -eq "$code" ] && grep -Eq -- "$pattern" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    printf 'FAIL %s: exit %d (want %d), output:\n%s\n' "$name" "$rc" "$code" "$out"
+  fi
+}
+
+# A small valid data set, then one with a corrupted file.
+mkdir -p "$tmp/good" "$tmp/bad"
+byte() { printf "\\x$(printf %02x "$1")"; }
+be32() { byte $(($1 >> 24 & 255)); byte $(($1 >> 16 & 255)); byte $(($1 >> 8 & 255)); byte $(($1 & 255)); }
+idx() { # FILE NDIMS COUNT [ROWS COLS]: an IDX file of zero bytes
+  local f=$1 dims=$2 n=$3 r=${4:-} c=${5:-} size=$3
+  { byte 0; byte 0; byte 8; byte "$dims"; be32 "$n"
+    if [ -n "$r" ]; then be32 "$r"; be32 "$c"; size=$((n * r * c)); fi
+    head -c "$size" /dev/zero; } > "$f"
+}
+for d in good bad; do
+  idx "$tmp/$d/train-images-idx3-ubyte" 3 20 6 6
+  idx "$tmp/$d/train-labels-idx1-ubyte" 1 20
+  idx "$tmp/$d/t10k-images-idx3-ubyte" 3 5 6 6
+  idx "$tmp/$d/t10k-labels-idx1-ubyte" 1 5
+done
+{ byte 0; byte 0; byte 8; byte 7; } | dd of="$tmp/bad/t10k-images-idx3-ubyte" conv=notrunc status=none
+
+expect "help"            0 'usage: cnn-cl <command>'            -- --help
+expect "version"         0 '^cnn-cl [0-9]+\.[0-9]+\.[0-9]+$'   -- --version
+expect "no command"      2 'usage: cnn-cl'                      --
+expect "unknown command" 2 "unknown command 'frobnicate'"       -- frobnicate
+expect "devices"         0 'Portable Computing Language|CPU|GPU' -- devices
+expect "devices help"    0 'usage: cnn-cl devices'              -- devices --help
+expect "train help"      0 'usage: cnn-cl train'                -- train --help
+expect "unknown flag"    2 "unknown option '--bogus'"           -- train --bogus
+expect "missing value"   2 '--device needs a value'             -- train --device
+expect "bad number"      2 "'x' is not an integer"              -- train --device x
+expect "device 99"       2 '--device 99 is out of range; valid devices:.*' -- train --device 99 --data "$tmp/good"
+expect "corrupt idx"     2 "^cnn-cl: $tmp/bad/t10k-images-idx3-ubyte: wrong magic number 2055" -- train --data "$tmp/bad"
+expect "missing data"    2 'no such data folder'                -- train --data "$tmp/none"
+CNN_CL_DEVICE=abc expect "bad env device" 2 'CNN_CL_DEVICE=abc is not a device index' -- train
+OCL_ICD_VENDORS=$tmp/none expect "no platform" 1 'no OpenCL platform found.*pocl-opencl-icd' -- devices
+
+# A corrupted file's reason is one line.
+lines=$("$bin" train --data "$tmp/bad" 2>&1 | wc -l)
+if [ "$lines" -eq 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL corrupt idx: $lines lines"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
