@@ -9,6 +9,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cnn_error.h"
 
@@ -29,11 +30,21 @@ typedef struct {
     cl_uint base_align_bits; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN */
 } clrt_device;
 
+/* Kernel launches recorded for profiling (see clrt_profile_start). */
+typedef struct {
+    struct clrt_launch_record {
+        cl_event event;
+        char kernel[64];
+    } *launches;
+    int count, capacity;
+} clrt_profile;
+
 typedef struct {
     clrt_device dev;
     cl_context context;
     cl_command_queue queue; /* in-order, profiling enabled */
     cl_program program;     /* every embedded kernel, built once */
+    clrt_profile *profile;  /* when set, clrt_launch records an event each */
 } clrt;
 
 /* The name of an OpenCL error code ("CL_OUT_OF_RESOURCES"). */
@@ -109,6 +120,19 @@ cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
 
 /* One line describing d, as `cnn-cl devices` prints it. */
 void clrt_device_describe(const clrt_device *d, char *buf, size_t size);
+
+/* Starts recording every clrt_launch into rt->profile (for benchmarks). */
+cnn_status clrt_profile_start(clrt *rt, cnn_error *err);
+
+/* Records a launch of k with its event (called by clrt_launch). */
+cnn_status clrt_profile_record(const clrt *rt, cl_kernel k, cl_event event,
+                               cnn_error *err);
+
+/* Prints, per kernel name, the calls and the mean device time per call of
+ * what was recorded, in milliseconds, then stops recording. Waits for the
+ * device. Returns the total kernel time in ms through *total_ms. */
+cnn_status clrt_profile_report(clrt *rt, FILE *f, int steps, double *total_ms,
+                               cnn_error *err);
 
 /* Human-readable type ("CPU", "GPU", "accelerator"). */
 const char *clrt_device_type_name(cl_device_type type);

@@ -13,6 +13,7 @@ static const char usage[] =
     "commands:\n"
     "  train     train the network (cnn-cl train --help)\n"
     "  devices   list the OpenCL devices and their --device index\n"
+    "  bench     time the training step on a device\n"
     "\n"
     "  --help     this text\n"
     "  --version  the version\n"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "devices"))
         return cli_devices(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench"))
+        return cli_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "train"))
         return cli_train(argc - 2, argv + 2);
     fprintf(stderr, "cnn-cl: unknown command '%s'\n\n%s", cmd, usage);

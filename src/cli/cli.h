@@ -39,5 +39,6 @@ int cli_report(const cnn_error *err);
 
 int cli_devices(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_bench(int argc, char **argv);
 
 #endif

@@ -202,7 +202,12 @@ cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
         if (local && g[d] % local[d])
             g[d] += local[d] - g[d] % local[d];
     }
+    cl_event recorded = NULL;
+    if (rt->profile && !event)
+        event = &recorded;
     CLRT_CALL(err, clEnqueueNDRangeKernel,
               (rt->queue, k, dims, NULL, g, local, 0, NULL, event));
+    if (recorded)
+        return clrt_profile_record(rt, k, recorded, err);
     return CNN_OK;
 }

@@ -1,0 +1,160 @@
+/* bench.c: `cnn-cl bench` — times the training step on a device: the whole
+ * step by the wall clock, and each kernel by its profiling events. Numbers
+ * for docs/ come from here, not from tests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "arch.h"
+#include "cli.h"
+#include "network.h"
+#include "shuffle.h"
+
+static const char usage[] =
+    "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
+    "                    [--gemm auto|clblast|kernel]\n"
+    "\n"
+    "Times training steps (forward, backward, Adam) of the network on random\n"
+    "28x28 data: the whole step by the wall clock, waiting once per step as\n"
+    "training does, then each kernel's device time from profiling events.\n"
+    "Defaults: the reference model, batch 32, 50 steps, GEMM path chosen by\n"
+    "timing ($CNN_CL_GEMM overrides).\n";
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* Multiply-adds of one training step per sample, times two: forward, and
+ * backward to the weights and (except for the first layer) to the input. */
+static double train_flop(const arch *a)
+{
+    double flop = 0;
+    int first = 1;
+    for (int i = 0; i < a->count; i++) {
+        const arch_layer *l = &a->layers[i];
+        double fwd = 0;
+        if (l->kind == ARCH_CONV)
+            fwd = 2.0 * l->units * l->in.c * l->k * l->k * l->out.h * l->out.w;
+        else if (l->kind == ARCH_DENSE)
+            fwd = 2.0 * l->units * l->in.c;
+        else
+            continue;
+        flop += fwd * (first ? 2 : 3);
+        first = 0;
+    }
+    return flop;
+}
+
+static cnn_status time_steps(network *net, int batch, int steps, double *ms,
+                             cnn_error *err)
+{
+    double t0 = now_ms();
+    for (int s = 0; s < steps; s++) {
+        cnn_status st = network_train_step(net, batch, err);
+        if (st)
+            return st;
+        CLRT_CALL(err, clFinish, (net->rt->queue));
+    }
+    *ms = (now_ms() - t0) / steps;
+    return CNN_OK;
+}
+
+static int run(int device, int batch, int steps, const char *spec, dense_gemm gemm)
+{
+    cnn_error err = {0};
+    arch a;
+    if (arch_parse(spec, (arch_shape){1, 28, 28}, 10, &a, &err))
+        return cli_report(&err);
+    clrt rt;
+    if (clrt_open(&rt, device, &err))
+        return cli_report(&err);
+    network net;
+    float *x = malloc((size_t)batch * 784 * sizeof *x);
+    int32_t *labels = malloc((size_t)batch * sizeof *labels);
+    if (!x || !labels) {
+        cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
+        goto fail_alloc;
+    }
+    uint64_t s = 1;
+    for (int i = 0; i < batch * 784; i++)
+        x[i] = (float)((s = shuffle_mix(s)) >> 40) / (float)(1 << 24);
+    for (int i = 0; i < batch; i++)
+        labels[i] = (int32_t)((s = shuffle_mix(s)) % 10);
+
+    if (network_create(&net, &rt, &a, batch, gemm, adam_defaults(), &err))
+        goto fail_alloc;
+    double ms, kernel_ms;
+    if (network_init(&net, 1, &err) || network_upload(&net, x, labels, batch, &err) ||
+        time_steps(&net, batch, 3, &ms, &err) ||      /* warm-up */
+        time_steps(&net, batch, steps, &ms, &err))
+        goto fail;
+    double flop = train_flop(&a) * batch;
+    printf("device %d: %s (%s)\n", device, rt.dev.name, rt.dev.platform_name);
+    printf("arch %s, batch %d, %d steps, dense GEMM: %s\n", spec, batch, steps,
+           net.nnodes && a.layers[a.count - 1].kind == ARCH_DENSE
+               ? dense_gemm_name(&net.nodes[net.nnodes - 1].op.dense) : "-");
+    printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
+           "60000-image epoch)\n", ms, batch / ms * 1e3, flop / ms * 1e-6,
+           60000.0 / batch * ms * 1e-3);
+    if (clrt_profile_start(&rt, &err) || time_steps(&net, batch, steps, &ms, &err))
+        goto fail;
+    printf("kernels (device time from profiling events, %d profiled steps):\n", steps);
+    if (clrt_profile_report(&rt, stdout, steps, &kernel_ms, &err))
+        goto fail;
+    printf("  %-32s %9.3f ms/step of kernels; the rest of the step is GEMMs "
+           "outside cnn-cl's kernels and launch overhead\n", "total", kernel_ms / steps);
+    network_release(&net);
+    clrt_close(&rt);
+    free(x);
+    free(labels);
+    return 0;
+fail:
+    network_release(&net);
+fail_alloc:
+    clrt_close(&rt);
+    free(x);
+    free(labels);
+    return cli_report(&err);
+}
+
+int cli_bench(int argc, char **argv)
+{
+    cnn_error err = {0};
+    int device;
+    dense_gemm gemm;
+    if (clrt_default_device(&device, &err) || dense_gemm_default(&gemm, &err))
+        return cli_report(&err);
+    long batch = 32, steps = 50;
+    const char *spec = ARCH_DEFAULT;
+    cli_args a;
+    cli_args_init(&a, "bench", argc, argv);
+    while (cli_args_next(&a)) {
+        long v;
+        const char *text;
+        cnn_status st = CNN_OK;
+        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (cli_args_is(&a, "--device")) {
+            if (!(st = cli_args_int(&a, 0, 1 << 20, &v, &err)))
+                device = (int)v;
+        } else if (cli_args_is(&a, "--batch")) {
+            st = cli_args_int(&a, 1, 65536, &batch, &err);
+        } else if (cli_args_is(&a, "--steps")) {
+            st = cli_args_int(&a, 1, 100000, &steps, &err);
+        } else if (cli_args_is(&a, "--arch")) {
+            st = cli_args_value(&a, &spec, &err);
+        } else if (cli_args_is(&a, "--gemm")) {
+            if (!(st = cli_args_value(&a, &text, &err)))
+                st = dense_gemm_parse(text, &gemm, &err);
+        } else {
+            st = cli_args_unknown(&a, &err);
+        }
+        if (st)
+            return cli_report(&err);
+    }
+    return run(device, (int)batch, (int)steps, spec, gemm);
+}

@@ -1,0 +1,303 @@
+/* test_network.c: the whole network — parameter layout and initialisation,
+ * finite-difference checks of the reference network, and one training step
+ * on the device (loss, every gradient, every updated parameter) against the
+ * reference. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "network.h"
+#include "ref/adam.h"
+#include "ref/network.h"
+#include "shuffle.h"
+#include "testutil.h"
+
+/* A small network that still has every layer kind, odd sizes included. */
+#define SMALL_ARCH "conv5k3-relu-pool2-conv3k2-relu-flatten-fc7-relu-fc4"
+static const arch_shape small_input = {2, 11, 11};
+
+static arch parse(const char *spec, arch_shape input, int classes)
+{
+    arch a;
+    cnn_error err = {0};
+    TEST_OK(arch_parse(spec, input, classes, &a, &err), err);
+    return a;
+}
+
+/* Random tensors for the reference: Glorot-like weights, small biases. */
+typedef struct {
+    int count;
+    double *v[NET_MAX_TENSORS];
+    size_t size[NET_MAX_TENSORS];
+} tensors;
+
+static tensors ref_tensors(const network *net)
+{
+    tensors t = {.count = net->ntensors};
+    for (int i = 0; i < t.count; i++) {
+        t.size[i] = net->tensors[i].count;
+        t.v[i] = calloc(t.size[i], sizeof(double));
+    }
+    return t;
+}
+
+static void free_tensors(tensors *t)
+{
+    for (int i = 0; i < t->count; i++)
+        free(t->v[i]);
+}
+
+static void random_batch(const arch *a, int n, uint64_t seed, float *x, double *xd,
+                         int32_t *labels)
+{
+    size_t size = (size_t)n * (size_t)arch_size(a->input);
+    test_random(x, size, seed, 0, 1);
+    for (size_t i = 0; i < size; i++)
+        xd[i] = x[i];
+    uint64_t s = seed;
+    for (int i = 0; i < n; i++)
+        labels[i] = (int32_t)((s = shuffle_mix(s)) % (uint64_t)a->classes);
+}
+
+START_TEST(reference_model_has_515146_parameters)
+{
+    arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
+    network net;
+    cnn_error err = {0};
+    TEST_OK(network_create(&net, test_rt(), &a, 4, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    ck_assert_uint_eq(net.param_count, 515146);
+    ck_assert_int_eq(net.ntensors, 8);
+    const char *names[] = {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                           "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+    for (int i = 0; i < 8; i++)
+        ck_assert_str_eq(net.tensors[i].name, names[i]);
+    ck_assert_int_eq(net.tensors[2].shape[0], 64);
+    ck_assert_int_eq(net.tensors[2].shape[1], 32);
+    ck_assert_int_eq(net.tensors[4].shape[1], 7744);
+    for (int i = 0; i < 8; i++)
+        ck_assert_uint_eq(net.tensors[i].offset * sizeof(float) % clrt_align(test_rt()), 0);
+    network_release(&net);
+}
+END_TEST
+
+START_TEST(glorot_initialisation)
+{
+    arch a = parse(SMALL_ARCH, small_input, 4);
+    network net;
+    cnn_error err = {0};
+    TEST_OK(network_create(&net, test_rt(), &a, 3, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    TEST_OK(network_init(&net, 11, &err), err);
+    float first[5 * 2 * 9], again[5 * 2 * 9];
+    for (int i = 0; i < net.ntensors; i++) {
+        const net_tensor *t = &net.tensors[i];
+        float *v = malloc(t->count * sizeof *v);
+        TEST_OK(network_tensor_read(&net, t, 0, v, &err), err);
+        double limit = t->fan_in ? sqrt(6.0 / (t->fan_in + t->fan_out)) : 0, mean = 0;
+        float top = 0;
+        for (size_t j = 0; j < t->count; j++) {
+            ck_assert_double_le(fabs(v[j]), limit);
+            top = fmaxf(top, fabsf(v[j]));
+            mean += v[j] / (double)t->count;
+        }
+        if (t->fan_in) /* uniform on [-limit, limit]: spread out, centred */
+            ck_assert_double_gt(top, 0.5 * limit);
+        if (i == 0)
+            memcpy(first, v, sizeof first);
+        free(v);
+    }
+    TEST_OK(network_init(&net, 11, &err), err);
+    TEST_OK(network_tensor_read(&net, &net.tensors[0], 0, again, &err), err);
+    ck_assert_mem_eq(first, again, sizeof first);
+    TEST_OK(network_init(&net, 12, &err), err);
+    TEST_OK(network_tensor_read(&net, &net.tensors[0], 0, again, &err), err);
+    ck_assert_msg(memcmp(first, again, sizeof first) != 0, "seed has no effect");
+    network_release(&net);
+}
+END_TEST
+
+/* Central differences of the reference network's mean loss against its
+ * analytic gradient, for the elements `stride` apart in every tensor. */
+static void finite_difference_check(const arch *a, int n, size_t stride)
+{
+    network net; /* only for the tensor list and shapes */
+    cnn_error err = {0};
+    TEST_OK(network_create(&net, test_rt(), a, n, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    tensors p = ref_tensors(&net), g = ref_tensors(&net);
+    for (int i = 0; i < p.count; i++) {
+        float *f = malloc(p.size[i] * sizeof *f);
+        double scale = net.tensors[i].fan_in ? sqrt(6.0 / (net.tensors[i].fan_in +
+                                                           net.tensors[i].fan_out)) : 0.1;
+        test_random(f, p.size[i], 100 + (uint64_t)i, (float)-scale, (float)scale);
+        for (size_t j = 0; j < p.size[i]; j++)
+            p.v[i][j] = f[j];
+        free(f);
+    }
+    size_t size = (size_t)n * (size_t)arch_size(a->input);
+    float *x = malloc(size * sizeof *x);
+    double *xd = malloc(size * sizeof *xd);
+    int32_t labels[64];
+    random_batch(a, n, 5, x, xd, labels);
+    ref_network_loss(a, p.v, xd, labels, n, g.v, NULL);
+    const double h = 1e-6;
+    for (int i = 0; i < p.count; i++) {
+        double worst = 0;
+        for (size_t j = 0; j < p.size[i]; j += stride) {
+            double keep = p.v[i][j];
+            p.v[i][j] = keep + h;
+            double up = ref_network_loss(a, p.v, xd, labels, n, NULL, NULL);
+            p.v[i][j] = keep - h;
+            double down = ref_network_loss(a, p.v, xd, labels, n, NULL, NULL);
+            p.v[i][j] = keep;
+            double fd = (up - down) / (2 * h), an = g.v[i][j];
+            double e = fabs(fd - an) / fmax(1e-6, fabs(fd) + fabs(an));
+            worst = fmax(worst, e);
+            ck_assert_msg(fabs(fd - an) <= 1e-7 + 1e-4 * fabs(an),
+                          "%s[%zu]: finite difference %.10g, analytic %.10g",
+                          net.tensors[i].name, j, fd, an);
+        }
+    }
+    free(x);
+    free(xd);
+    free_tensors(&p);
+    free_tensors(&g);
+    network_release(&net);
+}
+
+START_TEST(reference_gradients_small_network_every_element)
+{
+    arch a = parse(SMALL_ARCH, small_input, 4);
+    finite_difference_check(&a, 3, 1);
+}
+END_TEST
+
+START_TEST(reference_gradients_reference_model_every_tensor)
+{
+    arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
+    finite_difference_check(&a, 2, 997); /* a prime stride samples each tensor */
+}
+END_TEST
+
+/* One device training step against the reference: the loss, every gradient
+ * and every parameter after Adam's first step. */
+static void train_step_check(const char *spec, arch_shape input, int classes,
+                             int max_batch, int n, dense_gemm gemm)
+{
+    arch a = parse(spec, input, classes);
+    network net;
+    cnn_error err = {0};
+    TEST_OK(network_create(&net, test_rt(), &a, max_batch, gemm, adam_defaults(), &err), err);
+    TEST_OK(network_init(&net, 3, &err), err);
+    tensors p = ref_tensors(&net), g = ref_tensors(&net);
+    for (int i = 0; i < net.ntensors; i++) {
+        float *f = malloc(p.size[i] * sizeof *f);
+        TEST_OK(network_tensor_read(&net, &net.tensors[i], 0, f, &err), err);
+        for (size_t j = 0; j < p.size[i]; j++)
+            p.v[i][j] = f[j];
+        free(f);
+    }
+    size_t size = (size_t)n * (size_t)arch_size(input);
+    float *x = malloc(size * sizeof *x);
+    double *xd = malloc(size * sizeof *xd);
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    random_batch(&a, n, 77, x, xd, labels);
+
+    double correct_ref;
+    double loss_ref = ref_network_loss(&a, p.v, xd, labels, n, g.v, &correct_ref);
+
+    TEST_OK(network_totals_reset(&net, &err), err);
+    TEST_OK(network_upload(&net, x, labels, n, &err), err);
+    TEST_OK(network_train_step(&net, n, &err), err);
+    double loss_sum, correct;
+    TEST_OK(network_totals_read(&net, &loss_sum, &correct, &err), err);
+    ck_assert_msg(fabs(loss_sum / n - loss_ref) <= 1e-5 * fabs(loss_ref),
+                  "loss %.8g, reference %.8g", loss_sum / n, loss_ref);
+    ck_assert_double_eq(correct, correct_ref);
+
+    adam_config cfg = adam_defaults();
+    for (int i = 0; i < net.ntensors; i++) {
+        const net_tensor *t = &net.tensors[i];
+        float *dev = malloc(t->count * sizeof *dev);
+        char what[64];
+        TEST_OK(network_tensor_read(&net, t, 1, dev, &err), err);
+        snprintf(what, sizeof what, "grad %s", t->name);
+        test_close(what, dev, g.v[i], t->count, TEST_TOL_GRAD);
+
+        double *m = calloc(t->count, sizeof *m), *v = calloc(t->count, sizeof *v);
+        ref_adam_step(p.v[i], g.v[i], m, v, (long)t->count, 1, cfg.lr, cfg.beta1,
+                      cfg.beta2, cfg.epsilon);
+        TEST_OK(network_tensor_read(&net, t, 0, dev, &err), err);
+        snprintf(what, sizeof what, "updated %s", t->name);
+        test_close(what, dev, p.v[i], t->count, TEST_TOL_FORWARD);
+        free(m);
+        free(v);
+        free(dev);
+    }
+    free(x);
+    free(xd);
+    free(labels);
+    free_tensors(&p);
+    free_tensors(&g);
+    network_release(&net);
+}
+
+START_TEST(train_step_reference_model_batch_32)
+{
+    train_step_check(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10, 32, 32, DENSE_GEMM_AUTO);
+}
+END_TEST
+
+START_TEST(train_step_partial_batch_both_gemm_paths)
+{
+    train_step_check(SMALL_ARCH, small_input, 4, 8, 5, DENSE_GEMM_KERNEL);
+    train_step_check(SMALL_ARCH, small_input, 4, 8, 5, DENSE_GEMM_CLBLAST);
+}
+END_TEST
+
+START_TEST(training_is_deterministic)
+{
+    arch a = parse(SMALL_ARCH, small_input, 4);
+    const int n = 6;
+    size_t size = (size_t)n * (size_t)arch_size(small_input);
+    float *x = malloc(size * sizeof *x), *after[2];
+    size_t count = 0;
+    double *xd = malloc(size * sizeof *xd);
+    int32_t labels[6];
+    random_batch(&a, n, 9, x, xd, labels);
+    cnn_error err = {0};
+    for (int r = 0; r < 2; r++) {
+        network net;
+        TEST_OK(network_create(&net, test_rt(), &a, n, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+        TEST_OK(network_init(&net, 1, &err), err);
+        for (int step = 0; step < 3; step++) {
+            TEST_OK(network_upload(&net, x, labels, n, &err), err);
+            TEST_OK(network_train_step(&net, n, &err), err);
+        }
+        const net_tensor *t = &net.tensors[4]; /* fc1.weight */
+        count = t->count;
+        after[r] = malloc(count * sizeof(float));
+        TEST_OK(network_tensor_read(&net, t, 0, after[r], &err), err);
+        network_release(&net);
+    }
+    ck_assert_mem_eq(after[0], after[1], count * sizeof(float));
+    free(after[0]);
+    free(after[1]);
+    free(x);
+    free(xd);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("network");
+    TCase *tc = tcase_create("network");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, reference_model_has_515146_parameters);
+    tcase_add_test(tc, glorot_initialisation);
+    tcase_add_test(tc, reference_gradients_small_network_every_element);
+    tcase_add_test(tc, reference_gradients_reference_model_every_tensor);
+    tcase_add_test(tc, train_step_reference_model_batch_32);
+    tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
+    tcase_add_test(tc, training_is_deterministic);
+    suite_add_tcase(s, tc);
+    return test_run(s, 0);
+}
