@@ -1,0 +1,68 @@
+/* dense: the fully connected layer, Y = X Wᵀ + b with optional fused ReLU,
+ * forward and backward, on one of two GEMM paths: CLBlast's SGEMM or the
+ * hand-written kernels of kernels/dense.cl. The path is fixed at create
+ * time, by timing both on the layer's own shapes unless one is forced.
+ *
+ * Functions other than dense_create only enqueue work on rt's queue; all
+ * scratch memory is allocated by dense_create for up to max_batch rows.
+ * Buffers may be sub-buffers. Results are deterministic for a given path. */
+#ifndef DENSE_H
+#define DENSE_H
+
+#include "clrt.h"
+
+typedef enum {
+    DENSE_GEMM_AUTO,    /* time both at create, keep the faster */
+    DENSE_GEMM_CLBLAST, /* CLBlast SGEMM */
+    DENSE_GEMM_KERNEL,  /* the kernels of kernels/dense.cl */
+} dense_gemm;
+
+typedef struct {
+    const clrt *rt;
+    int max_batch, in, out, relu;
+    dense_gemm path;     /* never DENSE_GEMM_AUTO after create */
+    double timed_ms[3];  /* one forward+backward per path when timed, else 0 */
+    int nsplit, kc;      /* split-K of the hand forward GEMM */
+    size_t wg;           /* work-group size legal for every kernel here */
+    cl_kernel gemm_nt, gemm_nn, splitk_reduce, bias_act, bias_grad;
+    cl_mem partial;      /* (nsplit, max_batch, out) split-K partial sums */
+    cl_mem dz;           /* (max_batch, out) dY masked by ReLU */
+    cl_mem clblast_temp; /* CLBlast's GEMM scratch (NULL when not needed) */
+} dense_layer;
+
+/* Reads $CNN_CL_GEMM (clblast, kernel or auto; unset means auto) into *out;
+ * any other value is CNN_ERR_INPUT. */
+cnn_status dense_gemm_default(dense_gemm *out, cnn_error *err);
+
+/* Parses "clblast", "kernel" or "auto". */
+cnn_status dense_gemm_parse(const char *s, dense_gemm *out, cnn_error *err);
+
+/* Prepares a layer of `in` inputs and `out` outputs for batches of up to
+ * max_batch rows. With DENSE_GEMM_AUTO it runs and times both paths once
+ * on scratch data (this waits for the device, and the first CLBlast call
+ * of a run compiles its kernels: seconds on a CPU). */
+cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
+                        int in, int out, int relu, dense_gemm path,
+                        cnn_error *err);
+void dense_release(dense_layer *l);
+
+/* "clblast" or "kernel": the path the layer runs. */
+const char *dense_gemm_name(const dense_layer *l);
+
+/* y = X Wᵀ + b, then ReLU if the layer has it.
+ * x is (n, in), w is (out, in), b is (out), y is (n, out); n <= max_batch. */
+cnn_status dense_forward(const dense_layer *l, int n, cl_mem x, cl_mem w,
+                         cl_mem b, cl_mem y, cnn_error *err);
+
+/* Gradients from dy = dL/dY (of the ReLU output when fused; y is the
+ * forward output, whose sign gives the mask). Overwrites dx, dw, db.
+ * x is (n, in), w is (out, in), y and dy are (n, out), dx is (n, in) or
+ * NULL (not computed), dw is (out, in), db is (out). */
+cnn_status dense_backward(const dense_layer *l, int n, cl_mem x, cl_mem w,
+                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw,
+                          cl_mem db, cnn_error *err);
+
+/* The name of a CLBlastStatusCode ("CLBlastInvalidLocalMemUsage"). */
+const char *dense_clblast_status_name(int code);
+
+#endif

@@ -1,0 +1,203 @@
+/* conv.c: the convolution layer's host side (see conv.h and kernels/conv.cl
+ * for the layouts). Each call enqueues a weight repacking (cheap: the weights
+ * change every step) and the kernels of the pass; nothing is allocated per
+ * call. */
+#include "conv.h"
+
+#include <string.h>
+
+/* Batch chunks of the weight-gradient reduction: enough work-items to keep
+ * every core busy, few enough that the second stage stays negligible. */
+#define CONV_SPLITS 8
+
+/* Must match CONV_P and CONV_T in conv.cl. */
+#define CONV_PIXELS 4
+#define CONV_TAPS 4
+
+static size_t pad16(int v) { return (size_t)(v + 15) / 16 * 16; }
+
+static size_t ckkpad(const conv_layer *l)
+{
+    size_t ckk = (size_t)l->c * l->k * l->k;
+    return (ckk + CONV_TAPS - 1) / CONV_TAPS * CONV_TAPS;
+}
+
+void conv_release(conv_layer *l)
+{
+    cl_kernel *ks[] = {&l->pack, &l->forward, &l->dz, &l->backward_weights,
+                       &l->backward_weights_sum};
+    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->dzp, &l->part};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        if (*ks[i])
+            clReleaseKernel(*ks[i]);
+        *ks[i] = NULL;
+    }
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        if (*ms[i])
+            clReleaseMemObject(*ms[i]);
+        *ms[i] = NULL;
+    }
+}
+
+cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
+                       int h, int w, int oc, int k, int relu, cnn_error *err)
+{
+    memset(l, 0, sizeof *l);
+    if (max_batch < 1 || c < 1 || oc < 1 || k < 1 || h < k || w < k)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "convolution: bad shape (batch %d, %d channels "
+                        "%dx%d, %d outputs, kernel %d); the input must be at "
+                        "least as large as the kernel",
+                        max_batch, c, h, w, oc, k);
+    *l = (conv_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
+                      .w = w, .oc = oc, .k = k, .relu = relu != 0,
+                      .oh = h - k + 1, .ow = w - k + 1};
+    l->splits = max_batch < CONV_SPLITS ? max_batch : CONV_SPLITS;
+
+    struct {
+        const char *name;
+        cl_kernel *k;
+    } kernels[] = {{"conv_pack_weights", &l->pack},
+                   {"conv_forward", &l->forward},
+                   {"conv_dz", &l->dz},
+                   {"conv_backward_weights", &l->backward_weights},
+                   {"conv_backward_weights_sum", &l->backward_weights_sum}};
+    size_t kk = (size_t)k * k, nmax = (size_t)max_batch;
+    size_t ohw = (size_t)l->oh * l->ow;
+    size_t padded = (size_t)(l->oh + 2 * (k - 1)) * (l->ow + 2 * (k - 1));
+    struct {
+        cl_mem *m;
+        size_t floats;
+    } buffers[] = {{&l->wf, pad16(oc) * c * kk},
+                   {&l->wb, pad16(c) * oc * kk},
+                   {&l->dzt, nmax * ohw * pad16(oc)},
+                   {&l->dzp, nmax * oc * padded},
+                   {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)}};
+    cnn_status st = CNN_OK;
+    for (size_t i = 0; st == CNN_OK && i < sizeof kernels / sizeof kernels[0]; i++)
+        st = clrt_kernel(rt, kernels[i].name, kernels[i].k, err);
+    for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
+        st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
+    /* conv_dz writes only where dz goes: the channel lanes past OC and the
+     * border of dzp stay zero from here on. */
+    const float zero = 0;
+    for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++) {
+        if (*buffers[i].m != l->dzt && *buffers[i].m != l->dzp)
+            continue;
+        cl_int rc = clEnqueueFillBuffer(rt->queue, *buffers[i].m, &zero,
+                                        sizeof zero, 0,
+                                        buffers[i].floats * sizeof(float), 0,
+                                        NULL, NULL);
+        if (rc != CL_SUCCESS)
+            st = clrt_fail(err, "clEnqueueFillBuffer", rc);
+    }
+    if (st) {
+        conv_release(l);
+        return cnn_fail_context(err, "creating a convolution layer");
+    }
+    return CNN_OK;
+}
+
+static cnn_status check_batch(const conv_layer *l, int n, cnn_error *err)
+{
+    if (n < 1 || n > l->max_batch)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "convolution: batch %d outside 1..%d it was created for",
+                        n, l->max_batch);
+    return CNN_OK;
+}
+
+/* Packs w (OC, C, K, K) into out for the forward (flip 0) or backward-data
+ * (flip 1) convolution; see conv_pack_weights. */
+static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int flip,
+                       cnn_error *err)
+{
+    int kk = l->k * l->k;
+    size_t global[2] = {pad16(flip ? l->c : l->oc),
+                        (size_t)(flip ? l->oc : l->c) * kk};
+    cnn_status st = clrt_set_args(l->pack, err, 6, sizeof w, &w, sizeof out,
+                                  &out, sizeof l->oc, &l->oc, sizeof l->c,
+                                  &l->c, sizeof l->k, &l->k, sizeof flip, &flip);
+    return st ? st : clrt_launch(l->rt, l->pack, 2, global, NULL, NULL, err);
+}
+
+/* Runs conv_forward: y (n, oc, h-k+1, w-k+1) from x (n, c, h, w) and the
+ * packed weights wpk. */
+static cnn_status convolve(const conv_layer *l, int n, cl_mem x, cl_mem wpk,
+                           cl_mem b, cl_mem y, int c, int h, int w, int oc,
+                           int relu, cnn_error *err)
+{
+    int has_bias = b != NULL;
+    int ohw = (h - l->k + 1) * (w - l->k + 1);
+    size_t global[3] = {(size_t)(ohw + CONV_PIXELS - 1) / CONV_PIXELS,
+                          pad16(oc) / 16, (size_t)n};
+    cnn_status st = clrt_set_args(
+        l->forward, err, 11, sizeof x, &x, sizeof wpk, &wpk, sizeof b, &b,
+        sizeof y, &y, sizeof c, &c, sizeof h, &h, sizeof w, &w, sizeof l->k,
+        &l->k, sizeof oc, &oc, sizeof relu, &relu, sizeof has_bias, &has_bias);
+    return st ? st : clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err);
+}
+
+cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
+                        cl_mem b, cl_mem y, cnn_error *err)
+{
+    cnn_status st = check_batch(l, n, err);
+    if (st == CNN_OK)
+        st = pack(l, w, l->wf, 0, err);
+    if (st == CNN_OK)
+        st = convolve(l, n, x, l->wf, b, y, l->c, l->h, l->w, l->oc, l->relu,
+                      err);
+    return st;
+}
+
+cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
+                         cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
+                         cnn_error *err)
+{
+    cnn_status st = check_batch(l, n, err);
+    if (st)
+        return st;
+    int ohw = l->oh * l->ow, rows = n * ohw, ocpad = (int)pad16(l->oc);
+    int ckk = l->c * l->k * l->k;
+
+    /* dz in both layouts at once (the padded one only for dx), then dw and
+     * db in two stages. */
+    int padded = dx != NULL;
+    size_t g_rows = (size_t)rows;
+    st = clrt_set_args(l->dz, err, 11, sizeof y, &y, sizeof dy, &dy,
+                       sizeof l->dzt, &l->dzt, sizeof l->dzp, &l->dzp,
+                       sizeof l->oc, &l->oc, sizeof l->oh, &l->oh,
+                       sizeof l->ow, &l->ow, sizeof l->k, &l->k, sizeof rows,
+                       &rows, sizeof l->relu, &l->relu, sizeof padded, &padded);
+    if (st || (st = clrt_launch(l->rt, l->dz, 1, &g_rows, NULL, NULL, err)))
+        return st;
+
+    int nper = (n + l->splits - 1) / l->splits;
+    int splits = (n + nper - 1) / nper;
+    size_t g_w[3] = {ckkpad(l) / CONV_TAPS, (size_t)ocpad / 16, (size_t)splits};
+    st = clrt_set_args(l->backward_weights, err, 10, sizeof x, &x,
+                       sizeof l->dzt, &l->dzt, sizeof l->part, &l->part,
+                       sizeof l->c, &l->c, sizeof l->h, &l->h, sizeof l->w,
+                       &l->w, sizeof l->k, &l->k, sizeof ocpad, &ocpad,
+                       sizeof nper, &nper, sizeof n, &n);
+    if (st || (st = clrt_launch(l->rt, l->backward_weights, 3, g_w, NULL, NULL,
+                                err)))
+        return st;
+    size_t g_sum[2] = {(size_t)ckk + 1, (size_t)l->oc};
+    st = clrt_set_args(l->backward_weights_sum, err, 6, sizeof l->part,
+                       &l->part, sizeof dw, &dw, sizeof db, &db, sizeof ckk,
+                       &ckk, sizeof l->oc, &l->oc, sizeof splits, &splits);
+    if (st || (st = clrt_launch(l->rt, l->backward_weights_sum, 2, g_sum, NULL,
+                                NULL, err)))
+        return st;
+    if (!dx)
+        return CNN_OK;
+
+    /* dx: a 'valid' convolution of the zero-padded dz with the flipped,
+     * transposed weights, so it reuses the forward kernel. */
+    int ph = l->oh + 2 * (l->k - 1), pw = l->ow + 2 * (l->k - 1);
+    if ((st = pack(l, w, l->wb, 1, err)))
+        return st;
+    return convolve(l, n, l->dzp, l->wb, NULL, dx, l->oc, ph, pw, l->c, 0,
+                    err);
+}

@@ -1,0 +1,450 @@
+/* dense.c: the fully connected layer (see dense.h): the two GEMM paths,
+ * their shared small kernels, and the timed choice between them. */
+#include "dense.h"
+
+#include <clblast_c.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* K per slice of the split-K forward GEMM: a slice of X and W rows stays in
+ * cache while its tiles are computed, and slices spread over the cores. */
+#define DENSE_KC 512
+/* Tile sizes of kernels/dense.cl. */
+#define NT_TILE 4
+#define NN_TILE_M 8
+#define NN_TILE_N 16
+/* Timed forward+backward repetitions per path at create (after a warm-up). */
+#define TIMING_REPS 3
+
+const char *dense_clblast_status_name(int code)
+{
+    switch (code) {
+#define NAME(c) case c: return #c
+    NAME(CLBlastSuccess);
+    NAME(CLBlastOpenCLCompilerNotAvailable);
+    NAME(CLBlastTempBufferAllocFailure);
+    NAME(CLBlastOpenCLOutOfResources);
+    NAME(CLBlastOpenCLOutOfHostMemory);
+    NAME(CLBlastOpenCLBuildProgramFailure);
+    NAME(CLBlastInvalidValue);
+    NAME(CLBlastInvalidCommandQueue);
+    NAME(CLBlastInvalidMemObject);
+    NAME(CLBlastInvalidBinary);
+    NAME(CLBlastInvalidBuildOptions);
+    NAME(CLBlastInvalidProgram);
+    NAME(CLBlastInvalidProgramExecutable);
+    NAME(CLBlastInvalidKernelName);
+    NAME(CLBlastInvalidKernelDefinition);
+    NAME(CLBlastInvalidKernel);
+    NAME(CLBlastInvalidArgIndex);
+    NAME(CLBlastInvalidArgValue);
+    NAME(CLBlastInvalidArgSize);
+    NAME(CLBlastInvalidKernelArgs);
+    NAME(CLBlastInvalidLocalNumDimensions);
+    NAME(CLBlastInvalidLocalThreadsTotal);
+    NAME(CLBlastInvalidLocalThreadsDim);
+    NAME(CLBlastInvalidGlobalOffset);
+    NAME(CLBlastInvalidEventWaitList);
+    NAME(CLBlastInvalidEvent);
+    NAME(CLBlastInvalidOperation);
+    NAME(CLBlastInvalidBufferSize);
+    NAME(CLBlastInvalidGlobalWorkSize);
+    NAME(CLBlastNotImplemented);
+    NAME(CLBlastInvalidMatrixA);
+    NAME(CLBlastInvalidMatrixB);
+    NAME(CLBlastInvalidMatrixC);
+    NAME(CLBlastInvalidVectorX);
+    NAME(CLBlastInvalidVectorY);
+    NAME(CLBlastInvalidDimension);
+    NAME(CLBlastInvalidLeadDimA);
+    NAME(CLBlastInvalidLeadDimB);
+    NAME(CLBlastInvalidLeadDimC);
+    NAME(CLBlastInvalidIncrementX);
+    NAME(CLBlastInvalidIncrementY);
+    NAME(CLBlastInsufficientMemoryA);
+    NAME(CLBlastInsufficientMemoryB);
+    NAME(CLBlastInsufficientMemoryC);
+    NAME(CLBlastInsufficientMemoryX);
+    NAME(CLBlastInsufficientMemoryY);
+    NAME(CLBlastInsufficientMemoryTemp);
+    NAME(CLBlastInvalidBatchCount);
+    NAME(CLBlastInvalidOverrideKernel);
+    NAME(CLBlastMissingOverrideParameter);
+    NAME(CLBlastInvalidLocalMemUsage);
+    NAME(CLBlastNoHalfPrecision);
+    NAME(CLBlastNoDoublePrecision);
+    NAME(CLBlastInvalidVectorScalar);
+    NAME(CLBlastInsufficientMemoryScalar);
+    NAME(CLBlastDatabaseError);
+    NAME(CLBlastUnknownError);
+    NAME(CLBlastUnexpectedError);
+#undef NAME
+    default:
+        return "unknown CLBlast status";
+    }
+}
+
+static cnn_status clblast_fail(cnn_error *err, const char *call,
+                               CLBlastStatusCode rc)
+{
+    return cnn_fail(err, CNN_ERR_RUNTIME,
+                    "%s failed: %s (%d). Try CNN_CL_GEMM=kernel to use the "
+                    "built-in GEMM kernels instead of CLBlast.",
+                    call, dense_clblast_status_name(rc), (int)rc);
+}
+
+cnn_status dense_gemm_parse(const char *s, dense_gemm *out, cnn_error *err)
+{
+    if (!strcmp(s, "auto"))
+        *out = DENSE_GEMM_AUTO;
+    else if (!strcmp(s, "clblast"))
+        *out = DENSE_GEMM_CLBLAST;
+    else if (!strcmp(s, "kernel"))
+        *out = DENSE_GEMM_KERNEL;
+    else
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "unknown GEMM path '%s'; use clblast, kernel or auto", s);
+    return CNN_OK;
+}
+
+cnn_status dense_gemm_default(dense_gemm *out, cnn_error *err)
+{
+    const char *s = getenv("CNN_CL_GEMM");
+    *out = DENSE_GEMM_AUTO;
+    if (!s || !*s)
+        return CNN_OK;
+    if (dense_gemm_parse(s, out, err))
+        return cnn_fail_context(err, "CNN_CL_GEMM");
+    return CNN_OK;
+}
+
+const char *dense_gemm_name(const dense_layer *l)
+{
+    return l->path == DENSE_GEMM_CLBLAST ? "clblast" : "kernel";
+}
+
+static size_t ceil_div(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+static size_t min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Row-major C = op(A) op(B) on CLBlast, with the layer's own temp buffer. */
+static cnn_status sgemm(const dense_layer *l, CLBlastTranspose ta,
+                        CLBlastTranspose tb, size_t m, size_t n, size_t k,
+                        cl_mem a, size_t lda, cl_mem b, size_t ldb, cl_mem c,
+                        size_t ldc, cnn_error *err)
+{
+    cl_command_queue q = l->rt->queue;
+    CLBlastStatusCode rc = CLBlastSgemmWithTempBuffer(
+        CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0f, a, 0, lda, b, 0, ldb,
+        0.0f, c, 0, ldc, &q, NULL, l->clblast_temp);
+    if (rc != CLBlastSuccess)
+        return clblast_fail(err, "CLBlastSgemmWithTempBuffer", rc);
+    return CNN_OK;
+}
+
+static cnn_status launch1(const dense_layer *l, cl_kernel k, size_t count,
+                          cnn_error *err)
+{
+    size_t local = min_size(l->wg, count);
+    return clrt_launch(l->rt, k, 1, &count, &local, NULL, err);
+}
+
+/* Hand path: C = A Bᵀ with split-K, a is (m, k), b is (n, k); y is (m, n)
+ * and gets bias and the optional ReLU. */
+static cnn_status gemm_nt(const dense_layer *l, int m, cl_mem a, cl_mem b,
+                          cl_mem bias, cl_mem y, cnn_error *err)
+{
+    const int n = l->out, k = l->in, kc = l->kc;
+    const int fuse = l->nsplit > 1 ? 0 : l->relu ? 2 : 1;
+    cl_mem c = l->nsplit > 1 ? l->partial : y;
+    cnn_status st = clrt_set_args(l->gemm_nt, err, 9, sizeof a, &a, sizeof b,
+                                  &b, sizeof c, &c, sizeof bias, &bias,
+                                  sizeof m, &m, sizeof n, &n, sizeof k, &k,
+                                  sizeof kc, &kc, sizeof fuse, &fuse);
+    if (st)
+        return st;
+    size_t tiles = ceil_div((size_t)m, NT_TILE) * ceil_div((size_t)n, NT_TILE);
+    size_t global[2] = {tiles, (size_t)l->nsplit};
+    size_t local[2] = {min_size(l->wg, tiles), 1};
+    if ((st = clrt_launch(l->rt, l->gemm_nt, 2, global, local, NULL, err)) ||
+        l->nsplit == 1)
+        return st;
+    st = clrt_set_args(l->splitk_reduce, err, 7, sizeof l->partial,
+                       &l->partial, sizeof bias, &bias, sizeof y, &y,
+                       sizeof m, &m, sizeof n, &n, sizeof l->nsplit,
+                       &l->nsplit, sizeof l->relu, &l->relu);
+    return st ? st : launch1(l, l->splitk_reduce, (size_t)m * n, err);
+}
+
+/* Hand path: C = A B, A(i, r) = a[i*sam + r*sak] (m, k), b is (k, n) with
+ * row stride n, c is (m, n). */
+static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
+                          cl_mem a, int sam, int sak, cl_mem b, cl_mem c,
+                          cnn_error *err)
+{
+    cnn_status st = clrt_set_args(l->gemm_nn, err, 10, sizeof a, &a,
+                                  sizeof sam, &sam, sizeof sak, &sak,
+                                  sizeof b, &b, sizeof n, &n, sizeof c, &c,
+                                  sizeof n, &n, sizeof m, &m, sizeof n, &n,
+                                  sizeof k, &k);
+    if (st)
+        return st;
+    size_t global[2] = {ceil_div((size_t)m, NN_TILE_M),
+                        ceil_div((size_t)n, NN_TILE_N)};
+    size_t local[2];
+    local[0] = min_size(global[0], 8);
+    local[1] = min_size(global[1], l->wg / local[0]);
+    return clrt_launch(l->rt, l->gemm_nn, 2, global, local, NULL, err);
+}
+
+static cnn_status check_batch(const dense_layer *l, int n, cnn_error *err)
+{
+    if (n < 1 || n > l->max_batch)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "dense: batch %d outside 1..%d", n, l->max_batch);
+    return CNN_OK;
+}
+
+cnn_status dense_forward(const dense_layer *l, int n, cl_mem x, cl_mem w,
+                         cl_mem b, cl_mem y, cnn_error *err)
+{
+    cnn_status st = check_batch(l, n, err);
+    if (st)
+        return st;
+    if (l->path == DENSE_GEMM_KERNEL)
+        return gemm_nt(l, n, x, w, b, y, err);
+
+    if ((st = sgemm(l, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)n,
+                    (size_t)l->out, (size_t)l->in, x, (size_t)l->in, w,
+                    (size_t)l->in, y, (size_t)l->out, err)))
+        return st;
+    st = clrt_set_args(l->bias_act, err, 5, sizeof y, &y, sizeof b, &b,
+                       sizeof n, &n, sizeof l->out, &l->out, sizeof l->relu,
+                       &l->relu);
+    return st ? st : launch1(l, l->bias_act, (size_t)n * l->out, err);
+}
+
+cnn_status dense_backward(const dense_layer *l, int n, cl_mem x, cl_mem w,
+                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw,
+                          cl_mem db, cnn_error *err)
+{
+    cnn_status st = check_batch(l, n, err);
+    if (st)
+        return st;
+    /* One pass masks dY by the ReLU (into dz) and sums db. */
+    cl_mem dz = l->relu ? l->dz : dy;
+    if ((st = clrt_set_args(l->bias_grad, err, 7, sizeof y, &y, sizeof dy,
+                            &dy, sizeof dz, &dz, sizeof db, &db, sizeof n, &n,
+                            sizeof l->out, &l->out, sizeof l->relu,
+                            &l->relu)) ||
+        (st = launch1(l, l->bias_grad, (size_t)l->out, err)))
+        return st;
+
+    const size_t in = (size_t)l->in, out = (size_t)l->out;
+    if (l->path == DENSE_GEMM_KERNEL) {
+        /* dX = dZ W: dZ (n, out) read row by row; dW = dZᵀ X: dZ read by
+         * columns, so its strides swap. */
+        if (dx && (st = gemm_nn(l, n, l->in, l->out, dz, l->out, 1, w, dx, err)))
+            return st;
+        return gemm_nn(l, l->out, l->in, n, dz, 1, l->out, x, dw, err);
+    }
+    if (dx && (st = sgemm(l, CLBlastTransposeNo, CLBlastTransposeNo,
+                          (size_t)n, in, out, dz, out, w, in, dx, in, err)))
+        return st;
+    return sgemm(l, CLBlastTransposeYes, CLBlastTransposeNo, out, in,
+                 (size_t)n, dz, out, x, in, dw, in, err);
+}
+
+/* The most bytes of CLBlast scratch any of the layer's three GEMMs needs
+ * at max_batch; smaller batches need no more (sizes are padded multiples
+ * of the problem's dimensions). */
+static cnn_status clblast_temp_size(const dense_layer *l, size_t *bytes,
+                                    cnn_error *err)
+{
+    const size_t n = (size_t)l->max_batch, in = (size_t)l->in,
+                 out = (size_t)l->out;
+    const struct {
+        CLBlastTranspose ta, tb;
+        size_t m, n, k, lda, ldb, ldc;
+    } g[3] = {
+        {CLBlastTransposeNo, CLBlastTransposeYes, n, out, in, in, in, out},
+        {CLBlastTransposeNo, CLBlastTransposeNo, n, in, out, out, in, in},
+        {CLBlastTransposeYes, CLBlastTransposeNo, out, in, n, out, in, in},
+    };
+    cl_command_queue q = l->rt->queue;
+    *bytes = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t size = 0;
+        CLBlastStatusCode rc = CLBlastSGemmTempBufferSize(
+            CLBlastLayoutRowMajor, g[i].ta, g[i].tb, g[i].m, g[i].n, g[i].k,
+            0, g[i].lda, 0, g[i].ldb, 0, g[i].ldc, &q, &size);
+        if (rc != CLBlastSuccess)
+            return clblast_fail(err, "CLBlastSGemmTempBufferSize", rc);
+        if (size > *bytes)
+            *bytes = size;
+    }
+    return CNN_OK;
+}
+
+static cnn_status event_time(cl_event e, cl_profiling_info what,
+                             cl_ulong *t, cnn_error *err)
+{
+    CLRT_CALL(err, clGetEventProfilingInfo, (e, what, sizeof *t, t, NULL));
+    return CNN_OK;
+}
+
+/* Device time of one forward+backward at max_batch: the span between two
+ * markers, so CLBlast's helper kernels and launch gaps count too. */
+static cnn_status time_step(const dense_layer *l, cl_mem *buf, double *ms,
+                            cnn_error *err)
+{
+    cl_event e[2] = {NULL, NULL};
+    cnn_status st;
+    cl_int rc = clEnqueueMarkerWithWaitList(l->rt->queue, 0, NULL, &e[0]);
+    if (rc != CL_SUCCESS)
+        return clrt_fail(err, "clEnqueueMarkerWithWaitList", rc);
+    if (!(st = dense_forward(l, l->max_batch, buf[0], buf[1], buf[2], buf[3],
+                             err)) &&
+        !(st = dense_backward(l, l->max_batch, buf[0], buf[1], buf[3], buf[4],
+                              buf[5], buf[6], buf[7], err))) {
+        rc = clEnqueueMarkerWithWaitList(l->rt->queue, 0, NULL, &e[1]);
+        if (rc != CL_SUCCESS)
+            st = clrt_fail(err, "clEnqueueMarkerWithWaitList", rc);
+        else if ((rc = clWaitForEvents(1, &e[1])) != CL_SUCCESS)
+            st = clrt_fail(err, "clWaitForEvents", rc);
+    }
+    cl_ulong t0, t1;
+    if (!st && !(st = event_time(e[0], CL_PROFILING_COMMAND_END, &t0, err)) &&
+        !(st = event_time(e[1], CL_PROFILING_COMMAND_END, &t1, err)))
+        *ms = (double)(t1 - t0) * 1e-6;
+    for (int i = 0; i < 2; i++)
+        if (e[i])
+            clReleaseEvent(e[i]);
+    return st;
+}
+
+/* Runs a warm-up step on each path (CLBlast compiles on its first call),
+ * then keeps the path with the smaller minimum over TIMING_REPS steps. */
+static cnn_status choose_path(dense_layer *l, cnn_error *err)
+{
+    const size_t n = (size_t)l->max_batch, in = (size_t)l->in,
+                 out = (size_t)l->out;
+    /* x, w, b, y, dy, dx, dw, db */
+    const size_t count[8] = {n * in, out * in, out, n * out,
+                             n * out, n * in, out * in, out};
+    cl_mem buf[8] = {0};
+    const float zero = 0.0f;
+    cnn_status st = CNN_OK;
+    for (int i = 0; i < 8 && !st; i++) {
+        st = clrt_buffer(l->rt, count[i] * sizeof(float), &buf[i], err);
+        cl_int rc;
+        if (!st && (rc = clEnqueueFillBuffer(l->rt->queue, buf[i], &zero,
+                                             sizeof zero, 0,
+                                             count[i] * sizeof(float), 0,
+                                             NULL, NULL)) != CL_SUCCESS)
+            st = clrt_fail(err, "clEnqueueFillBuffer", rc);
+    }
+    const dense_gemm paths[2] = {DENSE_GEMM_KERNEL, DENSE_GEMM_CLBLAST};
+    for (int p = 0; p < 2 && !st; p++) {
+        l->path = paths[p];
+        double ms = 0, best = 0;
+        for (int r = 0; r <= TIMING_REPS && !st; r++)
+            if (!(st = time_step(l, buf, &ms, err)) && r > 0 &&
+                (r == 1 || ms < best))
+                best = ms;
+        l->timed_ms[paths[p]] = best;
+    }
+    if (!st)
+        l->path = l->timed_ms[DENSE_GEMM_CLBLAST] <
+                          l->timed_ms[DENSE_GEMM_KERNEL]
+                      ? DENSE_GEMM_CLBLAST
+                      : DENSE_GEMM_KERNEL;
+    for (int i = 0; i < 8; i++)
+        if (buf[i])
+            clReleaseMemObject(buf[i]);
+    return st;
+}
+
+static cnn_status create(dense_layer *l, cnn_error *err)
+{
+    static const char *names[5] = {"dense_gemm_nt", "dense_gemm_nn",
+                                   "dense_splitk_reduce", "dense_bias_act",
+                                   "dense_bias_grad"};
+    cl_kernel *kernels[5] = {&l->gemm_nt, &l->gemm_nn, &l->splitk_reduce,
+                             &l->bias_act, &l->bias_grad};
+    /* One work-group size legal for all five kernels, at most 64. */
+    l->wg = 64;
+    for (int i = 0; i < 5; i++) {
+        cnn_status st = clrt_kernel(l->rt, names[i], kernels[i], err);
+        if (st)
+            return st;
+        size_t max;
+        CLRT_CALL(err, clGetKernelWorkGroupInfo,
+                  (*kernels[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
+                   sizeof max, &max, NULL));
+        while (l->wg > max)
+            l->wg /= 2;
+    }
+
+    const size_t n = (size_t)l->max_batch, out = (size_t)l->out;
+    cnn_status st = CNN_OK;
+    if ((l->nsplit > 1 &&
+         (st = clrt_buffer(l->rt, (size_t)l->nsplit * n * out * sizeof(float),
+                           &l->partial, err))) ||
+        (l->relu &&
+         (st = clrt_buffer(l->rt, n * out * sizeof(float), &l->dz, err))))
+        return st;
+    if (l->path != DENSE_GEMM_KERNEL) {
+        size_t bytes;
+        if ((st = clblast_temp_size(l, &bytes, err)))
+            return st;
+        if (bytes && (st = clrt_buffer(l->rt, bytes, &l->clblast_temp, err)))
+            return st;
+    }
+    return l->path == DENSE_GEMM_AUTO ? choose_path(l, err) : CNN_OK;
+}
+
+cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
+                        int in, int out, int relu, dense_gemm path,
+                        cnn_error *err)
+{
+    memset(l, 0, sizeof *l);
+    if (max_batch < 1 || in < 1 || out < 1)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "dense: batch %d, in %d, out %d must all be positive",
+                        max_batch, in, out);
+    l->rt = rt;
+    l->max_batch = max_batch;
+    l->in = in;
+    l->out = out;
+    l->relu = relu != 0;
+    l->path = path;
+    l->kc = DENSE_KC;
+    l->nsplit = (int)ceil_div((size_t)in, DENSE_KC);
+    cnn_status st = create(l, err);
+    if (st) {
+        dense_release(l);
+        return cnn_fail_context(err, "dense layer %d -> %d", in, out);
+    }
+    return CNN_OK;
+}
+
+void dense_release(dense_layer *l)
+{
+    cl_kernel k[5] = {l->gemm_nt, l->gemm_nn, l->splitk_reduce, l->bias_act,
+                      l->bias_grad};
+    for (int i = 0; i < 5; i++)
+        if (k[i])
+            clReleaseKernel(k[i]);
+    cl_mem m[3] = {l->partial, l->dz, l->clblast_temp};
+    for (int i = 0; i < 3; i++)
+        if (m[i])
+            clReleaseMemObject(m[i]);
+    memset(l, 0, sizeof *l);
+}

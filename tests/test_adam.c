@@ -1,0 +1,143 @@
+/* test_adam.c: the Adam kernel against the double reference over several
+ * steps, on counts that are and are not multiples of four, with the
+ * zero-gradient padding the network leaves between tensors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adam.h"
+#include "ref/adam.h"
+#include "testutil.h"
+
+enum { STEPS = 5 };
+
+/* Every 17th parameter stands for padding: its gradient is always zero. */
+static int is_padding(int i)
+{
+    return i % 17 == 16;
+}
+
+/* Takes STEPS steps from random parameters with fresh random gradients of
+ * size `scale` each step; returns the final parameters, m and v in p, m, v
+ * (count each) and the parameters it started from in p0. */
+static void run(adam_config cfg, int count, float scale, float *p0, float *p,
+                float *m, float *v)
+{
+    cnn_error err = {0};
+    float *g = malloc(count * sizeof *g);
+    test_random(p0, count, 1, -1, 1);
+    adam_optimizer a;
+    TEST_OK(adam_create(&a, test_rt(), count, cfg, &err), err);
+    cl_mem params = test_upload(p0, count), grads = test_poisoned(count);
+    for (int t = 0; t < STEPS; t++) {
+        test_random(g, count, 10 + t, -scale, scale);
+        for (int i = 0; i < count; i++)
+            if (is_padding(i))
+                g[i] = 0;
+        TEST_OK(clrt_write(test_rt(), grads, g, count * sizeof *g, &err), err);
+        TEST_OK(adam_step(&a, params, grads, &err), err);
+    }
+    ck_assert_int_eq(a.step, STEPS);
+    test_download(params, p, count);
+    test_download(a.m, m, count);
+    test_download(a.v, v, count);
+    clReleaseMemObject(params);
+    clReleaseMemObject(grads);
+    adam_release(&a);
+    free(g);
+}
+
+/* The kernel's parameters, m and v after STEPS steps against the reference.
+ * Parameters are compared by how far they moved, which is what the update
+ * computes (their values are a thousand times larger). */
+static void check(adam_config cfg, int count, float scale)
+{
+    float *p0 = malloc(count * sizeof *p0), *p = malloc(count * sizeof *p);
+    float *m = malloc(count * sizeof *m), *v = malloc(count * sizeof *v);
+    float *g = malloc(count * sizeof *g), *moved = malloc(count * sizeof *g);
+    double *pr = malloc(count * sizeof *pr), *gr = malloc(count * sizeof *gr);
+    double *mr = calloc(count, sizeof *mr), *vr = calloc(count, sizeof *vr);
+    run(cfg, count, scale, p0, p, m, v);
+    for (int i = 0; i < count; i++)
+        pr[i] = p0[i];
+    for (int t = 0; t < STEPS; t++) {
+        test_random(g, count, 10 + t, -scale, scale);
+        for (int i = 0; i < count; i++)
+            gr[i] = is_padding(i) ? 0 : g[i];
+        ref_adam_step(pr, gr, mr, vr, count, t + 1, cfg.lr, cfg.beta1,
+                      cfg.beta2, cfg.epsilon);
+    }
+    for (int i = 0; i < count; i++) {
+        moved[i] = (float)((double)p[i] - p0[i]);
+        pr[i] -= p0[i];
+        if (is_padding(i))
+            ck_assert_msg(p[i] == p0[i] && m[i] == 0 && v[i] == 0,
+                          "padding %d moved", i);
+    }
+    test_close("p - p0", moved, pr, count, TEST_TOL_GRAD);
+    test_close("m", m, mr, count, TEST_TOL_FORWARD);
+    test_close("v", v, vr, count, TEST_TOL_FORWARD);
+    free(p0), free(p), free(m), free(v), free(g), free(moved), free(pr),
+        free(gr), free(mr), free(vr);
+}
+
+START_TEST(adam_matches_reference)
+{
+    static const int counts[] = {1, 3, 4, 1031, 4096, 70001};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+        check(adam_defaults(), counts[c], 1.0f);
+}
+END_TEST
+
+/* Gradients near 1e-6 make sqrt(v) comparable to epsilon, so this fails
+ * unless epsilon enters exactly as Keras uses it. */
+START_TEST(adam_uses_epsilon_as_keras)
+{
+    check(adam_defaults(), 1031, 1e-6f);
+}
+END_TEST
+
+START_TEST(adam_other_hyperparameters)
+{
+    adam_config cfg = {.lr = 0.01f, .beta1 = 0.8f, .beta2 = 0.99f,
+                       .epsilon = 1e-4f};
+    check(cfg, 1031, 0.5f);
+}
+END_TEST
+
+START_TEST(adam_is_deterministic)
+{
+    int count = 1031;
+    float *p0 = malloc(count * sizeof *p0), *p[2], *m = malloc(count * 4);
+    float *v = malloc(count * 4);
+    for (int r = 0; r < 2; r++) {
+        p[r] = malloc(count * sizeof *p[r]);
+        run(adam_defaults(), count, 1.0f, p0, p[r], m, v);
+    }
+    ck_assert_mem_eq(p[0], p[1], count * sizeof *p0);
+    free(p0), free(p[0]), free(p[1]), free(m), free(v);
+}
+END_TEST
+
+START_TEST(adam_rejects_empty)
+{
+    cnn_error err = {0};
+    adam_optimizer a;
+    ck_assert_int_eq(adam_create(&a, test_rt(), 0, adam_defaults(), &err),
+                     CNN_ERR_INPUT);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("adam");
+    TCase *tc = tcase_create("adam");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, adam_matches_reference);
+    tcase_add_test(tc, adam_uses_epsilon_as_keras);
+    tcase_add_test(tc, adam_other_hyperparameters);
+    tcase_add_test(tc, adam_is_deterministic);
+    tcase_add_test(tc, adam_rejects_empty);
+    suite_add_tcase(s, tc);
+    return test_run(s, 0);
+}
