@@ -105,8 +105,9 @@ cnn_status network_totals_reset(network *net, cnn_error *err);
 cnn_status network_totals_read(network *net, double *loss_sum,
                                double *correct, cnn_error *err);
 
-/* The logits of the last forward pass, (n, classes) (blocking). */
-cnn_status network_logits_read(network *net, float *out, int n, cnn_error *err);
+/* Forward pass and softmax: probs is (n, classes) (blocking). */
+cnn_status network_probabilities(network *net, int n, float *probs,
+                                 cnn_error *err);
 
 /* Copies one tensor of the parameters (grad = 0) or gradients (grad = 1)
  * to or from the host (blocking); out holds t->count floats. */

@@ -334,9 +334,15 @@ cnn_status network_totals_read(network *net, double *loss_sum, double *correct,
     return CNN_OK;
 }
 
-cnn_status network_logits_read(network *net, float *out, int n, cnn_error *err)
+cnn_status network_probabilities(network *net, int n, float *probs,
+                                 cnn_error *err)
 {
-    return clrt_read(net->rt, last(net)->y, out,
+    /* The last layer's gradient buffer is free outside training. */
+    cnn_status st;
+    if ((st = network_forward(net, n, err)) ||
+        (st = loss_softmax(&net->loss, n, last(net)->y, last(net)->dy, err)))
+        return st;
+    return clrt_read(net->rt, last(net)->dy, probs,
                      (size_t)n * (size_t)net->arch.classes * sizeof(float), err);
 }
 

@@ -1,0 +1,55 @@
+/* checkpoint: a network's full training state as a safetensors file.
+ *
+ * Tensors: every parameter under its network name ("conv1.weight", PyTorch
+ * layout), and Adam's moments as "adam.m.<name>" and "adam.v.<name>".
+ * __metadata__ holds the arch spec, the data's shape, the position in
+ * training (epoch, batch within it, Adam step), the seed and the settings a
+ * resumed run must keep, so resuming continues bit-exactly. */
+#ifndef CHECKPOINT_H
+#define CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "network.h"
+
+#define CHECKPOINT_FORMAT_VERSION 1
+
+typedef struct {
+    char arch[1024];
+    arch_shape input;
+    int classes;
+    long epoch;          /* epochs completed */
+    long batch;          /* batches done of epoch `epoch` (0 at a boundary) */
+    long step;           /* Adam steps taken */
+    uint64_t seed;
+    long samples;        /* training samples per epoch */
+    int batch_size;
+    float lr;
+    char gemm[16];       /* the dense GEMM path that produced the weights */
+    double loss_sum, correct, seconds; /* the partial epoch's running totals */
+} checkpoint_meta;
+
+/* Writes the network's parameters, Adam's moments and `meta` atomically.
+ * Waits for the device. */
+cnn_status checkpoint_save(const char *path, network *net,
+                           const checkpoint_meta *meta, cnn_error *err);
+
+/* Reads and checks the metadata of a checkpoint, so the caller can build the
+ * network it describes. */
+cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
+                                cnn_error *err);
+
+/* Loads parameters (and, with adam set, Adam's moments and step) into net.
+ * Every tensor's name, dtype, shape and byte range is checked against the
+ * network; a mismatch is CNN_ERR_INPUT naming the tensor. */
+cnn_status checkpoint_load(const char *path, network *net, int adam,
+                           cnn_error *err);
+
+/* Builds the network a checkpoint describes on rt, for batches of up to
+ * max_batch, with its weights loaded (not Adam's state): for eval and
+ * predict. The dense layers use the checkpoint's GEMM path. */
+cnn_status checkpoint_open_network(const char *path, const clrt *rt,
+                                   int max_batch, network *net,
+                                   checkpoint_meta *meta, cnn_error *err);
+
+#endif

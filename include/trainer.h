@@ -1,0 +1,50 @@
+/* trainer: the training loop — streams shuffled batches from the loader into
+ * the network, one wait per step with the next step already queued, prints
+ * Keras-style progress, validates on the test set after every epoch, logs a
+ * CSV row and writes a checkpoint at the end of every epoch and when SIGINT
+ * or SIGTERM asks it to stop. A resumed run continues bit-exactly. */
+#ifndef TRAINER_H
+#define TRAINER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dense.h"
+#include "idx.h"
+#include "network.h"
+
+typedef struct {
+    int device;
+    const char *data;      /* folder of the four IDX files */
+    int epochs;            /* total, counting epochs a resumed run already did */
+    int batch;
+    float lr;
+    uint64_t seed;
+    const char *arch;      /* NULL: the checkpoint's when resuming, else default */
+    const char *save;      /* checkpoint path */
+    const char *resume;    /* NULL or a checkpoint to continue */
+    const char *log;       /* NULL or a CSV path */
+    long limit;            /* 0: every training sample */
+    int quiet;
+    dense_gemm gemm;
+    /* Which options the user gave, so a resumed run can tell a conflict
+     * with the checkpoint from a default. */
+    int set_batch, set_lr, set_seed, set_gemm;
+} train_options;
+
+typedef struct {
+    double val_loss, val_accuracy;
+    int epochs_done;
+    int signal;            /* the signal that stopped training, or 0 */
+} train_result;
+
+cnn_status train_run(const train_options *o, train_result *r, cnn_error *err);
+
+/* Streams a whole split through the network's forward pass: mean loss and
+ * accuracy, and, when confusion is not NULL, the classes x classes counts
+ * (row: true label, column: prediction). */
+cnn_status trainer_evaluate(network *net, const idx_split *split,
+                            double *loss, double *accuracy, long *confusion,
+                            cnn_error *err);
+
+#endif

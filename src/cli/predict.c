@@ -1,0 +1,148 @@
+/* predict.c: `cnn-cl predict` — a checkpoint's predictions for the first
+ * test images, or for a user's own PGM image. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "loader.h"
+#include "pgm.h"
+
+static const char usage[] =
+    "usage: cnn-cl predict --model FILE [--device N] [--data DIR] [--first N]\n"
+    "                      [--image FILE.pgm]\n"
+    "\n"
+    "Prints the predicted class and its probability for the first N test\n"
+    "images of DIR (default 5; $CNN_CL_DATA, else datasets/mnist), or for a\n"
+    "grayscale PGM image (P2 or P5) of the model's input size (28x28 for\n"
+    "MNIST), drawn as the data set is: white on black.\n";
+
+#define PREDICT_BATCH 256
+
+static int best(const float *p, int k)
+{
+    int b = 0;
+    for (int c = 1; c < k; c++)
+        b = p[c] > p[b] ? c : b;
+    return b;
+}
+
+static cnn_status predict_test(network *net, const char *data, long first,
+                               cnn_error *err)
+{
+    idx_split train, test;
+    cnn_status st = idx_dataset_open(data, net->arch.classes, &train, &test, err);
+    if (st)
+        return st;
+    loader *l;
+    if ((st = loader_open(&l, &test, net->max_batch, (uint64_t)first, 0, 0, 2, err)))
+        return st;
+    int k = net->arch.classes;
+    float *probs = malloc((size_t)net->max_batch * (size_t)k * sizeof *probs);
+    long shown = 0;
+    if (!probs)
+        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (st == CNN_OK)
+        st = loader_start(l, 0, 0, err);
+    while (st == CNN_OK) {
+        loader_batch *b;
+        if ((st = loader_next(l, &b, err)) || !b)
+            break;
+        if (!(st = network_upload(net, b->images, b->labels, b->count, err)))
+            st = network_probabilities(net, b->count, probs, err);
+        for (int i = 0; st == CNN_OK && i < b->count; i++) {
+            const float *p = probs + (size_t)i * (size_t)k;
+            int c = best(p, k);
+            printf("Image %ld: Predicted = %d, Actual = %d (probability %.4f)\n", ++shown,
+                   c, b->labels[i], (double)p[c]);
+        }
+        loader_release(l, b);
+    }
+    free(probs);
+    loader_close(l);
+    return st;
+}
+
+static cnn_status predict_image(network *net, const char *path, cnn_error *err)
+{
+    arch_shape in = net->arch.input;
+    int k = net->arch.classes;
+    float *pixels = malloc((size_t)arch_size(in) * sizeof *pixels);
+    float *probs = malloc((size_t)k * sizeof *probs);
+    int32_t label = 0; /* unused by the forward pass */
+    cnn_status st = pixels && probs ? CNN_OK
+                                    : cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (st == CNN_OK && in.c != 1)
+        st = cnn_fail(err, CNN_ERR_INPUT, "--image: the model takes %d channels; PGM "
+                      "images have one", in.c);
+    if (st == CNN_OK && !(st = pgm_read(path, in.h, in.w, pixels, err)) &&
+        !(st = network_upload(net, pixels, &label, 1, err)) &&
+        !(st = network_probabilities(net, 1, probs, err))) {
+        int c = best(probs, k);
+        printf("%s: Predicted = %d (probability %.4f)\n", path, c, (double)probs[c]);
+    }
+    free(pixels);
+    free(probs);
+    return st;
+}
+
+int cli_predict(int argc, char **argv)
+{
+    cnn_error err = {0};
+    int device;
+    if (clrt_default_device(&device, &err))
+        return cli_report(&err);
+    const char *data = getenv("CNN_CL_DATA"), *model = NULL, *image = NULL;
+    if (!data || !*data)
+        data = "datasets/mnist";
+    long first = 0;
+    cli_args a;
+    cli_args_init(&a, "predict", argc, argv);
+    while (cli_args_next(&a)) {
+        long v;
+        cnn_status st = CNN_OK;
+        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (cli_args_is(&a, "--model")) {
+            st = cli_args_value(&a, &model, &err);
+        } else if (cli_args_is(&a, "--device")) {
+            if (!(st = cli_args_int(&a, 0, 1 << 20, &v, &err)))
+                device = (int)v;
+        } else if (cli_args_is(&a, "--data")) {
+            st = cli_args_value(&a, &data, &err);
+        } else if (cli_args_is(&a, "--first")) {
+            st = cli_args_int(&a, 1, 0x7fffffffL, &first, &err);
+        } else if (cli_args_is(&a, "--image")) {
+            st = cli_args_value(&a, &image, &err);
+        } else {
+            st = cli_args_unknown(&a, &err);
+        }
+        if (st)
+            return cli_report(&err);
+    }
+    if (!model) {
+        cnn_fail(&err, CNN_ERR_INPUT, "predict needs --model FILE; see `cnn-cl predict --help`");
+        return cli_report(&err);
+    }
+    if (!image && !first)
+        first = 5;
+    clrt_device dev;
+    if (clrt_device_get(device, &dev, &err))
+        return cli_report(&err);
+    clrt rt;
+    network net;
+    checkpoint_meta meta;
+    if (clrt_open(&rt, device, &err))
+        return cli_report(&err);
+    cnn_status st = checkpoint_open_network(model, &rt, PREDICT_BATCH, &net, &meta, &err);
+    if (st == CNN_OK) {
+        if (image)
+            st = predict_image(&net, image, &err);
+        if (st == CNN_OK && first)
+            st = predict_test(&net, data, first, &err);
+        network_release(&net);
+    }
+    clrt_close(&rt);
+    return st ? cli_report(&err) : 0;
+}

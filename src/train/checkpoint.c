@@ -1,0 +1,288 @@
+/* checkpoint.c: training state to and from safetensors (see checkpoint.h). */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+
+enum { MOMENT_M, MOMENT_V };
+
+static const char *moment_prefix[] = {"adam.m.", "adam.v."};
+
+/* Reads or writes one tensor's region of Adam's moment buffer. */
+static cnn_status moment_io(network *net, const net_tensor *t, int which, float *host,
+                            int write, cnn_error *err)
+{
+    cl_mem buf = which == MOMENT_M ? net->adam.m : net->adam.v;
+    size_t off = t->offset * sizeof(float), bytes = t->count * sizeof(float);
+    if (write)
+        CLRT_CALL(err, clEnqueueWriteBuffer, (net->rt->queue, buf, CL_TRUE, off, bytes,
+                  host, 0, NULL, NULL));
+    else
+        CLRT_CALL(err, clEnqueueReadBuffer, (net->rt->queue, buf, CL_TRUE, off, bytes,
+                  host, 0, NULL, NULL));
+    return CNN_OK;
+}
+
+static void meta_set(st_meta *m, int *k, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void meta_set(st_meta *m, int *k, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    snprintf(m[*k].key, sizeof m[*k].key, "%s", key);
+    vsnprintf(m[*k].value, sizeof m[*k].value, fmt, ap);
+    va_end(ap);
+    (*k)++;
+}
+
+cnn_status checkpoint_save(const char *path, network *net,
+                           const checkpoint_meta *meta, cnn_error *err)
+{
+    int n = net->ntensors;
+    st_tensor tensors[3 * NET_MAX_TENSORS];
+    char names[3 * NET_MAX_TENSORS][64];
+    float *data = malloc(3 * net->param_count * sizeof *data);
+    if (!data)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    cnn_status st = CNN_OK;
+    float *p = data;
+    for (int kind = 0; kind < 3 && st == CNN_OK; kind++)
+        for (int i = 0; i < n && st == CNN_OK; i++) {
+            const net_tensor *t = &net->tensors[i];
+            st_tensor *s = &tensors[kind * n + i];
+            snprintf(names[kind * n + i], sizeof names[0], "%s%s",
+                     kind ? moment_prefix[kind - 1] : "", t->name);
+            s->name = names[kind * n + i];
+            s->ndim = t->ndim;
+            s->shape = t->shape;
+            s->data = p;
+            st = kind ? moment_io(net, t, kind - 1, p, 0, err)
+                      : network_tensor_read(net, t, 0, p, err);
+            p += t->count;
+        }
+    st_meta m[16];
+    int k = 0;
+    meta_set(m, &k, "format", "cnn-cl");
+    meta_set(m, &k, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
+    meta_set(m, &k, "arch", "%s", meta->arch);
+    meta_set(m, &k, "input", "%dx%dx%d", meta->input.c, meta->input.h, meta->input.w);
+    meta_set(m, &k, "classes", "%d", meta->classes);
+    meta_set(m, &k, "epoch", "%ld", meta->epoch);
+    meta_set(m, &k, "batch", "%ld", meta->batch);
+    meta_set(m, &k, "step", "%ld", meta->step);
+    meta_set(m, &k, "seed", "%llu", (unsigned long long)meta->seed);
+    meta_set(m, &k, "samples", "%ld", meta->samples);
+    meta_set(m, &k, "batch_size", "%d", meta->batch_size);
+    meta_set(m, &k, "lr", "%.9g", (double)meta->lr);
+    meta_set(m, &k, "gemm", "%s", meta->gemm);
+    meta_set(m, &k, "epoch_loss_sum", "%.17g", meta->loss_sum);
+    meta_set(m, &k, "epoch_correct", "%.17g", meta->correct);
+    meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
+    if (st == CNN_OK)
+        st = st_write(path, tensors, 3 * n, m, k, err);
+    free(data);
+    return st;
+}
+
+/* The metadata value of `key`, which must be there. */
+static cnn_status need(const st_header *h, const char *key, const char **out,
+                       cnn_error *err)
+{
+    *out = st_meta_get(h, key);
+    if (!*out)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: not a cnn-cl checkpoint: metadata "
+                        "'%s' is missing", h->path, key);
+    return CNN_OK;
+}
+
+static cnn_status need_long(const st_header *h, const char *key, long min,
+                            long *out, cnn_error *err)
+{
+    const char *v;
+    cnn_status st = need(h, key, &v, err);
+    if (st)
+        return st;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < min)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata '%s' is '%s', not an "
+                        "integer >= %ld", h->path, key, v, min);
+    *out = x;
+    return CNN_OK;
+}
+
+static cnn_status need_double(const st_header *h, const char *key, double *out,
+                              cnn_error *err)
+{
+    const char *v;
+    cnn_status st = need(h, key, &v, err);
+    if (st)
+        return st;
+    char *end;
+    *out = strtod(v, &end);
+    if (end == v || *end)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata '%s' is '%s', not a number",
+                        h->path, key, v);
+    return CNN_OK;
+}
+
+static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *err)
+{
+    memset(m, 0, sizeof *m);
+    const char *v;
+    long version, seed, classes, batch_size;
+    double lr;
+    cnn_status st;
+    if ((st = need(h, "format", &v, err)))
+        return st;
+    if (strcmp(v, "cnn-cl"))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: not a cnn-cl checkpoint (format '%s')",
+                        h->path, v);
+    if ((st = need_long(h, "format_version", 1, &version, err)))
+        return st;
+    if (version != CHECKPOINT_FORMAT_VERSION)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: checkpoint format version %ld; this "
+                        "cnn-cl reads version %d", h->path, version,
+                        CHECKPOINT_FORMAT_VERSION);
+    if ((st = need(h, "arch", &v, err)))
+        return st;
+    snprintf(m->arch, sizeof m->arch, "%s", v);
+    if ((st = need(h, "input", &v, err)))
+        return st;
+    if (sscanf(v, "%dx%dx%d", &m->input.c, &m->input.h, &m->input.w) != 3 ||
+        m->input.c < 1 || m->input.h < 1 || m->input.w < 1)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'input' is '%s', not CxHxW",
+                        h->path, v);
+    if ((st = need_long(h, "classes", 1, &classes, err)) ||
+        (st = need_long(h, "epoch", 0, &m->epoch, err)) ||
+        (st = need_long(h, "batch", 0, &m->batch, err)) ||
+        (st = need_long(h, "step", 0, &m->step, err)) ||
+        (st = need_long(h, "seed", 0, &seed, err)) ||
+        (st = need_long(h, "samples", 1, &m->samples, err)) ||
+        (st = need_long(h, "batch_size", 1, &batch_size, err)) ||
+        (st = need_double(h, "lr", &lr, err)) ||
+        (st = need(h, "gemm", &v, err)))
+        return st;
+    snprintf(m->gemm, sizeof m->gemm, "%s", v);
+    if ((st = need_double(h, "epoch_loss_sum", &m->loss_sum, err)) ||
+        (st = need_double(h, "epoch_correct", &m->correct, err)) ||
+        (st = need_double(h, "epoch_seconds", &m->seconds, err)))
+        return st;
+    m->classes = (int)classes;
+    m->seed = (uint64_t)seed;
+    m->batch_size = (int)batch_size;
+    m->lr = (float)lr;
+    return CNN_OK;
+}
+
+cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
+                                cnn_error *err)
+{
+    st_header h;
+    cnn_status st = st_read_header(path, &h, err);
+    if (st)
+        return st;
+    st = parse_meta(&h, meta, err);
+    st_header_free(&h);
+    return st;
+}
+
+/* Checks that `name` is in the file with t's dtype and shape; fills *e. */
+static cnn_status match(const st_header *h, const char *name, const net_tensor *t,
+                        const st_entry **e, cnn_error *err)
+{
+    *e = st_find(h, name);
+    if (!*e)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' is missing", h->path, name);
+    int same = !strcmp((*e)->dtype, "F32") && (*e)->ndim == t->ndim;
+    for (int d = 0; same && d < t->ndim; d++)
+        same = (*e)->shape[d] == t->shape[d];
+    if (!same) {
+        char want[64] = "", got[64] = "";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? "," : "",
+                     t->shape[d]);
+        for (int d = 0; d < (*e)->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "",
+                     (long long)(*e)->shape[d]);
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' is %s [%s], the network "
+                        "needs F32 [%s]", h->path, name, (*e)->dtype, got, want);
+    }
+    if ((*e)->end - (*e)->begin != t->count * 4)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' has %llu bytes for %zu "
+                        "floats", h->path, name,
+                        (unsigned long long)((*e)->end - (*e)->begin), t->count);
+    return CNN_OK;
+}
+
+cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *err)
+{
+    st_header h;
+    cnn_status st = st_read_header(path, &h, err);
+    if (st)
+        return st;
+    checkpoint_meta meta;
+    float *buf = malloc(net->param_count * sizeof *buf);
+    if (!buf)
+        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (st == CNN_OK)
+        st = parse_meta(&h, &meta, err);
+    /* Every tensor in the file must belong to this network. */
+    for (int i = 0; st == CNN_OK && i < h.count; i++) {
+        const char *name = h.entries[i].name;
+        for (int k = 0; k < 2; k++)
+            if (!strncmp(name, moment_prefix[k], strlen(moment_prefix[k])))
+                name += strlen(moment_prefix[k]);
+        int known = 0;
+        for (int j = 0; j < net->ntensors && !known; j++)
+            known = !strcmp(name, net->tensors[j].name);
+        if (!known)
+            st = cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' is not part of the "
+                          "network %s", path, h.entries[i].name, net->arch.spec);
+    }
+    for (int kind = 0; kind < (adam ? 3 : 1) && st == CNN_OK; kind++)
+        for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
+            const net_tensor *t = &net->tensors[i];
+            char name[160];
+            snprintf(name, sizeof name, "%s%s", kind ? moment_prefix[kind - 1] : "",
+                     t->name);
+            const st_entry *e;
+            if ((st = match(&h, name, t, &e, err)) ||
+                (st = st_read_f32(&h, e, buf, t->count, err)))
+                break;
+            st = kind ? moment_io(net, t, kind - 1, buf, 1, err)
+                      : network_tensor_write(net, t, buf, err);
+        }
+    if (st == CNN_OK && adam)
+        net->adam.step = meta.step;
+    free(buf);
+    st_header_free(&h);
+    return st;
+}
+
+cnn_status checkpoint_open_network(const char *path, const clrt *rt,
+                                   int max_batch, network *net,
+                                   checkpoint_meta *meta, cnn_error *err)
+{
+    memset(net, 0, sizeof *net);
+    arch a;
+    dense_gemm gemm;
+    cnn_status st;
+    if ((st = checkpoint_read_meta(path, meta, err)) ||
+        (st = dense_gemm_parse(meta->gemm, &gemm, err)))
+        return st;
+    if ((st = arch_parse(meta->arch, meta->input, meta->classes, &a, err)))
+        return cnn_fail_context(err, "%s", path);
+    if ((st = network_create(net, rt, &a, max_batch, gemm, adam_defaults(), err)))
+        return st;
+    if ((st = checkpoint_load(path, net, 0, err)))
+        network_release(net);
+    return st;
+}

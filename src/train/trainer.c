@@ -1,0 +1,425 @@
+/* trainer.c: the training loop (see trainer.h).
+ *
+ * Each batch is uploaded and its step enqueued before the host waits for the
+ * step before it, so the device never idles while the host prepares the
+ * next one; the host waits once per step. The running totals are read back
+ * without blocking behind each step, so a NaN loss is seen one step late at
+ * most, without an extra sync. */
+#include "trainer.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "loader.h"
+#include "metrics_log.h"
+#include "progress.h"
+
+/* IDX labels carry no class count; the MNIST family has ten classes. */
+#define CLASSES 10
+/* Batches the loader reads ahead. */
+#define RING_SLOTS 4
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* A step in flight: its batch (held until the step is done), the event of
+ * the non-blocking read of the totals after it, and where they land. */
+typedef struct {
+    loader_batch *batch;
+    cl_event done;
+    float totals[LOSS_TOTALS];
+    float *logits; /* (batch, classes) when a confusion matrix is wanted */
+} in_flight;
+
+typedef struct {
+    network *net;
+    loader *loader;
+    int train;
+    progress *progress;   /* NULL: no progress output */
+    long *confusion;      /* NULL: not wanted */
+    /* results */
+    long done;            /* batches done in this epoch, resumed ones included */
+    uint64_t samples;     /* samples done in this epoch */
+    double loss_sum, correct;
+    int stopped;          /* a signal arrived; the epoch is incomplete */
+} stream;
+
+static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *err)
+{
+    network *net = s->net;
+    cl_command_queue q = net->rt->queue;
+    cnn_status st = network_upload(net, b->images, b->labels, b->count, err);
+    if (st == CNN_OK)
+        st = s->train ? network_train_step(net, b->count, err)
+                      : network_eval_step(net, b->count, err);
+    if (st)
+        return st;
+    f->batch = b;
+    if (f->logits)
+        CLRT_CALL(err, clEnqueueReadBuffer, (q, net->nodes[net->nnodes - 1].y, CL_FALSE, 0,
+                  (size_t)b->count * CLASSES * sizeof(float), f->logits, 0, NULL, NULL));
+    CLRT_CALL(err, clEnqueueReadBuffer, (q, net->totals, CL_FALSE, 0, sizeof f->totals,
+              f->totals, 0, NULL, &f->done));
+    return CNN_OK;
+}
+
+/* Waits for a step, hands its batch back and takes in its results. */
+static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
+{
+    cl_int rc = clWaitForEvents(1, &f->done);
+    clReleaseEvent(f->done);
+    f->done = NULL;
+    if (rc != CL_SUCCESS)
+        return clrt_fail(err, "clWaitForEvents", rc);
+    loader_batch *b = f->batch;
+    if (s->confusion)
+        for (int i = 0; i < b->count; i++) {
+            const float *row = f->logits + (size_t)i * CLASSES;
+            int best = 0;
+            for (int c = 1; c < CLASSES; c++)
+                best = row[c] > row[best] ? c : best;
+            s->confusion[b->labels[i] * CLASSES + best]++;
+        }
+    s->samples += (uint64_t)b->count;
+    s->done++;
+    s->loss_sum = f->totals[LOSS_SUM];
+    s->correct = f->totals[LOSS_CORRECT];
+    loader_release(s->loader, b);
+    f->batch = NULL;
+    if (!isfinite(s->loss_sum))
+        return cnn_fail(err, CNN_ERR_RUNTIME, "the loss became %s at batch %ld of the "
+                        "epoch; stopping. Try a lower --lr",
+                        isnan(s->loss_sum) ? "NaN" : "infinite", s->done);
+    return CNN_OK;
+}
+
+/* Runs the loader's current epoch through the network. */
+static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
+{
+    float *logits[2] = {NULL, NULL};
+    in_flight f[2] = {{0}};
+    cnn_status st = CNN_OK;
+    if (s->confusion)
+        for (int i = 0; i < 2; i++) {
+            logits[i] = malloc((size_t)s->net->max_batch * CLASSES * sizeof(float));
+            if (!logits[i])
+                st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+            f[i].logits = logits[i];
+        }
+    double t0 = now_s();
+    int cur = 0;
+    while (st == CNN_OK) {
+        loader_batch *b;
+        if ((st = loader_next(s->loader, &b, err)))
+            break;
+        if (b && (st = enqueue(s, &f[cur], b, err)))
+            break;
+        in_flight *prev = &f[1 - cur];
+        if (prev->batch && (st = retire(s, prev, err)))
+            break;
+        if (!b)
+            break;
+        double seconds = seconds_before + now_s() - t0;
+        if (s->progress && s->samples && progress_due(s->progress, seconds))
+            progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
+                            s->correct / (double)s->samples);
+        cur = 1 - cur;
+        if (s->train && stop_signal) {
+            s->stopped = 1;
+            break;
+        }
+    }
+    /* Whatever happened, let queued steps finish before their batches go. */
+    for (int i = 0; i < 2; i++)
+        if (f[i].batch) {
+            cnn_status r = retire(s, &f[i], err);
+            st = st ? st : r;
+        }
+    free(logits[0]);
+    free(logits[1]);
+    return st;
+}
+
+cnn_status trainer_evaluate(network *net, const idx_split *split, double *loss,
+                            double *accuracy, long *confusion, cnn_error *err)
+{
+    loader *l;
+    cnn_status st = loader_open(&l, split, net->max_batch, 0, 0, 0, RING_SLOTS, err);
+    if (st)
+        return st;
+    stream s = {.net = net, .loader = l, .confusion = confusion};
+    if (confusion)
+        memset(confusion, 0, CLASSES * CLASSES * sizeof *confusion);
+    if (!(st = network_totals_reset(net, err)) && !(st = loader_start(l, 0, 0, err)))
+        st = run_stream(&s, 0, err);
+    loader_close(l);
+    if (st == CNN_OK) {
+        *loss = s.loss_sum / (double)s.samples;
+        *accuracy = s.correct / (double)s.samples;
+    }
+    return st;
+}
+
+/* Settings a resumed run must share with its checkpoint. */
+static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
+                               cnn_error *err)
+{
+    const char *why = NULL, *gemm = o->gemm == DENSE_GEMM_CLBLAST ? "clblast" : "kernel";
+    char buf[256];
+    if (o->arch && strcmp(o->arch, m->arch))
+        snprintf(buf, sizeof buf, "--arch %s differs from its %s", o->arch, m->arch), why = buf;
+    else if (o->set_batch && o->batch != m->batch_size)
+        snprintf(buf, sizeof buf, "--batch %d differs from its %d", o->batch, m->batch_size), why = buf;
+    else if (o->set_lr && o->lr != m->lr)
+        snprintf(buf, sizeof buf, "--lr %g differs from its %g", (double)o->lr, (double)m->lr), why = buf;
+    else if (o->set_gemm && o->gemm != DENSE_GEMM_AUTO && strcmp(gemm, m->gemm))
+        snprintf(buf, sizeof buf, "--gemm %s differs from its %s", gemm, m->gemm), why = buf;
+    else if (o->set_seed && o->seed != m->seed)
+        snprintf(buf, sizeof buf, "--seed %llu differs from its %llu",
+                 (unsigned long long)o->seed, (unsigned long long)m->seed), why = buf;
+    if (why)
+        return cnn_fail(err, CNN_ERR_INPUT, "--resume %s: %s; leave the option out to "
+                        "continue the run exactly", o->resume, why);
+    return CNN_OK;
+}
+
+static void fill_meta(checkpoint_meta *m, const network *net, const train_options *o,
+                      uint64_t samples, const char *gemm)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->arch, sizeof m->arch, "%s", net->arch.spec);
+    m->input = net->arch.input;
+    m->classes = net->arch.classes;
+    m->seed = o->seed;
+    m->samples = (long)samples;
+    m->batch_size = o->batch;
+    m->lr = o->lr;
+    snprintf(m->gemm, sizeof m->gemm, "%s", gemm);
+}
+
+/* The dense path of the first dense layer (all share one choice rule). */
+static const char *gemm_name(const network *net)
+{
+    for (int i = 0; i < net->nnodes; i++)
+        if (net->nodes[i].kind == ARCH_DENSE)
+            return dense_gemm_name(&net->nodes[i].op.dense);
+    return "kernel";
+}
+
+typedef struct {
+    train_options o;       /* resolved: a resumed run's settings filled in */
+    checkpoint_meta resume;
+    idx_split train, test;
+    clrt rt;
+    network net;
+    loader *loader;
+    metrics_row *rows;
+    int nrows;
+} session;
+
+static cnn_status open_session(session *s, const train_options *given, cnn_error *err)
+{
+    s->o = *given;
+    train_options *o = &s->o;
+    cnn_status st;
+    clrt_device dev;
+    if ((st = clrt_device_get(o->device, &dev, err)))
+        return st;
+    if (o->resume) {
+        if ((st = checkpoint_read_meta(o->resume, &s->resume, err)) ||
+            (st = check_resume(o, &s->resume, err)))
+            return st;
+        o->batch = s->resume.batch_size;
+        o->lr = s->resume.lr;
+        o->seed = s->resume.seed;
+        if ((st = dense_gemm_parse(s->resume.gemm, &o->gemm, err)))
+            return st;
+    }
+    const char *spec = o->resume ? s->resume.arch : o->arch ? o->arch : ARCH_DEFAULT;
+    if ((st = idx_dataset_open(o->data, CLASSES, &s->train, &s->test, err)))
+        return st;
+    arch a;
+    arch_shape input = {1, (int)s->train.images.rows, (int)s->train.images.cols};
+    if ((st = arch_parse(spec, input, CLASSES, &a, err)))
+        return st;
+    uint64_t samples = o->limit && (uint64_t)o->limit < s->train.images.count
+                           ? (uint64_t)o->limit : s->train.images.count;
+    if (o->resume && (s->resume.samples != (long)samples ||
+                      s->resume.input.h != input.h || s->resume.input.w != input.w))
+        return cnn_fail(err, CNN_ERR_INPUT, "--resume %s: it was trained on %ld samples "
+                        "of %dx%d, this data gives %llu of %dx%d; use the same --data "
+                        "and --limit", o->resume, s->resume.samples, s->resume.input.h,
+                        s->resume.input.w, (unsigned long long)samples, input.h, input.w);
+    if (o->log && o->resume && access(o->log, F_OK) == 0) {
+        if ((st = metrics_log_read(o->log, &s->rows, &s->nrows, err)))
+            return st;
+        while (s->nrows && s->rows[s->nrows - 1].epoch > s->resume.epoch)
+            s->nrows--;
+    }
+    adam_config cfg = adam_defaults();
+    cfg.lr = o->lr;
+    if ((st = clrt_open(&s->rt, o->device, err)))
+        return st;
+    if ((st = network_create(&s->net, &s->rt, &a, o->batch, o->gemm, cfg, err)))
+        return st;
+    st = o->resume ? checkpoint_load(o->resume, &s->net, 1, err)
+                   : network_init(&s->net, o->seed, err);
+    if (st == CNN_OK)
+        st = loader_open(&s->loader, &s->train, o->batch, samples, o->seed, 1,
+                         RING_SLOTS, err);
+    return st;
+}
+
+static void close_session(session *s)
+{
+    loader_close(s->loader);
+    if (s->net.rt)
+        network_release(&s->net);
+    if (s->rt.context)
+        clrt_close(&s->rt);
+    free(s->rows);
+}
+
+static void print_header(const session *s)
+{
+    const train_options *o = &s->o;
+    printf("device %d: %s (%s, %s)\n", o->device, s->rt.dev.name, s->rt.dev.platform_name,
+           clrt_device_type_name(s->rt.dev.type));
+    printf("data: %s: %llu training images%s, %u test images, %ux%u, %d classes\n",
+           o->data, (unsigned long long)loader_samples(s->loader),
+           loader_samples(s->loader) < s->train.images.count ? " (--limit)" : "",
+           s->test.images.count, s->train.images.rows, s->train.images.cols, CLASSES);
+    printf("Model: %s\n", s->net.arch.spec);
+    network_summary(&s->net, stdout);
+    printf("dense GEMM: %s; batch %d, lr %g, seed %llu, %d epochs\n", gemm_name(&s->net),
+           o->batch, (double)o->lr, (unsigned long long)o->seed, o->epochs);
+    if (o->resume)
+        printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
+               s->resume.epoch + 1, s->resume.batch, s->resume.step);
+    fflush(stdout);
+}
+
+static cnn_status save(session *s, long epoch, const stream *st, double seconds,
+                       cnn_error *err)
+{
+    checkpoint_meta m;
+    fill_meta(&m, &s->net, &s->o, loader_samples(s->loader), gemm_name(&s->net));
+    m.epoch = epoch;
+    m.step = s->net.adam.step;
+    if (st) { /* mid-epoch: where to pick up, and the totals so far */
+        m.batch = st->done;
+        m.loss_sum = st->loss_sum;
+        m.correct = st->correct;
+        m.seconds = seconds;
+    }
+    return checkpoint_save(s->o.save, &s->net, &m, err);
+}
+
+/* Puts the partial epoch's totals of a mid-epoch checkpoint back. */
+static cnn_status restore_totals(session *s, cnn_error *err)
+{
+    float t[LOSS_TOTALS];
+    t[LOSS_SUM] = (float)s->resume.loss_sum;
+    t[LOSS_CORRECT] = (float)s->resume.correct;
+    return clrt_write(&s->rt, s->net.totals, t, sizeof t, err);
+}
+
+static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
+{
+    const train_options *o = &s->o;
+    long first_epoch = o->resume ? s->resume.epoch : 0;
+    cnn_status st = CNN_OK;
+    for (long epoch = first_epoch; epoch < o->epochs && st == CNN_OK; epoch++) {
+        int resumed = o->resume && epoch == first_epoch && s->resume.batch > 0;
+        long first = resumed ? s->resume.batch : 0;
+        double before = resumed ? s->resume.seconds : 0;
+        progress p;
+        progress_begin(&p, stdout, o->quiet, (int)epoch + 1, o->epochs,
+                       loader_batches(s->loader));
+        stream str = {.net = &s->net, .loader = s->loader, .train = 1, .progress = &p,
+                      .done = first};
+        if (resumed)
+            str.samples = (uint64_t)first * (uint64_t)o->batch;
+        if ((st = resumed ? restore_totals(s, err) : network_totals_reset(&s->net, err)) ||
+            (st = loader_start(s->loader, (uint64_t)epoch, first, err)))
+            break;
+        double t0 = now_s();
+        st = run_stream(&str, before, err);
+        double seconds = before + now_s() - t0;
+        if (st)
+            break;
+        if (str.stopped) {
+            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet)
+                printf("\n%s: stopped at epoch %ld, batch %ld/%ld; saved %s (continue with "
+                       "--resume %s)\n", strsignal(stop_signal), epoch + 1, str.done,
+                       loader_batches(s->loader), o->save, o->save);
+            r->signal = stop_signal;
+            break;
+        }
+        double n = (double)str.samples;
+        metrics_row row = {.epoch = (int)epoch + 1, .loss = str.loss_sum / n,
+                           .accuracy = str.correct / n, .seconds = seconds,
+                           .images_per_second = n / seconds};
+        if ((st = trainer_evaluate(&s->net, &s->test, &row.val_loss, &row.val_accuracy,
+                                   NULL, err)))
+            break;
+        progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
+                     row.val_accuracy);
+        r->val_loss = row.val_loss;
+        r->val_accuracy = row.val_accuracy;
+        r->epochs_done = (int)epoch + 1;
+        if ((st = save(s, epoch + 1, NULL, 0, err)))
+            break;
+        if (o->log) {
+            metrics_row *grown = realloc(s->rows, (size_t)(s->nrows + 1) * sizeof *grown);
+            if (!grown)
+                return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+            s->rows = grown;
+            s->rows[s->nrows++] = row;
+            st = metrics_log_write(o->log, s->rows, s->nrows, err);
+        }
+    }
+    return st;
+}
+
+cnn_status train_run(const train_options *given, train_result *r, cnn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    session s;
+    memset(&s, 0, sizeof s);
+    cnn_status st = open_session(&s, given, err);
+    if (st == CNN_OK) {
+        if (!s.o.quiet)
+            print_header(&s);
+        if (given->resume && s.resume.epoch >= s.o.epochs && s.resume.batch == 0) {
+            printf("%s already holds %ld epochs; nothing to train (raise --epochs)\n",
+                   given->resume, s.resume.epoch);
+            r->epochs_done = (int)s.resume.epoch;
+            st = trainer_evaluate(&s.net, &s.test, &r->val_loss, &r->val_accuracy, NULL, err);
+        } else {
+            struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+            sigemptyset(&sa.sa_mask);
+            stop_signal = 0;
+            sigaction(SIGINT, &sa, &old_int);
+            sigaction(SIGTERM, &sa, &old_term);
+            st = train_epochs(&s, r, err);
+            sigaction(SIGINT, &old_int, NULL);
+            sigaction(SIGTERM, &old_term, NULL);
+        }
+    }
+    close_session(&s);
+    return st;
+}
