@@ -31,7 +31,8 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
 void conv_release(conv_layer *l);
 
 /* y = conv(x, w) + b, then max(y, 0) if the layer has relu.
- * x is (N, C, H, W), w is (OC, C, K, K), b is (OC), y is (N, OC, OH, OW). */
+ * x is (N, C, H, W), w is (OC, C, K, K), b is (OC) or NULL for no bias,
+ * y is (N, OC, OH, OW). */
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err);
 

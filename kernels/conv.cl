@@ -90,20 +90,26 @@ __kernel void conv_forward(__global const float *x,
             bv[j] = ob * 16 + j < oc ? b[ob * 16 + j] : 0.0f;
         bias = vload16(0, bv);
     }
-    const int nch = min(16, oc - ob * 16);
-    __global float *yn = y + ((size_t)n * oc + ob * 16) * ohw;
+    /* Stored channel by channel, a channel's CONV_P (= 4) pixels as one
+     * float4 where they are all in the image: 16 stores, not 64. */
+    float out[CONV_P * 16];
 #pragma unroll
     for (int p = 0; p < CONV_P; p++) {
-        const int q = g * CONV_P + p;
-        if (q >= ohw)
-            break;
         float16 v = acc[p] + bias;
         if (relu)
             v = fmax(v, (float16)(0.0f));
-        float out[16];
-        vstore16(v, 0, out);
+        vstore16(v, p, out);
+    }
+    const int nch = min(16, oc - ob * 16), q0 = g * CONV_P;
+    __global float *yn = y + ((size_t)n * oc + ob * 16) * ohw + q0;
+    if (q0 + CONV_P <= ohw) {
         for (int j = 0; j < nch; j++)
-            yn[j * ohw + q] = out[j];
+            vstore4((float4)(out[j], out[16 + j], out[32 + j], out[48 + j]),
+                    0, yn + j * ohw);
+    } else {
+        for (int p = 0; q0 + p < ohw; p++)
+            for (int j = 0; j < nch; j++)
+                yn[j * ohw + p] = out[p * 16 + j];
     }
 }
 
@@ -112,29 +118,35 @@ __kernel void conv_forward(__global const float *x,
  * when padded is set, dzp (N, OC, OH+2K-2, OW+2K-2), dz inside a border of
  * K-1 for the input gradient. Only the places dz goes are written: the lanes
  * past OC and the border stay as conv_create zeroed them.
- * y, dy are (N, OC, OH, OW). A work-item moves one pixel of every channel.
- * Global size (N*OH*OW). */
+ * y, dy are (N, OC, OH, OW). A work-item moves one channel plane of one
+ * image, so its reads are contiguous. Global size (N*OC). */
 __kernel void conv_dz(__global const float *y, __global const float *dy,
                       __global float *dzt, __global float *dzp, const int oc,
                       const int oh, const int ow, const int k,
-                      const int rows, const int relu, const int padded)
+                      const int planes, const int relu, const int padded)
 {
-    const int r = get_global_id(0);
-    if (r >= rows)
+    const int plane = get_global_id(0);
+    if (plane >= planes)
         return;
-    const int ohw = oh * ow, n = r / ohw, q = r % ohw;
+    const int n = plane / oc, o = plane % oc, ocpad = (oc + 15) & ~15;
     const int pw = ow + 2 * (k - 1), ph = oh + 2 * (k - 1);
-    const size_t src = (size_t)n * oc * ohw + q;
-    __global float *t = dzt + (size_t)r * ((oc + 15) & ~15);
-    __global float *p = dzp + (size_t)n * oc * ph * pw
-                        + (q / ow + k - 1) * pw + q % ow + k - 1;
-    for (int o = 0; o < oc; o++) {
-        float v = dy[src + (size_t)o * ohw];
-        if (relu && !(y[src + (size_t)o * ohw] > 0.0f))
-            v = 0.0f;
-        t[o] = v;
-        if (padded)
-            p[(size_t)o * ph * pw] = v;
+    __global const float *src = dy + (size_t)plane * oh * ow;
+    __global const float *mask = y + (size_t)plane * oh * ow;
+    __global float *t = dzt + (size_t)n * oh * ow * ocpad + o;
+    __global float *p = dzp + ((size_t)plane * ph + k - 1) * pw + k - 1;
+    for (int oy = 0; oy < oh; oy++) {
+        for (int ox = 0; ox < ow; ox++) {
+            float v = src[ox];
+            if (relu && !(mask[ox] > 0.0f))
+                v = 0.0f;
+            t[ox * ocpad] = v;
+            if (padded)
+                p[ox] = v;
+        }
+        src += ow;
+        mask += ow;
+        t += ow * ocpad;
+        p += pw;
     }
 }
 

@@ -3,10 +3,11 @@
  *
  * x and dx are (N, C, H, W); y and dy are (N, C, H/2, W/2). The backward
  * pass recomputes which input won from x instead of keeping an index buffer
- * from the forward pass: x is kept for the layer before anyway, the extra
- * reads hit the lines the kernel touches to write dx, and the forward pass
- * stays a plain inference kernel. Ties go to the first maximum in row-major
- * window order (top-left, top-right, bottom-left, bottom-right). */
+ * from the forward pass: the training step keeps x anyway, so there is no
+ * extra buffer to size per batch, and the forward pass stays a plain
+ * inference kernel. Measured on PoCL, the backward pass is bound by its
+ * strided dx stores, not by reading x. Ties go to the first maximum in
+ * row-major window order (top-left, top-right, bottom-left, bottom-right). */
 
 /* The window's four inputs, the winning position (0..3) and its value. Both
  * passes use this one comparison chain, so they always agree on the winner. */
@@ -22,53 +23,40 @@ static int maxpool2_window(__global const float *xp, int W, float *best)
     return win;
 }
 
-/* One work-item per output element; total = N * C * OH * OW. */
+/* The NDRange is (OW, OH, N * C), one work-item per output element: no
+ * index divisions, and consecutive work-items read consecutive pairs, which
+ * the CPU runtime's vectoriser turns into vector loads. */
 __kernel void maxpool2_forward(__global const float *x, __global float *y,
-                               const int H, const int W, const int OH,
-                               const int OW, const int total)
+                               const int H, const int W)
 {
-    int i = get_global_id(0);
-    if (i >= total)
-        return;
-    int ow = i % OW, t = i / OW;
-    int oh = t % OH, nc = t / OH;
+    int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+    int OW = get_global_size(0), OH = get_global_size(1);
     float m;
     maxpool2_window(x + ((size_t)nc * H + 2 * oh) * W + 2 * ow, W, &m);
-    y[i] = m;
+    y[((size_t)nc * OH + oh) * OW + ow] = m;
 }
 
-/* One work-item per output element writes all four dx values of its window
- * (dy at the winner, 0 elsewhere); the work-items of the last window row and
- * column also zero the row and column the floor dropped, so every element
- * of dx is written exactly once. */
+/* The NDRange is (OW, H, N * C): each work-item writes the two dx values of
+ * its window in input row h (dy at the winner, 0 otherwise), so the writes
+ * are contiguous and every element of dx is written exactly once. A row the
+ * floor dropped (h = H - 1 with H odd) belongs to no window: it is given the
+ * last window row and, being its row 2, gets zeros; the work-item of the
+ * last window column also zeroes a dropped last column. */
 __kernel void maxpool2_backward(__global const float *x,
                                 __global const float *dy, __global float *dx,
-                                const int H, const int W, const int OH,
-                                const int OW, const int total)
+                                const int H, const int W)
 {
-    int i = get_global_id(0);
-    if (i >= total)
-        return;
-    int ow = i % OW, t = i / OW;
-    int oh = t % OH, nc = t / OH;
-    size_t off = ((size_t)nc * H + 2 * oh) * W + 2 * ow;
+    int ow = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    int OW = get_global_size(0), OH = H / 2;
+    int oh = min(h / 2, OH - 1);
     float m;
-    int win = maxpool2_window(x + off, W, &m);
-    float g = dy[i];
-    __global float *p = dx + off;
-    p[0] = win == 0 ? g : 0.0f;
-    p[1] = win == 1 ? g : 0.0f;
-    p[W] = win == 2 ? g : 0.0f;
-    p[W + 1] = win == 3 ? g : 0.0f;
-    int last_col = (W & 1) && ow == OW - 1;
-    if (last_col) {
+    int win = maxpool2_window(x + ((size_t)nc * H + 2 * oh) * W + 2 * ow, W,
+                              &m);
+    float g = dy[((size_t)nc * OH + oh) * OW + ow];
+    int row = h - 2 * oh;
+    __global float *p = dx + ((size_t)nc * H + h) * W + 2 * ow;
+    p[0] = win == 2 * row ? g : 0.0f;
+    p[1] = win == 2 * row + 1 ? g : 0.0f;
+    if ((W & 1) && ow == OW - 1)
         p[2] = 0.0f;
-        p[W + 2] = 0.0f;
-    }
-    if ((H & 1) && oh == OH - 1) {
-        p[2 * W] = 0.0f;
-        p[2 * W + 1] = 0.0f;
-        if (last_col)
-            p[2 * W + 2] = 0.0f;
-    }
 }

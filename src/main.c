@@ -12,8 +12,11 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  train     train the network (cnn-cl train --help)\n"
+    "  eval      test loss, accuracy and confusion matrix of a checkpoint\n"
+    "  predict   classify test images or a PGM image with a checkpoint\n"
     "  devices   list the OpenCL devices and their --device index\n"
     "  bench     time the training step on a device\n"
+    "  plot      draw a metrics log as an SVG (cnn-cl plot --help)\n"
     "\n"
     "  --help     this text\n"
     "  --version  the version\n"
@@ -37,8 +40,14 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "devices"))
         return cli_devices(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval"))
+        return cli_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "predict"))
+        return cli_predict(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench"))
         return cli_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot"))
+        return cli_plot(argc - 2, argv + 2);
     if (!strcmp(cmd, "train"))
         return cli_train(argc - 2, argv + 2);
     fprintf(stderr, "cnn-cl: unknown command '%s'\n\n%s", cmd, usage);

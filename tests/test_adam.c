@@ -54,7 +54,7 @@ static void check(adam_config cfg, int count, float scale)
 {
     float *p0 = malloc(count * sizeof *p0), *p = malloc(count * sizeof *p);
     float *m = malloc(count * sizeof *m), *v = malloc(count * sizeof *v);
-    float *g = malloc(count * sizeof *g), *moved = malloc(count * sizeof *g);
+    float *g = malloc(count * sizeof *g), *moved = malloc(count * sizeof *moved);
     double *pr = malloc(count * sizeof *pr), *gr = malloc(count * sizeof *gr);
     double *mr = calloc(count, sizeof *mr), *vr = calloc(count, sizeof *vr);
     run(cfg, count, scale, p0, p, m, v);
@@ -108,8 +108,8 @@ END_TEST
 START_TEST(adam_is_deterministic)
 {
     int count = 1031;
-    float *p0 = malloc(count * sizeof *p0), *p[2], *m = malloc(count * 4);
-    float *v = malloc(count * 4);
+    float *p0 = malloc(count * sizeof *p0), *p[2];
+    float *m = malloc(count * sizeof *m), *v = malloc(count * sizeof *v);
     for (int r = 0; r < 2; r++) {
         p[r] = malloc(count * sizeof *p[r]);
         run(adam_defaults(), count, 1.0f, p0, p[r], m, v);

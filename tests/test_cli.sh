@@ -57,6 +57,11 @@ expect "missing data"    2 'no such data folder'                -- train --data 
 CNN_CL_DEVICE=abc expect "bad env device" 2 'CNN_CL_DEVICE=abc is not a device index' -- train
 OCL_ICD_VENDORS=$tmp/none expect "no platform" 1 'no OpenCL platform found.*pocl-opencl-icd' -- devices
 
+# plot: a one-epoch log becomes an SVG next to it; a missing log is exit 2.
+printf 'epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n1,0.3,0.9,0.2,0.93,10.0,6000.0\n' > "$tmp/run.csv"
+expect "plot"            0 "^$tmp/run\.svg$"                    -- plot "$tmp/run.csv"
+expect "plot missing"    2 'none\.csv: cannot open'             -- plot "$tmp/none.csv"
+
 # A corrupted file's reason is one line.
 lines=$("$bin" train --data "$tmp/bad" 2>&1 | wc -l)
 if [ "$lines" -eq 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL corrupt idx: $lines lines"; fi

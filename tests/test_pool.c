@@ -60,7 +60,7 @@ static void check_pool(shape s, const float *x, uint64_t seed)
 
 static const shape shapes[] = {
     {1, 1, 5, 5},   {3, 3, 7, 11}, {33, 7, 13, 5}, {1, 32, 26, 26},
-    {3, 1, 11, 2},  {2, 4, 2, 13}, {32, 32, 26, 26},
+    {3, 1, 11, 2},  {2, 4, 2, 13},  {4, 32, 26, 26},
 };
 
 START_TEST(pool_matches_reference)
@@ -190,7 +190,7 @@ END_TEST
 
 START_TEST(relu_layer_matches_reference)
 {
-    static const size_t counts[] = {1, 3, 1031, 32 * 32 * 26 * 26 + 5};
+    static const size_t counts[] = {1, 3, 1031, 70001};
     cnn_error err = {0};
     relu_layer l;
     TEST_OK(relu_create(&l, test_rt(), &err), err);

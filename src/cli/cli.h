@@ -40,5 +40,8 @@ int cli_report(const cnn_error *err);
 int cli_devices(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_predict(int argc, char **argv);
+int cli_plot(int argc, char **argv);
 
 #endif

@@ -6,9 +6,11 @@
 
 #include <string.h>
 
-/* Batch chunks of the weight-gradient reduction: enough work-items to keep
- * every core busy, few enough that the second stage stays negligible. */
-#define CONV_SPLITS 8
+/* Batch chunks of the weight-gradient reduction on a CPU: enough
+ * work-items to keep every core busy, few enough that the second stage
+ * stays negligible. A GPU takes one chunk per image, since it needs many
+ * more work-items in flight. */
+#define CONV_CPU_SPLITS 8
 
 /* Must match CONV_P and CONV_T in conv.cl. */
 #define CONV_PIXELS 4
@@ -52,7 +54,9 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     *l = (conv_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                       .w = w, .oc = oc, .k = k, .relu = relu != 0,
                       .oh = h - k + 1, .ow = w - k + 1};
-    l->splits = max_batch < CONV_SPLITS ? max_batch : CONV_SPLITS;
+    l->splits = (rt->dev.type & CL_DEVICE_TYPE_CPU) && max_batch > CONV_CPU_SPLITS
+                    ? CONV_CPU_SPLITS
+                    : max_batch;
 
     struct {
         const char *name;
@@ -157,19 +161,20 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     cnn_status st = check_batch(l, n, err);
     if (st)
         return st;
-    int ohw = l->oh * l->ow, rows = n * ohw, ocpad = (int)pad16(l->oc);
+    int ocpad = (int)pad16(l->oc);
     int ckk = l->c * l->k * l->k;
 
     /* dz in both layouts at once (the padded one only for dx), then dw and
      * db in two stages. */
-    int padded = dx != NULL;
-    size_t g_rows = (size_t)rows;
+    int padded = dx != NULL, planes = n * l->oc;
+    size_t g_planes = (size_t)planes;
     st = clrt_set_args(l->dz, err, 11, sizeof y, &y, sizeof dy, &dy,
                        sizeof l->dzt, &l->dzt, sizeof l->dzp, &l->dzp,
                        sizeof l->oc, &l->oc, sizeof l->oh, &l->oh,
-                       sizeof l->ow, &l->ow, sizeof l->k, &l->k, sizeof rows,
-                       &rows, sizeof l->relu, &l->relu, sizeof padded, &padded);
-    if (st || (st = clrt_launch(l->rt, l->dz, 1, &g_rows, NULL, NULL, err)))
+                       sizeof l->ow, &l->ow, sizeof l->k, &l->k,
+                       sizeof planes, &planes, sizeof l->relu, &l->relu,
+                       sizeof padded, &padded);
+    if (st || (st = clrt_launch(l->rt, l->dz, 1, &g_planes, NULL, NULL, err)))
         return st;
 
     int nper = (n + l->splits - 1) / l->splits;

@@ -371,6 +371,35 @@ static cnn_status choose_path(dense_layer *l, cnn_error *err)
     return st;
 }
 
+/* CLBlast has no tuning for a PoCL CPU and falls back to GPU-style
+ * parameters; the XgemmDirect parameters its database lists as the Intel
+ * CPU default suit a SIMD CPU better. Measured at batch 32 on fc1 (7744 ->
+ * 64, 2-core AVX-512 EPYC, PoCL 3.1, min of 20): dW 16 -> 28..32 GFLOPS,
+ * dX 13 -> 11..17, forward unchanged at 11. Overriding makes CLBlast
+ * rebuild its kernels, so it is done once per process and device, before
+ * the first CLBlast call. */
+static cnn_status clblast_tune_for_cpu(const clrt *rt, cnn_error *err)
+{
+    static cl_device_id done[8];
+    static int ndone;
+    if (!(rt->dev.type & CL_DEVICE_TYPE_CPU))
+        return CNN_OK;
+    for (int i = 0; i < ndone; i++)
+        if (done[i] == rt->dev.device)
+            return CNN_OK;
+    const char *names[10] = {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD",
+                             "PADA", "PADB",   "VWMD",   "VWND",   "WGD"};
+    const size_t values[10] = {2, 8, 8, 8, 8, 1, 1, 4, 4, 32};
+    CLBlastStatusCode rc = CLBlastOverrideParameters(
+        rt->dev.device, "XgemmDirect", CLBlastPrecisionSingle, 10, names,
+        values);
+    if (rc != CLBlastSuccess)
+        return clblast_fail(err, "CLBlastOverrideParameters", rc);
+    if (ndone < 8)
+        done[ndone++] = rt->dev.device;
+    return CNN_OK;
+}
+
 static cnn_status create(dense_layer *l, cnn_error *err)
 {
     static const char *names[5] = {"dense_gemm_nt", "dense_gemm_nn",
@@ -402,7 +431,8 @@ static cnn_status create(dense_layer *l, cnn_error *err)
         return st;
     if (l->path != DENSE_GEMM_KERNEL) {
         size_t bytes;
-        if ((st = clblast_temp_size(l, &bytes, err)))
+        if ((st = clblast_tune_for_cpu(l->rt, err)) ||
+            (st = clblast_temp_size(l, &bytes, err)))
             return st;
         if (bytes && (st = clrt_buffer(l->rt, bytes, &l->clblast_temp, err)))
             return st;

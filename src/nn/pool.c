@@ -36,55 +36,35 @@ void pool_release(pool_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-/* The number of output elements of a batch of n, the kernels' work-items;
- * the kernels index with int, so the input must stay below INT_MAX. */
-static cnn_status outputs(const pool_layer *l, int n, int *total,
-                          cnn_error *err)
+/* Both kernels run over an NDRange of (OW, rows, N * C) with no bounds to
+ * check: the forward one window per work-item (rows = OH), the backward one
+ * window row per work-item (rows = H). The work-group size is left to the
+ * runtime, which makes it legal on every device. */
+static cnn_status launch(const pool_layer *l, cl_kernel k, int n, int rows,
+                         cnn_error *err)
 {
     if (n < 1 || (long long)n * l->c * l->h * l->w > INT_MAX)
         return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: a batch of %d "
                         "inputs of %d x %d x %d is out of range",
                         n, l->c, l->h, l->w);
-    *total = n * l->c * l->oh * l->ow;
-    return CNN_OK;
-}
-
-/* Elementwise kernels leave the work-group size to the runtime (legal on
- * every device); a global size that is a multiple of 64 lets it pick a
- * large one instead of a divisor of an odd total. */
-static size_t global_size(int total)
-{
-    return ((size_t)total + 63) / 64 * 64;
+    size_t global[3] = {(size_t)l->ow, (size_t)rows, (size_t)n * l->c};
+    return clrt_launch(l->rt, k, 3, global, NULL, NULL, err);
 }
 
 cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
                         cnn_error *err)
 {
-    int total;
-    cnn_status st = outputs(l, n, &total, err);
-    if (st == CNN_OK)
-        st = clrt_set_args(l->forward, err, 7, sizeof x, &x, sizeof y, &y,
-                           sizeof l->h, &l->h, sizeof l->w, &l->w,
-                           sizeof l->oh, &l->oh, sizeof l->ow, &l->ow,
-                           sizeof total, &total);
-    if (st != CNN_OK)
-        return st;
-    size_t global = global_size(total);
-    return clrt_launch(l->rt, l->forward, 1, &global, NULL, NULL, err);
+    cnn_status st = clrt_set_args(l->forward, err, 4, sizeof x, &x,
+                                  sizeof y, &y, sizeof l->h, &l->h,
+                                  sizeof l->w, &l->w);
+    return st == CNN_OK ? launch(l, l->forward, n, l->oh, err) : st;
 }
 
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err)
 {
-    int total;
-    cnn_status st = outputs(l, n, &total, err);
-    if (st == CNN_OK)
-        st = clrt_set_args(l->backward, err, 8, sizeof x, &x, sizeof dy, &dy,
-                           sizeof dx, &dx, sizeof l->h, &l->h,
-                           sizeof l->w, &l->w, sizeof l->oh, &l->oh,
-                           sizeof l->ow, &l->ow, sizeof total, &total);
-    if (st != CNN_OK)
-        return st;
-    size_t global = global_size(total);
-    return clrt_launch(l->rt, l->backward, 1, &global, NULL, NULL, err);
+    cnn_status st = clrt_set_args(l->backward, err, 5, sizeof x, &x,
+                                  sizeof dy, &dy, sizeof dx, &dx,
+                                  sizeof l->h, &l->h, sizeof l->w, &l->w);
+    return st == CNN_OK ? launch(l, l->backward, n, l->h, err) : st;
 }
