@@ -1,0 +1,289 @@
+/* test_checkpoint.c: safetensors checkpoints — the file format, a round trip
+ * of the whole training state, every mismatch named, and exact resume: two
+ * epochs straight and one plus a resumed second give identical weights. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "idxfile.h"
+#include "safetensors.h"
+#include "testutil.h"
+#include "trainer.h"
+
+#define SMALL_ARCH "conv4k3-relu-pool2-flatten-fc16-relu-fc10"
+static const arch_shape small_input = {1, 12, 12};
+
+static const char *dir;
+
+static void setup(void)
+{
+    dir = idxfile_tmpdir();
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *path_in(const char *name)
+{
+    static char path[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+/* A small network trained for `steps` steps on random data. */
+static void trained(network *net, int steps)
+{
+    cnn_error err = {0};
+    arch a;
+    TEST_OK(arch_parse(SMALL_ARCH, small_input, 10, &a, &err), err);
+    TEST_OK(network_create(net, test_rt(), &a, 4, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    TEST_OK(network_init(net, 5, &err), err);
+    float x[4 * 144];
+    int32_t labels[4] = {1, 2, 3, 9};
+    test_random(x, 4 * 144, 8, 0, 1);
+    for (int s = 0; s < steps; s++) {
+        TEST_OK(network_upload(net, x, labels, 4, &err), err);
+        TEST_OK(network_train_step(net, 4, &err), err);
+    }
+}
+
+static checkpoint_meta meta_of(const network *net)
+{
+    checkpoint_meta m = {.input = small_input, .classes = 10, .epoch = 3, .batch = 7,
+                         .step = net->adam.step, .seed = 42, .samples = 1000,
+                         .batch_size = 4, .lr = 0.001f, .loss_sum = 12.5, .correct = 17,
+                         .seconds = 1.25};
+    snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH);
+    snprintf(m.gemm, sizeof m.gemm, "kernel");
+    return m;
+}
+
+START_TEST(round_trip_of_the_training_state)
+{
+    network a, b;
+    cnn_error err = {0};
+    trained(&a, 3);
+    checkpoint_meta m = meta_of(&a), back;
+    const char *path = path_in("state.safetensors");
+    TEST_OK(checkpoint_save(path, &a, &m, &err), err);
+    TEST_OK(checkpoint_read_meta(path, &back, &err), err);
+    ck_assert_str_eq(back.arch, SMALL_ARCH);
+    ck_assert_int_eq(back.epoch, 3);
+    ck_assert_int_eq(back.batch, 7);
+    ck_assert_int_eq(back.step, 3);
+    ck_assert_uint_eq(back.seed, 42);
+    ck_assert_int_eq(back.input.h, 12);
+    ck_assert_double_eq(back.loss_sum, 12.5);
+    ck_assert_str_eq(back.gemm, "kernel");
+
+    trained(&b, 0);
+    TEST_OK(checkpoint_load(path, &b, 1, &err), err);
+    ck_assert_int_eq(b.adam.step, 3);
+    size_t bytes = a.param_floats * sizeof(float);
+    char *pa = malloc(bytes), *pb = malloc(bytes);
+    cl_mem bufs[3][2] = {{a.params, b.params}, {a.adam.m, b.adam.m}, {a.adam.v, b.adam.v}};
+    for (int i = 0; i < 3; i++) {
+        TEST_OK(clrt_read(test_rt(), bufs[i][0], pa, bytes, &err), err);
+        TEST_OK(clrt_read(test_rt(), bufs[i][1], pb, bytes, &err), err);
+        ck_assert_msg(memcmp(pa, pb, bytes) == 0, "state %d differs after loading", i);
+    }
+    free(pa);
+    free(pb);
+    network_release(&a);
+    network_release(&b);
+}
+END_TEST
+
+START_TEST(file_is_standard_safetensors)
+{
+    network a;
+    cnn_error err = {0};
+    trained(&a, 1);
+    checkpoint_meta m = meta_of(&a);
+    const char *path = path_in("std.safetensors");
+    TEST_OK(checkpoint_save(path, &a, &m, &err), err);
+    FILE *f = fopen(path, "rb");
+    unsigned char len8[8];
+    ck_assert_uint_eq(fread(len8, 1, 8, f), 8);
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--)
+        len = len << 8 | len8[i];
+    ck_assert_uint_eq(len % 8, 0);
+    char *json = calloc(len + 1, 1);
+    ck_assert_uint_eq(fread(json, 1, len, f), len);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(json, "\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":[4,1,3,3],"
+                                       "\"data_offsets\":[0,144]}"));
+    ck_assert_ptr_nonnull(strstr(json, "\"adam.v.fc2.bias\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"arch\":\"" SMALL_ARCH "\""));
+    free(json);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    size_t floats = 3 * a.param_count;
+    ck_assert_int_eq(st.st_size, (off_t)(8 + len + 4 * floats));
+    /* no temporary is left beside it */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "test $(ls %s | grep -c tmp) = 0", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    network_release(&a);
+}
+END_TEST
+
+/* Saves a checkpoint of `spec`, then loads it into the small network. */
+static void expect_load_error(const char *spec, arch_shape in, const char *needle)
+{
+    cnn_error err = {0};
+    arch a;
+    network other, net;
+    TEST_OK(arch_parse(spec, in, 10, &a, &err), err);
+    TEST_OK(network_create(&other, test_rt(), &a, 2, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    checkpoint_meta m = meta_of(&other);
+    snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH); /* a lying header */
+    const char *path = path_in("other.safetensors");
+    TEST_OK(checkpoint_save(path, &other, &m, &err), err);
+    network_release(&other);
+    trained(&net, 0);
+    ck_assert_int_eq(checkpoint_load(path, &net, 1, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, needle), "'%s' not in: %s", needle, err.msg);
+    network_release(&net);
+}
+
+START_TEST(mismatches_name_the_tensor)
+{
+    expect_load_error("conv5k3-relu-pool2-flatten-fc16-relu-fc10", small_input,
+                      "tensor 'conv1.weight' is F32 [5,1,3,3], the network needs F32 [4,1,3,3]");
+    expect_load_error("conv4k3-relu-pool2-flatten-fc10", small_input,
+                      "tensor 'fc1.weight' is F32 [10,100]");
+    expect_load_error("conv4k3-relu-pool2-conv4k3-flatten-fc16-relu-fc10", small_input,
+                      "tensor 'conv2.weight' is not part of the network");
+}
+END_TEST
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void expect_header_error(const char *json, const char *needle)
+{
+    char buf[1024];
+    size_t n = strlen(json);
+    for (int i = 0; i < 8; i++)
+        buf[i] = (char)((n >> (8 * i)) & 255);
+    memcpy(buf + 8, json, n);
+    memset(buf + 8 + n, 0, 16);
+    const char *path = path_in("bad.safetensors");
+    write_bytes(path, buf, 8 + n + 16);
+    st_header h;
+    cnn_error err = {0};
+    ck_assert_int_eq(st_read_header(path, &h, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, needle), "'%s' not in: %s", needle, err.msg);
+    ck_assert_msg(!strchr(err.msg, '\n'), "not one line: %s", err.msg);
+}
+
+START_TEST(malformed_files_are_input_errors)
+{
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,40]}}",
+                        "tensor 'a' ends at byte 40, past the data's 16");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                        "tensors 'a' and 'b' overlap");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", "lacks dtype, shape or data_offsets");
+    expect_header_error("{\"a\":[1,2]", "expected '{'");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}",
+                        "bad data_offsets");
+    expect_header_error("not json", "expected '{'");
+    const char *path = path_in("short.safetensors");
+    write_bytes(path, "\x10\x00\x00", 3);
+    st_header h;
+    cnn_error err = {0};
+    ck_assert_int_eq(st_read_header(path, &h, &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "shorter than the 8-byte header length"));
+    write_bytes(path, "\xff\xff\xff\xff\x00\x00\x00\x00{}", 10);
+    ck_assert_int_eq(st_read_header(path, &h, &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "does not fit"));
+    ck_assert_int_eq(checkpoint_read_meta(path_in("missing"), &(checkpoint_meta){0}, &err),
+                     CNN_ERR_INPUT);
+}
+END_TEST
+
+/* Trains with the trainer on a small IDX data set written to dir. */
+static void train(int epochs, const char *save, const char *resume)
+{
+    train_options o = {.device = 0, .data = dir, .epochs = epochs, .batch = 8, .lr = 0.001f,
+                       .seed = 3, .arch = resume ? NULL : SMALL_ARCH, .save = save,
+                       .resume = resume, .quiet = 1, .gemm = DENSE_GEMM_KERNEL};
+    train_result r;
+    cnn_error err = {0};
+    TEST_OK(clrt_default_device(&o.device, &err), err);
+    TEST_OK(train_run(&o, &r, &err), err);
+    ck_assert_int_eq(r.epochs_done, epochs);
+    ck_assert_int_eq(r.signal, 0);
+}
+
+static void read_all(const char *path, char **data, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    *data = malloc((size_t)*size);
+    ck_assert_uint_eq(fread(*data, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+}
+
+START_TEST(resume_is_bit_exact)
+{
+    idxfile_images(dir, "train-images-idx3-ubyte", 100, 12, 12, 0);
+    idxfile_labels(dir, "train-labels-idx1-ubyte", 100, 10, 0);
+    idxfile_images(dir, "t10k-images-idx3-ubyte", 20, 12, 12, 0);
+    idxfile_labels(dir, "t10k-labels-idx1-ubyte", 20, 10, 0);
+    char straight[256], first[256], resumed[256];
+    snprintf(straight, sizeof straight, "%s", path_in("straight.safetensors"));
+    snprintf(first, sizeof first, "%s", path_in("first.safetensors"));
+    snprintf(resumed, sizeof resumed, "%s", path_in("resumed.safetensors"));
+    train(2, straight, NULL);
+    train(1, first, NULL);
+    train(2, resumed, first);
+    char *a, *b;
+    long na, nb;
+    read_all(straight, &a, &na);
+    read_all(resumed, &b, &nb);
+    ck_assert_int_eq(na, nb);
+    ck_assert_msg(memcmp(a, b, (size_t)na) == 0, "resumed checkpoint differs from straight run");
+    free(a);
+    free(b);
+    /* One epoch is not two: the comparison can tell. */
+    read_all(first, &a, &na);
+    read_all(straight, &b, &nb);
+    ck_assert_msg(na != nb || memcmp(a, b, (size_t)na) != 0, "epochs 1 and 2 are identical");
+    free(a);
+    free(b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("checkpoint");
+    TCase *tc = tcase_create("checkpoint");
+    tcase_set_timeout(tc, 180);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, round_trip_of_the_training_state);
+    tcase_add_test(tc, file_is_standard_safetensors);
+    tcase_add_test(tc, mismatches_name_the_tensor);
+    tcase_add_test(tc, malformed_files_are_input_errors);
+    tcase_add_test(tc, resume_is_bit_exact);
+    suite_add_tcase(s, tc);
+    return test_run(s, 0);
+}
