@@ -82,16 +82,18 @@ class Net(nn.Module):
         convs = fcs = 0
         flat = None  # the width after flatten
         for tok in spec.split("-"):
+            if flat is not None and (tok == "pool2" or tok.startswith("conv")):
+                raise InputError(f"arch: '{tok}' cannot follow flatten")
             if m := re.fullmatch(r"conv(\d+)k(\d+)", tok):
                 f, k = int(m[1]), int(m[2])
-                if flat is not None or k > min(h, w):
+                if k > min(h, w):
                     raise InputError(f"arch: '{tok}' does not fit its input {c}x{h}x{w}")
                 convs += 1
                 self.add_module(f"conv{convs}", nn.Conv2d(c, f, k))
                 self.steps.append(f"conv{convs}")
                 c, h, w = f, h - k + 1, w - k + 1
             elif tok == "pool2":
-                if flat is not None or h < 2 or w < 2:
+                if h < 2 or w < 2:
                     raise InputError(f"arch: '{tok}' does not fit its input {c}x{h}x{w}")
                 self.steps.append(lambda x: F.max_pool2d(x, 2))
                 h, w = h // 2, w // 2

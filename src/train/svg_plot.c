@@ -193,24 +193,24 @@ static void series(FILE *f, const metrics_row *rows, int count, int accuracy,
     const char *name = validation ? "validation" : "train";
     const char *dash = validation ? " stroke-dasharray=\"7 4\"" : "";
     double r = count <= 30 ? 3.5 : count <= 60 ? 2.6 : 1.8;
-    int open = 0;
+    int in_line = 0;
     for (int i = 0; i < count; i++) {
         double v = metric(&rows[i], accuracy, validation);
         if (!isfinite(v)) {
-            if (open)
+            if (in_line)
                 fputs("\"/>\n", f);
-            open = 0;
+            in_line = 0;
             continue;
         }
-        if (!open)
+        if (!in_line)
             fprintf(f, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" "
                     "stroke-width=\"2\" stroke-linejoin=\"round\"%s points=\"",
                     name, colour, dash);
-        fprintf(f, "%s%.1f,%.1f", open ? " " : "", axis_map(x, rows[i].epoch),
+        fprintf(f, "%s%.1f,%.1f", in_line ? " " : "", axis_map(x, rows[i].epoch),
                 axis_map(y, v));
-        open = 1;
+        in_line = 1;
     }
-    if (open)
+    if (in_line)
         fputs("\"/>\n", f);
     fprintf(f, "<g fill=\"%s\" stroke=\"%s\" stroke-width=\"1.5\">\n",
             validation ? "white" : colour, colour);
