@@ -3,15 +3,14 @@
  * strings, integers — and rejects anything else. */
 #include "safetensors.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* Headers beyond this are not cnn-cl checkpoints and not worth parsing. */
 #define MAX_HEADER (16u << 20)
@@ -441,19 +440,17 @@ cnn_status st_write(const char *path, const st_tensor *tensors, int count,
         return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     }
 
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
+    atomic_file out;
+    cnn_status st = atomic_file_open(&out, path, err);
+    if (st) {
         free(h.s);
-        return cnn_fail(err, CNN_ERR_INPUT, "%s: cannot write: %s", path, strerror(errno));
+        return st;
     }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    int ok = f && write_all(f, len8, 8) && write_all(f, h.s, h.len);
+    int ok = write_all(out.f, len8, 8) && write_all(out.f, h.s, h.len);
+    free(h.s);
     unsigned char buf[4096];
     for (int i = 0; ok && i < count; i++) {
         size_t n = 1, used = 0;
@@ -465,29 +462,14 @@ cnn_status st_write(const char *path, const st_tensor *tensors, int count,
             for (int b = 0; b < 4; b++)
                 buf[used++] = (unsigned char)(u >> (8 * b));
             if (used == sizeof buf || k + 1 == n) {
-                ok = write_all(f, buf, used);
+                ok = write_all(out.f, buf, used);
                 used = 0;
             }
         }
     }
-    free(h.s);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    else
-        close(fd);
-    if (ok && rename(tmp, path) == 0) {
-        /* Make the rename itself durable. */
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s", path);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        return CNN_OK;
+    if (!ok) {
+        atomic_file_abort(&out);
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(errno));
     }
-    int e = errno;
-    unlink(tmp);
-    return cnn_fail(err, CNN_ERR_RUNTIME, "%s: writing failed: %s", path, strerror(e));
+    return atomic_file_commit(&out, err);
 }
