@@ -80,11 +80,3 @@ const char *idxfile_raw(const char *dir, const char *name, const void *bytes,
 {
     return write_file(dir, name, bytes, n, 0, 0, 0, 0);
 }
-
-const char *idxfile_tmpdir(void)
-{
-    static char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/cnn-cl-test-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
-}

@@ -17,7 +17,4 @@ const char *idxfile_labels(const char *dir, const char *name, uint32_t count,
 const char *idxfile_raw(const char *dir, const char *name, const void *bytes,
                         size_t n);
 
-/* A fresh empty folder under /tmp. */
-const char *idxfile_tmpdir(void);
-
 #endif

@@ -15,28 +15,6 @@
 #define SMALL_ARCH "conv4k3-relu-pool2-flatten-fc16-relu-fc10"
 static const arch_shape small_input = {1, 12, 12};
 
-static const char *dir;
-
-static void setup(void)
-{
-    dir = idxfile_tmpdir();
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *path_in(const char *name)
-{
-    static char path[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
 
 /* A small network trained for `steps` steps on random data. */
 static void trained(network *net, int steps)
@@ -72,7 +50,7 @@ START_TEST(round_trip_of_the_training_state)
     cnn_error err = {0};
     trained(&a, 3);
     checkpoint_meta m = meta_of(&a), back;
-    const char *path = path_in("state.safetensors");
+    const char *path = test_path("state.safetensors");
     TEST_OK(checkpoint_save(path, &a, &m, &err), err);
     TEST_OK(checkpoint_read_meta(path, &back, &err), err);
     ck_assert_str_eq(back.arch, SMALL_ARCH);
@@ -108,7 +86,7 @@ START_TEST(file_is_standard_safetensors)
     cnn_error err = {0};
     trained(&a, 1);
     checkpoint_meta m = meta_of(&a);
-    const char *path = path_in("std.safetensors");
+    const char *path = test_path("std.safetensors");
     TEST_OK(checkpoint_save(path, &a, &m, &err), err);
     FILE *f = fopen(path, "rb");
     unsigned char len8[8];
@@ -131,7 +109,7 @@ START_TEST(file_is_standard_safetensors)
     ck_assert_int_eq(st.st_size, (off_t)(8 + len + 4 * floats));
     /* no temporary is left beside it */
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "test $(ls %s | grep -c tmp) = 0", dir);
+    snprintf(cmd, sizeof cmd, "test $(ls %s | grep -c tmp) = 0", test_dir);
     ck_assert_int_eq(system(cmd), 0);
     network_release(&a);
 }
@@ -147,7 +125,7 @@ static void expect_load_error(const char *spec, arch_shape in, const char *needl
     TEST_OK(network_create(&other, test_rt(), &a, 2, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
     checkpoint_meta m = meta_of(&other);
     snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH); /* a lying header */
-    const char *path = path_in("other.safetensors");
+    const char *path = test_path("other.safetensors");
     TEST_OK(checkpoint_save(path, &other, &m, &err), err);
     network_release(&other);
     trained(&net, 0);
@@ -182,7 +160,7 @@ static void expect_header_error(const char *json, const char *needle)
         buf[i] = (char)((n >> (8 * i)) & 255);
     memcpy(buf + 8, json, n);
     memset(buf + 8 + n, 0, 16);
-    const char *path = path_in("bad.safetensors");
+    const char *path = test_path("bad.safetensors");
     write_bytes(path, buf, 8 + n + 16);
     st_header h;
     cnn_error err = {0};
@@ -203,7 +181,7 @@ START_TEST(malformed_files_are_input_errors)
     expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}",
                         "bad data_offsets");
     expect_header_error("not json", "expected '{'");
-    const char *path = path_in("short.safetensors");
+    const char *path = test_path("short.safetensors");
     write_bytes(path, "\x10\x00\x00", 3);
     st_header h;
     cnn_error err = {0};
@@ -212,15 +190,15 @@ START_TEST(malformed_files_are_input_errors)
     write_bytes(path, "\xff\xff\xff\xff\x00\x00\x00\x00{}", 10);
     ck_assert_int_eq(st_read_header(path, &h, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "does not fit"));
-    ck_assert_int_eq(checkpoint_read_meta(path_in("missing"), &(checkpoint_meta){0}, &err),
+    ck_assert_int_eq(checkpoint_read_meta(test_path("missing"), &(checkpoint_meta){0}, &err),
                      CNN_ERR_INPUT);
 }
 END_TEST
 
-/* Trains with the trainer on a small IDX data set written to dir. */
+/* Trains with the trainer on a small IDX data set written to test_dir. */
 static void train(int epochs, const char *save, const char *resume)
 {
-    train_options o = {.device = 0, .data = dir, .epochs = epochs, .batch = 8, .lr = 0.001f,
+    train_options o = {.device = 0, .data = test_dir, .epochs = epochs, .batch = 8, .lr = 0.001f,
                        .seed = 3, .arch = resume ? NULL : SMALL_ARCH, .save = save,
                        .resume = resume, .quiet = 1, .gemm = DENSE_GEMM_KERNEL};
     train_result r;
@@ -245,14 +223,14 @@ static void read_all(const char *path, char **data, long *size)
 
 START_TEST(resume_is_bit_exact)
 {
-    idxfile_images(dir, "train-images-idx3-ubyte", 100, 12, 12, 0);
-    idxfile_labels(dir, "train-labels-idx1-ubyte", 100, 10, 0);
-    idxfile_images(dir, "t10k-images-idx3-ubyte", 20, 12, 12, 0);
-    idxfile_labels(dir, "t10k-labels-idx1-ubyte", 20, 10, 0);
+    idxfile_images(test_dir, "train-images-idx3-ubyte", 100, 12, 12, 0);
+    idxfile_labels(test_dir, "train-labels-idx1-ubyte", 100, 10, 0);
+    idxfile_images(test_dir, "t10k-images-idx3-ubyte", 20, 12, 12, 0);
+    idxfile_labels(test_dir, "t10k-labels-idx1-ubyte", 20, 10, 0);
     char straight[256], first[256], resumed[256];
-    snprintf(straight, sizeof straight, "%s", path_in("straight.safetensors"));
-    snprintf(first, sizeof first, "%s", path_in("first.safetensors"));
-    snprintf(resumed, sizeof resumed, "%s", path_in("resumed.safetensors"));
+    snprintf(straight, sizeof straight, "%s", test_path("straight.safetensors"));
+    snprintf(first, sizeof first, "%s", test_path("first.safetensors"));
+    snprintf(resumed, sizeof resumed, "%s", test_path("resumed.safetensors"));
     train(2, straight, NULL);
     train(1, first, NULL);
     train(2, resumed, first);
@@ -278,7 +256,7 @@ int main(void)
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("checkpoint");
     tcase_set_timeout(tc, 180);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, round_trip_of_the_training_state);
     tcase_add_test(tc, file_is_standard_safetensors);
     tcase_add_test(tc, mismatches_name_the_tensor);

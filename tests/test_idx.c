@@ -10,25 +10,16 @@
 #include "idxfile.h"
 #include "testutil.h"
 
-static const char *dir;
-
+/* Each test gets its own folder, and its own cache of decompressed files in
+ * it. */
 static void setup(void)
 {
-    dir = idxfile_tmpdir();
-    char cache[128];
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    setenv("XDG_CACHE_HOME", cache, 1);
+    test_dir_create();
+    setenv("XDG_CACHE_HOME", test_path("cache"), 1);
 }
 
 /* Asserts that opening `path` as `magic` fails as input error whose single
  * line names the file and contains `fault`. */
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
 static void expect_fault(const char *path, uint32_t magic, const char *fault)
 {
     cnn_error err = {0};
@@ -44,7 +35,7 @@ static void expect_split_fault(const char *fault)
 {
     cnn_error err = {0};
     idx_split train, test;
-    ck_assert_int_eq(idx_dataset_open(dir, 10, &train, &test, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(idx_dataset_open(test_dir, 10, &train, &test, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, fault), "'%s' not in: %s", fault, err.msg);
     ck_assert_msg(!strchr(err.msg, '\n'), "not one line: %s", err.msg);
 }
@@ -53,23 +44,23 @@ static void write_set(const char *prefix, uint32_t n, uint32_t rows, int gzip)
 {
     char name[64];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte%s", prefix, gzip ? ".gz" : "");
-    idxfile_images(dir, name, n, rows, rows, gzip);
+    idxfile_images(test_dir, name, n, rows, rows, gzip);
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte%s", prefix, gzip ? ".gz" : "");
-    idxfile_labels(dir, name, n, 10, gzip);
+    idxfile_labels(test_dir, name, n, 10, gzip);
 }
 
 START_TEST(reads_raw_images_and_labels)
 {
     cnn_error err = {0};
     idx_file f;
-    const char *p = idxfile_images(dir, "img", 7, 5, 3, 0);
+    const char *p = idxfile_images(test_dir, "img", 7, 5, 3, 0);
     TEST_OK(idx_open(p, IDX_IMAGES, &f, &err), err);
     ck_assert_uint_eq(f.count, 7);
     ck_assert_uint_eq(f.rows, 5);
     ck_assert_uint_eq(f.cols, 3);
     ck_assert_int_eq(f.data_offset, 16);
     ck_assert_str_eq(f.path, p);
-    p = idxfile_labels(dir, "lab", 7, 10, 0);
+    p = idxfile_labels(test_dir, "lab", 7, 10, 0);
     TEST_OK(idx_open(p, IDX_LABELS, &f, &err), err);
     ck_assert_uint_eq(f.count, 7);
     ck_assert_int_eq(f.data_offset, 8);
@@ -82,7 +73,7 @@ START_TEST(gzip_is_decompressed_once_into_the_cache)
     cnn_error err = {0};
     idx_file f, again;
     char path[4096];
-    snprintf(path, sizeof path, "%s", idxfile_images(dir, "img.gz", 9, 4, 4, 1));
+    snprintf(path, sizeof path, "%s", idxfile_images(test_dir, "img.gz", 9, 4, 4, 1));
     TEST_OK(idx_open(path, IDX_IMAGES, &f, &err), err);
     ck_assert_uint_eq(f.count, 9);
     ck_assert_ptr_nonnull(strstr(f.path, "/cache/cnn-cl/img-"));
@@ -102,7 +93,7 @@ START_TEST(whole_dataset_opens_raw_or_gzip)
     write_set("t10k", 5, 6, 0);
     cnn_error err = {0};
     idx_split train, test;
-    TEST_OK(idx_dataset_open(dir, 10, &train, &test, &err), err);
+    TEST_OK(idx_dataset_open(test_dir, 10, &train, &test, &err), err);
     ck_assert_uint_eq(train.images.count, 20);
     ck_assert_uint_eq(test.labels.count, 5);
 }
@@ -110,21 +101,21 @@ END_TEST
 
 START_TEST(wrong_magic)
 {
-    expect_fault(idxfile_labels(dir, "lab", 3, 10, 0), IDX_IMAGES, "wrong magic number 2049");
+    expect_fault(idxfile_labels(test_dir, "lab", 3, 10, 0), IDX_IMAGES, "wrong magic number 2049");
 }
 END_TEST
 
 START_TEST(header_too_short)
 {
     unsigned char head[10] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0};
-    expect_fault(idxfile_raw(dir, "short", head, sizeof head), IDX_IMAGES, "header is 10 bytes");
-    expect_fault(idxfile_raw(dir, "tiny", head, 2), IDX_IMAGES, "too short");
+    expect_fault(idxfile_raw(test_dir, "short", head, sizeof head), IDX_IMAGES, "header is 10 bytes");
+    expect_fault(idxfile_raw(test_dir, "tiny", head, 2), IDX_IMAGES, "too short");
 }
 END_TEST
 
 START_TEST(data_shorter_than_header_says)
 {
-    const char *p = idxfile_images(dir, "img", 4, 3, 3, 0);
+    const char *p = idxfile_images(test_dir, "img", 4, 3, 3, 0);
     ck_assert_int_eq(truncate(p, 16 + 3 * 9 + 4), 0);
     expect_fault(p, IDX_IMAGES, "shorter than the 36");
 }
@@ -132,7 +123,7 @@ END_TEST
 
 START_TEST(data_longer_than_header_says)
 {
-    const char *p = idxfile_images(dir, "img", 4, 3, 3, 0);
+    const char *p = idxfile_images(test_dir, "img", 4, 3, 3, 0);
     ck_assert_int_eq(truncate(p, 16 + 4 * 9 + 5), 0);
     expect_fault(p, IDX_IMAGES, "5 bytes after");
 }
@@ -141,25 +132,25 @@ END_TEST
 START_TEST(zero_and_overflowing_dimensions)
 {
     unsigned char head[16] = {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28};
-    expect_fault(idxfile_raw(dir, "zero-count", head, 16), IDX_IMAGES, "zero items");
+    expect_fault(idxfile_raw(test_dir, "zero-count", head, 16), IDX_IMAGES, "zero items");
     unsigned char zero_rows[16] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 28};
-    expect_fault(idxfile_raw(dir, "zero-rows", zero_rows, 16), IDX_IMAGES, "zero image dimension");
+    expect_fault(idxfile_raw(test_dir, "zero-rows", zero_rows, 16), IDX_IMAGES, "zero image dimension");
     unsigned char huge[16] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff,
                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    expect_fault(idxfile_raw(dir, "huge", huge, 16), IDX_IMAGES, "overflows");
+    expect_fault(idxfile_raw(test_dir, "huge", huge, 16), IDX_IMAGES, "overflows");
 }
 END_TEST
 
 START_TEST(corrupt_gzip)
 {
-    const char *p = idxfile_images(dir, "img.gz", 50, 10, 10, 1);
+    const char *p = idxfile_images(test_dir, "img.gz", 50, 10, 10, 1);
     struct stat st;
     ck_assert_int_eq(stat(p, &st), 0);
     ck_assert_int_eq(truncate(p, st.st_size / 2), 0);
     expect_fault(p, IDX_IMAGES, "corrupt gzip data");
     /* a failed decompression leaves nothing in the cache */
     char cache[256];
-    snprintf(cache, sizeof cache, "%s/cache/cnn-cl", dir);
+    snprintf(cache, sizeof cache, "%s/cache/cnn-cl", test_dir);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", cache);
     ck_assert_int_eq(system(cmd), 0);
@@ -169,9 +160,9 @@ END_TEST
 START_TEST(missing_file_and_folder)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/nothing-here", dir);
+    snprintf(path, sizeof path, "%s/nothing-here", test_dir);
     expect_fault(path, IDX_IMAGES, "No such file");
-    snprintf(path, sizeof path, "%s/a-folder", dir);
+    snprintf(path, sizeof path, "%s/a-folder", test_dir);
     ck_assert_int_eq(mkdir(path, 0755), 0);
     expect_fault(path, IDX_IMAGES, "is a folder");
 }
@@ -181,7 +172,7 @@ START_TEST(counts_differ)
 {
     write_set("train", 20, 6, 0);
     write_set("t10k", 5, 6, 0);
-    idxfile_labels(dir, "train-labels-idx1-ubyte", 19, 10, 0);
+    idxfile_labels(test_dir, "train-labels-idx1-ubyte", 19, 10, 0);
     expect_split_fault("holds 19 labels but");
 }
 END_TEST
@@ -190,7 +181,7 @@ START_TEST(label_outside_classes)
 {
     write_set("train", 20, 6, 0);
     write_set("t10k", 13, 6, 0);
-    idxfile_labels(dir, "t10k-labels-idx1-ubyte", 13, 13, 0);
+    idxfile_labels(test_dir, "t10k-labels-idx1-ubyte", 13, 13, 0);
     expect_split_fault("label 10 at item 10 is outside the 10 classes");
 }
 END_TEST
@@ -217,7 +208,7 @@ int main(void)
 {
     Suite *s = suite_create("idx");
     TCase *tc = tcase_create("idx");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, test_dir_remove);
     tcase_add_test(tc, reads_raw_images_and_labels);
     tcase_add_test(tc, gzip_is_decompressed_once_into_the_cache);
     tcase_add_test(tc, whole_dataset_opens_raw_or_gzip);

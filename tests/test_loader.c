@@ -9,29 +9,16 @@
 #include "loader.h"
 #include "testutil.h"
 
-static const char *dir;
 static idx_split split;
 
 static void make_split(uint32_t n, uint32_t rows)
 {
     cnn_error err = {0};
     char path[4096];
-    snprintf(path, sizeof path, "%s", idxfile_images(dir, "images", n, rows, rows, 0));
+    snprintf(path, sizeof path, "%s", idxfile_images(test_dir, "images", n, rows, rows, 0));
     TEST_OK(idx_open(path, IDX_IMAGES, &split.images, &err), err);
-    snprintf(path, sizeof path, "%s", idxfile_labels(dir, "labels", n, 10, 0));
+    snprintf(path, sizeof path, "%s", idxfile_labels(test_dir, "labels", n, 10, 0));
     TEST_OK(idx_open(path, IDX_LABELS, &split.labels, &err), err);
-}
-
-static void setup(void)
-{
-    dir = idxfile_tmpdir();
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
 }
 
 /* The sample index spelled by an image's first three pixels. */
@@ -196,11 +183,11 @@ START_TEST(memory_is_bounded_by_the_ring)
                               n & 255, 0, 0, 0, 28, 0, 0, 0, 28};
     char path[4096];
     cnn_error err = {0};
-    snprintf(path, sizeof path, "%s", idxfile_raw(dir, "big-images", head, 16));
+    snprintf(path, sizeof path, "%s", idxfile_raw(test_dir, "big-images", head, 16));
     ck_assert_int_eq(truncate(path, 16 + (off_t)n * 784), 0);
     TEST_OK(idx_open(path, IDX_IMAGES, &split.images, &err), err);
     head[3] = 1;
-    snprintf(path, sizeof path, "%s", idxfile_raw(dir, "big-labels", head, 8));
+    snprintf(path, sizeof path, "%s", idxfile_raw(test_dir, "big-labels", head, 8));
     ck_assert_int_eq(truncate(path, 8 + (off_t)n), 0);
     TEST_OK(idx_open(path, IDX_LABELS, &split.labels, &err), err);
 
@@ -248,7 +235,7 @@ int main(void)
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("loader");
     tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, epoch_is_a_permutation_with_partial_last_batch);
     tcase_add_test(tc, reproducible_per_epoch_and_different_between_epochs);
     tcase_add_test(tc, resume_mid_epoch_continues_the_order);

@@ -12,37 +12,16 @@
 #include "metrics_log.h"
 #include "testutil.h"
 
-static const char *dir;
-
-static void setup(void)
-{
-    dir = idxfile_tmpdir();
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *in_dir(const char *name)
-{
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
 static metrics_row row(int epoch)
 {
     return (metrics_row){epoch, 2.0 / epoch, 1 - 0.5 / epoch, 2.1 / epoch,
                          1 - 0.6 / epoch, 12.3456 + epoch, 4321.06 * epoch};
 }
 
-/* The number of entries in dir other than . and .. */
+/* The number of entries in test_dir other than . and .. */
 static int entries(void)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(test_dir);
     ck_assert_ptr_nonnull(d);
     int n = 0;
     struct dirent *e;
@@ -61,7 +40,7 @@ START_TEST(round_trip)
     rows[2].val_loss = NAN; /* a diverged epoch is still logged */
     cnn_error err = {0};
     char path[4096];
-    snprintf(path, sizeof path, "%s", in_dir("log.csv"));
+    snprintf(path, sizeof path, "%s", test_path("log.csv"));
     TEST_OK(metrics_log_write(path, rows, 5, &err), err);
 
     metrics_row *back;
@@ -102,7 +81,7 @@ START_TEST(rewrite_keeps_earlier_rows)
     metrics_row rows[4] = {row(1), row(2), row(3), row(4)};
     cnn_error err = {0};
     char path[4096];
-    snprintf(path, sizeof path, "%s", in_dir("log.csv"));
+    snprintf(path, sizeof path, "%s", test_path("log.csv"));
     TEST_OK(metrics_log_write(path, rows, 3, &err), err);
     metrics_row *done;
     int count;
@@ -126,7 +105,7 @@ START_TEST(header_only_is_an_empty_log)
 {
     cnn_error err = {0};
     char path[4096];
-    snprintf(path, sizeof path, "%s", in_dir("log.csv"));
+    snprintf(path, sizeof path, "%s", test_path("log.csv"));
     TEST_OK(metrics_log_write(path, NULL, 0, &err), err);
     metrics_row sentinel, *rows = &sentinel;
     int count = -1;
@@ -140,7 +119,7 @@ END_TEST
  * that starts with the file's name and holds `fault`. */
 static void expect_fault(const char *text, size_t n, const char *fault)
 {
-    const char *path = idxfile_raw(dir, "bad.csv", text, n);
+    const char *path = idxfile_raw(test_dir, "bad.csv", text, n);
     cnn_error err = {0};
     metrics_row *rows = NULL;
     int count = -1;
@@ -181,7 +160,7 @@ START_TEST(crlf_and_missing_final_newline_are_accepted)
 {
     static const char text[] = METRICS_LOG_HEADER "\r\n1,0.5,0.9,0.6,0.8,10.5,5000.0\r\n"
                                "3,0.4,0.9,0.5,0.8,10.5,5000.0";
-    const char *path = idxfile_raw(dir, "log.csv", text, sizeof text - 1);
+    const char *path = idxfile_raw(test_dir, "log.csv", text, sizeof text - 1);
     cnn_error err = {0};
     metrics_row *rows;
     int count;
@@ -198,10 +177,10 @@ START_TEST(missing_file_and_folder)
     cnn_error err = {0};
     metrics_row *rows;
     int count;
-    ck_assert_int_eq(metrics_log_read(in_dir("none.csv"), &rows, &count, &err),
+    ck_assert_int_eq(metrics_log_read(test_path("none.csv"), &rows, &count, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "none.csv: cannot open: No such file"));
-    ck_assert_int_eq(metrics_log_read(dir, &rows, &count, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(metrics_log_read(test_dir, &rows, &count, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "is not a regular file"));
 }
 END_TEST
@@ -211,7 +190,7 @@ START_TEST(writes_are_atomic)
     metrics_row rows[2] = {row(1), row(2)};
     cnn_error err = {0};
     char path[4096];
-    snprintf(path, sizeof path, "%s", in_dir("log.csv"));
+    snprintf(path, sizeof path, "%s", test_path("log.csv"));
     TEST_OK(metrics_log_write(path, rows, 1, &err), err);
     struct stat before, after;
     ck_assert_int_eq(stat(path, &before), 0);
@@ -226,14 +205,14 @@ START_TEST(writes_are_atomic)
 
     /* a folder that does not exist: an input error, nothing left behind */
     char missing[4096];
-    snprintf(missing, sizeof missing, "%s/no/log.csv", dir);
+    snprintf(missing, sizeof missing, "%s/no/log.csv", test_dir);
     ck_assert_int_eq(metrics_log_write(missing, rows, 2, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "no/log.csv: cannot create"));
     ck_assert_int_eq(entries(), 1);
 
     /* a folder in the way: the rename fails, the temporary is removed */
-    ck_assert_int_eq(mkdir(in_dir("taken"), 0755), 0);
-    ck_assert_int_eq(metrics_log_write(in_dir("taken"), rows, 2, &err), CNN_ERR_RUNTIME);
+    ck_assert_int_eq(mkdir(test_path("taken"), 0755), 0);
+    ck_assert_int_eq(metrics_log_write(test_path("taken"), rows, 2, &err), CNN_ERR_RUNTIME);
     ck_assert_ptr_nonnull(strstr(err.msg, "cannot rename"));
     ck_assert_int_eq(entries(), 2);
 }
@@ -243,7 +222,7 @@ int main(void)
 {
     Suite *s = suite_create("metrics_log");
     TCase *tc = tcase_create("metrics_log");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, round_trip);
     tcase_add_test(tc, rewrite_keeps_earlier_rows);
     tcase_add_test(tc, header_only_is_an_empty_log);

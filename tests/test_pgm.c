@@ -9,21 +9,7 @@
 #include "pgm.h"
 #include "testutil.h"
 
-static const char *dir;
-
-static void setup(void)
-{
-    dir = idxfile_tmpdir();
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* header followed by n raw bytes, written to dir/name */
+/* header followed by n raw bytes, written to test_dir/name */
 static const char *pgm_file(const char *name, const char *header,
                             const unsigned char *data, size_t n)
 {
@@ -33,7 +19,7 @@ static const char *pgm_file(const char *name, const char *header,
     memcpy(bytes, header, h);
     if (n)
         memcpy(bytes + h, data, n);
-    const char *path = idxfile_raw(dir, name, bytes, h + n);
+    const char *path = idxfile_raw(test_dir, name, bytes, h + n);
     free(bytes);
     return path;
 }
@@ -110,9 +96,9 @@ static void expect_fault(const char *path, int h, int w, const char *fault)
 START_TEST(missing_file_and_folder)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/none.pgm", dir);
+    snprintf(path, sizeof path, "%s/none.pgm", test_dir);
     expect_fault(path, 2, 2, "cannot open: No such file");
-    expect_fault(dir, 2, 2, "is not a regular file");
+    expect_fault(test_dir, 2, 2, "is not a regular file");
 }
 END_TEST
 
@@ -191,7 +177,7 @@ int main(void)
 {
     Suite *s = suite_create("pgm");
     TCase *tc = tcase_create("pgm");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, reads_p2_with_comments_everywhere);
     tcase_add_test(tc, reads_p5_mnist_sized);
     tcase_add_test(tc, reads_p5_sixteen_bit_big_endian);

@@ -11,20 +11,12 @@
 #include "svg_plot.h"
 #include "testutil.h"
 
-static const char *dir;
 static char path[4096];
 
 static void setup(void)
 {
-    dir = idxfile_tmpdir();
-    snprintf(path, sizeof path, "%s/plot.svg", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_dir_create();
+    snprintf(path, sizeof path, "%s/plot.svg", test_dir);
 }
 
 /* A run that learns: loss falls from ~2.3, accuracy rises towards 0.99. */
@@ -248,7 +240,7 @@ int main(void)
 {
     Suite *s = suite_create("svg_plot");
     TCase *tc = tcase_create("svg_plot");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, test_dir_remove);
     tcase_add_test(tc, one_epoch);
     tcase_add_test(tc, fifty_epochs);
     tcase_add_test(tc, hundred_epochs_and_a_diverged_value);

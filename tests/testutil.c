@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "shuffle.h"
@@ -77,6 +78,32 @@ void test_close(const char *what, const float *out, const double *ref,
     double rel = norm > 0 ? sqrt(diff / norm) : sqrt(diff);
     ck_assert_msg(rel <= rel_norm, "%s: relative error %.3g exceeds %.3g",
                   what, rel, rel_norm);
+}
+
+static char dir_buf[64];
+const char *test_dir;
+
+void test_dir_create(void)
+{
+    snprintf(dir_buf, sizeof dir_buf, "/tmp/cnn-cl-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir_buf));
+    test_dir = dir_buf;
+}
+
+void test_dir_remove(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", test_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+const char *test_path(const char *name)
+{
+    static char paths[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(paths[k], sizeof paths[k], "%s/%s", test_dir, name);
+    return paths[k];
 }
 
 int test_run(Suite *s, int fork)

@@ -36,6 +36,14 @@ void test_close(const char *what, const float *out, const double *ref,
 #define TEST_TOL_FORWARD 1e-5
 #define TEST_TOL_GRAD 1e-4
 
+/* A fresh folder under /tmp for each test of a TCase that adds the fixture
+ * pair test_dir_create, test_dir_remove; test_path names a file in it (the
+ * last four results stay valid). */
+extern const char *test_dir;
+void test_dir_create(void);
+void test_dir_remove(void);
+const char *test_path(const char *name);
+
 /* Runs a suite; returns the process exit status. Device suites run without
  * forking, since an OpenCL context does not survive fork. */
 int test_run(Suite *s, int fork);
