@@ -70,6 +70,35 @@ cnn_status cli_args_int(cli_args *a, long min, long max, long *out,
     return CNN_OK;
 }
 
+int cli_args_help(cli_args *a)
+{
+    return cli_args_is(a, "--help") || cli_args_is(a, "-h");
+}
+
+int cli_option_device(cli_args *a, int *device, cnn_status *st, cnn_error *err)
+{
+    if (!cli_args_is(a, "--device"))
+        return 0;
+    long v;
+    if (!(*st = cli_args_int(a, 0, 1 << 20, &v, err)))
+        *device = (int)v;
+    return 1;
+}
+
+int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *err)
+{
+    if (!cli_args_is(a, "--data"))
+        return 0;
+    *st = cli_args_value(a, data, err);
+    return 1;
+}
+
+const char *cli_default_data(void)
+{
+    const char *data = getenv("CNN_CL_DATA");
+    return data && *data ? data : "datasets/mnist";
+}
+
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err)
 {
     return cnn_fail(err, CNN_ERR_INPUT,

@@ -132,15 +132,13 @@ int cli_bench(int argc, char **argv)
     cli_args a;
     cli_args_init(&a, "bench", argc, argv);
     while (cli_args_next(&a)) {
-        long v;
         const char *text;
         cnn_status st = CNN_OK;
-        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+        if (cli_args_help(&a)) {
             fputs(usage, stdout);
             return 0;
-        } else if (cli_args_is(&a, "--device")) {
-            if (!(st = cli_args_int(&a, 0, 1 << 20, &v, &err)))
-                device = (int)v;
+        } else if (cli_option_device(&a, &device, &st, &err)) {
+            /* taken */
         } else if (cli_args_is(&a, "--batch")) {
             st = cli_args_int(&a, 1, 65536, &batch, &err);
         } else if (cli_args_is(&a, "--steps")) {

@@ -31,6 +31,17 @@ cnn_status cli_args_value(cli_args *a, const char **value, cnn_error *err);
 cnn_status cli_args_int(cli_args *a, long min, long max, long *out,
                         cnn_error *err);
 
+/* True when the current argument asks for help (--help or -h). */
+int cli_args_help(cli_args *a);
+
+/* Options several commands share. Each returns 1 when the current argument
+ * is its option and consumes it, setting *st (CNN_OK, or the failure). */
+int cli_option_device(cli_args *a, int *device, cnn_status *st, cnn_error *err);
+int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *err);
+
+/* The default data folder: $CNN_CL_DATA, else datasets/mnist. */
+const char *cli_default_data(void);
+
 /* The error for the current argument when no option matched it. */
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err);
 

@@ -18,7 +18,7 @@ int cli_devices(int argc, char **argv)
     cli_args a;
     cli_args_init(&a, "devices", argc, argv);
     while (cli_args_next(&a)) {
-        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+        if (cli_args_help(&a)) {
             fputs(usage, stdout);
             return 0;
         }

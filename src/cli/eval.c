@@ -70,24 +70,19 @@ int cli_eval(int argc, char **argv)
     int device;
     if (clrt_default_device(&device, &err))
         return cli_report(&err);
-    const char *data = getenv("CNN_CL_DATA"), *model = NULL;
-    if (!data || !*data)
-        data = "datasets/mnist";
+    const char *data = cli_default_data(), *model = NULL;
     cli_args a;
     cli_args_init(&a, "eval", argc, argv);
     while (cli_args_next(&a)) {
-        long v;
         cnn_status st = CNN_OK;
-        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+        if (cli_args_help(&a)) {
             fputs(usage, stdout);
             return 0;
         } else if (cli_args_is(&a, "--model")) {
             st = cli_args_value(&a, &model, &err);
-        } else if (cli_args_is(&a, "--device")) {
-            if (!(st = cli_args_int(&a, 0, 1 << 20, &v, &err)))
-                device = (int)v;
-        } else if (cli_args_is(&a, "--data")) {
-            st = cli_args_value(&a, &data, &err);
+        } else if (cli_option_device(&a, &device, &st, &err) ||
+                   cli_option_data(&a, &data, &st, &err)) {
+            /* taken */
         } else {
             st = cli_args_unknown(&a, &err);
         }

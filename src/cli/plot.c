@@ -35,7 +35,7 @@ int cli_plot(int argc, char **argv)
     cli_args_init(&a, "plot", argc, argv);
     while (cli_args_next(&a)) {
         cnn_status st = CNN_OK;
-        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+        if (cli_args_help(&a)) {
             fputs(usage, stdout);
             return 0;
         } else if (cli_args_is(&a, "--output") || cli_args_is(&a, "-o")) {

@@ -92,25 +92,20 @@ int cli_predict(int argc, char **argv)
     int device;
     if (clrt_default_device(&device, &err))
         return cli_report(&err);
-    const char *data = getenv("CNN_CL_DATA"), *model = NULL, *image = NULL;
-    if (!data || !*data)
-        data = "datasets/mnist";
+    const char *data = cli_default_data(), *model = NULL, *image = NULL;
     long first = 0;
     cli_args a;
     cli_args_init(&a, "predict", argc, argv);
     while (cli_args_next(&a)) {
-        long v;
         cnn_status st = CNN_OK;
-        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+        if (cli_args_help(&a)) {
             fputs(usage, stdout);
             return 0;
         } else if (cli_args_is(&a, "--model")) {
             st = cli_args_value(&a, &model, &err);
-        } else if (cli_args_is(&a, "--device")) {
-            if (!(st = cli_args_int(&a, 0, 1 << 20, &v, &err)))
-                device = (int)v;
-        } else if (cli_args_is(&a, "--data")) {
-            st = cli_args_value(&a, &data, &err);
+        } else if (cli_option_device(&a, &device, &st, &err) ||
+                   cli_option_data(&a, &data, &st, &err)) {
+            /* taken */
         } else if (cli_args_is(&a, "--first")) {
             st = cli_args_int(&a, 1, 0x7fffffffL, &first, &err);
         } else if (cli_args_is(&a, "--image")) {

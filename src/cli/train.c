@@ -45,9 +45,7 @@ int cli_train(int argc, char **argv)
                        .save = "cnn-cl.safetensors"};
     if (clrt_default_device(&o.device, &err) || dense_gemm_default(&o.gemm, &err))
         return cli_report(&err);
-    o.data = getenv("CNN_CL_DATA");
-    if (!o.data || !*o.data)
-        o.data = "datasets/mnist";
+    o.data = cli_default_data();
 
     cli_args a;
     cli_args_init(&a, "train", argc, argv);
@@ -55,14 +53,12 @@ int cli_train(int argc, char **argv)
         long v;
         const char *text;
         cnn_status st = CNN_OK;
-        if (cli_args_is(&a, "--help") || cli_args_is(&a, "-h")) {
+        if (cli_args_help(&a)) {
             fputs(usage, stdout);
             return 0;
-        } else if (cli_args_is(&a, "--device")) {
-            if (!(st = cli_args_int(&a, 0, 1 << 20, &v, &err)))
-                o.device = (int)v;
-        } else if (cli_args_is(&a, "--data")) {
-            st = cli_args_value(&a, &o.data, &err);
+        } else if (cli_option_device(&a, &o.device, &st, &err) ||
+                   cli_option_data(&a, &o.data, &st, &err)) {
+            /* taken */
         } else if (cli_args_is(&a, "--epochs")) {
             if (!(st = cli_args_int(&a, 1, 100000, &v, &err)))
                 o.epochs = (int)v;
