@@ -104,8 +104,8 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
     printf("kernels (device time from profiling events, %d profiled steps):\n", steps);
     if (clrt_profile_report(&rt, stdout, steps, &kernel_ms, &err))
         goto fail;
-    printf("  %-32s %9.3f ms/step of kernels; the rest of the step is GEMMs "
-           "outside cnn-cl's kernels and launch overhead\n", "total", kernel_ms / steps);
+    printf("  %-32s %9.3f ms/step (cnn-cl's kernels; CLBlast's own GEMM kernels are "
+           "not counted)\n", "total", kernel_ms / steps);
     network_release(&net);
     clrt_close(&rt);
     free(x);
