@@ -195,15 +195,30 @@ START_TEST(malformed_files_are_input_errors)
 }
 END_TEST
 
-/* Trains with the trainer on a small IDX data set written to test_dir. */
-static void train(int epochs, const char *save, const char *resume)
+static void write_dataset(void)
 {
-    train_options o = {.device = 0, .data = test_dir, .epochs = epochs, .batch = 8, .lr = 0.001f,
-                       .seed = 3, .arch = resume ? NULL : SMALL_ARCH, .save = save,
-                       .resume = resume, .quiet = 1, .gemm = DENSE_GEMM_KERNEL};
-    train_result r;
+    idxfile_images(test_dir, "train-images-idx3-ubyte", 100, 12, 12, 0);
+    idxfile_labels(test_dir, "train-labels-idx1-ubyte", 100, 10, 0);
+    idxfile_images(test_dir, "t10k-images-idx3-ubyte", 20, 12, 12, 0);
+    idxfile_labels(test_dir, "t10k-labels-idx1-ubyte", 20, 10, 0);
+}
+
+static train_options options(int epochs, float lr, const char *save, const char *resume)
+{
+    train_options o = {.data = test_dir, .epochs = epochs, .batch = 8, .lr = lr, .seed = 3,
+                       .arch = resume ? NULL : SMALL_ARCH, .save = save, .resume = resume,
+                       .quiet = 1, .gemm = DENSE_GEMM_KERNEL};
     cnn_error err = {0};
     TEST_OK(clrt_default_device(&o.device, &err), err);
+    return o;
+}
+
+/* Trains with the trainer on the small data set of write_dataset. */
+static void train(int epochs, const char *save, const char *resume)
+{
+    train_options o = options(epochs, 0.001f, save, resume);
+    train_result r;
+    cnn_error err = {0};
     TEST_OK(train_run(&o, &r, &err), err);
     ck_assert_int_eq(r.epochs_done, epochs);
     ck_assert_int_eq(r.signal, 0);
@@ -223,10 +238,7 @@ static void read_all(const char *path, char **data, long *size)
 
 START_TEST(resume_is_bit_exact)
 {
-    idxfile_images(test_dir, "train-images-idx3-ubyte", 100, 12, 12, 0);
-    idxfile_labels(test_dir, "train-labels-idx1-ubyte", 100, 10, 0);
-    idxfile_images(test_dir, "t10k-images-idx3-ubyte", 20, 12, 12, 0);
-    idxfile_labels(test_dir, "t10k-labels-idx1-ubyte", 20, 10, 0);
+    write_dataset();
     char straight[256], first[256], resumed[256];
     snprintf(straight, sizeof straight, "%s", test_path("straight.safetensors"));
     snprintf(first, sizeof first, "%s", test_path("first.safetensors"));
@@ -251,6 +263,30 @@ START_TEST(resume_is_bit_exact)
 }
 END_TEST
 
+START_TEST(diverging_loss_stops_training_and_keeps_the_checkpoint)
+{
+    write_dataset();
+    char path[256];
+    snprintf(path, sizeof path, "%s", test_path("model.safetensors"));
+    train(1, path, NULL);
+    char *before, *after;
+    long nb, na;
+    read_all(path, &before, &nb);
+    /* A step of 1e30 overflows the activations within a few steps. */
+    train_options o = options(3, 1e30f, path, NULL);
+    train_result r;
+    cnn_error err = {0};
+    ck_assert_int_eq(train_run(&o, &r, &err), CNN_ERR_RUNTIME);
+    ck_assert_msg(strstr(err.msg, "the loss became"), "%s", err.msg);
+    ck_assert_int_eq(r.epochs_done, 0);
+    read_all(path, &after, &na);
+    ck_assert_int_eq(na, nb);
+    ck_assert_msg(memcmp(before, after, (size_t)na) == 0, "the checkpoint was overwritten");
+    free(before);
+    free(after);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -262,6 +298,7 @@ int main(void)
     tcase_add_test(tc, mismatches_name_the_tensor);
     tcase_add_test(tc, malformed_files_are_input_errors);
     tcase_add_test(tc, resume_is_bit_exact);
+    tcase_add_test(tc, diverging_loss_stops_training_and_keeps_the_checkpoint);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }
