@@ -62,6 +62,23 @@ printf 'epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n1,0
 expect "plot"            0 "^$tmp/run\.svg$"                    -- plot "$tmp/run.csv"
 expect "plot missing"    2 'none\.csv: cannot open'             -- plot "$tmp/none.csv"
 
+# train, eval and predict end to end on the tiny data set, a small network.
+small=(--data "$tmp/good" --arch conv2k3-relu-flatten-fc10 --gemm kernel)
+model=$tmp/m.safetensors
+expect "bad arch token"  2 "unknown token 'tanh'"               -- train --data "$tmp/good" --arch conv2k3-tanh-flatten-fc10
+expect "arch too large"  2 "'conv2k7': a 7x7 kernel is larger than its 6x6 input" -- train --data "$tmp/good" --arch conv2k7-flatten-fc10
+expect "arch classes"    2 "'fc7' has 7 outputs but the data has 10 classes" -- train --data "$tmp/good" --arch conv2k3-flatten-fc7
+expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epochs' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
+expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
+expect "eval"            0 'test accuracy: [0-9.]+$'            -- eval --model "$model" --data "$tmp/good"
+expect "eval no model"   2 'eval needs --model'                 -- eval
+expect "eval bad model"  2 'run\.csv: not a valid safetensors file' -- eval --model "$tmp/run.csv" --data "$tmp/good"
+expect "predict"         0 '^Image 2: Predicted = [0-9], Actual = 0 \(probability 0\.[0-9]+\)$' -- predict --model "$model" --data "$tmp/good" --first 2
+{ printf 'P2\n6 6\n255\n'; for _ in $(seq 36); do printf '0 '; done; } > "$tmp/six.pgm"
+{ printf 'P2\n5 5\n255\n'; for _ in $(seq 25); do printf '0 '; done; } > "$tmp/five.pgm"
+expect "predict image"   0 'six\.pgm: Predicted = [0-9] \(probability' -- predict --model "$model" --image "$tmp/six.pgm"
+expect "predict bad pgm" 2 'image is 5 wide and 5 high; expected 6 wide and 6 high' -- predict --model "$model" --image "$tmp/five.pgm"
+
 # A corrupted file's reason is one line.
 lines=$("$bin" train --data "$tmp/bad" 2>&1 | wc -l)
 if [ "$lines" -eq 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL corrupt idx: $lines lines"; fi
