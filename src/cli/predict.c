@@ -122,9 +122,6 @@ int cli_predict(int argc, char **argv)
     }
     if (!image && !first)
         first = 5;
-    clrt_device dev;
-    if (clrt_device_get(device, &dev, &err))
-        return cli_report(&err);
     clrt rt;
     network net;
     checkpoint_meta meta;
