@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_cli.sh: the command line as a user meets it — exit codes, messages
-# and the device list. Usage: test_cli.sh path/to/cnn-cl
+# and the device list. Usage: test_cli.sh path/to/cnn-cl path/to/kernels
 set -uo pipefail
-bin=$1
+bin=$1 kernels=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
@@ -78,6 +78,15 @@ expect "predict"         0 '^Image 2: Predicted = [0-9], Actual = 0 \(probabilit
 { printf 'P2\n5 5\n255\n'; for _ in $(seq 25); do printf '0 '; done; } > "$tmp/five.pgm"
 expect "predict image"   0 'six\.pgm: Predicted = [0-9] \(probability' -- predict --model "$model" --image "$tmp/six.pgm"
 expect "predict bad pgm" 2 'image is 5 wide and 5 high; expected 6 wide and 6 high' -- predict --model "$model" --image "$tmp/five.pgm"
+
+# CNN_CL_KERNELS reads the kernels from a folder; a compile error there shows
+# the compiler's log.
+tiny=(bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --gemm kernel)
+CNN_CL_KERNELS=$kernels expect "kernels folder" 0 'training step: '     -- "${tiny[@]}"
+CNN_CL_KERNELS=$tmp/none expect "no kernels"    2 "CNN_CL_KERNELS: cannot read $tmp/none/" -- "${tiny[@]}"
+mkdir -p "$tmp/broken" && cp "$kernels"/*.cl "$tmp/broken/" && echo 'this is not OpenCL C' >> "$tmp/broken/pool.cl"
+CNN_CL_KERNELS=$tmp/broken expect "broken kernel" 1 'clBuildProgram failed: CL_BUILD_PROGRAM_FAILURE' -- "${tiny[@]}"
+CNN_CL_KERNELS=$tmp/broken expect "build log"     1 'build log for'     -- "${tiny[@]}"
 
 # A corrupted file's reason is one line.
 lines=$("$bin" train --data "$tmp/bad" 2>&1 | wc -l)
