@@ -116,6 +116,10 @@ cnn_status network_tensor_read(network *net, const net_tensor *t, int grad,
 cnn_status network_tensor_write(network *net, const net_tensor *t,
                                 const float *in, cnn_error *err);
 
+/* The GEMM path of the dense layers ("kernel" or "clblast"): one for the
+ * whole network, so that it names how the weights were computed. */
+const char *network_gemm_name(const network *net);
+
 /* The model summary as Keras prints it, written to `f`. */
 void network_summary(const network *net, FILE *f);
 

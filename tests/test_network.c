@@ -253,6 +253,23 @@ START_TEST(train_step_partial_batch_both_gemm_paths)
 }
 END_TEST
 
+START_TEST(timing_picks_one_gemm_path_for_the_network)
+{
+    arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
+    network net;
+    cnn_error err = {0};
+    TEST_OK(network_create(&net, test_rt(), &a, 32, DENSE_GEMM_AUTO, adam_defaults(), &err), err);
+    const dense_layer *fc1 = &net.nodes[4].op.dense, *fc2 = &net.nodes[5].op.dense;
+    ck_assert_int_eq(fc1->path, fc2->path);
+    ck_assert_str_eq(network_gemm_name(&net), dense_gemm_name(fc2));
+    /* the path taken is the faster one over both layers, as timed */
+    dense_gemm other = fc1->path == DENSE_GEMM_KERNEL ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
+    ck_assert_double_le(fc1->timed_ms[fc1->path] + fc2->timed_ms[fc1->path],
+                        fc1->timed_ms[other] + fc2->timed_ms[other]);
+    network_release(&net);
+}
+END_TEST
+
 START_TEST(training_is_deterministic)
 {
     arch a = parse(SMALL_ARCH, small_input, 4);
@@ -297,6 +314,7 @@ int main(void)
     tcase_add_test(tc, reference_gradients_reference_model_every_tensor);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
+    tcase_add_test(tc, timing_picks_one_gemm_path_for_the_network);
     tcase_add_test(tc, training_is_deterministic);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

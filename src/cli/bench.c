@@ -94,8 +94,7 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
     double flop = train_flop(&a) * batch;
     printf("device %d: %s (%s)\n", device, rt.dev.name, rt.dev.platform_name);
     printf("arch %s, batch %d, %d steps, dense GEMM: %s\n", spec, batch, steps,
-           net.nnodes && a.layers[a.count - 1].kind == ARCH_DENSE
-               ? dense_gemm_name(&net.nodes[net.nnodes - 1].op.dense) : "-");
+           network_gemm_name(&net));
     printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
            "60000-image epoch)\n", ms, batch / ms * 1e3, flop / ms * 1e-6,
            60000.0 / batch * ms * 1e-3);

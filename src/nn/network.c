@@ -112,6 +112,35 @@ static cnn_status create_buffers(network *net, cnn_error *err)
     return CNN_OK;
 }
 
+/* Timing picks each dense layer's GEMM path on its own; the network keeps
+ * the one path that is faster over all of them, so a single name describes
+ * how its weights were computed and a resumed run can compute them the same
+ * way. */
+static cnn_status unify_gemm(network *net, cnn_error *err)
+{
+    double ms[3] = {0, 0, 0};
+    for (int i = 0; i < net->nnodes; i++)
+        if (net->nodes[i].kind == ARCH_DENSE)
+            for (int p = 0; p < 3; p++)
+                ms[p] += net->nodes[i].op.dense.timed_ms[p];
+    dense_gemm best = ms[DENSE_GEMM_CLBLAST] < ms[DENSE_GEMM_KERNEL] ? DENSE_GEMM_CLBLAST
+                                                                     : DENSE_GEMM_KERNEL;
+    for (int i = 0; i < net->nnodes; i++) {
+        net_node *n = &net->nodes[i];
+        if (n->kind != ARCH_DENSE || n->op.dense.path == best)
+            continue;
+        double timed[3];
+        memcpy(timed, n->op.dense.timed_ms, sizeof timed);
+        dense_release(&n->op.dense);
+        cnn_status st = dense_create(&n->op.dense, net->rt, net->max_batch, n->in.c,
+                                     n->out.c, n->relu, best, err);
+        if (st)
+            return cnn_fail_context(err, "layer %s", n->token);
+        memcpy(n->op.dense.timed_ms, timed, sizeof timed); /* what decided it */
+    }
+    return CNN_OK;
+}
+
 static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
                              cnn_error *err)
 {
@@ -131,6 +160,8 @@ static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
         if (st)
             return cnn_fail_context(err, "layer %s", n->token);
     }
+    if (gemm == DENSE_GEMM_AUTO && (st = unify_gemm(net, err)))
+        return st;
     if ((st = relu_create(&net->relu, rt, err)) ||
         (st = loss_create(&net->loss, rt, net->arch.classes, err)) ||
         (st = adam_create(&net->adam, rt, (int)net->param_floats, cfg, err)))
@@ -357,6 +388,14 @@ cnn_status network_tensor_write(network *net, const net_tensor *t,
                                 const float *in, cnn_error *err)
 {
     return clrt_write(net->rt, t->param, in, t->count * sizeof(float), err);
+}
+
+const char *network_gemm_name(const network *net)
+{
+    for (int i = 0; i < net->nnodes; i++)
+        if (net->nodes[i].kind == ARCH_DENSE)
+            return dense_gemm_name(&net->nodes[i].op.dense);
+    return "kernel"; /* no dense layer: nothing was computed by a GEMM */
 }
 
 void network_summary(const network *net, FILE *f)

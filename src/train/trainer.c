@@ -210,15 +210,6 @@ static void fill_meta(checkpoint_meta *m, const network *net, const train_option
     snprintf(m->gemm, sizeof m->gemm, "%s", gemm);
 }
 
-/* The dense path of the first dense layer (all share one choice rule). */
-static const char *gemm_name(const network *net)
-{
-    for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].kind == ARCH_DENSE)
-            return dense_gemm_name(&net->nodes[i].op.dense);
-    return "kernel";
-}
-
 typedef struct {
     train_options o;       /* resolved: a resumed run's settings filled in */
     checkpoint_meta resume;
@@ -304,7 +295,7 @@ static void print_header(const session *s)
            s->test.images.count, s->train.images.rows, s->train.images.cols, CLASSES);
     printf("Model: %s\n", s->net.arch.spec);
     network_summary(&s->net, stdout);
-    printf("dense GEMM: %s; batch %d, lr %g, seed %llu, %d epochs\n", gemm_name(&s->net),
+    printf("dense GEMM: %s; batch %d, lr %g, seed %llu, %d epochs\n", network_gemm_name(&s->net),
            o->batch, (double)o->lr, (unsigned long long)o->seed, o->epochs);
     if (o->resume)
         printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
@@ -316,7 +307,7 @@ static cnn_status save(session *s, long epoch, const stream *st, double seconds,
                        cnn_error *err)
 {
     checkpoint_meta m;
-    fill_meta(&m, &s->net, &s->o, loader_samples(s->loader), gemm_name(&s->net));
+    fill_meta(&m, &s->net, &s->o, loader_samples(s->loader), network_gemm_name(&s->net));
     m.epoch = epoch;
     m.step = s->net.adam.step;
     if (st) { /* mid-epoch: where to pick up, and the totals so far */
