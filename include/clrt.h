@@ -25,6 +25,7 @@ typedef struct {
     cl_ulong global_mem;
     size_t max_work_group;
     char opencl_c_version[64];
+    char driver_version[64];
     int fp16;
     int fp64;
     cl_uint base_align_bits; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN */

@@ -72,7 +72,9 @@ typedef struct {
 } network;
 
 /* Builds the network of `a` on rt for batches of up to max_batch, with the
- * dense layers' GEMM path and Adam's settings. Parameters start at zero:
+ * dense layers' GEMM path and Adam's settings. DENSE_GEMM_AUTO takes the
+ * path cached for this device and these shapes, or times both paths and
+ * caches the one faster over all dense layers. Parameters start at zero:
  * call network_init. On failure nothing needs releasing. */
 cnn_status network_create(network *net, const clrt *rt, const arch *a,
                           int max_batch, dense_gemm gemm, adam_config adam,

@@ -255,8 +255,10 @@ END_TEST
 
 START_TEST(timing_picks_one_gemm_path_for_the_network)
 {
+    test_dir_create(); /* an empty cache, so the paths are timed */
+    setenv("XDG_CACHE_HOME", test_dir, 1);
     arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
-    network net;
+    network net, again;
     cnn_error err = {0};
     TEST_OK(network_create(&net, test_rt(), &a, 32, DENSE_GEMM_AUTO, adam_defaults(), &err), err);
     const dense_layer *fc1 = &net.nodes[4].op.dense, *fc2 = &net.nodes[5].op.dense;
@@ -266,7 +268,16 @@ START_TEST(timing_picks_one_gemm_path_for_the_network)
     dense_gemm other = fc1->path == DENSE_GEMM_KERNEL ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
     ck_assert_double_le(fc1->timed_ms[fc1->path] + fc2->timed_ms[fc1->path],
                         fc1->timed_ms[other] + fc2->timed_ms[other]);
+    ck_assert_double_gt(fc1->timed_ms[other], 0);
+
+    /* The next network on this device takes the cached choice untimed. */
+    TEST_OK(network_create(&again, test_rt(), &a, 32, DENSE_GEMM_AUTO, adam_defaults(), &err), err);
+    ck_assert_str_eq(network_gemm_name(&again), network_gemm_name(&net));
+    ck_assert_double_eq(again.nodes[4].op.dense.timed_ms[other], 0);
+    network_release(&again);
     network_release(&net);
+    unsetenv("XDG_CACHE_HOME");
+    test_dir_remove();
 }
 END_TEST
 

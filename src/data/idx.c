@@ -2,6 +2,8 @@
  * a cache. See idx.h for the format. */
 #include "idx.h"
 
+#include "cache.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -33,70 +35,25 @@ static cnn_status bad(cnn_error *err, const char *name, const char *fmt, ...)
     return cnn_fail(err, CNN_ERR_INPUT, "%s: %s", name, what);
 }
 
-static cnn_status mkdirs(const char *path, cnn_error *err)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) && errno != EEXIST)
-            return cnn_fail(err, CNN_ERR_RUNTIME, "cannot create %s: %s", buf,
-                            strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "cannot create %s: %s", buf,
-                        strerror(errno));
-    return CNN_OK;
-}
-
-static cnn_status cache_dir(char *out, size_t size, cnn_error *err)
-{
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(out, size, "%s/cnn-cl", xdg);
-    else if (home && *home)
-        snprintf(out, size, "%s/.cache/cnn-cl", home);
-    else
-        return cnn_fail(err, CNN_ERR_RUNTIME,
-                        "neither XDG_CACHE_HOME nor HOME is set, so there is "
-                        "no cache folder for decompressed data; set one");
-    return mkdirs(out, err);
-}
-
-/* FNV-1a, to name a cache entry after the source file's identity. */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Decompresses `name` into the cache unless an entry for this exact file
  * (path, size, modification time) is already there; fills `path`. */
 static cnn_status gunzip_cached(const char *name, const struct stat *st,
                                 char *path, size_t size, cnn_error *err)
 {
-    char dir[4096], real[4096];
-    cnn_status s = cache_dir(dir, sizeof dir, err);
-    if (s)
-        return s;
+    char real[4096], entry[512];
     if (!realpath(name, real))
         snprintf(real, sizeof real, "%s", name);
-    uint64_t h = fnv1a(1469598103934665603ull, real, strlen(real));
-    h = fnv1a(h, &st->st_size, sizeof st->st_size);
-    h = fnv1a(h, &st->st_mtim, sizeof st->st_mtim);
+    uint64_t h = cache_hash(CACHE_HASH_SEED, real, strlen(real));
+    h = cache_hash(h, &st->st_size, sizeof st->st_size);
+    h = cache_hash(h, &st->st_mtim, sizeof st->st_mtim);
     const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
     size_t blen = strlen(base);
     if (blen > 3 && !strcmp(base + blen - 3, ".gz"))
         blen -= 3;
-    snprintf(path, size, "%s/%.*s-%016llx", dir, (int)blen, base,
-             (unsigned long long)h);
-    if (access(path, R_OK) == 0)
-        return CNN_OK;
+    snprintf(entry, sizeof entry, "%.*s-%016llx", (int)blen, base, (unsigned long long)h);
+    cnn_status s = cache_path(entry, path, size, err);
+    if (s || access(path, R_OK) == 0)
+        return s;
 
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);

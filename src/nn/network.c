@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
+#include "cache.h"
 #include "shuffle.h"
 
 /* Adds a parameter tensor; offsets are aligned so each can be a
@@ -141,11 +143,67 @@ static cnn_status unify_gemm(network *net, cnn_error *err)
     return CNN_OK;
 }
 
+/* The cache entry for the GEMM path timing chose: it depends on the device,
+ * its driver, the dense layers' shapes and the batch size. Reusing it keeps
+ * the choice — and so the results — the same from run to run, and spares
+ * timing (and CLBlast's compilation) on every start. */
+static cnn_status gemm_cache_path(const network *net, char *path, size_t size,
+                                  cnn_error *err)
+{
+    const clrt_device *d = &net->rt->dev;
+    uint64_t h = cache_hash(CACHE_HASH_SEED, d->platform_name, strlen(d->platform_name));
+    h = cache_hash(h, d->name, strlen(d->name));
+    h = cache_hash(h, d->driver_version, strlen(d->driver_version));
+    h = cache_hash(h, &net->max_batch, sizeof net->max_batch);
+    for (int i = 0; i < net->nnodes; i++)
+        if (net->nodes[i].kind == ARCH_DENSE) {
+            int shape[3] = {net->nodes[i].in.c, net->nodes[i].out.c, net->nodes[i].relu};
+            h = cache_hash(h, shape, sizeof shape);
+        }
+    char name[64];
+    snprintf(name, sizeof name, "gemm-%016llx", (unsigned long long)h);
+    return cache_path(name, path, size, err);
+}
+
+/* The cached path, or DENSE_GEMM_AUTO when there is none (or it is
+ * unreadable: it is then timed again and rewritten). */
+static dense_gemm gemm_cached(const char *path)
+{
+    char text[16] = "";
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(text, sizeof text, f))
+            text[0] = '\0';
+        fclose(f);
+    }
+    text[strcspn(text, "\n")] = '\0';
+    dense_gemm g;
+    return *text && strcmp(text, "auto") && dense_gemm_parse(text, &g, NULL) == CNN_OK
+               ? g : DENSE_GEMM_AUTO;
+}
+
+static cnn_status gemm_cache_write(const char *path, const char *gemm, cnn_error *err)
+{
+    atomic_file f;
+    cnn_status st = atomic_file_open(&f, path, err);
+    if (st)
+        return st;
+    fprintf(f.f, "%s\n", gemm);
+    return atomic_file_commit(&f, err);
+}
+
 static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
                              cnn_error *err)
 {
     const clrt *rt = net->rt;
     cnn_status st;
+    char cached[4200];
+    if (gemm == DENSE_GEMM_AUTO) {
+        if ((st = gemm_cache_path(net, cached, sizeof cached, err)))
+            return st;
+        gemm = gemm_cached(cached);
+    }
+    int timed = gemm == DENSE_GEMM_AUTO;
     for (int i = 0; i < net->nnodes; i++) {
         net_node *n = &net->nodes[i];
         st = CNN_OK;
@@ -160,7 +218,8 @@ static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
         if (st)
             return cnn_fail_context(err, "layer %s", n->token);
     }
-    if (gemm == DENSE_GEMM_AUTO && (st = unify_gemm(net, err)))
+    if (timed && ((st = unify_gemm(net, err)) ||
+                  (st = gemm_cache_write(cached, network_gemm_name(net), err))))
         return st;
     if ((st = relu_create(&net->relu, rt, err)) ||
         (st = loss_create(&net->loss, rt, net->arch.classes, err)) ||

@@ -58,6 +58,8 @@ static cnn_status describe(clrt_device *d, cnn_error *err)
               sizeof d->max_work_group, &d->max_work_group, NULL));
     CLRT_CALL(err, clGetDeviceInfo, (d->device, CL_DEVICE_OPENCL_C_VERSION,
               sizeof d->opencl_c_version, d->opencl_c_version, NULL));
+    CLRT_CALL(err, clGetDeviceInfo, (d->device, CL_DRIVER_VERSION,
+              sizeof d->driver_version, d->driver_version, NULL));
     CLRT_CALL(err, clGetDeviceInfo, (d->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN,
               sizeof d->base_align_bits, &d->base_align_bits, NULL));
     d->fp16 = has_extension(d->device, "cl_khr_fp16");
