@@ -111,7 +111,7 @@ int cli_train(int argc, char **argv)
     }
     if (r.signal)
         return 128 + r.signal;
-    printf("Test accuracy: %.4f - test loss: %.4f after %d epochs; model saved to %s\n",
-           r.val_accuracy, r.val_loss, r.epochs_done, o.save);
+    printf("Test accuracy: %.4f - test loss: %.4f after %d epochs%s%s\n", r.val_accuracy,
+           r.val_loss, r.epochs_done, r.saved ? "; model saved to " : "", r.saved ? o.save : "");
     return 0;
 }

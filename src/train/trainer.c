@@ -374,6 +374,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         r->epochs_done = (int)epoch + 1;
         if ((st = save(s, epoch + 1, NULL, 0, err)))
             break;
+        r->saved = 1;
         if (o->log) {
             metrics_row *grown = realloc(s->rows, (size_t)(s->nrows + 1) * sizeof *grown);
             if (!grown)
@@ -395,7 +396,7 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
     if (st == CNN_OK) {
         if (!s.o.quiet)
             print_header(&s);
-        if (given->resume && s.resume.epoch >= s.o.epochs && s.resume.batch == 0) {
+        if (given->resume && s.resume.epoch >= s.o.epochs) {
             printf("%s already holds %ld epochs; nothing to train (raise --epochs)\n",
                    given->resume, s.resume.epoch);
             r->epochs_done = (int)s.resume.epoch;
