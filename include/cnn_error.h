@@ -22,6 +22,10 @@ typedef struct {
 cnn_status cnn_fail(cnn_error *err, cnn_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A bad-input error about a file: "<path>: <message>", CNN_ERR_INPUT. */
+cnn_status cnn_fail_file(cnn_error *err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Prefixes the message already in err with context ("loading X: ..."). */
 cnn_status cnn_fail_context(cnn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

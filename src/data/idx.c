@@ -22,19 +22,6 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static cnn_status bad(cnn_error *err, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static cnn_status bad(cnn_error *err, const char *name, const char *fmt, ...)
-{
-    char what[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return cnn_fail(err, CNN_ERR_INPUT, "%s: %s", name, what);
-}
-
 /* Decompresses `name` into the cache unless an entry for this exact file
  * (path, size, modification time) is already there; fills `path`. */
 static cnn_status gunzip_cached(const char *name, const struct stat *st,
@@ -64,7 +51,7 @@ static cnn_status gunzip_cached(const char *name, const struct stat *st,
     gzFile gz = gzopen(name, "rb");
     s = CNN_OK;
     if (!gz) {
-        s = bad(err, name, "cannot open: %s", strerror(errno));
+        s = cnn_fail_file(err, name, "cannot open: %s", strerror(errno));
     } else {
         static unsigned char buf[1 << 16];
         int n;
@@ -80,9 +67,9 @@ static cnn_status gunzip_cached(const char *name, const struct stat *st,
         int zerr = Z_OK;
         const char *msg = gzerror(gz, &zerr);
         if (s == CNN_OK && (n < 0 || zerr != Z_OK))
-            s = bad(err, name, "corrupt gzip data (%s)", msg);
+            s = cnn_fail_file(err, name, "corrupt gzip data (%s)", msg);
         if (gzclose(gz) != Z_OK && s == CNN_OK)
-            s = bad(err, name, "corrupt gzip data (truncated or bad checksum)");
+            s = cnn_fail_file(err, name, "corrupt gzip data (truncated or bad checksum)");
     }
     if (s == CNN_OK && fsync(fd))
         s = cnn_fail(err, CNN_ERR_RUNTIME, "writing %s: %s", tmp, strerror(errno));
@@ -101,20 +88,20 @@ cnn_status idx_open(const char *name, uint32_t magic, idx_file *out,
     snprintf(out->name, sizeof out->name, "%s", name);
     struct stat st;
     if (stat(name, &st))
-        return bad(err, name, "cannot open: %s", strerror(errno));
+        return cnn_fail_file(err, name, "cannot open: %s", strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return bad(err, name, "is a folder, not an IDX file");
+        return cnn_fail_file(err, name, "is a folder, not an IDX file");
     if (!S_ISREG(st.st_mode))
-        return bad(err, name, "is not a regular file");
+        return cnn_fail_file(err, name, "is not a regular file");
 
     int fd = open(name, O_RDONLY);
     if (fd < 0)
-        return bad(err, name, "cannot open: %s", strerror(errno));
+        return cnn_fail_file(err, name, "cannot open: %s", strerror(errno));
     unsigned char head[16];
     ssize_t got = read(fd, head, sizeof head);
     close(fd);
     if (got < 0)
-        return bad(err, name, "cannot read: %s", strerror(errno));
+        return cnn_fail_file(err, name, "cannot read: %s", strerror(errno));
 
     snprintf(out->path, sizeof out->path, "%s", name);
     if (got >= 2 && head[0] == 0x1f && head[1] == 0x8b) {
@@ -122,48 +109,48 @@ cnn_status idx_open(const char *name, uint32_t magic, idx_file *out,
         if (s)
             return s;
         if (stat(out->path, &st))
-            return bad(err, out->path, "cannot open: %s", strerror(errno));
+            return cnn_fail_file(err, out->path, "cannot open: %s", strerror(errno));
         fd = open(out->path, O_RDONLY);
         if (fd < 0)
-            return bad(err, out->path, "cannot open: %s", strerror(errno));
+            return cnn_fail_file(err, out->path, "cannot open: %s", strerror(errno));
         got = read(fd, head, sizeof head);
         close(fd);
     }
 
     size_t header = magic == IDX_IMAGES ? 16 : 8;
     if (got < 4)
-        return bad(err, name, "too short for an IDX header (%zd bytes)", got);
+        return cnn_fail_file(err, name, "too short for an IDX header (%zd bytes)", got);
     uint32_t m = be32(head);
     if (m != magic)
-        return bad(err, name, "wrong magic number %u (expected %u, an IDX %s file)",
-                   m, magic, magic == IDX_IMAGES ? "image" : "label");
+        return cnn_fail_file(err, name, "wrong magic number %u (expected %u, an IDX %s file)",
+                             m, magic, magic == IDX_IMAGES ? "image" : "label");
     if ((size_t)got < header)
-        return bad(err, name, "header is %zd bytes, shorter than the %zu "
-                   "an IDX %s file needs", got, header,
-                   magic == IDX_IMAGES ? "image" : "label");
+        return cnn_fail_file(err, name, "header is %zd bytes, shorter than the %zu "
+                             "an IDX %s file needs", got, header,
+                             magic == IDX_IMAGES ? "image" : "label");
     out->magic = m;
     out->count = be32(head + 4);
     out->rows = magic == IDX_IMAGES ? be32(head + 8) : 1;
     out->cols = magic == IDX_IMAGES ? be32(head + 12) : 1;
     if (out->count == 0)
-        return bad(err, name, "holds zero items");
+        return cnn_fail_file(err, name, "holds zero items");
     if (out->rows == 0 || out->cols == 0)
-        return bad(err, name, "has a zero image dimension (%u x %u)",
-                   out->rows, out->cols);
+        return cnn_fail_file(err, name, "has a zero image dimension (%u x %u)",
+                             out->rows, out->cols);
     uint64_t pixels = (uint64_t)out->rows * out->cols;
     if (pixels > MAX_IMAGE_PIXELS)
-        return bad(err, name, "image size %u x %u overflows the limit of %u pixels",
-                   out->rows, out->cols, MAX_IMAGE_PIXELS);
+        return cnn_fail_file(err, name, "image size %u x %u overflows the limit of %u pixels",
+                             out->rows, out->cols, MAX_IMAGE_PIXELS);
     uint64_t bytes = pixels * out->count; /* < 2^56: cannot overflow */
     uint64_t have = (uint64_t)st.st_size - header;
     if (have < bytes)
-        return bad(err, name, "data is %llu bytes, shorter than the %llu its "
-                   "header says (%u items)", (unsigned long long)have,
-                   (unsigned long long)bytes, out->count);
+        return cnn_fail_file(err, name, "data is %llu bytes, shorter than the %llu its "
+                             "header says (%u items)", (unsigned long long)have,
+                             (unsigned long long)bytes, out->count);
     if (have > bytes)
-        return bad(err, name, "has %llu bytes after the %llu its header says "
-                   "(%u items)", (unsigned long long)(have - bytes),
-                   (unsigned long long)bytes, out->count);
+        return cnn_fail_file(err, name, "has %llu bytes after the %llu its header says "
+                             "(%u items)", (unsigned long long)(have - bytes),
+                             (unsigned long long)bytes, out->count);
     out->data_offset = (off_t)header;
     return CNN_OK;
 }
@@ -172,7 +159,7 @@ cnn_status idx_check_labels(const idx_file *labels, int classes, cnn_error *err)
 {
     int fd = open(labels->path, O_RDONLY);
     if (fd < 0)
-        return bad(err, labels->name, "cannot open: %s", strerror(errno));
+        return cnn_fail_file(err, labels->name, "cannot open: %s", strerror(errno));
     unsigned char buf[1 << 16];
     uint64_t done = 0;
     cnn_status s = CNN_OK;
@@ -180,16 +167,16 @@ cnn_status idx_check_labels(const idx_file *labels, int classes, cnn_error *err)
         size_t want = labels->count - done < sizeof buf ? labels->count - done : sizeof buf;
         ssize_t got = pread(fd, buf, want, labels->data_offset + (off_t)done);
         if (got <= 0) {
-            s = bad(err, labels->name, "read failed at label %llu",
-                    (unsigned long long)done);
+            s = cnn_fail_file(err, labels->name, "read failed at label %llu",
+                              (unsigned long long)done);
             break;
         }
         for (ssize_t i = 0; i < got; i++)
             if (buf[i] >= classes) {
-                s = bad(err, labels->name, "label %d at item %llu is outside "
-                        "the %d classes (0..%d)", buf[i],
-                        (unsigned long long)(done + (uint64_t)i), classes,
-                        classes - 1);
+                s = cnn_fail_file(err, labels->name, "label %d at item %llu is outside "
+                                  "the %d classes (0..%d)", buf[i],
+                                  (unsigned long long)(done + (uint64_t)i), classes,
+                                  classes - 1);
                 break;
             }
         done += (uint64_t)got;
@@ -224,8 +211,8 @@ cnn_status idx_split_open(const char *dir, const char *prefix, int classes,
     if ((s = idx_open(path, IDX_LABELS, &out->labels, err)))
         return s;
     if (out->images.count != out->labels.count)
-        return bad(err, out->labels.name, "holds %u labels but %s holds %u images",
-                   out->labels.count, out->images.name, out->images.count);
+        return cnn_fail_file(err, out->labels.name, "holds %u labels but %s holds %u images",
+                             out->labels.count, out->images.name, out->images.count);
     return idx_check_labels(&out->labels, classes, err);
 }
 
@@ -244,8 +231,8 @@ cnn_status idx_dataset_open(const char *dir, int classes, idx_split *train,
         return s;
     if (train->images.rows != test->images.rows ||
         train->images.cols != test->images.cols)
-        return bad(err, test->images.name, "images are %u x %u but the training "
-                   "images are %u x %u", test->images.rows, test->images.cols,
-                   train->images.rows, train->images.cols);
+        return cnn_fail_file(err, test->images.name, "images are %u x %u but the training "
+                             "images are %u x %u", test->images.rows, test->images.cols,
+                             train->images.rows, train->images.cols);
     return CNN_OK;
 }

@@ -7,19 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static cnn_status bad(cnn_error *err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static cnn_status bad(cnn_error *err, const char *path, const char *fmt, ...)
-{
-    char what[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return cnn_fail(err, CNN_ERR_INPUT, "%s: %s", path, what);
-}
-
 /* The next character, with a comment read as the line end that closes it
  * (as Netpbm does, so that newline may also be the one whitespace character
  * before P5's raster). */
@@ -72,34 +59,34 @@ static cnn_status read_header(FILE *f, const char *path, long dims[3], int *bina
     size_t got = fread(magic, 1, 2, f);
     if (got < 2 || magic[0] != 'P' || (magic[1] != '2' && magic[1] != '5')) {
         if (got == 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7')
-            return bad(err, path, "is a Netpbm P%c (%s) file, not a grayscale "
-                       "PGM (P2 or P5)", magic[1],
-                       magic[1] == '1' || magic[1] == '4' ? "black and white PBM"
-                       : magic[1] == '3' || magic[1] == '6' ? "colour PPM" : "PAM");
-        return bad(err, path, "is not a grayscale PGM (it does not start with "
-                   "P2 or P5)");
+            return cnn_fail_file(err, path, "is a Netpbm P%c (%s) file, not a grayscale "
+                                 "PGM (P2 or P5)", magic[1],
+                                 magic[1] == '1' || magic[1] == '4' ? "black and white PBM"
+                                 : magic[1] == '3' || magic[1] == '6' ? "colour PPM" : "PAM");
+        return cnn_fail_file(err, path, "is not a grayscale PGM (it does not start with "
+                             "P2 or P5)");
     }
     *binary = magic[1] == '5';
     int c = getc(f);
     if (c == '#' || c == EOF)
         ungetc(c, f);
     else if (!is_space(c))
-        return bad(err, path, "bad header: no whitespace after the magic P%c",
-                   magic[1]);
+        return cnn_fail_file(err, path, "bad header: no whitespace after the magic P%c",
+                             magic[1]);
     /* Width and height are bounded so that their product fits in a long. */
     const long limit[3] = {1 << 20, 1 << 20, 65535};
     for (int i = 0; i < 3; i++) {
         int r = read_number(f, limit[i], &dims[i]);
         if (r == 0)
-            return bad(err, path, "bad header: the file ends before the %s",
-                       header_field[i]);
+            return cnn_fail_file(err, path, "bad header: the file ends before the %s",
+                                 header_field[i]);
         if (r < 0 && i == 2 && dims[2] > 65535)
-            return bad(err, path, "bad header: maxval is above 65535");
+            return cnn_fail_file(err, path, "bad header: maxval is above 65535");
         if (r < 0)
-            return bad(err, path, "bad header: the %s is not a number",
-                       header_field[i]);
+            return cnn_fail_file(err, path, "bad header: the %s is not a number",
+                                 header_field[i]);
         if (dims[i] == 0)
-            return bad(err, path, "bad header: the %s is 0", header_field[i]);
+            return cnn_fail_file(err, path, "bad header: the %s is 0", header_field[i]);
     }
     return CNN_OK;
 }
@@ -114,21 +101,21 @@ static cnn_status read_raster(FILE *f, const char *path, long w, long h,
         if (binary) {
             int hi = maxval > 255 ? getc(f) : 0, lo = getc(f);
             if (hi == EOF || lo == EOF)
-                return bad(err, path, "truncated: the data ends after %ld of "
-                           "%ld pixels", i, n);
+                return cnn_fail_file(err, path, "truncated: the data ends after %ld of "
+                                     "%ld pixels", i, n);
             v = hi << 8 | lo;
         } else {
             int r = read_number(f, 1L << 40, &v);
             if (r == 0)
-                return bad(err, path, "truncated: the data ends after %ld of "
-                           "%ld pixels", i, n);
+                return cnn_fail_file(err, path, "truncated: the data ends after %ld of "
+                                     "%ld pixels", i, n);
             if (r < 0)
-                return bad(err, path, "pixel %ld (row %ld, column %ld) is not a "
-                           "number", i, i / w, i % w);
+                return cnn_fail_file(err, path, "pixel %ld (row %ld, column %ld) is not a "
+                                     "number", i, i / w, i % w);
         }
         if (v > maxval)
-            return bad(err, path, "pixel %ld (row %ld, column %ld) is %ld, above the "
-                       "maxval %ld", i, i / w, i % w, v, maxval);
+            return cnn_fail_file(err, path, "pixel %ld (row %ld, column %ld) is %ld, above the "
+                                 "maxval %ld", i, i / w, i % w, v, maxval);
         pixels[i] = (float)v / (float)maxval;
     }
     return CNN_OK;
@@ -139,22 +126,22 @@ cnn_status pgm_read(const char *path, int want_h, int want_w, float *pixels,
 {
     struct stat st;
     if (stat(path, &st))
-        return bad(err, path, "cannot open: %s", strerror(errno));
+        return cnn_fail_file(err, path, "cannot open: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return bad(err, path, "is not a regular file");
+        return cnn_fail_file(err, path, "is not a regular file");
     FILE *f = fopen(path, "rb");
     if (!f)
-        return bad(err, path, "cannot open: %s", strerror(errno));
+        return cnn_fail_file(err, path, "cannot open: %s", strerror(errno));
     long dims[3] = {0};
     int binary = 0;
     cnn_status s = read_header(f, path, dims, &binary, err);
     if (s == CNN_OK && (dims[0] != want_w || dims[1] != want_h))
-        s = bad(err, path, "image is %ld wide and %ld high; expected %d wide and "
-                "%d high", dims[0], dims[1], want_w, want_h);
+        s = cnn_fail_file(err, path, "image is %ld wide and %ld high; expected %d wide and "
+                          "%d high", dims[0], dims[1], want_w, want_h);
     if (s == CNN_OK)
         s = read_raster(f, path, dims[0], dims[1], dims[2], binary, pixels, err);
     if (s == CNN_OK && ferror(f))
-        s = bad(err, path, "cannot read: %s", strerror(errno));
+        s = cnn_fail_file(err, path, "cannot read: %s", strerror(errno));
     fclose(f);
     return s;
 }

@@ -17,6 +17,16 @@ cnn_status cnn_fail(cnn_error *err, cnn_status status, const char *fmt, ...)
     return status;
 }
 
+cnn_status cnn_fail_file(cnn_error *err, const char *path, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cnn_fail(err, CNN_ERR_INPUT, "%s: %s", path, what);
+}
+
 cnn_status cnn_fail_context(cnn_error *err, const char *fmt, ...)
 {
     if (!err)
