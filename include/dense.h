@@ -46,6 +46,9 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
                         cnn_error *err);
 void dense_release(dense_layer *l);
 
+/* The word dense_gemm_parse reads for a path: "auto", "clblast", "kernel". */
+const char *dense_gemm_label(dense_gemm path);
+
 /* "clblast" or "kernel": the path the layer runs. */
 const char *dense_gemm_name(const dense_layer *l);
 

@@ -70,6 +70,7 @@ expect "arch too large"  2 "'conv2k7': a 7x7 kernel is larger than its 6x6 input
 expect "arch classes"    2 "'fc7' has 7 outputs but the data has 10 classes" -- train --data "$tmp/good" --arch conv2k3-flatten-fc7
 expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epochs' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
 expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
+expect "resume gemm"     2 '--gemm clblast differs from its kernel' -- train --data "$tmp/good" --resume "$model" --gemm clblast --epochs 2
 expect "eval"            0 'test accuracy: [0-9.]+$'            -- eval --model "$model" --data "$tmp/good"
 expect "eval no model"   2 'eval needs --model'                 -- eval
 expect "eval bad model"  2 'run\.csv: not a valid safetensors file' -- eval --model "$tmp/run.csv" --data "$tmp/good"

@@ -118,9 +118,14 @@ cnn_status dense_gemm_default(dense_gemm *out, cnn_error *err)
     return CNN_OK;
 }
 
+const char *dense_gemm_label(dense_gemm path)
+{
+    return path == DENSE_GEMM_CLBLAST ? "clblast" : path == DENSE_GEMM_KERNEL ? "kernel" : "auto";
+}
+
 const char *dense_gemm_name(const dense_layer *l)
 {
-    return l->path == DENSE_GEMM_CLBLAST ? "clblast" : "kernel";
+    return dense_gemm_label(l->path);
 }
 
 static size_t ceil_div(size_t a, size_t b)

@@ -454,7 +454,8 @@ const char *network_gemm_name(const network *net)
     for (int i = 0; i < net->nnodes; i++)
         if (net->nodes[i].kind == ARCH_DENSE)
             return dense_gemm_name(&net->nodes[i].op.dense);
-    return "kernel"; /* no dense layer: nothing was computed by a GEMM */
+    /* no dense layer: nothing was computed by a GEMM */
+    return dense_gemm_label(DENSE_GEMM_KERNEL);
 }
 
 void network_summary(const network *net, FILE *f)

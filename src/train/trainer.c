@@ -177,20 +177,24 @@ cnn_status trainer_evaluate(network *net, const idx_split *split, double *loss,
 static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
                                cnn_error *err)
 {
-    const char *why = NULL, *gemm = o->gemm == DENSE_GEMM_CLBLAST ? "clblast" : "kernel";
-    char buf[256];
+    dense_gemm saved;
+    cnn_status st = dense_gemm_parse(m->gemm, &saved, err);
+    if (st)
+        return cnn_fail_context(err, "--resume %s", o->resume);
+    char why[256] = "";
     if (o->arch && strcmp(o->arch, m->arch))
-        snprintf(buf, sizeof buf, "--arch %s differs from its %s", o->arch, m->arch), why = buf;
+        snprintf(why, sizeof why, "--arch %s differs from its %s", o->arch, m->arch);
     else if (o->set_batch && o->batch != m->batch_size)
-        snprintf(buf, sizeof buf, "--batch %d differs from its %d", o->batch, m->batch_size), why = buf;
+        snprintf(why, sizeof why, "--batch %d differs from its %d", o->batch, m->batch_size);
     else if (o->set_lr && o->lr != m->lr)
-        snprintf(buf, sizeof buf, "--lr %g differs from its %g", (double)o->lr, (double)m->lr), why = buf;
-    else if (o->set_gemm && o->gemm != DENSE_GEMM_AUTO && strcmp(gemm, m->gemm))
-        snprintf(buf, sizeof buf, "--gemm %s differs from its %s", gemm, m->gemm), why = buf;
+        snprintf(why, sizeof why, "--lr %g differs from its %g", (double)o->lr, (double)m->lr);
+    else if (o->set_gemm && o->gemm != DENSE_GEMM_AUTO && o->gemm != saved)
+        snprintf(why, sizeof why, "--gemm %s differs from its %s", dense_gemm_label(o->gemm),
+                 m->gemm);
     else if (o->set_seed && o->seed != m->seed)
-        snprintf(buf, sizeof buf, "--seed %llu differs from its %llu",
-                 (unsigned long long)o->seed, (unsigned long long)m->seed), why = buf;
-    if (why)
+        snprintf(why, sizeof why, "--seed %llu differs from its %llu",
+                 (unsigned long long)o->seed, (unsigned long long)m->seed);
+    if (*why)
         return cnn_fail(err, CNN_ERR_INPUT, "--resume %s: %s; leave the option out to "
                         "continue the run exactly", o->resume, why);
     return CNN_OK;
