@@ -41,6 +41,10 @@ cnn_status loss_softmax_xent(const loss_layer *l, int n, cl_mem logits,
                              cl_mem labels, cl_mem dlogits, cl_mem totals,
                              int accumulate, cnn_error *err);
 
+/* The predicted class of one row of k scores: the argmax, the lowest index
+ * on ties, as the accuracy in the totals counts it. */
+int loss_argmax(const float *row, int k);
+
 /* probs = softmax(logits), for prediction. logits and probs are (N, K). */
 cnn_status loss_softmax(const loss_layer *l, int n, cl_mem logits,
                         cl_mem probs, cnn_error *err);

@@ -6,6 +6,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "loader.h"
+#include "loss.h"
 #include "pgm.h"
 
 static const char usage[] =
@@ -18,14 +19,6 @@ static const char usage[] =
     "MNIST), drawn as the data set is: white on black.\n";
 
 #define PREDICT_BATCH 256
-
-static int best(const float *p, int k)
-{
-    int b = 0;
-    for (int c = 1; c < k; c++)
-        b = p[c] > p[b] ? c : b;
-    return b;
-}
 
 static cnn_status predict_test(network *net, const char *data, long first,
                                cnn_error *err)
@@ -52,7 +45,7 @@ static cnn_status predict_test(network *net, const char *data, long first,
             st = network_probabilities(net, b->count, probs, err);
         for (int i = 0; st == CNN_OK && i < b->count; i++) {
             const float *p = probs + (size_t)i * (size_t)k;
-            int c = best(p, k);
+            int c = loss_argmax(p, k);
             printf("Image %ld: Predicted = %d, Actual = %d (probability %.4f)\n", ++shown,
                    c, b->labels[i], (double)p[c]);
         }
@@ -78,7 +71,7 @@ static cnn_status predict_image(network *net, const char *path, cnn_error *err)
     if (st == CNN_OK && !(st = pgm_read(path, in.h, in.w, pixels, err)) &&
         !(st = network_upload(net, pixels, &label, 1, err)) &&
         !(st = network_probabilities(net, 1, probs, err))) {
-        int c = best(probs, k);
+        int c = loss_argmax(probs, k);
         printf("%s: Predicted = %d (probability %.4f)\n", path, c, (double)probs[c]);
     }
     free(pixels);

@@ -89,3 +89,11 @@ cnn_status loss_softmax(const loss_layer *l, int n, cl_mem logits,
     size_t global = (size_t)n;
     return clrt_launch(l->rt, l->softmax, 1, &global, NULL, NULL, err);
 }
+
+int loss_argmax(const float *row, int k)
+{
+    int best = 0;
+    for (int c = 1; c < k; c++)
+        best = row[c] > row[best] ? c : best;
+    return best;
+}

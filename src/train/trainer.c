@@ -88,10 +88,7 @@ static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
     if (s->confusion)
         for (int i = 0; i < b->count; i++) {
             const float *row = f->logits + (size_t)i * CLASSES;
-            int best = 0;
-            for (int c = 1; c < CLASSES; c++)
-                best = row[c] > row[best] ? c : best;
-            s->confusion[b->labels[i] * CLASSES + best]++;
+            s->confusion[b->labels[i] * CLASSES + loss_argmax(row, CLASSES)]++;
         }
     s->samples += (uint64_t)b->count;
     s->done++;
