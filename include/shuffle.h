@@ -19,7 +19,4 @@ typedef struct {
 void shuffle_init(shuffle *s, uint64_t seed, uint64_t epoch, uint64_t n);
 uint64_t shuffle_at(const shuffle *s, uint64_t position);
 
-/* splitmix64: the mixing step used for seeds and round keys. */
-uint64_t shuffle_mix(uint64_t x);
-
 #endif

@@ -9,7 +9,7 @@
 #include "network.h"
 #include "ref/adam.h"
 #include "ref/network.h"
-#include "shuffle.h"
+#include "rng.h"
 #include "testutil.h"
 
 /* A small network that still has every layer kind, odd sizes included. */
@@ -56,7 +56,7 @@ static void random_batch(const arch *a, int n, uint64_t seed, float *x, double *
         xd[i] = x[i];
     uint64_t s = seed;
     for (int i = 0; i < n; i++)
-        labels[i] = (int32_t)((s = shuffle_mix(s)) % (uint64_t)a->classes);
+        labels[i] = (int32_t)((s = rng_mix(s)) % (uint64_t)a->classes);
 }
 
 START_TEST(reference_model_has_515146_parameters)

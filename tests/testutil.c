@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "shuffle.h"
+#include "rng.h"
 
 static clrt runtime;
 static int opened;
@@ -24,9 +24,9 @@ const clrt *test_rt(void)
 
 void test_random(float *x, size_t n, uint64_t seed, float lo, float hi)
 {
-    uint64_t s = shuffle_mix(seed);
+    uint64_t s = rng_mix(seed);
     for (size_t i = 0; i < n; i++) {
-        s = shuffle_mix(s);
+        s = rng_mix(s);
         x[i] = lo + (hi - lo) * (float)((double)(s >> 11) / 9007199254740992.0);
     }
 }

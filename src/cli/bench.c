@@ -8,7 +8,7 @@
 #include "arch.h"
 #include "cli.h"
 #include "network.h"
-#include "shuffle.h"
+#include "rng.h"
 
 static const char usage[] =
     "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
@@ -80,9 +80,9 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
     }
     uint64_t s = 1;
     for (int i = 0; i < batch * 784; i++)
-        x[i] = (float)((s = shuffle_mix(s)) >> 40) / (float)(1 << 24);
+        x[i] = (float)((s = rng_mix(s)) >> 40) / (float)(1 << 24);
     for (int i = 0; i < batch; i++)
-        labels[i] = (int32_t)((s = shuffle_mix(s)) % 10);
+        labels[i] = (int32_t)((s = rng_mix(s)) % 10);
 
     if (network_create(&net, &rt, &a, batch, gemm, adam_defaults(), &err))
         goto fail_alloc;

@@ -1,13 +1,7 @@
 /* shuffle.c: a memoryless seeded permutation (see shuffle.h). */
 #include "shuffle.h"
 
-uint64_t shuffle_mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
+#include "rng.h"
 
 void shuffle_init(shuffle *s, uint64_t seed, uint64_t epoch, uint64_t n)
 {
@@ -17,9 +11,9 @@ void shuffle_init(shuffle *s, uint64_t seed, uint64_t epoch, uint64_t n)
         bits++;
     bits += bits & 1;
     s->half_bits = bits / 2;
-    uint64_t k = shuffle_mix(shuffle_mix(seed) ^ epoch);
+    uint64_t k = rng_mix(rng_mix(seed) ^ epoch);
     for (int r = 0; r < 6; r++)
-        s->keys[r] = k = shuffle_mix(k + (uint64_t)r);
+        s->keys[r] = k = rng_mix(k + (uint64_t)r);
 }
 
 static uint64_t feistel(const shuffle *s, uint64_t x)
@@ -27,7 +21,7 @@ static uint64_t feistel(const shuffle *s, uint64_t x)
     uint64_t mask = (1ull << s->half_bits) - 1;
     uint64_t left = x >> s->half_bits, right = x & mask;
     for (int r = 0; r < 6; r++) {
-        uint64_t next = left ^ (shuffle_mix(right ^ s->keys[r]) & mask);
+        uint64_t next = left ^ (rng_mix(right ^ s->keys[r]) & mask);
         left = right;
         right = next;
     }

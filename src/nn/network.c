@@ -7,7 +7,7 @@
 
 #include "atomic_file.h"
 #include "cache.h"
-#include "shuffle.h"
+#include "rng.h"
 
 /* Adds a parameter tensor; offsets are aligned so each can be a
  * sub-buffer. */
@@ -284,7 +284,7 @@ void network_release(network *net)
 
 cnn_status network_init(network *net, uint64_t seed, cnn_error *err)
 {
-    uint64_t s = shuffle_mix(seed ^ 0x6a09e667f3bcc908ull);
+    uint64_t s = rng_mix(seed ^ 0x6a09e667f3bcc908ull);
     for (int i = 0; i < net->ntensors; i++) {
         net_tensor *t = &net->tensors[i];
         float *v = calloc(t->count, sizeof *v);
@@ -293,7 +293,7 @@ cnn_status network_init(network *net, uint64_t seed, cnn_error *err)
         if (t->fan_in) {
             double limit = sqrt(6.0 / (t->fan_in + t->fan_out));
             for (size_t j = 0; j < t->count; j++) {
-                s = shuffle_mix(s);
+                s = rng_mix(s);
                 double u = (double)(s >> 11) / 9007199254740992.0; /* [0, 1) */
                 v[j] = (float)((2 * u - 1) * limit);
             }
