@@ -12,9 +12,15 @@
 #include "rng.h"
 #include "testutil.h"
 
-/* A small network that still has every layer kind, odd sizes included. */
+/* A small network of the reference model's kinds, odd sizes included. */
 #define SMALL_ARCH "conv5k3-relu-pool2-conv3k2-relu-flatten-fc7-relu-fc4"
 static const arch_shape small_input = {2, 11, 11};
+
+/* EVERY KIND: a network that uses every kind of the layer table at least
+ * once, with a ReLU that is not fused (after a pool), on odd sizes. A new
+ * kind goes in here. */
+#define EVERY_KIND_ARCH "conv5k3-relu-pool2-relu-conv3k2-relu-flatten-fc7-relu-fc4"
+static const arch_shape every_kind_input = {3, 13, 11};
 
 static arch parse(const char *spec, arch_shape input, int classes)
 {
@@ -246,6 +252,19 @@ static void train_step_check(const char *spec, arch_shape input, int classes,
     network_release(&net);
 }
 
+START_TEST(reference_gradients_every_kind_every_element)
+{
+    arch a = parse(EVERY_KIND_ARCH, every_kind_input, 4);
+    finite_difference_check(&a, 3, 1);
+}
+END_TEST
+
+START_TEST(train_step_every_kind)
+{
+    train_step_check(EVERY_KIND_ARCH, every_kind_input, 4, 8, 5, DENSE_GEMM_KERNEL);
+}
+END_TEST
+
 START_TEST(train_step_reference_model_batch_32)
 {
     train_step_check(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10, 32, 32, DENSE_GEMM_AUTO);
@@ -328,6 +347,8 @@ int main(void)
     tcase_add_test(tc, glorot_initialisation);
     tcase_add_test(tc, reference_gradients_small_network_every_element);
     tcase_add_test(tc, reference_gradients_reference_model_every_tensor);
+    tcase_add_test(tc, reference_gradients_every_kind_every_element);
+    tcase_add_test(tc, train_step_every_kind);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
     tcase_add_test(tc, timing_picks_one_gemm_path_for_the_network);
