@@ -79,7 +79,7 @@ cnn_status dropout_backward(const dropout_layer *l, int n, int training,
 /* The row: drop<R>, Keras' Dropout(R). */
 
 /* R: digits, then optionally '.' and digits ("0.25", "0"). */
-static cnn_status parse(const char *rest, arch_layer *l, cnn_error *err)
+static cnn_status dropout_parse(const char *rest, arch_layer *l, cnn_error *err)
 {
     const char *p = rest;
     while (*p >= '0' && *p <= '9')
@@ -101,65 +101,61 @@ static cnn_status parse(const char *rest, arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
-static cnn_status shape(arch_layer *l, cnn_error *err)
+static cnn_status dropout_shape(arch_layer *l, cnn_error *err)
 {
     (void)err;
     l->out = l->in;
     return CNN_OK;
 }
 
-static cnn_status create(layer_node *nd, const layer_env *env, cnn_error *err)
+static cnn_status dropout_row_create(layer_node *nd, const layer_env *env,
+                                     cnn_error *err)
 {
-    dropout_layer *op = malloc(sizeof *op);
-    if (!op)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "dropout: out of host memory");
-    cnn_status st = dropout_create(op, env->rt, env->max_batch,
-                                   arch_size(nd->spec->in), nd->spec->rate,
-                                   err);
-    if (st) {
-        free(op);
-        return st;
-    }
-    nd->op = op;
-    return CNN_OK;
+    const arch_layer *l = nd->spec;
+    dropout_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? dropout_create(op, env->rt, env->max_batch,
+                                        arch_size(l->in), l->rate, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
+    return st;
 }
 
-static void release(layer_node *nd)
+static void dropout_row_release(layer_node *nd)
 {
     if (nd->op)
         dropout_release(nd->op);
-    free(nd->op);
-    nd->op = NULL;
+    layer_op_free(nd);
 }
 
-static cnn_status forward(layer_node *nd, const layer_pass *p, cl_mem x,
-                          cnn_error *err)
+static cnn_status dropout_row_forward(layer_node *nd, const layer_pass *p,
+                                      cl_mem x, cnn_error *err)
 {
     return dropout_forward(nd->op, p->n, p->training, p->key, x, nd->y, err);
 }
 
-static cnn_status backward(layer_node *nd, const layer_pass *p, cl_mem x,
-                           cl_mem dx, cnn_error *err)
+static cnn_status dropout_row_backward(layer_node *nd, const layer_pass *p,
+                                       cl_mem x, cl_mem dx, cnn_error *err)
 {
     (void)x;
-    if (!dx)
-        return CNN_OK;
-    return dropout_backward(nd->op, p->n, p->training, p->key, nd->dy, dx,
-                            err);
+    return dx ? dropout_backward(nd->op, p->n, p->training, p->key, nd->dy,
+                                 dx, err)
+              : CNN_OK;
 }
 
-static void ref_forward(const arch_layer *l, const ref_pass *p,
-                        double *const *params, const double *x, double *y)
+static void dropout_ref_forward(const arch_layer *l, const ref_pass *p,
+                                double *const *params, const double *x,
+                                double *y)
 {
     (void)params;
     ref_dropout_forward(x, y, p->n * arch_size(l->in), l->rate, p->key,
                         p->training);
 }
 
-static void ref_backward(const arch_layer *l, const ref_pass *p,
-                         double *const *params, const double *x,
-                         const double *y, const double *dy, double *dx,
-                         double *const *grads)
+static void dropout_ref_backward(const arch_layer *l, const ref_pass *p,
+                                 double *const *params, const double *x,
+                                 const double *y, const double *dy,
+                                 double *dx, double *const *grads)
 {
     (void)params, (void)x, (void)y, (void)grads;
     if (dx)
@@ -168,16 +164,10 @@ static void ref_backward(const arch_layer *l, const ref_pass *p,
 }
 
 const layer_kind layer_drop = {
-    .prefix = "drop",
-    .syntax = "drop<R> (a rate such as 0.25)",
-    .keras = "Dropout",
-    .flags = 0,
-    .parse = parse,
-    .shape = shape,
-    .create = create,
-    .release = release,
-    .forward = forward,
-    .backward = backward,
-    .ref_forward = ref_forward,
-    .ref_backward = ref_backward,
+    .prefix = "drop", .syntax = "drop<R> (a rate such as 0.25)",
+    .keras = "Dropout", .flags = 0,
+    .parse = dropout_parse, .shape = dropout_shape,
+    .create = dropout_row_create, .release = dropout_row_release,
+    .forward = dropout_row_forward, .backward = dropout_row_backward,
+    .ref_forward = dropout_ref_forward, .ref_backward = dropout_ref_backward,
 };
