@@ -4,7 +4,6 @@
 #include "batchnorm.h"
 
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -165,28 +164,21 @@ static int bn_params(const arch_layer *l, layer_param *out)
 static cnn_status bn_create(layer_node *nd, const layer_env *env,
                             cnn_error *err)
 {
-    batchnorm_layer *op = malloc(sizeof *op);
-    if (!op)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "out of memory creating %s",
-                        nd->spec->name);
-    arch_shape in = nd->spec->in;
-    cnn_status st = batchnorm_create(op, env->rt, env->max_batch, in.c, in.h,
-                                     in.w, err);
-    if (st) {
-        free(op);
-        return st;
-    }
-    nd->op = op;
-    return CNN_OK;
+    const arch_layer *l = nd->spec;
+    batchnorm_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? batchnorm_create(op, env->rt, env->max_batch, l->in.c,
+                                          l->in.h, l->in.w, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
+    return st;
 }
 
 static void bn_release(layer_node *nd)
 {
-    if (!nd->op)
-        return;
-    batchnorm_release(nd->op);
-    free(nd->op);
-    nd->op = NULL;
+    if (nd->op)
+        batchnorm_release(nd->op);
+    layer_op_free(nd);
 }
 
 static cnn_status bn_forward(layer_node *nd, const layer_pass *p, cl_mem x,
