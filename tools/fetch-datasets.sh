@@ -149,6 +149,6 @@ case "${1:-mnist}" in
   mnist) fetch_mnist ;;
   fashion-mnist) fetch_fashion ;;
   all) fetch_mnist; fetch_fashion ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: tools/fetch-datasets.sh [mnist|fashion-mnist|all]" >&2; exit 2 ;;
 esac
