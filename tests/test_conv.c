@@ -3,10 +3,12 @@
  * determinism, Keras' output sizes and padding, and finite-difference
  * checks of the reference itself. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv.h"
+#include "layer.h"
 #include "ref/activation.h"
 #include "ref/conv.h"
 #include "testutil.h"
@@ -311,6 +313,81 @@ START_TEST(output_sizes_and_padding_follow_keras)
 }
 END_TEST
 
+extern const layer_kind layer_conv;
+
+/* Parses `token` and works out its shape on a (3, h, w) input through the
+ * row, as arch_parse does; returns the status of the first failing step. */
+static cnn_status through_row(const char *token, int h, int w, arch_layer *l,
+                              cnn_error *err)
+{
+    memset(l, 0, sizeof *l);
+    l->kind = &layer_conv;
+    snprintf(l->token, sizeof l->token, "%s", token);
+    l->in = (arch_shape){3, h, w};
+    cnn_status st = layer_conv.parse(token + strlen(layer_conv.prefix), l, err);
+    return st ? st : layer_conv.shape(l, err);
+}
+
+START_TEST(row_parses_tokens_and_shapes)
+{
+    /* {token, in h, in w, filters, k, stride, same, out h, out w, pads} */
+    static const struct {
+        const char *token;
+        int h, w, units, k, stride, same, oh, ow, pad_top, pad_left;
+    } ok[] = {
+        {"conv32k3", 28, 28, 32, 3, 1, 0, 26, 26, 0, 0},
+        {"conv32k3same", 28, 28, 32, 3, 1, 1, 28, 28, 1, 1},
+        {"conv64k3s2same", 7, 9, 64, 3, 2, 1, 4, 5, 1, 1},
+        {"conv64k3s2same", 8, 10, 64, 3, 2, 1, 4, 5, 0, 0},
+        {"conv16k5s2", 11, 12, 16, 5, 2, 0, 4, 4, 0, 0},
+        {"conv8k2same", 6, 7, 8, 2, 1, 1, 6, 7, 0, 0},
+        {"conv4k4same", 7, 6, 4, 4, 1, 1, 7, 6, 1, 1},
+        {"conv5k3s3", 10, 10, 5, 3, 3, 0, 3, 3, 0, 0},
+        {"conv5k1s2", 9, 8, 5, 1, 2, 0, 5, 4, 0, 0},
+        /* Keras allows 'same' with a kernel larger than the input. */
+        {"conv2k5same", 3, 4, 2, 5, 1, 1, 3, 4, 2, 2},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cnn_error err = {0};
+        arch_layer l;
+        TEST_OK(through_row(ok[i].token, ok[i].h, ok[i].w, &l, &err), err);
+        ck_assert_msg(l.units == ok[i].units && l.k == ok[i].k &&
+                          l.stride == ok[i].stride && l.same == ok[i].same,
+                      "%s parsed as %d %d %d %d", ok[i].token, l.units, l.k,
+                      l.stride, l.same);
+        ck_assert_msg(l.out.c == ok[i].units && l.out.h == ok[i].oh &&
+                          l.out.w == ok[i].ow && l.pad_top == ok[i].pad_top &&
+                          l.pad_left == ok[i].pad_left,
+                      "%s on %dx%d: (%d, %d, %d) padded %d, %d", ok[i].token,
+                      ok[i].h, ok[i].w, l.out.c, l.out.h, l.out.w, l.pad_top,
+                      l.pad_left);
+    }
+
+    static const char *const bad[] = {
+        "conv32",    "conv32k0",     "conv32k3s0", "conv32k3sam",
+        "conv32k3same2", "conv32k", "convk3",      "conv32k3s",
+        "conv32k3s2s2", "conv32k3samesame", "conv32k3sames2", "conv32k3x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cnn_error err = {0};
+        arch_layer l;
+        ck_assert_int_eq(through_row(bad[i], 28, 28, &l, &err), CNN_ERR_INPUT);
+        char want[128];
+        snprintf(want, sizeof want, "'%s' is not conv<F>k<K>[s<S>][same]",
+                 bad[i]);
+        ck_assert_msg(strstr(err.msg, want), "%s: %s", bad[i], err.msg);
+    }
+
+    cnn_error err = {0};
+    arch_layer l;
+    ck_assert_int_eq(through_row("conv8k5", 3, 3, &l, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "'conv8k5': a 5x5 kernel is larger than its "
+                                  "3x3 input"), "%s", err.msg);
+    ck_assert_int_eq(through_row("conv8k5s2", 9, 4, &l, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "its 9x4 input"), "%s", err.msg);
+}
+END_TEST
+
 /* A reference forward as a function of one of x, w, b (the one passed in
  * place of the fixed array), for ref_numeric_grad. */
 typedef struct {
@@ -381,6 +458,7 @@ int main(void)
                         sizeof numeric / sizeof numeric[0]);
     tcase_add_test(tc, rejects_bad_shapes);
     tcase_add_test(tc, output_sizes_and_padding_follow_keras);
+    tcase_add_test(tc, row_parses_tokens_and_shapes);
     tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,
                         sizeof awkward / sizeof awkward[0]);
     tcase_add_loop_test(tc, matches_reference_strided_and_padded, 0,

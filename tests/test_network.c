@@ -19,7 +19,7 @@ static const arch_shape small_input = {2, 11, 11};
 /* EVERY KIND: a network that uses every kind of the layer table at least
  * once, with a ReLU that is not fused (after a pool), on odd sizes. A new
  * kind goes in here. */
-#define EVERY_KIND_ARCH "conv5k3-relu-pool2-relu-conv3k2-relu-flatten-fc7-relu-fc4"
+#define EVERY_KIND_ARCH "conv5k3s2same-relu-pool2-relu-conv3k2same-relu-flatten-fc7-relu-fc4"
 static const arch_shape every_kind_input = {3, 13, 11};
 
 static arch parse(const char *spec, arch_shape input, int classes)

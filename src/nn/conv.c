@@ -266,7 +266,8 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                     err);
 }
 
-/* The layer table's row: token conv<F>k<K>. */
+/* The layer table's row: token conv<F>k<K>[s<S>][same], Keras'
+ * Conv2D(F, K, strides=S, padding='valid' or 'same'). */
 
 static cnn_status conv_parse(const char *rest, arch_layer *l, cnn_error *err)
 {
@@ -275,17 +276,28 @@ static cnn_status conv_parse(const char *rest, arch_layer *l, cnn_error *err)
         rest++;
         l->k = (int)layer_parse_number(&rest);
     }
-    if (l->units < 1 || l->k < 1 || *rest)
+    l->stride = 1;
+    if (*rest == 's' && strncmp(rest, "same", 4) != 0) {
+        rest++;
+        l->stride = (int)layer_parse_number(&rest);
+    }
+    l->same = strncmp(rest, "same", 4) == 0;
+    if (l->same)
+        rest += 4;
+    if (l->units < 1 || l->k < 1 || l->stride < 1 || *rest)
         return layer_bad_token(l, err);
     return CNN_OK;
 }
 
+/* A 'valid' kernel must fit in its input; 'same' pads the input to fit. */
 static cnn_status conv_shape(arch_layer *l, cnn_error *err)
 {
-    if (l->k > l->in.h || l->k > l->in.w)
+    int oh, ow;
+    if (!conv_axis(l->in.h, l->k, l->stride, l->same, &oh, &l->pad_top) ||
+        !conv_axis(l->in.w, l->k, l->stride, l->same, &ow, &l->pad_left))
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': a %dx%d kernel is larger "
                         "than its %dx%d input", l->token, l->k, l->k, l->in.h, l->in.w);
-    l->out = (arch_shape){l->units, l->in.h - l->k + 1, l->in.w - l->k + 1};
+    l->out = (arch_shape){l->units, oh, ow};
     return CNN_OK;
 }
 
@@ -306,7 +318,8 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
     const arch_layer *l = nd->spec;
     conv_layer *op = layer_op_new(nd, sizeof *op, err);
     cnn_status st = op ? conv_create(op, env->rt, env->max_batch, l->in.c, l->in.h,
-                                     l->in.w, l->units, l->k, nd->relu, err)
+                                     l->in.w, l->units, l->k, l->stride, l->pad_top,
+                                     l->pad_left, l->out.h, l->out.w, nd->relu, err)
                        : CNN_ERR_RUNTIME;
     if (st)
         layer_op_free(nd);
@@ -337,7 +350,8 @@ static void conv_ref_forward(const arch_layer *l, const ref_pass *p,
                              double *const *params, const double *x, double *y)
 {
     ref_conv_forward(x, params[0], params[1], y, p->n, l->in.c, l->in.h, l->in.w,
-                     l->units, l->k, 0);
+                     l->units, l->k, l->stride, l->pad_top, l->pad_left, l->out.h,
+                     l->out.w, 0);
 }
 
 static void conv_ref_backward(const arch_layer *l, const ref_pass *p,
@@ -346,7 +360,8 @@ static void conv_ref_backward(const arch_layer *l, const ref_pass *p,
 {
     (void)y;
     ref_conv_backward(x, params[0], dy, dx, grads[0], grads[1], p->n, l->in.c,
-                      l->in.h, l->in.w, l->units, l->k);
+                      l->in.h, l->in.w, l->units, l->k, l->stride, l->pad_top,
+                      l->pad_left, l->out.h, l->out.w);
 }
 
 static double conv_flops(const arch_layer *l)
@@ -355,7 +370,7 @@ static double conv_flops(const arch_layer *l)
 }
 
 const layer_kind layer_conv = {
-    .prefix = "conv", .syntax = "conv<F>k<K>", .keras = "Conv2D",
+    .prefix = "conv", .syntax = "conv<F>k<K>[s<S>][same]", .keras = "Conv2D",
     .flags = LAYER_FUSES_RELU | LAYER_SPATIAL,
     .parse = conv_parse, .shape = conv_shape, .params = conv_params,
     .create = conv_row_create, .release = conv_row_release,
