@@ -1,5 +1,6 @@
-/* conv: 2-D convolution layer, stride 1, 'valid' padding, square kernels of
- * any size, any channel counts, with ReLU fused as an option.
+/* conv: 2-D convolution layer, square kernels of any size, any stride, zero
+ * padding before and after (Keras' 'valid' and 'same'), any channel counts,
+ * with ReLU fused as an option.
  *
  * The functions only enqueue work on rt's queue. conv_create builds the
  * kernels and allocates the scratch a batch of up to max_batch needs; the
@@ -13,21 +14,39 @@
 typedef struct {
     const clrt *rt;
     int max_batch, c, h, w, oc, k, relu;
-    int oh, ow; /* output size: h - k + 1, w - k + 1 */
-    int splits; /* batch chunks of the weight-gradient reduction */
-    cl_kernel pack, forward, dz, backward_weights, backward_weights_sum;
+    int stride, pad_top, pad_left;
+    int oh, ow;  /* output size */
+    int general; /* not stride 1 'valid': the bounds-checked kernels */
+    int splits;  /* batch chunks of the weight-gradient reduction */
+    cl_kernel pack, forward, forward_valid, dz, backward_weights,
+        backward_weights_sum;
     cl_mem wf;   /* forward weights, packed (OCpad/16, C, K, K, 16) */
     cl_mem wb;   /* backward-data weights, flipped (Cpad/16, OC, K, K, 16) */
     cl_mem dzt;  /* dz as (N*OH*OW, OCpad) */
-    cl_mem dzp;  /* dz zero-padded by K-1, (N, OC, OH+2K-2, OW+2K-2) */
+    cl_mem dzp;  /* dz spread out and zero-padded, (N, OC, H+K-1, W+K-1) */
     cl_mem part; /* gradient partial sums (splits, CKKpad + 1, OCpad) */
 } conv_layer;
 
+/* Keras' output size and padding along one axis of `in` values, for a
+ * kernel of k and a stride: 'valid' (same 0): out = floor((in-k)/stride)+1,
+ * pad 0; 'same': out = ceil(in/stride), and of the total padding
+ * max((out-1)*stride + k - in, 0), pad = half (rounded down) goes before
+ * the first value, the rest after the last. Returns 0, setting nothing,
+ * when 'valid' and k > in. */
+int conv_axis(int in, int k, int stride, int same, int *out, int *pad);
+
 /* Shapes: input (N, c, h, w) with N <= max_batch, weights (oc, c, k, k),
- * output (N, oc, h-k+1, w-k+1); relu fuses max(., 0) into the forward.
- * Bad shapes are CNN_ERR_INPUT. On failure nothing needs releasing. */
+ * output (N, oc, oh, ow); output pixel (oy, ox) sees the input rows from
+ * oy*stride - pad_top and columns from ox*stride - pad_left, zero outside
+ * the input (so any padding after the last row and column follows from
+ * oh, ow). Every window must overlap the input: 0 <= pad_top < k and
+ * (oh-1)*stride - pad_top < h, likewise for the columns. relu fuses
+ * max(., 0) into the forward. Bad shapes are CNN_ERR_INPUT. On failure
+ * nothing needs releasing. */
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
-                       int h, int w, int oc, int k, int relu, cnn_error *err);
+                       int h, int w, int oc, int k, int stride, int pad_top,
+                       int pad_left, int oh, int ow, int relu,
+                       cnn_error *err);
 void conv_release(conv_layer *l);
 
 /* y = conv(x, w) + b, then max(y, 0) if the layer has relu.

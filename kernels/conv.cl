@@ -1,4 +1,4 @@
-/* conv.cl: 2-D convolution, stride 1, 'valid' padding, any square kernel
+/* conv.cl: 2-D convolution, any stride, any padding, any square kernel
  * size K and any channel counts, forward and backward (see conv.h).
  *
  * Layouts: activations are (N, C, H, W); the caller's weights are
@@ -9,7 +9,14 @@
  * registers. Backward-data runs the same kernel on the zero-padded dz with
  * the weights flipped and transposed; backward-weights is a two-stage
  * reduction (partial sums per batch chunk, then a fixed-order sum), so no
- * atomics and every result is bit-reproducible. */
+ * atomics and every result is bit-reproducible.
+ *
+ * The forward and the backward-weights bodies are each written once, as an
+ * inline function of (stride, pad_top, pad_left, checked), with two entries:
+ * conv_forward and conv_backward_weights call it with (1, 0, 0, 0), so for
+ * stride 1 'valid' (the common case) the compiler folds the strides and
+ * bounds checks away; the *_general entries pass the layer's values and
+ * read zero outside the input. */
 
 #define CONV_P 4 /* output pixels per work-item of conv_forward */
 #define CONV_T 4 /* weight taps per work-item of conv_backward_weights */
@@ -37,29 +44,35 @@ __kernel void conv_pack_weights(__global const float *w, __global float *wpk,
 
 /* y = conv(x, w) + b, then max(y, 0) when relu is set.
  * x is (N, C, H, W), wpk is w packed as (OCpad/16, C, K, K, 16), b is (OC)
- * and read only when has_bias, y is (N, OC, OH, OW), OH = H-K+1.
- * A work-item computes CONV_P consecutive output pixels (in row-major order,
- * so they may wrap to the next row) of 16 output channels.
+ * and read only when has_bias, y is (N, OC, OH, OW); output pixel (oy, ox)
+ * reads x[iy][ix] at iy = oy*stride + ky - pad_top, ix = ox*stride + kx -
+ * pad_left, which must be inside x unless checked is set (then zero
+ * outside). A work-item computes CONV_P consecutive output pixels (in
+ * row-major order, so they may wrap to the next row) of 16 output channels.
  * Global size (ceil(OH*OW / CONV_P), OCpad/16, N). */
-__kernel void conv_forward(__global const float *x,
-                           __global const float *wpk,
-                           __global const float *b, __global float *y,
-                           const int c, const int h, const int w, const int k,
-                           const int oc, const int relu, const int has_bias)
+static inline __attribute__((always_inline)) void
+conv_forward_body(__global const float *x, __global const float *wpk,
+                  __global const float *b, __global float *y, const int c,
+                  const int h, const int w, const int k, const int oc,
+                  const int relu, const int has_bias, const int stride,
+                  const int pad_top, const int pad_left, const int oh,
+                  const int ow, const int checked)
 {
     const int g = get_global_id(0), ob = get_global_id(1),
               n = get_global_id(2);
-    const int ow = w - k + 1, ohw = (h - k + 1) * ow;
+    const int ohw = oh * ow;
     if (g * CONV_P >= ohw)
         return;
 
     /* Where each pixel's window starts; pixels past the end repeat the last
      * one so the loads stay in bounds, and are not stored. */
-    int base[CONV_P];
+    int base[CONV_P], iy0[CONV_P], ix0[CONV_P];
 #pragma unroll
     for (int p = 0; p < CONV_P; p++) {
         const int q = min(g * CONV_P + p, ohw - 1);
-        base[p] = (q / ow) * w + q % ow;
+        iy0[p] = (q / ow) * stride - pad_top;
+        ix0[p] = (q % ow) * stride - pad_left;
+        base[p] = iy0[p] * w + ix0[p];
     }
 
     float16 acc[CONV_P];
@@ -76,8 +89,18 @@ __kernel void conv_forward(__global const float *x,
                 const float16 wv = vload16(0, wp);
                 wp += 16;
 #pragma unroll
-                for (int p = 0; p < CONV_P; p++)
-                    acc[p] = fma((float16)(row[base[p] + kx]), wv, acc[p]);
+                for (int p = 0; p < CONV_P; p++) {
+                    float v;
+                    if (checked) {
+                        const int iy = iy0[p] + ky, ix = ix0[p] + kx;
+                        v = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                ? xn[(ci * h + iy) * w + ix]
+                                : 0.0f;
+                    } else {
+                        v = row[base[p] + kx];
+                    }
+                    acc[p] = fma((float16)(v), wv, acc[p]);
+                }
             }
         }
     }
@@ -113,27 +136,57 @@ __kernel void conv_forward(__global const float *x,
     }
 }
 
+/* The common case, stride 1 'valid': OH = H-K+1, OW = W-K+1. */
+__kernel void conv_forward(__global const float *x,
+                           __global const float *wpk,
+                           __global const float *b, __global float *y,
+                           const int c, const int h, const int w, const int k,
+                           const int oc, const int relu, const int has_bias)
+{
+    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, 1, 0, 0,
+                      h - k + 1, w - k + 1, 0);
+}
+
+/* Any stride and padding, zero outside the input. */
+__kernel void conv_forward_general(__global const float *x,
+                                   __global const float *wpk,
+                                   __global const float *b, __global float *y,
+                                   const int c, const int h, const int w,
+                                   const int k, const int oc, const int relu,
+                                   const int has_bias, const int stride,
+                                   const int pad_top, const int pad_left,
+                                   const int oh, const int ow)
+{
+    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride,
+                      pad_top, pad_left, oh, ow, 1);
+}
+
 /* dz = dy, masked by y > 0 when relu is set, written in the two layouts
  * the gradients read: dzt (N*OH*OW, OCpad) for the weights and bias, and,
- * when padded is set, dzp (N, OC, OH+2K-2, OW+2K-2), dz inside a border of
- * K-1 for the input gradient. Only the places dz goes are written: the lanes
- * past OC and the border stay as conv_create zeroed them.
+ * when padded is set, dzp (N, OC, H+K-1, W+K-1) for the input gradient,
+ * with dz[oy][ox] at row K-1-pad_top + oy*stride, column K-1-pad_left +
+ * ox*stride: dx is then the stride-1 'valid' convolution of dzp with the
+ * flipped weights. Only the places dz goes are written: the lanes past OC
+ * and the rest of dzp stay as conv_create zeroed them.
  * y, dy are (N, OC, OH, OW). A work-item moves one channel plane of one
  * image, so its reads are contiguous. Global size (N*OC). */
 __kernel void conv_dz(__global const float *y, __global const float *dy,
                       __global float *dzt, __global float *dzp, const int oc,
-                      const int oh, const int ow, const int k,
-                      const int planes, const int relu, const int padded)
+                      const int oh, const int ow, const int h, const int w,
+                      const int k, const int stride, const int pad_top,
+                      const int pad_left, const int planes, const int relu,
+                      const int padded)
 {
     const int plane = get_global_id(0);
     if (plane >= planes)
         return;
     const int n = plane / oc, o = plane % oc, ocpad = (oc + 15) & ~15;
-    const int pw = ow + 2 * (k - 1), ph = oh + 2 * (k - 1);
+    const int ph = h + k - 1, pw = w + k - 1;
     __global const float *src = dy + (size_t)plane * oh * ow;
     __global const float *mask = y + (size_t)plane * oh * ow;
     __global float *t = dzt + (size_t)n * oh * ow * ocpad + o;
-    __global float *p = dzp + ((size_t)plane * ph + k - 1) * pw + k - 1;
+    __global float *p = dzp + ((size_t)plane * ph + k - 1 - pad_top) * pw +
+                        k - 1 - pad_left;
     for (int oy = 0; oy < oh; oy++) {
         for (int ox = 0; ox < ow; ox++) {
             float v = src[ox];
@@ -141,45 +194,50 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
                 v = 0.0f;
             t[ox * ocpad] = v;
             if (padded)
-                p[ox] = v;
+                p[ox * stride] = v;
         }
         src += ow;
         mask += ow;
         t += ow * ocpad;
-        p += pw;
+        p += pw * stride;
     }
 }
 
 /* Partial weight and bias gradients over one chunk of the batch: for the
  * images n in [s*nper, min((s+1)*nper, N)) and output pixels (oy, ox),
- * part[s][t][o] = sum of dz[n][oy][ox][o] * x[n][c][oy+ky][ox+kx] with
- * t = (c*K + ky)*K + kx < CKK, and part[s][CKKpad][o] = sum of
- * dz[n][oy][ox][o] (the bias, summed by the work-items of the first taps).
+ * part[s][t][o] = sum of dz[n][oy][ox][o] * x[n][c][iy][ix] with
+ * iy = oy*stride + ky - pad_top, ix = ox*stride + kx - pad_left (inside x
+ * unless checked is set, then zero outside) and t = (c*K + ky)*K + kx < CKK,
+ * and part[s][CKKpad][o] = sum of dz[n][oy][ox][o] (the bias, summed by the
+ * work-items of the first taps).
  * x is (N, C, H, W), dzt is (N*OH*OW, OCpad), part is
  * (S, CKKpad + 1, OCpad), CKKpad = CKK rounded up to CONV_T.
  * A work-item holds CONV_T taps x 16 channels in registers.
  * Global size (CKKpad / CONV_T, OCpad/16, S). */
-__kernel void conv_backward_weights(__global const float *x,
-                                    __global const float *dzt,
-                                    __global float *part, const int c,
-                                    const int h, const int w, const int k,
-                                    const int ocpad, const int nper,
-                                    const int n)
+static inline __attribute__((always_inline)) void
+conv_backward_weights_body(__global const float *x,
+                           __global const float *dzt, __global float *part,
+                           const int c, const int h, const int w, const int k,
+                           const int ocpad, const int nper, const int n,
+                           const int stride, const int pad_top,
+                           const int pad_left, const int oh, const int ow,
+                           const int checked)
 {
     const int tg = get_global_id(0), ob = get_global_id(1),
               s = get_global_id(2);
     const int kk = k * k, ckk = c * kk, ckkpad = (ckk + CONV_T - 1) & -CONV_T;
-    const int oh = h - k + 1, ow = w - k + 1;
     if (tg * CONV_T >= ckk || ob * 16 >= ocpad)
         return;
 
-    /* Offset of each tap's input from the output pixel; taps past the end
+    /* Offset of each tap's input from the window's start; taps past the end
      * repeat the last one so the loads stay in bounds (never summed). */
-    int off[CONV_T];
+    int off[CONV_T], ky[CONV_T], kx[CONV_T];
 #pragma unroll
     for (int i = 0; i < CONV_T; i++) {
         const int t = min(tg * CONV_T + i, ckk - 1), tap = t % kk;
-        off[i] = (t / kk) * h * w + (tap / k) * w + tap % k;
+        ky[i] = tap / k;
+        kx[i] = tap % k;
+        off[i] = (t / kk) * h * w + ky[i] * w + kx[i];
     }
 
     float16 acc[CONV_T];
@@ -196,10 +254,22 @@ __kernel void conv_backward_weights(__global const float *x,
             for (int ox = 0; ox < ow; ox++) {
                 const float16 dv = vload16(0, d);
                 d += ocpad;
+                const int iy0 = oy * stride - pad_top,
+                          ix0 = ox * stride - pad_left;
                 __global const float *xp = xn + oy * w + ox;
 #pragma unroll
-                for (int i = 0; i < CONV_T; i++)
-                    acc[i] = fma((float16)(xp[off[i]]), dv, acc[i]);
+                for (int i = 0; i < CONV_T; i++) {
+                    float v;
+                    if (checked) {
+                        const int iy = iy0 + ky[i], ix = ix0 + kx[i];
+                        v = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                ? xn[iy0 * w + ix0 + off[i]]
+                                : 0.0f;
+                    } else {
+                        v = xp[off[i]];
+                    }
+                    acc[i] = fma((float16)(v), dv, acc[i]);
+                }
                 if (tg == 0)
                     bias += dv;
             }
@@ -212,6 +282,29 @@ __kernel void conv_backward_weights(__global const float *x,
         vstore16(acc[i], 0, out + (tg * CONV_T + i) * ocpad);
     if (tg == 0)
         vstore16(bias, 0, out + ckkpad * ocpad);
+}
+
+/* The common case, stride 1 'valid': OH = H-K+1, OW = W-K+1. */
+__kernel void conv_backward_weights(__global const float *x,
+                                    __global const float *dzt,
+                                    __global float *part, const int c,
+                                    const int h, const int w, const int k,
+                                    const int ocpad, const int nper,
+                                    const int n)
+{
+    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1, 0,
+                               0, h - k + 1, w - k + 1, 0);
+}
+
+/* Any stride and padding, zero outside the input. */
+__kernel void conv_backward_weights_general(
+    __global const float *x, __global const float *dzt, __global float *part,
+    const int c, const int h, const int w, const int k, const int ocpad,
+    const int nper, const int n, const int stride, const int pad_top,
+    const int pad_left, const int oh, const int ow)
+{
+    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
+                               stride, pad_top, pad_left, oh, ow, 1);
 }
 
 /* dw[o][t] = sum over s < S of part[s][t][o], and db[o] the same of

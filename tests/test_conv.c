@@ -1,18 +1,43 @@
 /* test_conv.c: the convolution layer against its double reference on
- * awkward shapes and the reference model's shapes, determinism, and a
- * finite-difference check of the reference itself. */
+ * awkward shapes (strided and padded too) and the reference model's shapes,
+ * determinism, Keras' output sizes and padding, and finite-difference
+ * checks of the reference itself. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv.h"
+#include "layer.h"
 #include "ref/activation.h"
 #include "ref/conv.h"
 #include "testutil.h"
 
+/* same selects Keras' 'same' padding, else 'valid'. */
 typedef struct {
-    int n, c, h, w, oc, k, relu;
+    int n, c, h, w, oc, k, relu, stride, same;
 } shape;
+
+/* The output size and padding of s, from conv_axis. */
+typedef struct {
+    int stride, pad_top, pad_left, oh, ow;
+} geometry;
+
+static geometry geometry_of(shape s)
+{
+    geometry g = {.stride = s.stride};
+    ck_assert(conv_axis(s.h, s.k, g.stride, s.same, &g.oh, &g.pad_top));
+    ck_assert(conv_axis(s.w, s.k, g.stride, s.same, &g.ow, &g.pad_left));
+    return g;
+}
+
+static cnn_status create(conv_layer *l, shape s, int max_batch, cnn_error *err)
+{
+    geometry g = geometry_of(s);
+    return conv_create(l, test_rt(), max_batch, s.c, s.h, s.w, s.oc, s.k,
+                       g.stride, g.pad_top, g.pad_left, g.oh, g.ow, s.relu,
+                       err);
+}
 
 static double *widen(const float *x, size_t n)
 {
@@ -50,7 +75,8 @@ static void check(shape s, int max_batch, int with_dx, int views)
 {
     const clrt *rt = test_rt();
     cnn_error err = {0};
-    int oh = s.h - s.k + 1, ow = s.w - s.k + 1;
+    geometry g = geometry_of(s);
+    int oh = g.oh, ow = g.ow;
     size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.oc * s.c * s.k * s.k;
     size_t ny = (size_t)s.n * s.oc * oh * ow, nb = (size_t)s.oc;
     float scale = 1.0f / sqrtf((float)(s.c * s.k * s.k));
@@ -63,7 +89,7 @@ static void check(shape s, int max_batch, int with_dx, int views)
     double *dbr = malloc(nb * sizeof *dbr);
 
     conv_layer l;
-    TEST_OK(conv_create(&l, rt, max_batch, s.c, s.h, s.w, s.oc, s.k, s.relu, &err), err);
+    TEST_OK(create(&l, s, max_batch, &err), err);
     cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, ny);
     cl_mem by = test_poisoned(ny), bdx = test_poisoned(nx);
     cl_mem bw, bb, bdw, bdb, params = NULL, grads = NULL;
@@ -99,14 +125,16 @@ static void check(shape s, int max_batch, int with_dx, int views)
 
     double *xd = widen(x, nx), *wd = widen(w, nw), *bd = widen(b, nb);
     double *dyd = widen(dy, ny), *yd = widen(y, ny);
-    ref_conv_forward(xd, wd, bd, yr, s.n, s.c, s.h, s.w, s.oc, s.k, s.relu);
+    ref_conv_forward(xd, wd, bd, yr, s.n, s.c, s.h, s.w, s.oc, s.k, g.stride,
+                     g.pad_top, g.pad_left, oh, ow, s.relu);
     test_close("conv y", y, yr, ny, TEST_TOL_FORWARD);
     if (s.relu)
         ref_relu_backward(yd, dyd, dz, (long)ny);
     else
         memcpy(dz, dyd, ny * sizeof *dz);
     ref_conv_backward(xd, wd, dz, with_dx ? dxr : NULL, dwr, dbr, s.n, s.c,
-                      s.h, s.w, s.oc, s.k);
+                      s.h, s.w, s.oc, s.k, g.stride, g.pad_top, g.pad_left,
+                      oh, ow);
     test_close("conv dw", dw, dwr, nw, TEST_TOL_GRAD);
     test_close("conv db", db, dbr, nb, TEST_TOL_GRAD);
     if (with_dx)
@@ -124,10 +152,10 @@ static void check(shape s, int max_batch, int with_dx, int views)
 }
 
 static const shape awkward[] = {
-    {1, 1, 5, 7, 1, 1, 0},    {3, 3, 9, 8, 5, 3, 1},
-    {33, 7, 11, 13, 13, 5, 0}, {3, 13, 7, 9, 7, 3, 1},
-    {2, 5, 6, 9, 32, 1, 1},   {1, 64, 9, 7, 3, 3, 0},
-    {3, 32, 10, 12, 64, 5, 1}, {1, 3, 5, 5, 17, 5, 1},
+    {1, 1, 5, 7, 1, 1, 0, 1, 0},    {3, 3, 9, 8, 5, 3, 1, 1, 0},
+    {33, 7, 11, 13, 13, 5, 0, 1, 0}, {3, 13, 7, 9, 7, 3, 1, 1, 0},
+    {2, 5, 6, 9, 32, 1, 1, 1, 0},   {1, 64, 9, 7, 3, 3, 0, 1, 0},
+    {3, 32, 10, 12, 64, 5, 1, 1, 0}, {1, 3, 5, 5, 17, 5, 1, 1, 0},
 };
 
 START_TEST(matches_reference_on_awkward_shapes)
@@ -136,38 +164,66 @@ START_TEST(matches_reference_on_awkward_shapes)
 }
 END_TEST
 
+/* {n, c, h, w, oc, k, relu, stride, same}. */
+static const shape strided[] = {
+    {3, 3, 7, 9, 5, 3, 1, 2, 1},    /* 4x5, one row/column of padding each side */
+    {2, 4, 8, 10, 6, 3, 0, 2, 1},   /* 4x5, padding only after */
+    {3, 5, 6, 7, 7, 2, 1, 1, 1},    /* K=2 'same': padding only after */
+    {5, 3, 11, 12, 9, 5, 0, 2, 0},  /* 4x4, the last column unused */
+    {3, 6, 9, 8, 17, 1, 1, 2, 0},   /* K=1: every other pixel */
+    {2, 3, 7, 6, 5, 4, 0, 1, 1},    /* K=4 'same': 1 before, 2 after */
+    {3, 2, 9, 9, 4, 4, 1, 2, 1},    /* K=4 s2 'same': 1 before, 2 after */
+    {3, 4, 10, 10, 5, 3, 0, 3, 0},  /* s3 valid: 3x3, the last row unused */
+    {2, 4, 10, 10, 5, 3, 1, 3, 1},  /* s3 'same': 4x4 */
+    {2, 3, 3, 4, 4, 5, 0, 1, 1},    /* 'same' with a kernel larger than x */
+    {3, 20, 9, 9, 33, 3, 1, 2, 1},  /* several channel blocks */
+};
+
+START_TEST(matches_reference_strided_and_padded)
+{
+    check(strided[_i], strided[_i].n, 1, 0);
+}
+END_TEST
+
+/* The general kernels in a layer created for a larger batch, with the
+ * parameters as views. */
+START_TEST(strided_smaller_batch_than_created)
+{
+    check((shape){5, 7, 13, 11, 19, 3, 1, 2, 1}, 9, 1, 1);
+}
+END_TEST
+
 /* A layer serves any batch up to the one it was created for. */
 START_TEST(smaller_batch_than_created)
 {
-    check((shape){33, 5, 8, 11, 7, 3, 1}, 40, 1, 0);
+    check((shape){33, 5, 8, 11, 7, 3, 1, 1, 0}, 40, 1, 0);
 }
 END_TEST
 
 /* conv1 needs no input gradient; its parameters are views of one buffer. */
 START_TEST(model_conv1)
 {
-    check((shape){32, 1, 28, 28, 32, 3, 1}, 32, 0, 1);
+    check((shape){32, 1, 28, 28, 32, 3, 1, 1, 0}, 32, 0, 1);
 }
 END_TEST
 
 START_TEST(model_conv2)
 {
-    check((shape){32, 32, 13, 13, 64, 3, 1}, 32, 1, 1);
+    check((shape){32, 32, 13, 13, 64, 3, 1, 1, 0}, 32, 1, 1);
 }
 END_TEST
 
 /* Two runs of every pass give bit-identical results. */
 START_TEST(deterministic)
 {
-    const clrt *rt = test_rt();
     cnn_error err = {0};
-    shape s = {9, 13, 12, 11, 21, 3, 1};
+    shape s = {9, 13, 12, 11, 21, 3, 1, 1, 0};
     size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.oc * s.c * 9;
     size_t ny = (size_t)s.n * s.oc * 10 * 9;
     float *x = random_floats(nx, 6, -1, 1), *w = random_floats(nw, 7, -0.1f, 0.1f);
     float *b = random_floats(s.oc, 8, -1, 1), *dy = random_floats(ny, 9, -1, 1);
     conv_layer l;
-    TEST_OK(conv_create(&l, rt, s.n, s.c, s.h, s.w, s.oc, s.k, s.relu, &err), err);
+    TEST_OK(create(&l, s, s.n, &err), err);
     cl_mem bx = test_upload(x, nx), bw = test_upload(w, nw);
     cl_mem bb = test_upload(b, s.oc), bdy = test_upload(dy, ny);
     float *out[2];
@@ -206,10 +262,23 @@ START_TEST(rejects_bad_shapes)
 {
     cnn_error err = {0};
     conv_layer l;
-    ck_assert_int_eq(conv_create(&l, test_rt(), 4, 3, 2, 8, 4, 3, 0, &err),
-                     CNN_ERR_INPUT);
+    const clrt *rt = test_rt();
+    /* 'valid' 3x3 on a 2x8 input: no output row. */
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 2, 8, 4, 3, 1, 0, 0, 0, 6, 0,
+                                 &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "kernel 3"));
-    TEST_OK(conv_create(&l, test_rt(), 4, 3, 8, 8, 4, 3, 0, &err), err);
+    /* Padding as large as the kernel: the first window misses the input. */
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 3, 0, 12, 6, 0,
+                                 &err), CNN_ERR_INPUT);
+    /* Stride 2, 'same' on 7 rows is 4 of them; a fifth starts at row 7. */
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 5, 4, 0,
+                                 &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 0, 0, 0, 6, 6, 0,
+                                 &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "stride 0"));
+    TEST_OK(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 4, 4, 0, &err), err);
+    conv_release(&l);
+    TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &err), err);
     ck_assert_int_eq(conv_forward(&l, 5, NULL, NULL, NULL, NULL, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
@@ -217,40 +286,166 @@ START_TEST(rejects_bad_shapes)
 }
 END_TEST
 
+/* Keras' sizes: 'valid' floor((in-k)/s)+1; 'same' ceil(in/s) with the odd
+ * padding row after. */
+START_TEST(output_sizes_and_padding_follow_keras)
+{
+    /* {in, k, stride, same, out, pad} */
+    static const int cases[][6] = {
+        {28, 3, 1, 0, 26, 0}, {28, 3, 1, 1, 28, 1}, {28, 3, 2, 1, 14, 0},
+        {7, 3, 2, 1, 4, 1},   {8, 3, 2, 1, 4, 0},   {11, 5, 2, 0, 4, 0},
+        {12, 5, 2, 0, 4, 0},  {9, 1, 2, 0, 5, 0},   {7, 4, 1, 1, 7, 1},
+        {6, 2, 1, 1, 6, 0},   {10, 3, 3, 0, 3, 0},  {10, 3, 3, 1, 4, 1},
+        {3, 5, 1, 1, 3, 2},   {3, 5, 2, 1, 2, 2},   {5, 5, 1, 0, 1, 0},
+        {1, 3, 4, 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *c = cases[i];
+        int out = -1, pad = -1;
+        ck_assert(conv_axis(c[0], c[1], c[2], c[3], &out, &pad));
+        ck_assert_msg(out == c[4] && pad == c[5],
+                      "in %d k %d s %d same %d: out %d pad %d, want %d %d",
+                      c[0], c[1], c[2], c[3], out, pad, c[4], c[5]);
+    }
+    int out = -1, pad = -1;
+    ck_assert(!conv_axis(3, 5, 1, 0, &out, &pad));
+    ck_assert_int_eq(out, -1);
+}
+END_TEST
+
+extern const layer_kind layer_conv;
+
+/* Parses `token` and works out its shape on a (3, h, w) input through the
+ * row, as arch_parse does; returns the status of the first failing step. */
+static cnn_status through_row(const char *token, int h, int w, arch_layer *l,
+                              cnn_error *err)
+{
+    memset(l, 0, sizeof *l);
+    l->kind = &layer_conv;
+    snprintf(l->token, sizeof l->token, "%s", token);
+    l->in = (arch_shape){3, h, w};
+    cnn_status st = layer_conv.parse(token + strlen(layer_conv.prefix), l, err);
+    return st ? st : layer_conv.shape(l, err);
+}
+
+START_TEST(row_parses_tokens_and_shapes)
+{
+    /* {token, in h, in w, filters, k, stride, same, out h, out w, pads} */
+    static const struct {
+        const char *token;
+        int h, w, units, k, stride, same, oh, ow, pad_top, pad_left;
+    } ok[] = {
+        {"conv32k3", 28, 28, 32, 3, 1, 0, 26, 26, 0, 0},
+        {"conv32k3same", 28, 28, 32, 3, 1, 1, 28, 28, 1, 1},
+        {"conv64k3s2same", 7, 9, 64, 3, 2, 1, 4, 5, 1, 1},
+        {"conv64k3s2same", 8, 10, 64, 3, 2, 1, 4, 5, 0, 0},
+        {"conv16k5s2", 11, 12, 16, 5, 2, 0, 4, 4, 0, 0},
+        {"conv8k2same", 6, 7, 8, 2, 1, 1, 6, 7, 0, 0},
+        {"conv4k4same", 7, 6, 4, 4, 1, 1, 7, 6, 1, 1},
+        {"conv5k3s3", 10, 10, 5, 3, 3, 0, 3, 3, 0, 0},
+        {"conv5k1s2", 9, 8, 5, 1, 2, 0, 5, 4, 0, 0},
+        /* Keras allows 'same' with a kernel larger than the input. */
+        {"conv2k5same", 3, 4, 2, 5, 1, 1, 3, 4, 2, 2},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cnn_error err = {0};
+        arch_layer l;
+        TEST_OK(through_row(ok[i].token, ok[i].h, ok[i].w, &l, &err), err);
+        ck_assert_msg(l.units == ok[i].units && l.k == ok[i].k &&
+                          l.stride == ok[i].stride && l.same == ok[i].same,
+                      "%s parsed as %d %d %d %d", ok[i].token, l.units, l.k,
+                      l.stride, l.same);
+        ck_assert_msg(l.out.c == ok[i].units && l.out.h == ok[i].oh &&
+                          l.out.w == ok[i].ow && l.pad_top == ok[i].pad_top &&
+                          l.pad_left == ok[i].pad_left,
+                      "%s on %dx%d: (%d, %d, %d) padded %d, %d", ok[i].token,
+                      ok[i].h, ok[i].w, l.out.c, l.out.h, l.out.w, l.pad_top,
+                      l.pad_left);
+    }
+
+    static const char *const bad[] = {
+        "conv32",    "conv32k0",     "conv32k3s0", "conv32k3sam",
+        "conv32k3same2", "conv32k", "convk3",      "conv32k3s",
+        "conv32k3s2s2", "conv32k3samesame", "conv32k3sames2", "conv32k3x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cnn_error err = {0};
+        arch_layer l;
+        ck_assert_int_eq(through_row(bad[i], 28, 28, &l, &err), CNN_ERR_INPUT);
+        char want[128];
+        snprintf(want, sizeof want, "'%s' is not conv<F>k<K>[s<S>][same]",
+                 bad[i]);
+        ck_assert_msg(strstr(err.msg, want), "%s: %s", bad[i], err.msg);
+    }
+
+    cnn_error err = {0};
+    arch_layer l;
+    ck_assert_int_eq(through_row("conv8k5", 3, 3, &l, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "'conv8k5': a 5x5 kernel is larger than its "
+                                  "3x3 input"), "%s", err.msg);
+    ck_assert_int_eq(through_row("conv8k5s2", 9, 4, &l, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "its 9x4 input"), "%s", err.msg);
+}
+END_TEST
+
+/* A reference forward as a function of one of x, w, b (the one passed in
+ * place of the fixed array), for ref_numeric_grad. */
+typedef struct {
+    shape s;
+    geometry g;
+    const double *x, *w, *b;
+    int which; /* 0: x, 1: w, 2: b */
+} conv_args;
+
+static void conv_function(void *args, const double *v, double *y)
+{
+    const conv_args *a = args;
+    shape s = a->s;
+    geometry g = a->g;
+    ref_conv_forward(a->which == 0 ? v : a->x, a->which == 1 ? v : a->w,
+                     a->which == 2 ? v : a->b, y, s.n, s.c, s.h, s.w, s.oc,
+                     s.k, g.stride, g.pad_top, g.pad_left, g.oh, g.ow, 0);
+}
+
+/* {n, c, h, w, oc, k, relu (unused), stride, same}. */
+static const shape numeric[] = {
+    {2, 3, 6, 5, 4, 3, 0, 1, 0}, /* stride 1 'valid' */
+    {2, 2, 7, 6, 3, 3, 0, 2, 1}, /* s2 'same', padding before and after */
+    {1, 2, 5, 6, 3, 4, 0, 1, 1}, /* K=4 'same' */
+    {2, 2, 8, 10, 3, 2, 0, 3, 0}, /* s3 'valid', unused rows and columns */
+    {1, 2, 3, 4, 2, 5, 0, 1, 1}, /* 'same', kernel larger than the input */
+};
+
 /* The reference's gradients against central differences of
  * L = sum(g * y) in double (no ReLU, so L is smooth). */
 START_TEST(reference_gradients_match_finite_differences)
 {
-    enum { N = 2, C = 3, H = 6, WD = 5, OC = 4, K = 3, OH = 4, OW = 3 };
-    enum { NX = N * C * H * WD, NW = OC * C * K * K, NY = N * OC * OH * OW };
-    double x[NX], w[NW], b[OC], g[NY], y[NY], dx[NX], dw[NW], db[OC];
-    float r[NX + NW + OC + NY];
-    test_random(r, sizeof r / sizeof r[0], 10, -1, 1);
-    double *all[] = {x, w, b, g};
-    size_t len[] = {NX, NW, OC, NY}, at = 0;
-    for (int a = 0; a < 4; a++)
-        for (size_t i = 0; i < len[a]; i++)
-            all[a][i] = r[at++];
-    ref_conv_backward(x, w, g, dx, dw, db, N, C, H, WD, OC, K);
-    double *grad[] = {dx, dw, db};
-    const double eps = 1e-6;
-    for (int a = 0; a < 3; a++)
-        for (size_t i = 0; i < len[a]; i++) {
-            double keep = all[a][i], lp = 0, lm = 0;
-            all[a][i] = keep + eps;
-            ref_conv_forward(x, w, b, y, N, C, H, WD, OC, K, 0);
-            for (int j = 0; j < NY; j++)
-                lp += g[j] * y[j];
-            all[a][i] = keep - eps;
-            ref_conv_forward(x, w, b, y, N, C, H, WD, OC, K, 0);
-            for (int j = 0; j < NY; j++)
-                lm += g[j] * y[j];
-            all[a][i] = keep;
-            double fd = (lp - lm) / (2 * eps);
-            ck_assert_msg(fabs(fd - grad[a][i]) <= 1e-7 * (1 + fabs(fd)),
-                          "gradient %d[%zu]: analytic %.12g, numeric %.12g",
-                          a, i, grad[a][i], fd);
-        }
+    shape s = numeric[_i];
+    geometry g = geometry_of(s);
+    long nx = (long)s.n * s.c * s.h * s.w, nw = (long)s.oc * s.c * s.k * s.k;
+    long nb = s.oc, ny = (long)s.n * s.oc * g.oh * g.ow;
+    float *r = random_floats(nx + nw + nb + ny, 10 + _i, -1, 1);
+    double *x = widen(r, nx), *w = widen(r + nx, nw);
+    double *b = widen(r + nx + nw, nb), *dy = widen(r + nx + nw + nb, ny);
+    double *dx = malloc(nx * sizeof *dx), *dw = malloc(nw * sizeof *dw);
+    double *db = malloc(nb * sizeof *db), *y = malloc(ny * sizeof *y);
+    double *num = malloc((nx + nw + nb) * sizeof *num);
+    ref_conv_backward(x, w, dy, dx, dw, db, s.n, s.c, s.h, s.w, s.oc, s.k,
+                      g.stride, g.pad_top, g.pad_left, g.oh, g.ow);
+    double *vals[] = {x, w, b}, *grad[] = {dx, dw, db};
+    long len[] = {nx, nw, nb};
+    for (int a = 0; a < 3; a++) {
+        conv_args args = {s, g, x, w, b, a};
+        ref_numeric_grad(conv_function, &args, vals[a], len[a], dy, y, ny,
+                         1e-6, num);
+        for (long i = 0; i < len[a]; i++)
+            ck_assert_msg(fabs(num[i] - grad[a][i]) <= 1e-7 * (1 + fabs(num[i])),
+                          "gradient %d[%ld]: analytic %.12g, numeric %.12g",
+                          a, i, grad[a][i], num[i]);
+    }
+    void *host[] = {r, x, w, b, dy, dx, dw, db, y, num};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
 }
 END_TEST
 
@@ -259,10 +454,16 @@ int main(void)
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("conv");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, reference_gradients_match_finite_differences);
+    tcase_add_loop_test(tc, reference_gradients_match_finite_differences, 0,
+                        sizeof numeric / sizeof numeric[0]);
     tcase_add_test(tc, rejects_bad_shapes);
+    tcase_add_test(tc, output_sizes_and_padding_follow_keras);
+    tcase_add_test(tc, row_parses_tokens_and_shapes);
     tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,
                         sizeof awkward / sizeof awkward[0]);
+    tcase_add_loop_test(tc, matches_reference_strided_and_padded, 0,
+                        sizeof strided / sizeof strided[0]);
+    tcase_add_test(tc, strided_smaller_batch_than_created);
     tcase_add_test(tc, smaller_batch_than_created);
     tcase_add_test(tc, model_conv1);
     tcase_add_test(tc, model_conv2);

@@ -23,7 +23,7 @@ static const arch_shape small_input = {2, 11, 11};
  * bias whose every path into bn is an always-active ReLU has a gradient of
  * exactly 0, and Adam's first step would turn its float noise into +-lr. */
 #define EVERY_KIND_ARCH \
-    "conv5k3-relu-bn-drop0.25-pool2-relu-conv3k2-relu-flatten-fc7-relu-drop0.5-fc4"
+    "conv5k3s2same-relu-bn-drop0.25-pool2-relu-conv3k2same-relu-flatten-fc7-relu-drop0.5-fc4"
 static const arch_shape every_kind_input = {3, 13, 11};
 
 static arch parse(const char *spec, arch_shape input, int classes)

@@ -27,10 +27,25 @@ static size_t ckkpad(const conv_layer *l)
     return (ckk + CONV_TAPS - 1) / CONV_TAPS * CONV_TAPS;
 }
 
+int conv_axis(int in, int k, int stride, int same, int *out, int *pad)
+{
+    if (!same) {
+        if (k > in)
+            return 0;
+        *out = (in - k) / stride + 1;
+        *pad = 0;
+        return 1;
+    }
+    *out = (in + stride - 1) / stride;
+    int total = (*out - 1) * stride + k - in;
+    *pad = total > 0 ? total / 2 : 0;
+    return 1;
+}
+
 void conv_release(conv_layer *l)
 {
-    cl_kernel *ks[] = {&l->pack, &l->forward, &l->dz, &l->backward_weights,
-                       &l->backward_weights_sum};
+    cl_kernel *ks[] = {&l->pack, &l->forward, &l->forward_valid, &l->dz,
+                       &l->backward_weights, &l->backward_weights_sum};
     cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->dzp, &l->part};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
         if (*ks[i])
@@ -44,19 +59,35 @@ void conv_release(conv_layer *l)
     }
 }
 
+/* Whether windows of k at stride, the first starting at -pad, out of them,
+ * each overlap an axis of `in` values. */
+static int windows_fit(int in, int k, int stride, int pad, int out)
+{
+    return pad >= 0 && pad < k && out >= 1 &&
+           (long)(out - 1) * stride - pad < in;
+}
+
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
-                       int h, int w, int oc, int k, int relu, cnn_error *err)
+                       int h, int w, int oc, int k, int stride, int pad_top,
+                       int pad_left, int oh, int ow, int relu,
+                       cnn_error *err)
 {
     memset(l, 0, sizeof *l);
-    if (max_batch < 1 || c < 1 || oc < 1 || k < 1 || h < k || w < k)
+    if (max_batch < 1 || c < 1 || oc < 1 || k < 1 || h < 1 || w < 1 ||
+        stride < 1 || !windows_fit(h, k, stride, pad_top, oh) ||
+        !windows_fit(w, k, stride, pad_left, ow))
         return cnn_fail(err, CNN_ERR_INPUT,
                         "convolution: bad shape (batch %d, %d channels "
-                        "%dx%d, %d outputs, kernel %d); the input must be at "
-                        "least as large as the kernel",
-                        max_batch, c, h, w, oc, k);
+                        "%dx%d, %d outputs %dx%d, kernel %d, stride %d, "
+                        "padding %d, %d); every window must overlap the input",
+                        max_batch, c, h, w, oc, oh, ow, k, stride, pad_top,
+                        pad_left);
     *l = (conv_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                       .w = w, .oc = oc, .k = k, .relu = relu != 0,
-                      .oh = h - k + 1, .ow = w - k + 1};
+                      .stride = stride, .pad_top = pad_top,
+                      .pad_left = pad_left, .oh = oh, .ow = ow};
+    l->general = stride != 1 || pad_top || pad_left || oh != h - k + 1 ||
+                 ow != w - k + 1;
     l->splits = (rt->dev.type & CL_DEVICE_TYPE_CPU) && max_batch > CONV_CPU_SPLITS
                     ? CONV_CPU_SPLITS
                     : max_batch;
@@ -64,14 +95,17 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     struct {
         const char *name;
         cl_kernel *k;
-    } kernels[] = {{"conv_pack_weights", &l->pack},
-                   {"conv_forward", &l->forward},
-                   {"conv_dz", &l->dz},
-                   {"conv_backward_weights", &l->backward_weights},
-                   {"conv_backward_weights_sum", &l->backward_weights_sum}};
+    } kernels[] = {
+        {"conv_pack_weights", &l->pack},
+        {l->general ? "conv_forward_general" : "conv_forward", &l->forward},
+        {"conv_forward", &l->forward_valid},
+        {"conv_dz", &l->dz},
+        {l->general ? "conv_backward_weights_general" : "conv_backward_weights",
+         &l->backward_weights},
+        {"conv_backward_weights_sum", &l->backward_weights_sum}};
     size_t kk = (size_t)k * k, nmax = (size_t)max_batch;
-    size_t ohw = (size_t)l->oh * l->ow;
-    size_t padded = (size_t)(l->oh + 2 * (k - 1)) * (l->ow + 2 * (k - 1));
+    size_t ohw = (size_t)oh * ow;
+    size_t padded = (size_t)(h + k - 1) * (w + k - 1);
     struct {
         cl_mem *m;
         size_t floats;
@@ -86,7 +120,7 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
         st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
     /* conv_dz writes only where dz goes: the channel lanes past OC and the
-     * border of dzp stay zero from here on. */
+     * rest of dzp stay zero from here on. */
     const float zero = 0;
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++) {
         if (*buffers[i].m != l->dzt && *buffers[i].m != l->dzp)
@@ -128,21 +162,36 @@ static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int flip,
     return st ? st : clrt_launch(l->rt, l->pack, 2, global, NULL, NULL, err);
 }
 
-/* Runs conv_forward: y (n, oc, h-k+1, w-k+1) from x (n, c, h, w) and the
- * packed weights wpk. */
-static cnn_status convolve(const conv_layer *l, int n, cl_mem x, cl_mem wpk,
-                           cl_mem b, cl_mem y, int c, int h, int w, int oc,
-                           int relu, cnn_error *err)
+/* Sets the arguments a *_general kernel takes after its first `first`:
+ * the stride, the padding and the output size. */
+static cnn_status set_geometry(const conv_layer *l, cl_kernel kernel,
+                               cl_uint first, cnn_error *err)
 {
+    const int *v[] = {&l->stride, &l->pad_top, &l->pad_left, &l->oh, &l->ow};
+    for (cl_uint i = 0; i < sizeof v / sizeof v[0]; i++)
+        CLRT_CALL(err, clSetKernelArg, (kernel, first + i, sizeof(int), v[i]));
+    return CNN_OK;
+}
+
+/* Runs the layer's forward kernel (general set) or conv_forward, stride 1
+ * 'valid' (general 0): y (n, oc, OH, OW) from x (n, c, h, w) and the packed
+ * weights wpk, with OH, OW the layer's when general, else h-k+1, w-k+1. */
+static cnn_status convolve(const conv_layer *l, int general, int n, cl_mem x,
+                           cl_mem wpk, cl_mem b, cl_mem y, int c, int h, int w,
+                           int oc, int relu, cnn_error *err)
+{
+    cl_kernel kernel = general ? l->forward : l->forward_valid;
     int has_bias = b != NULL;
-    int ohw = (h - l->k + 1) * (w - l->k + 1);
+    int ohw = general ? l->oh * l->ow : (h - l->k + 1) * (w - l->k + 1);
     size_t global[3] = {(size_t)(ohw + CONV_PIXELS - 1) / CONV_PIXELS,
                           pad16(oc) / 16, (size_t)n};
     cnn_status st = clrt_set_args(
-        l->forward, err, 11, sizeof x, &x, sizeof wpk, &wpk, sizeof b, &b,
+        kernel, err, 11, sizeof x, &x, sizeof wpk, &wpk, sizeof b, &b,
         sizeof y, &y, sizeof c, &c, sizeof h, &h, sizeof w, &w, sizeof l->k,
         &l->k, sizeof oc, &oc, sizeof relu, &relu, sizeof has_bias, &has_bias);
-    return st ? st : clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err);
+    if (st == CNN_OK && general)
+        st = set_geometry(l, kernel, 11, err);
+    return st ? st : clrt_launch(l->rt, kernel, 3, global, NULL, NULL, err);
 }
 
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
@@ -152,8 +201,8 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st == CNN_OK)
         st = pack(l, w, l->wf, 0, err);
     if (st == CNN_OK)
-        st = convolve(l, n, x, l->wf, b, y, l->c, l->h, l->w, l->oc, l->relu,
-                      err);
+        st = convolve(l, l->general, n, x, l->wf, b, y, l->c, l->h, l->w,
+                      l->oc, l->relu, err);
     return st;
 }
 
@@ -171,10 +220,13 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
      * db in two stages. */
     int padded = dx != NULL, planes = n * l->oc;
     size_t g_planes = (size_t)planes;
-    st = clrt_set_args(l->dz, err, 11, sizeof y, &y, sizeof dy, &dy,
+    st = clrt_set_args(l->dz, err, 16, sizeof y, &y, sizeof dy, &dy,
                        sizeof l->dzt, &l->dzt, sizeof l->dzp, &l->dzp,
                        sizeof l->oc, &l->oc, sizeof l->oh, &l->oh,
-                       sizeof l->ow, &l->ow, sizeof l->k, &l->k,
+                       sizeof l->ow, &l->ow, sizeof l->h, &l->h,
+                       sizeof l->w, &l->w, sizeof l->k, &l->k,
+                       sizeof l->stride, &l->stride, sizeof l->pad_top,
+                       &l->pad_top, sizeof l->pad_left, &l->pad_left,
                        sizeof planes, &planes, sizeof l->relu, &l->relu,
                        sizeof padded, &padded);
     if (st || (st = clrt_launch(l->rt, l->dz, 1, &g_planes, NULL, NULL, err)))
@@ -188,6 +240,8 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                        sizeof l->c, &l->c, sizeof l->h, &l->h, sizeof l->w,
                        &l->w, sizeof l->k, &l->k, sizeof ocpad, &ocpad,
                        sizeof nper, &nper, sizeof n, &n);
+    if (st == CNN_OK && l->general)
+        st = set_geometry(l, l->backward_weights, 10, err);
     if (st || (st = clrt_launch(l->rt, l->backward_weights, 3, g_w, NULL, NULL,
                                 err)))
         return st;
@@ -201,16 +255,19 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (!dx)
         return CNN_OK;
 
-    /* dx: a 'valid' convolution of the zero-padded dz with the flipped,
-     * transposed weights, so it reuses the forward kernel. */
-    int ph = l->oh + 2 * (l->k - 1), pw = l->ow + 2 * (l->k - 1);
+    /* dx: a stride-1 'valid' convolution of dzp (dz spread out by the stride
+     * and zero-padded, see conv_dz) with the flipped, transposed weights,
+     * so it reuses the forward kernel. With a stride above 1 most of dzp is
+     * zeros, and so is most of the work: a later change can skip them. */
+    int ph = l->h + l->k - 1, pw = l->w + l->k - 1;
     if ((st = pack(l, w, l->wb, 1, err)))
         return st;
-    return convolve(l, n, l->dzp, l->wb, NULL, dx, l->oc, ph, pw, l->c, 0,
+    return convolve(l, 0, n, l->dzp, l->wb, NULL, dx, l->oc, ph, pw, l->c, 0,
                     err);
 }
 
-/* The layer table's row: token conv<F>k<K>. */
+/* The layer table's row: token conv<F>k<K>[s<S>][same], Keras'
+ * Conv2D(F, K, strides=S, padding='valid' or 'same'). */
 
 static cnn_status conv_parse(const char *rest, arch_layer *l, cnn_error *err)
 {
@@ -219,17 +276,28 @@ static cnn_status conv_parse(const char *rest, arch_layer *l, cnn_error *err)
         rest++;
         l->k = (int)layer_parse_number(&rest);
     }
-    if (l->units < 1 || l->k < 1 || *rest)
+    l->stride = 1;
+    if (*rest == 's' && strncmp(rest, "same", 4) != 0) {
+        rest++;
+        l->stride = (int)layer_parse_number(&rest);
+    }
+    l->same = strncmp(rest, "same", 4) == 0;
+    if (l->same)
+        rest += 4;
+    if (l->units < 1 || l->k < 1 || l->stride < 1 || *rest)
         return layer_bad_token(l, err);
     return CNN_OK;
 }
 
+/* A 'valid' kernel must fit in its input; 'same' pads the input to fit. */
 static cnn_status conv_shape(arch_layer *l, cnn_error *err)
 {
-    if (l->k > l->in.h || l->k > l->in.w)
+    int oh, ow;
+    if (!conv_axis(l->in.h, l->k, l->stride, l->same, &oh, &l->pad_top) ||
+        !conv_axis(l->in.w, l->k, l->stride, l->same, &ow, &l->pad_left))
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': a %dx%d kernel is larger "
                         "than its %dx%d input", l->token, l->k, l->k, l->in.h, l->in.w);
-    l->out = (arch_shape){l->units, l->in.h - l->k + 1, l->in.w - l->k + 1};
+    l->out = (arch_shape){l->units, oh, ow};
     return CNN_OK;
 }
 
@@ -250,7 +318,8 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
     const arch_layer *l = nd->spec;
     conv_layer *op = layer_op_new(nd, sizeof *op, err);
     cnn_status st = op ? conv_create(op, env->rt, env->max_batch, l->in.c, l->in.h,
-                                     l->in.w, l->units, l->k, nd->relu, err)
+                                     l->in.w, l->units, l->k, l->stride, l->pad_top,
+                                     l->pad_left, l->out.h, l->out.w, nd->relu, err)
                        : CNN_ERR_RUNTIME;
     if (st)
         layer_op_free(nd);
@@ -281,7 +350,8 @@ static void conv_ref_forward(const arch_layer *l, const ref_pass *p,
                              double *const *params, const double *x, double *y)
 {
     ref_conv_forward(x, params[0], params[1], y, p->n, l->in.c, l->in.h, l->in.w,
-                     l->units, l->k, 0);
+                     l->units, l->k, l->stride, l->pad_top, l->pad_left, l->out.h,
+                     l->out.w, 0);
 }
 
 static void conv_ref_backward(const arch_layer *l, const ref_pass *p,
@@ -290,7 +360,8 @@ static void conv_ref_backward(const arch_layer *l, const ref_pass *p,
 {
     (void)y;
     ref_conv_backward(x, params[0], dy, dx, grads[0], grads[1], p->n, l->in.c,
-                      l->in.h, l->in.w, l->units, l->k);
+                      l->in.h, l->in.w, l->units, l->k, l->stride, l->pad_top,
+                      l->pad_left, l->out.h, l->out.w);
 }
 
 static double conv_flops(const arch_layer *l)
@@ -299,7 +370,7 @@ static double conv_flops(const arch_layer *l)
 }
 
 const layer_kind layer_conv = {
-    .prefix = "conv", .syntax = "conv<F>k<K>", .keras = "Conv2D",
+    .prefix = "conv", .syntax = "conv<F>k<K>[s<S>][same]", .keras = "Conv2D",
     .flags = LAYER_FUSES_RELU | LAYER_SPATIAL,
     .parse = conv_parse, .shape = conv_shape, .params = conv_params,
     .create = conv_row_create, .release = conv_row_release,

@@ -8,11 +8,14 @@
 #define AT(i, ch, yy, xx) ((((size_t)(i) * c + (ch)) * h + (yy)) * wd + (xx))
 #define WT(o, ch, ky, kx) ((((size_t)(o) * c + (ch)) * k + (ky)) * k + (kx))
 
+/* Whether (yy, xx) is inside the input rather than its zero padding. */
+#define INSIDE(yy, xx) ((yy) >= 0 && (yy) < h && (xx) >= 0 && (xx) < wd)
+
 void ref_conv_forward(const double *x, const double *w, const double *b,
                       double *y, int n, int c, int h, int wd, int oc, int k,
+                      int stride, int pad_top, int pad_left, int oh, int ow,
                       int relu)
 {
-    int oh = h - k + 1, ow = wd - k + 1;
     for (int i = 0; i < n; i++)
         for (int o = 0; o < oc; o++)
             for (int oy = 0; oy < oh; oy++)
@@ -20,9 +23,13 @@ void ref_conv_forward(const double *x, const double *w, const double *b,
                     double s = b[o];
                     for (int ch = 0; ch < c; ch++)
                         for (int ky = 0; ky < k; ky++)
-                            for (int kx = 0; kx < k; kx++)
-                                s += x[AT(i, ch, oy + ky, ox + kx)] *
-                                     w[WT(o, ch, ky, kx)];
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * stride + ky - pad_top;
+                                int ix = ox * stride + kx - pad_left;
+                                if (INSIDE(iy, ix))
+                                    s += x[AT(i, ch, iy, ix)] *
+                                         w[WT(o, ch, ky, kx)];
+                            }
                     if (relu && s < 0)
                         s = 0;
                     y[(((size_t)i * oc + o) * oh + oy) * ow + ox] = s;
@@ -31,9 +38,9 @@ void ref_conv_forward(const double *x, const double *w, const double *b,
 
 void ref_conv_backward(const double *x, const double *w, const double *dz,
                        double *dx, double *dw, double *db, int n, int c,
-                       int h, int wd, int oc, int k)
+                       int h, int wd, int oc, int k, int stride, int pad_top,
+                       int pad_left, int oh, int ow)
 {
-    int oh = h - k + 1, ow = wd - k + 1;
     if (dx)
         memset(dx, 0, (size_t)n * c * h * wd * sizeof *dx);
     memset(dw, 0, (size_t)oc * c * k * k * sizeof *dw);
@@ -49,7 +56,11 @@ void ref_conv_backward(const double *x, const double *w, const double *dz,
                     for (int ch = 0; ch < c; ch++)
                         for (int ky = 0; ky < k; ky++)
                             for (int kx = 0; kx < k; kx++) {
-                                size_t xi = AT(i, ch, oy + ky, ox + kx);
+                                int iy = oy * stride + ky - pad_top;
+                                int ix = ox * stride + kx - pad_left;
+                                if (!INSIDE(iy, ix))
+                                    continue;
+                                size_t xi = AT(i, ch, iy, ix);
                                 size_t wi = WT(o, ch, ky, kx);
                                 dw[wi] += g * x[xi];
                                 if (dx)
