@@ -211,7 +211,8 @@ static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
             st = conv_create(&n->op.conv, rt, net->max_batch, n->in.c, n->in.h,
                              n->in.w, n->out.c, n->w->shape[2], n->relu, err);
         else if (n->kind == ARCH_POOL)
-            st = pool_create(&n->op.pool, rt, n->in.c, n->in.h, n->in.w, err);
+            st = pool_create(&n->op.pool, rt, net->max_batch, n->in.c, n->in.h,
+                             n->in.w, 2, 2, err);
         else if (n->kind == ARCH_DENSE)
             st = dense_create(&n->op.dense, rt, net->max_batch, n->in.c, n->out.c,
                               n->relu, gemm, err);

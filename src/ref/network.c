@@ -41,7 +41,7 @@ double ref_network_loss(const arch *a, double *const *params, const double *x,
             p += 2;
             break;
         case ARCH_POOL:
-            ref_maxpool_forward(ys[i], ys[i + 1], n, l->in.c, l->in.h, l->in.w);
+            ref_maxpool_forward(ys[i], ys[i + 1], n, l->in.c, l->in.h, l->in.w, 2, 2);
             break;
         case ARCH_RELU:
             ref_relu_forward(ys[i], ys[i + 1], size);
@@ -73,7 +73,7 @@ double ref_network_loss(const arch *a, double *const *params, const double *x,
                                grads[p + 1], n, l->in.c, l->units, 0);
             break;
         case ARCH_POOL:
-            ref_maxpool_backward(ys[i], dys[i + 1], dys[i], n, l->in.c, l->in.h, l->in.w);
+            ref_maxpool_backward(ys[i], dys[i + 1], dys[i], n, l->in.c, l->in.h, l->in.w, 2, 2);
             break;
         case ARCH_RELU:
             ref_relu_backward(ys[i + 1], dys[i + 1], dys[i], size);
