@@ -107,7 +107,9 @@ enum {
     LAYER_VIEW = 1 << 1,       /* output is the input, reshaped (flatten) */
     LAYER_SPATIAL = 1 << 2,    /* needs a (C, H, W) input: not after a flat one */
     LAYER_FLAT_IN = 1 << 3,    /* needs a flat input (dense) */
-    LAYER_CLASSES = 1 << 4,    /* may end the network as the class scores */
+    LAYER_FLAT_OUT = 1 << 4,   /* gives a flat output (flatten, dense, gap) */
+    LAYER_CLASSES = 1 << 5,    /* may end the network as the class scores */
+    LAYER_IS_RELU = 1 << 6,    /* folds into a LAYER_FUSES_RELU layer before it */
 };
 
 struct layer_kind {
@@ -152,6 +154,10 @@ struct layer_kind {
                          const double *y, const double *dy, double *dx,
                          double *const *grads);
 
+    /* Floating-point operations of the forward pass per sample, counting
+     * a multiply-add as two (for `cnn-cl bench`); NULL: negligible. */
+    double (*flops)(const arch_layer *l);
+
     /* Kinds that run a GEMM (dense): the path a built node uses, and the
      * milliseconds create timed for `path` (0 when not timed). NULL
      * elsewhere. */
@@ -165,6 +171,16 @@ extern const int layer_kind_count;
 
 /* Elements of one sample of shape s. */
 long arch_size(arch_shape s);
+
+/* The state of a node's kind: a zeroed block of `size` bytes in nd->op
+ * (NULL and an error when out of memory), and its release. */
+void *layer_op_new(layer_node *nd, size_t size, cnn_error *err);
+void layer_op_free(layer_node *nd);
+
+/* The random stream of layer `index` (its place in the arch) at a training
+ * step: keyed by (seed, epoch, step, index), so repeated and resumed runs
+ * draw the same dropout masks. The network and the reference both use it. */
+uint64_t layer_stream_key(uint64_t seed, uint64_t epoch, uint64_t step, int index);
 
 /* Helpers for parsers: a decimal number >= 1 at *p, advancing it (-1 when
  * there is none or it is out of range); and the error for a token that

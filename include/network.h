@@ -1,15 +1,19 @@
 /* network: layers composed into a trainable network on one device.
  *
- * Built from an arch (see arch.h): a ReLU right after a conv or fc layer is
- * fused into it, flatten is a view. Every device buffer — parameters,
- * gradients, Adam's moments, each layer's activations and gradients — is
- * allocated once for batches of up to max_batch, never per step.
+ * Built from an arch (see arch.h) through the layer table (layer.h): one
+ * forward loop and one backward loop call each layer's row; a ReLU right
+ * after a kind that fuses it is folded into that layer, and a view (flatten)
+ * shares its input's buffers. Every device buffer — parameters, gradients,
+ * Adam's moments, each layer's activations and gradients — is allocated
+ * once for batches of up to max_batch, never per step.
  *
  * Parameters live in one flat buffer, each tensor at an aligned offset, in
  * PyTorch layouts: conv weight (OC, IC, K, K), dense weight (OUT, IN),
  * flatten in (C, H, W) order; gradients use the same layout, so Adam is one
- * launch. A training step is enqueued whole: nothing waits for the device
- * until the caller does. */
+ * launch. Tensors a layer updates itself (batch norm's moving statistics)
+ * sit there too with gradients that stay zero, which leaves them as the
+ * layer wrote them. A training step is enqueued whole: nothing waits for the
+ * device until the caller does. */
 #ifndef NETWORK_H
 #define NETWORK_H
 
@@ -17,56 +21,32 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "activation.h"
 #include "adam.h"
 #include "arch.h"
 #include "clrt.h"
-#include "conv.h"
 #include "dense.h"
+#include "layer.h"
 #include "loss.h"
-#include "pool.h"
 
-#define NET_MAX_TENSORS (2 * ARCH_MAX_LAYERS)
-
-/* A parameter tensor: "conv1.weight", (32, 1, 3, 3), at `offset` floats. */
-typedef struct {
-    char name[32];
-    int ndim;
-    int shape[4];
-    size_t count;
-    size_t offset;
-    int fan_in, fan_out; /* for Glorot initialisation; 0 for biases */
-    cl_mem param, grad;  /* sub-buffers of the flat buffers */
-} net_tensor;
-
-typedef struct {
-    arch_kind kind;
-    int relu;            /* fused ReLU (conv, dense) */
-    arch_shape in, out;
-    const char *token;
-    net_tensor *w, *b;   /* NULL for layers without parameters */
-    cl_mem y, dy;        /* output and its gradient; views for flatten */
-    union {
-        conv_layer conv;
-        pool_layer pool;
-        dense_layer dense;
-    } op;
-} net_node;
+#define NET_MAX_TENSORS (LAYER_MAX_PARAMS * ARCH_MAX_LAYERS)
 
 typedef struct {
     const clrt *rt;
     arch arch;
     int max_batch;
-    net_node nodes[ARCH_MAX_LAYERS];
+    layer_node nodes[ARCH_MAX_LAYERS];
     int nnodes;
     net_tensor tensors[NET_MAX_TENSORS];
     int ntensors;
     size_t param_floats;  /* padding included */
     size_t param_count;   /* tensors only */
+    size_t trainable_count;
     cl_mem params, grads;
     cl_mem x, labels;     /* (max_batch, C, H, W) inputs, (max_batch) int32 */
     cl_mem totals;        /* LOSS_TOTALS floats, accumulated per epoch */
-    relu_layer relu;
+    uint64_t seed, epoch; /* key dropout's random streams (network_set_stream) */
+    double gemm_ms[3];    /* per GEMM path, summed over the layers that run one,
+                             when timing chose the path; else 0 */
     loss_layer loss;
     adam_optimizer adam;
 } network;
@@ -81,9 +61,10 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
                           cnn_error *err);
 void network_release(network *net);
 
-/* Keras' initialisation: Glorot-uniform weights, limit
- * sqrt(6 / (fan_in + fan_out)), and zero biases, from a PRNG seeded by
- * `seed`. Blocks until written. */
+/* Keras' initialisation: each tensor as its kind declares it (Glorot-uniform
+ * weights, limit sqrt(6 / (fan_in + fan_out)), zero biases, ...), drawn
+ * from the random stream of (seed, tensor). Also sets the seed of the
+ * network's random streams. Blocks until written. */
 cnn_status network_init(network *net, uint64_t seed, cnn_error *err);
 
 /* Enqueues the upload of a batch: images (n, C, H, W) floats, labels (n).
@@ -91,14 +72,24 @@ cnn_status network_init(network *net, uint64_t seed, cnn_error *err);
 cnn_status network_upload(network *net, const float *images,
                           const int32_t *labels, int n, cnn_error *err);
 
-/* Forward pass over the uploaded batch; the logits are the last node's y. */
-cnn_status network_forward(network *net, int n, cnn_error *err);
+/* Sets what keys the layers' random streams (dropout's masks) besides the
+ * Adam step: the seed and the epoch. A resumed run sets the same values, so
+ * it draws the same masks. */
+void network_set_stream(network *net, uint64_t seed, uint64_t epoch);
+
+/* Forward pass over the uploaded batch, in training (batch statistics,
+ * dropout) or inference mode; the logits are network_logits(). */
+cnn_status network_forward(network *net, int n, int training, cnn_error *err);
+
+/* The logits of the last forward pass: (max_batch, classes). */
+cl_mem network_logits(const network *net);
 
 /* One training step over the uploaded batch: forward, loss (added to the
  * running totals), backward, Adam. Enqueued only. */
 cnn_status network_train_step(network *net, int n, cnn_error *err);
 
-/* Forward and loss only, adding to the running totals (for evaluation). */
+/* Forward (inference mode) and loss only, adding to the running totals
+ * (for evaluation). */
 cnn_status network_eval_step(network *net, int n, cnn_error *err);
 
 /* Zeroes the running totals; reads them (blocking): loss sum and correct

@@ -19,11 +19,15 @@ START_TEST(reference_model_shapes)
         ck_assert_int_eq(a.layers[i].out.h, h[i]);
         ck_assert_int_eq(a.layers[i].out.w, h[i]);
     }
-    ck_assert_int_eq(a.layers[0].kind, ARCH_CONV);
     ck_assert_int_eq(a.layers[0].k, 3);
-    ck_assert_int_eq(a.layers[2].kind, ARCH_POOL);
-    ck_assert_int_eq(a.layers[5].kind, ARCH_FLATTEN);
-    ck_assert_int_eq(a.layers[8].kind, ARCH_DENSE);
+    /* each layer is its kind's prefix and a count within the kind */
+    const char *names[] = {"conv1", "relu1", "pool1", "conv2", "relu2", "flatten1",
+                           "fc1", "relu3", "fc2"};
+    for (int i = 0; i < a.count; i++) {
+        ck_assert_str_eq(a.layers[i].name, names[i]);
+        ck_assert(!strncmp(a.layers[i].token, a.layers[i].kind->prefix,
+                           strlen(a.layers[i].kind->prefix)));
+    }
 }
 END_TEST
 
@@ -49,18 +53,21 @@ static void expect_bad(const char *spec, const char *needle)
 START_TEST(bad_specs_name_token_and_reason)
 {
     expect_bad("conv32k3-tanh-flatten-fc10", "unknown token 'tanh'");
-    expect_bad("conv32-flatten-fc10", "'conv32' is not conv<filters>k<size>");
+    expect_bad("conv32-flatten-fc10", "'conv32' is not conv<F>k<K>");
     expect_bad("conv0k3-flatten-fc10", "'conv0k3'");
-    expect_bad("fcX", "'fcX' is not fc<outputs>");
+    expect_bad("fcX", "'fcX' is not fc<N>");
     expect_bad("conv8k29-flatten-fc10", "'conv8k29': a 29x29 kernel is larger than its 28x28 input");
     expect_bad("pool2-pool2-pool2-pool2-pool2-flatten-fc10", "'pool2': cannot pool a 1x1 input");
     expect_bad("conv8k3-fc10", "'fc10' needs a flat input");
-    expect_bad("flatten-conv8k3-fc10", "'conv8k3' cannot follow flatten");
+    expect_bad("flatten-conv8k3-fc10", "'conv8k3' cannot follow a flat layer");
     expect_bad("conv8k3-flatten-fc12", "'fc12' has 12 outputs but the data has 10 classes");
     expect_bad("conv8k3-flatten", "the last layer 'flatten' must be fc10");
     expect_bad("", "empty");
     expect_bad("conv8k3--flatten-fc10", "empty or overlong token");
     expect_bad("flatten-fc10-", "ends with '-'");
+    expect_bad("relux-flatten-fc10", "'relux' is not relu");
+    expect_bad("flatten2-fc10", "'flatten2' is not flatten");
+    expect_bad("flatten-fc10-conv3k1", "'conv3k1' cannot follow a flat layer");
 }
 END_TEST
 

@@ -217,7 +217,7 @@ START_TEST(rows_parse_and_shape)
                          "avgpool2s", "avgpool3x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         check_bad(&layer_avgpool, bad[i], in, "avgpool<P>[s<S>]");
-    check_bad(&layer_avgpool, "avgpool9", in, "9x9 window");
+    check_bad(&layer_avgpool, "avgpool9", in, "9x9 window is larger");
     check_bad(&layer_gap, "gap2", in, "is not gap");
     check_bad(&layer_gap, "gapx", in, "is not gap");
 }

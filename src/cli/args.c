@@ -111,3 +111,15 @@ int cli_report(const cnn_error *err)
     fprintf(stderr, "cnn-cl: %s\n", err->msg);
     return err->status;
 }
+
+cnn_status cli_parse_shape(const char *option, const char *text, arch_shape *out,
+                           cnn_error *err)
+{
+    int c, h, w, used = 0;
+    if (sscanf(text, "%dx%dx%d%n", &c, &h, &w, &used) != 3 || text[used] || c < 1 ||
+        h < 1 || w < 1 || c > 4096 || h > 4096 || w > 4096)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: '%s' is not CxHxW (e.g. 3x32x32)",
+                        option, text);
+    *out = (arch_shape){c, h, w};
+    return CNN_OK;
+}

@@ -12,13 +12,13 @@
 
 static const char usage[] =
     "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
-    "                    [--gemm auto|clblast|kernel]\n"
+    "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
     "\n"
     "Times training steps (forward, backward, Adam) of the network on random\n"
-    "28x28 data: the whole step by the wall clock, waiting once per step as\n"
-    "training does, then each kernel's device time from profiling events.\n"
-    "Defaults: the reference model, batch 32, 50 steps, GEMM path chosen by\n"
-    "timing ($CNN_CL_GEMM overrides).\n";
+    "data: the whole step by the wall clock, waiting once per step, then each\n"
+    "kernel's device time from profiling events. Defaults: the reference\n"
+    "model, input 1x28x28 (3x32x32 for CIFAR-10), 10 classes, batch 32, 50\n"
+    "steps, GEMM path chosen by timing ($CNN_CL_GEMM overrides).\n";
 
 static double now_ms(void)
 {
@@ -27,21 +27,18 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-/* Multiply-adds of one training step per sample, times two: forward, and
- * backward to the weights and (except for the first layer) to the input. */
+/* Floating-point operations of one training step per sample: forward, and
+ * backward to the weights and (except for the first layer that has them) to
+ * the input. Only the kinds that count (convolutions, GEMMs) say. */
 static double train_flop(const arch *a)
 {
     double flop = 0;
     int first = 1;
     for (int i = 0; i < a->count; i++) {
         const arch_layer *l = &a->layers[i];
-        double fwd = 0;
-        if (l->kind == ARCH_CONV)
-            fwd = 2.0 * l->units * l->in.c * l->k * l->k * l->out.h * l->out.w;
-        else if (l->kind == ARCH_DENSE)
-            fwd = 2.0 * l->units * l->in.c;
-        else
+        if (!l->kind->flops)
             continue;
+        double fwd = l->kind->flops(l);
         flop += fwd * (first ? 2 : 3);
         first = 0;
     }
@@ -62,27 +59,28 @@ static cnn_status time_steps(network *net, int batch, int steps, double *ms,
     return CNN_OK;
 }
 
-static int run(int device, int batch, int steps, const char *spec, dense_gemm gemm)
+static int run(int device, int batch, int steps, const char *spec, dense_gemm gemm,
+               arch_shape input, int classes)
 {
     cnn_error err = {0};
     arch a;
-    if (arch_parse(spec, (arch_shape){1, 28, 28}, 10, &a, &err))
+    if (arch_parse(spec, input, classes, &a, &err))
         return cli_report(&err);
+    size_t pixels = (size_t)arch_size(input);
     clrt rt;
     if (clrt_open(&rt, device, &err))
         return cli_report(&err);
     network net;
-    float *x = malloc((size_t)batch * 784 * sizeof *x);
+    float *x = malloc((size_t)batch * pixels * sizeof *x);
     int32_t *labels = malloc((size_t)batch * sizeof *labels);
     if (!x || !labels) {
         cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
         goto fail_alloc;
     }
-    uint64_t s = 1;
-    for (int i = 0; i < batch * 784; i++)
-        x[i] = (float)((s = rng_mix(s)) >> 40) / (float)(1 << 24);
+    for (size_t i = 0; i < (size_t)batch * pixels; i++)
+        x[i] = rng_uniform_float(1, i);
     for (int i = 0; i < batch; i++)
-        labels[i] = (int32_t)((s = rng_mix(s)) % 10);
+        labels[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
 
     if (network_create(&net, &rt, &a, batch, gemm, adam_defaults(), &err))
         goto fail_alloc;
@@ -93,8 +91,8 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
         goto fail;
     double flop = train_flop(&a) * batch;
     printf("device %d: %s (%s)\n", device, rt.dev.name, rt.dev.platform_name);
-    printf("arch %s, batch %d, %d steps, dense GEMM: %s\n", spec, batch, steps,
-           network_gemm_name(&net));
+    printf("arch %s, input %dx%dx%d, %d classes, batch %d, %d steps, dense GEMM: %s\n",
+           spec, input.c, input.h, input.w, classes, batch, steps, network_gemm_name(&net));
     printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
            "60000-image epoch)\n", ms, batch / ms * 1e3, flop / ms * 1e-6,
            60000.0 / batch * ms * 1e-3);
@@ -126,7 +124,8 @@ int cli_bench(int argc, char **argv)
     dense_gemm gemm;
     if (clrt_default_device(&device, &err) || dense_gemm_default(&gemm, &err))
         return cli_report(&err);
-    long batch = 32, steps = 50;
+    long batch = 32, steps = 50, classes = 10;
+    arch_shape input = {1, 28, 28};
     const char *spec = ARCH_DEFAULT;
     cli_args a;
     cli_args_init(&a, "bench", argc, argv);
@@ -144,6 +143,11 @@ int cli_bench(int argc, char **argv)
             st = cli_args_int(&a, 1, 100000, &steps, &err);
         } else if (cli_args_is(&a, "--arch")) {
             st = cli_args_value(&a, &spec, &err);
+        } else if (cli_args_is(&a, "--input")) {
+            if (!(st = cli_args_value(&a, &text, &err)))
+                st = cli_parse_shape("--input", text, &input, &err);
+        } else if (cli_args_is(&a, "--classes")) {
+            st = cli_args_int(&a, 1, 65536, &classes, &err);
         } else if (cli_args_is(&a, "--gemm")) {
             if (!(st = cli_args_value(&a, &text, &err)))
                 st = dense_gemm_parse(text, &gemm, &err);
@@ -153,5 +157,5 @@ int cli_bench(int argc, char **argv)
         if (st)
             return cli_report(&err);
     }
-    return run(device, (int)batch, (int)steps, spec, gemm);
+    return run(device, (int)batch, (int)steps, spec, gemm, input, (int)classes);
 }

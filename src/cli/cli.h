@@ -5,6 +5,7 @@
 #define CLI_H
 
 #include "cnn_error.h"
+#include "layer.h"
 
 /* Walks argv of one command. `--name value` and `--name=value` both work. */
 typedef struct {
@@ -38,6 +39,10 @@ int cli_args_help(cli_args *a);
  * is its option and consumes it, setting *st (CNN_OK, or the failure). */
 int cli_option_device(cli_args *a, int *device, cnn_status *st, cnn_error *err);
 int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *err);
+
+/* Parses "CxHxW" (e.g. 3x32x32) for `option`. */
+cnn_status cli_parse_shape(const char *option, const char *text, arch_shape *out,
+                           cnn_error *err);
 
 /* The default data folder: $CNN_CL_DATA, else datasets/mnist. */
 const char *cli_default_data(void);

@@ -5,6 +5,9 @@
 #include <limits.h>
 #include <string.h>
 
+#include "layer.h"
+#include "ref/activation.h"
+
 cnn_status relu_create(relu_layer *l, const clrt *rt, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
@@ -65,3 +68,75 @@ cnn_status relu_backward(const relu_layer *l, size_t count, cl_mem y,
                            sizeof dx, &dx, sizeof n, &n);
     return st == CNN_OK ? launch(l, l->backward, count, err) : st;
 }
+
+/* The layer table's row: token relu, where it is not fused into the layer
+ * before it. */
+
+static cnn_status relu_parse(const char *rest, arch_layer *l, cnn_error *err)
+{
+    return *rest ? layer_bad_token(l, err) : CNN_OK;
+}
+
+static cnn_status relu_shape(arch_layer *l, cnn_error *err)
+{
+    (void)err;
+    l->out = l->in;
+    return CNN_OK;
+}
+
+static cnn_status relu_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
+{
+    relu_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? relu_create(op, env->rt, err) : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
+    return st;
+}
+
+static void relu_row_release(layer_node *nd)
+{
+    relu_release(nd->op);
+    layer_op_free(nd);
+}
+
+static size_t values(const layer_node *nd, int n)
+{
+    return (size_t)n * (size_t)arch_size(nd->spec->out);
+}
+
+static cnn_status relu_row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
+                                   cnn_error *err)
+{
+    return relu_forward(nd->op, values(nd, p->n), x, nd->y, err);
+}
+
+static cnn_status relu_row_backward(layer_node *nd, const layer_pass *p, cl_mem x,
+                                    cl_mem dx, cnn_error *err)
+{
+    (void)x;
+    return dx ? relu_backward(nd->op, values(nd, p->n), nd->y, nd->dy, dx, err) : CNN_OK;
+}
+
+static void relu_ref_forward(const arch_layer *l, const ref_pass *p,
+                             double *const *params, const double *x, double *y)
+{
+    (void)params;
+    ref_relu_forward(x, y, (long)p->n * arch_size(l->out));
+}
+
+static void relu_ref_backward(const arch_layer *l, const ref_pass *p,
+                              double *const *params, const double *x, const double *y,
+                              const double *dy, double *dx, double *const *grads)
+{
+    (void)params, (void)x, (void)grads;
+    if (dx)
+        ref_relu_backward(y, dy, dx, (long)p->n * arch_size(l->out));
+}
+
+const layer_kind layer_relu = {
+    .prefix = "relu", .syntax = "relu", .keras = "ReLU", .flags = LAYER_IS_RELU,
+    .parse = relu_parse, .shape = relu_shape,
+    .create = relu_row_create, .release = relu_row_release,
+    .forward = relu_row_forward, .backward = relu_row_backward,
+    .ref_forward = relu_ref_forward, .ref_backward = relu_ref_backward,
+};

@@ -1,95 +1,55 @@
-/* arch.c: parsing and shape-checking of architecture specs (see arch.h). */
+/* arch.c: parsing and shape-checking of architecture specs (see arch.h).
+ * Everything kind-specific is in the layer table's rows. */
 #include "arch.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 long arch_size(arch_shape s) { return (long)s.c * s.h * s.w; }
 
-/* Reads a positive decimal number at *p, advancing it; -1 if none. */
-static long number(const char **p)
+void arch_known_tokens(char *buf, size_t size)
 {
-    if (**p < '0' || **p > '9')
-        return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(*p, &end, 10);
-    *p = end;
-    return errno || v < 1 || v > 1 << 20 ? -1 : v;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < layer_kind_count && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+                                 layer_kinds[i]->syntax);
 }
 
-static cnn_status parse_token(const char *tok, arch_layer *l, cnn_error *err)
+static const layer_kind *kind_of(const char *token)
 {
-    const char *p = tok;
-    long a = 0, b = 0;
-    if (!strcmp(tok, "relu")) {
-        l->kind = ARCH_RELU;
-    } else if (!strcmp(tok, "flatten")) {
-        l->kind = ARCH_FLATTEN;
-    } else if (!strcmp(tok, "pool2")) {
-        l->kind = ARCH_POOL;
-    } else if (!strncmp(tok, "conv", 4)) {
-        p += 4;
-        a = number(&p);
-        if (a > 0 && *p == 'k') {
-            p++;
-            b = number(&p);
-        }
-        if (a <= 0 || b <= 0 || *p)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' is not conv<filters>k<size> "
-                            "(e.g. conv32k3)", tok);
-        l->kind = ARCH_CONV;
-        l->units = (int)a;
-        l->k = (int)b;
-    } else if (!strncmp(tok, "fc", 2)) {
-        p += 2;
-        a = number(&p);
-        if (a <= 0 || *p)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' is not fc<outputs> (e.g. fc64)", tok);
-        l->kind = ARCH_DENSE;
-        l->units = (int)a;
-    } else {
-        return cnn_fail(err, CNN_ERR_INPUT, "--arch: unknown token '%s'; known: "
-                        "conv<F>k<K>, pool2, relu, flatten, fc<N>", tok);
-    }
-    return CNN_OK;
+    for (int i = 0; i < layer_kind_count; i++)
+        if (!strncmp(token, layer_kinds[i]->prefix, strlen(layer_kinds[i]->prefix)))
+            return layer_kinds[i];
+    return NULL;
 }
 
-/* Fills l->out from l->in, or names why the shape is impossible. */
-static cnn_status propagate(arch_layer *l, cnn_error *err)
+static int is_flat(arch_shape s) { return s.h == 1 && s.w == 1; }
+
+/* Parses one token into l and works out its shapes from `in`. */
+static cnn_status parse_layer(arch_layer *l, arch_shape in, int flattened,
+                              cnn_error *err)
 {
-    arch_shape in = l->in;
-    int flat = in.h == 1 && in.w == 1;
-    switch (l->kind) {
-    case ARCH_CONV:
-        if (l->k > in.h || l->k > in.w)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': a %dx%d kernel is larger "
-                            "than its %dx%d input", l->token, l->k, l->k, in.h, in.w);
-        l->out = (arch_shape){l->units, in.h - l->k + 1, in.w - l->k + 1};
-        break;
-    case ARCH_POOL:
-        if (in.h < 2 || in.w < 2)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': cannot pool a %dx%d input",
-                            l->token, in.h, in.w);
-        l->out = (arch_shape){in.c, in.h / 2, in.w / 2};
-        break;
-    case ARCH_RELU:
-        l->out = in;
-        break;
-    case ARCH_FLATTEN:
-        l->out = (arch_shape){(int)arch_size(in), 1, 1};
-        break;
-    case ARCH_DENSE:
-        if (!flat)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' needs a flat input: put "
-                            "'flatten' before it (its input is %dx%dx%d)", l->token,
-                            in.c, in.h, in.w);
-        l->out = (arch_shape){l->units, 1, 1};
-        break;
+    l->kind = kind_of(l->token);
+    if (!l->kind) {
+        char known[512];
+        arch_known_tokens(known, sizeof known);
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: unknown token '%s'; known: %s",
+                        l->token, known);
     }
-    return CNN_OK;
+    unsigned flags = l->kind->flags;
+    cnn_status st = l->kind->parse(l->token + strlen(l->kind->prefix), l, err);
+    if (st)
+        return st;
+    if ((flags & LAYER_SPATIAL) && flattened)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' cannot follow a flat layer "
+                        "(its input is %d features)", l->token, in.c);
+    if ((flags & LAYER_FLAT_IN) && !is_flat(in))
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' needs a flat input: put "
+                        "'flatten' before it (its input is %dx%dx%d)", l->token,
+                        in.c, in.h, in.w);
+    l->in = in;
+    return l->kind->shape(l, err);
 }
 
 cnn_status arch_parse(const char *spec, arch_shape input, int classes,
@@ -102,7 +62,7 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
     out->input = input;
     out->classes = classes;
     arch_shape shape = input;
-    int flattened = 0;
+    int flattened = 0, counts[64] = {0};
     for (const char *p = spec; *p;) {
         size_t len = strcspn(p, "-");
         if (len == 0 || len >= sizeof out->layers[0].token)
@@ -114,16 +74,15 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
         arch_layer *l = &out->layers[out->count++];
         memcpy(l->token, p, len);
         l->token[len] = '\0';
-        cnn_status st = parse_token(l->token, l, err);
+        cnn_status st = parse_layer(l, shape, flattened, err);
         if (st)
             return st;
-        if (flattened && (l->kind == ARCH_CONV || l->kind == ARCH_POOL))
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' cannot follow flatten",
-                            l->token);
-        flattened |= l->kind == ARCH_FLATTEN || l->kind == ARCH_DENSE;
-        l->in = shape;
-        if ((st = propagate(l, err)))
-            return st;
+        int k = 0;
+        while (layer_kinds[k] != l->kind)
+            k++;
+        snprintf(l->name, sizeof l->name, "%s%d", l->kind->prefix, ++counts[k]);
+        /* Once flat, always flat: spatial kinds cannot follow. */
+        flattened |= (l->kind->flags & LAYER_FLAT_OUT) != 0;
         shape = l->out;
         p += len;
         if (*p == '-' && !*++p)
@@ -132,12 +91,12 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
     if (out->count == 0)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the spec is empty");
     const arch_layer *last = &out->layers[out->count - 1];
-    if (last->kind != ARCH_DENSE)
+    if (!(last->kind->flags & LAYER_CLASSES))
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' must be "
                         "fc%d (the class scores)", last->token, classes);
-    if (last->units != classes)
+    if (last->out.c != classes)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' has %d "
                         "outputs but the data has %d classes", last->token,
-                        last->units, classes);
+                        last->out.c, classes);
     return CNN_OK;
 }

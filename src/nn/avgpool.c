@@ -3,7 +3,6 @@
 #include "avgpool.h"
 
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -102,22 +101,19 @@ static void row_release(layer_node *nd)
 {
     if (nd->op)
         avgpool_release(nd->op);
-    free(nd->op);
-    nd->op = NULL;
+    layer_op_free(nd);
 }
 
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    if (!(nd->op = malloc(sizeof(avgpool_layer))))
-        return cnn_fail(err, CNN_ERR_RUNTIME, "out of memory");
-    cnn_status st = avgpool_create(nd->op, env->rt, env->max_batch, l->in.c,
-                                   l->in.h, l->in.w, l->k, l->stride, err);
-    if (st) {
-        free(nd->op);
-        nd->op = NULL;
-    }
+    avgpool_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? avgpool_create(op, env->rt, env->max_batch, l->in.c,
+                                        l->in.h, l->in.w, l->k, l->stride, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
     return st;
 }
 

@@ -6,6 +6,9 @@
 
 #include <string.h>
 
+#include "layer.h"
+#include "ref/conv.h"
+
 /* Batch chunks of the weight-gradient reduction on a CPU: enough
  * work-items to keep every core busy, few enough that the second stage
  * stays negligible. A GPU takes one chunk per image, since it needs many
@@ -206,3 +209,101 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     return convolve(l, n, l->dzp, l->wb, NULL, dx, l->oc, ph, pw, l->c, 0,
                     err);
 }
+
+/* The layer table's row: token conv<F>k<K>. */
+
+static cnn_status conv_parse(const char *rest, arch_layer *l, cnn_error *err)
+{
+    l->units = (int)layer_parse_number(&rest);
+    if (*rest == 'k') {
+        rest++;
+        l->k = (int)layer_parse_number(&rest);
+    }
+    if (l->units < 1 || l->k < 1 || *rest)
+        return layer_bad_token(l, err);
+    return CNN_OK;
+}
+
+static cnn_status conv_shape(arch_layer *l, cnn_error *err)
+{
+    if (l->k > l->in.h || l->k > l->in.w)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': a %dx%d kernel is larger "
+                        "than its %dx%d input", l->token, l->k, l->k, l->in.h, l->in.w);
+    l->out = (arch_shape){l->units, l->in.h - l->k + 1, l->in.w - l->k + 1};
+    return CNN_OK;
+}
+
+static int conv_params(const arch_layer *l, layer_param *out)
+{
+    int kk = l->k * l->k;
+    out[0] = (layer_param){.what = "weight", .ndim = 4,
+                           .shape = {l->units, l->in.c, l->k, l->k},
+                           .init = LAYER_INIT_GLOROT, .fan_in = l->in.c * kk,
+                           .fan_out = l->units * kk, .trainable = 1};
+    out[1] = (layer_param){.what = "bias", .ndim = 1, .shape = {l->units},
+                           .init = LAYER_INIT_ZERO, .trainable = 1};
+    return 2;
+}
+
+static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
+{
+    const arch_layer *l = nd->spec;
+    conv_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? conv_create(op, env->rt, env->max_batch, l->in.c, l->in.h,
+                                     l->in.w, l->units, l->k, nd->relu, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
+    return st;
+}
+
+static void conv_row_release(layer_node *nd)
+{
+    conv_release(nd->op);
+    layer_op_free(nd);
+}
+
+static cnn_status conv_row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
+                                   cnn_error *err)
+{
+    return conv_forward(nd->op, p->n, x, nd->params[0]->param, nd->params[1]->param,
+                        nd->y, err);
+}
+
+static cnn_status conv_row_backward(layer_node *nd, const layer_pass *p, cl_mem x,
+                                    cl_mem dx, cnn_error *err)
+{
+    return conv_backward(nd->op, p->n, x, nd->params[0]->param, nd->y, nd->dy, dx,
+                         nd->params[0]->grad, nd->params[1]->grad, err);
+}
+
+static void conv_ref_forward(const arch_layer *l, const ref_pass *p,
+                             double *const *params, const double *x, double *y)
+{
+    ref_conv_forward(x, params[0], params[1], y, p->n, l->in.c, l->in.h, l->in.w,
+                     l->units, l->k, 0);
+}
+
+static void conv_ref_backward(const arch_layer *l, const ref_pass *p,
+                              double *const *params, const double *x, const double *y,
+                              const double *dy, double *dx, double *const *grads)
+{
+    (void)y;
+    ref_conv_backward(x, params[0], dy, dx, grads[0], grads[1], p->n, l->in.c,
+                      l->in.h, l->in.w, l->units, l->k);
+}
+
+static double conv_flops(const arch_layer *l)
+{
+    return 2.0 * l->units * l->in.c * l->k * l->k * l->out.h * l->out.w;
+}
+
+const layer_kind layer_conv = {
+    .prefix = "conv", .syntax = "conv<F>k<K>", .keras = "Conv2D",
+    .flags = LAYER_FUSES_RELU | LAYER_SPATIAL,
+    .parse = conv_parse, .shape = conv_shape, .params = conv_params,
+    .create = conv_row_create, .release = conv_row_release,
+    .forward = conv_row_forward, .backward = conv_row_backward,
+    .ref_forward = conv_ref_forward, .ref_backward = conv_ref_backward,
+    .flops = conv_flops,
+};

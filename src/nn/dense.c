@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer.h"
+#include "ref/dense.h"
+
 /* K per slice of the split-K forward GEMM: a slice of X and W rows stays in
  * cache while its tiles are computed, and slices spread over the cores. */
 #define DENSE_KC 512
@@ -483,3 +486,95 @@ void dense_release(dense_layer *l)
             clReleaseMemObject(m[i]);
     memset(l, 0, sizeof *l);
 }
+
+/* The layer table's row: token fc<N>. */
+
+static cnn_status fc_parse(const char *rest, arch_layer *l, cnn_error *err)
+{
+    l->units = (int)layer_parse_number(&rest);
+    return l->units < 1 || *rest ? layer_bad_token(l, err) : CNN_OK;
+}
+
+static cnn_status fc_shape(arch_layer *l, cnn_error *err)
+{
+    (void)err;
+    l->out = (arch_shape){l->units, 1, 1};
+    return CNN_OK;
+}
+
+static int fc_params(const arch_layer *l, layer_param *out)
+{
+    out[0] = (layer_param){.what = "weight", .ndim = 2, .shape = {l->units, l->in.c},
+                           .init = LAYER_INIT_GLOROT, .fan_in = l->in.c,
+                           .fan_out = l->units, .trainable = 1};
+    out[1] = (layer_param){.what = "bias", .ndim = 1, .shape = {l->units},
+                           .init = LAYER_INIT_ZERO, .trainable = 1};
+    return 2;
+}
+
+static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err)
+{
+    dense_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? dense_create(op, env->rt, env->max_batch, nd->spec->in.c,
+                                      nd->spec->units, nd->relu, env->gemm, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
+    return st;
+}
+
+static void fc_release(layer_node *nd)
+{
+    dense_release(nd->op);
+    layer_op_free(nd);
+}
+
+static cnn_status fc_forward(layer_node *nd, const layer_pass *p, cl_mem x,
+                             cnn_error *err)
+{
+    return dense_forward(nd->op, p->n, x, nd->params[0]->param, nd->params[1]->param,
+                         nd->y, err);
+}
+
+static cnn_status fc_backward(layer_node *nd, const layer_pass *p, cl_mem x, cl_mem dx,
+                              cnn_error *err)
+{
+    return dense_backward(nd->op, p->n, x, nd->params[0]->param, nd->y, nd->dy, dx,
+                          nd->params[0]->grad, nd->params[1]->grad, err);
+}
+
+static void fc_ref_forward(const arch_layer *l, const ref_pass *p, double *const *params,
+                           const double *x, double *y)
+{
+    ref_dense_forward(x, params[0], params[1], y, p->n, l->in.c, l->units, 0);
+}
+
+static void fc_ref_backward(const arch_layer *l, const ref_pass *p,
+                            double *const *params, const double *x, const double *y,
+                            const double *dy, double *dx, double *const *grads)
+{
+    ref_dense_backward(x, params[0], y, dy, dx, grads[0], grads[1], p->n, l->in.c,
+                       l->units, 0);
+}
+
+static double fc_flops(const arch_layer *l) { return 2.0 * l->units * l->in.c; }
+
+static dense_gemm fc_gemm_path(const layer_node *nd)
+{
+    return ((const dense_layer *)nd->op)->path;
+}
+
+static double fc_gemm_ms(const layer_node *nd, dense_gemm path)
+{
+    return ((const dense_layer *)nd->op)->timed_ms[path];
+}
+
+const layer_kind layer_fc = {
+    .prefix = "fc", .syntax = "fc<N>", .keras = "Dense",
+    .flags = LAYER_FUSES_RELU | LAYER_FLAT_IN | LAYER_FLAT_OUT | LAYER_CLASSES,
+    .parse = fc_parse, .shape = fc_shape, .params = fc_params,
+    .create = fc_create, .release = fc_release,
+    .forward = fc_forward, .backward = fc_backward,
+    .ref_forward = fc_ref_forward, .ref_backward = fc_ref_backward,
+    .flops = fc_flops, .gemm_path = fc_gemm_path, .gemm_ms = fc_gemm_ms,
+};

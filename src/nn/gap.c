@@ -3,7 +3,6 @@
 #include "gap.h"
 
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -91,22 +90,19 @@ static void row_release(layer_node *nd)
 {
     if (nd->op)
         gap_release(nd->op);
-    free(nd->op);
-    nd->op = NULL;
+    layer_op_free(nd);
 }
 
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    if (!(nd->op = malloc(sizeof(gap_layer))))
-        return cnn_fail(err, CNN_ERR_RUNTIME, "out of memory");
-    cnn_status st = gap_create(nd->op, env->rt, env->max_batch, l->in.c,
-                               l->in.h, l->in.w, err);
-    if (st) {
-        free(nd->op);
-        nd->op = NULL;
-    }
+    gap_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? gap_create(op, env->rt, env->max_batch, l->in.c,
+                                    l->in.h, l->in.w, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
     return st;
 }
 
@@ -144,7 +140,7 @@ const layer_kind layer_gap = {
     .prefix = "gap",
     .syntax = "gap",
     .keras = "GlobalAveragePooling2D",
-    .flags = LAYER_SPATIAL,
+    .flags = LAYER_SPATIAL | LAYER_FLAT_OUT,
     .parse = row_parse,
     .shape = row_shape,
     .create = row_create,

@@ -5,6 +5,18 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "rng.h"
+
+extern const layer_kind layer_conv, layer_pool, layer_avgpool, layer_gap,
+    layer_relu, layer_flatten, layer_fc;
+
+/* Matched in this order: a prefix that starts another must come after it. */
+const layer_kind *const layer_kinds[] = {
+    &layer_conv, &layer_pool, &layer_avgpool, &layer_gap, &layer_relu,
+    &layer_flatten, &layer_fc,
+};
+const int layer_kind_count = sizeof layer_kinds / sizeof layer_kinds[0];
+
 long layer_parse_number(const char **p)
 {
     if (**p < '0' || **p > '9')
@@ -20,4 +32,28 @@ cnn_status layer_bad_token(const arch_layer *l, cnn_error *err)
 {
     return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' is not %s", l->token,
                     l->kind->syntax);
+}
+
+void *layer_op_new(layer_node *nd, size_t size, cnn_error *err)
+{
+    nd->op = calloc(1, size);
+    if (!nd->op)
+        cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory for layer %s",
+                 nd->spec->name);
+    return nd->op;
+}
+
+void layer_op_free(layer_node *nd)
+{
+    free(nd->op);
+    nd->op = NULL;
+}
+
+/* Tells the layers' streams apart from the other users of the seed. */
+#define LAYER_STREAM_TAG 0x4c41594552ull /* "LAYER" */
+
+uint64_t layer_stream_key(uint64_t seed, uint64_t epoch, uint64_t step, int index)
+{
+    uint64_t k = rng_key(seed, LAYER_STREAM_TAG);
+    return rng_key(rng_key(rng_key(k, epoch), step), (uint64_t)index);
 }

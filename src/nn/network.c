@@ -9,58 +9,46 @@
 #include "cache.h"
 #include "rng.h"
 
-/* Adds a parameter tensor; offsets are aligned so each can be a
+/* Adds a parameter tensor of `layer`; offsets are aligned so each can be a
  * sub-buffer. */
-static net_tensor *add_tensor(network *net, const char *layer, const char *what,
-                              int ndim, const int *shape, int fan_in, int fan_out)
+static net_tensor *add_tensor(network *net, const char *layer, const layer_param *d)
 {
     net_tensor *t = &net->tensors[net->ntensors++];
-    snprintf(t->name, sizeof t->name, "%s.%s", layer, what);
-    t->ndim = ndim;
+    snprintf(t->name, sizeof t->name, "%s.%s", layer, d->what);
+    t->decl = *d;
+    t->ndim = d->ndim;
     t->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        t->shape[i] = shape[i];
-        t->count *= (size_t)shape[i];
+    for (int i = 0; i < d->ndim; i++) {
+        t->shape[i] = d->shape[i];
+        t->count *= (size_t)d->shape[i];
     }
     size_t align = clrt_align(net->rt) / sizeof(float);
     t->offset = (net->param_floats + align - 1) / align * align;
     net->param_floats = t->offset + t->count;
     net->param_count += t->count;
-    t->fan_in = fan_in;
-    t->fan_out = fan_out;
+    if (d->trainable)
+        net->trainable_count += t->count;
     return t;
 }
 
-/* Lays out the nodes and tensors of `a`: fuses ReLUs, names layers. */
+/* Lays out the nodes and tensors of `a`: folds ReLUs into the layers that
+ * fuse them. */
 static void plan(network *net, const arch *a)
 {
-    int convs = 0, fcs = 0;
     for (int i = 0; i < a->count; i++) {
         const arch_layer *l = &a->layers[i];
-        net_node *prev = net->nnodes ? &net->nodes[net->nnodes - 1] : NULL;
-        if (l->kind == ARCH_RELU && prev && !prev->relu &&
-            (prev->kind == ARCH_CONV || prev->kind == ARCH_DENSE)) {
+        layer_node *prev = net->nnodes ? &net->nodes[net->nnodes - 1] : NULL;
+        if ((l->kind->flags & LAYER_IS_RELU) && prev && !prev->relu &&
+            (prev->spec->kind->flags & LAYER_FUSES_RELU)) {
             prev->relu = 1;
             continue;
         }
-        net_node *n = &net->nodes[net->nnodes++];
-        n->kind = l->kind;
-        n->in = l->in;
-        n->out = l->out;
-        n->token = l->token;
-        char name[16];
-        if (l->kind == ARCH_CONV) {
-            snprintf(name, sizeof name, "conv%d", ++convs);
-            int ws[4] = {l->units, l->in.c, l->k, l->k}, bs[1] = {l->units};
-            n->w = add_tensor(net, name, "weight", 4, ws, l->in.c * l->k * l->k,
-                              l->units * l->k * l->k);
-            n->b = add_tensor(net, name, "bias", 1, bs, 0, 0);
-        } else if (l->kind == ARCH_DENSE) {
-            snprintf(name, sizeof name, "fc%d", ++fcs);
-            int ws[2] = {l->units, l->in.c}, bs[1] = {l->units};
-            n->w = add_tensor(net, name, "weight", 2, ws, l->in.c, l->units);
-            n->b = add_tensor(net, name, "bias", 1, bs, 0, 0);
-        }
+        layer_node *n = &net->nodes[net->nnodes++];
+        n->spec = l;
+        layer_param decl[LAYER_MAX_PARAMS];
+        n->nparams = l->kind->params ? l->kind->params(l, decl) : 0;
+        for (int p = 0; p < n->nparams; p++)
+            n->params[p] = add_tensor(net, l->name, &decl[p]);
     }
 }
 
@@ -93,8 +81,8 @@ static cnn_status create_buffers(network *net, cnn_error *err)
         return st;
     cl_mem in = net->x, din = NULL;
     for (int i = 0; i < net->nnodes; i++) {
-        net_node *n = &net->nodes[i];
-        if (n->kind == ARCH_FLATTEN) {
+        layer_node *n = &net->nodes[i];
+        if (n->spec->kind->flags & LAYER_VIEW) {
             /* (C, H, W) per sample is already contiguous: flatten is a view. */
             n->y = in;
             n->dy = din;
@@ -103,7 +91,7 @@ static cnn_status create_buffers(network *net, cnn_error *err)
             if (din)
                 clRetainMemObject(din);
         } else {
-            size_t bytes = b * (size_t)arch_size(n->out) * sizeof(float);
+            size_t bytes = b * (size_t)arch_size(n->spec->out) * sizeof(float);
             if ((st = clrt_buffer(rt, bytes, &n->y, err)) ||
                 (st = clrt_buffer(rt, bytes, &n->dy, err)))
                 return st;
@@ -114,31 +102,27 @@ static cnn_status create_buffers(network *net, cnn_error *err)
     return CNN_OK;
 }
 
-/* Timing picks each dense layer's GEMM path on its own; the network keeps
- * the one path that is faster over all of them, so a single name describes
- * how its weights were computed and a resumed run can compute them the same
- * way. */
-static cnn_status unify_gemm(network *net, cnn_error *err)
+/* Timing picks the GEMM path of each layer that runs one on its own; the
+ * network keeps the one path that is faster over all of them, so a single
+ * name describes how its weights were computed and a resumed run can
+ * compute them the same way. */
+static cnn_status unify_gemm(network *net, const layer_env *env, cnn_error *err)
 {
-    double ms[3] = {0, 0, 0};
     for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].kind == ARCH_DENSE)
+        if (net->nodes[i].spec->kind->gemm_ms)
             for (int p = 0; p < 3; p++)
-                ms[p] += net->nodes[i].op.dense.timed_ms[p];
-    dense_gemm best = ms[DENSE_GEMM_CLBLAST] < ms[DENSE_GEMM_KERNEL] ? DENSE_GEMM_CLBLAST
-                                                                     : DENSE_GEMM_KERNEL;
+                net->gemm_ms[p] += net->nodes[i].spec->kind->gemm_ms(&net->nodes[i], p);
+    layer_env best = *env;
+    best.gemm = net->gemm_ms[DENSE_GEMM_CLBLAST] < net->gemm_ms[DENSE_GEMM_KERNEL]
+                    ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
     for (int i = 0; i < net->nnodes; i++) {
-        net_node *n = &net->nodes[i];
-        if (n->kind != ARCH_DENSE || n->op.dense.path == best)
+        layer_node *n = &net->nodes[i];
+        const layer_kind *k = n->spec->kind;
+        if (!k->gemm_path || k->gemm_path(n) == best.gemm)
             continue;
-        double timed[3];
-        memcpy(timed, n->op.dense.timed_ms, sizeof timed);
-        dense_release(&n->op.dense);
-        cnn_status st = dense_create(&n->op.dense, net->rt, net->max_batch, n->in.c,
-                                     n->out.c, n->relu, best, err);
-        if (st)
-            return cnn_fail_context(err, "layer %s", n->token);
-        memcpy(n->op.dense.timed_ms, timed, sizeof timed); /* what decided it */
+        k->release(n);
+        if (k->create(n, &best, err))
+            return cnn_fail_context(err, "layer %s", n->spec->token);
     }
     return CNN_OK;
 }
@@ -156,8 +140,9 @@ static cnn_status gemm_cache_path(const network *net, char *path, size_t size,
     h = cache_hash(h, d->driver_version, strlen(d->driver_version));
     h = cache_hash(h, &net->max_batch, sizeof net->max_batch);
     for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].kind == ARCH_DENSE) {
-            int shape[3] = {net->nodes[i].in.c, net->nodes[i].out.c, net->nodes[i].relu};
+        if (net->nodes[i].spec->kind->gemm_path) {
+            const layer_node *n = &net->nodes[i];
+            int shape[3] = {n->spec->in.c, n->spec->out.c, n->relu};
             h = cache_hash(h, shape, sizeof shape);
         }
     char name[64];
@@ -195,7 +180,6 @@ static cnn_status gemm_cache_write(const char *path, const char *gemm, cnn_error
 static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
                              cnn_error *err)
 {
-    const clrt *rt = net->rt;
     cnn_status st;
     char cached[4200];
     if (gemm == DENSE_GEMM_AUTO) {
@@ -203,28 +187,18 @@ static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
             return st;
         gemm = gemm_cached(cached);
     }
-    int timed = gemm == DENSE_GEMM_AUTO;
+    layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .gemm = gemm};
     for (int i = 0; i < net->nnodes; i++) {
-        net_node *n = &net->nodes[i];
-        st = CNN_OK;
-        if (n->kind == ARCH_CONV)
-            st = conv_create(&n->op.conv, rt, net->max_batch, n->in.c, n->in.h,
-                             n->in.w, n->out.c, n->w->shape[2], n->relu, err);
-        else if (n->kind == ARCH_POOL)
-            st = pool_create(&n->op.pool, rt, net->max_batch, n->in.c, n->in.h,
-                             n->in.w, 2, 2, err);
-        else if (n->kind == ARCH_DENSE)
-            st = dense_create(&n->op.dense, rt, net->max_batch, n->in.c, n->out.c,
-                              n->relu, gemm, err);
-        if (st)
-            return cnn_fail_context(err, "layer %s", n->token);
+        layer_node *n = &net->nodes[i];
+        if (n->spec->kind->create && (st = n->spec->kind->create(n, &env, err)))
+            return cnn_fail_context(err, "layer %s", n->spec->token);
     }
-    if (timed && ((st = unify_gemm(net, err)) ||
-                  (st = gemm_cache_write(cached, network_gemm_name(net), err))))
+    if (gemm == DENSE_GEMM_AUTO &&
+        ((st = unify_gemm(net, &env, err)) ||
+         (st = gemm_cache_write(cached, network_gemm_name(net), err))))
         return st;
-    if ((st = relu_create(&net->relu, rt, err)) ||
-        (st = loss_create(&net->loss, rt, net->arch.classes, err)) ||
-        (st = adam_create(&net->adam, rt, (int)net->param_floats, cfg, err)))
+    if ((st = loss_create(&net->loss, net->rt, net->arch.classes, err)) ||
+        (st = adam_create(&net->adam, net->rt, (int)net->param_floats, cfg, err)))
         return st;
     return network_totals_reset(net, err);
 }
@@ -256,13 +230,9 @@ static void release_mem(cl_mem *m)
 void network_release(network *net)
 {
     for (int i = 0; i < net->nnodes; i++) {
-        net_node *n = &net->nodes[i];
-        if (n->kind == ARCH_CONV && n->op.conv.rt)
-            conv_release(&n->op.conv);
-        else if (n->kind == ARCH_POOL && n->op.pool.rt)
-            pool_release(&n->op.pool);
-        else if (n->kind == ARCH_DENSE && n->op.dense.rt)
-            dense_release(&n->op.dense);
+        layer_node *n = &net->nodes[i];
+        if (n->op)
+            n->spec->kind->release(n);
         release_mem(&n->y);
         release_mem(&n->dy);
     }
@@ -270,8 +240,6 @@ void network_release(network *net)
         release_mem(&net->tensors[i].param);
         release_mem(&net->tensors[i].grad);
     }
-    if (net->relu.rt)
-        relu_release(&net->relu);
     if (net->loss.rt)
         loss_release(&net->loss);
     if (net->adam.rt)
@@ -283,28 +251,38 @@ void network_release(network *net)
     release_mem(&net->totals);
 }
 
+/* Tells the initialisation's streams apart from the other users of the
+ * seed. */
+#define INIT_STREAM_TAG 0x494e4954ull /* "INIT" */
+
 cnn_status network_init(network *net, uint64_t seed, cnn_error *err)
 {
-    uint64_t s = rng_mix(seed ^ 0x6a09e667f3bcc908ull);
+    network_set_stream(net, seed, 0);
+    uint64_t key = rng_key(seed, INIT_STREAM_TAG);
     for (int i = 0; i < net->ntensors; i++) {
         net_tensor *t = &net->tensors[i];
-        float *v = calloc(t->count, sizeof *v);
+        uint64_t stream = rng_key(key, (uint64_t)i);
+        float *v = malloc(t->count * sizeof *v);
         if (!v)
             return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-        if (t->fan_in) {
-            double limit = sqrt(6.0 / (t->fan_in + t->fan_out));
-            for (size_t j = 0; j < t->count; j++) {
-                s = rng_mix(s);
-                double u = (double)(s >> 11) / 9007199254740992.0; /* [0, 1) */
-                v[j] = (float)((2 * u - 1) * limit);
-            }
-        }
+        double limit = t->decl.init == LAYER_INIT_GLOROT
+                           ? sqrt(6.0 / (t->decl.fan_in + t->decl.fan_out)) : 0;
+        for (size_t j = 0; j < t->count; j++)
+            v[j] = t->decl.init == LAYER_INIT_GLOROT
+                       ? (float)((2 * rng_uniform(stream, j) - 1) * limit)
+                       : t->decl.init == LAYER_INIT_ONE ? 1.0f : 0.0f;
         cnn_status st = network_tensor_write(net, t, v, err);
         free(v);
         if (st)
             return st;
     }
     return CNN_OK;
+}
+
+void network_set_stream(network *net, uint64_t seed, uint64_t epoch)
+{
+    net->seed = seed;
+    net->epoch = epoch;
 }
 
 cnn_status network_upload(network *net, const float *images,
@@ -319,88 +297,83 @@ cnn_status network_upload(network *net, const float *images,
     return CNN_OK;
 }
 
-cnn_status network_forward(network *net, int n, cnn_error *err)
+/* The pass of node i: its random stream is that of its place in the arch,
+ * at the step Adam is about to take. */
+static layer_pass pass(const network *net, int i, int n, int training)
+{
+    int index = (int)(net->nodes[i].spec - net->arch.layers);
+    return (layer_pass){.n = n, .training = training,
+                        .key = layer_stream_key(net->seed, net->epoch,
+                                                (uint64_t)net->adam.step, index)};
+}
+
+cnn_status network_forward(network *net, int n, int training, cnn_error *err)
 {
     cl_mem x = net->x;
     for (int i = 0; i < net->nnodes; i++) {
-        net_node *nd = &net->nodes[i];
-        cnn_status st = CNN_OK;
-        switch (nd->kind) {
-        case ARCH_CONV:
-            st = conv_forward(&nd->op.conv, n, x, nd->w->param, nd->b->param, nd->y, err);
-            break;
-        case ARCH_POOL:
-            st = pool_forward(&nd->op.pool, n, x, nd->y, err);
-            break;
-        case ARCH_RELU:
-            st = relu_forward(&net->relu, (size_t)n * (size_t)arch_size(nd->out), x,
-                              nd->y, err);
-            break;
-        case ARCH_DENSE:
-            st = dense_forward(&nd->op.dense, n, x, nd->w->param, nd->b->param, nd->y, err);
-            break;
-        case ARCH_FLATTEN:
-            break;
+        layer_node *nd = &net->nodes[i];
+        if (nd->spec->kind->forward) {
+            layer_pass p = pass(net, i, n, training);
+            cnn_status st = nd->spec->kind->forward(nd, &p, x, err);
+            if (st)
+                return st;
         }
-        if (st)
-            return st;
         x = nd->y;
     }
     return CNN_OK;
 }
 
+static int trainable(const layer_node *nd)
+{
+    for (int p = 0; p < nd->nparams; p++)
+        if (nd->params[p]->decl.trainable)
+            return 1;
+    return 0;
+}
+
 /* Backward from the loss's gradient in the last node's dy. Layers before
- * the first one with parameters need no gradient, so they are skipped. */
+ * the first one with trainable parameters need no gradient, so they are
+ * skipped. */
 static cnn_status backward(network *net, int n, cnn_error *err)
 {
     int first = 0;
-    while (first < net->nnodes && !net->nodes[first].w)
+    while (first < net->nnodes && !trainable(&net->nodes[first]))
         first++;
     for (int i = net->nnodes - 1; i >= first; i--) {
-        net_node *nd = &net->nodes[i];
+        layer_node *nd = &net->nodes[i];
+        if (!nd->spec->kind->backward)
+            continue;
         cl_mem x = i ? net->nodes[i - 1].y : net->x;
         cl_mem dx = i > first ? net->nodes[i - 1].dy : NULL;
-        cnn_status st = CNN_OK;
-        switch (nd->kind) {
-        case ARCH_CONV:
-            st = conv_backward(&nd->op.conv, n, x, nd->w->param, nd->y, nd->dy, dx,
-                               nd->w->grad, nd->b->grad, err);
-            break;
-        case ARCH_POOL:
-            st = pool_backward(&nd->op.pool, n, x, nd->dy, dx, err);
-            break;
-        case ARCH_RELU:
-            st = relu_backward(&net->relu, (size_t)n * (size_t)arch_size(nd->out),
-                               nd->y, nd->dy, dx, err);
-            break;
-        case ARCH_DENSE:
-            st = dense_backward(&nd->op.dense, n, x, nd->w->param, nd->y, nd->dy, dx,
-                                nd->w->grad, nd->b->grad, err);
-            break;
-        case ARCH_FLATTEN:
-            break;
-        }
+        layer_pass p = pass(net, i, n, 1);
+        cnn_status st = nd->spec->kind->backward(nd, &p, x, dx, err);
         if (st)
             return st;
     }
     return CNN_OK;
 }
 
-static net_node *last(network *net) { return &net->nodes[net->nnodes - 1]; }
+static layer_node *last(network *net) { return &net->nodes[net->nnodes - 1]; }
+
+cl_mem network_logits(const network *net) { return net->nodes[net->nnodes - 1].y; }
+
+static cnn_status loss_step(network *net, int n, cnn_error *err)
+{
+    return loss_softmax_xent(&net->loss, n, last(net)->y, net->labels, last(net)->dy,
+                             net->totals, 1, err);
+}
 
 cnn_status network_eval_step(network *net, int n, cnn_error *err)
 {
-    cnn_status st = network_forward(net, n, err);
-    if (st)
-        return st;
-    return loss_softmax_xent(&net->loss, n, last(net)->y, net->labels, last(net)->dy,
-                             net->totals, 1, err);
+    cnn_status st = network_forward(net, n, 0, err);
+    return st ? st : loss_step(net, n, err);
 }
 
 cnn_status network_train_step(network *net, int n, cnn_error *err)
 {
     cnn_status st;
-    if ((st = network_eval_step(net, n, err)) || (st = backward(net, n, err)))
+    if ((st = network_forward(net, n, 1, err)) || (st = loss_step(net, n, err)) ||
+        (st = backward(net, n, err)))
         return st;
     return adam_step(&net->adam, net->params, net->grads, err);
 }
@@ -430,7 +403,7 @@ cnn_status network_probabilities(network *net, int n, float *probs,
 {
     /* The last layer's gradient buffer is free outside training. */
     cnn_status st;
-    if ((st = network_forward(net, n, err)) ||
+    if ((st = network_forward(net, n, 0, err)) ||
         (st = loss_softmax(&net->loss, n, last(net)->y, last(net)->dy, err)))
         return st;
     return clrt_read(net->rt, last(net)->dy, probs,
@@ -453,35 +426,40 @@ cnn_status network_tensor_write(network *net, const net_tensor *t,
 const char *network_gemm_name(const network *net)
 {
     for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].kind == ARCH_DENSE)
-            return dense_gemm_name(&net->nodes[i].op.dense);
-    /* no dense layer: nothing was computed by a GEMM */
+        if (net->nodes[i].spec->kind->gemm_path)
+            return dense_gemm_label(net->nodes[i].spec->kind->gemm_path(&net->nodes[i]));
+    /* no layer runs a GEMM: nothing was computed by one */
     return dense_gemm_label(DENSE_GEMM_KERNEL);
+}
+
+/* Keras prints shapes channels last. */
+static void shape_text(arch_shape s, char *buf, size_t size)
+{
+    if (s.h == 1 && s.w == 1)
+        snprintf(buf, size, "(None, %d)", s.c);
+    else
+        snprintf(buf, size, "(None, %d, %d, %d)", s.h, s.w, s.c);
 }
 
 void network_summary(const network *net, FILE *f)
 {
-    fprintf(f, "%-28s %-20s %10s\n", "Layer (type)", "Output Shape", "Param #");
-    fprintf(f, "%.*s\n", 60, "============================================================");
-    int convs = 0, pools = 0, fcs = 0, flats = 0, relus = 0;
+    static const char rule[] =
+        "============================================================";
+    char name[64], shape[32];
+    fprintf(f, "%-28s %-20s %10s\n%s\n", "Layer (type)", "Output Shape", "Param #", rule);
+    shape_text(net->arch.input, shape, sizeof shape);
+    fprintf(f, "%-28s %-20s %10d\n", "input (InputLayer)", shape, 0);
     for (int i = 0; i < net->nnodes; i++) {
-        const net_node *n = &net->nodes[i];
-        char name[40], shape[32];
-        size_t params = (n->w ? n->w->count : 0) + (n->b ? n->b->count : 0);
-        const char *act = n->relu ? ", relu" : "";
-        switch (n->kind) {
-        case ARCH_CONV: snprintf(name, sizeof name, "conv%d (Conv2D%s)", ++convs, act); break;
-        case ARCH_POOL: snprintf(name, sizeof name, "pool%d (MaxPool2D)", ++pools); break;
-        case ARCH_RELU: snprintf(name, sizeof name, "relu%d (ReLU)", ++relus); break;
-        case ARCH_FLATTEN: snprintf(name, sizeof name, "flatten%d (Flatten)", ++flats); break;
-        case ARCH_DENSE: snprintf(name, sizeof name, "fc%d (Dense%s)", ++fcs, act); break;
-        }
-        if (n->out.h == 1 && n->out.w == 1)
-            snprintf(shape, sizeof shape, "(None, %d)", n->out.c);
-        else /* Keras prints channels last */
-            snprintf(shape, sizeof shape, "(None, %d, %d, %d)", n->out.h, n->out.w, n->out.c);
+        const layer_node *n = &net->nodes[i];
+        size_t params = 0;
+        for (int p = 0; p < n->nparams; p++)
+            params += n->params[p]->count;
+        snprintf(name, sizeof name, "%s (%s%s)", n->spec->name, n->spec->kind->keras,
+                 n->relu ? ", relu" : "");
+        shape_text(n->spec->out, shape, sizeof shape);
         fprintf(f, "%-28s %-20s %10zu\n", name, shape, params);
     }
-    fprintf(f, "%.*s\n", 60, "============================================================");
-    fprintf(f, "Total params: %zu\n", net->param_count);
+    fprintf(f, "%s\nTotal params: %zu\nTrainable params: %zu\nNon-trainable params: %zu\n",
+            rule, net->param_count, net->trainable_count,
+            net->param_count - net->trainable_count);
 }

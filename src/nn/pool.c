@@ -3,7 +3,6 @@
 #include "pool.h"
 
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -118,9 +117,9 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
 {
     arch_shape in = l->in;
     if (l->k > in.h || l->k > in.w)
-        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': a %dx%d window is "
-                        "larger than its %dx%d input", l->token, l->k, l->k,
-                        in.h, in.w);
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': cannot pool a "
+                        "%dx%d input: the %dx%d window is larger", l->token,
+                        in.h, in.w, l->k, l->k);
     l->out = (arch_shape){in.c, (in.h - l->k) / l->stride + 1,
                           (in.w - l->k) / l->stride + 1};
     return CNN_OK;
@@ -130,22 +129,19 @@ static void row_release(layer_node *nd)
 {
     if (nd->op)
         pool_release(nd->op);
-    free(nd->op);
-    nd->op = NULL;
+    layer_op_free(nd);
 }
 
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    if (!(nd->op = malloc(sizeof(pool_layer))))
-        return cnn_fail(err, CNN_ERR_RUNTIME, "out of memory");
-    cnn_status st = pool_create(nd->op, env->rt, env->max_batch, l->in.c,
-                                l->in.h, l->in.w, l->k, l->stride, err);
-    if (st) {
-        free(nd->op);
-        nd->op = NULL;
-    }
+    pool_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? pool_create(op, env->rt, env->max_batch, l->in.c,
+                                     l->in.h, l->in.w, l->k, l->stride, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
     return st;
 }
 

@@ -6,50 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ref/activation.h"
-#include "ref/conv.h"
-#include "ref/dense.h"
 #include "ref/loss.h"
-#include "ref/pool.h"
 
-double ref_network_loss(const arch *a, double *const *params, const double *x,
-                        const int32_t *labels, int n, double *const *grads,
-                        double *correct)
+double ref_network_loss(const arch *a, const ref_mode *mode, double *const *params,
+                        const double *x, const int32_t *labels, int n,
+                        double *const *grads, double *correct)
 {
     double *ys[ARCH_MAX_LAYERS + 1], *dys[ARCH_MAX_LAYERS + 1];
+    int first[ARCH_MAX_LAYERS + 1]; /* each layer's first tensor */
+    layer_param decl[ARCH_MAX_LAYERS][LAYER_MAX_PARAMS];
+    int nparams[ARCH_MAX_LAYERS];
     ys[0] = (double *)x;
-    for (int i = 0; i < a->count; i++) {
-        size_t size = (size_t)n * (size_t)arch_size(a->layers[i].out);
-        ys[i + 1] = calloc(size, sizeof(double));
-        dys[i + 1] = calloc(size, sizeof(double));
-    }
     dys[0] = calloc((size_t)n * (size_t)arch_size(a->input), sizeof(double));
-
-    int p = 0;
+    first[0] = 0;
     for (int i = 0; i < a->count; i++) {
         const arch_layer *l = &a->layers[i];
-        long size = (long)n * arch_size(l->out);
-        switch (l->kind) {
-        case ARCH_CONV:
-            ref_conv_forward(ys[i], params[p], params[p + 1], ys[i + 1], n, l->in.c,
-                             l->in.h, l->in.w, l->units, l->k, 0);
-            p += 2;
-            break;
-        case ARCH_DENSE:
-            ref_dense_forward(ys[i], params[p], params[p + 1], ys[i + 1], n, l->in.c,
-                              l->units, 0);
-            p += 2;
-            break;
-        case ARCH_POOL:
-            ref_maxpool_forward(ys[i], ys[i + 1], n, l->in.c, l->in.h, l->in.w, 2, 2);
-            break;
-        case ARCH_RELU:
-            ref_relu_forward(ys[i], ys[i + 1], size);
-            break;
-        case ARCH_FLATTEN:
-            memcpy(ys[i + 1], ys[i], (size_t)size * sizeof(double));
-            break;
-        }
+        size_t size = (size_t)n * (size_t)arch_size(l->out);
+        ys[i + 1] = calloc(size, sizeof(double));
+        dys[i + 1] = calloc(size, sizeof(double));
+        nparams[i] = l->kind->params ? l->kind->params(l, decl[i]) : 0;
+        first[i + 1] = first[i] + nparams[i];
+    }
+
+    for (int i = 0; i < a->count; i++) {
+        const arch_layer *l = &a->layers[i];
+        ref_pass p = {.n = n, .training = mode->training,
+                      .key = layer_stream_key(mode->seed, mode->epoch, mode->step, i)};
+        l->kind->ref_forward(l, &p, params + first[i], ys[i], ys[i + 1]);
     }
 
     double loss_sum, right;
@@ -60,28 +43,17 @@ double ref_network_loss(const arch *a, double *const *params, const double *x,
 
     for (int i = a->count - 1; grads && i >= 0; i--) {
         const arch_layer *l = &a->layers[i];
-        long size = (long)n * arch_size(l->out);
-        switch (l->kind) {
-        case ARCH_CONV:
-            p -= 2;
-            ref_conv_backward(ys[i], params[p], dys[i + 1], dys[i], grads[p],
-                              grads[p + 1], n, l->in.c, l->in.h, l->in.w, l->units, l->k);
-            break;
-        case ARCH_DENSE:
-            p -= 2;
-            ref_dense_backward(ys[i], params[p], ys[i + 1], dys[i + 1], dys[i], grads[p],
-                               grads[p + 1], n, l->in.c, l->units, 0);
-            break;
-        case ARCH_POOL:
-            ref_maxpool_backward(ys[i], dys[i + 1], dys[i], n, l->in.c, l->in.h, l->in.w, 2, 2);
-            break;
-        case ARCH_RELU:
-            ref_relu_backward(ys[i + 1], dys[i + 1], dys[i], size);
-            break;
-        case ARCH_FLATTEN:
-            memcpy(dys[i], dys[i + 1], (size_t)size * sizeof(double));
-            break;
-        }
+        ref_pass p = {.n = n, .training = mode->training,
+                      .key = layer_stream_key(mode->seed, mode->epoch, mode->step, i)};
+        for (int t = 0; t < nparams[i]; t++)
+            if (!decl[i][t].trainable) {
+                size_t count = 1;
+                for (int d = 0; d < decl[i][t].ndim; d++)
+                    count *= (size_t)decl[i][t].shape[d];
+                memset(grads[first[i] + t], 0, count * sizeof(double));
+            }
+        l->kind->ref_backward(l, &p, params + first[i], ys[i], ys[i + 1], dys[i + 1],
+                              dys[i], grads + first[i]);
     }
     for (int i = 1; i <= a->count; i++) {
         free(ys[i]);

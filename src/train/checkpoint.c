@@ -44,7 +44,6 @@ static void meta_set(st_meta *m, int *k, const char *key, const char *fmt, ...)
 cnn_status checkpoint_save(const char *path, network *net,
                            const checkpoint_meta *meta, cnn_error *err)
 {
-    int n = net->ntensors;
     st_tensor tensors[3 * NET_MAX_TENSORS];
     char names[3 * NET_MAX_TENSORS][64];
     float *data = malloc(3 * net->param_count * sizeof *data);
@@ -52,13 +51,16 @@ cnn_status checkpoint_save(const char *path, network *net,
         return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     cnn_status st = CNN_OK;
     float *p = data;
+    int n = 0;
     for (int kind = 0; kind < 3 && st == CNN_OK; kind++)
-        for (int i = 0; i < n && st == CNN_OK; i++) {
+        for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
             const net_tensor *t = &net->tensors[i];
-            st_tensor *s = &tensors[kind * n + i];
-            snprintf(names[kind * n + i], sizeof names[0], "%s%s",
+            if (kind && !t->decl.trainable)
+                continue; /* Adam does not move it: no moments */
+            st_tensor *s = &tensors[n];
+            snprintf(names[n], sizeof names[0], "%s%s",
                      kind ? moment_prefix[kind - 1] : "", t->name);
-            s->name = names[kind * n + i];
+            s->name = names[n++];
             s->ndim = t->ndim;
             s->shape = t->shape;
             s->data = p;
@@ -85,7 +87,7 @@ cnn_status checkpoint_save(const char *path, network *net,
     meta_set(m, &k, "epoch_correct", "%.17g", meta->correct);
     meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
     if (st == CNN_OK)
-        st = st_write(path, tensors, 3 * n, m, k, err);
+        st = st_write(path, tensors, n, m, k, err);
     free(data);
     return st;
 }
@@ -250,6 +252,8 @@ cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *
     for (int kind = 0; kind < (adam ? 3 : 1) && st == CNN_OK; kind++)
         for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
             const net_tensor *t = &net->tensors[i];
+            if (kind && !t->decl.trainable)
+                continue;
             char name[160];
             snprintf(name, sizeof name, "%s%s", kind ? moment_prefix[kind - 1] : "",
                      t->name);

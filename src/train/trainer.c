@@ -69,7 +69,7 @@ static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *e
         return st;
     f->batch = b;
     if (f->logits)
-        CLRT_CALL(err, clEnqueueReadBuffer, (q, net->nodes[net->nnodes - 1].y, CL_FALSE, 0,
+        CLRT_CALL(err, clEnqueueReadBuffer, (q, network_logits(net), CL_FALSE, 0,
                   (size_t)b->count * CLASSES * sizeof(float), f->logits, 0, NULL, NULL));
     CLRT_CALL(err, clEnqueueReadBuffer, (q, net->totals, CL_FALSE, 0, sizeof f->totals,
               f->totals, 0, NULL, &f->done));
@@ -345,6 +345,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
                       .done = first};
         if (resumed)
             str.samples = (uint64_t)first * (uint64_t)o->batch;
+        network_set_stream(&s->net, o->seed, (uint64_t)epoch);
         if ((st = resumed ? restore_totals(s, err) : network_totals_reset(&s->net, err)) ||
             (st = loader_start(s->loader, (uint64_t)epoch, first, err)))
             break;

@@ -1,0 +1,43 @@
+/* flatten.c: the flatten layer, (C, H, W) -> (C*H*W, 1, 1). Activations are
+ * already contiguous per sample in (C, H, W) order, as PyTorch flattens, so
+ * on the device it is a view: the network gives it its input's buffers and
+ * it runs nothing. */
+#include <string.h>
+
+#include "layer.h"
+
+static cnn_status flatten_parse(const char *rest, arch_layer *l, cnn_error *err)
+{
+    return *rest ? layer_bad_token(l, err) : CNN_OK;
+}
+
+static cnn_status flatten_shape(arch_layer *l, cnn_error *err)
+{
+    (void)err;
+    l->out = (arch_shape){(int)arch_size(l->in), 1, 1};
+    return CNN_OK;
+}
+
+static void flatten_ref_forward(const arch_layer *l, const ref_pass *p,
+                                double *const *params, const double *x, double *y)
+{
+    (void)params;
+    memcpy(y, x, (size_t)p->n * (size_t)arch_size(l->in) * sizeof *y);
+}
+
+static void flatten_ref_backward(const arch_layer *l, const ref_pass *p,
+                                 double *const *params, const double *x,
+                                 const double *y, const double *dy, double *dx,
+                                 double *const *grads)
+{
+    (void)params, (void)x, (void)y, (void)grads;
+    if (dx)
+        memcpy(dx, dy, (size_t)p->n * (size_t)arch_size(l->in) * sizeof *dx);
+}
+
+const layer_kind layer_flatten = {
+    .prefix = "flatten", .syntax = "flatten", .keras = "Flatten",
+    .flags = LAYER_VIEW | LAYER_SPATIAL | LAYER_FLAT_OUT,
+    .parse = flatten_parse, .shape = flatten_shape,
+    .ref_forward = flatten_ref_forward, .ref_backward = flatten_ref_backward,
+};
