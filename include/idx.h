@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "cnn_error.h"
+#include "dataset.h"
 
 enum { IDX_IMAGES = 2051, IDX_LABELS = 2049 };
 
@@ -29,23 +30,19 @@ typedef struct {
 cnn_status idx_open(const char *name, uint32_t magic, idx_file *out,
                     cnn_error *err);
 
-/* Checks that every label is below `classes`. */
-cnn_status idx_check_labels(const idx_file *labels, int classes,
-                            cnn_error *err);
+/* The split of one images file and one labels file, whose counts must
+ * agree: images are 1 x rows x cols. */
+cnn_status idx_split_make(const idx_file *images, const idx_file *labels,
+                          dataset_split *out, cnn_error *err);
 
-/* A matched pair of images and labels. */
-typedef struct {
-    idx_file images, labels;
-} idx_split;
+/* Opens dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte (each raw or .gz).
+ * The training and test images must be the same size. IDX labels carry no
+ * class count: it is the largest training label + 1, and a test label at
+ * or above it is an error. */
+cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err);
 
-/* Opens dir/<prefix>-images-idx3-ubyte and dir/<prefix>-labels-idx1-ubyte
- * (each raw or .gz) and checks that their counts agree and the labels are
- * below `classes`. */
-cnn_status idx_split_open(const char *dir, const char *prefix, int classes,
-                          idx_split *out, cnn_error *err);
-
-/* Opens "train" and "t10k" from dir and checks their image sizes agree. */
-cnn_status idx_dataset_open(const char *dir, int classes, idx_split *train,
-                            idx_split *test, cnn_error *err);
+/* Whether dir holds any of the four files, raw or .gz: the folder is then
+ * read as IDX. */
+int idx_dataset_present(const char *dir);
 
 #endif

@@ -1,10 +1,11 @@
-/* loader: streams shuffled batches from IDX files on disk.
+/* loader: streams shuffled batches from a data set's files on disk.
  *
  * A background thread reads the next batches into a small ring of host
  * buffers while the caller computes on the current one. Host memory is the
  * ring's, whatever the data set's size. Each epoch visits the first `limit`
  * samples once each, in the order shuffle_at(seed, epoch) gives; the last
- * batch of an epoch may be partial (it is trained, not dropped).
+ * batch of an epoch may be partial (it is trained, not dropped). Samples
+ * come from a split of any format (dataset.h), read one record at a time.
  *
  * Use: loader_open, then per epoch loader_start(epoch, first_batch) and
  * loader_next/loader_release until loader_next yields NULL. */
@@ -14,10 +15,10 @@
 #include <stdint.h>
 
 #include "cnn_error.h"
-#include "idx.h"
+#include "dataset.h"
 
 typedef struct {
-    float *images;    /* count x pixels, values in [0, 1] */
+    float *images;    /* (count, c, h, w) of the split's shape, in [0, 1] */
     int32_t *labels;  /* count */
     int count;        /* samples in this batch: batch size, or fewer last */
     long index;       /* batch number within the epoch */
@@ -27,7 +28,7 @@ typedef struct loader loader;
 
 /* `limit` 0 means every sample of the split; `shuffle` 0 keeps file order
  * (for evaluation). `slots` is the ring's size (at least 2). */
-cnn_status loader_open(loader **out, const idx_split *split, int batch,
+cnn_status loader_open(loader **out, const dataset_split *split, int batch,
                        uint64_t limit, uint64_t seed, int shuffle, int slots,
                        cnn_error *err);
 

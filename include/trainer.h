@@ -10,12 +10,12 @@
 #include <stdio.h>
 
 #include "dense.h"
-#include "idx.h"
+#include "dataset.h"
 #include "network.h"
 
 typedef struct {
     int device;
-    const char *data;      /* folder of the four IDX files */
+    const char *data;      /* a data folder (IDX or CIFAR-10; see dataset.h) */
     int epochs;            /* total, counting epochs a resumed run already did */
     int batch;
     float lr;
@@ -43,8 +43,9 @@ cnn_status train_run(const train_options *o, train_result *r, cnn_error *err);
 
 /* Streams a whole split through the network's forward pass: mean loss and
  * accuracy, and, when confusion is not NULL, the classes x classes counts
- * (row: true label, column: prediction). */
-cnn_status trainer_evaluate(network *net, const idx_split *split,
+ * of the network's classes (row: true label, column: prediction). The
+ * split's labels must be below the network's class count. */
+cnn_status trainer_evaluate(network *net, const dataset_split *split,
                             double *loss, double *accuracy, long *confusion,
                             cnn_error *err);
 

@@ -1,6 +1,7 @@
 /* test_adam.c: the Adam kernel against the double reference over several
  * steps, on counts that are and are not multiples of four, with the
- * zero-gradient padding the network leaves between tensors. */
+ * zero-gradient padding the network leaves between tensors; each update
+ * depends on its own element only, and a zero gradient moves nothing. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,17 +106,81 @@ START_TEST(adam_other_hyperparameters)
 }
 END_TEST
 
-START_TEST(adam_is_deterministic)
+/* Asserts a and b (n floats) hold the same bits, naming the first that
+ * differs. */
+static void same_bits(const char *what, int prefix, const float *a,
+                      const float *b, int n)
 {
-    int count = 1031;
-    float *p0 = malloc(count * sizeof *p0), *p[2];
-    float *m = malloc(count * sizeof *m), *v = malloc(count * sizeof *v);
-    for (int r = 0; r < 2; r++) {
-        p[r] = malloc(count * sizeof *p[r]);
-        run(adam_defaults(), count, 1.0f, p0, p[r], m, v);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(!memcmp(&a[i], &b[i], sizeof a[i]),
+                      "%s[%d]: %.9g over all, %.9g over a prefix of %d", what,
+                      i, (double)a[i], (double)b[i], prefix);
+}
+
+/* Each parameter's update depends on its own element alone: Adam on a
+ * prefix of the parameters, the same data, gives the same bits as on the
+ * whole. The prefixes end inside and at the end of a float4, so an element
+ * the whole run updates four at a time is here updated alone. */
+START_TEST(adam_update_is_elementwise)
+{
+    enum { COUNT = 1031 };
+    static const int prefixes[] = {100, 99, 1};
+    float *p0 = malloc(COUNT * sizeof *p0), *p = malloc(COUNT * sizeof *p);
+    float *m = malloc(COUNT * sizeof *m), *v = malloc(COUNT * sizeof *v);
+    float *pp = malloc(COUNT * sizeof *pp), *mp = malloc(COUNT * sizeof *mp);
+    float *vp = malloc(COUNT * sizeof *vp);
+    run(adam_defaults(), COUNT, 1.0f, p0, p, m, v);
+    for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++) {
+        int n = prefixes[k];
+        run(adam_defaults(), n, 1.0f, p0, pp, mp, vp);
+        same_bits("p", n, p, pp, n);
+        same_bits("m", n, m, mp, n);
+        same_bits("v", n, v, vp, n);
     }
-    ck_assert_mem_eq(p[0], p[1], count * sizeof *p0);
-    free(p0), free(p[0]), free(p[1]), free(m), free(v);
+    free(p0), free(p), free(m), free(v), free(pp), free(mp), free(vp);
+}
+END_TEST
+
+/* A parameter whose gradient and moments are zero keeps its bits through
+ * a step, whatever its value: the network relies on it for the tensors
+ * Adam must not train (batch norm's moving statistics sit in the flat
+ * buffer with zero gradients). Every third parameter here is one, among
+ * others that move. */
+START_TEST(adam_leaves_zero_gradient_unchanged)
+{
+    enum { COUNT = 67 };
+    static const float special[] = {-0.0f, 0.0f, 3.0e38f, -3.0e38f, 1e-37f,
+                                    -1e-37f, 1e30f, 1.0f, 123456.789f};
+    cnn_error err = {0};
+    float p0[COUNT], g[COUNT], p[COUNT], m[COUNT], v[COUNT];
+    test_random(p0, COUNT, 2, -1, 1);
+    test_random(g, COUNT, 3, -1, 1);
+    for (int i = 0; i < COUNT; i += 3) {
+        p0[i] = special[i / 3 % (sizeof special / sizeof special[0])];
+        g[i] = 0;
+    }
+    adam_optimizer a;
+    TEST_OK(adam_create(&a, test_rt(), COUNT, adam_defaults(), &err), err);
+    cl_mem params = test_upload(p0, COUNT), grads = test_upload(g, COUNT);
+    for (int t = 0; t < STEPS; t++) {
+        TEST_OK(adam_step(&a, params, grads, &err), err);
+        test_download(params, p, COUNT);
+        test_download(a.m, m, COUNT);
+        test_download(a.v, v, COUNT);
+        for (int i = 0; i < COUNT; i++) {
+            if (i % 3 == 0)
+                ck_assert_msg(!memcmp(&p[i], &p0[i], sizeof p[i]) &&
+                                  m[i] == 0 && v[i] == 0,
+                              "step %d: parameter %d went from %g to %g "
+                              "(m %g, v %g)", t + 1, i, (double)p0[i],
+                              (double)p[i], (double)m[i], (double)v[i]);
+            else
+                ck_assert_msg(p[i] != p0[i], "parameter %d did not move", i);
+        }
+    }
+    clReleaseMemObject(params);
+    clReleaseMemObject(grads);
+    adam_release(&a);
 }
 END_TEST
 
@@ -136,7 +201,8 @@ int main(void)
     tcase_add_test(tc, adam_matches_reference);
     tcase_add_test(tc, adam_uses_epsilon_as_keras);
     tcase_add_test(tc, adam_other_hyperparameters);
-    tcase_add_test(tc, adam_is_deterministic);
+    tcase_add_test(tc, adam_update_is_elementwise);
+    tcase_add_test(tc, adam_leaves_zero_gradient_unchanged);
     tcase_add_test(tc, adam_rejects_empty);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

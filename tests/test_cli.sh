@@ -27,11 +27,14 @@ expect() {
 mkdir -p "$tmp/good" "$tmp/bad"
 byte() { printf "\\x$(printf %02x "$1")"; }
 be32() { byte $(($1 >> 24 & 255)); byte $(($1 >> 16 & 255)); byte $(($1 >> 8 & 255)); byte $(($1 & 255)); }
-idx() { # FILE NDIMS COUNT [ROWS COLS]: an IDX file of zero bytes
-  local f=$1 dims=$2 n=$3 r=${4:-} c=${5:-} size=$3
+labels() { # COUNT CLASSES: label bytes i % CLASSES
+  local i; for ((i = 0; i < $1; i++)); do byte $((i % $2)); done
+}
+idx() { # FILE NDIMS COUNT [ROWS COLS]: an IDX file of zero pixels, labels i % 10
+  local f=$1 dims=$2 n=$3 r=${4:-} c=${5:-}
   { byte 0; byte 0; byte 8; byte "$dims"; be32 "$n"
-    if [ -n "$r" ]; then be32 "$r"; be32 "$c"; size=$((n * r * c)); fi
-    head -c "$size" /dev/zero; } > "$f"
+    if [ -n "$r" ]; then be32 "$r"; be32 "$c"; head -c $((n * r * c)) /dev/zero
+    else labels "$n" "${CLASSES:-10}"; fi; } > "$f"
 }
 for d in good bad; do
   idx "$tmp/$d/train-images-idx3-ubyte" 3 20 6 6
@@ -39,6 +42,23 @@ for d in good bad; do
   idx "$tmp/$d/t10k-images-idx3-ubyte" 3 5 6 6
   idx "$tmp/$d/t10k-labels-idx1-ubyte" 1 5
 done
+# Twelve classes, eleven of them in the test labels: beyond a ten-class model.
+mkdir -p "$tmp/wide"
+CLASSES=12 idx "$tmp/wide/train-images-idx3-ubyte" 3 20 6 6
+CLASSES=12 idx "$tmp/wide/train-labels-idx1-ubyte" 1 20
+CLASSES=12 idx "$tmp/wide/t10k-images-idx3-ubyte" 3 11 6 6
+CLASSES=12 idx "$tmp/wide/t10k-labels-idx1-ubyte" 1 11
+# CIFAR-10 batches of 2, 1, 1, 1 and 3 records, 2 test records; then one
+# folder missing a batch and one with a batch that is not whole records.
+cifar() { # FILE COUNT: records of label i % 10 and zero pixels
+  local i; for ((i = 0; i < $2; i++)); do byte $((i % 10)); head -c 3072 /dev/zero; done > "$1"
+}
+mkdir -p "$tmp/cifar" "$tmp/cifar-part" "$tmp/cifar-bad" "$tmp/empty"
+n=(2 1 1 1 3)
+for i in 1 2 3 4 5; do cifar "$tmp/cifar/data_batch_$i.bin" "${n[i - 1]}"; done
+cifar "$tmp/cifar/test_batch.bin" 2
+cp "$tmp/cifar"/* "$tmp/cifar-part/" && rm "$tmp/cifar-part/data_batch_4.bin"
+cp "$tmp/cifar"/* "$tmp/cifar-bad/" && printf x >> "$tmp/cifar-bad/data_batch_2.bin"
 { byte 0; byte 0; byte 8; byte 7; } | dd of="$tmp/bad/t10k-images-idx3-ubyte" conv=notrunc status=none
 
 expect "help"            0 'usage: cnn-cl <command>'            -- --help
@@ -54,6 +74,10 @@ expect "bad number"      2 "'x' is not an integer"              -- train --devic
 expect "device 99"       2 '--device 99 is out of range; valid devices:.*' -- train --device 99 --data "$tmp/good"
 expect "corrupt idx"     2 "^cnn-cl: $tmp/bad/t10k-images-idx3-ubyte: wrong magic number 2055" -- train --data "$tmp/bad"
 expect "missing data"    2 'no such data folder'                -- train --data "$tmp/none"
+expect "no data set"     2 "^cnn-cl: $tmp/empty: holds no data set; a data folder holds the IDX files" -- train --data "$tmp/empty"
+expect "cifar missing"   2 "^cnn-cl: $tmp/cifar-part/data_batch_4.bin: missing" -- train --data "$tmp/cifar-part"
+expect "cifar size"      2 "^cnn-cl: $tmp/cifar-bad/data_batch_2.bin: is 3074 bytes, not a whole number of 3073-byte" -- train --data "$tmp/cifar-bad"
+expect "cifar classes"   2 "'fc7' has 7 outputs but the data has 10 classes" -- train --data "$tmp/cifar" --arch conv2k3-flatten-fc7
 CNN_CL_DEVICE=abc expect "bad env device" 2 'CNN_CL_DEVICE=abc is not a device index' -- train
 OCL_ICD_VENDORS=$tmp/none expect "no platform" 1 'no OpenCL platform found.*pocl-opencl-icd' -- devices
 
@@ -74,11 +98,24 @@ expect "resume gemm"     2 '--gemm clblast differs from its kernel' -- train --d
 expect "eval"            0 'test accuracy: [0-9.]+$'            -- eval --model "$model" --data "$tmp/good"
 expect "eval no model"   2 'eval needs --model'                 -- eval
 expect "eval bad model"  2 'run\.csv: not a valid safetensors file' -- eval --model "$tmp/run.csv" --data "$tmp/good"
-expect "predict"         0 '^Image 2: Predicted = [0-9], Actual = 0 \(probability 0\.[0-9]+\)$' -- predict --model "$model" --data "$tmp/good" --first 2
+expect "predict"         0 '^Image 2: Predicted = [0-9], Actual = 1 \(probability 0\.[0-9]+\)$' -- predict --model "$model" --data "$tmp/good" --first 2
+expect "eval shape"      2 "^cnn-cl: $tmp/cifar: images are 3x32x32 but the model takes 1x6x6$" -- eval --model "$model" --data "$tmp/cifar"
+expect "predict shape"   2 "^cnn-cl: $tmp/cifar: images are 3x32x32 but the model takes 1x6x6$" -- predict --model "$model" --data "$tmp/cifar"
+expect "eval classes"    2 "t10k-labels-idx1-ubyte: label 10 at item 10 is outside the model's 10 classes" -- eval --model "$model" --data "$tmp/wide"
 { printf 'P2\n6 6\n255\n'; for _ in $(seq 36); do printf '0 '; done; } > "$tmp/six.pgm"
 { printf 'P2\n5 5\n255\n'; for _ in $(seq 25); do printf '0 '; done; } > "$tmp/five.pgm"
 expect "predict image"   0 'six\.pgm: Predicted = [0-9] \(probability' -- predict --model "$model" --image "$tmp/six.pgm"
 expect "predict bad pgm" 2 'image is 5 wide and 5 high; expected 6 wide and 6 high' -- predict --model "$model" --image "$tmp/five.pgm"
+{ printf 'P6\n6 6\n255\n'; head -c 108 /dev/zero; } > "$tmp/six.ppm"
+expect "predict ppm"     2 "six\.ppm: image has 3 channels \(a colour PPM\); expected 1 channel$" -- predict --model "$model" --image "$tmp/six.ppm"
+
+# CIFAR-10 end to end: colour data, a colour image.
+cmodel=$tmp/c.safetensors
+expect "train cifar"     0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epochs' -- train --data "$tmp/cifar" --arch conv2k3-relu-pool2-flatten-fc10 --gemm kernel --epochs 1 --batch 3 --save "$cmodel" --quiet
+expect "eval cifar"      0 '^data: .*cifar \(CIFAR-10\): 2 test images$' -- eval --model "$cmodel" --data "$tmp/cifar"
+{ printf 'P3\n32 32\n255\n'; for _ in $(seq 1024); do printf '255 0 0\n'; done; } > "$tmp/red.ppm"
+expect "predict colour"  0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$cmodel" --image "$tmp/red.ppm"
+expect "predict grey to colour" 2 'six\.pgm: image has 1 channel \(a grey PGM\); expected 3 channels$' -- predict --model "$cmodel" --image "$tmp/six.pgm"
 
 # CNN_CL_KERNELS reads the kernels from a folder; a compile error there shows
 # the compiler's log.

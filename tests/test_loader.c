@@ -5,20 +5,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "idx.h"
 #include "idxfile.h"
 #include "loader.h"
 #include "testutil.h"
 
-static idx_split split;
+static dataset_split split;
 
 static void make_split(uint32_t n, uint32_t rows)
 {
     cnn_error err = {0};
     char path[4096];
+    idx_file images, labels;
     snprintf(path, sizeof path, "%s", idxfile_images(test_dir, "images", n, rows, rows, 0));
-    TEST_OK(idx_open(path, IDX_IMAGES, &split.images, &err), err);
+    TEST_OK(idx_open(path, IDX_IMAGES, &images, &err), err);
     snprintf(path, sizeof path, "%s", idxfile_labels(test_dir, "labels", n, 10, 0));
-    TEST_OK(idx_open(path, IDX_LABELS, &split.labels, &err), err);
+    TEST_OK(idx_open(path, IDX_LABELS, &labels, &err), err);
+    TEST_OK(idx_split_make(&images, &labels, &split, &err), err);
 }
 
 /* The sample index spelled by an image's first three pixels. */
@@ -183,13 +186,15 @@ START_TEST(memory_is_bounded_by_the_ring)
                               n & 255, 0, 0, 0, 28, 0, 0, 0, 28};
     char path[4096];
     cnn_error err = {0};
+    idx_file images, labels;
     snprintf(path, sizeof path, "%s", idxfile_raw(test_dir, "big-images", head, 16));
     ck_assert_int_eq(truncate(path, 16 + (off_t)n * 784), 0);
-    TEST_OK(idx_open(path, IDX_IMAGES, &split.images, &err), err);
+    TEST_OK(idx_open(path, IDX_IMAGES, &images, &err), err);
     head[3] = 1;
     snprintf(path, sizeof path, "%s", idxfile_raw(test_dir, "big-labels", head, 8));
     ck_assert_int_eq(truncate(path, 8 + (off_t)n), 0);
-    TEST_OK(idx_open(path, IDX_LABELS, &split.labels, &err), err);
+    TEST_OK(idx_open(path, IDX_LABELS, &labels, &err), err);
+    TEST_OK(idx_split_make(&images, &labels, &split, &err), err);
 
     loader *l;
     TEST_OK(loader_open(&l, &split, 32, 0, 1, 1, 4, &err), err);
@@ -218,7 +223,7 @@ START_TEST(read_failure_is_reported)
     cnn_error err = {0};
     loader *l;
     TEST_OK(loader_open(&l, &split, 8, 0, 1, 0, 2, &err), err);
-    ck_assert_int_eq(truncate(split.images.path, 16 + 10 * 16), 0);
+    ck_assert_int_eq(truncate(split.part[0].images.path, 16 + 10 * 16), 0);
     TEST_OK(loader_start(l, 0, 0, &err), err);
     loader_batch *b;
     cnn_status st;

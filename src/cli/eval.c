@@ -5,14 +5,15 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "dataset.h"
 #include "trainer.h"
 
 static const char usage[] =
     "usage: cnn-cl eval --model FILE [--device N] [--data DIR]\n"
     "\n"
     "Evaluates a checkpoint on the test set of DIR (default $CNN_CL_DATA, else\n"
-    "datasets/mnist): loss, accuracy, accuracy per class and the confusion\n"
-    "matrix (rows: true class, columns: predicted).\n";
+    "datasets/mnist; IDX or CIFAR-10): loss, accuracy, accuracy per class and\n"
+    "the confusion matrix (rows: true class, columns: predicted).\n";
 
 /* Evaluation has no backward pass, so it takes larger batches. */
 #define EVAL_BATCH 256
@@ -21,9 +22,8 @@ static int run(const char *model, int device, const char *data)
 {
     cnn_error err = {0};
     clrt_device dev;
-    idx_split train, test;
-    if (clrt_device_get(device, &dev, &err) ||
-        idx_dataset_open(data, 10, &train, &test, &err))
+    dataset ds;
+    if (clrt_device_get(device, &dev, &err) || dataset_open(data, &ds, &err))
         return cli_report(&err);
     clrt rt;
     network net;
@@ -34,31 +34,39 @@ static int run(const char *model, int device, const char *data)
         clrt_close(&rt);
         return cli_report(&err);
     }
-    long confusion[10 * 10];
+    int k = net.arch.classes;
+    long *confusion = calloc((size_t)k * (size_t)k, sizeof *confusion);
     double loss, accuracy;
-    cnn_status st = trainer_evaluate(&net, &test, &loss, &accuracy, confusion, &err);
+    arch_shape in = net.arch.input;
+    cnn_status st = confusion ? dataset_check_model(&ds, data, (dataset_shape){in.c, in.h, in.w},
+                                                    k, &err)
+                              : cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
+    if (st == CNN_OK)
+        st = trainer_evaluate(&net, &ds.test, &loss, &accuracy, confusion, &err);
     if (st == CNN_OK) {
         printf("model: %s (%s, %ld epochs)\n", model, meta.arch, meta.epoch);
-        printf("data: %s: %u test images\n", data, test.images.count);
+        printf("data: %s (%s): %llu test images\n", data, ds.format,
+               (unsigned long long)ds.test.count);
         printf("test loss: %.4f - test accuracy: %.4f\n\n", loss, accuracy);
         printf("class  accuracy  images\n");
-        for (int c = 0; c < 10; c++) {
+        for (int c = 0; c < k; c++) {
             long row = 0;
-            for (int p = 0; p < 10; p++)
-                row += confusion[c * 10 + p];
-            printf("%5d  %8.4f  %6ld\n", c, row ? (double)confusion[c * 10 + c] / row : 0, row);
+            for (int p = 0; p < k; p++)
+                row += confusion[c * k + p];
+            printf("%5d  %8.4f  %6ld\n", c, row ? (double)confusion[c * k + c] / row : 0, row);
         }
         printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
-        for (int p = 0; p < 10; p++)
+        for (int p = 0; p < k; p++)
             printf("%6d", p);
         printf("\n");
-        for (int c = 0; c < 10; c++) {
+        for (int c = 0; c < k; c++) {
             printf("%6d", c);
-            for (int p = 0; p < 10; p++)
-                printf("%6ld", confusion[c * 10 + p]);
+            for (int p = 0; p < k; p++)
+                printf("%6ld", confusion[c * k + p]);
             printf("\n");
         }
     }
+    free(confusion);
     network_release(&net);
     clrt_close(&rt);
     return st ? cli_report(&err) : 0;

@@ -1,34 +1,41 @@
 /* predict.c: `cnn-cl predict` — a checkpoint's predictions for the first
- * test images, or for a user's own PGM image. */
+ * test images, or for a user's own PGM or PPM image. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "dataset.h"
 #include "loader.h"
 #include "loss.h"
-#include "pgm.h"
+#include "pnm.h"
 
 static const char usage[] =
     "usage: cnn-cl predict --model FILE [--device N] [--data DIR] [--first N]\n"
-    "                      [--image FILE.pgm]\n"
+    "                      [--image FILE.pgm|FILE.ppm]\n"
     "\n"
     "Prints the predicted class and its probability for the first N test\n"
-    "images of DIR (default 5; $CNN_CL_DATA, else datasets/mnist), or for a\n"
-    "grayscale PGM image (P2 or P5) of the model's input size (28x28 for\n"
-    "MNIST), drawn as the data set is: white on black.\n";
+    "images of DIR (default 5; $CNN_CL_DATA, else datasets/mnist), or for an\n"
+    "image of the model's input size (28x28 for MNIST, 32x32 for CIFAR-10):\n"
+    "a grey PGM (P2 or P5) for a one-channel model, a colour PPM (P3 or P6)\n"
+    "for a three-channel one, drawn as the data set is (MNIST: white on\n"
+    "black).\n";
 
 #define PREDICT_BATCH 256
 
 static cnn_status predict_test(network *net, const char *data, long first,
                                cnn_error *err)
 {
-    idx_split train, test;
-    cnn_status st = idx_dataset_open(data, net->arch.classes, &train, &test, err);
+    dataset ds;
+    arch_shape in = net->arch.input;
+    cnn_status st = dataset_open(data, &ds, err);
+    if (st == CNN_OK)
+        st = dataset_check_model(&ds, data, (dataset_shape){in.c, in.h, in.w},
+                                 net->arch.classes, err);
     if (st)
         return st;
     loader *l;
-    if ((st = loader_open(&l, &test, net->max_batch, (uint64_t)first, 0, 0, 2, err)))
+    if ((st = loader_open(&l, &ds.test, net->max_batch, (uint64_t)first, 0, 0, 2, err)))
         return st;
     int k = net->arch.classes;
     float *probs = malloc((size_t)net->max_batch * (size_t)k * sizeof *probs);
@@ -65,10 +72,7 @@ static cnn_status predict_image(network *net, const char *path, cnn_error *err)
     int32_t label = 0; /* unused by the forward pass */
     cnn_status st = pixels && probs ? CNN_OK
                                     : cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-    if (st == CNN_OK && in.c != 1)
-        st = cnn_fail(err, CNN_ERR_INPUT, "--image: the model takes %d channels; PGM "
-                      "images have one", in.c);
-    if (st == CNN_OK && !(st = pgm_read(path, in.h, in.w, pixels, err)) &&
+    if (st == CNN_OK && !(st = pnm_read(path, in.c, in.h, in.w, pixels, err)) &&
         !(st = network_upload(net, pixels, &label, 1, err)) &&
         !(st = network_probabilities(net, 1, probs, err))) {
         int c = loss_argmax(probs, k);

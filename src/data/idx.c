@@ -155,36 +155,6 @@ cnn_status idx_open(const char *name, uint32_t magic, idx_file *out,
     return CNN_OK;
 }
 
-cnn_status idx_check_labels(const idx_file *labels, int classes, cnn_error *err)
-{
-    int fd = open(labels->path, O_RDONLY);
-    if (fd < 0)
-        return cnn_fail_file(err, labels->name, "cannot open: %s", strerror(errno));
-    unsigned char buf[1 << 16];
-    uint64_t done = 0;
-    cnn_status s = CNN_OK;
-    while (done < labels->count && s == CNN_OK) {
-        size_t want = labels->count - done < sizeof buf ? labels->count - done : sizeof buf;
-        ssize_t got = pread(fd, buf, want, labels->data_offset + (off_t)done);
-        if (got <= 0) {
-            s = cnn_fail_file(err, labels->name, "read failed at label %llu",
-                              (unsigned long long)done);
-            break;
-        }
-        for (ssize_t i = 0; i < got; i++)
-            if (buf[i] >= classes) {
-                s = cnn_fail_file(err, labels->name, "label %d at item %llu is outside "
-                                  "the %d classes (0..%d)", buf[i],
-                                  (unsigned long long)(done + (uint64_t)i), classes,
-                                  classes - 1);
-                break;
-            }
-        done += (uint64_t)got;
-    }
-    close(fd);
-    return s;
-}
-
 /* dir/base, or dir/base.gz when only that exists. */
 static void find(const char *dir, const char *base, char *out, size_t size)
 {
@@ -197,42 +167,80 @@ static void find(const char *dir, const char *base, char *out, size_t size)
         snprintf(out, size, "%s", gz);
 }
 
-cnn_status idx_split_open(const char *dir, const char *prefix, int classes,
-                          idx_split *out, cnn_error *err)
+static const char *const file_names[4] = {
+    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+};
+
+int idx_dataset_present(const char *dir)
 {
-    char path[4096], base[256];
-    snprintf(base, sizeof base, "%s-images-idx3-ubyte", prefix);
-    find(dir, base, path, sizeof path);
-    cnn_status s = idx_open(path, IDX_IMAGES, &out->images, err);
-    if (s)
-        return s;
-    snprintf(base, sizeof base, "%s-labels-idx1-ubyte", prefix);
-    find(dir, base, path, sizeof path);
-    if ((s = idx_open(path, IDX_LABELS, &out->labels, err)))
-        return s;
-    if (out->images.count != out->labels.count)
-        return cnn_fail_file(err, out->labels.name, "holds %u labels but %s holds %u images",
-                             out->labels.count, out->images.name, out->images.count);
-    return idx_check_labels(&out->labels, classes, err);
+    char path[4200];
+    for (int i = 0; i < 4; i++) {
+        find(dir, file_names[i], path, sizeof path);
+        if (access(path, F_OK) == 0)
+            return 1;
+    }
+    return 0;
 }
 
-cnn_status idx_dataset_open(const char *dir, int classes, idx_split *train,
-                            idx_split *test, cnn_error *err)
+static void field(dataset_field *f, const idx_file *file, size_t stride)
 {
-    struct stat st;
-    if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "%s: no such data folder; fetch MNIST with "
-                        "`tools/fetch-datasets.sh mnist` or pass --data DIR", dir);
-    cnn_status s = idx_split_open(dir, "train", classes, train, err);
-    if (s == CNN_OK)
-        s = idx_split_open(dir, "t10k", classes, test, err);
+    snprintf(f->name, sizeof f->name, "%s", file->name);
+    snprintf(f->path, sizeof f->path, "%s", file->path);
+    f->offset = file->data_offset;
+    f->stride = stride;
+}
+
+cnn_status idx_split_make(const idx_file *images, const idx_file *labels,
+                          dataset_split *out, cnn_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (images->count != labels->count)
+        return cnn_fail_file(err, labels->name, "holds %u labels but %s holds %u images",
+                             labels->count, images->name, images->count);
+    out->shape = (dataset_shape){1, (int)images->rows, (int)images->cols};
+    out->count = images->count;
+    out->nparts = 1;
+    field(&out->part[0].images, images, (size_t)images->rows * images->cols);
+    field(&out->part[0].labels, labels, 1);
+    out->part[0].count = images->count;
+    return CNN_OK;
+}
+
+/* Opens dir/<prefix>-images-idx3-ubyte and dir/<prefix>-labels-idx1-ubyte. */
+static cnn_status split_open(const char *dir, const char *const names[2],
+                             dataset_split *out, cnn_error *err)
+{
+    char path[4096];
+    idx_file images, labels;
+    find(dir, names[0], path, sizeof path);
+    cnn_status s = idx_open(path, IDX_IMAGES, &images, err);
     if (s)
         return s;
-    if (train->images.rows != test->images.rows ||
-        train->images.cols != test->images.cols)
-        return cnn_fail_file(err, test->images.name, "images are %u x %u but the training "
-                             "images are %u x %u", test->images.rows, test->images.cols,
-                             train->images.rows, train->images.cols);
-    return CNN_OK;
+    find(dir, names[1], path, sizeof path);
+    if ((s = idx_open(path, IDX_LABELS, &labels, err)))
+        return s;
+    return idx_split_make(&images, &labels, out, err);
+}
+
+cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->format = "IDX";
+    cnn_status s = split_open(dir, file_names, &out->train, err);
+    if (s == CNN_OK)
+        s = split_open(dir, file_names + 2, &out->test, err);
+    if (s)
+        return s;
+    dataset_shape a = out->train.shape, b = out->test.shape;
+    if (a.h != b.h || a.w != b.w)
+        return cnn_fail_file(err, out->test.part[0].images.name, "images are %d x %d but "
+                             "the training images are %d x %d", b.h, b.w, a.h, a.w);
+    out->shape = a;
+    int largest;
+    if ((s = dataset_check_labels(&out->train, 256, "IDX's", &largest, err)))
+        return s;
+    out->classes = largest + 1;
+    return dataset_check_labels(&out->test, out->classes, "the training labels'", NULL,
+                                err);
 }

@@ -17,8 +17,8 @@
 enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_HELD };
 
 struct loader {
-    idx_split split;
-    int fd_images, fd_labels;
+    dataset_split split;
+    int fd_images[DATASET_MAX_PARTS], fd_labels[DATASET_MAX_PARTS];
     int batch, nslots, shuffle;
     uint64_t samples, seed;
     size_t pixels;
@@ -68,17 +68,22 @@ static cnn_status fill(loader *l, loader_batch *b, long index)
     b->index = index;
     for (int i = 0; i < b->count; i++) {
         uint64_t pos = first + (uint64_t)i;
-        uint64_t s = l->shuffle ? shuffle_at(&l->order, pos) : pos;
+        uint64_t r = l->shuffle ? shuffle_at(&l->order, pos) : pos;
+        int k = 0; /* the part holding sample r, as record r of it */
+        while (r >= l->split.part[k].count)
+            r -= l->split.part[k++].count;
+        const dataset_part *p = &l->split.part[k];
         unsigned char label;
-        off_t img_off = l->split.images.data_offset + (off_t)(s * l->pixels);
-        if (read_exact(l->fd_images, l->raw, l->pixels, img_off))
+        off_t at = p->images.offset + (off_t)(r * p->images.stride);
+        if (read_exact(l->fd_images[k], l->raw, l->pixels, at))
             return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at image "
                             "%llu (was the file changed?)",
-                            l->split.images.name, (unsigned long long)s);
-        if (read_exact(l->fd_labels, &label, 1, l->split.labels.data_offset + (off_t)s))
+                            p->images.name, (unsigned long long)r);
+        at = p->labels.offset + (off_t)(r * p->labels.stride);
+        if (read_exact(l->fd_labels[k], &label, 1, at))
             return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at label "
                             "%llu (was the file changed?)",
-                            l->split.labels.name, (unsigned long long)s);
+                            p->labels.name, (unsigned long long)r);
         float *dst = b->images + (size_t)i * l->pixels;
         for (size_t p = 0; p < l->pixels; p++)
             dst[p] = (float)l->raw[p] / 255.0f;
@@ -125,7 +130,7 @@ static void stop_thread(loader *l)
     l->running = 0;
 }
 
-cnn_status loader_open(loader **out, const idx_split *split, int batch,
+cnn_status loader_open(loader **out, const dataset_split *split, int batch,
                        uint64_t limit, uint64_t seed, int shuffle, int slots,
                        cnn_error *err)
 {
@@ -141,20 +146,25 @@ cnn_status loader_open(loader **out, const idx_split *split, int batch,
     l->nslots = slots;
     l->shuffle = shuffle;
     l->seed = seed;
-    l->samples = limit && limit < split->images.count ? limit : split->images.count;
-    l->pixels = (size_t)split->images.rows * split->images.cols;
-    l->fd_images = open(split->images.path, O_RDONLY);
-    l->fd_labels = open(split->labels.path, O_RDONLY);
+    l->samples = limit && limit < split->count ? limit : split->count;
+    l->pixels = (size_t)split->shape.c * (size_t)split->shape.h * (size_t)split->shape.w;
+    for (int k = 0; k < DATASET_MAX_PARTS; k++)
+        l->fd_images[k] = l->fd_labels[k] = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     *out = l; /* from here on, loader_close cleans up */
-    if (l->fd_images < 0 || l->fd_labels < 0) {
-        cnn_fail(err, CNN_ERR_INPUT, "%s: cannot open: %s",
-                 l->fd_images < 0 ? split->images.name : split->labels.name,
-                 strerror(errno));
-        loader_close(l);
-        *out = NULL;
-        return CNN_ERR_INPUT;
+    for (int k = 0; k < split->nparts; k++) {
+        const dataset_part *p = &split->part[k];
+        const char *failed = (l->fd_images[k] = open(p->images.path, O_RDONLY)) < 0
+                                 ? p->images.name
+                             : (l->fd_labels[k] = open(p->labels.path, O_RDONLY)) < 0
+                                 ? p->labels.name : NULL;
+        if (failed) {
+            cnn_fail_file(err, failed, "cannot open: %s", strerror(errno));
+            loader_close(l);
+            *out = NULL;
+            return CNN_ERR_INPUT;
+        }
     }
     l->raw = malloc(l->pixels);
     l->slots = calloc((size_t)slots, sizeof *l->slots);
@@ -245,10 +255,12 @@ void loader_close(loader *l)
     free(l->slots);
     free(l->state);
     free(l->raw);
-    if (l->fd_images >= 0)
-        close(l->fd_images);
-    if (l->fd_labels >= 0)
-        close(l->fd_labels);
+    for (int k = 0; k < DATASET_MAX_PARTS; k++) {
+        if (l->fd_images[k] >= 0)
+            close(l->fd_images[k]);
+        if (l->fd_labels[k] >= 0)
+            close(l->fd_labels[k]);
+    }
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l);

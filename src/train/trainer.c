@@ -19,8 +19,6 @@
 #include "metrics_log.h"
 #include "progress.h"
 
-/* IDX labels carry no class count; the MNIST family has ten classes. */
-#define CLASSES 10
 /* Batches the loader reads ahead. */
 #define RING_SLOTS 4
 
@@ -70,7 +68,8 @@ static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *e
     f->batch = b;
     if (f->logits)
         CLRT_CALL(err, clEnqueueReadBuffer, (q, network_logits(net), CL_FALSE, 0,
-                  (size_t)b->count * CLASSES * sizeof(float), f->logits, 0, NULL, NULL));
+                  (size_t)b->count * (size_t)net->arch.classes * sizeof(float), f->logits,
+                  0, NULL, NULL));
     CLRT_CALL(err, clEnqueueReadBuffer, (q, net->totals, CL_FALSE, 0, sizeof f->totals,
               f->totals, 0, NULL, &f->done));
     return CNN_OK;
@@ -85,10 +84,11 @@ static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
     if (rc != CL_SUCCESS)
         return clrt_fail(err, "clWaitForEvents", rc);
     loader_batch *b = f->batch;
+    int k = s->net->arch.classes;
     if (s->confusion)
         for (int i = 0; i < b->count; i++) {
-            const float *row = f->logits + (size_t)i * CLASSES;
-            s->confusion[b->labels[i] * CLASSES + loss_argmax(row, CLASSES)]++;
+            const float *row = f->logits + (size_t)i * (size_t)k;
+            s->confusion[b->labels[i] * k + loss_argmax(row, k)]++;
         }
     s->samples += (uint64_t)b->count;
     s->done++;
@@ -111,7 +111,8 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
     cnn_status st = CNN_OK;
     if (s->confusion)
         for (int i = 0; i < 2; i++) {
-            logits[i] = malloc((size_t)s->net->max_batch * CLASSES * sizeof(float));
+            logits[i] = malloc((size_t)s->net->max_batch * (size_t)s->net->arch.classes *
+                               sizeof(float));
             if (!logits[i])
                 st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
             f[i].logits = logits[i];
@@ -150,7 +151,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
     return st;
 }
 
-cnn_status trainer_evaluate(network *net, const idx_split *split, double *loss,
+cnn_status trainer_evaluate(network *net, const dataset_split *split, double *loss,
                             double *accuracy, long *confusion, cnn_error *err)
 {
     loader *l;
@@ -159,7 +160,8 @@ cnn_status trainer_evaluate(network *net, const idx_split *split, double *loss,
         return st;
     stream s = {.net = net, .loader = l, .confusion = confusion};
     if (confusion)
-        memset(confusion, 0, CLASSES * CLASSES * sizeof *confusion);
+        memset(confusion, 0, (size_t)net->arch.classes * (size_t)net->arch.classes *
+                                 sizeof *confusion);
     if (!(st = network_totals_reset(net, err)) && !(st = loader_start(l, 0, 0, err)))
         st = run_stream(&s, 0, err);
     loader_close(l);
@@ -214,7 +216,7 @@ static void fill_meta(checkpoint_meta *m, const network *net, const train_option
 typedef struct {
     train_options o;       /* resolved: a resumed run's settings filled in */
     checkpoint_meta resume;
-    idx_split train, test;
+    dataset data;
     clrt rt;
     network net;
     loader *loader;
@@ -241,20 +243,21 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
             return st;
     }
     const char *spec = o->resume ? s->resume.arch : o->arch ? o->arch : ARCH_DEFAULT;
-    if ((st = idx_dataset_open(o->data, CLASSES, &s->train, &s->test, err)))
+    if ((st = dataset_open(o->data, &s->data, err)))
         return st;
     arch a;
-    arch_shape input = {1, (int)s->train.images.rows, (int)s->train.images.cols};
-    if ((st = arch_parse(spec, input, CLASSES, &a, err)))
+    arch_shape input = {s->data.shape.c, s->data.shape.h, s->data.shape.w};
+    if ((st = arch_parse(spec, input, s->data.classes, &a, err)))
         return st;
-    uint64_t samples = o->limit && (uint64_t)o->limit < s->train.images.count
-                           ? (uint64_t)o->limit : s->train.images.count;
-    if (o->resume && (s->resume.samples != (long)samples ||
-                      s->resume.input.h != input.h || s->resume.input.w != input.w))
+    uint64_t samples = o->limit && (uint64_t)o->limit < s->data.train.count
+                           ? (uint64_t)o->limit : s->data.train.count;
+    arch_shape was = s->resume.input;
+    if (o->resume && (s->resume.samples != (long)samples || was.c != input.c ||
+                      was.h != input.h || was.w != input.w))
         return cnn_fail(err, CNN_ERR_INPUT, "--resume %s: it was trained on %ld samples "
-                        "of %dx%d, this data gives %llu of %dx%d; use the same --data "
-                        "and --limit", o->resume, s->resume.samples, s->resume.input.h,
-                        s->resume.input.w, (unsigned long long)samples, input.h, input.w);
+                        "of %dx%dx%d, this data gives %llu of %dx%dx%d; use the same "
+                        "--data and --limit", o->resume, s->resume.samples, was.c, was.h,
+                        was.w, (unsigned long long)samples, input.c, input.h, input.w);
     if (o->log && o->resume && access(o->log, F_OK) == 0) {
         if ((st = metrics_log_read(o->log, &s->rows, &s->nrows, err)))
             return st;
@@ -270,7 +273,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     st = o->resume ? checkpoint_load(o->resume, &s->net, 1, err)
                    : network_init(&s->net, o->seed, err);
     if (st == CNN_OK)
-        st = loader_open(&s->loader, &s->train, o->batch, samples, o->seed, 1,
+        st = loader_open(&s->loader, &s->data.train, o->batch, samples, o->seed, 1,
                          RING_SLOTS, err);
     return st;
 }
@@ -290,10 +293,12 @@ static void print_header(const session *s)
     const train_options *o = &s->o;
     printf("device %d: %s (%s, %s)\n", o->device, s->rt.dev.name, s->rt.dev.platform_name,
            clrt_device_type_name(s->rt.dev.type));
-    printf("data: %s: %llu training images%s, %u test images, %ux%u, %d classes\n",
-           o->data, (unsigned long long)loader_samples(s->loader),
-           loader_samples(s->loader) < s->train.images.count ? " (--limit)" : "",
-           s->test.images.count, s->train.images.rows, s->train.images.cols, CLASSES);
+    const dataset *d = &s->data;
+    printf("data: %s (%s): %llu training images%s, %llu test images, %dx%dx%d, %d classes\n",
+           o->data, d->format, (unsigned long long)loader_samples(s->loader),
+           loader_samples(s->loader) < d->train.count ? " (--limit)" : "",
+           (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
+           d->classes);
     printf("Model: %s\n", s->net.arch.spec);
     network_summary(&s->net, stdout);
     printf("dense GEMM: %s; batch %d, lr %g, seed %llu, %d epochs\n", network_gemm_name(&s->net),
@@ -366,7 +371,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         metrics_row row = {.epoch = (int)epoch + 1, .loss = str.loss_sum / n,
                            .accuracy = str.correct / n, .seconds = seconds,
                            .images_per_second = n / seconds};
-        if ((st = trainer_evaluate(&s->net, &s->test, &row.val_loss, &row.val_accuracy,
+        if ((st = trainer_evaluate(&s->net, &s->data.test, &row.val_loss, &row.val_accuracy,
                                    NULL, err)))
             break;
         progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
@@ -402,7 +407,7 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
             printf("%s already holds %ld epochs; nothing to train (raise --epochs)\n",
                    given->resume, s.resume.epoch);
             r->epochs_done = (int)s.resume.epoch;
-            st = trainer_evaluate(&s.net, &s.test, &r->val_loss, &r->val_accuracy, NULL, err);
+            st = trainer_evaluate(&s.net, &s.data.test, &r->val_loss, &r->val_accuracy, NULL, err);
         } else {
             struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
             sigemptyset(&sa.sa_mask);

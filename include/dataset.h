@@ -1,0 +1,78 @@
+/* dataset: a data folder's training and test splits, whatever its format.
+ *
+ * dataset_open recognises the format by the files a folder holds: the four
+ * IDX files of the MNIST family (each raw or .gz; see idx.h) or CIFAR-10's
+ * binary batches (see cifar.h). It validates every file, so the loader only
+ * reads. A split is a list of parts, one per file (or pair of files); a
+ * sample is a record of a part, its pixels and its label each at a fixed
+ * stride from the last, so the loader streams every format the same way.
+ * Pixels are bytes, scaled by 1/255 when loaded. A fault is CNN_ERR_INPUT
+ * with one line naming the file or folder. Nothing is read into memory
+ * whole. */
+#ifndef DATASET_H
+#define DATASET_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cnn_error.h"
+
+/* One sample's shape: channels, rows, columns; pixels are stored planar,
+ * (c, h, w), as the network takes them. */
+typedef struct {
+    int c, h, w;
+} dataset_shape;
+
+/* Where one field (the pixels or the label) of every record of a file is. */
+typedef struct {
+    char name[4096];  /* the file the user gave, for messages */
+    char path[4096];  /* the raw file read: name, or its decompressed copy */
+    off_t offset;     /* of record 0's field */
+    size_t stride;    /* bytes from one record's field to the next one's */
+} dataset_field;
+
+typedef struct {
+    dataset_field images, labels;
+    uint64_t count;   /* records */
+} dataset_part;
+
+/* CIFAR-10's five training batches are the most parts a split has. */
+#define DATASET_MAX_PARTS 5
+
+/* The samples of a split are the parts' records, part after part. */
+typedef struct {
+    dataset_shape shape;
+    uint64_t count;   /* samples, all parts together */
+    int nparts;
+    dataset_part part[DATASET_MAX_PARTS];
+} dataset_split;
+
+typedef struct {
+    const char *format;   /* "IDX" or "CIFAR-10", for messages */
+    dataset_shape shape;  /* of every sample of both splits */
+    int classes;          /* labels are 0 .. classes - 1 */
+    dataset_split train, test;
+} dataset;
+
+/* Opens the data set in dir: IDX when any of its IDX files is there, else
+ * CIFAR-10 when any of its batch files is; a folder holding neither, or
+ * missing, is an error saying what it should hold. */
+cnn_status dataset_open(const char *dir, dataset *out, cnn_error *err);
+
+/* Checks that every label of split is below `classes`, and gives the
+ * largest in *largest (may be NULL). A label at or above it is
+ * CNN_ERR_INPUT naming the file, the record and `whose` classes they are
+ * ("the model's", "CIFAR-10's"). */
+cnn_status dataset_check_labels(const dataset_split *split, int classes,
+                                const char *whose, int *largest,
+                                cnn_error *err);
+
+/* Checks that a model taking `input`-shaped samples and `classes` classes
+ * fits the test split of the data set opened from dir: the shapes must be
+ * equal ("dir: images are 3x32x32 but the model takes 1x28x28") and every
+ * test label below `classes`. */
+cnn_status dataset_check_model(const dataset *ds, const char *dir,
+                               dataset_shape input, int classes,
+                               cnn_error *err);
+
+#endif

@@ -1,0 +1,367 @@
+/* test_batchnorm.c: the batch-normalisation layer against its double
+ * reference on awkward shapes (spatial and flat, batch 1 included), in
+ * training and inference; the reference against hand-computed values and
+ * finite differences; and the "bn" row: its parser, shape, parameters and
+ * adapters. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchnorm.h"
+#include "layer.h"
+#include "ref/activation.h"
+#include "ref/batchnorm.h"
+#include "testutil.h"
+
+extern const layer_kind layer_bn;
+
+typedef struct {
+    int n, c, h, w;
+} shape;
+
+static double *widen(const float *x, size_t n)
+{
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    ck_assert_ptr_nonnull(d);
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+static float *random_floats(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    test_random(x, n, seed, lo, hi);
+    return x;
+}
+
+/* Random per-channel parameters: gamma, beta, running mean, running var. */
+static void random_params(float *p[4], int c, uint64_t seed)
+{
+    static const float range[4][2] = {{0.5f, 1.5f}, {-0.5f, 0.5f},
+                                      {-0.5f, 0.5f}, {0.5f, 2.0f}};
+    for (int i = 0; i < 4; i++)
+        p[i] = random_floats((size_t)c, seed + i, range[i][0], range[i][1]);
+}
+
+/* A training forward, its backward, then an inference forward, all on the
+ * device from random data of shape s (in a layer created for max_batch),
+ * against the reference: y, the moved running statistics, dx, dgamma,
+ * dbeta, and the inference y from the device's moved statistics. The x
+ * values sit off zero so a one-pass variance would lose digits. */
+static void check(shape s, int max_batch, int with_dx)
+{
+    cnn_error err = {0};
+    int hw = s.h * s.w;
+    size_t nx = (size_t)s.n * s.c * hw, nc = (size_t)s.c;
+    float *x = random_floats(nx, 1, 2, 4), *dy = random_floats(nx, 2, -1, 1);
+    float *p[4];
+    random_params(p, s.c, 3);
+    float *y = malloc(nx * sizeof *y), *dx = malloc(nx * sizeof *dx);
+    float *yi = malloc(nx * sizeof *yi), *rm = malloc(nc * sizeof *rm);
+    float *rv = malloc(nc * sizeof *rv), *dg = malloc(nc * sizeof *dg);
+    float *db = malloc(nc * sizeof *db);
+
+    batchnorm_layer l;
+    TEST_OK(batchnorm_create(&l, test_rt(), max_batch, s.c, s.h, s.w, &err),
+            err);
+    cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, nx);
+    cl_mem bp[4];
+    for (int i = 0; i < 4; i++)
+        bp[i] = test_upload(p[i], nc);
+    cl_mem by = test_poisoned(nx), byi = test_poisoned(nx);
+    cl_mem bdx = test_poisoned(nx), bdg = test_poisoned(nc);
+    cl_mem bdb = test_poisoned(nc);
+    TEST_OK(batchnorm_forward(&l, s.n, 1, bx, bp[0], bp[1], bp[2], bp[3], by,
+                              &err), err);
+    TEST_OK(batchnorm_backward(&l, s.n, bx, bp[0], bdy, with_dx ? bdx : NULL,
+                               bdg, bdb, &err), err);
+    TEST_OK(batchnorm_forward(&l, s.n, 0, bx, bp[0], bp[1], bp[2], bp[3], byi,
+                              &err), err);
+    test_download(by, y, nx);
+    test_download(byi, yi, nx);
+    test_download(bp[2], rm, nc);
+    test_download(bp[3], rv, nc);
+    test_download(bdg, dg, nc);
+    test_download(bdb, db, nc);
+    if (with_dx)
+        test_download(bdx, dx, nx);
+
+    double *xd = widen(x, nx), *dyd = widen(dy, nx), *pd[4];
+    for (int i = 0; i < 4; i++)
+        pd[i] = widen(p[i], nc);
+    double *yr = malloc(nx * sizeof *yr), *dxr = malloc(nx * sizeof *dxr);
+    double *dgr = malloc(nc * sizeof *dgr), *dbr = malloc(nc * sizeof *dbr);
+    ref_batchnorm_forward(xd, pd[0], pd[1], pd[2], pd[3], yr, s.n, s.c, hw, 1);
+    test_close("bn y (training)", y, yr, nx, TEST_TOL_FORWARD);
+    test_close("bn running_mean", rm, pd[2], nc, TEST_TOL_FORWARD);
+    test_close("bn running_var", rv, pd[3], nc, TEST_TOL_FORWARD);
+    ref_batchnorm_backward(xd, pd[0], dyd, dxr, dgr, dbr, s.n, s.c, hw);
+    test_close("bn dgamma", dg, dgr, nc, TEST_TOL_GRAD);
+    test_close("bn dbeta", db, dbr, nc, TEST_TOL_GRAD);
+    if (with_dx)
+        test_close("bn dx", dx, dxr, nx, TEST_TOL_GRAD);
+    double *rmd = widen(rm, nc), *rvd = widen(rv, nc);
+    ref_batchnorm_forward(xd, pd[0], pd[1], rmd, rvd, yr, s.n, s.c, hw, 0);
+    test_close("bn y (inference)", yi, yr, nx, TEST_TOL_FORWARD);
+
+    cl_mem mems[] = {bx, bdy, bp[0], bp[1], bp[2], bp[3], by, byi, bdx, bdg,
+                     bdb};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        clReleaseMemObject(mems[i]);
+    batchnorm_release(&l);
+    void *host[] = {x, dy, p[0], p[1], p[2], p[3], y, dx, yi, rm, rv, dg, db,
+                    xd, dyd, pd[0], pd[1], pd[2], pd[3], yr, dxr, dgr, dbr,
+                    rmd, rvd};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
+}
+
+/* Spatial and flat ((N, C, 1, 1), after a flatten or dense layer); channel
+ * values fewer and more than a work-group; batch 1 flat, where the batch
+ * variance is 0 over a single value. */
+static const shape awkward[] = {
+    {3, 5, 7, 9}, {5, 17, 1, 1}, {2, 3, 13, 13}, {1, 4, 1, 1},
+    {33, 7, 5, 5}, {1, 3, 1, 7}, {7, 1, 30, 31},
+};
+
+START_TEST(matches_reference_on_awkward_shapes)
+{
+    check(awkward[_i], awkward[_i].n, 1);
+}
+END_TEST
+
+/* A layer serves any batch up to the one it was created for; a first layer
+ * needs no dx. */
+START_TEST(smaller_batch_without_dx)
+{
+    check((shape){3, 6, 4, 5}, 8, 0);
+}
+END_TEST
+
+START_TEST(rejects_bad_shapes)
+{
+    cnn_error err = {0};
+    batchnorm_layer l;
+    ck_assert_int_eq(batchnorm_create(&l, test_rt(), 4, 0, 3, 3, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "0 channels"));
+    TEST_OK(batchnorm_create(&l, test_rt(), 4, 3, 2, 2, &err), err);
+    ck_assert_int_eq(batchnorm_forward(&l, 5, 1, NULL, NULL, NULL, NULL, NULL,
+                                       NULL, &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
+    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, NULL,
+                                        NULL, &err), CNN_ERR_INPUT);
+    batchnorm_release(&l);
+}
+END_TEST
+
+/* Two channels of (n = 2, hw = 2): channel 0 is 1, 2, 3, 4 (mean 2.5,
+ * biased variance 1.25, unbiased 5/3); channel 1 is constant. */
+START_TEST(reference_matches_hand_computed_values)
+{
+    const double x[8] = {1, 2, 7, 7, 3, 4, 7, 7};
+    const double gamma[2] = {2, 3}, beta[2] = {0.5, -1};
+    double rm[2] = {1, 0}, rv[2] = {1, 4}, y[8];
+    ref_batchnorm_forward(x, gamma, beta, rm, rv, y, 2, 2, 2, 1);
+    double sd = sqrt(1.25 + 1e-3);
+    const double want[8] = {2 * -1.5 / sd + 0.5, 2 * -0.5 / sd + 0.5, -1, -1,
+                            2 * 0.5 / sd + 0.5, 2 * 1.5 / sd + 0.5, -1, -1};
+    for (int i = 0; i < 8; i++)
+        ck_assert_double_eq_tol(y[i], want[i], 1e-12);
+    ck_assert_double_eq_tol(rm[0], 0.99 + 0.01 * 2.5, 1e-12);
+    ck_assert_double_eq_tol(rm[1], 0.01 * 7, 1e-12);
+    ck_assert_double_eq_tol(rv[0], 0.99 + 0.01 * 5.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(rv[1], 0.99 * 4, 1e-12);
+
+    /* Inference uses the running statistics and leaves them alone. */
+    ref_batchnorm_forward(x, gamma, beta, rm, rv, y, 2, 2, 2, 0);
+    ck_assert_double_eq_tol(y[0], 2 * (1 - rm[0]) / sqrt(rv[0] + 1e-3) + 0.5,
+                            1e-12);
+    ck_assert_double_eq_tol(rm[0], 0.99 + 0.01 * 2.5, 1e-12);
+}
+END_TEST
+
+/* Finite differences run through the training forward with x, gamma, beta
+ * packed as z = (x, gamma, beta). */
+typedef struct {
+    int n, c, hw; /* c <= 8 */
+} fd_args;
+
+static void forward_packed(void *a, const double *z, double *y)
+{
+    fd_args *f = a;
+    size_t nx = (size_t)f->n * f->c * f->hw;
+    double rm[8] = {0}, rv[8] = {0};
+    ref_batchnorm_forward(z, z + nx, z + nx + f->c, rm, rv, y, f->n, f->c,
+                          f->hw, 1);
+}
+
+/* The reference's dx, dgamma, dbeta against central differences of
+ * L = sum(dy * y), spatial and flat. */
+START_TEST(reference_gradients_match_finite_differences)
+{
+    static const shape shapes[] = {{2, 3, 2, 3}, {5, 4, 1, 1}, {1, 2, 1, 2}};
+    shape s = shapes[_i];
+    int hw = s.h * s.w;
+    size_t nx = (size_t)s.n * s.c * hw, nz = nx + 2 * (size_t)s.c;
+    float *r = random_floats(nz + nx, 20 + _i, -1, 1);
+    double *z = widen(r, nz), *dy = widen(r + nz, nx);
+    for (int ch = 0; ch < s.c; ch++)
+        z[nx + ch] += 1.5; /* gamma away from 0 */
+    double *y = malloc(nx * sizeof *y), *num = malloc(nz * sizeof *num);
+    double *ana = malloc(nz * sizeof *ana);
+    fd_args a = {s.n, s.c, hw};
+    ref_numeric_grad(forward_packed, &a, z, (long)nz, dy, y, (long)nx, 1e-6,
+                     num);
+    ref_batchnorm_backward(z, z + nx, dy, ana, ana + nx, ana + nx + s.c, s.n,
+                           s.c, hw);
+    for (size_t i = 0; i < nz; i++)
+        ck_assert_msg(fabs(num[i] - ana[i]) <= 1e-7 * (1 + fabs(num[i])),
+                      "gradient [%zu]: analytic %.12g, numeric %.12g", i,
+                      ana[i], num[i]);
+    free(r), free(z), free(dy), free(y), free(num), free(ana);
+}
+END_TEST
+
+static arch_layer token(const char *text, arch_shape in)
+{
+    arch_layer l = {.kind = &layer_bn, .in = in};
+    snprintf(l.token, sizeof l.token, "%s", text);
+    return l;
+}
+
+START_TEST(row_parses_bn_only)
+{
+    cnn_error err = {0};
+    arch_layer l = token("bn", (arch_shape){5, 7, 9});
+    TEST_OK(layer_bn.parse("", &l, &err), err);
+    const char *bad[] = {"bn2", "bnx", "bn3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        l = token(bad[i], (arch_shape){5, 7, 9});
+        ck_assert_int_eq(layer_bn.parse(bad[i] + 2, &l, &err), CNN_ERR_INPUT);
+        ck_assert_ptr_nonnull(strstr(err.msg, bad[i]));
+    }
+    ck_assert_str_eq(layer_bn.prefix, "bn");
+    ck_assert_str_eq(layer_bn.keras, "BatchNormalization");
+    ck_assert_uint_eq(layer_bn.flags, 0);
+}
+END_TEST
+
+START_TEST(row_keeps_the_shape_and_declares_four_tensors)
+{
+    cnn_error err = {0};
+    const arch_shape ins[] = {{5, 7, 9}, {17, 1, 1}};
+    for (int k = 0; k < 2; k++) {
+        arch_layer l = token("bn", ins[k]);
+        TEST_OK(layer_bn.shape(&l, &err), err);
+        ck_assert_int_eq(l.out.c, ins[k].c);
+        ck_assert_int_eq(l.out.h, ins[k].h);
+        ck_assert_int_eq(l.out.w, ins[k].w);
+        layer_param p[LAYER_MAX_PARAMS];
+        ck_assert_int_eq(layer_bn.params(&l, p), 4);
+        const char *what[] = {"weight", "bias", "running_mean", "running_var"};
+        const layer_init init[] = {LAYER_INIT_ONE, LAYER_INIT_ZERO,
+                                   LAYER_INIT_ZERO, LAYER_INIT_ONE};
+        for (int i = 0; i < 4; i++) {
+            ck_assert_str_eq(p[i].what, what[i]);
+            ck_assert_int_eq(p[i].ndim, 1);
+            ck_assert_int_eq(p[i].shape[0], ins[k].c);
+            ck_assert_int_eq(p[i].init, init[i]);
+            ck_assert_int_eq(p[i].trainable, i < 2);
+        }
+    }
+}
+END_TEST
+
+/* The row's device adapters against its reference adapters, through a
+ * hand-built node: a training forward and backward, then inference. The
+ * running statistics' grads start at zero and must stay so. */
+START_TEST(row_adapters_match_reference_row)
+{
+    cnn_error err = {0};
+    enum { N = 3, C = 4, H = 3, W = 5, NX = N * C * H * W };
+    arch_layer spec = token("bn", (arch_shape){C, H, W});
+    spec.out = spec.in;
+    float *x = random_floats(NX, 30, -1, 3), *dy = random_floats(NX, 31, -1, 1);
+    float *p[4];
+    random_params(p, C, 32);
+    const float zero[C] = {0};
+    net_tensor t[4];
+    layer_node nd = {.spec = &spec, .nparams = 4};
+    for (int i = 0; i < 4; i++) {
+        t[i] = (net_tensor){.param = test_upload(p[i], C),
+                            .grad = test_upload(zero, C)};
+        nd.params[i] = &t[i];
+    }
+    nd.y = test_poisoned(NX);
+    nd.dy = test_upload(dy, NX);
+    cl_mem bx = test_upload(x, NX), bdx = test_poisoned(NX);
+    layer_env env = {.rt = test_rt(), .max_batch = N};
+    TEST_OK(layer_bn.create(&nd, &env, &err), err);
+    layer_pass train = {.n = N, .training = 1}, infer = {.n = N};
+    TEST_OK(layer_bn.forward(&nd, &train, bx, &err), err);
+    TEST_OK(layer_bn.backward(&nd, &train, bx, bdx, &err), err);
+
+    double *xd = widen(x, NX), *dyd = widen(dy, NX), *pd[4], *gd[4];
+    for (int i = 0; i < 4; i++) {
+        pd[i] = widen(p[i], C);
+        gd[i] = widen(zero, C);
+    }
+    double yr[NX], dxr[NX];
+    float out[NX], got[4][C];
+    layer_bn.ref_forward(&spec, &train, pd, xd, yr);
+    layer_bn.ref_backward(&spec, &train, pd, xd, yr, dyd, dxr, gd);
+    test_download(nd.y, out, NX);
+    test_close("bn row y", out, yr, NX, TEST_TOL_FORWARD);
+    test_download(bdx, out, NX);
+    test_close("bn row dx", out, dxr, NX, TEST_TOL_GRAD);
+    for (int i = 0; i < 4; i++) {
+        test_download(t[i].param, got[i], C);
+        test_close("bn row param", got[i], pd[i], C, TEST_TOL_FORWARD);
+        test_download(t[i].grad, got[i], C);
+        test_close("bn row grad", got[i], gd[i], C, TEST_TOL_GRAD);
+    }
+    ck_assert_mem_eq(got[2], zero, sizeof zero);
+    ck_assert_mem_eq(got[3], zero, sizeof zero);
+
+    TEST_OK(layer_bn.forward(&nd, &infer, bx, &err), err);
+    layer_bn.ref_forward(&spec, &infer, pd, xd, yr);
+    test_download(nd.y, out, NX);
+    test_close("bn row y (inference)", out, yr, NX, TEST_TOL_FORWARD);
+
+    layer_bn.release(&nd);
+    ck_assert_ptr_null(nd.op);
+    layer_bn.release(&nd); /* safe twice, as on a half-built node */
+    for (int i = 0; i < 4; i++) {
+        clReleaseMemObject(t[i].param);
+        clReleaseMemObject(t[i].grad);
+        free(p[i]), free(pd[i]), free(gd[i]);
+    }
+    clReleaseMemObject(nd.y);
+    clReleaseMemObject(nd.dy);
+    clReleaseMemObject(bx);
+    clReleaseMemObject(bdx);
+    free(x), free(dy), free(xd), free(dyd);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("batchnorm");
+    TCase *tc = tcase_create("batchnorm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, reference_matches_hand_computed_values);
+    tcase_add_loop_test(tc, reference_gradients_match_finite_differences, 0, 3);
+    tcase_add_test(tc, rejects_bad_shapes);
+    tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,
+                        sizeof awkward / sizeof awkward[0]);
+    tcase_add_test(tc, smaller_batch_without_dx);
+    tcase_add_test(tc, row_parses_bn_only);
+    tcase_add_test(tc, row_keeps_the_shape_and_declares_four_tensors);
+    tcase_add_test(tc, row_adapters_match_reference_row);
+    suite_add_tcase(s, tc);
+    return test_run(s, 0);
+}
