@@ -1,5 +1,6 @@
-/* pool: 2x2 max-pooling with stride 2 ('valid', as Keras MaxPool2D): an odd
- * last row or column of the input is dropped, so 11 -> 5.
+/* pool: max-pooling over P x P windows at stride S, 'valid' as Keras
+ * MaxPooling2D: OH = (H - P) / S + 1, rows and columns past the last whole
+ * window are dropped (pool2 takes 11 -> 5), and the same for the width.
  *
  * The functions only enqueue work on the layer's queue and need no scratch.
  * The backward pass recomputes the winner of each window from x rather than
@@ -12,25 +13,27 @@
 
 typedef struct {
     const clrt *rt;
-    int c, h, w;
-    int oh, ow; /* h / 2, w / 2 */
+    int max_batch, c, h, w;
+    int p, s;   /* window size and stride */
+    int oh, ow; /* (h - p) / s + 1, (w - p) / s + 1 */
     cl_kernel forward, backward;
 } pool_layer;
 
-/* A layer for inputs of c channels of h x w (h, w >= 2). Bad shapes are
+/* A layer for batches of up to max_batch inputs of c channels of h x w,
+ * with p x p windows at stride s (p <= h, p <= w). Bad shapes are
  * CNN_ERR_INPUT. On failure nothing needs releasing. */
-cnn_status pool_create(pool_layer *l, const clrt *rt, int c, int h, int w,
-                       cnn_error *err);
+cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
+                       int h, int w, int p, int s, cnn_error *err);
 void pool_release(pool_layer *l);
 
-/* y = the maximum of each 2x2 window.
- * x is (N, C, H, W), y is (N, C, H/2, W/2). */
+/* y = the maximum of each window.
+ * x is (N, C, H, W), y is (N, C, OH, OW), N <= max_batch. */
 cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
                         cnn_error *err);
 
-/* dx = dy at each window's winner, 0 elsewhere (also 0 on a dropped row or
- * column); dx is overwritten. x and dx are (N, C, H, W), dy is
- * (N, C, H/2, W/2). */
+/* dx = the sum of dy over the windows an input wins (windows overlap when
+ * s < p), 0 for an input that wins none; dx is overwritten.
+ * x and dx are (N, C, H, W), dy is (N, C, OH, OW). */
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err);
 

@@ -1,13 +1,16 @@
-/* pool.cl: 2x2 max-pooling with stride 2, as Keras MaxPool2D with 'valid'
- * padding: an odd last row or column is dropped (11 -> 5).
+/* pool.cl: max-pooling, as Keras MaxPooling2D with 'valid' padding: P x P
+ * windows at stride S, OH = (H - P) / S + 1 (rows and columns past the last
+ * whole window are dropped), and the same for the width.
  *
- * x and dx are (N, C, H, W); y and dy are (N, C, H/2, W/2). The backward
+ * x and dx are (N, C, H, W); y and dy are (N, C, OH, OW). The backward
  * pass recomputes which input won from x instead of keeping an index buffer
  * from the forward pass: the training step keeps x anyway, so there is no
  * extra buffer to size per batch, and the forward pass stays a plain
- * inference kernel. Measured on PoCL, the backward pass is bound by its
- * strided dx stores, not by reading x. Ties go to the first maximum in
- * row-major window order (top-left, top-right, bottom-left, bottom-right). */
+ * inference kernel. Ties go to the first maximum in row-major window order.
+ *
+ * maxpool2_* are the 2x2 stride-2 case, the reference model's, kept apart
+ * because it is most of a pooling step's time there; maxpool_* serve any P
+ * and S. */
 
 /* The window's four inputs, the winning position (0..3) and its value. Both
  * passes use this one comparison chain, so they always agree on the winner. */
@@ -59,4 +62,60 @@ __kernel void maxpool2_backward(__global const float *x,
     p[1] = win == 2 * row + 1 ? g : 0.0f;
     if ((W & 1) && ow == OW - 1)
         p[2] = 0.0f;
+}
+
+/* The offset in the plane xp (H x W) of the winner of the P x P window
+ * whose top-left input is at row h0, column w0. Both passes use it, so they
+ * always agree on the winner. */
+static int maxpool_winner(__global const float *xp, int W, int P, int h0,
+                          int w0)
+{
+    int best = h0 * W + w0;
+    float m = xp[best];
+    for (int i = 0; i < P; i++)
+        for (int j = 0; j < P; j++) {
+            int at = (h0 + i) * W + w0 + j;
+            if (xp[at] > m) {
+                m = xp[at];
+                best = at;
+            }
+        }
+    return best;
+}
+
+/* The NDRange is (OW, OH, N * C), one work-item per output element. */
+__kernel void maxpool_forward(__global const float *x, __global float *y,
+                              const int H, const int W, const int P,
+                              const int S)
+{
+    int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+    int OW = get_global_size(0), OH = get_global_size(1);
+    __global const float *xp = x + (size_t)nc * H * W;
+    y[((size_t)nc * OH + oh) * OW + ow] =
+        xp[maxpool_winner(xp, W, P, oh * S, ow * S)];
+}
+
+/* The NDRange is (W, H, N * C), one work-item per element of dx, which
+ * gathers dy from the windows that contain it and that it wins, in
+ * row-major window order: windows overlap when S < P, and gathering rather
+ * than scattering needs no atomics and fixes the summation order. An input
+ * in no window (dropped by the floor, or skipped when S > P) gets 0. */
+__kernel void maxpool_backward(__global const float *x,
+                               __global const float *dy, __global float *dx,
+                               const int H, const int W, const int P,
+                               const int S, const int OH, const int OW)
+{
+    int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    __global const float *xp = x + (size_t)nc * H * W;
+    __global const float *dyp = dy + (size_t)nc * OH * OW;
+    /* Window oh covers rows oh*S .. oh*S + P - 1. */
+    int oh0 = h < P ? 0 : (h - P + S) / S, oh1 = min(h / S, OH - 1);
+    int ow0 = w < P ? 0 : (w - P + S) / S, ow1 = min(w / S, OW - 1);
+    int self = h * W + w;
+    float g = 0.0f;
+    for (int oh = oh0; oh <= oh1; oh++)
+        for (int ow = ow0; ow <= ow1; ow++)
+            if (maxpool_winner(xp, W, P, oh * S, ow * S) == self)
+                g += dyp[oh * OW + ow];
+    dx[(size_t)nc * H * W + self] = g;
 }

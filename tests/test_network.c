@@ -23,7 +23,12 @@ static const arch_shape small_input = {2, 11, 11};
  * bias whose every path into bn is an always-active ReLU has a gradient of
  * exactly 0, and Adam's first step would turn its float noise into +-lr. */
 #define EVERY_KIND_ARCH \
-    "conv5k3s2same-relu-bn-drop0.25-pool2-relu-conv3k2same-relu-flatten-fc7-relu-drop0.5-fc4"
+    "conv5k3s2same-relu-bn-drop0.25-pool3s2-relu-conv3k2same-relu-avgpool2s1-flatten-fc7-relu-" \
+    "drop0.5-fc4"
+/* gap gives a flat output as flatten does, so it has a network of its own,
+ * with the stride-1 'valid' convolution and the 2x2 pool of the reference
+ * model. */
+#define EVERY_KIND_GAP_ARCH "conv5k3-relu-pool2-conv4k3-relu-avgpool2s1-gap-fc7-relu-fc4"
 static const arch_shape every_kind_input = {3, 13, 11};
 
 static arch parse(const char *spec, arch_shape input, int classes)
@@ -269,6 +274,19 @@ START_TEST(train_step_every_kind)
 }
 END_TEST
 
+START_TEST(reference_gradients_gap_network_every_element)
+{
+    arch a = parse(EVERY_KIND_GAP_ARCH, every_kind_input, 4);
+    finite_difference_check(&a, 3, 1);
+}
+END_TEST
+
+START_TEST(train_step_gap_network)
+{
+    train_step_check(EVERY_KIND_GAP_ARCH, every_kind_input, 4, 8, 5, DENSE_GEMM_KERNEL);
+}
+END_TEST
+
 START_TEST(train_step_reference_model_batch_32)
 {
     train_step_check(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10, 32, 32, DENSE_GEMM_AUTO);
@@ -353,6 +371,8 @@ int main(void)
     tcase_add_test(tc, reference_gradients_reference_model_every_tensor);
     tcase_add_test(tc, reference_gradients_every_kind_every_element);
     tcase_add_test(tc, train_step_every_kind);
+    tcase_add_test(tc, reference_gradients_gap_network_every_element);
+    tcase_add_test(tc, train_step_gap_network);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
     tcase_add_test(tc, timing_picks_one_gemm_path_for_the_network);

@@ -1,19 +1,31 @@
-/* test_pool.c: the max-pooling and ReLU layers (the shape-preserving layers
- * between the convolutions) against their double references on awkward
- * shapes, and the references' backward passes against finite differences. */
+/* test_pool.c: the max-pooling and ReLU layers against their double
+ * references on awkward shapes, the max-pool's exact selection and routing,
+ * its parser and shapes through the layer table's row, and the references'
+ * backward passes against finite differences. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "activation.h"
+#include "layer.h"
 #include "pool.h"
 #include "ref/activation.h"
 #include "ref/pool.h"
 #include "testutil.h"
 
+extern const layer_kind layer_pool;
+
+/* A batch of n inputs of c channels of h x w, pooled p x p at stride s. */
 typedef struct {
-    int n, c, h, w;
+    int n, c, h, w, p, s;
 } shape;
+
+static size_t in_size(shape s) { return (size_t)s.n * s.c * s.h * s.w; }
+
+static size_t out_size(shape s)
+{
+    return (size_t)s.n * s.c * ((s.h - s.p) / s.s + 1) * ((s.w - s.p) / s.s + 1);
+}
 
 static double *widen(const float *x, size_t n)
 {
@@ -24,55 +36,105 @@ static double *widen(const float *x, size_t n)
     return d;
 }
 
-/* Runs forward and backward on x (and a random dy) for shape s and compares
- * both with the reference. Outputs start poisoned. */
-static void check_pool(shape s, const float *x, uint64_t seed)
+/* Runs the device's forward on x and backward on dy for shape s, outputs
+ * poisoned first; y and dx receive the results. */
+static void run_pool(shape s, const float *x, const float *dy, float *y,
+                     float *dx)
 {
     cnn_error err = {0};
-    size_t in = (size_t)s.n * s.c * s.h * s.w;
-    size_t out = (size_t)s.n * s.c * (s.h / 2) * (s.w / 2);
-    float *dy = malloc(out * sizeof *dy), *y = malloc(out * sizeof *y);
-    float *dx = malloc(in * sizeof *dx);
-    double *yr = malloc(out * sizeof *yr), *dxr = malloc(in * sizeof *dxr);
-    test_random(dy, out, seed, -1, 1);
-    double *xd = widen(x, in), *dyd = widen(dy, out);
-    ref_maxpool_forward(xd, yr, s.n, s.c, s.h, s.w);
-    ref_maxpool_backward(xd, dyd, dxr, s.n, s.c, s.h, s.w);
-
+    size_t in = in_size(s), out = out_size(s);
     pool_layer l;
-    TEST_OK(pool_create(&l, test_rt(), s.c, s.h, s.w, &err), err);
+    TEST_OK(pool_create(&l, test_rt(), s.n, s.c, s.h, s.w, s.p, s.s, &err),
+            err);
     cl_mem bx = test_upload(x, in), bdy = test_upload(dy, out);
     cl_mem by = test_poisoned(out), bdx = test_poisoned(in);
     TEST_OK(pool_forward(&l, s.n, bx, by, &err), err);
     TEST_OK(pool_backward(&l, s.n, bx, bdy, bdx, &err), err);
     test_download(by, y, out);
     test_download(bdx, dx, in);
-    test_close("pool y", y, yr, out, TEST_TOL_FORWARD);
-    test_close("pool dx", dx, dxr, in, TEST_TOL_GRAD);
-
     clReleaseMemObject(bx);
     clReleaseMemObject(bdy);
     clReleaseMemObject(by);
     clReleaseMemObject(bdx);
     pool_release(&l);
-    free(dy), free(y), free(dx), free(yr), free(dxr), free(xd), free(dyd);
 }
 
+/* The device's y and dx for x and dy against the reference's: within the
+ * tolerances, or bit for bit when exact (max selects a value of x, and dy
+ * holding small integers sums exactly in any order). */
+static void check_pool(shape s, const float *x, const float *dy, int exact)
+{
+    size_t in = in_size(s), out = out_size(s);
+    float *y = malloc(out * sizeof *y), *dx = malloc(in * sizeof *dx);
+    double *yr = malloc(out * sizeof *yr), *dxr = malloc(in * sizeof *dxr);
+    double *xd = widen(x, in), *dyd = widen(dy, out);
+    ref_maxpool_forward(xd, yr, s.n, s.c, s.h, s.w, s.p, s.s);
+    ref_maxpool_backward(xd, dyd, dxr, s.n, s.c, s.h, s.w, s.p, s.s);
+    run_pool(s, x, dy, y, dx);
+    if (exact) {
+        for (size_t i = 0; i < out; i++)
+            ck_assert_msg(y[i] == (float)yr[i], "pool%ds%d y[%zu] = %.9g, "
+                          "the reference's winner %.9g", s.p, s.s, i,
+                          (double)y[i], yr[i]);
+        for (size_t i = 0; i < in; i++)
+            ck_assert_msg(dx[i] == (float)dxr[i], "pool%ds%d dx[%zu] = %.9g, "
+                          "reference %.9g", s.p, s.s, i, (double)dx[i],
+                          dxr[i]);
+    } else {
+        test_close("pool y", y, yr, out, TEST_TOL_FORWARD);
+        test_close("pool dx", dx, dxr, in, TEST_TOL_GRAD);
+    }
+    free(y), free(dx), free(yr), free(dxr), free(xd), free(dyd);
+}
+
+/* 2x2 stride 2 (the fast path) and windows that do not divide their input,
+ * overlap (s < p), skip inputs (s > p) or cover it whole. */
 static const shape shapes[] = {
-    {1, 1, 5, 5},   {3, 3, 7, 11}, {33, 7, 13, 5}, {1, 32, 26, 26},
-    {3, 1, 11, 2},  {2, 4, 2, 13},  {4, 32, 26, 26},
+    {1, 1, 5, 5, 2, 2},    {3, 3, 7, 11, 2, 2},  {33, 7, 13, 5, 2, 2},
+    {1, 32, 26, 26, 2, 2}, {3, 1, 11, 2, 2, 2},  {2, 4, 2, 13, 2, 2},
+    {4, 32, 26, 26, 2, 2}, {3, 5, 11, 11, 2, 2}, {3, 5, 10, 11, 3, 3},
+    {5, 17, 9, 8, 3, 2},   {3, 5, 11, 9, 2, 1},  {3, 17, 13, 11, 4, 3},
+    {5, 5, 11, 13, 2, 3},  {3, 5, 6, 7, 1, 1},   {3, 17, 7, 7, 7, 1},
+    {3, 5, 9, 8, 5, 4},
 };
+enum { SHAPES = sizeof shapes / sizeof shapes[0] };
 
 START_TEST(pool_matches_reference)
 {
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    shape s = shapes[_i];
+    size_t in = in_size(s), out = out_size(s);
+    float *x = malloc(in * sizeof *x), *dy = malloc(out * sizeof *dy);
+    test_random(x, in, 10 + _i, -2, 2);
+    test_random(dy, out, 40 + _i, -1, 1);
+    check_pool(s, x, dy, 0);
+    free(x), free(dy);
+}
+END_TEST
+
+/* x with (ties 1) or without many ties in its windows, dy small integers:
+ * y is bit for bit the reference winner's value and dx bit for bit the sum
+ * of dy over the windows the reference says an input wins, so a kernel
+ * that picks another winner, or routes dy anywhere else, fails. */
+static void check_exact(int ties)
+{
+    for (int i = 0; i < SHAPES; i++) {
         shape s = shapes[i];
-        size_t in = (size_t)s.n * s.c * s.h * s.w;
-        float *x = malloc(in * sizeof *x);
-        test_random(x, in, 10 + i, -2, 2);
-        check_pool(s, x, 20 + i);
-        free(x);
+        size_t in = in_size(s), out = out_size(s);
+        float *x = malloc(in * sizeof *x), *dy = malloc(out * sizeof *dy);
+        test_random(x, in, 70 + i, ties ? 0 : -2, ties ? 3 : 2);
+        test_random(dy, out, 90 + i, -8, 9);
+        for (size_t j = 0; j < out; j++)
+            dy[j] = floorf(dy[j]);
+        for (size_t j = 0; ties && j < in; j++)
+            x[j] = floorf(x[j]);
+        check_pool(s, x, dy, 1);
+        free(x), free(dy);
     }
+}
+
+START_TEST(pool_selects_and_routes_exactly)
+{
+    check_exact(0);
 }
 END_TEST
 
@@ -80,40 +142,7 @@ END_TEST
  * first maximum in row-major order in the kernel as in the reference. */
 START_TEST(pool_ties_go_to_first_maximum)
 {
-    shape s = {3, 7, 13, 11};
-    size_t in = (size_t)s.n * s.c * s.h * s.w;
-    float *x = malloc(in * sizeof *x);
-    test_random(x, in, 5, 0, 3);
-    for (size_t i = 0; i < in; i++)
-        x[i] = floorf(x[i]);
-    check_pool(s, x, 6);
-    free(x);
-}
-END_TEST
-
-START_TEST(pool_is_deterministic)
-{
-    cnn_error err = {0};
-    shape s = {3, 7, 11, 13};
-    size_t in = (size_t)s.n * s.c * s.h * s.w, out = in; /* out is enough */
-    float *x = malloc(in * sizeof *x), *a = malloc(in * sizeof *a);
-    float *b = malloc(in * sizeof *b);
-    test_random(x, in, 7, -1, 1);
-    pool_layer l;
-    TEST_OK(pool_create(&l, test_rt(), s.c, s.h, s.w, &err), err);
-    cl_mem bx = test_upload(x, in), bdy = test_upload(x, out);
-    cl_mem d1 = test_poisoned(in), d2 = test_poisoned(in);
-    TEST_OK(pool_backward(&l, s.n, bx, bdy, d1, &err), err);
-    TEST_OK(pool_backward(&l, s.n, bx, bdy, d2, &err), err);
-    test_download(d1, a, in);
-    test_download(d2, b, in);
-    ck_assert_mem_eq(a, b, in * sizeof *a);
-    clReleaseMemObject(bx);
-    clReleaseMemObject(bdy);
-    clReleaseMemObject(d1);
-    clReleaseMemObject(d2);
-    pool_release(&l);
-    free(x), free(a), free(b);
+    check_exact(1);
 }
 END_TEST
 
@@ -121,20 +150,87 @@ START_TEST(pool_rejects_bad_shapes)
 {
     cnn_error err = {0};
     pool_layer l;
-    ck_assert_int_eq(pool_create(&l, test_rt(), 3, 1, 8, &err), CNN_ERR_INPUT);
-    ck_assert_int_eq(pool_create(&l, test_rt(), 0, 4, 4, &err), CNN_ERR_INPUT);
-    TEST_OK(pool_create(&l, test_rt(), 3, 4, 4, &err), err);
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 1, 8, 2, 2, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 8, 8, 9, 1, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "window 9"));
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 0, 4, 4, 2, 2, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 4, 4, 0, 2, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 4, 4, 2, 0, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_int_eq(pool_create(&l, test_rt(), 0, 3, 4, 4, 2, 2, &err),
+                     CNN_ERR_INPUT);
+    TEST_OK(pool_create(&l, test_rt(), 4, 3, 4, 4, 3, 1, &err), err);
     cl_mem b = test_poisoned(1);
     ck_assert_int_eq(pool_forward(&l, 0, b, b, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(pool_backward(&l, 5, b, b, b, &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
     clReleaseMemObject(b);
     pool_release(&l);
+}
+END_TEST
+
+/* Parses `token` through the row and shapes it for input `in`. */
+static cnn_status parse_and_shape(const char *token, arch_shape in,
+                                  arch_layer *l, cnn_error *err)
+{
+    memset(l, 0, sizeof *l);
+    l->kind = &layer_pool;
+    snprintf(l->token, sizeof l->token, "%s", token);
+    l->in = in;
+    cnn_status st = layer_pool.parse(token + strlen("pool"), l, err);
+    return st ? st : layer_pool.shape(l, err);
+}
+
+START_TEST(pool_row_parses_and_shapes)
+{
+    static const struct {
+        const char *token;
+        int h, w, p, s, oh, ow;
+    } good[] = {
+        {"pool2", 26, 26, 2, 2, 13, 13}, {"pool2", 11, 11, 2, 2, 5, 5},
+        {"pool3", 10, 11, 3, 3, 3, 3},   {"pool3s2", 9, 8, 3, 2, 4, 3},
+        {"pool2s1", 5, 7, 2, 1, 4, 6},   {"pool4s3", 13, 11, 4, 3, 4, 3},
+        {"pool8", 8, 8, 8, 8, 1, 1},     {"pool1s2", 5, 4, 1, 2, 3, 2},
+    };
+    cnn_error err = {0};
+    arch_layer l;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        TEST_OK(parse_and_shape(good[i].token, (arch_shape){5, good[i].h,
+                                good[i].w}, &l, &err), err);
+        ck_assert_int_eq(l.k, good[i].p);
+        ck_assert_int_eq(l.stride, good[i].s);
+        ck_assert_int_eq(l.out.c, 5);
+        ck_assert_int_eq(l.out.h, good[i].oh);
+        ck_assert_int_eq(l.out.w, good[i].ow);
+    }
+    static const char *bad[] = {"pool", "pool0", "pool2s0", "pool2s",
+                                "pools2", "pool2x", "pool2s2s2", "pool-2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = 0;
+        ck_assert_int_eq(parse_and_shape(bad[i], (arch_shape){5, 8, 8}, &l,
+                                         &err), CNN_ERR_INPUT);
+        char quoted[40];
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        ck_assert_msg(strstr(err.msg, quoted) && strstr(err.msg, "pool<P>"),
+                      "%s: %s", bad[i], err.msg);
+    }
+    ck_assert_int_eq(parse_and_shape("pool9", (arch_shape){5, 8, 8}, &l, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "'pool9': cannot pool a 8x8 input") &&
+                      strstr(err.msg, "9x9 window"), "%s", err.msg);
+    ck_assert_int_eq(parse_and_shape("pool3", (arch_shape){5, 8, 2}, &l, &err),
+                     CNN_ERR_INPUT);
 }
 END_TEST
 
 static void pool_function(void *args, const double *x, double *y)
 {
     const shape *s = args;
-    ref_maxpool_forward(x, y, s->n, s->c, s->h, s->w);
+    ref_maxpool_forward(x, y, s->n, s->c, s->h, s->w, s->p, s->s);
 }
 
 static void relu_function(void *args, const double *x, double *y)
@@ -156,17 +252,28 @@ static void check_numeric(ref_function f, void *args, double *x, long n,
     free(y), free(num);
 }
 
+/* Distinct inputs, spaced far wider than the step, so no perturbation
+ * changes a window's winner; windows of every kind, overlapping ones
+ * included. */
 START_TEST(pool_reference_gradient_is_numeric)
 {
-    shape s = {2, 3, 5, 7};
-    long n = 2 * 3 * 5 * 7, m = 2 * 3 * 2 * 3;
-    float *xf = malloc(n * sizeof *xf), *r = malloc(m * sizeof *r);
-    test_random(xf, n, 41, -1, 1);
-    test_random(r, m, 42, -1, 1);
-    double *x = widen(xf, n), *dy = widen(r, m), *dx = malloc(n * sizeof *dx);
-    ref_maxpool_backward(x, dy, dx, s.n, s.c, s.h, s.w);
-    check_numeric(pool_function, &s, x, n, dy, m, dx, "pool");
-    free(xf), free(r), free(x), free(dy), free(dx);
+    static const shape cases[] = {
+        {2, 3, 5, 7, 2, 2}, {2, 2, 9, 8, 3, 2}, {1, 3, 5, 6, 2, 1},
+        {2, 2, 10, 11, 4, 3}, {1, 2, 7, 7, 2, 3},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        shape s = cases[c];
+        long n = (long)in_size(s), m = (long)out_size(s);
+        float *r = malloc(m * sizeof *r);
+        test_random(r, m, 42 + c, -1, 1);
+        double *x = malloc(n * sizeof *x), *dy = widen(r, m);
+        double *dx = malloc(n * sizeof *dx);
+        for (long i = 0; i < n; i++) /* a permutation of 0 .. n-1, scaled */
+            x[i] = (double)(i * 7919 % n) / n - 0.5;
+        ref_maxpool_backward(x, dy, dx, s.n, s.c, s.h, s.w, s.p, s.s);
+        check_numeric(pool_function, &s, x, n, dy, m, dx, "pool");
+        free(r), free(x), free(dy), free(dx);
+    }
 }
 END_TEST
 
@@ -229,10 +336,11 @@ int main(void)
     Suite *s = suite_create("pool");
     TCase *tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, pool_matches_reference);
+    tcase_add_loop_test(tc, pool_matches_reference, 0, SHAPES);
+    tcase_add_test(tc, pool_selects_and_routes_exactly);
     tcase_add_test(tc, pool_ties_go_to_first_maximum);
-    tcase_add_test(tc, pool_is_deterministic);
     tcase_add_test(tc, pool_rejects_bad_shapes);
+    tcase_add_test(tc, pool_row_parses_and_shapes);
     tcase_add_test(tc, pool_reference_gradient_is_numeric);
     tcase_add_test(tc, relu_reference_gradient_is_numeric);
     tcase_add_test(tc, relu_layer_matches_reference);

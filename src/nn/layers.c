@@ -7,13 +7,13 @@
 
 #include "rng.h"
 
-extern const layer_kind layer_conv, layer_pool, layer_relu, layer_flatten, layer_fc,
-    layer_drop, layer_bn;
+extern const layer_kind layer_conv, layer_pool, layer_avgpool, layer_gap,
+    layer_relu, layer_flatten, layer_fc, layer_drop, layer_bn;
 
 /* Matched in this order: a prefix that starts another must come after it. */
 const layer_kind *const layer_kinds[] = {
-    &layer_conv, &layer_pool, &layer_relu, &layer_flatten, &layer_fc, &layer_drop,
-    &layer_bn,
+    &layer_conv, &layer_pool, &layer_avgpool, &layer_gap, &layer_relu,
+    &layer_flatten, &layer_fc, &layer_drop, &layer_bn,
 };
 const int layer_kind_count = sizeof layer_kinds / sizeof layer_kinds[0];
 

@@ -1,5 +1,5 @@
-/* pool.c: host side of the 2x2 max-pooling layer (see pool.h); the kernels
- * are in kernels/pool.cl. */
+/* pool.c: host side of the max-pooling layer (see pool.h), and its row of
+ * the layer table; the kernels are in kernels/pool.cl. */
 #include "pool.h"
 
 #include <limits.h>
@@ -8,23 +8,28 @@
 #include "layer.h"
 #include "ref/pool.h"
 
-cnn_status pool_create(pool_layer *l, const clrt *rt, int c, int h, int w,
-                       cnn_error *err)
+cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
+                       int h, int w, int p, int s, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
-    if (c < 1 || h < 2 || w < 2)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling needs at least one "
-                        "channel of 2 x 2, got %d channel(s) of %d x %d",
-                        c, h, w);
-    l->rt = rt;
-    l->c = c;
-    l->h = h;
-    l->w = w;
-    l->oh = h / 2;
-    l->ow = w / 2;
-    cnn_status st = clrt_kernel(rt, "maxpool2_forward", &l->forward, err);
+    if (max_batch < 1 || c < 1 || p < 1 || s < 1 || h < p || w < p)
+        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: bad shape (batch "
+                        "%d, %d channels %dx%d, window %d, stride %d); the "
+                        "input must be at least as large as the window",
+                        max_batch, c, h, w, p, s);
+    if ((long long)max_batch * c * h * w > INT_MAX)
+        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: a batch of %d "
+                        "inputs of %d x %d x %d is out of range",
+                        max_batch, c, h, w);
+    *l = (pool_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
+                      .w = w, .p = p, .s = s, .oh = (h - p) / s + 1,
+                      .ow = (w - p) / s + 1};
+    int fast = p == 2 && s == 2;
+    cnn_status st = clrt_kernel(rt, fast ? "maxpool2_forward"
+                                         : "maxpool_forward", &l->forward, err);
     if (st == CNN_OK)
-        st = clrt_kernel(rt, "maxpool2_backward", &l->backward, err);
+        st = clrt_kernel(rt, fast ? "maxpool2_backward" : "maxpool_backward",
+                         &l->backward, err);
     if (st != CNN_OK)
         pool_release(l);
     return st;
@@ -39,107 +44,149 @@ void pool_release(pool_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-/* Both kernels run over an NDRange of (OW, rows, N * C) with no bounds to
- * check: the forward one window per work-item (rows = OH), the backward one
- * window row per work-item (rows = H). The work-group size is left to the
- * runtime, which makes it legal on every device. */
-static cnn_status launch(const pool_layer *l, cl_kernel k, int n, int rows,
-                         cnn_error *err)
+static cnn_status check_batch(const pool_layer *l, int n, cnn_error *err)
 {
-    if (n < 1 || (long long)n * l->c * l->h * l->w > INT_MAX)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: a batch of %d "
-                        "inputs of %d x %d x %d is out of range",
-                        n, l->c, l->h, l->w);
-    size_t global[3] = {(size_t)l->ow, (size_t)rows, (size_t)n * l->c};
+    if (n < 1 || n > l->max_batch)
+        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: batch %d outside "
+                        "1..%d it was created for", n, l->max_batch);
+    return CNN_OK;
+}
+
+/* Every kernel runs over an NDRange of (columns, rows, N * C) with no
+ * bounds to check; the work-group size is left to the runtime, which makes
+ * it legal on every device. */
+static cnn_status launch(const pool_layer *l, cl_kernel k, int n, int cols,
+                         int rows, cnn_error *err)
+{
+    size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)n * l->c};
     return clrt_launch(l->rt, k, 3, global, NULL, NULL, err);
 }
 
+/* One work-item per output element; the 2x2 kernel takes the first four
+ * arguments only. */
 cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
                         cnn_error *err)
 {
-    cnn_status st = clrt_set_args(l->forward, err, 4, sizeof x, &x,
-                                  sizeof y, &y, sizeof l->h, &l->h,
-                                  sizeof l->w, &l->w);
-    return st == CNN_OK ? launch(l, l->forward, n, l->oh, err) : st;
+    int nargs = l->p == 2 && l->s == 2 ? 4 : 6;
+    cnn_status st = check_batch(l, n, err);
+    if (st == CNN_OK)
+        st = clrt_set_args(l->forward, err, nargs, sizeof x, &x, sizeof y, &y,
+                           sizeof l->h, &l->h, sizeof l->w, &l->w,
+                           sizeof l->p, &l->p, sizeof l->s, &l->s);
+    return st ? st : launch(l, l->forward, n, l->ow, l->oh, err);
 }
 
+/* The 2x2 kernel runs one window row per work-item, (OW, H); the general
+ * one one input per work-item, (W, H). */
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err)
 {
-    cnn_status st = clrt_set_args(l->backward, err, 5, sizeof x, &x,
-                                  sizeof dy, &dy, sizeof dx, &dx,
-                                  sizeof l->h, &l->h, sizeof l->w, &l->w);
-    return st == CNN_OK ? launch(l, l->backward, n, l->h, err) : st;
+    cnn_status st = check_batch(l, n, err);
+    if (st)
+        return st;
+    if (l->p == 2 && l->s == 2) {
+        st = clrt_set_args(l->backward, err, 5, sizeof x, &x, sizeof dy, &dy,
+                           sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w,
+                           &l->w);
+        return st ? st : launch(l, l->backward, n, l->ow, l->h, err);
+    }
+    st = clrt_set_args(l->backward, err, 9, sizeof x, &x, sizeof dy, &dy,
+                       sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w, &l->w,
+                       sizeof l->p, &l->p, sizeof l->s, &l->s, sizeof l->oh,
+                       &l->oh, sizeof l->ow, &l->ow);
+    return st ? st : launch(l, l->backward, n, l->w, l->h, err);
 }
 
-/* The layer table's row: token pool2. */
+/* The row: "pool<P>[s<S>]", also read by avgpool's row. */
 
-static cnn_status pool_parse(const char *rest, arch_layer *l, cnn_error *err)
+static cnn_status row_parse(const char *rest, arch_layer *l, cnn_error *err)
 {
-    if (strcmp(rest, "2"))
+    long p = layer_parse_number(&rest), s = p;
+    if (*rest == 's') {
+        rest++;
+        s = layer_parse_number(&rest);
+    }
+    if (p < 1 || s < 1 || *rest)
         return layer_bad_token(l, err);
-    l->k = l->stride = 2;
+    l->k = (int)p;
+    l->stride = (int)s;
     return CNN_OK;
 }
 
-static cnn_status pool_shape(arch_layer *l, cnn_error *err)
+static cnn_status row_shape(arch_layer *l, cnn_error *err)
 {
-    if (l->in.h < 2 || l->in.w < 2)
-        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': cannot pool a %dx%d input",
-                        l->token, l->in.h, l->in.w);
-    l->out = (arch_shape){l->in.c, l->in.h / 2, l->in.w / 2};
+    arch_shape in = l->in;
+    if (l->k > in.h || l->k > in.w)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': cannot pool a "
+                        "%dx%d input: the %dx%d window is larger", l->token,
+                        in.h, in.w, l->k, l->k);
+    l->out = (arch_shape){in.c, (in.h - l->k) / l->stride + 1,
+                          (in.w - l->k) / l->stride + 1};
     return CNN_OK;
 }
 
-static cnn_status pool_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
+static void row_release(layer_node *nd)
+{
+    if (nd->op)
+        pool_release(nd->op);
+    layer_op_free(nd);
+}
+
+static cnn_status row_create(layer_node *nd, const layer_env *env,
+                             cnn_error *err)
 {
     const arch_layer *l = nd->spec;
     pool_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? pool_create(op, env->rt, l->in.c, l->in.h, l->in.w, err)
+    cnn_status st = op ? pool_create(op, env->rt, env->max_batch, l->in.c,
+                                     l->in.h, l->in.w, l->k, l->stride, err)
                        : CNN_ERR_RUNTIME;
     if (st)
         layer_op_free(nd);
     return st;
 }
 
-static void pool_row_release(layer_node *nd)
-{
-    pool_release(nd->op);
-    layer_op_free(nd);
-}
-
-static cnn_status pool_row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
-                                   cnn_error *err)
+static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
+                              cnn_error *err)
 {
     return pool_forward(nd->op, p->n, x, nd->y, err);
 }
 
-static cnn_status pool_row_backward(layer_node *nd, const layer_pass *p, cl_mem x,
-                                    cl_mem dx, cnn_error *err)
+static cnn_status row_backward(layer_node *nd, const layer_pass *p, cl_mem x,
+                               cl_mem dx, cnn_error *err)
 {
-    return pool_backward(nd->op, p->n, x, nd->dy, dx, err);
+    return dx ? pool_backward(nd->op, p->n, x, nd->dy, dx, err) : CNN_OK;
 }
 
-static void pool_ref_forward(const arch_layer *l, const ref_pass *p,
-                             double *const *params, const double *x, double *y)
+static void row_ref_forward(const arch_layer *l, const ref_pass *p,
+                            double *const *params, const double *x, double *y)
 {
     (void)params;
-    ref_maxpool_forward(x, y, p->n, l->in.c, l->in.h, l->in.w);
+    ref_maxpool_forward(x, y, p->n, l->in.c, l->in.h, l->in.w, l->k,
+                        l->stride);
 }
 
-static void pool_ref_backward(const arch_layer *l, const ref_pass *p,
-                              double *const *params, const double *x, const double *y,
-                              const double *dy, double *dx, double *const *grads)
+static void row_ref_backward(const arch_layer *l, const ref_pass *p,
+                             double *const *params, const double *x,
+                             const double *y, const double *dy, double *dx,
+                             double *const *grads)
 {
     (void)params, (void)y, (void)grads;
-    ref_maxpool_backward(x, dy, dx, p->n, l->in.c, l->in.h, l->in.w);
+    if (dx)
+        ref_maxpool_backward(x, dy, dx, p->n, l->in.c, l->in.h, l->in.w, l->k,
+                             l->stride);
 }
 
 const layer_kind layer_pool = {
-    .prefix = "pool", .syntax = "pool2", .keras = "MaxPooling2D",
+    .prefix = "pool",
+    .syntax = "pool<P>[s<S>]",
+    .keras = "MaxPooling2D",
     .flags = LAYER_SPATIAL,
-    .parse = pool_parse, .shape = pool_shape,
-    .create = pool_row_create, .release = pool_row_release,
-    .forward = pool_row_forward, .backward = pool_row_backward,
-    .ref_forward = pool_ref_forward, .ref_backward = pool_ref_backward,
+    .parse = row_parse,
+    .shape = row_shape,
+    .create = row_create,
+    .release = row_release,
+    .forward = row_forward,
+    .backward = row_backward,
+    .ref_forward = row_ref_forward,
+    .ref_backward = row_ref_backward,
 };

@@ -1,13 +1,14 @@
-/* pool.c: reference 2x2 max-pooling (see ref/pool.h). */
+/* pool.c: reference max-pooling (see ref/pool.h). */
 #include "ref/pool.h"
 
 /* The flat index into x of the winner of output window (plane, oh, ow). */
-static long winner(const double *x, long plane, int h, int w, int oh, int ow)
+static long winner(const double *x, long plane, int h, int w, int p, int s,
+                   int oh, int ow)
 {
     long best = -1;
-    for (int dh = 0; dh < 2; dh++)
-        for (int dw = 0; dw < 2; dw++) {
-            long i = (plane * h + 2 * oh + dh) * w + 2 * ow + dw;
+    for (int dh = 0; dh < p; dh++)
+        for (int dw = 0; dw < p; dw++) {
+            long i = (plane * h + oh * s + dh) * w + ow * s + dw;
             if (best < 0 || x[i] > x[best])
                 best = i;
         }
@@ -15,23 +16,23 @@ static long winner(const double *x, long plane, int h, int w, int oh, int ow)
 }
 
 void ref_maxpool_forward(const double *x, double *y, int n, int c, int h,
-                         int w)
+                         int w, int p, int s)
 {
-    int oh = h / 2, ow = w / 2;
-    for (long p = 0; p < (long)n * c; p++)
+    int oh = (h - p) / s + 1, ow = (w - p) / s + 1;
+    for (long pl = 0; pl < (long)n * c; pl++)
         for (int i = 0; i < oh; i++)
             for (int j = 0; j < ow; j++)
-                y[(p * oh + i) * ow + j] = x[winner(x, p, h, w, i, j)];
+                y[(pl * oh + i) * ow + j] = x[winner(x, pl, h, w, p, s, i, j)];
 }
 
 void ref_maxpool_backward(const double *x, const double *dy, double *dx,
-                          int n, int c, int h, int w)
+                          int n, int c, int h, int w, int p, int s)
 {
-    int oh = h / 2, ow = w / 2;
+    int oh = (h - p) / s + 1, ow = (w - p) / s + 1;
     for (long i = 0; i < (long)n * c * h * w; i++)
         dx[i] = 0;
-    for (long p = 0; p < (long)n * c; p++)
+    for (long pl = 0; pl < (long)n * c; pl++)
         for (int i = 0; i < oh; i++)
             for (int j = 0; j < ow; j++)
-                dx[winner(x, p, h, w, i, j)] = dy[(p * oh + i) * ow + j];
+                dx[winner(x, pl, h, w, p, s, i, j)] += dy[(pl * oh + i) * ow + j];
 }

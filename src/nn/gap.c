@@ -1,0 +1,152 @@
+/* gap.c: host side of the global average pooling layer (see gap.h), and
+ * its row of the layer table; the kernels are in kernels/gap.cl. */
+#include "gap.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "layer.h"
+#include "ref/gap.h"
+
+cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
+                      int h, int w, cnn_error *err)
+{
+    memset(l, 0, sizeof *l);
+    if (max_batch < 1 || c < 1 || h < 1 || w < 1 ||
+        (long long)max_batch * c * h * w > INT_MAX)
+        return cnn_fail(err, CNN_ERR_INPUT, "global average pooling: bad "
+                        "shape (batch %d, %d channels %dx%d)", max_batch, c,
+                        h, w);
+    *l = (gap_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
+                     .w = w};
+    cnn_status st = clrt_kernel(rt, "gap_forward", &l->forward, err);
+    if (st == CNN_OK)
+        st = clrt_kernel(rt, "gap_backward", &l->backward, err);
+    if (st != CNN_OK)
+        gap_release(l);
+    return st;
+}
+
+void gap_release(gap_layer *l)
+{
+    if (l->forward)
+        clReleaseKernel(l->forward);
+    if (l->backward)
+        clReleaseKernel(l->backward);
+    memset(l, 0, sizeof *l);
+}
+
+static cnn_status check_batch(const gap_layer *l, int n, cnn_error *err)
+{
+    if (n < 1 || n > l->max_batch)
+        return cnn_fail(err, CNN_ERR_INPUT, "global average pooling: batch "
+                        "%d outside 1..%d it was created for", n,
+                        l->max_batch);
+    return CNN_OK;
+}
+
+/* One work-item per plane; the work-group size is left to the runtime. */
+cnn_status gap_forward(const gap_layer *l, int n, cl_mem x, cl_mem y,
+                       cnn_error *err)
+{
+    int hw = l->h * l->w;
+    size_t global = (size_t)n * l->c;
+    cnn_status st = check_batch(l, n, err);
+    if (st == CNN_OK)
+        st = clrt_set_args(l->forward, err, 3, sizeof x, &x, sizeof y, &y,
+                           sizeof hw, &hw);
+    return st ? st : clrt_launch(l->rt, l->forward, 1, &global, NULL, NULL,
+                                 err);
+}
+
+/* One work-item per element of dx, over (H * W, N * C). */
+cnn_status gap_backward(const gap_layer *l, int n, cl_mem dy, cl_mem dx,
+                        cnn_error *err)
+{
+    size_t global[2] = {(size_t)l->h * l->w, (size_t)n * l->c};
+    cnn_status st = check_batch(l, n, err);
+    if (st == CNN_OK)
+        st = clrt_set_args(l->backward, err, 2, sizeof dy, &dy, sizeof dx,
+                           &dx);
+    return st ? st : clrt_launch(l->rt, l->backward, 2, global, NULL, NULL,
+                                 err);
+}
+
+/* The row: "gap", no settings; a flat (C, 1, 1) output. */
+
+static cnn_status row_parse(const char *rest, arch_layer *l, cnn_error *err)
+{
+    return *rest ? layer_bad_token(l, err) : CNN_OK;
+}
+
+static cnn_status row_shape(arch_layer *l, cnn_error *err)
+{
+    (void)err;
+    l->out = (arch_shape){l->in.c, 1, 1};
+    return CNN_OK;
+}
+
+static void row_release(layer_node *nd)
+{
+    if (nd->op)
+        gap_release(nd->op);
+    layer_op_free(nd);
+}
+
+static cnn_status row_create(layer_node *nd, const layer_env *env,
+                             cnn_error *err)
+{
+    const arch_layer *l = nd->spec;
+    gap_layer *op = layer_op_new(nd, sizeof *op, err);
+    cnn_status st = op ? gap_create(op, env->rt, env->max_batch, l->in.c,
+                                    l->in.h, l->in.w, err)
+                       : CNN_ERR_RUNTIME;
+    if (st)
+        layer_op_free(nd);
+    return st;
+}
+
+static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
+                              cnn_error *err)
+{
+    return gap_forward(nd->op, p->n, x, nd->y, err);
+}
+
+static cnn_status row_backward(layer_node *nd, const layer_pass *p, cl_mem x,
+                               cl_mem dx, cnn_error *err)
+{
+    (void)x;
+    return dx ? gap_backward(nd->op, p->n, nd->dy, dx, err) : CNN_OK;
+}
+
+static void row_ref_forward(const arch_layer *l, const ref_pass *p,
+                            double *const *params, const double *x, double *y)
+{
+    (void)params;
+    ref_gap_forward(x, y, p->n, l->in.c, l->in.h, l->in.w);
+}
+
+static void row_ref_backward(const arch_layer *l, const ref_pass *p,
+                             double *const *params, const double *x,
+                             const double *y, const double *dy, double *dx,
+                             double *const *grads)
+{
+    (void)params, (void)x, (void)y, (void)grads;
+    if (dx)
+        ref_gap_backward(dy, dx, p->n, l->in.c, l->in.h, l->in.w);
+}
+
+const layer_kind layer_gap = {
+    .prefix = "gap",
+    .syntax = "gap",
+    .keras = "GlobalAveragePooling2D",
+    .flags = LAYER_SPATIAL | LAYER_FLAT_OUT,
+    .parse = row_parse,
+    .shape = row_shape,
+    .create = row_create,
+    .release = row_release,
+    .forward = row_forward,
+    .backward = row_backward,
+    .ref_forward = row_ref_forward,
+    .ref_backward = row_ref_backward,
+};
