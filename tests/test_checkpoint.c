@@ -203,10 +203,16 @@ static void write_dataset(void)
     idxfile_labels(test_dir, "t10k-labels-idx1-ubyte", 20, 10, 0);
 }
 
+/* Batch norm's moving statistics and dropout's masks are state too: a
+ * resumed run must carry the one and redraw the other exactly. */
+#define STATEFUL_ARCH "conv4k3-relu-bn-drop0.25-pool2-flatten-fc16-relu-drop0.5-fc10"
+
+static const char *train_arch = SMALL_ARCH;
+
 static train_options options(int epochs, float lr, const char *save, const char *resume)
 {
     train_options o = {.data = test_dir, .epochs = epochs, .batch = 8, .lr = lr, .seed = 3,
-                       .arch = resume ? NULL : SMALL_ARCH, .save = save, .resume = resume,
+                       .arch = resume ? NULL : train_arch, .save = save, .resume = resume,
                        .quiet = 1, .gemm = DENSE_GEMM_KERNEL};
     cnn_error err = {0};
     TEST_OK(clrt_default_device(&o.device, &err), err);
@@ -236,7 +242,7 @@ static void read_all(const char *path, char **data, long *size)
     fclose(f);
 }
 
-START_TEST(resume_is_bit_exact)
+static void resume_check(void)
 {
     write_dataset();
     char straight[256], first[256], resumed[256];
@@ -260,6 +266,28 @@ START_TEST(resume_is_bit_exact)
     ck_assert_msg(na != nb || memcmp(a, b, (size_t)na) != 0, "epochs 1 and 2 are identical");
     free(a);
     free(b);
+}
+
+START_TEST(resume_is_bit_exact)
+{
+    train_arch = SMALL_ARCH;
+    resume_check();
+}
+END_TEST
+
+START_TEST(resume_is_bit_exact_with_batch_norm_and_dropout)
+{
+    train_arch = STATEFUL_ARCH;
+    resume_check();
+    /* the moving statistics are saved, without Adam moments */
+    st_header h;
+    cnn_error err = {0};
+    TEST_OK(st_read_header(test_path("straight.safetensors"), &h, &err), err);
+    ck_assert_ptr_nonnull(st_find(&h, "bn1.running_var"));
+    ck_assert_ptr_nonnull(st_find(&h, "adam.m.bn1.weight"));
+    ck_assert_ptr_null(st_find(&h, "adam.m.bn1.running_var"));
+    st_header_free(&h);
+    train_arch = SMALL_ARCH;
 }
 END_TEST
 
@@ -298,6 +326,7 @@ int main(void)
     tcase_add_test(tc, mismatches_name_the_tensor);
     tcase_add_test(tc, malformed_files_are_input_errors);
     tcase_add_test(tc, resume_is_bit_exact);
+    tcase_add_test(tc, resume_is_bit_exact_with_batch_norm_and_dropout);
     tcase_add_test(tc, diverging_loss_stops_training_and_keeps_the_checkpoint);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
