@@ -285,7 +285,7 @@ START_TEST(dropout_token_rejects)
         "drop", "drop.5", "drop0.", "drop0.5x", "drop-0.1", "drop+0.5",
         "drop0.5.5", "drop1e-1", "drop 0.5", "dropx"};
     static const char *const out_of_range[] = {"drop1", "drop1.5", "drop1.0",
-                                               "drop10"};
+                                               "drop10", "drop0.99999999999"};
     cnn_error err = {0};
     arch_layer l;
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {

@@ -94,7 +94,9 @@ static cnn_status dropout_parse(const char *rest, arch_layer *l, cnn_error *err)
     if (!digits || *p)
         return layer_bad_token(l, err);
     l->rate = strtod(rest, NULL);
-    if (!(l->rate < 1))
+    /* The kernels compare with the rate as a float: one that rounds to 1
+     * there would drop everything. */
+    if (!((float)l->rate < 1.0f))
         return cnn_fail(err, CNN_ERR_INPUT,
                         "--arch: '%s': the dropout rate must be in [0, 1)",
                         l->token);
