@@ -22,13 +22,14 @@ static const char usage[] =
     "                 (default $CNN_CL_DEVICE, else 0)\n"
     "  --data DIR     folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
     "                 t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or\n"
-    "                 .gz (default $CNN_CL_DATA, else datasets/mnist)\n"
+    "                 .gz, or with CIFAR-10's data_batch_1.bin ... data_batch_5.bin\n"
+    "                 and test_batch.bin (default $CNN_CL_DATA, else datasets/mnist)\n"
     "  --epochs N     total epochs, counting those a resumed run already did (5)\n"
     "  --batch N      batch size (32)\n"
     "  --lr X         Adam's learning rate (0.001)\n"
-    "  --seed N       seed of the initial weights and the shuffling (1)\n"
-    "  --arch SPEC    the network (default " ARCH_DEFAULT ")\n"
-    "                 tokens: conv<F>k<K>, pool2, relu, flatten, fc<N>\n"
+    "  --seed N       seed of the initial weights, the shuffling and dropout (1)\n"
+    "  --arch SPEC    the network: tokens joined by '-' (listed below; default\n"
+    "                 " ARCH_DEFAULT ")\n"
     "  --save FILE    checkpoint written after every epoch and on Ctrl-C\n"
     "                 (cnn-cl.safetensors)\n"
     "  --resume FILE  continue a run exactly where its checkpoint left off\n"
@@ -54,7 +55,9 @@ int cli_train(int argc, char **argv)
         const char *text;
         cnn_status st = CNN_OK;
         if (cli_args_help(&a)) {
-            fputs(usage, stdout);
+            char tokens[512];
+            arch_known_tokens(tokens, sizeof tokens);
+            printf("%s\nArch tokens: %s\n", usage, tokens);
             return 0;
         } else if (cli_option_device(&a, &o.device, &st, &err) ||
                    cli_option_data(&a, &o.data, &st, &err)) {

@@ -91,9 +91,14 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
     if (out->count == 0)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the spec is empty");
     const arch_layer *last = &out->layers[out->count - 1];
-    if (!(last->kind->flags & LAYER_CLASSES))
+    if (!(last->kind->flags & LAYER_CLASSES)) {
+        const char *scores = "";
+        for (int i = 0; i < layer_kind_count && !*scores; i++)
+            if (layer_kinds[i]->flags & LAYER_CLASSES)
+                scores = layer_kinds[i]->prefix;
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' must be "
-                        "fc%d (the class scores)", last->token, classes);
+                        "%s%d (the class scores)", last->token, scores, classes);
+    }
     if (last->out.c != classes)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' has %d "
                         "outputs but the data has %d classes", last->token,

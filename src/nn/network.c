@@ -83,7 +83,7 @@ static cnn_status create_buffers(network *net, cnn_error *err)
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
         if (n->spec->kind->flags & LAYER_VIEW) {
-            /* (C, H, W) per sample is already contiguous: flatten is a view. */
+            /* A view reshapes its input: it shares the input's buffers. */
             n->y = in;
             n->dy = din;
             if (in)
