@@ -115,6 +115,17 @@ expect "train cifar"     0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1
 expect "eval cifar"      0 '^data: .*cifar \(CIFAR-10\): 2 test images$' -- eval --model "$cmodel" --data "$tmp/cifar"
 { printf 'P3\n32 32\n255\n'; for _ in $(seq 1024); do printf '255 0 0\n'; done; } > "$tmp/red.ppm"
 expect "predict colour"  0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$cmodel" --image "$tmp/red.ppm"
+# Every kind of layer, in training and then in inference mode.
+deep=conv4k3same-bn-relu-pool2-drop0.25-conv4k3s2same-relu-avgpool2s1-conv3k1-relu-gap-fc10
+dmodel=$tmp/d.safetensors
+expect "train every kind" 0 'bn1 \(BatchNormalization\) +\(None, 32, 32, 4\) +16$' -- train --data "$tmp/cifar" --arch "$deep" --gemm kernel --epochs 1 --batch 3 --save "$dmodel"
+expect "summary input"   0 'input \(InputLayer\) +\(None, 32, 32, 3\) +0$' -- train --data "$tmp/cifar" --resume "$dmodel" --epochs 2 --batch 3
+expect "eval every kind" 0 'test accuracy: [0-9.]+$'            -- eval --model "$dmodel" --data "$tmp/cifar"
+expect "predict every kind" 0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$dmodel" --image "$tmp/red.ppm"
+expect "arch stride 0"   2 "'conv2k3s0' is not conv<F>k<K>\[s<S>\]\[same\]" -- train --data "$tmp/good" --arch conv2k3s0-flatten-fc10
+expect "arch pool large" 2 "'pool7s1': cannot pool a 6x6 input" -- train --data "$tmp/good" --arch pool7s1-flatten-fc10
+expect "arch drop rate"  2 "'drop1': the dropout rate must be in \[0, 1\)" -- train --data "$tmp/good" --arch drop1-flatten-fc10
+expect "arch after gap"  2 "'conv2k1' cannot follow a flat layer" -- train --data "$tmp/good" --arch gap-conv2k1-fc10
 expect "predict grey to colour" 2 'six\.pgm: image has 1 channel \(a grey PGM\); expected 3 channels$' -- predict --model "$cmodel" --image "$tmp/six.pgm"
 
 # CNN_CL_KERNELS reads the kernels from a folder; a compile error there shows
