@@ -40,23 +40,29 @@ eval_acc=$("$bin" eval --model "$tmp/e1.safetensors" --data "$data" |
 "$bin" plot "$tmp/e1.csv" -o "$tmp/e1.svg" >/dev/null && grep -q '</svg>' "$tmp/e1.svg" &&
   ok "plot" || fail "plot"
 
-# 4. Interrupted in mid-epoch and resumed = straight, byte for byte.
-common=(--data "$data" --limit 6000 --epochs 2 --gemm kernel --quiet)
-"$bin" train "${common[@]}" --save "$tmp/straight.safetensors" >/dev/null 2>&1 ||
-  fail "straight run"
-"$bin" train "${common[@]}" --save "$tmp/cut.safetensors" >"$tmp/cut.out" 2>&1 &
-pid=$!
-# Interrupt once the first epoch's checkpoint exists, so the cut is mid-run.
-for _ in $(seq 600); do [ -f "$tmp/cut.safetensors" ] && break; sleep 0.1; done
-sleep 0.5
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-if [ "$rc" -eq 130 ]; then ok "SIGINT exits 130"; else fail "SIGINT: exit $rc"; cat "$tmp/cut.out"; fi
-"$bin" train --resume "$tmp/cut.safetensors" --data "$data" --limit 6000 --epochs 2 --quiet \
-  --save "$tmp/resumed.safetensors" >/dev/null 2>&1 || fail "resumed run"
-cmp -s "$tmp/straight.safetensors" "$tmp/resumed.safetensors" &&
-  ok "interrupted and resumed = straight" || fail "resumed checkpoint differs from straight run"
+# 4. Interrupted in mid-epoch and resumed = straight, byte for byte: the
+# reference model, then a network whose batch norm and dropout carry state.
+interrupt_and_resume() { # NAME ARCH
+  local name=$1 common=(--data "$data" --limit 6000 --epochs 2 --gemm kernel --quiet --arch "$2")
+  "$bin" train "${common[@]}" --save "$tmp/straight.safetensors" >/dev/null 2>&1 ||
+    fail "$name: straight run"
+  rm -f "$tmp/cut.safetensors"
+  "$bin" train "${common[@]}" --save "$tmp/cut.safetensors" >"$tmp/cut.out" 2>&1 &
+  local pid=$! rc
+  # Interrupt once the first epoch's checkpoint exists, so the cut is mid-run.
+  for _ in $(seq 600); do [ -f "$tmp/cut.safetensors" ] && break; sleep 0.1; done
+  sleep 0.5
+  kill -INT "$pid"
+  wait "$pid"
+  rc=$?
+  if [ "$rc" -eq 130 ]; then ok "$name: SIGINT exits 130"; else fail "$name: SIGINT: exit $rc"; cat "$tmp/cut.out"; fi
+  "$bin" train --resume "$tmp/cut.safetensors" --data "$data" --limit 6000 --epochs 2 --quiet \
+    --save "$tmp/resumed.safetensors" >/dev/null 2>&1 || fail "$name: resumed run"
+  cmp -s "$tmp/straight.safetensors" "$tmp/resumed.safetensors" &&
+    ok "$name: interrupted and resumed = straight" || fail "$name: resumed checkpoint differs from straight run"
+}
+interrupt_and_resume "reference model" conv32k3-relu-pool2-conv64k3-relu-flatten-fc64-relu-fc10
+interrupt_and_resume "batch norm and dropout" conv16k3same-bn-relu-pool2-drop0.25-conv32k3s2same-relu-gap-bn-fc32-relu-drop0.5-fc10
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
