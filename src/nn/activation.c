@@ -12,20 +12,15 @@ cnn_status relu_create(relu_layer *l, const clrt *rt, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     l->rt = rt;
-    cnn_status st = clrt_kernel(rt, "relu_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "relu_backward", &l->backward, err);
-    if (st != CNN_OK)
-        relu_release(l);
-    return st;
+    static const char *const names[] = {"relu_forward", "relu_backward"};
+    cl_kernel *const kernels[] = {&l->forward, &l->backward};
+    return clrt_kernels(rt, 2, names, kernels, err);
 }
 
 void relu_release(relu_layer *l)
 {
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
+    clrt_release_kernel(&l->forward);
+    clrt_release_kernel(&l->backward);
     memset(l, 0, sizeof *l);
 }
 

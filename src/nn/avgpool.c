@@ -24,20 +24,15 @@ cnn_status avgpool_create(avgpool_layer *l, const clrt *rt, int max_batch,
     *l = (avgpool_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                          .w = w, .p = p, .s = s, .oh = (h - p) / s + 1,
                          .ow = (w - p) / s + 1};
-    cnn_status st = clrt_kernel(rt, "avgpool_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "avgpool_backward", &l->backward, err);
-    if (st != CNN_OK)
-        avgpool_release(l);
-    return st;
+    static const char *const names[] = {"avgpool_forward", "avgpool_backward"};
+    cl_kernel *const kernels[] = {&l->forward, &l->backward};
+    return clrt_kernels(rt, 2, names, kernels, err);
 }
 
 void avgpool_release(avgpool_layer *l)
 {
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
+    clrt_release_kernel(&l->forward);
+    clrt_release_kernel(&l->backward);
     memset(l, 0, sizeof *l);
 }
 

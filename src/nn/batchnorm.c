@@ -15,12 +15,10 @@ enum { BATCHNORM_LOCAL = 256 };
 
 void batchnorm_release(batchnorm_layer *l)
 {
-    cl_kernel ks[] = {l->train, l->infer, l->backward};
-    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
-        if (ks[i])
-            clReleaseKernel(ks[i]);
-    if (l->stats)
-        clReleaseMemObject(l->stats);
+    clrt_release_kernel(&l->train);
+    clrt_release_kernel(&l->infer);
+    clrt_release_kernel(&l->backward);
+    clrt_release_mem(&l->stats);
     memset(l, 0, sizeof *l);
 }
 
@@ -53,11 +51,11 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                         "channels %dx%d)", max_batch, c, h, w);
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
                            .hw = h * w};
-    cnn_status st = clrt_kernel(rt, "batchnorm_forward_train", &l->train, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "batchnorm_forward_infer", &l->infer, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "batchnorm_backward", &l->backward, err);
+    static const char *const names[] = {"batchnorm_forward_train",
+                                        "batchnorm_forward_infer",
+                                        "batchnorm_backward"};
+    cl_kernel *const kernels[] = {&l->train, &l->infer, &l->backward};
+    cnn_status st = clrt_kernels(rt, 3, names, kernels, err);
     if (st == CNN_OK)
         st = pick_local(l, err);
     if (st == CNN_OK)

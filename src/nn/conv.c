@@ -47,16 +47,10 @@ void conv_release(conv_layer *l)
     cl_kernel *ks[] = {&l->pack, &l->forward, &l->forward_valid, &l->dz,
                        &l->backward_weights, &l->backward_weights_sum};
     cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->dzp, &l->part};
-    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
-        if (*ks[i])
-            clReleaseKernel(*ks[i]);
-        *ks[i] = NULL;
-    }
-    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
-        if (*ms[i])
-            clReleaseMemObject(*ms[i]);
-        *ms[i] = NULL;
-    }
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        clrt_release_kernel(ks[i]);
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        clrt_release_mem(ms[i]);
 }
 
 /* Whether windows of k at stride, the first starting at -pad, out of them,
@@ -92,17 +86,15 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                     ? CONV_CPU_SPLITS
                     : max_batch;
 
-    struct {
-        const char *name;
-        cl_kernel *k;
-    } kernels[] = {
-        {"conv_pack_weights", &l->pack},
-        {l->general ? "conv_forward_general" : "conv_forward", &l->forward},
-        {"conv_forward", &l->forward_valid},
-        {"conv_dz", &l->dz},
-        {l->general ? "conv_backward_weights_general" : "conv_backward_weights",
-         &l->backward_weights},
-        {"conv_backward_weights_sum", &l->backward_weights_sum}};
+    const char *names[] = {
+        "conv_pack_weights",
+        l->general ? "conv_forward_general" : "conv_forward",
+        "conv_forward", "conv_dz",
+        l->general ? "conv_backward_weights_general" : "conv_backward_weights",
+        "conv_backward_weights_sum"};
+    cl_kernel *const kernels[] = {&l->pack, &l->forward, &l->forward_valid,
+                                  &l->dz, &l->backward_weights,
+                                  &l->backward_weights_sum};
     size_t kk = (size_t)k * k, nmax = (size_t)max_batch;
     size_t ohw = (size_t)oh * ow;
     size_t padded = (size_t)(h + k - 1) * (w + k - 1);
@@ -114,9 +106,7 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                    {&l->dzt, nmax * ohw * pad16(oc)},
                    {&l->dzp, nmax * oc * padded},
                    {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)}};
-    cnn_status st = CNN_OK;
-    for (size_t i = 0; st == CNN_OK && i < sizeof kernels / sizeof kernels[0]; i++)
-        st = clrt_kernel(rt, kernels[i].name, kernels[i].k, err);
+    cnn_status st = clrt_kernels(rt, 6, names, kernels, err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
         st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
     /* conv_dz writes only where dz goes: the channel lanes past OC and the

@@ -374,8 +374,7 @@ static cnn_status choose_path(dense_layer *l, cnn_error *err)
                       ? DENSE_GEMM_CLBLAST
                       : DENSE_GEMM_KERNEL;
     for (int i = 0; i < 8; i++)
-        if (buf[i])
-            clReleaseMemObject(buf[i]);
+        clrt_release_mem(&buf[i]);
     return st;
 }
 
@@ -410,17 +409,18 @@ static cnn_status clblast_tune_for_cpu(const clrt *rt, cnn_error *err)
 
 static cnn_status create(dense_layer *l, cnn_error *err)
 {
-    static const char *names[5] = {"dense_gemm_nt", "dense_gemm_nn",
-                                   "dense_splitk_reduce", "dense_bias_act",
-                                   "dense_bias_grad"};
-    cl_kernel *kernels[5] = {&l->gemm_nt, &l->gemm_nn, &l->splitk_reduce,
-                             &l->bias_act, &l->bias_grad};
+    static const char *const names[5] = {"dense_gemm_nt", "dense_gemm_nn",
+                                         "dense_splitk_reduce",
+                                         "dense_bias_act", "dense_bias_grad"};
+    cl_kernel *const kernels[5] = {&l->gemm_nt, &l->gemm_nn,
+                                   &l->splitk_reduce, &l->bias_act,
+                                   &l->bias_grad};
+    cnn_status st = clrt_kernels(l->rt, 5, names, kernels, err);
+    if (st)
+        return st;
     /* One work-group size legal for all five kernels, at most 64. */
     l->wg = 64;
     for (int i = 0; i < 5; i++) {
-        cnn_status st = clrt_kernel(l->rt, names[i], kernels[i], err);
-        if (st)
-            return st;
         size_t max;
         CLRT_CALL(err, clGetKernelWorkGroupInfo,
                   (*kernels[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
@@ -430,7 +430,6 @@ static cnn_status create(dense_layer *l, cnn_error *err)
     }
 
     const size_t n = (size_t)l->max_batch, out = (size_t)l->out;
-    cnn_status st = CNN_OK;
     if ((l->nsplit > 1 &&
          (st = clrt_buffer(l->rt, (size_t)l->nsplit * n * out * sizeof(float),
                            &l->partial, err))) ||
@@ -475,15 +474,13 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
 
 void dense_release(dense_layer *l)
 {
-    cl_kernel k[5] = {l->gemm_nt, l->gemm_nn, l->splitk_reduce, l->bias_act,
-                      l->bias_grad};
+    cl_kernel *const ks[5] = {&l->gemm_nt, &l->gemm_nn, &l->splitk_reduce,
+                              &l->bias_act, &l->bias_grad};
+    cl_mem *const ms[3] = {&l->partial, &l->dz, &l->clblast_temp};
     for (int i = 0; i < 5; i++)
-        if (k[i])
-            clReleaseKernel(k[i]);
-    cl_mem m[3] = {l->partial, l->dz, l->clblast_temp};
+        clrt_release_kernel(ks[i]);
     for (int i = 0; i < 3; i++)
-        if (m[i])
-            clReleaseMemObject(m[i]);
+        clrt_release_mem(ms[i]);
     memset(l, 0, sizeof *l);
 }
 

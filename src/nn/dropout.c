@@ -31,9 +31,7 @@ cnn_status dropout_create(dropout_layer *l, const clrt *rt, int max_batch,
 
 void dropout_release(dropout_layer *l)
 {
-    if (l->apply)
-        clReleaseKernel(l->apply);
-    l->apply = NULL;
+    clrt_release_kernel(&l->apply);
 }
 
 /* out = the mask applied to in (training), or in copied (inference); both

@@ -19,20 +19,15 @@ cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
                         h, w);
     *l = (gap_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                      .w = w};
-    cnn_status st = clrt_kernel(rt, "gap_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "gap_backward", &l->backward, err);
-    if (st != CNN_OK)
-        gap_release(l);
-    return st;
+    static const char *const names[] = {"gap_forward", "gap_backward"};
+    cl_kernel *const kernels[] = {&l->forward, &l->backward};
+    return clrt_kernels(rt, 2, names, kernels, err);
 }
 
 void gap_release(gap_layer *l)
 {
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
+    clrt_release_kernel(&l->forward);
+    clrt_release_kernel(&l->backward);
     memset(l, 0, sizeof *l);
 }
 

@@ -220,35 +220,28 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
     return st;
 }
 
-static void release_mem(cl_mem *m)
-{
-    if (*m)
-        clReleaseMemObject(*m);
-    *m = NULL;
-}
-
 void network_release(network *net)
 {
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
         if (n->op)
             n->spec->kind->release(n);
-        release_mem(&n->y);
-        release_mem(&n->dy);
+        clrt_release_mem(&n->y);
+        clrt_release_mem(&n->dy);
     }
     for (int i = 0; i < net->ntensors; i++) {
-        release_mem(&net->tensors[i].param);
-        release_mem(&net->tensors[i].grad);
+        clrt_release_mem(&net->tensors[i].param);
+        clrt_release_mem(&net->tensors[i].grad);
     }
     if (net->loss.rt)
         loss_release(&net->loss);
     if (net->adam.rt)
         adam_release(&net->adam);
-    release_mem(&net->params);
-    release_mem(&net->grads);
-    release_mem(&net->x);
-    release_mem(&net->labels);
-    release_mem(&net->totals);
+    clrt_release_mem(&net->params);
+    clrt_release_mem(&net->grads);
+    clrt_release_mem(&net->x);
+    clrt_release_mem(&net->labels);
+    clrt_release_mem(&net->totals);
 }
 
 /* Tells the initialisation's streams apart from the other users of the

@@ -25,22 +25,16 @@ cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
                       .w = w, .p = p, .s = s, .oh = (h - p) / s + 1,
                       .ow = (w - p) / s + 1};
     int fast = p == 2 && s == 2;
-    cnn_status st = clrt_kernel(rt, fast ? "maxpool2_forward"
-                                         : "maxpool_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, fast ? "maxpool2_backward" : "maxpool_backward",
-                         &l->backward, err);
-    if (st != CNN_OK)
-        pool_release(l);
-    return st;
+    const char *names[] = {fast ? "maxpool2_forward" : "maxpool_forward",
+                           fast ? "maxpool2_backward" : "maxpool_backward"};
+    cl_kernel *const kernels[] = {&l->forward, &l->backward};
+    return clrt_kernels(rt, 2, names, kernels, err);
 }
 
 void pool_release(pool_layer *l)
 {
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
+    clrt_release_kernel(&l->forward);
+    clrt_release_kernel(&l->backward);
     memset(l, 0, sizeof *l);
 }
 
