@@ -36,14 +36,6 @@ void avgpool_release(avgpool_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-static cnn_status check_batch(const avgpool_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "average pooling: batch %d "
-                        "outside 1..%d it was created for", n, l->max_batch);
-    return CNN_OK;
-}
-
 /* Both kernels run over an NDRange of (columns, rows, N * C) with no bounds
  * to check: one work-item per output element forward, per input element
  * backward. The work-group size is left to the runtime. */
@@ -57,7 +49,7 @@ static cnn_status launch(const avgpool_layer *l, cl_kernel k, int n,
 cnn_status avgpool_forward(const avgpool_layer *l, int n, cl_mem x, cl_mem y,
                            cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("average pooling", n, l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 6, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
@@ -68,7 +60,7 @@ cnn_status avgpool_forward(const avgpool_layer *l, int n, cl_mem x, cl_mem y,
 cnn_status avgpool_backward(const avgpool_layer *l, int n, cl_mem dy,
                             cl_mem dx, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("average pooling", n, l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->backward, err, 8, sizeof dy, &dy, sizeof dx,
                            &dx, sizeof l->h, &l->h, sizeof l->w, &l->w,

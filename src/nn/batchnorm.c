@@ -67,20 +67,13 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
     return CNN_OK;
 }
 
-static cnn_status check_batch(const batchnorm_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "batch normalisation: batch %d "
-                        "outside 1..%d it was created for", n, l->max_batch);
-    return CNN_OK;
-}
-
 cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
                              cl_mem x, cl_mem gamma, cl_mem beta,
                              cl_mem running_mean, cl_mem running_var,
                              cl_mem y, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("batch normalisation", n,
+                                      l->max_batch, err);
     if (st)
         return st;
     float eps = (float)BATCHNORM_EPSILON, momentum = (float)BATCHNORM_MOMENTUM;
@@ -111,7 +104,8 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
                               cl_mem gamma, cl_mem dy, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("batch normalisation", n,
+                                      l->max_batch, err);
     if (st)
         return st;
     int has_dx = dx != NULL;

@@ -129,15 +129,6 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     return CNN_OK;
 }
 
-static cnn_status check_batch(const conv_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "convolution: batch %d outside 1..%d it was created for",
-                        n, l->max_batch);
-    return CNN_OK;
-}
-
 /* Packs w (OC, C, K, K) into out for the forward (flip 0) or backward-data
  * (flip 1) convolution; see conv_pack_weights. */
 static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int flip,
@@ -187,7 +178,7 @@ static cnn_status convolve(const conv_layer *l, int general, int n, cl_mem x,
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st == CNN_OK)
         st = pack(l, w, l->wf, 0, err);
     if (st == CNN_OK)
@@ -200,7 +191,7 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st)
         return st;
     int ocpad = (int)pad16(l->oc);

@@ -211,18 +211,10 @@ static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
     return clrt_launch(l->rt, l->gemm_nn, 2, global, local, NULL, err);
 }
 
-static cnn_status check_batch(const dense_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "dense: batch %d outside 1..%d", n, l->max_batch);
-    return CNN_OK;
-}
-
 cnn_status dense_forward(const dense_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem b, cl_mem y, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("dense", n, l->max_batch, err);
     if (st)
         return st;
     if (l->path == DENSE_GEMM_KERNEL)
@@ -242,7 +234,7 @@ cnn_status dense_backward(const dense_layer *l, int n, cl_mem x, cl_mem w,
                           cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw,
                           cl_mem db, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("dense", n, l->max_batch, err);
     if (st)
         return st;
     /* One pass masks dY by the ReLU (into dz) and sums db. */

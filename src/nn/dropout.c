@@ -39,10 +39,9 @@ void dropout_release(dropout_layer *l)
 static cnn_status apply(const dropout_layer *l, int n, int training,
                         uint64_t key, cl_mem in, cl_mem out, cnn_error *err)
 {
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "dropout: batch %d outside 1..%d it was created for",
-                        n, l->max_batch);
+    cnn_status st = layer_check_batch("dropout", n, l->max_batch, err);
+    if (st)
+        return st;
     int count = n * (int)l->size;
     if (!training) {
         CLRT_CALL(err, clEnqueueCopyBuffer,
@@ -51,10 +50,9 @@ static cnn_status apply(const dropout_layer *l, int n, int training,
         return CNN_OK;
     }
     cl_ulong k = key;
-    cnn_status st = clrt_set_args(l->apply, err, 6, sizeof in, &in,
-                                  sizeof out, &out, sizeof count, &count,
-                                  sizeof k, &k, sizeof l->rate, &l->rate,
-                                  sizeof l->scale, &l->scale);
+    st = clrt_set_args(l->apply, err, 6, sizeof in, &in, sizeof out, &out,
+                       sizeof count, &count, sizeof k, &k, sizeof l->rate,
+                       &l->rate, sizeof l->scale, &l->scale);
     /* A multiple of 64, so the runtime, left to choose the work-group size,
      * can pick a large one rather than a divisor of an odd count. */
     size_t global = ((size_t)count + 63) / 64 * 64;

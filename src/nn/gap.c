@@ -31,22 +31,14 @@ void gap_release(gap_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-static cnn_status check_batch(const gap_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "global average pooling: batch "
-                        "%d outside 1..%d it was created for", n,
-                        l->max_batch);
-    return CNN_OK;
-}
-
 /* One work-item per plane; the work-group size is left to the runtime. */
 cnn_status gap_forward(const gap_layer *l, int n, cl_mem x, cl_mem y,
                        cnn_error *err)
 {
     int hw = l->h * l->w;
     size_t global = (size_t)n * l->c;
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("global average pooling", n,
+                                      l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 3, sizeof x, &x, sizeof y, &y,
                            sizeof hw, &hw);
@@ -59,7 +51,8 @@ cnn_status gap_backward(const gap_layer *l, int n, cl_mem dy, cl_mem dx,
                         cnn_error *err)
 {
     size_t global[2] = {(size_t)l->h * l->w, (size_t)n * l->c};
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("global average pooling", n,
+                                      l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->backward, err, 2, sizeof dy, &dy, sizeof dx,
                            &dx);

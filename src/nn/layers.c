@@ -34,6 +34,15 @@ cnn_status layer_bad_token(const arch_layer *l, cnn_error *err)
                     l->kind->syntax);
 }
 
+cnn_status layer_check_batch(const char *what, int n, int max_batch,
+                             cnn_error *err)
+{
+    if (n < 1 || n > max_batch)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: batch %d outside 1..%d it "
+                        "was created for", what, n, max_batch);
+    return CNN_OK;
+}
+
 void *layer_op_new(layer_node *nd, size_t size, cnn_error *err)
 {
     nd->op = calloc(1, size);

@@ -38,14 +38,6 @@ void pool_release(pool_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-static cnn_status check_batch(const pool_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: batch %d outside "
-                        "1..%d it was created for", n, l->max_batch);
-    return CNN_OK;
-}
-
 /* Every kernel runs over an NDRange of (columns, rows, N * C) with no
  * bounds to check; the work-group size is left to the runtime, which makes
  * it legal on every device. */
@@ -62,7 +54,7 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
                         cnn_error *err)
 {
     int nargs = l->p == 2 && l->s == 2 ? 4 : 6;
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("max-pooling", n, l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, nargs, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
@@ -75,7 +67,7 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("max-pooling", n, l->max_batch, err);
     if (st)
         return st;
     if (l->p == 2 && l->s == 2) {
