@@ -81,18 +81,10 @@ static cnn_status relu_shape(arch_layer *l, cnn_error *err)
 
 static cnn_status relu_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
-    relu_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? relu_create(op, env->rt, err) : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return relu_create(nd->op, env->rt, err);
 }
 
-static void relu_row_release(layer_node *nd)
-{
-    relu_release(nd->op);
-    layer_op_free(nd);
-}
+static void relu_row_release(layer_node *nd) { relu_release(nd->op); }
 
 static size_t values(const layer_node *nd, int n)
 {
@@ -131,6 +123,7 @@ static void relu_ref_backward(const arch_layer *l, const ref_pass *p,
 const layer_kind layer_relu = {
     .prefix = "relu", .syntax = "relu", .keras = "ReLU", .flags = LAYER_IS_RELU,
     .parse = relu_parse, .shape = relu_shape,
+    .op_size = sizeof(relu_layer),
     .create = relu_row_create, .release = relu_row_release,
     .forward = relu_row_forward, .backward = relu_row_backward,
     .ref_forward = relu_ref_forward, .ref_backward = relu_ref_backward,

@@ -84,25 +84,15 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return layer_pool.shape(l, err);
 }
 
-static void row_release(layer_node *nd)
-{
-    if (nd->op)
-        avgpool_release(nd->op);
-    layer_op_free(nd);
-}
-
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    avgpool_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? avgpool_create(op, env->rt, env->max_batch, l->in.c,
-                                        l->in.h, l->in.w, l->k, l->stride, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return avgpool_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                          l->in.w, l->k, l->stride, err);
 }
+
+static void row_release(layer_node *nd) { avgpool_release(nd->op); }
 
 static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cnn_error *err)
@@ -143,6 +133,7 @@ const layer_kind layer_avgpool = {
     .flags = LAYER_SPATIAL,
     .parse = row_parse,
     .shape = row_shape,
+    .op_size = sizeof(avgpool_layer),
     .create = row_create,
     .release = row_release,
     .forward = row_forward,

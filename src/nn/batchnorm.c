@@ -157,21 +157,11 @@ static cnn_status bn_create(layer_node *nd, const layer_env *env,
                             cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    batchnorm_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? batchnorm_create(op, env->rt, env->max_batch, l->in.c,
-                                          l->in.h, l->in.w, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                            l->in.w, err);
 }
 
-static void bn_release(layer_node *nd)
-{
-    if (nd->op)
-        batchnorm_release(nd->op);
-    layer_op_free(nd);
-}
+static void bn_release(layer_node *nd) { batchnorm_release(nd->op); }
 
 static cnn_status bn_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                              cnn_error *err)
@@ -216,6 +206,7 @@ const layer_kind layer_bn = {
     .parse = bn_parse,
     .shape = bn_shape,
     .params = bn_params,
+    .op_size = sizeof(batchnorm_layer),
     .create = bn_create,
     .release = bn_release,
     .forward = bn_forward,

@@ -297,21 +297,12 @@ static int conv_params(const arch_layer *l, layer_param *out)
 static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    conv_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? conv_create(op, env->rt, env->max_batch, l->in.c, l->in.h,
-                                     l->in.w, l->units, l->k, l->stride, l->pad_top,
-                                     l->pad_left, l->out.h, l->out.w, nd->relu, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return conv_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h, l->in.w,
+                       l->units, l->k, l->stride, l->pad_top, l->pad_left, l->out.h,
+                       l->out.w, nd->relu, err);
 }
 
-static void conv_row_release(layer_node *nd)
-{
-    conv_release(nd->op);
-    layer_op_free(nd);
-}
+static void conv_row_release(layer_node *nd) { conv_release(nd->op); }
 
 static cnn_status conv_row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                                    cnn_error *err)
@@ -354,6 +345,7 @@ const layer_kind layer_conv = {
     .prefix = "conv", .syntax = "conv<F>k<K>[s<S>][same]", .keras = "Conv2D",
     .flags = LAYER_FUSES_RELU | LAYER_SPATIAL,
     .parse = conv_parse, .shape = conv_shape, .params = conv_params,
+    .op_size = sizeof(conv_layer),
     .create = conv_row_create, .release = conv_row_release,
     .forward = conv_row_forward, .backward = conv_row_backward,
     .ref_forward = conv_ref_forward, .ref_backward = conv_ref_backward,

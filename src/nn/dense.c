@@ -503,20 +503,11 @@ static int fc_params(const arch_layer *l, layer_param *out)
 
 static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
-    dense_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? dense_create(op, env->rt, env->max_batch, nd->spec->in.c,
-                                      nd->spec->units, nd->relu, env->gemm, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
+                        nd->spec->units, nd->relu, env->gemm, err);
 }
 
-static void fc_release(layer_node *nd)
-{
-    dense_release(nd->op);
-    layer_op_free(nd);
-}
+static void fc_release(layer_node *nd) { dense_release(nd->op); }
 
 static cnn_status fc_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                              cnn_error *err)
@@ -562,6 +553,7 @@ const layer_kind layer_fc = {
     .prefix = "fc", .syntax = "fc<N>", .keras = "Dense",
     .flags = LAYER_FUSES_RELU | LAYER_FLAT_IN | LAYER_FLAT_OUT | LAYER_CLASSES,
     .parse = fc_parse, .shape = fc_shape, .params = fc_params,
+    .op_size = sizeof(dense_layer),
     .create = fc_create, .release = fc_release,
     .forward = fc_forward, .backward = fc_backward,
     .ref_forward = fc_ref_forward, .ref_backward = fc_ref_backward,

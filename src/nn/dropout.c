@@ -110,21 +110,11 @@ static cnn_status dropout_row_create(layer_node *nd, const layer_env *env,
                                      cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    dropout_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? dropout_create(op, env->rt, env->max_batch,
-                                        arch_size(l->in), l->rate, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return dropout_create(nd->op, env->rt, env->max_batch, arch_size(l->in),
+                          l->rate, err);
 }
 
-static void dropout_row_release(layer_node *nd)
-{
-    if (nd->op)
-        dropout_release(nd->op);
-    layer_op_free(nd);
-}
+static void dropout_row_release(layer_node *nd) { dropout_release(nd->op); }
 
 static cnn_status dropout_row_forward(layer_node *nd, const layer_pass *p,
                                       cl_mem x, cnn_error *err)
@@ -165,6 +155,7 @@ const layer_kind layer_drop = {
     .prefix = "drop", .syntax = "drop<R> (a rate such as 0.25)",
     .keras = "Dropout", .flags = 0,
     .parse = dropout_parse, .shape = dropout_shape,
+    .op_size = sizeof(dropout_layer),
     .create = dropout_row_create, .release = dropout_row_release,
     .forward = dropout_row_forward, .backward = dropout_row_backward,
     .ref_forward = dropout_ref_forward, .ref_backward = dropout_ref_backward,

@@ -74,25 +74,15 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
-static void row_release(layer_node *nd)
-{
-    if (nd->op)
-        gap_release(nd->op);
-    layer_op_free(nd);
-}
-
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    gap_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? gap_create(op, env->rt, env->max_batch, l->in.c,
-                                    l->in.h, l->in.w, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return gap_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                      l->in.w, err);
 }
+
+static void row_release(layer_node *nd) { gap_release(nd->op); }
 
 static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cnn_error *err)
@@ -131,6 +121,7 @@ const layer_kind layer_gap = {
     .flags = LAYER_SPATIAL | LAYER_FLAT_OUT,
     .parse = row_parse,
     .shape = row_shape,
+    .op_size = sizeof(gap_layer),
     .create = row_create,
     .release = row_release,
     .forward = row_forward,

@@ -1,5 +1,5 @@
-/* layers.c: the table of layer kinds (see layer.h), and the small helpers
- * the kinds' parsers share. */
+/* layers.c: the table of layer kinds (see layer.h), the small helpers the
+ * kinds' parsers and ops share, and a node's device state. */
 #include "layer.h"
 
 #include <errno.h>
@@ -43,17 +43,28 @@ cnn_status layer_check_batch(const char *what, int n, int max_batch,
     return CNN_OK;
 }
 
-void *layer_op_new(layer_node *nd, size_t size, cnn_error *err)
+cnn_status layer_node_create(layer_node *nd, const layer_env *env,
+                             cnn_error *err)
 {
-    nd->op = calloc(1, size);
-    if (!nd->op)
-        cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory for layer %s",
-                 nd->spec->name);
-    return nd->op;
+    const layer_kind *kind = nd->spec->kind;
+    if (!kind->create)
+        return CNN_OK;
+    if (!(nd->op = calloc(1, kind->op_size)))
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory for layer "
+                        "%s", nd->spec->name);
+    cnn_status st = kind->create(nd, env, err);
+    if (st) {
+        free(nd->op);
+        nd->op = NULL;
+    }
+    return st;
 }
 
-void layer_op_free(layer_node *nd)
+void layer_node_release(layer_node *nd)
 {
+    if (!nd->op)
+        return;
+    nd->spec->kind->release(nd);
     free(nd->op);
     nd->op = NULL;
 }

@@ -120,8 +120,8 @@ static cnn_status unify_gemm(network *net, const layer_env *env, cnn_error *err)
         const layer_kind *k = n->spec->kind;
         if (!k->gemm_path || k->gemm_path(n) == best.gemm)
             continue;
-        k->release(n);
-        if (k->create(n, &best, err))
+        layer_node_release(n);
+        if (layer_node_create(n, &best, err))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
     return CNN_OK;
@@ -190,7 +190,7 @@ static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
     layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .gemm = gemm};
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
-        if (n->spec->kind->create && (st = n->spec->kind->create(n, &env, err)))
+        if ((st = layer_node_create(n, &env, err)))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
     if (gemm == DENSE_GEMM_AUTO &&
@@ -224,8 +224,7 @@ void network_release(network *net)
 {
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
-        if (n->op)
-            n->spec->kind->release(n);
+        layer_node_release(n);
         clrt_release_mem(&n->y);
         clrt_release_mem(&n->dy);
     }

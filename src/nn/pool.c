@@ -111,25 +111,15 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
-static void row_release(layer_node *nd)
-{
-    if (nd->op)
-        pool_release(nd->op);
-    layer_op_free(nd);
-}
-
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    pool_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? pool_create(op, env->rt, env->max_batch, l->in.c,
-                                     l->in.h, l->in.w, l->k, l->stride, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return pool_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                       l->in.w, l->k, l->stride, err);
 }
+
+static void row_release(layer_node *nd) { pool_release(nd->op); }
 
 static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cnn_error *err)
@@ -169,6 +159,7 @@ const layer_kind layer_pool = {
     .flags = LAYER_SPATIAL,
     .parse = row_parse,
     .shape = row_shape,
+    .op_size = sizeof(pool_layer),
     .create = row_create,
     .release = row_release,
     .forward = row_forward,
