@@ -2,50 +2,21 @@
  * its row of the layer table; the kernels are in kernels/avgpool.cl. */
 #include "avgpool.h"
 
-#include <limits.h>
-#include <string.h>
-
 #include "layer.h"
 #include "ref/avgpool.h"
 
 cnn_status avgpool_create(avgpool_layer *l, const clrt *rt, int max_batch,
                           int c, int h, int w, int p, int s, cnn_error *err)
 {
-    memset(l, 0, sizeof *l);
-    if (max_batch < 1 || c < 1 || p < 1 || s < 1 || h < p || w < p)
-        return cnn_fail(err, CNN_ERR_INPUT, "average pooling: bad shape "
-                        "(batch %d, %d channels %dx%d, window %d, stride %d); "
-                        "the input must be at least as large as the window",
-                        max_batch, c, h, w, p, s);
-    if ((long long)max_batch * c * h * w > INT_MAX)
-        return cnn_fail(err, CNN_ERR_INPUT, "average pooling: a batch of %d "
-                        "inputs of %d x %d x %d is out of range",
-                        max_batch, c, h, w);
-    *l = (avgpool_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
-                         .w = w, .p = p, .s = s, .oh = (h - p) / s + 1,
-                         .ow = (w - p) / s + 1};
-    static const char *const names[] = {"avgpool_forward", "avgpool_backward"};
-    cl_kernel *const kernels[] = {&l->forward, &l->backward};
-    return clrt_kernels(rt, 2, names, kernels, err);
+    return pool_create_kernels(l, rt, "average pooling", "avgpool_forward",
+                               "avgpool_backward", max_batch, c, h, w, p, s,
+                               err);
 }
 
-void avgpool_release(avgpool_layer *l)
-{
-    clrt_release_kernel(&l->forward);
-    clrt_release_kernel(&l->backward);
-    memset(l, 0, sizeof *l);
-}
+void avgpool_release(avgpool_layer *l) { pool_release(l); }
 
-/* Both kernels run over an NDRange of (columns, rows, N * C) with no bounds
- * to check: one work-item per output element forward, per input element
- * backward. The work-group size is left to the runtime. */
-static cnn_status launch(const avgpool_layer *l, cl_kernel k, int n,
-                         int cols, int rows, cnn_error *err)
-{
-    size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)n * l->c};
-    return clrt_launch(l->rt, k, 3, global, NULL, NULL, err);
-}
-
+/* One work-item per output element forward, per input element backward,
+ * with no bounds to check (pool_launch). */
 cnn_status avgpool_forward(const avgpool_layer *l, int n, cl_mem x, cl_mem y,
                            cnn_error *err)
 {
@@ -54,7 +25,7 @@ cnn_status avgpool_forward(const avgpool_layer *l, int n, cl_mem x, cl_mem y,
         st = clrt_set_args(l->forward, err, 6, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
                            sizeof l->p, &l->p, sizeof l->s, &l->s);
-    return st ? st : launch(l, l->forward, n, l->ow, l->oh, err);
+    return st ? st : pool_launch(l, l->forward, n, l->ow, l->oh, err);
 }
 
 cnn_status avgpool_backward(const avgpool_layer *l, int n, cl_mem dy,
@@ -66,7 +37,7 @@ cnn_status avgpool_backward(const avgpool_layer *l, int n, cl_mem dy,
                            &dx, sizeof l->h, &l->h, sizeof l->w, &l->w,
                            sizeof l->p, &l->p, sizeof l->s, &l->s,
                            sizeof l->oh, &l->oh, sizeof l->ow, &l->ow);
-    return st ? st : launch(l, l->backward, n, l->w, l->h, err);
+    return st ? st : pool_launch(l, l->backward, n, l->w, l->h, err);
 }
 
 /* The row: "avgpool<P>[s<S>]", which reads and shapes as max-pooling's

@@ -8,27 +8,37 @@
 #include "layer.h"
 #include "ref/pool.h"
 
-cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
-                       int h, int w, int p, int s, cnn_error *err)
+cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,
+                               const char *forward, const char *backward,
+                               int max_batch, int c, int h, int w, int p,
+                               int s, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     if (max_batch < 1 || c < 1 || p < 1 || s < 1 || h < p || w < p)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: bad shape (batch "
-                        "%d, %d channels %dx%d, window %d, stride %d); the "
-                        "input must be at least as large as the window",
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: bad shape (batch %d, %d "
+                        "channels %dx%d, window %d, stride %d); the input "
+                        "must be at least as large as the window", what,
                         max_batch, c, h, w, p, s);
     if ((long long)max_batch * c * h * w > INT_MAX)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: a batch of %d "
-                        "inputs of %d x %d x %d is out of range",
-                        max_batch, c, h, w);
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: a batch of %d inputs of %d "
+                        "x %d x %d is out of range", what, max_batch, c, h,
+                        w);
     *l = (pool_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                       .w = w, .p = p, .s = s, .oh = (h - p) / s + 1,
                       .ow = (w - p) / s + 1};
-    int fast = p == 2 && s == 2;
-    const char *names[] = {fast ? "maxpool2_forward" : "maxpool_forward",
-                           fast ? "maxpool2_backward" : "maxpool_backward"};
+    const char *names[] = {forward, backward};
     cl_kernel *const kernels[] = {&l->forward, &l->backward};
     return clrt_kernels(rt, 2, names, kernels, err);
+}
+
+cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
+                       int h, int w, int p, int s, cnn_error *err)
+{
+    int fast = p == 2 && s == 2;
+    return pool_create_kernels(
+        l, rt, "max-pooling", fast ? "maxpool2_forward" : "maxpool_forward",
+        fast ? "maxpool2_backward" : "maxpool_backward", max_batch, c, h, w,
+        p, s, err);
 }
 
 void pool_release(pool_layer *l)
@@ -41,8 +51,8 @@ void pool_release(pool_layer *l)
 /* Every kernel runs over an NDRange of (columns, rows, N * C) with no
  * bounds to check; the work-group size is left to the runtime, which makes
  * it legal on every device. */
-static cnn_status launch(const pool_layer *l, cl_kernel k, int n, int cols,
-                         int rows, cnn_error *err)
+cnn_status pool_launch(const pool_layer *l, cl_kernel k, int n, int cols,
+                       int rows, cnn_error *err)
 {
     size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)n * l->c};
     return clrt_launch(l->rt, k, 3, global, NULL, NULL, err);
@@ -59,7 +69,7 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
         st = clrt_set_args(l->forward, err, nargs, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
                            sizeof l->p, &l->p, sizeof l->s, &l->s);
-    return st ? st : launch(l, l->forward, n, l->ow, l->oh, err);
+    return st ? st : pool_launch(l, l->forward, n, l->ow, l->oh, err);
 }
 
 /* The 2x2 kernel runs one window row per work-item, (OW, H); the general
@@ -74,13 +84,13 @@ cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
         st = clrt_set_args(l->backward, err, 5, sizeof x, &x, sizeof dy, &dy,
                            sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w,
                            &l->w);
-        return st ? st : launch(l, l->backward, n, l->ow, l->h, err);
+        return st ? st : pool_launch(l, l->backward, n, l->ow, l->h, err);
     }
     st = clrt_set_args(l->backward, err, 9, sizeof x, &x, sizeof dy, &dy,
                        sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w, &l->w,
                        sizeof l->p, &l->p, sizeof l->s, &l->s, sizeof l->oh,
                        &l->oh, sizeof l->ow, &l->ow);
-    return st ? st : launch(l, l->backward, n, l->w, l->h, err);
+    return st ? st : pool_launch(l, l->backward, n, l->w, l->h, err);
 }
 
 /* The row: "pool<P>[s<S>]", also read by avgpool's row. */
