@@ -197,6 +197,12 @@ uint64_t layer_stream_key(uint64_t seed, uint64_t epoch, uint64_t step, int inde
 long layer_parse_number(const char **p);
 cnn_status layer_bad_token(const arch_layer *l, cnn_error *err);
 
+/* Ready-made row functions: parse for a token with no settings (anything
+ * after the prefix is a bad token), and shape for an output shaped as the
+ * input. */
+cnn_status layer_parse_none(const char *rest, arch_layer *l, cnn_error *err);
+cnn_status layer_shape_same(arch_layer *l, cnn_error *err);
+
 /* For the kinds' device ops: a batch of n outside 1..max_batch, the batch
  * an op was created for, is CNN_ERR_INPUT naming `what` ("convolution"). */
 cnn_status layer_check_batch(const char *what, int n, int max_batch,

@@ -67,18 +67,6 @@ cnn_status relu_backward(const relu_layer *l, size_t count, cl_mem y,
 /* The layer table's row: token relu, where it is not fused into the layer
  * before it. */
 
-static cnn_status relu_parse(const char *rest, arch_layer *l, cnn_error *err)
-{
-    return *rest ? layer_bad_token(l, err) : CNN_OK;
-}
-
-static cnn_status relu_shape(arch_layer *l, cnn_error *err)
-{
-    (void)err;
-    l->out = l->in;
-    return CNN_OK;
-}
-
 static cnn_status relu_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
     return relu_create(nd->op, env->rt, err);
@@ -122,7 +110,7 @@ static void relu_ref_backward(const arch_layer *l, const ref_pass *p,
 
 const layer_kind layer_relu = {
     .prefix = "relu", .syntax = "relu", .keras = "ReLU", .flags = LAYER_IS_RELU,
-    .parse = relu_parse, .shape = relu_shape,
+    .parse = layer_parse_none, .shape = layer_shape_same,
     .op_size = sizeof(relu_layer),
     .create = relu_row_create, .release = relu_row_release,
     .forward = relu_row_forward, .backward = relu_row_backward,

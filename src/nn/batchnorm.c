@@ -123,18 +123,6 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
 /* The row: token "bn", no settings; any input, output of the same shape;
  * parameters gamma, beta and the two running statistics, each (C). */
 
-static cnn_status bn_parse(const char *rest, arch_layer *l, cnn_error *err)
-{
-    return *rest ? layer_bad_token(l, err) : CNN_OK;
-}
-
-static cnn_status bn_shape(arch_layer *l, cnn_error *err)
-{
-    (void)err;
-    l->out = l->in;
-    return CNN_OK;
-}
-
 static int bn_params(const arch_layer *l, layer_param *out)
 {
     static const struct {
@@ -203,8 +191,8 @@ const layer_kind layer_bn = {
     .syntax = "bn",
     .keras = "BatchNormalization",
     .flags = 0,
-    .parse = bn_parse,
-    .shape = bn_shape,
+    .parse = layer_parse_none,
+    .shape = layer_shape_same,
     .params = bn_params,
     .op_size = sizeof(batchnorm_layer),
     .create = bn_create,

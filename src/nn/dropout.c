@@ -99,13 +99,6 @@ static cnn_status dropout_parse(const char *rest, arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
-static cnn_status dropout_shape(arch_layer *l, cnn_error *err)
-{
-    (void)err;
-    l->out = l->in;
-    return CNN_OK;
-}
-
 static cnn_status dropout_row_create(layer_node *nd, const layer_env *env,
                                      cnn_error *err)
 {
@@ -154,7 +147,7 @@ static void dropout_ref_backward(const arch_layer *l, const ref_pass *p,
 const layer_kind layer_drop = {
     .prefix = "drop", .syntax = "drop<R> (a rate such as 0.25)",
     .keras = "Dropout", .flags = 0,
-    .parse = dropout_parse, .shape = dropout_shape,
+    .parse = dropout_parse, .shape = layer_shape_same,
     .op_size = sizeof(dropout_layer),
     .create = dropout_row_create, .release = dropout_row_release,
     .forward = dropout_row_forward, .backward = dropout_row_backward,

@@ -62,11 +62,6 @@ cnn_status gap_backward(const gap_layer *l, int n, cl_mem dy, cl_mem dx,
 
 /* The row: "gap", no settings; a flat (C, 1, 1) output. */
 
-static cnn_status row_parse(const char *rest, arch_layer *l, cnn_error *err)
-{
-    return *rest ? layer_bad_token(l, err) : CNN_OK;
-}
-
 static cnn_status row_shape(arch_layer *l, cnn_error *err)
 {
     (void)err;
@@ -119,7 +114,7 @@ const layer_kind layer_gap = {
     .syntax = "gap",
     .keras = "GlobalAveragePooling2D",
     .flags = LAYER_SPATIAL | LAYER_FLAT_OUT,
-    .parse = row_parse,
+    .parse = layer_parse_none,
     .shape = row_shape,
     .op_size = sizeof(gap_layer),
     .create = row_create,

@@ -34,6 +34,18 @@ cnn_status layer_bad_token(const arch_layer *l, cnn_error *err)
                     l->kind->syntax);
 }
 
+cnn_status layer_parse_none(const char *rest, arch_layer *l, cnn_error *err)
+{
+    return *rest ? layer_bad_token(l, err) : CNN_OK;
+}
+
+cnn_status layer_shape_same(arch_layer *l, cnn_error *err)
+{
+    (void)err;
+    l->out = l->in;
+    return CNN_OK;
+}
+
 cnn_status layer_check_batch(const char *what, int n, int max_batch,
                              cnn_error *err)
 {
