@@ -7,15 +7,10 @@
 #ifndef AVGPOOL_H
 #define AVGPOOL_H
 
-#include "clrt.h"
+#include "pool.h"
 
-typedef struct {
-    const clrt *rt;
-    int max_batch, c, h, w;
-    int p, s;   /* window size and stride */
-    int oh, ow; /* (h - p) / s + 1, (w - p) / s + 1 */
-    cl_kernel forward, backward;
-} avgpool_layer;
+/* The same state as max-pooling's, with the average-pooling kernels. */
+typedef pool_layer avgpool_layer;
 
 /* A layer for batches of up to max_batch inputs of c channels of h x w,
  * with p x p windows at stride s (p <= h, p <= w). Bad shapes are

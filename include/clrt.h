@@ -87,6 +87,16 @@ cnn_status clrt_build(const clrt *rt, const char *source, const char *options,
 cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
                        cnn_error *err);
 
+/* Kernels names[i] into *out[i], i < count. On failure the ones it made
+ * are released and set to NULL. */
+cnn_status clrt_kernels(const clrt *rt, int count, const char *const *names,
+                        cl_kernel *const *out, cnn_error *err);
+
+/* Release *k (*m) when set, then set it to NULL: safe on a half-built
+ * object and when called twice. */
+void clrt_release_kernel(cl_kernel *k);
+void clrt_release_mem(cl_mem *m);
+
 /* A device buffer of `bytes` bytes. */
 cnn_status clrt_buffer(const clrt *rt, size_t bytes, cl_mem *out,
                        cnn_error *err);

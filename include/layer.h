@@ -128,9 +128,13 @@ struct layer_kind {
      * returns how many. NULL: none. */
     int (*params)(const arch_layer *l, layer_param *out);
 
-    /* Device side. create builds nd->op (kernels, scratch) for batches of
-     * up to env->max_batch; release frees what create made and sets
-     * nd->op to NULL, and is safe on a half-built node. NULL for a view. */
+    /* Device side. op_size: bytes of the kind's device state; the network
+     * gives create a zeroed block of that size in nd->op and frees it after
+     * release (layer_node_create, layer_node_release). create builds the
+     * state (kernels, scratch) for batches of up to env->max_batch and on
+     * failure leaves nothing to release; release frees what create made.
+     * 0 and NULL for a view. */
+    size_t op_size;
     cnn_status (*create)(layer_node *nd, const layer_env *env, cnn_error *err);
     void (*release)(layer_node *nd);
     /* Enqueues nd->y from x: (n, in) -> (n, out). */
@@ -172,10 +176,15 @@ extern const int layer_kind_count;
 /* Elements of one sample of shape s. */
 long arch_size(arch_shape s);
 
-/* The state of a node's kind: a zeroed block of `size` bytes in nd->op
- * (NULL and an error when out of memory), and its release. */
-void *layer_op_new(layer_node *nd, size_t size, cnn_error *err);
-void layer_op_free(layer_node *nd);
+/* Builds nd's device state: a zeroed block of kind->op_size bytes in
+ * nd->op, then kind->create; on failure the block is freed and nd->op is
+ * NULL. Out of host memory is CNN_ERR_RUNTIME naming the layer. A view
+ * (no create) gets nothing. */
+cnn_status layer_node_create(layer_node *nd, const layer_env *env,
+                             cnn_error *err);
+/* kind->release, then frees nd->op and sets it to NULL; nothing when
+ * nd->op is NULL, so it is safe on a half-built network and twice. */
+void layer_node_release(layer_node *nd);
 
 /* The random stream of layer `index` (its place in the arch) at a training
  * step: keyed by (seed, epoch, step, index), so repeated and resumed runs
@@ -187,5 +196,16 @@ uint64_t layer_stream_key(uint64_t seed, uint64_t epoch, uint64_t step, int inde
  * does not follow l->kind->syntax. */
 long layer_parse_number(const char **p);
 cnn_status layer_bad_token(const arch_layer *l, cnn_error *err);
+
+/* Ready-made row functions: parse for a token with no settings (anything
+ * after the prefix is a bad token), and shape for an output shaped as the
+ * input. */
+cnn_status layer_parse_none(const char *rest, arch_layer *l, cnn_error *err);
+cnn_status layer_shape_same(arch_layer *l, cnn_error *err);
+
+/* For the kinds' device ops: a batch of n outside 1..max_batch, the batch
+ * an op was created for, is CNN_ERR_INPUT naming `what` ("convolution"). */
+cnn_status layer_check_batch(const char *what, int n, int max_batch,
+                             cnn_error *err);
 
 #endif

@@ -37,4 +37,16 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err);
 
+/* Shared with average pooling (avgpool.c), which keeps the same state.
+ * pool_create_kernels: pool_create with the kernels `forward` and
+ * `backward`, its messages naming `what`. pool_launch: enqueues k over an
+ * NDRange of (cols, rows, N * C), the work-group size left to the
+ * runtime. */
+cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,
+                               const char *forward, const char *backward,
+                               int max_batch, int c, int h, int w, int p,
+                               int s, cnn_error *err);
+cnn_status pool_launch(const pool_layer *l, cl_kernel k, int n, int cols,
+                       int rows, cnn_error *err);
+
 #endif

@@ -246,7 +246,7 @@ static void check_row(const layer_kind *kind, const char *token,
     nd.y = test_poisoned(ny);
     nd.dy = test_upload(dy, ny);
     cl_mem bx = test_upload(x, nx), bdx = test_poisoned(nx);
-    TEST_OK(kind->create(&nd, &env, &err), err);
+    TEST_OK(layer_node_create(&nd, &env, &err), err);
     TEST_OK(kind->forward(&nd, &p, bx, &err), err);
     TEST_OK(kind->backward(&nd, &p, bx, NULL, &err), err);
     TEST_OK(kind->backward(&nd, &p, bx, bdx, &err), err);
@@ -254,9 +254,9 @@ static void check_row(const layer_kind *kind, const char *token,
     test_download(bdx, dx, nx);
     test_close(token, y, yr, ny, TEST_TOL_FORWARD);
     test_close(token, dx, dxr, nx, TEST_TOL_GRAD);
-    kind->release(&nd);
+    layer_node_release(&nd);
     ck_assert_ptr_null(nd.op);
-    kind->release(&nd);
+    layer_node_release(&nd);
 
     clReleaseMemObject(nd.y);
     clReleaseMemObject(nd.dy);
@@ -275,7 +275,7 @@ START_TEST(rows_run_as_their_references)
 }
 END_TEST
 
-/* A row's create that fails leaves nothing to release. */
+/* A node whose row fails to create is left with no state to release. */
 START_TEST(rows_fail_cleanly)
 {
     cnn_error err = {0};
@@ -283,9 +283,9 @@ START_TEST(rows_fail_cleanly)
                     .in = {2, 2, 2}, .out = {2, 1, 1}};
     layer_node nd = {.spec = &l};
     layer_env env = {.rt = test_rt(), .max_batch = 4};
-    ck_assert_int_eq(layer_avgpool.create(&nd, &env, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(layer_node_create(&nd, &env, &err), CNN_ERR_INPUT);
     ck_assert_ptr_null(nd.op);
-    layer_avgpool.release(&nd);
+    layer_node_release(&nd);
 }
 END_TEST
 

@@ -300,7 +300,7 @@ START_TEST(row_adapters_match_reference_row)
     nd.dy = test_upload(dy, NX);
     cl_mem bx = test_upload(x, NX), bdx = test_poisoned(NX);
     layer_env env = {.rt = test_rt(), .max_batch = N};
-    TEST_OK(layer_bn.create(&nd, &env, &err), err);
+    TEST_OK(layer_node_create(&nd, &env, &err), err);
     layer_pass train = {.n = N, .training = 1}, infer = {.n = N};
     TEST_OK(layer_bn.forward(&nd, &train, bx, &err), err);
     TEST_OK(layer_bn.backward(&nd, &train, bx, bdx, &err), err);
@@ -332,9 +332,9 @@ START_TEST(row_adapters_match_reference_row)
     test_download(nd.y, out, NX);
     test_close("bn row y (inference)", out, yr, NX, TEST_TOL_FORWARD);
 
-    layer_bn.release(&nd);
+    layer_node_release(&nd);
     ck_assert_ptr_null(nd.op);
-    layer_bn.release(&nd); /* safe twice, as on a half-built node */
+    layer_node_release(&nd); /* safe twice, as on a half-built node */
     for (int i = 0; i < 4; i++) {
         clReleaseMemObject(t[i].param);
         clReleaseMemObject(t[i].grad);

@@ -315,7 +315,7 @@ START_TEST(dropout_row_matches_its_reference)
     TEST_OK(layer_drop.shape(&spec, &err), err);
     layer_env env = {.rt = test_rt(), .max_batch = 4};
     layer_node nd = {.spec = &spec};
-    TEST_OK(layer_drop.create(&nd, &env, &err), err);
+    TEST_OK(layer_node_create(&nd, &env, &err), err);
     float *x = random_floats(COUNT, 8, 0.5f, 1.5f);
     float *dy = random_floats(COUNT, 9, 0.5f, 1.5f);
     float y[COUNT], dx[COUNT];
@@ -340,7 +340,7 @@ START_TEST(dropout_row_matches_its_reference)
         test_close("row y", y, yr, COUNT, TEST_TOL_FORWARD);
         test_close("row dx", dx, dxr, COUNT, TEST_TOL_FORWARD);
     }
-    layer_drop.release(&nd);
+    layer_node_release(&nd);
     ck_assert_ptr_null(nd.op);
     clReleaseMemObject(nd.y);
     clReleaseMemObject(nd.dy);

@@ -69,6 +69,33 @@ START_TEST(unknown_kernel_is_named)
 }
 END_TEST
 
+/* A failure part-way through a list leaves no kernel behind; releasing is
+ * safe twice. */
+START_TEST(kernels_by_name_all_or_none)
+{
+    cnn_error err = {0};
+    cl_kernel a = NULL, b = NULL, c = NULL;
+    const char *names[] = {"relu_forward", "relu_backward", "no_such_kernel"};
+    cl_kernel *const out[] = {&a, &b, &c};
+    ck_assert_int_eq(clrt_kernels(test_rt(), 3, names, out, &err), CNN_ERR_RUNTIME);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no_such_kernel"));
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_null(b);
+    TEST_OK(clrt_kernels(test_rt(), 2, names, out, &err), err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    clrt_release_kernel(&a);
+    clrt_release_kernel(&b);
+    ck_assert_ptr_null(a);
+    clrt_release_kernel(&a);
+    cl_mem m;
+    TEST_OK(clrt_buffer(test_rt(), 64, &m, &err), err);
+    clrt_release_mem(&m);
+    ck_assert_ptr_null(m);
+    clrt_release_mem(&m);
+}
+END_TEST
+
 START_TEST(sub_buffers_view_their_parent)
 {
     const clrt *rt = test_rt();
@@ -138,6 +165,7 @@ int main(void)
     tcase_add_test(tc, error_names);
     tcase_add_test(tc, broken_kernel_yields_build_log);
     tcase_add_test(tc, unknown_kernel_is_named);
+    tcase_add_test(tc, kernels_by_name_all_or_none);
     tcase_add_test(tc, sub_buffers_view_their_parent);
     tcase_add_test(tc, relu_matches_reference);
     suite_add_tcase(s, tc);

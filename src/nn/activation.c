@@ -12,20 +12,15 @@ cnn_status relu_create(relu_layer *l, const clrt *rt, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     l->rt = rt;
-    cnn_status st = clrt_kernel(rt, "relu_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "relu_backward", &l->backward, err);
-    if (st != CNN_OK)
-        relu_release(l);
-    return st;
+    static const char *const names[] = {"relu_forward", "relu_backward"};
+    cl_kernel *const kernels[] = {&l->forward, &l->backward};
+    return clrt_kernels(rt, 2, names, kernels, err);
 }
 
 void relu_release(relu_layer *l)
 {
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
+    clrt_release_kernel(&l->forward);
+    clrt_release_kernel(&l->backward);
     memset(l, 0, sizeof *l);
 }
 
@@ -72,32 +67,12 @@ cnn_status relu_backward(const relu_layer *l, size_t count, cl_mem y,
 /* The layer table's row: token relu, where it is not fused into the layer
  * before it. */
 
-static cnn_status relu_parse(const char *rest, arch_layer *l, cnn_error *err)
-{
-    return *rest ? layer_bad_token(l, err) : CNN_OK;
-}
-
-static cnn_status relu_shape(arch_layer *l, cnn_error *err)
-{
-    (void)err;
-    l->out = l->in;
-    return CNN_OK;
-}
-
 static cnn_status relu_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
-    relu_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? relu_create(op, env->rt, err) : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return relu_create(nd->op, env->rt, err);
 }
 
-static void relu_row_release(layer_node *nd)
-{
-    relu_release(nd->op);
-    layer_op_free(nd);
-}
+static void relu_row_release(layer_node *nd) { relu_release(nd->op); }
 
 static size_t values(const layer_node *nd, int n)
 {
@@ -135,7 +110,8 @@ static void relu_ref_backward(const arch_layer *l, const ref_pass *p,
 
 const layer_kind layer_relu = {
     .prefix = "relu", .syntax = "relu", .keras = "ReLU", .flags = LAYER_IS_RELU,
-    .parse = relu_parse, .shape = relu_shape,
+    .parse = layer_parse_none, .shape = layer_shape_same,
+    .op_size = sizeof(relu_layer),
     .create = relu_row_create, .release = relu_row_release,
     .forward = relu_row_forward, .backward = relu_row_backward,
     .ref_forward = relu_ref_forward, .ref_backward = relu_ref_backward,

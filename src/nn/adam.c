@@ -43,12 +43,9 @@ cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
 
 void adam_release(adam_optimizer *a)
 {
-    if (a->update)
-        clReleaseKernel(a->update);
-    if (a->m)
-        clReleaseMemObject(a->m);
-    if (a->v)
-        clReleaseMemObject(a->v);
+    clrt_release_kernel(&a->update);
+    clrt_release_mem(&a->m);
+    clrt_release_mem(&a->v);
     memset(a, 0, sizeof *a);
 }
 

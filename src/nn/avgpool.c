@@ -2,84 +2,42 @@
  * its row of the layer table; the kernels are in kernels/avgpool.cl. */
 #include "avgpool.h"
 
-#include <limits.h>
-#include <string.h>
-
 #include "layer.h"
 #include "ref/avgpool.h"
 
 cnn_status avgpool_create(avgpool_layer *l, const clrt *rt, int max_batch,
                           int c, int h, int w, int p, int s, cnn_error *err)
 {
-    memset(l, 0, sizeof *l);
-    if (max_batch < 1 || c < 1 || p < 1 || s < 1 || h < p || w < p)
-        return cnn_fail(err, CNN_ERR_INPUT, "average pooling: bad shape "
-                        "(batch %d, %d channels %dx%d, window %d, stride %d); "
-                        "the input must be at least as large as the window",
-                        max_batch, c, h, w, p, s);
-    if ((long long)max_batch * c * h * w > INT_MAX)
-        return cnn_fail(err, CNN_ERR_INPUT, "average pooling: a batch of %d "
-                        "inputs of %d x %d x %d is out of range",
-                        max_batch, c, h, w);
-    *l = (avgpool_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
-                         .w = w, .p = p, .s = s, .oh = (h - p) / s + 1,
-                         .ow = (w - p) / s + 1};
-    cnn_status st = clrt_kernel(rt, "avgpool_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "avgpool_backward", &l->backward, err);
-    if (st != CNN_OK)
-        avgpool_release(l);
-    return st;
+    return pool_create_kernels(l, rt, "average pooling", "avgpool_forward",
+                               "avgpool_backward", max_batch, c, h, w, p, s,
+                               err);
 }
 
-void avgpool_release(avgpool_layer *l)
-{
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
-    memset(l, 0, sizeof *l);
-}
+void avgpool_release(avgpool_layer *l) { pool_release(l); }
 
-static cnn_status check_batch(const avgpool_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "average pooling: batch %d "
-                        "outside 1..%d it was created for", n, l->max_batch);
-    return CNN_OK;
-}
-
-/* Both kernels run over an NDRange of (columns, rows, N * C) with no bounds
- * to check: one work-item per output element forward, per input element
- * backward. The work-group size is left to the runtime. */
-static cnn_status launch(const avgpool_layer *l, cl_kernel k, int n,
-                         int cols, int rows, cnn_error *err)
-{
-    size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)n * l->c};
-    return clrt_launch(l->rt, k, 3, global, NULL, NULL, err);
-}
-
+/* One work-item per output element forward, per input element backward,
+ * with no bounds to check (pool_launch). */
 cnn_status avgpool_forward(const avgpool_layer *l, int n, cl_mem x, cl_mem y,
                            cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("average pooling", n, l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 6, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
                            sizeof l->p, &l->p, sizeof l->s, &l->s);
-    return st ? st : launch(l, l->forward, n, l->ow, l->oh, err);
+    return st ? st : pool_launch(l, l->forward, n, l->ow, l->oh, err);
 }
 
 cnn_status avgpool_backward(const avgpool_layer *l, int n, cl_mem dy,
                             cl_mem dx, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("average pooling", n, l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->backward, err, 8, sizeof dy, &dy, sizeof dx,
                            &dx, sizeof l->h, &l->h, sizeof l->w, &l->w,
                            sizeof l->p, &l->p, sizeof l->s, &l->s,
                            sizeof l->oh, &l->oh, sizeof l->ow, &l->ow);
-    return st ? st : launch(l, l->backward, n, l->w, l->h, err);
+    return st ? st : pool_launch(l, l->backward, n, l->w, l->h, err);
 }
 
 /* The row: "avgpool<P>[s<S>]", which reads and shapes as max-pooling's
@@ -97,25 +55,15 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return layer_pool.shape(l, err);
 }
 
-static void row_release(layer_node *nd)
-{
-    if (nd->op)
-        avgpool_release(nd->op);
-    layer_op_free(nd);
-}
-
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    avgpool_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? avgpool_create(op, env->rt, env->max_batch, l->in.c,
-                                        l->in.h, l->in.w, l->k, l->stride, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return avgpool_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                          l->in.w, l->k, l->stride, err);
 }
+
+static void row_release(layer_node *nd) { avgpool_release(nd->op); }
 
 static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cnn_error *err)
@@ -156,6 +104,7 @@ const layer_kind layer_avgpool = {
     .flags = LAYER_SPATIAL,
     .parse = row_parse,
     .shape = row_shape,
+    .op_size = sizeof(avgpool_layer),
     .create = row_create,
     .release = row_release,
     .forward = row_forward,

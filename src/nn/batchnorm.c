@@ -15,12 +15,10 @@ enum { BATCHNORM_LOCAL = 256 };
 
 void batchnorm_release(batchnorm_layer *l)
 {
-    cl_kernel ks[] = {l->train, l->infer, l->backward};
-    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
-        if (ks[i])
-            clReleaseKernel(ks[i]);
-    if (l->stats)
-        clReleaseMemObject(l->stats);
+    clrt_release_kernel(&l->train);
+    clrt_release_kernel(&l->infer);
+    clrt_release_kernel(&l->backward);
+    clrt_release_mem(&l->stats);
     memset(l, 0, sizeof *l);
 }
 
@@ -53,11 +51,11 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                         "channels %dx%d)", max_batch, c, h, w);
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
                            .hw = h * w};
-    cnn_status st = clrt_kernel(rt, "batchnorm_forward_train", &l->train, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "batchnorm_forward_infer", &l->infer, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "batchnorm_backward", &l->backward, err);
+    static const char *const names[] = {"batchnorm_forward_train",
+                                        "batchnorm_forward_infer",
+                                        "batchnorm_backward"};
+    cl_kernel *const kernels[] = {&l->train, &l->infer, &l->backward};
+    cnn_status st = clrt_kernels(rt, 3, names, kernels, err);
     if (st == CNN_OK)
         st = pick_local(l, err);
     if (st == CNN_OK)
@@ -69,20 +67,13 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
     return CNN_OK;
 }
 
-static cnn_status check_batch(const batchnorm_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "batch normalisation: batch %d "
-                        "outside 1..%d it was created for", n, l->max_batch);
-    return CNN_OK;
-}
-
 cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
                              cl_mem x, cl_mem gamma, cl_mem beta,
                              cl_mem running_mean, cl_mem running_var,
                              cl_mem y, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("batch normalisation", n,
+                                      l->max_batch, err);
     if (st)
         return st;
     float eps = (float)BATCHNORM_EPSILON, momentum = (float)BATCHNORM_MOMENTUM;
@@ -113,7 +104,8 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
                               cl_mem gamma, cl_mem dy, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("batch normalisation", n,
+                                      l->max_batch, err);
     if (st)
         return st;
     int has_dx = dx != NULL;
@@ -130,18 +122,6 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
 
 /* The row: token "bn", no settings; any input, output of the same shape;
  * parameters gamma, beta and the two running statistics, each (C). */
-
-static cnn_status bn_parse(const char *rest, arch_layer *l, cnn_error *err)
-{
-    return *rest ? layer_bad_token(l, err) : CNN_OK;
-}
-
-static cnn_status bn_shape(arch_layer *l, cnn_error *err)
-{
-    (void)err;
-    l->out = l->in;
-    return CNN_OK;
-}
 
 static int bn_params(const arch_layer *l, layer_param *out)
 {
@@ -165,21 +145,11 @@ static cnn_status bn_create(layer_node *nd, const layer_env *env,
                             cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    batchnorm_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? batchnorm_create(op, env->rt, env->max_batch, l->in.c,
-                                          l->in.h, l->in.w, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                            l->in.w, err);
 }
 
-static void bn_release(layer_node *nd)
-{
-    if (nd->op)
-        batchnorm_release(nd->op);
-    layer_op_free(nd);
-}
+static void bn_release(layer_node *nd) { batchnorm_release(nd->op); }
 
 static cnn_status bn_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                              cnn_error *err)
@@ -221,9 +191,10 @@ const layer_kind layer_bn = {
     .syntax = "bn",
     .keras = "BatchNormalization",
     .flags = 0,
-    .parse = bn_parse,
-    .shape = bn_shape,
+    .parse = layer_parse_none,
+    .shape = layer_shape_same,
     .params = bn_params,
+    .op_size = sizeof(batchnorm_layer),
     .create = bn_create,
     .release = bn_release,
     .forward = bn_forward,

@@ -47,16 +47,10 @@ void conv_release(conv_layer *l)
     cl_kernel *ks[] = {&l->pack, &l->forward, &l->forward_valid, &l->dz,
                        &l->backward_weights, &l->backward_weights_sum};
     cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->dzp, &l->part};
-    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
-        if (*ks[i])
-            clReleaseKernel(*ks[i]);
-        *ks[i] = NULL;
-    }
-    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
-        if (*ms[i])
-            clReleaseMemObject(*ms[i]);
-        *ms[i] = NULL;
-    }
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        clrt_release_kernel(ks[i]);
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        clrt_release_mem(ms[i]);
 }
 
 /* Whether windows of k at stride, the first starting at -pad, out of them,
@@ -92,17 +86,15 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                     ? CONV_CPU_SPLITS
                     : max_batch;
 
-    struct {
-        const char *name;
-        cl_kernel *k;
-    } kernels[] = {
-        {"conv_pack_weights", &l->pack},
-        {l->general ? "conv_forward_general" : "conv_forward", &l->forward},
-        {"conv_forward", &l->forward_valid},
-        {"conv_dz", &l->dz},
-        {l->general ? "conv_backward_weights_general" : "conv_backward_weights",
-         &l->backward_weights},
-        {"conv_backward_weights_sum", &l->backward_weights_sum}};
+    const char *names[] = {
+        "conv_pack_weights",
+        l->general ? "conv_forward_general" : "conv_forward",
+        "conv_forward", "conv_dz",
+        l->general ? "conv_backward_weights_general" : "conv_backward_weights",
+        "conv_backward_weights_sum"};
+    cl_kernel *const kernels[] = {&l->pack, &l->forward, &l->forward_valid,
+                                  &l->dz, &l->backward_weights,
+                                  &l->backward_weights_sum};
     size_t kk = (size_t)k * k, nmax = (size_t)max_batch;
     size_t ohw = (size_t)oh * ow;
     size_t padded = (size_t)(h + k - 1) * (w + k - 1);
@@ -114,9 +106,7 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                    {&l->dzt, nmax * ohw * pad16(oc)},
                    {&l->dzp, nmax * oc * padded},
                    {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)}};
-    cnn_status st = CNN_OK;
-    for (size_t i = 0; st == CNN_OK && i < sizeof kernels / sizeof kernels[0]; i++)
-        st = clrt_kernel(rt, kernels[i].name, kernels[i].k, err);
+    cnn_status st = clrt_kernels(rt, 6, names, kernels, err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
         st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
     /* conv_dz writes only where dz goes: the channel lanes past OC and the
@@ -136,15 +126,6 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
         conv_release(l);
         return cnn_fail_context(err, "creating a convolution layer");
     }
-    return CNN_OK;
-}
-
-static cnn_status check_batch(const conv_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "convolution: batch %d outside 1..%d it was created for",
-                        n, l->max_batch);
     return CNN_OK;
 }
 
@@ -197,7 +178,7 @@ static cnn_status convolve(const conv_layer *l, int general, int n, cl_mem x,
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st == CNN_OK)
         st = pack(l, w, l->wf, 0, err);
     if (st == CNN_OK)
@@ -210,7 +191,7 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st)
         return st;
     int ocpad = (int)pad16(l->oc);
@@ -316,21 +297,12 @@ static int conv_params(const arch_layer *l, layer_param *out)
 static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    conv_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? conv_create(op, env->rt, env->max_batch, l->in.c, l->in.h,
-                                     l->in.w, l->units, l->k, l->stride, l->pad_top,
-                                     l->pad_left, l->out.h, l->out.w, nd->relu, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return conv_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h, l->in.w,
+                       l->units, l->k, l->stride, l->pad_top, l->pad_left, l->out.h,
+                       l->out.w, nd->relu, err);
 }
 
-static void conv_row_release(layer_node *nd)
-{
-    conv_release(nd->op);
-    layer_op_free(nd);
-}
+static void conv_row_release(layer_node *nd) { conv_release(nd->op); }
 
 static cnn_status conv_row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                                    cnn_error *err)
@@ -373,6 +345,7 @@ const layer_kind layer_conv = {
     .prefix = "conv", .syntax = "conv<F>k<K>[s<S>][same]", .keras = "Conv2D",
     .flags = LAYER_FUSES_RELU | LAYER_SPATIAL,
     .parse = conv_parse, .shape = conv_shape, .params = conv_params,
+    .op_size = sizeof(conv_layer),
     .create = conv_row_create, .release = conv_row_release,
     .forward = conv_row_forward, .backward = conv_row_backward,
     .ref_forward = conv_ref_forward, .ref_backward = conv_ref_backward,

@@ -211,18 +211,10 @@ static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
     return clrt_launch(l->rt, l->gemm_nn, 2, global, local, NULL, err);
 }
 
-static cnn_status check_batch(const dense_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "dense: batch %d outside 1..%d", n, l->max_batch);
-    return CNN_OK;
-}
-
 cnn_status dense_forward(const dense_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem b, cl_mem y, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("dense", n, l->max_batch, err);
     if (st)
         return st;
     if (l->path == DENSE_GEMM_KERNEL)
@@ -242,7 +234,7 @@ cnn_status dense_backward(const dense_layer *l, int n, cl_mem x, cl_mem w,
                           cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw,
                           cl_mem db, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("dense", n, l->max_batch, err);
     if (st)
         return st;
     /* One pass masks dY by the ReLU (into dz) and sums db. */
@@ -374,8 +366,7 @@ static cnn_status choose_path(dense_layer *l, cnn_error *err)
                       ? DENSE_GEMM_CLBLAST
                       : DENSE_GEMM_KERNEL;
     for (int i = 0; i < 8; i++)
-        if (buf[i])
-            clReleaseMemObject(buf[i]);
+        clrt_release_mem(&buf[i]);
     return st;
 }
 
@@ -410,17 +401,18 @@ static cnn_status clblast_tune_for_cpu(const clrt *rt, cnn_error *err)
 
 static cnn_status create(dense_layer *l, cnn_error *err)
 {
-    static const char *names[5] = {"dense_gemm_nt", "dense_gemm_nn",
-                                   "dense_splitk_reduce", "dense_bias_act",
-                                   "dense_bias_grad"};
-    cl_kernel *kernels[5] = {&l->gemm_nt, &l->gemm_nn, &l->splitk_reduce,
-                             &l->bias_act, &l->bias_grad};
+    static const char *const names[5] = {"dense_gemm_nt", "dense_gemm_nn",
+                                         "dense_splitk_reduce",
+                                         "dense_bias_act", "dense_bias_grad"};
+    cl_kernel *const kernels[5] = {&l->gemm_nt, &l->gemm_nn,
+                                   &l->splitk_reduce, &l->bias_act,
+                                   &l->bias_grad};
+    cnn_status st = clrt_kernels(l->rt, 5, names, kernels, err);
+    if (st)
+        return st;
     /* One work-group size legal for all five kernels, at most 64. */
     l->wg = 64;
     for (int i = 0; i < 5; i++) {
-        cnn_status st = clrt_kernel(l->rt, names[i], kernels[i], err);
-        if (st)
-            return st;
         size_t max;
         CLRT_CALL(err, clGetKernelWorkGroupInfo,
                   (*kernels[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
@@ -430,7 +422,6 @@ static cnn_status create(dense_layer *l, cnn_error *err)
     }
 
     const size_t n = (size_t)l->max_batch, out = (size_t)l->out;
-    cnn_status st = CNN_OK;
     if ((l->nsplit > 1 &&
          (st = clrt_buffer(l->rt, (size_t)l->nsplit * n * out * sizeof(float),
                            &l->partial, err))) ||
@@ -475,15 +466,13 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
 
 void dense_release(dense_layer *l)
 {
-    cl_kernel k[5] = {l->gemm_nt, l->gemm_nn, l->splitk_reduce, l->bias_act,
-                      l->bias_grad};
+    cl_kernel *const ks[5] = {&l->gemm_nt, &l->gemm_nn, &l->splitk_reduce,
+                              &l->bias_act, &l->bias_grad};
+    cl_mem *const ms[3] = {&l->partial, &l->dz, &l->clblast_temp};
     for (int i = 0; i < 5; i++)
-        if (k[i])
-            clReleaseKernel(k[i]);
-    cl_mem m[3] = {l->partial, l->dz, l->clblast_temp};
+        clrt_release_kernel(ks[i]);
     for (int i = 0; i < 3; i++)
-        if (m[i])
-            clReleaseMemObject(m[i]);
+        clrt_release_mem(ms[i]);
     memset(l, 0, sizeof *l);
 }
 
@@ -514,20 +503,11 @@ static int fc_params(const arch_layer *l, layer_param *out)
 
 static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
-    dense_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? dense_create(op, env->rt, env->max_batch, nd->spec->in.c,
-                                      nd->spec->units, nd->relu, env->gemm, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
+                        nd->spec->units, nd->relu, env->gemm, err);
 }
 
-static void fc_release(layer_node *nd)
-{
-    dense_release(nd->op);
-    layer_op_free(nd);
-}
+static void fc_release(layer_node *nd) { dense_release(nd->op); }
 
 static cnn_status fc_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                              cnn_error *err)
@@ -573,6 +553,7 @@ const layer_kind layer_fc = {
     .prefix = "fc", .syntax = "fc<N>", .keras = "Dense",
     .flags = LAYER_FUSES_RELU | LAYER_FLAT_IN | LAYER_FLAT_OUT | LAYER_CLASSES,
     .parse = fc_parse, .shape = fc_shape, .params = fc_params,
+    .op_size = sizeof(dense_layer),
     .create = fc_create, .release = fc_release,
     .forward = fc_forward, .backward = fc_backward,
     .ref_forward = fc_ref_forward, .ref_backward = fc_ref_backward,

@@ -31,9 +31,7 @@ cnn_status dropout_create(dropout_layer *l, const clrt *rt, int max_batch,
 
 void dropout_release(dropout_layer *l)
 {
-    if (l->apply)
-        clReleaseKernel(l->apply);
-    l->apply = NULL;
+    clrt_release_kernel(&l->apply);
 }
 
 /* out = the mask applied to in (training), or in copied (inference); both
@@ -41,10 +39,9 @@ void dropout_release(dropout_layer *l)
 static cnn_status apply(const dropout_layer *l, int n, int training,
                         uint64_t key, cl_mem in, cl_mem out, cnn_error *err)
 {
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "dropout: batch %d outside 1..%d it was created for",
-                        n, l->max_batch);
+    cnn_status st = layer_check_batch("dropout", n, l->max_batch, err);
+    if (st)
+        return st;
     int count = n * (int)l->size;
     if (!training) {
         CLRT_CALL(err, clEnqueueCopyBuffer,
@@ -53,10 +50,9 @@ static cnn_status apply(const dropout_layer *l, int n, int training,
         return CNN_OK;
     }
     cl_ulong k = key;
-    cnn_status st = clrt_set_args(l->apply, err, 6, sizeof in, &in,
-                                  sizeof out, &out, sizeof count, &count,
-                                  sizeof k, &k, sizeof l->rate, &l->rate,
-                                  sizeof l->scale, &l->scale);
+    st = clrt_set_args(l->apply, err, 6, sizeof in, &in, sizeof out, &out,
+                       sizeof count, &count, sizeof k, &k, sizeof l->rate,
+                       &l->rate, sizeof l->scale, &l->scale);
     /* A multiple of 64, so the runtime, left to choose the work-group size,
      * can pick a large one rather than a divisor of an odd count. */
     size_t global = ((size_t)count + 63) / 64 * 64;
@@ -103,32 +99,15 @@ static cnn_status dropout_parse(const char *rest, arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
-static cnn_status dropout_shape(arch_layer *l, cnn_error *err)
-{
-    (void)err;
-    l->out = l->in;
-    return CNN_OK;
-}
-
 static cnn_status dropout_row_create(layer_node *nd, const layer_env *env,
                                      cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    dropout_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? dropout_create(op, env->rt, env->max_batch,
-                                        arch_size(l->in), l->rate, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return dropout_create(nd->op, env->rt, env->max_batch, arch_size(l->in),
+                          l->rate, err);
 }
 
-static void dropout_row_release(layer_node *nd)
-{
-    if (nd->op)
-        dropout_release(nd->op);
-    layer_op_free(nd);
-}
+static void dropout_row_release(layer_node *nd) { dropout_release(nd->op); }
 
 static cnn_status dropout_row_forward(layer_node *nd, const layer_pass *p,
                                       cl_mem x, cnn_error *err)
@@ -168,7 +147,8 @@ static void dropout_ref_backward(const arch_layer *l, const ref_pass *p,
 const layer_kind layer_drop = {
     .prefix = "drop", .syntax = "drop<R> (a rate such as 0.25)",
     .keras = "Dropout", .flags = 0,
-    .parse = dropout_parse, .shape = dropout_shape,
+    .parse = dropout_parse, .shape = layer_shape_same,
+    .op_size = sizeof(dropout_layer),
     .create = dropout_row_create, .release = dropout_row_release,
     .forward = dropout_row_forward, .backward = dropout_row_backward,
     .ref_forward = dropout_ref_forward, .ref_backward = dropout_ref_backward,

@@ -6,11 +6,6 @@
 
 #include "layer.h"
 
-static cnn_status flatten_parse(const char *rest, arch_layer *l, cnn_error *err)
-{
-    return *rest ? layer_bad_token(l, err) : CNN_OK;
-}
-
 static cnn_status flatten_shape(arch_layer *l, cnn_error *err)
 {
     (void)err;
@@ -38,6 +33,6 @@ static void flatten_ref_backward(const arch_layer *l, const ref_pass *p,
 const layer_kind layer_flatten = {
     .prefix = "flatten", .syntax = "flatten", .keras = "Flatten",
     .flags = LAYER_VIEW | LAYER_SPATIAL | LAYER_FLAT_OUT,
-    .parse = flatten_parse, .shape = flatten_shape,
+    .parse = layer_parse_none, .shape = flatten_shape,
     .ref_forward = flatten_ref_forward, .ref_backward = flatten_ref_backward,
 };

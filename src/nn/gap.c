@@ -19,30 +19,16 @@ cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
                         h, w);
     *l = (gap_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                      .w = w};
-    cnn_status st = clrt_kernel(rt, "gap_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "gap_backward", &l->backward, err);
-    if (st != CNN_OK)
-        gap_release(l);
-    return st;
+    static const char *const names[] = {"gap_forward", "gap_backward"};
+    cl_kernel *const kernels[] = {&l->forward, &l->backward};
+    return clrt_kernels(rt, 2, names, kernels, err);
 }
 
 void gap_release(gap_layer *l)
 {
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
+    clrt_release_kernel(&l->forward);
+    clrt_release_kernel(&l->backward);
     memset(l, 0, sizeof *l);
-}
-
-static cnn_status check_batch(const gap_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "global average pooling: batch "
-                        "%d outside 1..%d it was created for", n,
-                        l->max_batch);
-    return CNN_OK;
 }
 
 /* One work-item per plane; the work-group size is left to the runtime. */
@@ -51,7 +37,8 @@ cnn_status gap_forward(const gap_layer *l, int n, cl_mem x, cl_mem y,
 {
     int hw = l->h * l->w;
     size_t global = (size_t)n * l->c;
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("global average pooling", n,
+                                      l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 3, sizeof x, &x, sizeof y, &y,
                            sizeof hw, &hw);
@@ -64,7 +51,8 @@ cnn_status gap_backward(const gap_layer *l, int n, cl_mem dy, cl_mem dx,
                         cnn_error *err)
 {
     size_t global[2] = {(size_t)l->h * l->w, (size_t)n * l->c};
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("global average pooling", n,
+                                      l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->backward, err, 2, sizeof dy, &dy, sizeof dx,
                            &dx);
@@ -74,11 +62,6 @@ cnn_status gap_backward(const gap_layer *l, int n, cl_mem dy, cl_mem dx,
 
 /* The row: "gap", no settings; a flat (C, 1, 1) output. */
 
-static cnn_status row_parse(const char *rest, arch_layer *l, cnn_error *err)
-{
-    return *rest ? layer_bad_token(l, err) : CNN_OK;
-}
-
 static cnn_status row_shape(arch_layer *l, cnn_error *err)
 {
     (void)err;
@@ -86,25 +69,15 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
-static void row_release(layer_node *nd)
-{
-    if (nd->op)
-        gap_release(nd->op);
-    layer_op_free(nd);
-}
-
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    gap_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? gap_create(op, env->rt, env->max_batch, l->in.c,
-                                    l->in.h, l->in.w, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return gap_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                      l->in.w, err);
 }
+
+static void row_release(layer_node *nd) { gap_release(nd->op); }
 
 static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cnn_error *err)
@@ -141,8 +114,9 @@ const layer_kind layer_gap = {
     .syntax = "gap",
     .keras = "GlobalAveragePooling2D",
     .flags = LAYER_SPATIAL | LAYER_FLAT_OUT,
-    .parse = row_parse,
+    .parse = layer_parse_none,
     .shape = row_shape,
+    .op_size = sizeof(gap_layer),
     .create = row_create,
     .release = row_release,
     .forward = row_forward,

@@ -1,5 +1,5 @@
-/* layers.c: the table of layer kinds (see layer.h), and the small helpers
- * the kinds' parsers share. */
+/* layers.c: the table of layer kinds (see layer.h), the small helpers the
+ * kinds' parsers and ops share, and a node's device state. */
 #include "layer.h"
 
 #include <errno.h>
@@ -34,17 +34,49 @@ cnn_status layer_bad_token(const arch_layer *l, cnn_error *err)
                     l->kind->syntax);
 }
 
-void *layer_op_new(layer_node *nd, size_t size, cnn_error *err)
+cnn_status layer_parse_none(const char *rest, arch_layer *l, cnn_error *err)
 {
-    nd->op = calloc(1, size);
-    if (!nd->op)
-        cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory for layer %s",
-                 nd->spec->name);
-    return nd->op;
+    return *rest ? layer_bad_token(l, err) : CNN_OK;
 }
 
-void layer_op_free(layer_node *nd)
+cnn_status layer_shape_same(arch_layer *l, cnn_error *err)
 {
+    (void)err;
+    l->out = l->in;
+    return CNN_OK;
+}
+
+cnn_status layer_check_batch(const char *what, int n, int max_batch,
+                             cnn_error *err)
+{
+    if (n < 1 || n > max_batch)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: batch %d outside 1..%d it "
+                        "was created for", what, n, max_batch);
+    return CNN_OK;
+}
+
+cnn_status layer_node_create(layer_node *nd, const layer_env *env,
+                             cnn_error *err)
+{
+    const layer_kind *kind = nd->spec->kind;
+    if (!kind->create)
+        return CNN_OK;
+    if (!(nd->op = calloc(1, kind->op_size)))
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory for layer "
+                        "%s", nd->spec->name);
+    cnn_status st = kind->create(nd, env, err);
+    if (st) {
+        free(nd->op);
+        nd->op = NULL;
+    }
+    return st;
+}
+
+void layer_node_release(layer_node *nd)
+{
+    if (!nd->op)
+        return;
+    nd->spec->kind->release(nd);
     free(nd->op);
     nd->op = NULL;
 }

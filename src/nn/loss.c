@@ -19,9 +19,9 @@ cnn_status loss_create(loss_layer *l, const clrt *rt, int classes,
                         "class, got %d", classes);
     l->rt = rt;
     l->classes = classes;
-    cnn_status st = clrt_kernel(rt, "softmax_xent", &l->xent, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, "softmax_forward", &l->softmax, err);
+    static const char *const names[] = {"softmax_xent", "softmax_forward"};
+    cl_kernel *const kernels[] = {&l->xent, &l->softmax};
+    cnn_status st = clrt_kernels(rt, 2, names, kernels, err);
     size_t most = 0;
     if (st == CNN_OK) {
         cl_int rc = clGetKernelWorkGroupInfo(l->xent, rt->dev.device,
@@ -41,10 +41,8 @@ cnn_status loss_create(loss_layer *l, const clrt *rt, int classes,
 
 void loss_release(loss_layer *l)
 {
-    if (l->xent)
-        clReleaseKernel(l->xent);
-    if (l->softmax)
-        clReleaseKernel(l->softmax);
+    clrt_release_kernel(&l->xent);
+    clrt_release_kernel(&l->softmax);
     memset(l, 0, sizeof *l);
 }
 

@@ -120,8 +120,8 @@ static cnn_status unify_gemm(network *net, const layer_env *env, cnn_error *err)
         const layer_kind *k = n->spec->kind;
         if (!k->gemm_path || k->gemm_path(n) == best.gemm)
             continue;
-        k->release(n);
-        if (k->create(n, &best, err))
+        layer_node_release(n);
+        if (layer_node_create(n, &best, err))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
     return CNN_OK;
@@ -190,7 +190,7 @@ static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
     layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .gemm = gemm};
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
-        if (n->spec->kind->create && (st = n->spec->kind->create(n, &env, err)))
+        if ((st = layer_node_create(n, &env, err)))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
     if (gemm == DENSE_GEMM_AUTO &&
@@ -220,35 +220,27 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
     return st;
 }
 
-static void release_mem(cl_mem *m)
-{
-    if (*m)
-        clReleaseMemObject(*m);
-    *m = NULL;
-}
-
 void network_release(network *net)
 {
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
-        if (n->op)
-            n->spec->kind->release(n);
-        release_mem(&n->y);
-        release_mem(&n->dy);
+        layer_node_release(n);
+        clrt_release_mem(&n->y);
+        clrt_release_mem(&n->dy);
     }
     for (int i = 0; i < net->ntensors; i++) {
-        release_mem(&net->tensors[i].param);
-        release_mem(&net->tensors[i].grad);
+        clrt_release_mem(&net->tensors[i].param);
+        clrt_release_mem(&net->tensors[i].grad);
     }
     if (net->loss.rt)
         loss_release(&net->loss);
     if (net->adam.rt)
         adam_release(&net->adam);
-    release_mem(&net->params);
-    release_mem(&net->grads);
-    release_mem(&net->x);
-    release_mem(&net->labels);
-    release_mem(&net->totals);
+    clrt_release_mem(&net->params);
+    clrt_release_mem(&net->grads);
+    clrt_release_mem(&net->x);
+    clrt_release_mem(&net->labels);
+    clrt_release_mem(&net->totals);
 }
 
 /* Tells the initialisation's streams apart from the other users of the

@@ -8,55 +8,51 @@
 #include "layer.h"
 #include "ref/pool.h"
 
-cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
-                       int h, int w, int p, int s, cnn_error *err)
+cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,
+                               const char *forward, const char *backward,
+                               int max_batch, int c, int h, int w, int p,
+                               int s, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     if (max_batch < 1 || c < 1 || p < 1 || s < 1 || h < p || w < p)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: bad shape (batch "
-                        "%d, %d channels %dx%d, window %d, stride %d); the "
-                        "input must be at least as large as the window",
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: bad shape (batch %d, %d "
+                        "channels %dx%d, window %d, stride %d); the input "
+                        "must be at least as large as the window", what,
                         max_batch, c, h, w, p, s);
     if ((long long)max_batch * c * h * w > INT_MAX)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: a batch of %d "
-                        "inputs of %d x %d x %d is out of range",
-                        max_batch, c, h, w);
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: a batch of %d inputs of %d "
+                        "x %d x %d is out of range", what, max_batch, c, h,
+                        w);
     *l = (pool_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                       .w = w, .p = p, .s = s, .oh = (h - p) / s + 1,
                       .ow = (w - p) / s + 1};
+    const char *names[] = {forward, backward};
+    cl_kernel *const kernels[] = {&l->forward, &l->backward};
+    return clrt_kernels(rt, 2, names, kernels, err);
+}
+
+cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
+                       int h, int w, int p, int s, cnn_error *err)
+{
     int fast = p == 2 && s == 2;
-    cnn_status st = clrt_kernel(rt, fast ? "maxpool2_forward"
-                                         : "maxpool_forward", &l->forward, err);
-    if (st == CNN_OK)
-        st = clrt_kernel(rt, fast ? "maxpool2_backward" : "maxpool_backward",
-                         &l->backward, err);
-    if (st != CNN_OK)
-        pool_release(l);
-    return st;
+    return pool_create_kernels(
+        l, rt, "max-pooling", fast ? "maxpool2_forward" : "maxpool_forward",
+        fast ? "maxpool2_backward" : "maxpool_backward", max_batch, c, h, w,
+        p, s, err);
 }
 
 void pool_release(pool_layer *l)
 {
-    if (l->forward)
-        clReleaseKernel(l->forward);
-    if (l->backward)
-        clReleaseKernel(l->backward);
+    clrt_release_kernel(&l->forward);
+    clrt_release_kernel(&l->backward);
     memset(l, 0, sizeof *l);
-}
-
-static cnn_status check_batch(const pool_layer *l, int n, cnn_error *err)
-{
-    if (n < 1 || n > l->max_batch)
-        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: batch %d outside "
-                        "1..%d it was created for", n, l->max_batch);
-    return CNN_OK;
 }
 
 /* Every kernel runs over an NDRange of (columns, rows, N * C) with no
  * bounds to check; the work-group size is left to the runtime, which makes
  * it legal on every device. */
-static cnn_status launch(const pool_layer *l, cl_kernel k, int n, int cols,
-                         int rows, cnn_error *err)
+cnn_status pool_launch(const pool_layer *l, cl_kernel k, int n, int cols,
+                       int rows, cnn_error *err)
 {
     size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)n * l->c};
     return clrt_launch(l->rt, k, 3, global, NULL, NULL, err);
@@ -68,12 +64,12 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
                         cnn_error *err)
 {
     int nargs = l->p == 2 && l->s == 2 ? 4 : 6;
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("max-pooling", n, l->max_batch, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, nargs, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
                            sizeof l->p, &l->p, sizeof l->s, &l->s);
-    return st ? st : launch(l, l->forward, n, l->ow, l->oh, err);
+    return st ? st : pool_launch(l, l->forward, n, l->ow, l->oh, err);
 }
 
 /* The 2x2 kernel runs one window row per work-item, (OW, H); the general
@@ -81,20 +77,20 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err)
 {
-    cnn_status st = check_batch(l, n, err);
+    cnn_status st = layer_check_batch("max-pooling", n, l->max_batch, err);
     if (st)
         return st;
     if (l->p == 2 && l->s == 2) {
         st = clrt_set_args(l->backward, err, 5, sizeof x, &x, sizeof dy, &dy,
                            sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w,
                            &l->w);
-        return st ? st : launch(l, l->backward, n, l->ow, l->h, err);
+        return st ? st : pool_launch(l, l->backward, n, l->ow, l->h, err);
     }
     st = clrt_set_args(l->backward, err, 9, sizeof x, &x, sizeof dy, &dy,
                        sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w, &l->w,
                        sizeof l->p, &l->p, sizeof l->s, &l->s, sizeof l->oh,
                        &l->oh, sizeof l->ow, &l->ow);
-    return st ? st : launch(l, l->backward, n, l->w, l->h, err);
+    return st ? st : pool_launch(l, l->backward, n, l->w, l->h, err);
 }
 
 /* The row: "pool<P>[s<S>]", also read by avgpool's row. */
@@ -125,25 +121,15 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
-static void row_release(layer_node *nd)
-{
-    if (nd->op)
-        pool_release(nd->op);
-    layer_op_free(nd);
-}
-
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    pool_layer *op = layer_op_new(nd, sizeof *op, err);
-    cnn_status st = op ? pool_create(op, env->rt, env->max_batch, l->in.c,
-                                     l->in.h, l->in.w, l->k, l->stride, err)
-                       : CNN_ERR_RUNTIME;
-    if (st)
-        layer_op_free(nd);
-    return st;
+    return pool_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                       l->in.w, l->k, l->stride, err);
 }
+
+static void row_release(layer_node *nd) { pool_release(nd->op); }
 
 static cnn_status row_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cnn_error *err)
@@ -183,6 +169,7 @@ const layer_kind layer_pool = {
     .flags = LAYER_SPATIAL,
     .parse = row_parse,
     .shape = row_shape,
+    .op_size = sizeof(pool_layer),
     .create = row_create,
     .release = row_release,
     .forward = row_forward,

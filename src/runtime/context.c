@@ -125,6 +125,34 @@ cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
     return CNN_OK;
 }
 
+cnn_status clrt_kernels(const clrt *rt, int count, const char *const *names,
+                        cl_kernel *const *out, cnn_error *err)
+{
+    for (int i = 0; i < count; i++) {
+        cnn_status st = clrt_kernel(rt, names[i], out[i], err);
+        if (st) {
+            while (i-- > 0)
+                clrt_release_kernel(out[i]);
+            return st;
+        }
+    }
+    return CNN_OK;
+}
+
+void clrt_release_kernel(cl_kernel *k)
+{
+    if (*k)
+        clReleaseKernel(*k);
+    *k = NULL;
+}
+
+void clrt_release_mem(cl_mem *m)
+{
+    if (*m)
+        clReleaseMemObject(*m);
+    *m = NULL;
+}
+
 cnn_status clrt_buffer(const clrt *rt, size_t bytes, cl_mem *out,
                        cnn_error *err)
 {
