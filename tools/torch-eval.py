@@ -121,8 +121,7 @@ class Net(nn.Module):
 
         for tok in spec.split("-"):
             shape = f"{c}x{h}x{w}" if not flat else f"{c} features"
-            spatial = re.match(r"(conv|pool|avgpool|gap)", tok)
-            if spatial and flat:
+            if flat and re.match(r"conv|pool|avgpool|gap", tok):
                 raise InputError(f"arch: '{tok}' cannot follow a flat layer "
                                  f"(its input is {shape})")
             if m := re.fullmatch(r"conv(\d+)k(\d+)(?:s(\d+))?(same)?", tok):
@@ -172,8 +171,9 @@ class Net(nn.Module):
                                      f"before it (its input is {shape})")
                 if not flat:
                     self.steps.append(lambda x: torch.flatten(x, 1))
-                add("fc", nn.Linear(c, _number(m[1], tok)))
-                c, flat = _number(m[1], tok), True
+                n = _number(m[1], tok)
+                add("fc", nn.Linear(c, n))
+                c, flat = n, True
             elif kind := next((k for k in SYNTAX if tok.startswith(k)), None):
                 raise InputError(f"arch: '{tok}' is not {SYNTAX[kind]}")
             else:
