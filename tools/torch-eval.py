@@ -6,13 +6,18 @@ independent check of cnn-cl's own numbers.
 
 Reads the safetensors file by hand (no safetensors package: an 8-byte
 little-endian header length, a JSON header, raw little-endian data), builds
-the torch.nn equivalent of the "arch" spec in its metadata (conv<F>k<K>,
-pool2, relu, flatten, fc<N>; parameters named conv1, conv2, ..., fc1, fc2,
-... as cnn-cl names them, in PyTorch layouts, so load_state_dict takes them
-unchanged), and prints the mean cross-entropy and accuracy on the test set
-DIR/t10k-{images-idx3,labels-idx1}-ubyte[.gz] with pixels scaled by 1/255.
-Adam's moments (adam.m.*, adam.v.*) are ignored. Needs PyTorch (Debian:
-apt-get install python3-torch) and NumPy.
+the torch.nn equivalent of the "arch" spec in its metadata for its "input"
+shape (CxHxW) -- tokens conv<F>k<K>[s<S>][same], pool<P>[s<S>],
+avgpool<P>[s<S>], gap, bn, relu, drop<R>, flatten, fc<N>, with Keras'
+semantics; parameters named as cnn-cl names them (conv1, conv2, bn1, fc1,
+...), in PyTorch layouts, so load_state_dict takes them unchanged -- and
+prints, in inference mode (dropout off, batch norm on its moving
+statistics), the mean cross-entropy and accuracy on the test set of DIR:
+t10k-{images-idx3,labels-idx1}-ubyte[.gz] (IDX) or test_batch.bin
+(CIFAR-10 binary), pixels scaled by 1/255. Adam's moments (adam.m.*,
+adam.v.*) are ignored. A bad file, argument or spec exits with status 2 and
+one line. Needs PyTorch (Debian: apt-get install python3-torch) and NumPy.
+torch-train.py imports the builder (Net) and the readers from here.
 """
 import argparse
 import gzip
@@ -73,52 +78,114 @@ def read_safetensors(path):
     return tensors, meta
 
 
+# Tokens, as cnn-cl's arch parser takes them (matched by prefix, longer
+# prefixes first); numbers are 1 to 2^20.
+SYNTAX = {"conv": "conv<F>k<K>[s<S>][same]", "avgpool": "avgpool<P>[s<S>]",
+          "pool": "pool<P>[s<S>]", "gap": "gap", "bn": "bn", "relu": "relu",
+          "drop": "drop<R>", "flatten": "flatten", "fc": "fc<N>"}
+MAX_NUMBER = 1 << 20
+
+
+def _number(text, tok):
+    v = int(text)
+    if not 1 <= v <= MAX_NUMBER:
+        raise InputError(f"arch: '{tok}': {text} is outside 1..{MAX_NUMBER}")
+    return v
+
+
+def _same_padding(size, k, s):
+    """Keras' 'same' along one axis: (output size, padding before, after);
+    the odd row or column of padding goes after (bottom, right)."""
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return out, total // 2, total - total // 2
+
+
 class Net(nn.Module):
-    """The network of a cnn-cl arch spec, for inputs of shape (c, h, w)."""
+    """The network of a cnn-cl arch spec, for inputs of shape (c, h, w).
+    Children are named as cnn-cl names layers: the kind's prefix and a running
+    count per prefix (conv1, conv2, bn1, fc1), so the state dict's names are
+    the checkpoint's. Raises InputError for a bad token or an impossible
+    shape."""
 
     def __init__(self, spec, c, h, w):
         super().__init__()
-        self.steps = []  # (name of a child module, or a function)
-        convs = fcs = 0
-        flat = None  # the width after flatten
+        self.steps = []  # callables (child modules or functions), in order
+        counts = {}
+        flat = False  # after flatten, gap or fc: c features as an (n, c) tensor
+
+        def add(prefix, module):
+            counts[prefix] = counts.get(prefix, 0) + 1
+            self.add_module(f"{prefix}{counts[prefix]}", module)
+            self.steps.append(module)
+
         for tok in spec.split("-"):
-            if flat is not None and (tok == "pool2" or tok.startswith("conv")):
-                raise InputError(f"arch: '{tok}' cannot follow flatten")
-            if m := re.fullmatch(r"conv(\d+)k(\d+)", tok):
-                f, k = int(m[1]), int(m[2])
-                if k > min(h, w):
-                    raise InputError(f"arch: '{tok}' does not fit its input {c}x{h}x{w}")
-                convs += 1
-                self.add_module(f"conv{convs}", nn.Conv2d(c, f, k))
-                self.steps.append(f"conv{convs}")
-                c, h, w = f, h - k + 1, w - k + 1
-            elif tok == "pool2":
-                if h < 2 or w < 2:
-                    raise InputError(f"arch: '{tok}' does not fit its input {c}x{h}x{w}")
-                self.steps.append(lambda x: F.max_pool2d(x, 2))
-                h, w = h // 2, w // 2
+            shape = f"{c}x{h}x{w}" if not flat else f"{c} features"
+            if flat and re.match(r"conv|pool|avgpool|gap", tok):
+                raise InputError(f"arch: '{tok}' cannot follow a flat layer "
+                                 f"(its input is {shape})")
+            if m := re.fullmatch(r"conv(\d+)k(\d+)(?:s(\d+))?(same)?", tok):
+                f, k = _number(m[1], tok), _number(m[2], tok)
+                s = _number(m[3], tok) if m[3] else 1
+                if m[4]:
+                    oh, top, bottom = _same_padding(h, k, s)
+                    ow, left, right = _same_padding(w, k, s)
+                    if top or bottom or left or right:
+                        pad = (left, right, top, bottom)
+                        self.steps.append(lambda x, pad=pad: F.pad(x, pad))
+                else:
+                    if k > h or k > w:
+                        raise InputError(f"arch: '{tok}': a {k}x{k} kernel is larger "
+                                         f"than its {h}x{w} input")
+                    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+                add("conv", nn.Conv2d(c, f, k, stride=s))
+                c, h, w = f, oh, ow
+            elif m := re.fullmatch(r"(avgpool|pool)(\d+)(?:s(\d+))?", tok):
+                p = _number(m[2], tok)
+                s = _number(m[3], tok) if m[3] else p
+                if p > h or p > w:
+                    raise InputError(f"arch: '{tok}': a {p}x{p} window is larger "
+                                     f"than its {h}x{w} input")
+                fn = F.avg_pool2d if m[1] == "avgpool" else F.max_pool2d
+                self.steps.append(lambda x, fn=fn, p=p, s=s: fn(x, p, s))
+                h, w = (h - p) // s + 1, (w - p) // s + 1
+            elif tok == "gap":
+                self.steps.append(lambda x: x.mean((2, 3)))
+                h, w, flat = 1, 1, True
+            elif tok == "bn":
+                norm = nn.BatchNorm1d if flat else nn.BatchNorm2d
+                add("bn", norm(c, eps=1e-3, momentum=0.01))
+            elif m := re.fullmatch(r"drop(\d+(?:\.\d+)?)", tok):
+                if not float(m[1]) < 1:
+                    raise InputError(f"arch: '{tok}': the dropout rate must be in [0, 1)")
+                add("drop", nn.Dropout(float(m[1])))
             elif tok == "relu":
                 self.steps.append(F.relu)
             elif tok == "flatten":
                 self.steps.append(lambda x: torch.flatten(x, 1))
-                flat = c * h * w
+                c, h, w, flat = c * h * w, 1, 1, True
             elif m := re.fullmatch(r"fc(\d+)", tok):
-                if flat is None:
-                    raise InputError(f"arch: '{tok}' needs 'flatten' before it")
-                fcs += 1
-                self.add_module(f"fc{fcs}", nn.Linear(flat, int(m[1])))
-                self.steps.append(f"fc{fcs}")
-                flat = int(m[1])
+                # cnn-cl takes any 1x1 input as flat, as it is laid out the same.
+                if not flat and (h, w) != (1, 1):
+                    raise InputError(f"arch: '{tok}' needs a flat input: put 'flatten' "
+                                     f"before it (its input is {shape})")
+                if not flat:
+                    self.steps.append(lambda x: torch.flatten(x, 1))
+                n = _number(m[1], tok)
+                add("fc", nn.Linear(c, n))
+                c, flat = n, True
+            elif kind := next((k for k in SYNTAX if tok.startswith(k)), None):
+                raise InputError(f"arch: '{tok}' is not {SYNTAX[kind]}")
             else:
-                raise InputError(f"arch: unknown token '{tok}' (expected conv<F>k<K>, "
-                                 "pool2, relu, flatten, fc<N>)")
-        if flat is None:
+                raise InputError(f"arch: unknown token '{tok}' in '{spec}' "
+                                 f"(known: {', '.join(SYNTAX.values())})")
+        if not re.fullmatch(r"fc\d+", tok):
             raise InputError(f"arch: '{spec}' does not end in fc<N> class scores")
-        self.classes = flat
+        self.classes = c
 
     def forward(self, x):
         for step in self.steps:
-            x = getattr(self, step)(x) if isinstance(step, str) else step(x)
+            x = step(x)
         return x
 
 
@@ -143,41 +210,100 @@ def read_idx(directory, base, magic):
     return np.frombuffer(blob, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+CIFAR_RECORD = 1 + 3 * 32 * 32  # a label byte, then planar RGB 32x32
+CIFAR_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)],
+               "test": ["test_batch.bin"]}
+
+
+def read_cifar(directory, base):
+    """A CIFAR-10 binary file as uint8 arrays: images (count, 3, 32, 32) and
+    labels (count,)."""
+    path = os.path.join(directory, base)
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}")
+    if len(blob) == 0 or len(blob) % CIFAR_RECORD:
+        raise InputError(f"{path}: {len(blob)} bytes are not whole CIFAR-10 records "
+                         f"of {CIFAR_RECORD} bytes")
+    records = np.frombuffer(blob, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0]
+
+
+def read_dataset(directory, split):
+    """The "train" or "test" split of DIR as uint8 arrays: images (count, c,
+    h, w) and labels (count,). DIR holds either IDX files
+    ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], c = 1) or CIFAR-10
+    binary batches (data_batch_1..5.bin, test_batch.bin)."""
+    if os.path.exists(os.path.join(directory, "test_batch.bin")):
+        parts = [read_cifar(directory, base) for base in CIFAR_FILES[split]]
+        images = np.concatenate([p[0] for p in parts])
+        labels = np.concatenate([p[1] for p in parts])
+    else:
+        prefix = "t10k" if split == "test" else "train"
+        base = os.path.join(directory, f"{prefix}-images-idx3-ubyte")
+        if not os.path.exists(base) and not os.path.exists(base + ".gz"):
+            raise InputError(f"{directory}: holds neither IDX files ({prefix}-images-"
+                             "idx3-ubyte[.gz]) nor CIFAR-10 batches (test_batch.bin)")
+        images = read_idx(directory, f"{prefix}-images-idx3-ubyte", 2051)[:, None]
+        labels = read_idx(directory, f"{prefix}-labels-idx1-ubyte", 2049)
+    if len(images) != len(labels) or len(images) == 0:
+        raise InputError(f"{directory}: {len(images)} {split} images and "
+                         f"{len(labels)} labels")
+    return images, labels
+
+
+def check_labels(directory, labels, classes):
+    if int(labels.max()) >= classes:
+        raise InputError(f"{directory}: label {int(labels.max())} is outside the "
+                         f"model's {classes} classes")
+
+
+def load(net, tensors, path, spec):
+    """Loads a checkpoint's tensors into net. Every tensor must be there, of
+    its shape, except batch norm's num_batches_tracked, which cnn-cl does
+    not keep (and eval does not use)."""
+    want = net.state_dict()
+    missing = sorted(n for n in set(want) - set(tensors)
+                     if not n.endswith(".num_batches_tracked"))
+    extra = sorted(set(tensors) - set(want))
+    if missing or extra:
+        raise InputError(f"{path}: tensors do not match arch '{spec}' (missing "
+                         f"{missing}, unexpected {extra})")
+    for name, t in tensors.items():
+        if t.shape != want[name].shape:
+            raise InputError(f"{path}: {name} is {list(t.shape)}, the arch "
+                             f"needs {list(want[name].shape)}")
+    net.load_state_dict(tensors, strict=False)
+
+
 def main():
     ap = argparse.ArgumentParser(description="Evaluates a cnn-cl checkpoint with PyTorch.")
     ap.add_argument("model", help="a cnn-cl checkpoint (.safetensors)")
     ap.add_argument("--data", default="datasets/mnist",
-                    help="folder of the test set t10k-*-ubyte[.gz] (default: datasets/mnist)")
+                    help="folder of the test set: t10k-*-ubyte[.gz] (IDX) or "
+                    "test_batch.bin (CIFAR-10) (default: datasets/mnist)")
     ap.add_argument("--batch", type=int, default=1000, help="evaluation batch size")
     args = ap.parse_args()
+    if args.batch < 1:
+        raise InputError(f"--batch {args.batch}: must be at least 1")
     torch.set_num_threads(2)
 
     tensors, meta = read_safetensors(args.model)
-    images = read_idx(args.data, "t10k-images-idx3-ubyte", 2051)
-    labels = read_idx(args.data, "t10k-labels-idx1-ubyte", 2049)
-    if len(images) != len(labels) or len(images) == 0:
-        raise InputError(f"{args.data}: {len(images)} test images and {len(labels)} labels")
-    shape = f"1x{images.shape[1]}x{images.shape[2]}"
+    images, labels = read_dataset(args.data, "test")
+    shape = "x".join(str(d) for d in images.shape[1:])
     if meta.get("input", shape) != shape:
         raise InputError(f"{args.model}: the model takes {meta['input']} inputs, "
                          f"the test images are {shape}")
 
-    net = Net(meta.get("arch", DEFAULT_ARCH), 1, images.shape[1], images.shape[2])
-    if int(labels.max()) >= net.classes:
-        raise InputError(f"{args.data}: label {int(labels.max())} is outside the "
-                         f"model's {net.classes} classes")
-    want = net.state_dict()
-    missing = sorted(set(want) - set(tensors))
-    extra = sorted(set(tensors) - set(want))
-    if missing or extra:
-        raise InputError(f"{args.model}: tensors do not match arch "
-                         f"'{meta.get('arch', DEFAULT_ARCH)}' (missing {missing}, "
-                         f"unexpected {extra})")
-    for name, t in tensors.items():
-        if t.shape != want[name].shape:
-            raise InputError(f"{args.model}: {name} is {list(t.shape)}, the arch "
-                             f"needs {list(want[name].shape)}")
-    net.load_state_dict(tensors)
+    spec = meta.get("arch", DEFAULT_ARCH)
+    net = Net(spec, *images.shape[1:])
+    if meta.get("classes", str(net.classes)) != str(net.classes):
+        raise InputError(f"{args.model}: metadata says {meta['classes']} classes, "
+                         f"arch '{spec}' gives {net.classes}")
+    check_labels(args.data, labels, net.classes)
+    load(net, tensors, args.model, spec)
     net.eval()
 
     loss_sum, correct = 0.0, 0
@@ -185,7 +311,7 @@ def main():
         for i in range(0, len(images), args.batch):
             x = torch.from_numpy(images[i:i + args.batch].astype(np.float32) / 255.0)
             y = torch.from_numpy(labels[i:i + args.batch].astype(np.int64))
-            scores = net(x.unsqueeze(1))
+            scores = net(x)
             loss_sum += F.cross_entropy(scores, y, reduction="sum").item()
             correct += (scores.argmax(1) == y).sum().item()
     n = len(images)
