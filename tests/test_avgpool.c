@@ -30,23 +30,6 @@ static size_t out_size(shape s)
     return (size_t)s.n * s.c * ((s.h - s.p) / s.s + 1) * ((s.w - s.p) / s.s + 1);
 }
 
-static double *widen(const float *x, size_t n)
-{
-    double *d = malloc(n * sizeof *d);
-    ck_assert_ptr_nonnull(d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
-}
-
-static float *random_floats(size_t n, uint64_t seed, float lo, float hi)
-{
-    float *x = malloc(n * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    test_random(x, n, seed, lo, hi);
-    return x;
-}
-
 /* Windows that do not divide their input, overlap (s < p), skip inputs
  * (s > p) or cover it whole. */
 static const shape shapes[] = {
@@ -60,10 +43,10 @@ START_TEST(avgpool_matches_reference)
     cnn_error err = {0};
     shape s = shapes[_i];
     size_t in = in_size(s), out = out_size(s);
-    float *x = random_floats(in, 10 + _i, -2, 2);
-    float *dy = random_floats(out, 30 + _i, -1, 1);
+    float *x = test_random_new(in, 10 + _i, -2, 2);
+    float *dy = test_random_new(out, 30 + _i, -1, 1);
     float *y = malloc(out * sizeof *y), *dx = malloc(in * sizeof *dx);
-    double *xd = widen(x, in), *dyd = widen(dy, out);
+    double *xd = test_widen(x, in), *dyd = test_widen(dy, out);
     double *yr = malloc(out * sizeof *yr), *dxr = malloc(in * sizeof *dxr);
     ref_avgpool_forward(xd, yr, s.n, s.c, s.h, s.w, s.p, s.s);
     ref_avgpool_backward(dyd, dxr, s.n, s.c, s.h, s.w, s.p, s.s);
@@ -100,10 +83,10 @@ START_TEST(gap_matches_reference)
     cnn_error err = {0};
     shape s = gap_shapes[_i];
     size_t in = in_size(s), out = (size_t)s.n * s.c;
-    float *x = random_floats(in, 50 + _i, -2, 2);
-    float *dy = random_floats(out, 60 + _i, -1, 1);
+    float *x = test_random_new(in, 50 + _i, -2, 2);
+    float *dy = test_random_new(out, 60 + _i, -1, 1);
     float *y = malloc(out * sizeof *y), *dx = malloc(in * sizeof *dx);
-    double *xd = widen(x, in), *dyd = widen(dy, out);
+    double *xd = test_widen(x, in), *dyd = test_widen(dy, out);
     double *yr = malloc(out * sizeof *yr), *dxr = malloc(in * sizeof *dxr);
     ref_gap_forward(xd, yr, s.n, s.c, s.h, s.w);
     ref_gap_backward(dyd, dxr, s.n, s.c, s.h, s.w);
@@ -233,9 +216,9 @@ static void check_row(const layer_kind *kind, const char *token,
     arch_layer l;
     TEST_OK(parse_and_shape(kind, token, in, &l, &err), err);
     size_t nx = (size_t)n * arch_size(l.in), ny = (size_t)n * arch_size(l.out);
-    float *x = random_floats(nx, 80, -2, 2), *dy = random_floats(ny, 81, -1, 1);
+    float *x = test_random_new(nx, 80, -2, 2), *dy = test_random_new(ny, 81, -1, 1);
     float *y = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx);
-    double *xd = widen(x, nx), *dyd = widen(dy, ny);
+    double *xd = test_widen(x, nx), *dyd = test_widen(dy, ny);
     double *yr = malloc(ny * sizeof *yr), *dxr = malloc(nx * sizeof *dxr);
     ref_pass p = {.n = n, .training = 1};
     kind->ref_forward(&l, &p, NULL, xd, yr);
@@ -301,20 +284,6 @@ static void gap_function(void *args, const double *x, double *y)
     ref_gap_forward(x, y, s->n, s->c, s->h, s->w);
 }
 
-/* Compares a reference backward pass's dx, given dy, with central
- * differences of its forward pass f, in double. */
-static void check_numeric(ref_function f, void *args, double *x, long n,
-                          const double *dy, long m, const double *dx,
-                          const char *what)
-{
-    double *y = malloc(m * sizeof *y), *num = malloc(n * sizeof *num);
-    ref_numeric_grad(f, args, x, n, dy, y, m, 1e-6, num);
-    for (long i = 0; i < n; i++)
-        ck_assert_msg(fabs(num[i] - dx[i]) < 1e-7, "%s dx[%ld] = %.12g, "
-                      "numeric %.12g", what, i, dx[i], num[i]);
-    free(y), free(num);
-}
-
 START_TEST(avgpool_reference_gradient_is_numeric)
 {
     static const shape cases[] = {
@@ -324,12 +293,12 @@ START_TEST(avgpool_reference_gradient_is_numeric)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         shape s = cases[c];
         long n = (long)in_size(s), m = (long)out_size(s);
-        float *xf = random_floats(n, 41 + c, -1, 1);
-        float *r = random_floats(m, 51 + c, -1, 1);
-        double *x = widen(xf, n), *dy = widen(r, m);
+        float *xf = test_random_new(n, 41 + c, -1, 1);
+        float *r = test_random_new(m, 51 + c, -1, 1);
+        double *x = test_widen(xf, n), *dy = test_widen(r, m);
         double *dx = malloc(n * sizeof *dx);
         ref_avgpool_backward(dy, dx, s.n, s.c, s.h, s.w, s.p, s.s);
-        check_numeric(avgpool_function, &s, x, n, dy, m, dx, "avgpool");
+        test_numeric_grad(avgpool_function, &s, x, n, dy, m, dx, "avgpool");
         free(xf), free(r), free(x), free(dy), free(dx);
     }
 }
@@ -341,12 +310,12 @@ START_TEST(gap_reference_gradient_is_numeric)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         shape s = cases[c];
         long n = (long)in_size(s), m = (long)s.n * s.c;
-        float *xf = random_floats(n, 61 + c, -1, 1);
-        float *r = random_floats(m, 71 + c, -1, 1);
-        double *x = widen(xf, n), *dy = widen(r, m);
+        float *xf = test_random_new(n, 61 + c, -1, 1);
+        float *r = test_random_new(m, 71 + c, -1, 1);
+        double *x = test_widen(xf, n), *dy = test_widen(r, m);
         double *dx = malloc(n * sizeof *dx);
         ref_gap_backward(dy, dx, s.n, s.c, s.h, s.w);
-        check_numeric(gap_function, &s, x, n, dy, m, dx, "gap");
+        test_numeric_grad(gap_function, &s, x, n, dy, m, dx, "gap");
         free(xf), free(r), free(x), free(dy), free(dx);
     }
 }

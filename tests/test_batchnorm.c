@@ -20,30 +20,13 @@ typedef struct {
     int n, c, h, w;
 } shape;
 
-static double *widen(const float *x, size_t n)
-{
-    double *d = malloc((n ? n : 1) * sizeof *d);
-    ck_assert_ptr_nonnull(d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
-}
-
-static float *random_floats(size_t n, uint64_t seed, float lo, float hi)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    test_random(x, n, seed, lo, hi);
-    return x;
-}
-
 /* Random per-channel parameters: gamma, beta, running mean, running var. */
 static void random_params(float *p[4], int c, uint64_t seed)
 {
     static const float range[4][2] = {{0.5f, 1.5f}, {-0.5f, 0.5f},
                                       {-0.5f, 0.5f}, {0.5f, 2.0f}};
     for (int i = 0; i < 4; i++)
-        p[i] = random_floats((size_t)c, seed + i, range[i][0], range[i][1]);
+        p[i] = test_random_new((size_t)c, seed + i, range[i][0], range[i][1]);
 }
 
 /* A training forward, its backward, then an inference forward, all on the
@@ -56,7 +39,7 @@ static void check(shape s, int max_batch, int with_dx)
     cnn_error err = {0};
     int hw = s.h * s.w;
     size_t nx = (size_t)s.n * s.c * hw, nc = (size_t)s.c;
-    float *x = random_floats(nx, 1, 2, 4), *dy = random_floats(nx, 2, -1, 1);
+    float *x = test_random_new(nx, 1, 2, 4), *dy = test_random_new(nx, 2, -1, 1);
     float *p[4];
     random_params(p, s.c, 3);
     float *y = malloc(nx * sizeof *y), *dx = malloc(nx * sizeof *dx);
@@ -89,9 +72,9 @@ static void check(shape s, int max_batch, int with_dx)
     if (with_dx)
         test_download(bdx, dx, nx);
 
-    double *xd = widen(x, nx), *dyd = widen(dy, nx), *pd[4];
+    double *xd = test_widen(x, nx), *dyd = test_widen(dy, nx), *pd[4];
     for (int i = 0; i < 4; i++)
-        pd[i] = widen(p[i], nc);
+        pd[i] = test_widen(p[i], nc);
     double *yr = malloc(nx * sizeof *yr), *dxr = malloc(nx * sizeof *dxr);
     double *dgr = malloc(nc * sizeof *dgr), *dbr = malloc(nc * sizeof *dbr);
     ref_batchnorm_forward(xd, pd[0], pd[1], pd[2], pd[3], yr, s.n, s.c, hw, 1);
@@ -103,7 +86,7 @@ static void check(shape s, int max_batch, int with_dx)
     test_close("bn dbeta", db, dbr, nc, TEST_TOL_GRAD);
     if (with_dx)
         test_close("bn dx", dx, dxr, nx, TEST_TOL_GRAD);
-    double *rmd = widen(rm, nc), *rvd = widen(rv, nc);
+    double *rmd = test_widen(rm, nc), *rvd = test_widen(rv, nc);
     ref_batchnorm_forward(xd, pd[0], pd[1], rmd, rvd, yr, s.n, s.c, hw, 0);
     test_close("bn y (inference)", yi, yr, nx, TEST_TOL_FORWARD);
 
@@ -207,8 +190,8 @@ START_TEST(reference_gradients_match_finite_differences)
     shape s = shapes[_i];
     int hw = s.h * s.w;
     size_t nx = (size_t)s.n * s.c * hw, nz = nx + 2 * (size_t)s.c;
-    float *r = random_floats(nz + nx, 20 + _i, -1, 1);
-    double *z = widen(r, nz), *dy = widen(r + nz, nx);
+    float *r = test_random_new(nz + nx, 20 + _i, -1, 1);
+    double *z = test_widen(r, nz), *dy = test_widen(r + nz, nx);
     for (int ch = 0; ch < s.c; ch++)
         z[nx + ch] += 1.5; /* gamma away from 0 */
     double *y = malloc(nx * sizeof *y), *num = malloc(nz * sizeof *num);
@@ -285,7 +268,7 @@ START_TEST(row_adapters_match_reference_row)
     enum { N = 3, C = 4, H = 3, W = 5, NX = N * C * H * W };
     arch_layer spec = token("bn", (arch_shape){C, H, W});
     spec.out = spec.in;
-    float *x = random_floats(NX, 30, -1, 3), *dy = random_floats(NX, 31, -1, 1);
+    float *x = test_random_new(NX, 30, -1, 3), *dy = test_random_new(NX, 31, -1, 1);
     float *p[4];
     random_params(p, C, 32);
     const float zero[C] = {0};
@@ -305,10 +288,10 @@ START_TEST(row_adapters_match_reference_row)
     TEST_OK(layer_bn.forward(&nd, &train, bx, &err), err);
     TEST_OK(layer_bn.backward(&nd, &train, bx, bdx, &err), err);
 
-    double *xd = widen(x, NX), *dyd = widen(dy, NX), *pd[4], *gd[4];
+    double *xd = test_widen(x, NX), *dyd = test_widen(dy, NX), *pd[4], *gd[4];
     for (int i = 0; i < 4; i++) {
-        pd[i] = widen(p[i], C);
-        gd[i] = widen(zero, C);
+        pd[i] = test_widen(p[i], C);
+        gd[i] = test_widen(zero, C);
     }
     double yr[NX], dxr[NX];
     float out[NX], got[4][C];

@@ -39,23 +39,6 @@ static cnn_status create(conv_layer *l, shape s, int max_batch, cnn_error *err)
                        err);
 }
 
-static double *widen(const float *x, size_t n)
-{
-    double *d = malloc((n ? n : 1) * sizeof *d);
-    ck_assert_ptr_nonnull(d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
-}
-
-static float *random_floats(size_t n, uint64_t seed, float lo, float hi)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    test_random(x, n, seed, lo, hi);
-    return x;
-}
-
 /* Sub-buffer `bytes` at `offset` of parent, for parameters that live inside
  * one larger buffer as the trainer keeps them. */
 static cl_mem view(cl_mem parent, size_t offset, size_t bytes)
@@ -80,8 +63,8 @@ static void check(shape s, int max_batch, int with_dx, int views)
     size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.oc * s.c * s.k * s.k;
     size_t ny = (size_t)s.n * s.oc * oh * ow, nb = (size_t)s.oc;
     float scale = 1.0f / sqrtf((float)(s.c * s.k * s.k));
-    float *x = random_floats(nx, 1, -1, 1), *w = random_floats(nw, 2, -scale, scale);
-    float *b = random_floats(nb, 3, -0.5f, 0.5f), *dy = random_floats(ny, 4, -1, 1);
+    float *x = test_random_new(nx, 1, -1, 1), *w = test_random_new(nw, 2, -scale, scale);
+    float *b = test_random_new(nb, 3, -0.5f, 0.5f), *dy = test_random_new(ny, 4, -1, 1);
     float *y = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx);
     float *dw = malloc(nw * sizeof *dw), *db = malloc(nb * sizeof *db);
     double *yr = malloc(ny * sizeof *yr), *dz = malloc(ny * sizeof *dz);
@@ -97,7 +80,7 @@ static void check(shape s, int max_batch, int with_dx, int views)
         size_t align = clrt_align(rt), wbytes = nw * sizeof(float);
         size_t boff = (wbytes + 3 * align) / align * align;
         size_t total = (boff + nb * sizeof(float)) / sizeof(float) + 1;
-        float *host = random_floats(total, 5, -1, 1);
+        float *host = test_random_new(total, 5, -1, 1);
         memcpy(host + align / sizeof(float), w, wbytes);
         memcpy(host + boff / sizeof(float), b, nb * sizeof(float));
         params = test_upload(host, total);
@@ -123,8 +106,8 @@ static void check(shape s, int max_batch, int with_dx, int views)
     if (with_dx)
         test_download(bdx, dx, nx);
 
-    double *xd = widen(x, nx), *wd = widen(w, nw), *bd = widen(b, nb);
-    double *dyd = widen(dy, ny), *yd = widen(y, ny);
+    double *xd = test_widen(x, nx), *wd = test_widen(w, nw), *bd = test_widen(b, nb);
+    double *dyd = test_widen(dy, ny), *yd = test_widen(y, ny);
     ref_conv_forward(xd, wd, bd, yr, s.n, s.c, s.h, s.w, s.oc, s.k, g.stride,
                      g.pad_top, g.pad_left, oh, ow, s.relu);
     test_close("conv y", y, yr, ny, TEST_TOL_FORWARD);
@@ -220,8 +203,8 @@ START_TEST(deterministic)
     shape s = {9, 13, 12, 11, 21, 3, 1, 1, 0};
     size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.oc * s.c * 9;
     size_t ny = (size_t)s.n * s.oc * 10 * 9;
-    float *x = random_floats(nx, 6, -1, 1), *w = random_floats(nw, 7, -0.1f, 0.1f);
-    float *b = random_floats(s.oc, 8, -1, 1), *dy = random_floats(ny, 9, -1, 1);
+    float *x = test_random_new(nx, 6, -1, 1), *w = test_random_new(nw, 7, -0.1f, 0.1f);
+    float *b = test_random_new(s.oc, 8, -1, 1), *dy = test_random_new(ny, 9, -1, 1);
     conv_layer l;
     TEST_OK(create(&l, s, s.n, &err), err);
     cl_mem bx = test_upload(x, nx), bw = test_upload(w, nw);
@@ -424,9 +407,9 @@ START_TEST(reference_gradients_match_finite_differences)
     geometry g = geometry_of(s);
     long nx = (long)s.n * s.c * s.h * s.w, nw = (long)s.oc * s.c * s.k * s.k;
     long nb = s.oc, ny = (long)s.n * s.oc * g.oh * g.ow;
-    float *r = random_floats(nx + nw + nb + ny, 10 + _i, -1, 1);
-    double *x = widen(r, nx), *w = widen(r + nx, nw);
-    double *b = widen(r + nx + nw, nb), *dy = widen(r + nx + nw + nb, ny);
+    float *r = test_random_new(nx + nw + nb + ny, 10 + _i, -1, 1);
+    double *x = test_widen(r, nx), *w = test_widen(r + nx, nw);
+    double *b = test_widen(r + nx + nw, nb), *dy = test_widen(r + nx + nw + nb, ny);
     double *dx = malloc(nx * sizeof *dx), *dw = malloc(nw * sizeof *dw);
     double *db = malloc(nb * sizeof *db), *y = malloc(ny * sizeof *y);
     double *num = malloc((nx + nw + nb) * sizeof *num);

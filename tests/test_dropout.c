@@ -16,23 +16,6 @@ extern const layer_kind layer_drop;
 
 static const uint64_t KEY = 0x5eed0001;
 
-static float *random_floats(size_t n, uint64_t seed, float lo, float hi)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    test_random(x, n, seed, lo, hi);
-    return x;
-}
-
-static double *widen(const float *x, size_t n)
-{
-    double *d = malloc((n ? n : 1) * sizeof *d);
-    ck_assert_ptr_nonnull(d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
-}
-
 /* The device's forward (backward when `back`) of x, (n, size), in a layer
  * created for max_batch, into a poisoned buffer; returned malloc'd. */
 static float *run(int max_batch, int n, long size, double rate, int training,
@@ -83,9 +66,9 @@ START_TEST(dropout_matches_reference)
             double rate = rates[r];
             size_t count = (size_t)sh.n * sh.size;
             for (int back = 0; back < 2; back++) {
-                float *x = random_floats(count, 1 + back, 0.5f, 1.5f);
+                float *x = test_random_new(count, 1 + back, 0.5f, 1.5f);
                 float *y = run(sh.n, sh.n, sh.size, rate, 1, KEY, back, x);
-                double *xd = widen(x, count), *yr = malloc(count * sizeof *yr);
+                double *xd = test_widen(x, count), *yr = malloc(count * sizeof *yr);
                 if (back)
                     ref_dropout_backward(xd, yr, (long)count, rate, KEY, 1);
                 else
@@ -109,7 +92,7 @@ END_TEST
 START_TEST(dropout_keeps_one_minus_rate)
 {
     enum { N = 100003 };
-    float *x = random_floats(N, 3, 0.5f, 1.5f);
+    float *x = test_random_new(N, 3, 0.5f, 1.5f);
     for (size_t r = 1; r < sizeof rates / sizeof rates[0]; r++) {
         float *y = run(1, 1, N, rates[r], 1, KEY, 0, x);
         double kept = 1 - (double)zeros(y, N) / N;
@@ -126,7 +109,7 @@ END_TEST
 START_TEST(dropout_key_changes_mask)
 {
     enum { N = 3 * 5 * 7 * 9 };
-    float *x = random_floats(N, 4, 0.5f, 1.5f);
+    float *x = test_random_new(N, 4, 0.5f, 1.5f);
     float *a = run(3, 3, N / 3, 0.5, 1, KEY, 0, x);
     float *b = run(3, 3, N / 3, 0.5, 1, KEY + 1, 0, x);
     size_t differ = 0;
@@ -144,7 +127,7 @@ END_TEST
 START_TEST(dropout_mask_depends_on_key_and_index_only)
 {
     enum { SIZE = 5 * 7 * 9, N = 5 * SIZE };
-    float *x = random_floats(N, 5, 0.5f, 1.5f);
+    float *x = test_random_new(N, 5, 0.5f, 1.5f);
     float *a = run(5, 5, SIZE, 0.5, 1, KEY, 0, x);
     float *again = run(5, 5, SIZE, 0.5, 1, KEY, 0, x);
     ck_assert_mem_eq(a, again, N * sizeof *a);
@@ -170,7 +153,7 @@ END_TEST
 START_TEST(dropout_inference_is_identity)
 {
     enum { N = 3 * 5 * 7 * 9 };
-    float *x = random_floats(N, 6, -1e3f, 1e3f);
+    float *x = test_random_new(N, 6, -1e3f, 1e3f);
     x[0] = -0.0f, x[1] = INFINITY, x[2] = -INFINITY, x[3] = 1e-37f;
     x[4] = 3.4e38f;
     for (int back = 0; back < 2; back++) {
@@ -316,10 +299,10 @@ START_TEST(dropout_row_matches_its_reference)
     layer_env env = {.rt = test_rt(), .max_batch = 4};
     layer_node nd = {.spec = &spec};
     TEST_OK(layer_node_create(&nd, &env, &err), err);
-    float *x = random_floats(COUNT, 8, 0.5f, 1.5f);
-    float *dy = random_floats(COUNT, 9, 0.5f, 1.5f);
+    float *x = test_random_new(COUNT, 8, 0.5f, 1.5f);
+    float *dy = test_random_new(COUNT, 9, 0.5f, 1.5f);
     float y[COUNT], dx[COUNT];
-    double *xd = widen(x, COUNT), *dyd = widen(dy, COUNT);
+    double *xd = test_widen(x, COUNT), *dyd = test_widen(dy, COUNT);
     double yr[COUNT], dxr[COUNT];
     nd.y = test_poisoned(COUNT);
     nd.dy = test_upload(dy, COUNT);

@@ -27,15 +27,6 @@ static size_t out_size(shape s)
     return (size_t)s.n * s.c * ((s.h - s.p) / s.s + 1) * ((s.w - s.p) / s.s + 1);
 }
 
-static double *widen(const float *x, size_t n)
-{
-    double *d = malloc(n * sizeof *d);
-    ck_assert_ptr_nonnull(d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
-}
-
 /* Runs the device's forward on x and backward on dy for shape s, outputs
  * poisoned first; y and dx receive the results. */
 static void run_pool(shape s, const float *x, const float *dy, float *y,
@@ -67,7 +58,7 @@ static void check_pool(shape s, const float *x, const float *dy, int exact)
     size_t in = in_size(s), out = out_size(s);
     float *y = malloc(out * sizeof *y), *dx = malloc(in * sizeof *dx);
     double *yr = malloc(out * sizeof *yr), *dxr = malloc(in * sizeof *dxr);
-    double *xd = widen(x, in), *dyd = widen(dy, out);
+    double *xd = test_widen(x, in), *dyd = test_widen(dy, out);
     ref_maxpool_forward(xd, yr, s.n, s.c, s.h, s.w, s.p, s.s);
     ref_maxpool_backward(xd, dyd, dxr, s.n, s.c, s.h, s.w, s.p, s.s);
     run_pool(s, x, dy, y, dx);
@@ -238,20 +229,6 @@ static void relu_function(void *args, const double *x, double *y)
     ref_relu_forward(x, y, *(const long *)args);
 }
 
-/* Compares a reference backward pass's dx, given dy, with central
- * differences of its forward pass f, in double. */
-static void check_numeric(ref_function f, void *args, double *x, long n,
-                          const double *dy, long m, const double *dx,
-                          const char *what)
-{
-    double *y = malloc(m * sizeof *y), *num = malloc(n * sizeof *num);
-    ref_numeric_grad(f, args, x, n, dy, y, m, 1e-6, num);
-    for (long i = 0; i < n; i++)
-        ck_assert_msg(fabs(num[i] - dx[i]) < 1e-7, "%s dx[%ld] = %.12g, "
-                      "numeric %.12g", what, i, dx[i], num[i]);
-    free(y), free(num);
-}
-
 /* Distinct inputs, spaced far wider than the step, so no perturbation
  * changes a window's winner; windows of every kind, overlapping ones
  * included. */
@@ -266,12 +243,12 @@ START_TEST(pool_reference_gradient_is_numeric)
         long n = (long)in_size(s), m = (long)out_size(s);
         float *r = malloc(m * sizeof *r);
         test_random(r, m, 42 + c, -1, 1);
-        double *x = malloc(n * sizeof *x), *dy = widen(r, m);
+        double *x = malloc(n * sizeof *x), *dy = test_widen(r, m);
         double *dx = malloc(n * sizeof *dx);
         for (long i = 0; i < n; i++) /* a permutation of 0 .. n-1, scaled */
             x[i] = (double)(i * 7919 % n) / n - 0.5;
         ref_maxpool_backward(x, dy, dx, s.n, s.c, s.h, s.w, s.p, s.s);
-        check_numeric(pool_function, &s, x, n, dy, m, dx, "pool");
+        test_numeric_grad(pool_function, &s, x, n, dy, m, dx, "pool");
         free(r), free(x), free(dy), free(dx);
     }
 }
@@ -286,11 +263,11 @@ START_TEST(relu_reference_gradient_is_numeric)
         if (fabsf(xf[i]) < 1e-3f)
             xf[i] = 0.5f;
     test_random(r, n, 44, -1, 1);
-    double *x = widen(xf, n), *dy = widen(r, n), *y = malloc(n * sizeof *y);
+    double *x = test_widen(xf, n), *dy = test_widen(r, n), *y = malloc(n * sizeof *y);
     double *dx = malloc(n * sizeof *dx);
     ref_relu_forward(x, y, n);
     ref_relu_backward(y, dy, dx, n);
-    check_numeric(relu_function, &n, x, n, dy, n, dx, "relu");
+    test_numeric_grad(relu_function, &n, x, n, dy, n, dx, "relu");
     free(xf), free(r), free(x), free(dy), free(y), free(dx);
 }
 END_TEST
@@ -307,7 +284,7 @@ START_TEST(relu_layer_matches_reference)
         float *y = malloc(n * sizeof *y), *dx = malloc(n * sizeof *dx);
         test_random(x, n, 50 + c, -2, 2);
         test_random(dy, n, 60 + c, -1, 1);
-        double *xd = widen(x, n), *dyd = widen(dy, n);
+        double *xd = test_widen(x, n), *dyd = test_widen(dy, n);
         double *yr = malloc(n * sizeof *yr), *dxr = malloc(n * sizeof *dxr);
         ref_relu_forward(xd, yr, (long)n);
         ref_relu_backward(yr, dyd, dxr, (long)n);

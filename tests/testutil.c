@@ -116,3 +116,34 @@ int test_run(Suite *s, int fork)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+float *test_random_new(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    test_random(x, n, seed, lo, hi);
+    return x;
+}
+
+double *test_widen(const float *x, size_t n)
+{
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    ck_assert_ptr_nonnull(d);
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+void test_numeric_grad(ref_function f, void *args, double *x, long n,
+                       const double *dy, long m, const double *dx,
+                       const char *what)
+{
+    double *y = malloc((size_t)m * sizeof *y), *num = malloc((size_t)n * sizeof *num);
+    ck_assert(y && num);
+    ref_numeric_grad(f, args, x, n, dy, y, m, 1e-6, num);
+    for (long i = 0; i < n; i++)
+        ck_assert_msg(fabs(num[i] - dx[i]) < 1e-7, "%s dx[%ld] = %.12g, numeric %.12g",
+                      what, i, dx[i], num[i]);
+    free(y);
+    free(num);
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "clrt.h"
+#include "ref/activation.h"
 
 /* The device under test ($CNN_CL_DEVICE, else 0), opened once; a failure
  * fails the calling test with the runtime's message. */
@@ -20,6 +21,18 @@ const clrt *test_rt(void);
 
 /* Uniform floats in [lo, hi) from a seeded generator. */
 void test_random(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* A malloc'd array of n uniform floats in [lo, hi), and a malloc'd double
+ * copy of n floats: inputs for a kernel and its reference. */
+float *test_random_new(size_t n, uint64_t seed, float lo, float hi);
+double *test_widen(const float *x, size_t n);
+
+/* Asserts that dx, a reference backward pass's input gradient given dy,
+ * matches central differences (step 1e-6) of its forward pass f, within
+ * 1e-7 per element. x is n values (perturbed and restored), f gives m. */
+void test_numeric_grad(ref_function f, void *args, double *x, long n,
+                       const double *dy, long m, const double *dx,
+                       const char *what);
 
 /* A device buffer holding x; a device buffer of n floats set to NaN, so an
  * element a kernel fails to write shows up. */
