@@ -32,6 +32,22 @@ cnn_status dataset_open(const char *dir, dataset *out, cnn_error *err)
                     "and test_batch.bin", dir);
 }
 
+int dataset_read_at(int fd, void *buf, size_t n, off_t off)
+{
+    unsigned char *p = buf;
+    while (n) {
+        ssize_t got = pread(fd, p, n, off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        p += got;
+        n -= (size_t)got;
+        off += got;
+    }
+    return 0;
+}
+
 /* Labels are read a chunk of records at a time: one read per record would
  * be one system call per byte for IDX. */
 #define CHUNK (1 << 16)
@@ -49,16 +65,7 @@ static cnn_status check_part(const dataset_part *p, int classes, const char *who
         uint64_t n = p->count - done < per_chunk ? p->count - done : per_chunk;
         size_t want = (size_t)(n - 1) * f->stride + 1;
         off_t at = f->offset + (off_t)(done * f->stride);
-        size_t got = 0;
-        while (got < want) {
-            ssize_t r = pread(fd, buf + got, want - got, at + (off_t)got);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                break;
-            got += (size_t)r;
-        }
-        if (got < want) {
+        if (dataset_read_at(fd, buf, want, at)) {
             s = cnn_fail_file(err, f->name, "read failed at label %llu",
                               (unsigned long long)done);
             break;

@@ -44,22 +44,6 @@ long loader_batches(const loader *l)
     return (long)((l->samples + (uint64_t)l->batch - 1) / (uint64_t)l->batch);
 }
 
-static int read_exact(int fd, void *buf, size_t n, off_t off)
-{
-    unsigned char *p = buf;
-    while (n) {
-        ssize_t got = pread(fd, p, n, off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return -1;
-        p += got;
-        n -= (size_t)got;
-        off += got;
-    }
-    return 0;
-}
-
 static cnn_status fill(loader *l, loader_batch *b, long index)
 {
     uint64_t first = (uint64_t)index * (uint64_t)l->batch;
@@ -75,12 +59,12 @@ static cnn_status fill(loader *l, loader_batch *b, long index)
         const dataset_part *p = &l->split.part[k];
         unsigned char label;
         off_t at = p->images.offset + (off_t)(r * p->images.stride);
-        if (read_exact(l->fd_images[k], l->raw, l->pixels, at))
+        if (dataset_read_at(l->fd_images[k], l->raw, l->pixels, at))
             return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at image "
                             "%llu (was the file changed?)",
                             p->images.name, (unsigned long long)r);
         at = p->labels.offset + (off_t)(r * p->labels.stride);
-        if (read_exact(l->fd_labels[k], &label, 1, at))
+        if (dataset_read_at(l->fd_labels[k], &label, 1, at))
             return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at label "
                             "%llu (was the file changed?)",
                             p->labels.name, (unsigned long long)r);
