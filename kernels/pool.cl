@@ -26,42 +26,51 @@ static int maxpool2_window(__global const float *xp, int W, float *best)
     return win;
 }
 
-/* The NDRange is (OW, OH, N * C), one work-item per output element: no
- * index divisions, and consecutive work-items read consecutive pairs, which
- * the CPU runtime's vectoriser turns into vector loads. */
+/* The NDRange is (1, OH, N * C): a work-item does one row of windows, a
+ * loop the compiler vectorises. One work-item per output element costs the
+ * CPU runtime more in work-item bookkeeping than the comparisons. */
 __kernel void maxpool2_forward(__global const float *x, __global float *y,
                                const int H, const int W)
 {
-    int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
-    int OW = get_global_size(0), OH = get_global_size(1);
-    float m;
-    maxpool2_window(x + ((size_t)nc * H + 2 * oh) * W + 2 * ow, W, &m);
-    y[((size_t)nc * OH + oh) * OW + ow] = m;
+    const int oh = get_global_id(1), nc = get_global_id(2);
+    const int OW = W / 2, OH = get_global_size(1);
+    __global const float *xp = x + ((size_t)nc * H + 2 * oh) * W;
+    __global float *yp = y + ((size_t)nc * OH + oh) * OW;
+    for (int ow = 0; ow < OW; ow++) {
+        float m;
+        maxpool2_window(xp + 2 * ow, W, &m);
+        yp[ow] = m;
+    }
 }
 
-/* The NDRange is (OW, H, N * C): each work-item writes the two dx values of
- * its window in input row h (dy at the winner, 0 otherwise), so the writes
- * are contiguous and every element of dx is written exactly once. A row the
- * floor dropped (h = H - 1 with H odd) belongs to no window: it is given the
- * last window row and, being its row 2, gets zeros; the work-item of the
- * last window column also zeroes a dropped last column. */
+/* The NDRange is (1, OH, N * C): a work-item writes the two input rows of
+ * its row of windows (dy at each winner, 0 elsewhere), so every element of
+ * dx is written exactly once. A row or column the floor dropped (the last
+ * of an odd H or W) belongs to no window and gets zeros, from the
+ * work-item of the last window row. */
 __kernel void maxpool2_backward(__global const float *x,
                                 __global const float *dy, __global float *dx,
                                 const int H, const int W)
 {
-    int ow = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
-    int OW = get_global_size(0), OH = H / 2;
-    int oh = min(h / 2, OH - 1);
-    float m;
-    int win = maxpool2_window(x + ((size_t)nc * H + 2 * oh) * W + 2 * ow, W,
-                              &m);
-    float g = dy[((size_t)nc * OH + oh) * OW + ow];
-    int row = h - 2 * oh;
-    __global float *p = dx + ((size_t)nc * H + h) * W + 2 * ow;
-    p[0] = win == 2 * row ? g : 0.0f;
-    p[1] = win == 2 * row + 1 ? g : 0.0f;
-    if ((W & 1) && ow == OW - 1)
-        p[2] = 0.0f;
+    const int oh = get_global_id(1), nc = get_global_id(2);
+    const int OW = W / 2, OH = get_global_size(1);
+    __global const float *xp = x + ((size_t)nc * H + 2 * oh) * W;
+    __global const float *g = dy + ((size_t)nc * OH + oh) * OW;
+    __global float *p = dx + ((size_t)nc * H + 2 * oh) * W;
+    for (int ow = 0; ow < OW; ow++) {
+        float m;
+        const int win = maxpool2_window(xp + 2 * ow, W, &m);
+        const float v = g[ow];
+        p[2 * ow] = win == 0 ? v : 0.0f;
+        p[2 * ow + 1] = win == 1 ? v : 0.0f;
+        p[W + 2 * ow] = win == 2 ? v : 0.0f;
+        p[W + 2 * ow + 1] = win == 3 ? v : 0.0f;
+    }
+    if (W & 1)
+        p[W - 1] = p[2 * W - 1] = 0.0f;
+    if ((H & 1) && oh == OH - 1)
+        for (int i = 0; i < W; i++)
+            p[2 * W + i] = 0.0f;
 }
 
 /* The offset in the plane xp (H x W) of the winner of the P x P window

@@ -58,8 +58,8 @@ cnn_status pool_launch(const pool_layer *l, cl_kernel k, int n, int cols,
     return clrt_launch(l->rt, k, 3, global, NULL, NULL, err);
 }
 
-/* One work-item per output element; the 2x2 kernel takes the first four
- * arguments only. */
+/* One work-item per output element, or per row of windows for the 2x2
+ * kernel, which takes the first four arguments only. */
 cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
                         cnn_error *err)
 {
@@ -69,11 +69,11 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
         st = clrt_set_args(l->forward, err, nargs, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
                            sizeof l->p, &l->p, sizeof l->s, &l->s);
-    return st ? st : pool_launch(l, l->forward, n, l->ow, l->oh, err);
+    return st ? st : pool_launch(l, l->forward, n, nargs == 4 ? 1 : l->ow, l->oh, err);
 }
 
-/* The 2x2 kernel runs one window row per work-item, (OW, H); the general
- * one one input per work-item, (W, H). */
+/* The 2x2 kernel runs one row of windows per work-item, (1, OH); the
+ * general one one input per work-item, (W, H). */
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err)
 {
@@ -84,7 +84,7 @@ cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
         st = clrt_set_args(l->backward, err, 5, sizeof x, &x, sizeof dy, &dy,
                            sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w,
                            &l->w);
-        return st ? st : pool_launch(l, l->backward, n, l->ow, l->h, err);
+        return st ? st : pool_launch(l, l->backward, n, 1, l->oh, err);
     }
     st = clrt_set_args(l->backward, err, 9, sizeof x, &x, sizeof dy, &dy,
                        sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w, &l->w,
