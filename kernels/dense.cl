@@ -7,11 +7,23 @@
  * handled by clamped reads and guarded writes). No atomics: every sum runs
  * in a fixed order, so results are bit-identical from run to run. */
 
-/* Rows and columns of C per work-item in dense_gemm_nt. */
+/* Register tiles, set by the tuner with -D (these are the defaults): rows
+ * and columns of C per work-item in dense_gemm_nt; rows, and float16
+ * columns, of C per work-item in dense_gemm_nn. Every loop over a tile is
+ * unrolled so the accumulators stay in registers. The tile shapes do not
+ * change any sum's order, so every choice gives the same bits. */
+#ifndef DENSE_NT_TM
 #define DENSE_NT_TM 4
+#endif
+#ifndef DENSE_NT_TN
 #define DENSE_NT_TN 4
-/* Rows of C per work-item in dense_gemm_nn; columns are one float16. */
+#endif
+#ifndef DENSE_NN_TM
 #define DENSE_NN_TM 8
+#endif
+#ifndef DENSE_NN_TV
+#define DENSE_NN_TV 2
+#endif
 
 float dense_hsum16(float16 v)
 {
@@ -52,37 +64,47 @@ __kernel void dense_gemm_nt(__global const float *a, __global const float *b,
 
     /* Rows past the edge read the last row (always valid) and are not
      * written, which keeps the inner loop free of branches. */
-    __global const float *pa[DENSE_NT_TM], *pb[DENSE_NT_TN];
+    size_t ra[DENSE_NT_TM], rb[DENSE_NT_TN];
+#pragma unroll
     for (int i = 0; i < DENSE_NT_TM; i++)
-        pa[i] = a + (size_t)min(m0 + i, m - 1) * k;
+        ra[i] = (size_t)min(m0 + i, m - 1) * k;
+#pragma unroll
     for (int j = 0; j < DENSE_NT_TN; j++)
-        pb[j] = b + (size_t)min(n0 + j, n - 1) * k;
+        rb[j] = (size_t)min(n0 + j, n - 1) * k;
 
     float16 acc[DENSE_NT_TM][DENSE_NT_TN];
+#pragma unroll
     for (int i = 0; i < DENSE_NT_TM; i++)
+#pragma unroll
         for (int j = 0; j < DENSE_NT_TN; j++)
             acc[i][j] = 0.0f;
     int kk = k0;
     for (; kk + 16 <= k1; kk += 16) {
         float16 va[DENSE_NT_TM], vb[DENSE_NT_TN];
+#pragma unroll
         for (int i = 0; i < DENSE_NT_TM; i++)
-            va[i] = vload16(0, pa[i] + kk);
+            va[i] = vload16(0, a + ra[i] + kk);
+#pragma unroll
         for (int j = 0; j < DENSE_NT_TN; j++)
-            vb[j] = vload16(0, pb[j] + kk);
+            vb[j] = vload16(0, b + rb[j] + kk);
+#pragma unroll
         for (int i = 0; i < DENSE_NT_TM; i++)
+#pragma unroll
             for (int j = 0; j < DENSE_NT_TN; j++)
                 acc[i][j] = fma(va[i], vb[j], acc[i][j]);
     }
 
+#pragma unroll
     for (int i = 0; i < DENSE_NT_TM; i++) {
         if (m0 + i >= m)
             break;
+#pragma unroll
         for (int j = 0; j < DENSE_NT_TN; j++) {
             if (n0 + j >= n)
                 break;
             float sum = dense_hsum16(acc[i][j]);
             for (int r = kk; r < k1; r++)
-                sum = fma(pa[i][r], pb[j][r], sum);
+                sum = fma(a[ra[i] + r], b[rb[j] + r], sum);
             size_t at = (size_t)(m0 + i) * n + n0 + j;
             if (fuse == 0) {
                 c[(size_t)s * m * n + at] = sum;
@@ -112,49 +134,78 @@ __kernel void dense_splitk_reduce(__global const float *p,
     y[i] = relu ? fmax(sum, 0.0f) : sum;
 }
 
+/* One step of dense_gemm_nn: acc[i][v] += A(i, r) times the columns
+ * [n0 + 16 v, n0 + 16 v + 16) of row pb of B, zero past column n unless
+ * whole (then they are all inside). */
+static inline __attribute__((always_inline)) void
+dense_nn_row(float16 acc[DENSE_NN_TM][DENSE_NN_TV], __global const float *a,
+             const int *ra, const int ar, __global const float *pb,
+             const int n0, const int n, const int whole)
+{
+    float16 vb[DENSE_NN_TV];
+#pragma unroll
+    for (int v = 0; v < DENSE_NN_TV; v++)
+        vb[v] = whole ? vload16(0, pb + n0 + 16 * v)
+                      : dense_load16(pb, n0 + 16 * v, n);
+#pragma unroll
+    for (int i = 0; i < DENSE_NN_TM; i++) {
+        const float16 va = (float16)(a[ra[i] + ar]);
+#pragma unroll
+        for (int v = 0; v < DENSE_NN_TV; v++)
+            acc[i][v] = fma(va, vb[v], acc[i][v]);
+    }
+}
+
 /* C = A B with A read through strides (the backward GEMMs).
  * A(i, r) = a[i*sam + r*sak] for i < M, r < K: dX = dZ W uses sam = OUT,
  * sak = 1; dW = dZᵀ X uses sam = 1, sak = OUT. b is (K, N) with row
  * stride ldb, c is (M, N) with row stride ldc. Work-item (u, v) computes
- * rows [8u, 8u+8) by columns [16v, 16v+16) with float16 accumulators. */
+ * rows [TM u, TM u + TM) by columns [16 TV v, 16 TV v + 16 TV) with
+ * float16 accumulators, TM = DENSE_NN_TM, TV = DENSE_NN_TV. */
 __kernel void dense_gemm_nn(__global const float *a, const int sam,
                             const int sak, __global const float *b,
                             const int ldb, __global float *c, const int ldc,
                             const int m, const int n, const int k)
 {
-    const int m0 = get_global_id(0) * DENSE_NN_TM, n0 = get_global_id(1) * 16;
+    const int m0 = get_global_id(0) * DENSE_NN_TM,
+              n0 = get_global_id(1) * 16 * DENSE_NN_TV;
     if (m0 >= m || n0 >= n)
         return;
-    __global const float *pa[DENSE_NN_TM];
+    int ra[DENSE_NN_TM];
+#pragma unroll
     for (int i = 0; i < DENSE_NN_TM; i++)
-        pa[i] = a + (size_t)min(m0 + i, m - 1) * sam;
+        ra[i] = min(m0 + i, m - 1) * sam;
 
-    float16 acc[DENSE_NN_TM];
+    float16 acc[DENSE_NN_TM][DENSE_NN_TV];
+#pragma unroll
     for (int i = 0; i < DENSE_NN_TM; i++)
-        acc[i] = 0.0f;
-    if (n0 + 16 <= n) {
-        for (int r = 0; r < k; r++) {
-            float16 vb = vload16(0, b + (size_t)r * ldb + n0);
-            for (int i = 0; i < DENSE_NN_TM; i++)
-                acc[i] = fma((float16)pa[i][r * sak], vb, acc[i]);
-        }
-    } else {
-        for (int r = 0; r < k; r++) {
-            float16 vb = dense_load16(b + (size_t)r * ldb, n0, n);
-            for (int i = 0; i < DENSE_NN_TM; i++)
-                acc[i] = fma((float16)pa[i][r * sak], vb, acc[i]);
-        }
-    }
+#pragma unroll
+        for (int v = 0; v < DENSE_NN_TV; v++)
+            acc[i][v] = 0.0f;
+    /* Whole column blocks load directly, the edge block pads with zeros:
+     * two loops, so neither tests per row which it is. */
+    if (n0 + 16 * DENSE_NN_TV <= n)
+        for (int r = 0; r < k; r++)
+            dense_nn_row(acc, a, ra, r * sak, b + (size_t)r * ldb, n0, n, 1);
+    else
+        for (int r = 0; r < k; r++)
+            dense_nn_row(acc, a, ra, r * sak, b + (size_t)r * ldb, n0, n, 0);
 
-    for (int i = 0; i < DENSE_NN_TM && m0 + i < m; i++) {
+#pragma unroll
+    for (int i = 0; i < DENSE_NN_TM; i++) {
+        if (m0 + i >= m)
+            break;
         __global float *pc = c + (size_t)(m0 + i) * ldc + n0;
-        if (n0 + 16 <= n) {
-            vstore16(acc[i], 0, pc);
-        } else {
-            float t[16];
-            vstore16(acc[i], 0, t);
-            for (int j = 0; n0 + j < n; j++)
-                pc[j] = t[j];
+#pragma unroll
+        for (int v = 0; v < DENSE_NN_TV; v++) {
+            if (n0 + 16 * v + 16 <= n) {
+                vstore16(acc[i][v], 0, pc + 16 * v);
+            } else {
+                float t[16];
+                vstore16(acc[i][v], 0, t);
+                for (int j = 0; j < 16 && n0 + 16 * v + j < n; j++)
+                    pc[16 * v + j] = t[j];
+            }
         }
     }
 }

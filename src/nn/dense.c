@@ -12,10 +12,10 @@
 /* K per slice of the split-K forward GEMM: a slice of X and W rows stays in
  * cache while its tiles are computed, and slices spread over the cores. */
 #define DENSE_KC 512
-/* Tile sizes of kernels/dense.cl. */
+/* Tile sizes of kernels/dense.cl (its defaults). */
 #define NT_TILE 4
 #define NN_TILE_M 8
-#define NN_TILE_N 16
+#define NN_TILE_N 32
 /* Timed forward+backward repetitions per path at create (after a warm-up). */
 #define TIMING_REPS 3
 
