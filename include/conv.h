@@ -18,12 +18,11 @@ typedef struct {
     int oh, ow;  /* output size */
     int general; /* not stride 1 'valid': the bounds-checked kernels */
     int splits;  /* batch chunks of the weight-gradient reduction */
-    cl_kernel pack, forward, forward_valid, dz, backward_weights,
+    cl_kernel pack, forward, dz, backward_data, backward_weights,
         backward_weights_sum;
     cl_mem wf;   /* forward weights, packed (OCpad/16, C, K, K, 16) */
-    cl_mem wb;   /* backward-data weights, flipped (Cpad/16, OC, K, K, 16) */
-    cl_mem dzt;  /* dz as (N*OH*OW, OCpad) */
-    cl_mem dzp;  /* dz spread out and zero-padded, (N, OC, H+K-1, W+K-1) */
+    cl_mem wb;   /* backward-data weights, packed (Cpad/16, K, K, OC, 16) */
+    cl_mem dzt;  /* dz as (max_batch*OH*OW + 1, OCpad), the last row zeros */
     cl_mem part; /* gradient partial sums (splits, CKKpad + 1, OCpad) */
 } conv_layer;
 

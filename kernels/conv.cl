@@ -2,14 +2,14 @@
  * size K and any channel counts, forward and backward (see conv.h).
  *
  * Layouts: activations are (N, C, H, W); the caller's weights are
- * (OC, C, K, K). For wide SIMD the kernels work on 16 output channels at a
- * time (one float16 per accumulator), so weights are first packed into
- * (OCpad/16, C, K, K, 16) with the channels past OC set to zero, and each
- * work-item of the main kernel keeps CONV_P output pixels x 16 channels in
- * registers. Backward-data runs the same kernel on the zero-padded dz with
- * the weights flipped and transposed; backward-weights is a two-stage
- * reduction (partial sums per batch chunk, then a fixed-order sum), so no
- * atomics and every result is bit-reproducible.
+ * (OC, C, K, K). For wide SIMD the kernels work on 16 channels at a time
+ * (one float16 per accumulator), so weights are first packed with the
+ * channels past OC (or C) set to zero, and a work-item keeps CONV_P pixels
+ * x 16 channels in registers. The output gradient is transposed once per
+ * step to one row of channels per pixel (conv_dz), which both gradients
+ * read; backward-weights is a two-stage reduction (partial sums per batch
+ * chunk, then a fixed-order sum), so no atomics and every result is
+ * bit-reproducible.
  *
  * The forward and the backward-weights bodies are each written once, as an
  * inline function of (stride, pad_top, pad_left, checked), with two entries:
@@ -18,28 +18,69 @@
  * bounds checks away; the *_general entries pass the layer's values and
  * read zero outside the input. */
 
-#define CONV_P 4 /* output pixels per work-item of conv_forward */
-#define CONV_T 4 /* weight taps per work-item of conv_backward_weights */
+/* Register tiles, set by the tuner with -D (these are the defaults):
+ * pixels per work-item of conv_forward and conv_backward_data, weight taps
+ * per work-item of conv_backward_weights. */
+#ifndef CONV_P
+#define CONV_P 8
+#endif
+#ifndef CONV_T
+#define CONV_T 4
+#endif
 
-/* wpk (Opad/16, I, K, K, 16) from w: wpk[o/16][i][ky][kx][o%16] is
- * w[o][i][ky][kx] when flip is 0 (O = OC, I = C: the forward weights), and
- * w[i][o][K-1-ky][K-1-kx] when flip is 1 (O = C, I = OC: the weights of the
- * backward-data convolution); zero for o >= O.
- * Global size (Opad, I*K*K). */
+/* The weights w (OC, C, K, K) packed for the kernels' 16-lane loads:
+ * forward (data 0): wpk (OCpad/16, C, K, K, 16), wpk[o/16][c][tap][o%16] =
+ * w[o][c][tap]; backward-data (data 1): wpk (Cpad/16, K, K, OC, 16),
+ * wpk[c/16][tap][o][c%16] = w[o][c][tap]; zero past OC (past C).
+ * Global size (OCpad, C*K*K) for the forward, (Cpad, K*K*OC) for data. */
 __kernel void conv_pack_weights(__global const float *w, __global float *wpk,
                                 const int oc, const int c, const int k,
-                                const int flip)
+                                const int data)
 {
-    const int o = get_global_id(0), r = get_global_id(1);
-    const int kk = k * k, osz = flip ? c : oc, isz = flip ? oc : c;
-    if (o >= ((osz + 15) & ~15) || r >= isz * kk)
+    const int lane = get_global_id(0), r = get_global_id(1);
+    const int kk = k * k, lanes = data ? c : oc, rows = data ? kk * oc : c * kk;
+    if (lane >= ((lanes + 15) & ~15) || r >= rows)
         return;
-    const int i = r / kk, tap = r % kk;
-    float v = 0.0f;
-    if (o < osz)
-        v = flip ? w[(i * c + o) * kk + (kk - 1 - tap)]
-                 : w[(o * c + i) * kk + tap];
-    wpk[((o / 16) * isz * kk + r) * 16 + o % 16] = v;
+    /* r walks (c, tap) for the forward, (tap, o) for data. */
+    const int o = data ? r % oc : lane, ci = data ? lane : r / kk,
+              tap = data ? r / oc : r % kk;
+    const float v = lane < lanes ? w[(o * c + ci) * kk + tap] : 0.0f;
+    wpk[((size_t)(lane / 16) * rows + r) * 16 + lane % 16] = v;
+}
+
+/* Stores a work-item's CONV_P pixels x 16 channels (from q0, channels from
+ * 16 cb) into y (N, C, HW), max(., 0) when relu is set; channels past C and
+ * pixels past HW are not stored. A channel's CONV_P pixels go as one
+ * vector where they are all in the image: 16 stores, not 16 CONV_P. */
+static inline __attribute__((always_inline)) void
+conv_store(float16 acc[CONV_P], __global float *y, const int n, const int cb,
+           const int c, const int hw, const int q0, const int relu)
+{
+    float out[CONV_P * 16];
+#pragma unroll
+    for (int p = 0; p < CONV_P; p++) {
+        float16 v = acc[p];
+        if (relu)
+            v = fmax(v, (float16)(0.0f));
+        vstore16(v, p, out);
+    }
+    const int nch = min(16, c - cb * 16);
+    __global float *yn = y + ((size_t)n * c + cb * 16) * hw + q0;
+    if (q0 + CONV_P <= hw) {
+        for (int j = 0; j < nch; j++) {
+            float col[CONV_P];
+#pragma unroll
+            for (int p = 0; p < CONV_P; p++)
+                col[p] = out[p * 16 + j];
+#pragma unroll
+            for (int p = 0; p < CONV_P; p++)
+                yn[j * hw + p] = col[p];
+        }
+    } else {
+        for (int p = 0; q0 + p < hw; p++)
+            for (int j = 0; j < nch; j++)
+                yn[j * hw + p] = out[p * 16 + j];
+    }
 }
 
 /* y = conv(x, w) + b, then max(y, 0) when relu is set.
@@ -113,27 +154,10 @@ conv_forward_body(__global const float *x, __global const float *wpk,
             bv[j] = ob * 16 + j < oc ? b[ob * 16 + j] : 0.0f;
         bias = vload16(0, bv);
     }
-    /* Stored channel by channel, a channel's CONV_P (= 4) pixels as one
-     * float4 where they are all in the image: 16 stores, not 64. */
-    float out[CONV_P * 16];
 #pragma unroll
-    for (int p = 0; p < CONV_P; p++) {
-        float16 v = acc[p] + bias;
-        if (relu)
-            v = fmax(v, (float16)(0.0f));
-        vstore16(v, p, out);
-    }
-    const int nch = min(16, oc - ob * 16), q0 = g * CONV_P;
-    __global float *yn = y + ((size_t)n * oc + ob * 16) * ohw + q0;
-    if (q0 + CONV_P <= ohw) {
-        for (int j = 0; j < nch; j++)
-            vstore4((float4)(out[j], out[16 + j], out[32 + j], out[48 + j]),
-                    0, yn + j * ohw);
-    } else {
-        for (int p = 0; q0 + p < ohw; p++)
-            for (int j = 0; j < nch; j++)
-                yn[j * ohw + p] = out[p * 16 + j];
-    }
+    for (int p = 0; p < CONV_P; p++)
+        acc[p] += bias;
+    conv_store(acc, y, n, ob, oc, ohw, g * CONV_P, relu);
 }
 
 /* The common case, stride 1 'valid': OH = H-K+1, OW = W-K+1. */
@@ -161,46 +185,113 @@ __kernel void conv_forward_general(__global const float *x,
                       pad_top, pad_left, oh, ow, 1);
 }
 
-/* dz = dy, masked by y > 0 when relu is set, written in the two layouts
- * the gradients read: dzt (N*OH*OW, OCpad) for the weights and bias, and,
- * when padded is set, dzp (N, OC, H+K-1, W+K-1) for the input gradient,
- * with dz[oy][ox] at row K-1-pad_top + oy*stride, column K-1-pad_left +
- * ox*stride: dx is then the stride-1 'valid' convolution of dzp with the
- * flipped weights. Only the places dz goes are written: the lanes past OC
- * and the rest of dzp stay as conv_create zeroed them.
- * y, dy are (N, OC, OH, OW). A work-item moves one channel plane of one
- * image, so its reads are contiguous. Global size (N*OC). */
+/* dz = dy, masked by y > 0 when relu is set, written as dzt (N*OH*OW + 1,
+ * OCpad): one row per output pixel, the layout both gradients read. The
+ * last row and the lanes past OC stay as conv_create zeroed them.
+ * y, dy are (N, OC, OH, OW). A work-item transposes a tile of 16 pixels x
+ * 16 channels of one image through registers, so it reads runs of the
+ * channel planes and writes whole rows of dzt, never one float per cache
+ * line. Global size (ceil(OH*OW / 16), OCpad/16, N). */
 __kernel void conv_dz(__global const float *y, __global const float *dy,
-                      __global float *dzt, __global float *dzp, const int oc,
-                      const int oh, const int ow, const int h, const int w,
-                      const int k, const int stride, const int pad_top,
-                      const int pad_left, const int planes, const int relu,
-                      const int padded)
+                      __global float *dzt, const int oc, const int ohw,
+                      const int relu)
 {
-    const int plane = get_global_id(0);
-    if (plane >= planes)
+    const int g = get_global_id(0), ob = get_global_id(1),
+              n = get_global_id(2);
+    const int q0 = g * 16, ocpad = (oc + 15) & ~15;
+    if (q0 >= ohw)
         return;
-    const int n = plane / oc, o = plane % oc, ocpad = (oc + 15) & ~15;
-    const int ph = h + k - 1, pw = w + k - 1;
-    __global const float *src = dy + (size_t)plane * oh * ow;
-    __global const float *mask = y + (size_t)plane * oh * ow;
-    __global float *t = dzt + (size_t)n * oh * ow * ocpad + o;
-    __global float *p = dzp + ((size_t)plane * ph + k - 1 - pad_top) * pw +
-                        k - 1 - pad_left;
-    for (int oy = 0; oy < oh; oy++) {
-        for (int ox = 0; ox < ow; ox++) {
-            float v = src[ox];
-            if (relu && !(mask[ox] > 0.0f))
-                v = 0.0f;
-            t[ox * ocpad] = v;
-            if (padded)
-                p[ox * stride] = v;
+    const int np = min(16, ohw - q0), nch = min(16, oc - ob * 16);
+    /* t[j] is channel j's 16 pixels: rows in, columns out. */
+    float t[16][16];
+    for (int j = 0; j < 16; j++) {
+        const size_t at = ((size_t)n * oc + ob * 16 + j) * ohw + q0;
+        if (j < nch && np == 16) {
+            float16 v = vload16(0, dy + at);
+            if (relu)
+                v = select((float16)(0.0f), v,
+                           isgreater(vload16(0, y + at), (float16)(0.0f)));
+            vstore16(v, 0, t[j]);
+        } else {
+            for (int p = 0; p < 16; p++)
+                t[j][p] = j < nch && p < np &&
+                                  !(relu && !(y[at + p] > 0.0f))
+                              ? dy[at + p]
+                              : 0.0f;
         }
-        src += ow;
-        mask += ow;
-        t += ow * ocpad;
-        p += pw * stride;
     }
+    __global float *out = dzt + ((size_t)n * ohw + q0) * ocpad + ob * 16;
+    for (int p = 0; p < np; p++) {
+        float col[16];
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+            col[j] = t[j][p];
+        vstore16(vload16(0, col), 0, out + (size_t)p * ocpad);
+    }
+}
+
+/* dx = the input gradient: dx[n][c][iy][ix] = sum over taps (ky, kx) and
+ * output channels o of dz[n][o][oy][ox] * w[o][c][ky][kx], for the oy, ox
+ * with oy*stride + ky - pad_top = iy and ox*stride + kx - pad_left = ix.
+ * dzt is (N*OH*OW + 1, OCpad) with a zero last row (row `zero`), wpk the
+ * weights packed for data (Cpad/16, K, K, OC, 16), dx is (N, C, H, W).
+ * A work-item computes CONV_P consecutive input pixels of 16 channels. A
+ * pixel whose tap has no output reads the zero row, so the inner loop has
+ * no branch; a tap no pixel of the work-item has is skipped, which is
+ * where a 'valid' layer's border (and a strided layer's gaps) would
+ * otherwise be multiplications by zero. Skipping adds nothing but zeros'
+ * signs, so the tile size never changes a non-zero result.
+ * Global size (ceil(H*W / CONV_P), Cpad/16, N). */
+__kernel void conv_backward_data(__global const float *dzt,
+                                 __global const float *wpk,
+                                 __global float *dx, const int c, const int h,
+                                 const int w, const int k, const int oc,
+                                 const int stride, const int pad_top,
+                                 const int pad_left, const int oh,
+                                 const int ow, const int zero)
+{
+    const int g = get_global_id(0), cb = get_global_id(1),
+              n = get_global_id(2);
+    const int hw = h * w, ocpad = (oc + 15) & ~15;
+    if (g * CONV_P >= hw)
+        return;
+    int iy[CONV_P], ix[CONV_P];
+#pragma unroll
+    for (int p = 0; p < CONV_P; p++) {
+        const int q = min(g * CONV_P + p, hw - 1);
+        iy[p] = q / w + pad_top;
+        ix[p] = q % w + pad_left;
+    }
+    float16 acc[CONV_P];
+#pragma unroll
+    for (int p = 0; p < CONV_P; p++)
+        acc[p] = (float16)(0.0f);
+
+    __global const float *wp = wpk + (size_t)cb * k * k * oc * 16;
+    for (int ky = 0; ky < k; ky++) {
+        for (int kx = 0; kx < k; kx++, wp += oc * 16) {
+            __global const float *row[CONV_P];
+            int any = 0;
+#pragma unroll
+            for (int p = 0; p < CONV_P; p++) {
+                const int ty = iy[p] - ky, tx = ix[p] - kx;
+                const int oy = ty / stride, ox = tx / stride;
+                const int ok = ty >= 0 && tx >= 0 && oy * stride == ty &&
+                               ox * stride == tx && oy < oh && ox < ow;
+                row[p] = dzt + (size_t)(ok ? (n * oh + oy) * ow + ox : zero) * ocpad;
+                any |= ok;
+            }
+            if (!any)
+                continue;
+            for (int o = 0; o < oc; o++) {
+                const float16 wv = vload16(o, wp);
+#pragma unroll
+                for (int p = 0; p < CONV_P; p++)
+                    acc[p] = fma((float16)(row[p][o]), wv, acc[p]);
+            }
+        }
+    }
+    conv_store(acc, dx, n, cb, c, hw, g * CONV_P, 0);
 }
 
 /* Partial weight and bias gradients over one chunk of the batch: for the

@@ -16,7 +16,7 @@
 #define CONV_CPU_SPLITS 8
 
 /* Must match CONV_P and CONV_T in conv.cl. */
-#define CONV_PIXELS 4
+#define CONV_PIXELS 8
 #define CONV_TAPS 4
 
 static size_t pad16(int v) { return (size_t)(v + 15) / 16 * 16; }
@@ -44,9 +44,9 @@ int conv_axis(int in, int k, int stride, int same, int *out, int *pad)
 
 void conv_release(conv_layer *l)
 {
-    cl_kernel *ks[] = {&l->pack, &l->forward, &l->forward_valid, &l->dz,
+    cl_kernel *ks[] = {&l->pack, &l->forward, &l->dz, &l->backward_data,
                        &l->backward_weights, &l->backward_weights_sum};
-    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->dzp, &l->part};
+    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         clrt_release_kernel(ks[i]);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -88,40 +88,33 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
 
     const char *names[] = {
         "conv_pack_weights",
-        l->general ? "conv_forward_general" : "conv_forward",
-        "conv_forward", "conv_dz",
+        l->general ? "conv_forward_general" : "conv_forward", "conv_dz",
+        "conv_backward_data",
         l->general ? "conv_backward_weights_general" : "conv_backward_weights",
         "conv_backward_weights_sum"};
-    cl_kernel *const kernels[] = {&l->pack, &l->forward, &l->forward_valid,
-                                  &l->dz, &l->backward_weights,
+    cl_kernel *const kernels[] = {&l->pack, &l->forward, &l->dz,
+                                  &l->backward_data, &l->backward_weights,
                                   &l->backward_weights_sum};
-    size_t kk = (size_t)k * k, nmax = (size_t)max_batch;
-    size_t ohw = (size_t)oh * ow;
-    size_t padded = (size_t)(h + k - 1) * (w + k - 1);
+    size_t kk = (size_t)k * k, rows = (size_t)max_batch * oh * ow + 1;
     struct {
         cl_mem *m;
         size_t floats;
     } buffers[] = {{&l->wf, pad16(oc) * c * kk},
                    {&l->wb, pad16(c) * oc * kk},
-                   {&l->dzt, nmax * ohw * pad16(oc)},
-                   {&l->dzp, nmax * oc * padded},
+                   {&l->dzt, rows * pad16(oc)},
                    {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)}};
     cnn_status st = clrt_kernels(rt, 6, names, kernels, err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
         st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
-    /* conv_dz writes only where dz goes: the channel lanes past OC and the
-     * rest of dzp stay zero from here on. */
+    /* dzt's last row stays zero from here on: conv_dz writes the others. */
     const float zero = 0;
-    for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++) {
-        if (*buffers[i].m != l->dzt && *buffers[i].m != l->dzp)
-            continue;
-        cl_int rc = clEnqueueFillBuffer(rt->queue, *buffers[i].m, &zero,
-                                        sizeof zero, 0,
-                                        buffers[i].floats * sizeof(float), 0,
-                                        NULL, NULL);
-        if (rc != CL_SUCCESS)
-            st = clrt_fail(err, "clEnqueueFillBuffer", rc);
-    }
+    cl_int rc;
+    if (st == CNN_OK &&
+        (rc = clEnqueueFillBuffer(rt->queue, l->dzt, &zero, sizeof zero,
+                                  (rows - 1) * pad16(oc) * sizeof(float),
+                                  pad16(oc) * sizeof(float), 0, NULL,
+                                  NULL)) != CL_SUCCESS)
+        st = clrt_fail(err, "clEnqueueFillBuffer", rc);
     if (st) {
         conv_release(l);
         return cnn_fail_context(err, "creating a convolution layer");
@@ -129,17 +122,17 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     return CNN_OK;
 }
 
-/* Packs w (OC, C, K, K) into out for the forward (flip 0) or backward-data
- * (flip 1) convolution; see conv_pack_weights. */
-static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int flip,
+/* Packs w (OC, C, K, K) into out for the forward (data 0) or backward-data
+ * (data 1) kernels; see conv_pack_weights. */
+static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int data,
                        cnn_error *err)
 {
-    int kk = l->k * l->k;
-    size_t global[2] = {pad16(flip ? l->c : l->oc),
-                        (size_t)(flip ? l->oc : l->c) * kk};
+    size_t kk = (size_t)l->k * l->k;
+    size_t global[2] = {pad16(data ? l->c : l->oc),
+                        data ? kk * l->oc : kk * l->c};
     cnn_status st = clrt_set_args(l->pack, err, 6, sizeof w, &w, sizeof out,
                                   &out, sizeof l->oc, &l->oc, sizeof l->c,
-                                  &l->c, sizeof l->k, &l->k, sizeof flip, &flip);
+                                  &l->c, sizeof l->k, &l->k, sizeof data, &data);
     return st ? st : clrt_launch(l->rt, l->pack, 2, global, NULL, NULL, err);
 }
 
@@ -154,37 +147,25 @@ static cnn_status set_geometry(const conv_layer *l, cl_kernel kernel,
     return CNN_OK;
 }
 
-/* Runs the layer's forward kernel (general set) or conv_forward, stride 1
- * 'valid' (general 0): y (n, oc, OH, OW) from x (n, c, h, w) and the packed
- * weights wpk, with OH, OW the layer's when general, else h-k+1, w-k+1. */
-static cnn_status convolve(const conv_layer *l, int general, int n, cl_mem x,
-                           cl_mem wpk, cl_mem b, cl_mem y, int c, int h, int w,
-                           int oc, int relu, cnn_error *err)
-{
-    cl_kernel kernel = general ? l->forward : l->forward_valid;
-    int has_bias = b != NULL;
-    int ohw = general ? l->oh * l->ow : (h - l->k + 1) * (w - l->k + 1);
-    size_t global[3] = {(size_t)(ohw + CONV_PIXELS - 1) / CONV_PIXELS,
-                          pad16(oc) / 16, (size_t)n};
-    cnn_status st = clrt_set_args(
-        kernel, err, 11, sizeof x, &x, sizeof wpk, &wpk, sizeof b, &b,
-        sizeof y, &y, sizeof c, &c, sizeof h, &h, sizeof w, &w, sizeof l->k,
-        &l->k, sizeof oc, &oc, sizeof relu, &relu, sizeof has_bias, &has_bias);
-    if (st == CNN_OK && general)
-        st = set_geometry(l, kernel, 11, err);
-    return st ? st : clrt_launch(l->rt, kernel, 3, global, NULL, NULL, err);
-}
-
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err)
 {
     cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st == CNN_OK)
         st = pack(l, w, l->wf, 0, err);
-    if (st == CNN_OK)
-        st = convolve(l, l->general, n, x, l->wf, b, y, l->c, l->h, l->w,
-                      l->oc, l->relu, err);
-    return st;
+    if (st)
+        return st;
+    int has_bias = b != NULL;
+    size_t global[3] = {(size_t)(l->oh * l->ow + CONV_PIXELS - 1) / CONV_PIXELS,
+                        pad16(l->oc) / 16, (size_t)n};
+    st = clrt_set_args(l->forward, err, 11, sizeof x, &x, sizeof l->wf, &l->wf,
+                       sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c,
+                       sizeof l->h, &l->h, sizeof l->w, &l->w, sizeof l->k,
+                       &l->k, sizeof l->oc, &l->oc, sizeof l->relu, &l->relu,
+                       sizeof has_bias, &has_bias);
+    if (st == CNN_OK && l->general)
+        st = set_geometry(l, l->forward, 11, err);
+    return st ? st : clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err);
 }
 
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
@@ -197,20 +178,13 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     int ocpad = (int)pad16(l->oc);
     int ckk = l->c * l->k * l->k;
 
-    /* dz in both layouts at once (the padded one only for dx), then dw and
-     * db in two stages. */
-    int padded = dx != NULL, planes = n * l->oc;
-    size_t g_planes = (size_t)planes;
-    st = clrt_set_args(l->dz, err, 16, sizeof y, &y, sizeof dy, &dy,
-                       sizeof l->dzt, &l->dzt, sizeof l->dzp, &l->dzp,
-                       sizeof l->oc, &l->oc, sizeof l->oh, &l->oh,
-                       sizeof l->ow, &l->ow, sizeof l->h, &l->h,
-                       sizeof l->w, &l->w, sizeof l->k, &l->k,
-                       sizeof l->stride, &l->stride, sizeof l->pad_top,
-                       &l->pad_top, sizeof l->pad_left, &l->pad_left,
-                       sizeof planes, &planes, sizeof l->relu, &l->relu,
-                       sizeof padded, &padded);
-    if (st || (st = clrt_launch(l->rt, l->dz, 1, &g_planes, NULL, NULL, err)))
+    /* dz transposed once, then dw and db in two stages, then dx. */
+    int ohw = l->oh * l->ow;
+    size_t g_dz[3] = {(size_t)(ohw + 15) / 16, (size_t)ocpad / 16, (size_t)n};
+    st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
+                       sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
+                       sizeof ohw, &ohw, sizeof l->relu, &l->relu);
+    if (st || (st = clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err)))
         return st;
 
     int nper = (n + l->splits - 1) / l->splits;
@@ -236,15 +210,18 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (!dx)
         return CNN_OK;
 
-    /* dx: a stride-1 'valid' convolution of dzp (dz spread out by the stride
-     * and zero-padded, see conv_dz) with the flipped, transposed weights,
-     * so it reuses the forward kernel. With a stride above 1 most of dzp is
-     * zeros, and so is most of the work: a later change can skip them. */
-    int ph = l->h + l->k - 1, pw = l->w + l->k - 1;
-    if ((st = pack(l, w, l->wb, 1, err)))
+    int zero = l->max_batch * ohw;
+    size_t g_dx[3] = {(size_t)(l->h * l->w + CONV_PIXELS - 1) / CONV_PIXELS,
+                      pad16(l->c) / 16, (size_t)n};
+    if ((st = pack(l, w, l->wb, 1, err)) ||
+        (st = clrt_set_args(l->backward_data, err, 8, sizeof l->dzt, &l->dzt,
+                            sizeof l->wb, &l->wb, sizeof dx, &dx, sizeof l->c,
+                            &l->c, sizeof l->h, &l->h, sizeof l->w, &l->w,
+                            sizeof l->k, &l->k, sizeof l->oc, &l->oc)) ||
+        (st = set_geometry(l, l->backward_data, 8, err)))
         return st;
-    return convolve(l, 0, n, l->dzp, l->wb, NULL, dx, l->oc, ph, pw, l->c, 0,
-                    err);
+    CLRT_CALL(err, clSetKernelArg, (l->backward_data, 13, sizeof zero, &zero));
+    return clrt_launch(l->rt, l->backward_data, 3, g_dx, NULL, NULL, err);
 }
 
 /* The layer table's row: token conv<F>k<K>[s<S>][same], Keras'
