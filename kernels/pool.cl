@@ -12,23 +12,50 @@
  * because it is most of a pooling step's time there; maxpool_* serve any P
  * and S. */
 
-/* The window's four inputs, the winning position (0..3) and its value. Both
- * passes use this one comparison chain, so they always agree on the winner. */
-static int maxpool2_window(__global const float *xp, int W, float *best)
+/* The winners of 8 adjacent windows whose top-left inputs start at r0 (the
+ * row above r1): the winning position (0..3) of each and its value. Both
+ * passes use this one comparison chain, so they always agree; it is all
+ * selects, since after a ReLU ties between zeros are common and a branch
+ * per comparison would be mispredicted about half the time. */
+static int8 maxpool2_windows(const float16 r0, const float16 r1, float8 *best)
 {
-    float a = xp[0], b = xp[1], c = xp[W], d = xp[W + 1];
-    int win = 0;
-    float m = a;
-    if (b > m) { m = b; win = 1; }
-    if (c > m) { m = c; win = 2; }
-    if (d > m) { m = d; win = 3; }
-    *best = m;
-    return win;
+    float8 m = r0.even;
+    int8 win = (int8)(0);
+    int8 gt = isgreater(r0.odd, m);
+    m = select(m, r0.odd, gt);
+    win = select(win, (int8)(1), gt);
+    gt = isgreater(r1.even, m);
+    m = select(m, r1.even, gt);
+    win = select(win, (int8)(2), gt);
+    gt = isgreater(r1.odd, m);
+    *best = select(m, r1.odd, gt);
+    return select(win, (int8)(3), gt);
 }
 
-/* The NDRange is (1, OH, N * C): a work-item does one row of windows, a
- * loop the compiler vectorises. One work-item per output element costs the
- * CPU runtime more in work-item bookkeeping than the comparisons. */
+/* Inputs [2 ow0, 2 ow0 + 16) of the window rows at xp and xp + W, the ones
+ * past 2 OW (in a row of fewer than 8 windows) read as zeros. */
+static void maxpool2_rows(__global const float *xp, const int W,
+                          const int ow0, const int OW, float16 *r0,
+                          float16 *r1)
+{
+    if (ow0 + 8 <= OW) {
+        *r0 = vload16(0, xp + 2 * ow0);
+        *r1 = vload16(0, xp + W + 2 * ow0);
+        return;
+    }
+    float t0[16], t1[16];
+    for (int i = 0; i < 16; i++) {
+        const int in = 2 * ow0 + i < 2 * OW;
+        t0[i] = in ? xp[2 * ow0 + i] : 0.0f;
+        t1[i] = in ? xp[W + 2 * ow0 + i] : 0.0f;
+    }
+    *r0 = vload16(0, t0);
+    *r1 = vload16(0, t1);
+}
+
+/* The NDRange is (1, OH, N * C): a work-item does one row of windows, 8 at
+ * a time. One work-item per output element costs the CPU runtime more in
+ * work-item bookkeeping than the comparisons. */
 __kernel void maxpool2_forward(__global const float *x, __global float *y,
                                const int H, const int W)
 {
@@ -36,10 +63,22 @@ __kernel void maxpool2_forward(__global const float *x, __global float *y,
     const int OW = W / 2, OH = get_global_size(1);
     __global const float *xp = x + ((size_t)nc * H + 2 * oh) * W;
     __global float *yp = y + ((size_t)nc * OH + oh) * OW;
-    for (int ow = 0; ow < OW; ow++) {
-        float m;
-        maxpool2_window(xp + 2 * ow, W, &m);
-        yp[ow] = m;
+    /* The last 8 windows of a row overlap the ones before, rather than
+     * taking a scalar tail: writing a value twice is harmless. */
+    for (int ow0 = 0; ow0 < OW; ow0 += 8) {
+        const int ow = OW >= 8 ? min(ow0, OW - 8) : 0;
+        float16 r0, r1;
+        float8 m;
+        maxpool2_rows(xp, W, ow, OW, &r0, &r1);
+        maxpool2_windows(r0, r1, &m);
+        if (ow + 8 <= OW) {
+            vstore8(m, 0, yp + ow);
+        } else {
+            float t[8];
+            vstore8(m, 0, t);
+            for (int i = 0; ow + i < OW; i++)
+                yp[ow + i] = t[i];
+        }
     }
 }
 
@@ -57,14 +96,37 @@ __kernel void maxpool2_backward(__global const float *x,
     __global const float *xp = x + ((size_t)nc * H + 2 * oh) * W;
     __global const float *g = dy + ((size_t)nc * OH + oh) * OW;
     __global float *p = dx + ((size_t)nc * H + 2 * oh) * W;
-    for (int ow = 0; ow < OW; ow++) {
-        float m;
-        const int win = maxpool2_window(xp + 2 * ow, W, &m);
-        const float v = g[ow];
-        p[2 * ow] = win == 0 ? v : 0.0f;
-        p[2 * ow + 1] = win == 1 ? v : 0.0f;
-        p[W + 2 * ow] = win == 2 ? v : 0.0f;
-        p[W + 2 * ow + 1] = win == 3 ? v : 0.0f;
+    for (int ow0 = 0; ow0 < OW; ow0 += 8) {
+        const int ow = OW >= 8 ? min(ow0, OW - 8) : 0;
+        float16 r0, r1, d0, d1;
+        float8 m, gv;
+        maxpool2_rows(xp, W, ow, OW, &r0, &r1);
+        const int8 win = maxpool2_windows(r0, r1, &m);
+        if (ow + 8 <= OW) {
+            gv = vload8(0, g + ow);
+        } else {
+            float t[8];
+            for (int i = 0; i < 8; i++)
+                t[i] = ow + i < OW ? g[ow + i] : 0.0f;
+            gv = vload8(0, t);
+        }
+        const float8 zero = (float8)(0.0f);
+        d0.even = select(zero, gv, win == 0);
+        d0.odd = select(zero, gv, win == 1);
+        d1.even = select(zero, gv, win == 2);
+        d1.odd = select(zero, gv, win == 3);
+        if (ow + 8 <= OW) {
+            vstore16(d0, 0, p + 2 * ow);
+            vstore16(d1, 0, p + W + 2 * ow);
+        } else {
+            float t0[16], t1[16];
+            vstore16(d0, 0, t0);
+            vstore16(d1, 0, t1);
+            for (int i = 0; i < 2 * OW; i++) {
+                p[2 * ow + i] = t0[i];
+                p[W + 2 * ow + i] = t1[i];
+            }
+        }
     }
     if (W & 1)
         p[W - 1] = p[2 * W - 1] = 0.0f;
