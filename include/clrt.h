@@ -139,11 +139,18 @@ cnn_status clrt_profile_start(clrt *rt, cnn_error *err);
 cnn_status clrt_profile_record(const clrt *rt, cl_kernel k, cl_event event,
                                cnn_error *err);
 
-/* Prints, per kernel name, the calls and the mean device time per call of
- * what was recorded, in milliseconds, then stops recording. Waits for the
- * device. Returns the total kernel time in ms through *total_ms. */
-cnn_status clrt_profile_report(clrt *rt, FILE *f, int steps, double *total_ms,
-                               cnn_error *err);
+/* One kernel's recorded launches: how many, and their summed device time. */
+typedef struct {
+    char name[64];
+    int calls;
+    double ms;
+} clrt_kernel_time;
+
+/* Waits for the device, then stops recording and hands back what was
+ * recorded, one entry per kernel name in the order of their first launch:
+ * *times is malloc'd (free it; NULL when nothing was recorded). */
+cnn_status clrt_profile_collect(clrt *rt, clrt_kernel_time **times, int *count,
+                                cnn_error *err);
 
 /* Human-readable type ("CPU", "GPU", "accelerator"). */
 const char *clrt_device_type_name(cl_device_type type);

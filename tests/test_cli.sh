@@ -137,6 +137,32 @@ mkdir -p "$tmp/broken" && cp "$kernels"/*.cl "$tmp/broken/" && echo 'this is not
 CNN_CL_KERNELS=$tmp/broken expect "broken kernel" 1 'clBuildProgram failed: CL_BUILD_PROGRAM_FAILURE' -- "${tiny[@]}"
 CNN_CL_KERNELS=$tmp/broken expect "build log"     1 'build log for'     -- "${tiny[@]}"
 
+# bench: the text names the busy share; --json prints one object holding
+# every figure, whose kernel times add up to the busy share of the profiled
+# steps' wall time.
+expect "bench text"      0 'busy share: [0-9.]+% of the profiled steps' -- "${tiny[@]}"
+expect "bench bad flag"  2 "bench: unknown option '--jsn'"      -- "${tiny[@]}" --jsn
+check_json='
+import json, sys
+d = json.load(sys.stdin)
+keys = ["device", "arch", "input", "classes", "batch", "steps", "variants", "step_ms",
+        "images_per_second", "gflops", "profiled_step_ms", "busy_share", "kernels"]
+assert all(k in d for k in keys), [k for k in keys if k not in d]
+assert (d["input"], d["classes"], d["batch"], d["steps"]) == ([1, 28, 28], 10, 2, 2), d
+assert 0 < d["busy_share"] <= 1.5, d["busy_share"]
+assert d["kernels"], "no kernels"
+for k in d["kernels"]:
+    assert {"name", "calls_per_step", "ms_per_step"} <= k.keys(), k
+total = sum(k["ms_per_step"] for k in d["kernels"])
+want = d["busy_share"] * d["profiled_step_ms"]
+assert abs(total - want) <= 1e-3 * want, (total, want)
+'
+if out=$("$bin" "${tiny[@]}" --steps 2 --json 2>&1) && python3 -c "$check_json" <<<"$out"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); printf 'FAIL bench json, output:\n%s\n' "$out"
+fi
+
 # A corrupted file's reason is one line.
 lines=$("$bin" train --data "$tmp/bad" 2>&1 | wc -l)
 if [ "$lines" -eq 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL corrupt idx: $lines lines"; fi

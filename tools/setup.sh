@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 packages=(gcc pkg-config meson ninja-build python3 ocl-icd-libopencl1 ocl-icd-opencl-dev
-          opencl-c-headers libclblast-dev check zlib1g-dev pocl-opencl-icd
+          opencl-c-headers libclblast-dev check zlib1g-dev libjansson-dev pocl-opencl-icd
           ca-certificates curl)
 
 need=()

@@ -4,6 +4,7 @@ that cnn-cl's speed and accuracy are measured against.
 
     /usr/bin/python3 tools/torch-train.py [--data DIR] [--epochs N] [--seed N]
                                           [--init keras|torch] [--arch SPEC]
+                                          [--limit N]
 
 DIR holds IDX files (train-*, t10k-*) or CIFAR-10 binary batches
 (data_batch_1..5.bin, test_batch.bin); the network is torch-eval.py's
@@ -12,10 +13,11 @@ builder for SPEC (any cnn-cl arch spec) on DIR's image shape. Batch 32, Adam
 cross-entropy, reshuffled every epoch, two threads. --init keras (the
 default) uses Glorot-uniform weights and zero biases as cnn-cl does (batch
 norm starts at scale 1, shift 0 in both); --init torch keeps PyTorch's own
-initialisation. Prints, per epoch, the training seconds (without evaluation;
-also as CPU seconds of this process, which shared cores disturb less) and the
-test loss and accuracy in inference mode, then the wall time of the
-whole job (reading the data included).
+initialisation. --limit N trains on the first N training images only, as
+cnn-cl's --limit does. Prints, per epoch, the training seconds (without
+evaluation; also as CPU seconds of this process, which shared cores disturb
+less) and the test loss and accuracy in inference mode, then the wall time
+of the whole job (reading the data included).
 """
 import argparse
 import importlib.util
@@ -50,15 +52,19 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--init", choices=["keras", "torch"], default="keras")
     ap.add_argument("--arch", default=torch_eval.DEFAULT_ARCH)
+    ap.add_argument("--limit", type=int, help="train on the first N training images only")
     args = ap.parse_args()
     if args.epochs < 1:
         raise torch_eval.InputError(f"--epochs {args.epochs}: must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise torch_eval.InputError(f"--limit {args.limit}: must be at least 1")
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
 
     # Kept as uint8 and scaled per batch: CIFAR-10 as floats would be 600 MB.
     x, y = (torch.from_numpy(a.copy()) for a in torch_eval.read_dataset(args.data, "train"))
     tx, ty = (torch.from_numpy(a.copy()) for a in torch_eval.read_dataset(args.data, "test"))
+    x, y = x[:args.limit], y[:args.limit]
     if x.shape[1:] != tx.shape[1:]:
         raise torch_eval.InputError(f"{args.data}: training images are "
                                     f"{list(x.shape[1:])}, test images {list(tx.shape[1:])}")

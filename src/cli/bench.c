@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "arch.h"
 #include "cli.h"
 #include "network.h"
@@ -13,12 +15,17 @@
 static const char usage[] =
     "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
     "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
+    "                    [--json]\n"
     "\n"
     "Times training steps (forward, backward, Adam) of the network on random\n"
     "data: the whole step by the wall clock, waiting once per step, then each\n"
     "kernel's device time from profiling events. Defaults: the reference\n"
     "model, input 1x28x28 (3x32x32 for CIFAR-10), 10 classes, batch 32, 50\n"
-    "steps, GEMM path chosen by timing ($CNN_CL_GEMM overrides).\n";
+    "steps, GEMM path chosen by timing ($CNN_CL_GEMM overrides).\n"
+    "\n"
+    "The profiled steps are timed by the wall clock too: the busy share is\n"
+    "their kernel time over their wall time. Kernel times count cnn-cl's own\n"
+    "kernels, not CLBlast's. --json prints the figures as one JSON object.\n";
 
 static double now_ms(void)
 {
@@ -59,8 +66,75 @@ static cnn_status time_steps(network *net, int batch, int steps, double *ms,
     return CNN_OK;
 }
 
+/* What one bench measured. The profiled steps record an event per launch,
+ * which costs time of its own, so they are timed apart from step_ms and
+ * the busy share compares their kernel time with their own wall time. */
+typedef struct {
+    const char *spec;
+    arch_shape input;
+    int classes, batch, steps;
+    double step_ms;          /* wall clock per step, unprofiled */
+    double flop;             /* per step */
+    double profiled_step_ms; /* wall clock per step, profiled */
+    double kernel_ms;        /* summed kernel device time per profiled step */
+    clrt_kernel_time *kernels; /* summed over all profiled steps */
+    int nkernels;
+} bench_result;
+
+static void print_text(const clrt *rt, int device, const network *net,
+                       const bench_result *b)
+{
+    printf("device %d: %s (%s)\n", device, rt->dev.name, rt->dev.platform_name);
+    printf("arch %s, input %dx%dx%d, %d classes, batch %d, %d steps, dense GEMM: %s\n",
+           b->spec, b->input.c, b->input.h, b->input.w, b->classes, b->batch, b->steps,
+           network_gemm_name(net));
+    printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
+           "60000-image epoch)\n", b->step_ms, b->batch / b->step_ms * 1e3,
+           b->flop / b->step_ms * 1e-6, 60000.0 / b->batch * b->step_ms * 1e-3);
+    printf("kernels (device time from profiling events, %d profiled steps of %.2f ms):\n",
+           b->steps, b->profiled_step_ms);
+    for (int i = 0; i < b->nkernels; i++) {
+        const clrt_kernel_time *k = &b->kernels[i];
+        printf("  %-32s %5.1f calls/step %9.3f ms/call %9.3f ms/step\n", k->name,
+               (double)k->calls / b->steps, k->ms / k->calls, k->ms / b->steps);
+    }
+    printf("  %-32s %9.3f ms/step (cnn-cl's kernels; CLBlast's own GEMM kernels are "
+           "not counted)\n", "total", b->kernel_ms);
+    printf("busy share: %.1f%% of the profiled steps' wall time\n",
+           100 * b->kernel_ms / b->profiled_step_ms);
+}
+
+/* The same figures as one JSON object on stdout. */
+static cnn_status print_json(const clrt *rt, const network *net, const bench_result *b,
+                             cnn_error *err)
+{
+    json_t *kernels = json_array();
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:[i,i,i], s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:o}",
+        "device", rt->dev.name, "platform", rt->dev.platform_name, "arch", b->spec,
+        "input", b->input.c, b->input.h, b->input.w, "classes", b->classes,
+        "batch", b->batch, "steps", b->steps, "variants", network_gemm_name(net),
+        "step_ms", b->step_ms, "images_per_second", b->batch / b->step_ms * 1e3,
+        "gflops", b->flop / b->step_ms * 1e-6, "profiled_step_ms", b->profiled_step_ms,
+        "kernel_ms_per_step", b->kernel_ms, "busy_share", b->kernel_ms / b->profiled_step_ms,
+        "kernels", kernels);
+    int failed = !kernels || !o;
+    for (int i = 0; !failed && i < b->nkernels; i++) {
+        const clrt_kernel_time *k = &b->kernels[i];
+        failed = json_array_append_new(kernels, json_pack(
+            "{s:s, s:f, s:f}", "name", k->name,
+            "calls_per_step", (double)k->calls / b->steps, "ms_per_step", k->ms / b->steps));
+    }
+    if (!failed)
+        failed = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) ||
+                 putchar('\n') == EOF || fflush(stdout);
+    json_decref(o);
+    return failed ? cnn_fail(err, CNN_ERR_RUNTIME, "cannot write the JSON report")
+                  : CNN_OK;
+}
+
 static int run(int device, int batch, int steps, const char *spec, dense_gemm gemm,
-               arch_shape input, int classes)
+               arch_shape input, int classes, int json)
 {
     cnn_error err = {0};
     arch a;
@@ -71,10 +145,13 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
     if (clrt_open(&rt, device, &err))
         return cli_report(&err);
     network net;
+    bench_result b = {.spec = spec, .input = input, .classes = classes, .batch = batch,
+                      .steps = steps, .flop = train_flop(&a) * batch};
+    cnn_status st = CNN_OK;
     float *x = malloc((size_t)batch * pixels * sizeof *x);
     int32_t *labels = malloc((size_t)batch * sizeof *labels);
     if (!x || !labels) {
-        cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
+        st = cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
         goto fail_alloc;
     }
     for (size_t i = 0; i < (size_t)batch * pixels; i++)
@@ -82,39 +159,31 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
     for (int i = 0; i < batch; i++)
         labels[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
 
-    if (network_create(&net, &rt, &a, batch, gemm, adam_defaults(), &err))
+    if ((st = network_create(&net, &rt, &a, batch, gemm, adam_defaults(), &err)))
         goto fail_alloc;
-    double ms, kernel_ms;
-    if (network_init(&net, 1, &err) || network_upload(&net, x, labels, batch, &err) ||
-        time_steps(&net, batch, 3, &ms, &err) ||      /* warm-up */
-        time_steps(&net, batch, steps, &ms, &err))
-        goto fail;
-    double flop = train_flop(&a) * batch;
-    printf("device %d: %s (%s)\n", device, rt.dev.name, rt.dev.platform_name);
-    printf("arch %s, input %dx%dx%d, %d classes, batch %d, %d steps, dense GEMM: %s\n",
-           spec, input.c, input.h, input.w, classes, batch, steps, network_gemm_name(&net));
-    printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
-           "60000-image epoch)\n", ms, batch / ms * 1e3, flop / ms * 1e-6,
-           60000.0 / batch * ms * 1e-3);
-    if (clrt_profile_start(&rt, &err) || time_steps(&net, batch, steps, &ms, &err))
-        goto fail;
-    printf("kernels (device time from profiling events, %d profiled steps):\n", steps);
-    if (clrt_profile_report(&rt, stdout, steps, &kernel_ms, &err))
-        goto fail;
-    printf("  %-32s %9.3f ms/step (cnn-cl's kernels; CLBlast's own GEMM kernels are "
-           "not counted)\n", "total", kernel_ms / steps);
-    network_release(&net);
-    clrt_close(&rt);
-    free(x);
-    free(labels);
-    return 0;
-fail:
+    double warm_ms;
+    if ((st = network_init(&net, 1, &err)) ||
+        (st = network_upload(&net, x, labels, batch, &err)) ||
+        (st = time_steps(&net, batch, 3, &warm_ms, &err)) ||
+        (st = time_steps(&net, batch, steps, &b.step_ms, &err)) ||
+        (st = clrt_profile_start(&rt, &err)) ||
+        (st = time_steps(&net, batch, steps, &b.profiled_step_ms, &err)) ||
+        (st = clrt_profile_collect(&rt, &b.kernels, &b.nkernels, &err)))
+        goto done;
+    for (int i = 0; i < b.nkernels; i++)
+        b.kernel_ms += b.kernels[i].ms / steps;
+    if (json)
+        st = print_json(&rt, &net, &b, &err);
+    else
+        print_text(&rt, device, &net, &b);
+done:
+    free(b.kernels);
     network_release(&net);
 fail_alloc:
     clrt_close(&rt);
     free(x);
     free(labels);
-    return cli_report(&err);
+    return st ? cli_report(&err) : 0;
 }
 
 int cli_bench(int argc, char **argv)
@@ -127,6 +196,7 @@ int cli_bench(int argc, char **argv)
     long batch = 32, steps = 50, classes = 10;
     arch_shape input = {1, 28, 28};
     const char *spec = ARCH_DEFAULT;
+    int json = 0;
     cli_args a;
     cli_args_init(&a, "bench", argc, argv);
     while (cli_args_next(&a)) {
@@ -151,11 +221,14 @@ int cli_bench(int argc, char **argv)
         } else if (cli_args_is(&a, "--gemm")) {
             if (!(st = cli_args_value(&a, &text, &err)))
                 st = dense_gemm_parse(text, &gemm, &err);
+        } else if (cli_args_is(&a, "--json")) {
+            json = 1;
         } else {
             st = cli_args_unknown(&a, &err);
         }
         if (st)
             return cli_report(&err);
     }
-    return run(device, (int)batch, (int)steps, spec, gemm, input, (int)classes);
+    return run(device, (int)batch, (int)steps, spec, gemm, input, (int)classes,
+               json);
 }

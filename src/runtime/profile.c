@@ -44,17 +44,34 @@ static void stop(clrt *rt)
     rt->profile = NULL;
 }
 
-cnn_status clrt_profile_report(clrt *rt, FILE *f, int steps, double *total_ms,
-                               cnn_error *err)
+/* The entry of `name` in times[0..*n), appended when new. */
+static clrt_kernel_time *entry(clrt_kernel_time **times, int *n, int *capacity,
+                               const char *name)
+{
+    for (int j = 0; j < *n; j++)
+        if (!strcmp((*times)[j].name, name))
+            return &(*times)[j];
+    if (*n == *capacity) {
+        int cap = *capacity ? 2 * *capacity : 32;
+        clrt_kernel_time *grown = realloc(*times, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        *times = grown;
+        *capacity = cap;
+    }
+    clrt_kernel_time *t = &(*times)[(*n)++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->calls = 0;
+    t->ms = 0;
+    return t;
+}
+
+cnn_status clrt_profile_collect(clrt *rt, clrt_kernel_time **times, int *count,
+                                cnn_error *err)
 {
     clrt_profile *p = rt->profile;
-    struct {
-        const char *name;
-        int calls;
-        double ms;
-    } times[128];
-    int n = 0;
-    *total_ms = 0;
+    clrt_kernel_time *t = NULL;
+    int n = 0, capacity = 0;
     cnn_status st = CNN_OK;
     cl_int rc = clFinish(rt->queue);
     if (rc != CL_SUCCESS)
@@ -68,28 +85,22 @@ cnn_status clrt_profile_report(clrt *rt, FILE *f, int steps, double *total_ms,
             st = clrt_fail(err, "clGetEventProfilingInfo", rc);
             break;
         }
-        const char *name = p->launches[i].kernel;
-        int j = 0;
-        while (j < n && strcmp(times[j].name, name))
-            j++;
-        if (j == n) {
-            if (n == 128)
-                continue;
-            times[n].name = name;
-            times[n].calls = 0;
-            times[n].ms = 0;
-            n++;
+        clrt_kernel_time *e = entry(&t, &n, &capacity, p->launches[i].kernel);
+        if (!e) {
+            st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+            break;
         }
-        double ms = (double)(t1 - t0) * 1e-6;
-        times[j].calls++;
-        times[j].ms += ms;
-        *total_ms += ms;
+        e->calls++;
+        e->ms += (double)(t1 - t0) * 1e-6;
     }
-    for (int j = 0; st == CNN_OK && j < n; j++)
-        fprintf(f, "  %-32s %5.1f calls/step %9.3f ms/call %9.3f ms/step\n",
-                times[j].name, (double)times[j].calls / steps,
-                times[j].ms / times[j].calls, times[j].ms / steps);
     if (p)
         stop(rt);
+    if (st) {
+        free(t);
+        t = NULL;
+        n = 0;
+    }
+    *times = t;
+    *count = n;
     return st;
 }
