@@ -13,12 +13,15 @@
 static const char usage[] =
     "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
     "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
+    "                    [--retune]\n"
     "\n"
     "Times training steps (forward, backward, Adam) of the network on random\n"
     "data: the whole step by the wall clock, waiting once per step, then each\n"
     "kernel's device time from profiling events. Defaults: the reference\n"
     "model, input 1x28x28 (3x32x32 for CIFAR-10), 10 classes, batch 32, 50\n"
-    "steps, GEMM path chosen by timing ($CNN_CL_GEMM overrides).\n";
+    "steps, kernel variants as cached, else chosen by timing ($CNN_CL_GEMM or\n"
+    "--gemm forces the dense layers'). --retune times every variant afresh and\n"
+    "rewrites the cache.\n";
 
 static double now_ms(void)
 {
@@ -59,7 +62,7 @@ static cnn_status time_steps(network *net, int batch, int steps, double *ms,
     return CNN_OK;
 }
 
-static int run(int device, int batch, int steps, const char *spec, dense_gemm gemm,
+static int run(int device, int batch, int steps, const char *spec, tuner *tune,
                arch_shape input, int classes)
 {
     cnn_error err = {0};
@@ -82,7 +85,7 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
     for (int i = 0; i < batch; i++)
         labels[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
 
-    if (network_create(&net, &rt, &a, batch, gemm, adam_defaults(), &err))
+    if (network_create(&net, &rt, &a, batch, tune, adam_defaults(), &err))
         goto fail_alloc;
     double ms, kernel_ms;
     if (network_init(&net, 1, &err) || network_upload(&net, x, labels, batch, &err) ||
@@ -90,9 +93,11 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
         time_steps(&net, batch, steps, &ms, &err))
         goto fail;
     double flop = train_flop(&a) * batch;
+    char variants[512];
+    tuner_summary(tune, variants, sizeof variants);
     printf("device %d: %s (%s)\n", device, rt.dev.name, rt.dev.platform_name);
-    printf("arch %s, input %dx%dx%d, %d classes, batch %d, %d steps, dense GEMM: %s\n",
-           spec, input.c, input.h, input.w, classes, batch, steps, network_gemm_name(&net));
+    printf("arch %s, input %dx%dx%d, %d classes, batch %d, %d steps, variants: %s\n",
+           spec, input.c, input.h, input.w, classes, batch, steps, variants);
     printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
            "60000-image epoch)\n", ms, batch / ms * 1e3, flop / ms * 1e-6,
            60000.0 / batch * ms * 1e-3);
@@ -121,8 +126,10 @@ int cli_bench(int argc, char **argv)
 {
     cnn_error err = {0};
     int device;
-    dense_gemm gemm;
-    if (clrt_default_device(&device, &err) || dense_gemm_default(&gemm, &err))
+    tuner tune;
+    tuner_init(&tune);
+    const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
+    if (clrt_default_device(&device, &err))
         return cli_report(&err);
     long batch = 32, steps = 50, classes = 10;
     arch_shape input = {1, 28, 28};
@@ -149,13 +156,17 @@ int cli_bench(int argc, char **argv)
         } else if (cli_args_is(&a, "--classes")) {
             st = cli_args_int(&a, 1, 65536, &classes, &err);
         } else if (cli_args_is(&a, "--gemm")) {
-            if (!(st = cli_args_value(&a, &text, &err)))
-                st = dense_gemm_parse(text, &gemm, &err);
+            st = cli_args_value(&a, &gemm, &err);
+            gemm_source = "--gemm";
+        } else if (cli_args_is(&a, "--retune")) {
+            tune.retune = 1;
         } else {
             st = cli_args_unknown(&a, &err);
         }
         if (st)
             return cli_report(&err);
     }
-    return run(device, (int)batch, (int)steps, spec, gemm, input, (int)classes);
+    if (cli_force_gemm(&tune, gemm_source, gemm, &err))
+        return cli_report(&err);
+    return run(device, (int)batch, (int)steps, spec, &tune, input, (int)classes);
 }
