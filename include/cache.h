@@ -1,6 +1,6 @@
 /* cache: cnn-cl's cache folder, $XDG_CACHE_HOME/cnn-cl, else
  * ~/.cache/cnn-cl — for what is costly to redo and safe to lose:
- * decompressed data sets, the GEMM path timing chose for a device. */
+ * decompressed data sets, the kernel variants the tuner chose for a device. */
 #ifndef CACHE_H
 #define CACHE_H
 

@@ -4,7 +4,9 @@
  * layout), and Adam's moments as "adam.m.<name>" and "adam.v.<name>".
  * __metadata__ holds the arch spec, the data's shape, the position in
  * training (epoch, batch within it, Adam step), the seed and the settings a
- * resumed run must keep, so resuming continues bit-exactly. */
+ * resumed run must keep, among them the kernel variants that computed the
+ * weights (tuner.h), so resuming continues bit-exactly. Version 1 files,
+ * which name one dense GEMM path ("gemm") instead, still load. */
 #ifndef CHECKPOINT_H
 #define CHECKPOINT_H
 
@@ -12,7 +14,7 @@
 
 #include "network.h"
 
-#define CHECKPOINT_FORMAT_VERSION 1
+#define CHECKPOINT_FORMAT_VERSION 2
 
 typedef struct {
     char arch[1024];
@@ -25,7 +27,9 @@ typedef struct {
     long samples;        /* training samples per epoch */
     int batch_size;
     float lr;
-    char gemm[16];       /* the dense GEMM path that produced the weights */
+    char variants[1024]; /* tuner_arithmetic's record: how the weights were
+                            computed ("fc1=kernel;fc2=kernel"); from a
+                            version 1 file, "fc=<its gemm>" */
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
 } checkpoint_meta;
 
@@ -47,9 +51,10 @@ cnn_status checkpoint_load(const char *path, network *net, int adam,
 
 /* Builds the network a checkpoint describes on rt, for batches of up to
  * max_batch, with its weights loaded (not Adam's state): for eval and
- * predict. The dense layers use the checkpoint's GEMM path. */
+ * predict. Inference needs no bit-exact match, so the layers' variants are
+ * tune's choices, whatever the checkpoint recorded. */
 cnn_status checkpoint_open_network(const char *path, const clrt *rt,
-                                   int max_batch, network *net,
+                                   int max_batch, tuner *tune, network *net,
                                    checkpoint_meta *meta, cnn_error *err);
 
 #endif

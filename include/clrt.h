@@ -1,5 +1,6 @@
-/* clrt: the OpenCL runtime — devices, context and queue, the one program
- * built from the embedded kernels, buffers, and error names.
+/* clrt: the OpenCL runtime — devices, context and queue, the program built
+ * from the embedded kernels (and the same source built with other -D
+ * options, each once), buffers, and error names.
  *
  * It knows nothing of layers. Every OpenCL call goes through CLRT_CALL or an
  * explicit check so a failure names the call, the error and a next step. */
@@ -40,11 +41,16 @@ typedef struct {
     int count, capacity;
 } clrt_profile;
 
+/* The programs built with extra options (clrt_kernels_built). */
+typedef struct clrt_builds clrt_builds;
+
 typedef struct {
     clrt_device dev;
     cl_context context;
     cl_command_queue queue; /* in-order, profiling enabled */
     cl_program program;     /* every embedded kernel, built once */
+    clrt_builds *builds;    /* the source again, and its programs by options;
+                               behind a pointer so a const clrt can add one */
     clrt_profile *profile;  /* when set, clrt_launch records an event each */
 } clrt;
 
@@ -91,6 +97,15 @@ cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
  * are released and set to NULL. */
 cnn_status clrt_kernels(const clrt *rt, int count, const char *const *names,
                         cl_kernel *const *out, cnn_error *err);
+
+/* As clrt_kernels, from the same source built with extra build `options`
+ * ("-DCONV_P=8 -DCONV_T=4"); NULL or "" is rt->program. Each distinct
+ * option string is built once per rt, on first use (this waits for the
+ * compiler), and kept until clrt_close. A build failure names the options
+ * and carries the compiler's log. */
+cnn_status clrt_kernels_built(const clrt *rt, const char *options, int count,
+                              const char *const *names, cl_kernel *const *out,
+                              cnn_error *err);
 
 /* Release *k (*m) when set, then set it to NULL: safe on a half-built
  * object and when called twice. */

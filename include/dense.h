@@ -1,7 +1,8 @@
 /* dense: the fully connected layer, Y = X Wᵀ + b with optional fused ReLU,
  * forward and backward, on one of two GEMM paths: CLBlast's SGEMM or the
  * hand-written kernels of kernels/dense.cl. The path is fixed at create
- * time, by timing both on the layer's own shapes unless one is forced.
+ * time; the layer table's row (fc) asks the tuner (tuner.h) for it, which
+ * times both on the layer's own shapes unless one is forced or cached.
  *
  * Functions other than dense_create only enqueue work on rt's queue; all
  * scratch memory is allocated by dense_create for up to max_batch rows.
@@ -12,16 +13,14 @@
 #include "clrt.h"
 
 typedef enum {
-    DENSE_GEMM_AUTO,    /* time both at create, keep the faster */
-    DENSE_GEMM_CLBLAST, /* CLBlast SGEMM */
     DENSE_GEMM_KERNEL,  /* the kernels of kernels/dense.cl */
+    DENSE_GEMM_CLBLAST, /* CLBlast SGEMM */
 } dense_gemm;
 
 typedef struct {
     const clrt *rt;
     int max_batch, in, out, relu;
-    dense_gemm path;     /* never DENSE_GEMM_AUTO after create */
-    double timed_ms[3];  /* one forward+backward per path when timed, else 0 */
+    dense_gemm path;
     int nsplit, kc;      /* split-K of the hand forward GEMM */
     size_t wg;           /* work-group size legal for every kernel here */
     cl_kernel gemm_nt, gemm_nn, splitk_reduce, bias_act, bias_grad;
@@ -30,23 +29,18 @@ typedef struct {
     cl_mem clblast_temp; /* CLBlast's GEMM scratch (NULL when not needed) */
 } dense_layer;
 
-/* Reads $CNN_CL_GEMM (clblast, kernel or auto; unset means auto) into *out;
- * any other value is CNN_ERR_INPUT. */
-cnn_status dense_gemm_default(dense_gemm *out, cnn_error *err);
-
-/* Parses "clblast", "kernel" or "auto". */
+/* Parses "clblast" or "kernel" (the paths' variant labels). */
 cnn_status dense_gemm_parse(const char *s, dense_gemm *out, cnn_error *err);
 
 /* Prepares a layer of `in` inputs and `out` outputs for batches of up to
- * max_batch rows. With DENSE_GEMM_AUTO it runs and times both paths once
- * on scratch data (this waits for the device, and the first CLBlast call
- * of a run compiles its kernels: seconds on a CPU). */
+ * max_batch rows on one path (the first CLBlast call of a run compiles its
+ * kernels: seconds on a CPU). */
 cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
                         int in, int out, int relu, dense_gemm path,
                         cnn_error *err);
 void dense_release(dense_layer *l);
 
-/* The word dense_gemm_parse reads for a path: "auto", "clblast", "kernel". */
+/* The word dense_gemm_parse reads for a path: "clblast", "kernel". */
 const char *dense_gemm_label(dense_gemm path);
 
 /* "clblast" or "kernel": the path the layer runs. */

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "clrt.h"
-#include "dense.h"
+#include "tuner.h"
 
 #define LAYER_MAX_PARAMS 4
 
@@ -88,7 +88,8 @@ typedef struct {
 typedef struct {
     const clrt *rt;
     int max_batch;
-    dense_gemm gemm; /* for the kinds that run a GEMM */
+    tuner *tune;     /* asked once per site by kinds with variants (tuner.h);
+                        NULL: each site's first variant */
 } layer_env;
 
 /* One pass over a batch. */
@@ -133,7 +134,9 @@ struct layer_kind {
      * release (layer_node_create, layer_node_release). create builds the
      * state (kernels, scratch) for batches of up to env->max_batch and on
      * failure leaves nothing to release; release frees what create made.
-     * 0 and NULL for a view. */
+     * A kind that can run more than one way asks env->tune here, once per
+     * node, with the node's name as the site (tuner.h). 0 and NULL for a
+     * view. */
     size_t op_size;
     cnn_status (*create)(layer_node *nd, const layer_env *env, cnn_error *err);
     void (*release)(layer_node *nd);
@@ -161,12 +164,6 @@ struct layer_kind {
     /* Floating-point operations of the forward pass per sample, counting
      * a multiply-add as two (for `cnn-cl bench`); NULL: negligible. */
     double (*flops)(const arch_layer *l);
-
-    /* Kinds that run a GEMM (dense): the path a built node uses, and the
-     * milliseconds create timed for `path` (0 when not timed). NULL
-     * elsewhere. */
-    dense_gemm (*gemm_path)(const layer_node *nd);
-    double (*gemm_ms)(const layer_node *nd, dense_gemm path);
 };
 
 /* The table, in the order tokens are matched (a longer prefix first). */

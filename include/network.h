@@ -24,7 +24,6 @@
 #include "adam.h"
 #include "arch.h"
 #include "clrt.h"
-#include "dense.h"
 #include "layer.h"
 #include "loss.h"
 
@@ -45,19 +44,17 @@ typedef struct {
     cl_mem x, labels;     /* (max_batch, C, H, W) inputs, (max_batch) int32 */
     cl_mem totals;        /* LOSS_TOTALS floats, accumulated per epoch */
     uint64_t seed, epoch; /* key dropout's random streams (network_set_stream) */
-    double gemm_ms[3];    /* per GEMM path, summed over the layers that run one,
-                             when timing chose the path; else 0 */
     loss_layer loss;
     adam_optimizer adam;
 } network;
 
-/* Builds the network of `a` on rt for batches of up to max_batch, with the
- * dense layers' GEMM path and Adam's settings. DENSE_GEMM_AUTO takes the
- * path cached for this device and these shapes, or times both paths and
- * caches the one faster over all dense layers. Parameters start at zero:
- * call network_init. On failure nothing needs releasing. */
+/* Builds the network of `a` on rt for batches of up to max_batch, with
+ * Adam's settings. Each layer that can run more than one way asks `tune`
+ * once (tuner.h), which records the choices; NULL takes each one's first
+ * variant. Parameters start at zero: call network_init. On failure nothing
+ * needs releasing. */
 cnn_status network_create(network *net, const clrt *rt, const arch *a,
-                          int max_batch, dense_gemm gemm, adam_config adam,
+                          int max_batch, tuner *tune, adam_config adam,
                           cnn_error *err);
 void network_release(network *net);
 
@@ -108,10 +105,6 @@ cnn_status network_tensor_read(network *net, const net_tensor *t, int grad,
                                float *out, cnn_error *err);
 cnn_status network_tensor_write(network *net, const net_tensor *t,
                                 const float *in, cnn_error *err);
-
-/* The GEMM path of the dense layers ("kernel" or "clblast"): one for the
- * whole network, so that it names how the weights were computed. */
-const char *network_gemm_name(const network *net);
 
 /* The model summary as Keras prints it, written to `f`. */
 void network_summary(const network *net, FILE *f);

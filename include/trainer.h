@@ -9,9 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dense.h"
 #include "dataset.h"
 #include "network.h"
+#include "tuner.h"
 
 typedef struct {
     int device;
@@ -26,10 +26,11 @@ typedef struct {
     const char *log;       /* NULL or a CSV path */
     long limit;            /* 0: every training sample */
     int quiet;
-    dense_gemm gemm;
+    tuner tune;            /* forced variants, allow-different; a resumed run
+                              adds the checkpoint's record as required */
     /* Which options the user gave, so a resumed run can tell a conflict
      * with the checkpoint from a default. */
-    int set_batch, set_lr, set_seed, set_gemm;
+    int set_batch, set_lr, set_seed;
 } train_options;
 
 typedef struct {

@@ -22,7 +22,7 @@ static void trained(network *net, int steps)
     cnn_error err = {0};
     arch a;
     TEST_OK(arch_parse(SMALL_ARCH, small_input, 10, &a, &err), err);
-    TEST_OK(network_create(net, test_rt(), &a, 4, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, adam_defaults(), &err), err);
     TEST_OK(network_init(net, 5, &err), err);
     float x[4 * 144];
     int32_t labels[4] = {1, 2, 3, 9};
@@ -40,7 +40,7 @@ static checkpoint_meta meta_of(const network *net)
                          .batch_size = 4, .lr = 0.001f, .loss_sum = 12.5, .correct = 17,
                          .seconds = 1.25};
     snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH);
-    snprintf(m.gemm, sizeof m.gemm, "kernel");
+    snprintf(m.variants, sizeof m.variants, "fc1=kernel;fc2=kernel");
     return m;
 }
 
@@ -60,7 +60,7 @@ START_TEST(round_trip_of_the_training_state)
     ck_assert_uint_eq(back.seed, 42);
     ck_assert_int_eq(back.input.h, 12);
     ck_assert_double_eq(back.loss_sum, 12.5);
-    ck_assert_str_eq(back.gemm, "kernel");
+    ck_assert_str_eq(back.variants, "fc1=kernel;fc2=kernel");
 
     trained(&b, 0);
     TEST_OK(checkpoint_load(path, &b, 1, &err), err);
@@ -122,7 +122,7 @@ static void expect_load_error(const char *spec, arch_shape in, const char *needl
     arch a;
     network other, net;
     TEST_OK(arch_parse(spec, in, 10, &a, &err), err);
-    TEST_OK(network_create(&other, test_rt(), &a, 2, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&other, test_rt(), &a, 2, NULL, adam_defaults(), &err), err);
     checkpoint_meta m = meta_of(&other);
     snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH); /* a lying header */
     const char *path = test_path("other.safetensors");
@@ -195,6 +195,54 @@ START_TEST(malformed_files_are_input_errors)
 }
 END_TEST
 
+static void meta_add(st_meta *m, int *n, const char *key, const char *value)
+{
+    snprintf(m[*n].key, sizeof m[*n].key, "%s", key);
+    snprintf(m[*n].value, sizeof m[*n].value, "%s", value);
+    (*n)++;
+}
+
+/* Writes a checkpoint of no tensors whose metadata is the small network's,
+ * at format `version`, with one more key. */
+static void write_meta(const char *path, const char *version, const char *key,
+                       const char *value)
+{
+    static const char *const keys[][2] = {
+        {"format", "cnn-cl"}, {"arch", SMALL_ARCH}, {"input", "1x12x12"},
+        {"classes", "10"}, {"epoch", "1"}, {"batch", "0"}, {"step", "5"}, {"seed", "3"},
+        {"samples", "100"}, {"batch_size", "8"}, {"lr", "0.001"},
+        {"epoch_loss_sum", "0"}, {"epoch_correct", "0"}, {"epoch_seconds", "0"}};
+    st_meta m[16];
+    int n = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        meta_add(m, &n, keys[i][0], keys[i][1]);
+    meta_add(m, &n, "format_version", version);
+    meta_add(m, &n, key, value);
+    cnn_error err = {0};
+    TEST_OK(st_write(path, NULL, 0, m, n, &err), err);
+}
+
+/* Version 1 named one GEMM path for every dense layer: it reads as that
+ * path required of the kind. Version 2 needs its record of variants. */
+START_TEST(older_versions_name_one_gemm_path)
+{
+    const char *path = test_path("old.safetensors");
+    checkpoint_meta m;
+    cnn_error err = {0};
+    write_meta(path, "1", "gemm", "clblast");
+    TEST_OK(checkpoint_read_meta(path, &m, &err), err);
+    ck_assert_str_eq(m.variants, "fc=clblast");
+    ck_assert_int_eq(m.step, 5);
+    write_meta(path, "2", "gemm", "clblast");
+    ck_assert_int_eq(checkpoint_read_meta(path, &m, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "metadata 'variants' is missing"), "%s", err.msg);
+    write_meta(path, "3", "variants", "");
+    ck_assert_int_eq(checkpoint_read_meta(path, &m, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "checkpoint format version 3; this cnn-cl reads versions "
+                                  "1 to 2"), "%s", err.msg);
+}
+END_TEST
+
 static void write_dataset(void)
 {
     idxfile_images(test_dir, "train-images-idx3-ubyte", 100, 12, 12, 0);
@@ -213,8 +261,10 @@ static train_options options(int epochs, float lr, const char *save, const char 
 {
     train_options o = {.data = test_dir, .epochs = epochs, .batch = 8, .lr = lr, .seed = 3,
                        .arch = resume ? NULL : train_arch, .save = save, .resume = resume,
-                       .quiet = 1, .gemm = DENSE_GEMM_KERNEL};
+                       .quiet = 1};
     cnn_error err = {0};
+    tuner_init(&o.tune);
+    TEST_OK(tuner_force(&o.tune, "fc=kernel", &err), err);
     TEST_OK(clrt_default_device(&o.device, &err), err);
     return o;
 }
@@ -272,6 +322,11 @@ START_TEST(resume_is_bit_exact)
 {
     train_arch = SMALL_ARCH;
     resume_check();
+    /* the trainer records how the dense layers computed */
+    checkpoint_meta m;
+    cnn_error err = {0};
+    TEST_OK(checkpoint_read_meta(test_path("resumed.safetensors"), &m, &err), err);
+    ck_assert_str_eq(m.variants, "fc1=kernel;fc2=kernel");
 }
 END_TEST
 
@@ -325,6 +380,7 @@ int main(void)
     tcase_add_test(tc, file_is_standard_safetensors);
     tcase_add_test(tc, mismatches_name_the_tensor);
     tcase_add_test(tc, malformed_files_are_input_errors);
+    tcase_add_test(tc, older_versions_name_one_gemm_path);
     tcase_add_test(tc, resume_is_bit_exact);
     tcase_add_test(tc, resume_is_bit_exact_with_batch_norm_and_dropout);
     tcase_add_test(tc, diverging_loss_stops_training_and_keeps_the_checkpoint);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dense.h"
 #include "network.h"
 #include "ref/adam.h"
 #include "ref/network.h"
@@ -79,7 +80,7 @@ START_TEST(reference_model_has_515146_parameters)
     arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
     network net;
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), &a, 4, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), &a, 4, NULL, adam_defaults(), &err), err);
     ck_assert_uint_eq(net.param_count, 515146);
     ck_assert_int_eq(net.ntensors, 8);
     const char *names[] = {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
@@ -100,7 +101,7 @@ START_TEST(glorot_initialisation)
     arch a = parse(SMALL_ARCH, small_input, 4);
     network net;
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), &a, 3, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), &a, 3, NULL, adam_defaults(), &err), err);
     TEST_OK(network_init(&net, 11, &err), err);
     float first[5 * 2 * 9], again[5 * 2 * 9];
     for (int i = 0; i < net.ntensors; i++) {
@@ -138,7 +139,7 @@ static void finite_difference_check(const arch *a, int n, size_t stride)
 {
     network net; /* only for the tensor list and shapes */
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), a, n, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), a, n, NULL, adam_defaults(), &err), err);
     tensors p = ref_tensors(&net), g = ref_tensors(&net);
     for (int i = 0; i < p.count; i++) {
         float *f = malloc(p.size[i] * sizeof *f);
@@ -199,12 +200,12 @@ END_TEST
 /* One device training step against the reference: the loss, every gradient
  * and every parameter after Adam's first step. */
 static void train_step_check(const char *spec, arch_shape input, int classes,
-                             int max_batch, int n, dense_gemm gemm)
+                             int max_batch, int n, tuner *tune)
 {
     arch a = parse(spec, input, classes);
     network net;
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), &a, max_batch, gemm, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), &a, max_batch, tune, adam_defaults(), &err), err);
     TEST_OK(network_init(&net, 3, &err), err);
     tensors p = ref_tensors(&net), g = ref_tensors(&net);
     for (int i = 0; i < net.ntensors; i++) {
@@ -270,7 +271,7 @@ END_TEST
 
 START_TEST(train_step_every_kind)
 {
-    train_step_check(EVERY_KIND_ARCH, every_kind_input, 4, 8, 5, DENSE_GEMM_KERNEL);
+    train_step_check(EVERY_KIND_ARCH, every_kind_input, 4, 8, 5, NULL);
 }
 END_TEST
 
@@ -283,45 +284,70 @@ END_TEST
 
 START_TEST(train_step_gap_network)
 {
-    train_step_check(EVERY_KIND_GAP_ARCH, every_kind_input, 4, 8, 5, DENSE_GEMM_KERNEL);
+    train_step_check(EVERY_KIND_GAP_ARCH, every_kind_input, 4, 8, 5, NULL);
 }
 END_TEST
 
 START_TEST(train_step_reference_model_batch_32)
 {
-    train_step_check(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10, 32, 32, DENSE_GEMM_AUTO);
+    tuner t; /* cached or timed, as a user's run */
+    tuner_init(&t);
+    train_step_check(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10, 32, 32, &t);
 }
 END_TEST
+
+static tuner forcing(const char *list)
+{
+    tuner t;
+    cnn_error err = {0};
+    tuner_init(&t);
+    TEST_OK(tuner_force(&t, list, &err), err);
+    return t;
+}
 
 START_TEST(train_step_partial_batch_both_gemm_paths)
 {
-    train_step_check(SMALL_ARCH, small_input, 4, 8, 5, DENSE_GEMM_KERNEL);
-    train_step_check(SMALL_ARCH, small_input, 4, 8, 5, DENSE_GEMM_CLBLAST);
+    tuner kernel = forcing("fc=kernel"), clblast = forcing("fc=clblast");
+    train_step_check(SMALL_ARCH, small_input, 4, 8, 5, &kernel);
+    train_step_check(SMALL_ARCH, small_input, 4, 8, 5, &clblast);
+    ck_assert_str_eq(clblast.choices[1].site, "fc2");
+    ck_assert_str_eq(clblast.choices[1].label, "clblast");
+    ck_assert_int_eq(clblast.choices[1].how, TUNE_FORCED);
 }
 END_TEST
 
-START_TEST(timing_picks_one_gemm_path_for_the_network)
+/* Each dense layer is a site of its own: timed on an empty cache, then
+ * read back from it, and timed again on a retune. */
+START_TEST(tuner_chooses_each_dense_layer)
 {
     test_dir_create(); /* an empty cache, so the paths are timed */
     setenv("XDG_CACHE_HOME", test_dir, 1);
     arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
-    network net, again;
-    cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), &a, 32, DENSE_GEMM_AUTO, adam_defaults(), &err), err);
-    const dense_layer *fc1 = net.nodes[4].op, *fc2 = net.nodes[5].op;
-    ck_assert_int_eq(fc1->path, fc2->path);
-    ck_assert_str_eq(network_gemm_name(&net), dense_gemm_name(fc2));
-    /* the path taken is the faster one over both layers, as timed */
-    dense_gemm other = fc1->path == DENSE_GEMM_KERNEL ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
-    ck_assert_double_le(net.gemm_ms[fc1->path], net.gemm_ms[other]);
-    ck_assert_double_gt(net.gemm_ms[other], 0);
-
-    /* The next network on this device takes the cached choice untimed. */
-    TEST_OK(network_create(&again, test_rt(), &a, 32, DENSE_GEMM_AUTO, adam_defaults(), &err), err);
-    ck_assert_str_eq(network_gemm_name(&again), network_gemm_name(&net));
-    ck_assert_double_eq(again.gemm_ms[other], 0);
-    network_release(&again);
-    network_release(&net);
+    tuner t[3];
+    for (int r = 0; r < 3; r++) {
+        network net;
+        cnn_error err = {0};
+        tuner_init(&t[r]);
+        t[r].retune = r == 2;
+        TEST_OK(network_create(&net, test_rt(), &a, 32, &t[r], adam_defaults(), &err), err);
+        ck_assert_int_eq(t[r].nchoices, 2);
+        for (int i = 0; i < 2; i++) {
+            const tune_choice *c = &t[r].choices[i];
+            const dense_layer *l = net.nodes[4 + i].op;
+            ck_assert_str_eq(c->site, i ? "fc2" : "fc1");
+            ck_assert_str_eq(c->label, dense_gemm_name(l));
+            ck_assert_str_eq(c->arithmetic, c->label);
+            ck_assert_int_eq(c->how, r == 1 ? TUNE_CACHED : TUNE_TIMED);
+            if (r == 1)
+                ck_assert_str_eq(c->label, t[0].choices[i].label);
+        }
+        char record[128], expect[128];
+        TEST_OK(tuner_arithmetic(&t[r], record, sizeof record, &err), err);
+        snprintf(expect, sizeof expect, "fc1=%s;fc2=%s", t[r].choices[0].label,
+                 t[r].choices[1].label);
+        ck_assert_str_eq(record, expect);
+        network_release(&net);
+    }
     unsetenv("XDG_CACHE_HOME");
     test_dir_remove();
 }
@@ -340,7 +366,7 @@ START_TEST(training_is_deterministic)
     cnn_error err = {0};
     for (int r = 0; r < 2; r++) {
         network net;
-        TEST_OK(network_create(&net, test_rt(), &a, n, DENSE_GEMM_KERNEL, adam_defaults(), &err), err);
+        TEST_OK(network_create(&net, test_rt(), &a, n, NULL, adam_defaults(), &err), err);
         TEST_OK(network_init(&net, 1, &err), err);
         for (int step = 0; step < 3; step++) {
             TEST_OK(network_upload(&net, x, labels, n, &err), err);
@@ -375,7 +401,7 @@ int main(void)
     tcase_add_test(tc, train_step_gap_network);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
-    tcase_add_test(tc, timing_picks_one_gemm_path_for_the_network);
+    tcase_add_test(tc, tuner_chooses_each_dense_layer);
     tcase_add_test(tc, training_is_deterministic);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

@@ -96,6 +96,37 @@ START_TEST(kernels_by_name_all_or_none)
 }
 END_TEST
 
+/* Kernels from the source built with options: each option string is built
+ * once and kept, none means the plain program, and a bad one is named. */
+START_TEST(programs_by_build_options)
+{
+    cnn_error err = {0};
+    const char *names[] = {"relu_forward"};
+    cl_kernel a = NULL, b = NULL, c = NULL;
+    cl_program pa, pb, pc;
+    TEST_OK(clrt_kernels_built(test_rt(), "-DCNN_TEST_OPTION=1", 1, names,
+                               (cl_kernel *const[]){&a}, &err), err);
+    TEST_OK(clrt_kernels_built(test_rt(), "-DCNN_TEST_OPTION=1", 1, names,
+                               (cl_kernel *const[]){&b}, &err), err);
+    TEST_OK(clrt_kernels_built(test_rt(), "", 1, names, (cl_kernel *const[]){&c}, &err),
+            err);
+    cl_kernel *const ks[3] = {&a, &b, &c};
+    cl_program *const ps[3] = {&pa, &pb, &pc};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(clGetKernelInfo(*ks[i], CL_KERNEL_PROGRAM, sizeof(cl_program), ps[i],
+                                         NULL), CL_SUCCESS);
+    ck_assert_ptr_eq(pa, pb);
+    ck_assert_ptr_ne(pa, pc);
+    ck_assert_ptr_eq(pc, test_rt()->program);
+    for (int i = 0; i < 3; i++)
+        clrt_release_kernel(ks[i]);
+    ck_assert_int_eq(clrt_kernels_built(test_rt(), "-Dfloat=no_such_type", 1, names,
+                                        (cl_kernel *const[]){&a}, &err), CNN_ERR_RUNTIME);
+    ck_assert_msg(strstr(err.msg, "kernels built with '-Dfloat=no_such_type'"), "%s", err.msg);
+    ck_assert_ptr_null(a);
+}
+END_TEST
+
 START_TEST(sub_buffers_view_their_parent)
 {
     const clrt *rt = test_rt();
@@ -166,6 +197,7 @@ int main(void)
     tcase_add_test(tc, broken_kernel_yields_build_log);
     tcase_add_test(tc, unknown_kernel_is_named);
     tcase_add_test(tc, kernels_by_name_all_or_none);
+    tcase_add_test(tc, programs_by_build_options);
     tcase_add_test(tc, sub_buffers_view_their_parent);
     tcase_add_test(tc, relu_matches_reference);
     suite_add_tcase(s, tc);

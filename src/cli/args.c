@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dense.h"
+
 void cli_args_init(cli_args *a, const char *command, int argc, char **argv)
 {
     a->argc = argc;
@@ -91,6 +93,20 @@ int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *e
         return 0;
     *st = cli_args_value(a, data, err);
     return 1;
+}
+
+cnn_status cli_force_gemm(tuner *t, const char *source, const char *value,
+                          cnn_error *err)
+{
+    dense_gemm path;
+    char rule[64];
+    if (!value || !*value || !strcmp(value, "auto"))
+        return CNN_OK;
+    if (dense_gemm_parse(value, &path, NULL))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: unknown GEMM path '%s'; use auto, "
+                        "clblast or kernel", source, value);
+    snprintf(rule, sizeof rule, "fc=%s", dense_gemm_label(path));
+    return tuner_force(t, rule, err);
 }
 
 const char *cli_default_data(void)

@@ -15,13 +15,15 @@
 static const char usage[] =
     "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
     "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
-    "                    [--json]\n"
+    "                    [--json] [--retune]\n"
     "\n"
     "Times training steps (forward, backward, Adam) of the network on random\n"
     "data: the whole step by the wall clock, waiting once per step, then each\n"
     "kernel's device time from profiling events. Defaults: the reference\n"
     "model, input 1x28x28 (3x32x32 for CIFAR-10), 10 classes, batch 32, 50\n"
-    "steps, GEMM path chosen by timing ($CNN_CL_GEMM overrides).\n"
+    "steps, kernel variants as cached, else chosen by timing ($CNN_CL_GEMM or\n"
+    "--gemm forces the dense layers'). --retune times every variant afresh and\n"
+    "rewrites the cache.\n"
     "\n"
     "The profiled steps are timed by the wall clock too: the busy share is\n"
     "their kernel time over their wall time. Kernel times count cnn-cl's own\n"
@@ -81,13 +83,13 @@ typedef struct {
     int nkernels;
 } bench_result;
 
-static void print_text(const clrt *rt, int device, const network *net,
+static void print_text(const clrt *rt, int device, const char *variants,
                        const bench_result *b)
 {
     printf("device %d: %s (%s)\n", device, rt->dev.name, rt->dev.platform_name);
-    printf("arch %s, input %dx%dx%d, %d classes, batch %d, %d steps, dense GEMM: %s\n",
+    printf("arch %s, input %dx%dx%d, %d classes, batch %d, %d steps, variants: %s\n",
            b->spec, b->input.c, b->input.h, b->input.w, b->classes, b->batch, b->steps,
-           network_gemm_name(net));
+           variants);
     printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
            "60000-image epoch)\n", b->step_ms, b->batch / b->step_ms * 1e3,
            b->flop / b->step_ms * 1e-6, 60000.0 / b->batch * b->step_ms * 1e-3);
@@ -105,7 +107,7 @@ static void print_text(const clrt *rt, int device, const network *net,
 }
 
 /* The same figures as one JSON object on stdout. */
-static cnn_status print_json(const clrt *rt, const network *net, const bench_result *b,
+static cnn_status print_json(const clrt *rt, const char *variants, const bench_result *b,
                              cnn_error *err)
 {
     json_t *kernels = json_array();
@@ -113,7 +115,7 @@ static cnn_status print_json(const clrt *rt, const network *net, const bench_res
         "{s:s, s:s, s:s, s:[i,i,i], s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:o}",
         "device", rt->dev.name, "platform", rt->dev.platform_name, "arch", b->spec,
         "input", b->input.c, b->input.h, b->input.w, "classes", b->classes,
-        "batch", b->batch, "steps", b->steps, "variants", network_gemm_name(net),
+        "batch", b->batch, "steps", b->steps, "variants", variants,
         "step_ms", b->step_ms, "images_per_second", b->batch / b->step_ms * 1e3,
         "gflops", b->flop / b->step_ms * 1e-6, "profiled_step_ms", b->profiled_step_ms,
         "kernel_ms_per_step", b->kernel_ms, "busy_share", b->kernel_ms / b->profiled_step_ms,
@@ -133,7 +135,7 @@ static cnn_status print_json(const clrt *rt, const network *net, const bench_res
                   : CNN_OK;
 }
 
-static int run(int device, int batch, int steps, const char *spec, dense_gemm gemm,
+static int run(int device, int batch, int steps, const char *spec, tuner *tune,
                arch_shape input, int classes, int json)
 {
     cnn_error err = {0};
@@ -159,7 +161,7 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
     for (int i = 0; i < batch; i++)
         labels[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
 
-    if ((st = network_create(&net, &rt, &a, batch, gemm, adam_defaults(), &err)))
+    if ((st = network_create(&net, &rt, &a, batch, tune, adam_defaults(), &err)))
         goto fail_alloc;
     double warm_ms;
     if ((st = network_init(&net, 1, &err)) ||
@@ -172,10 +174,12 @@ static int run(int device, int batch, int steps, const char *spec, dense_gemm ge
         goto done;
     for (int i = 0; i < b.nkernels; i++)
         b.kernel_ms += b.kernels[i].ms / steps;
+    char variants[1024];
+    tuner_summary(tune, variants, sizeof variants);
     if (json)
-        st = print_json(&rt, &net, &b, &err);
+        st = print_json(&rt, variants, &b, &err);
     else
-        print_text(&rt, device, &net, &b);
+        print_text(&rt, device, variants, &b);
 done:
     free(b.kernels);
     network_release(&net);
@@ -190,8 +194,10 @@ int cli_bench(int argc, char **argv)
 {
     cnn_error err = {0};
     int device;
-    dense_gemm gemm;
-    if (clrt_default_device(&device, &err) || dense_gemm_default(&gemm, &err))
+    tuner tune;
+    tuner_init(&tune);
+    const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
+    if (clrt_default_device(&device, &err))
         return cli_report(&err);
     long batch = 32, steps = 50, classes = 10;
     arch_shape input = {1, 28, 28};
@@ -219,8 +225,10 @@ int cli_bench(int argc, char **argv)
         } else if (cli_args_is(&a, "--classes")) {
             st = cli_args_int(&a, 1, 65536, &classes, &err);
         } else if (cli_args_is(&a, "--gemm")) {
-            if (!(st = cli_args_value(&a, &text, &err)))
-                st = dense_gemm_parse(text, &gemm, &err);
+            st = cli_args_value(&a, &gemm, &err);
+            gemm_source = "--gemm";
+        } else if (cli_args_is(&a, "--retune")) {
+            tune.retune = 1;
         } else if (cli_args_is(&a, "--json")) {
             json = 1;
         } else {
@@ -229,6 +237,8 @@ int cli_bench(int argc, char **argv)
         if (st)
             return cli_report(&err);
     }
-    return run(device, (int)batch, (int)steps, spec, gemm, input, (int)classes,
+    if (cli_force_gemm(&tune, gemm_source, gemm, &err))
+        return cli_report(&err);
+    return run(device, (int)batch, (int)steps, spec, &tune, input, (int)classes,
                json);
 }

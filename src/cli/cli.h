@@ -44,6 +44,12 @@ int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *e
 cnn_status cli_parse_shape(const char *option, const char *text, arch_shape *out,
                            cnn_error *err);
 
+/* A dense GEMM path ("auto", "clblast", "kernel"; NULL or "" is auto) from
+ * `source` (--gemm, CNN_CL_GEMM, named in the message when it is none of
+ * them): anything but auto forces the dense layers' variant in t. */
+cnn_status cli_force_gemm(tuner *t, const char *source, const char *value,
+                          cnn_error *err);
+
 /* The default data folder: $CNN_CL_DATA, else datasets/mnist. */
 const char *cli_default_data(void);
 

@@ -28,9 +28,12 @@ static int run(const char *model, int device, const char *data)
     clrt rt;
     network net;
     checkpoint_meta meta;
-    if (clrt_open(&rt, device, &err))
+    tuner tune;
+    tuner_init(&tune);
+    if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
+        clrt_open(&rt, device, &err))
         return cli_report(&err);
-    if (checkpoint_open_network(model, &rt, EVAL_BATCH, &net, &meta, &err)) {
+    if (checkpoint_open_network(model, &rt, EVAL_BATCH, &tune, &net, &meta, &err)) {
         clrt_close(&rt);
         return cli_report(&err);
     }

@@ -122,9 +122,12 @@ int cli_predict(int argc, char **argv)
     clrt rt;
     network net;
     checkpoint_meta meta;
-    if (clrt_open(&rt, device, &err))
+    tuner tune;
+    tuner_init(&tune);
+    if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
+        clrt_open(&rt, device, &err))
         return cli_report(&err);
-    cnn_status st = checkpoint_open_network(model, &rt, PREDICT_BATCH, &net, &meta, &err);
+    cnn_status st = checkpoint_open_network(model, &rt, PREDICT_BATCH, &tune, &net, &meta, &err);
     if (st == CNN_OK) {
         if (image)
             st = predict_image(&net, image, &err);

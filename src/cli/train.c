@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "arch.h"
-#include "dense.h"
 #include "cli.h"
 #include "clrt.h"
 #include "trainer.h"
@@ -13,7 +12,7 @@ static const char usage[] =
     "usage: cnn-cl train [--device N] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--log FILE.csv] [--limit N] [--gemm auto|clblast|kernel]\n"
-    "                    [--quiet]\n"
+    "                    [--allow-different-arithmetic] [--quiet]\n"
     "\n"
     "Trains the network with Adam on sparse categorical cross-entropy, validating\n"
     "on the test set after every epoch.\n"
@@ -32,11 +31,16 @@ static const char usage[] =
     "                 " ARCH_DEFAULT ")\n"
     "  --save FILE    checkpoint written after every epoch and on Ctrl-C\n"
     "                 (cnn-cl.safetensors)\n"
-    "  --resume FILE  continue a run exactly where its checkpoint left off\n"
+    "  --resume FILE  continue a run exactly where its checkpoint left off, with\n"
+    "                 the kernel variants that computed it\n"
     "  --log FILE     CSV of per-epoch metrics (for `cnn-cl plot`)\n"
     "  --limit N      train on the first N training samples only\n"
-    "  --gemm PATH    dense layers' GEMM: auto (time both), clblast or kernel\n"
-    "                 (default $CNN_CL_GEMM, else auto)\n"
+    "  --gemm PATH    dense layers' GEMM: auto (cached, else time both), clblast\n"
+    "                 or kernel (default $CNN_CL_GEMM, else auto)\n"
+    "  --allow-different-arithmetic\n"
+    "                 resume even where a variant the checkpoint recorded cannot\n"
+    "                 run here (or --gemm forces another): a note names each, and\n"
+    "                 the results differ from the original run's in rounding\n"
     "  --quiet        print only the final result\n";
 
 int cli_train(int argc, char **argv)
@@ -44,7 +48,9 @@ int cli_train(int argc, char **argv)
     cnn_error err = {0};
     train_options o = {.epochs = 5, .batch = 32, .lr = 0.001f, .seed = 1,
                        .save = "cnn-cl.safetensors"};
-    if (clrt_default_device(&o.device, &err) || dense_gemm_default(&o.gemm, &err))
+    tuner_init(&o.tune);
+    const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
+    if (clrt_default_device(&o.device, &err))
         return cli_report(&err);
     o.data = cli_default_data();
 
@@ -94,9 +100,10 @@ int cli_train(int argc, char **argv)
         } else if (cli_args_is(&a, "--limit")) {
             st = cli_args_int(&a, 1, 0x7fffffffL, &o.limit, &err);
         } else if (cli_args_is(&a, "--gemm")) {
-            if (!(st = cli_args_value(&a, &text, &err)))
-                st = dense_gemm_parse(text, &o.gemm, &err);
-            o.set_gemm = 1;
+            st = cli_args_value(&a, &gemm, &err);
+            gemm_source = "--gemm";
+        } else if (cli_args_is(&a, "--allow-different-arithmetic")) {
+            o.tune.allow_different = 1;
         } else if (cli_args_is(&a, "--quiet") || cli_args_is(&a, "-q")) {
             o.quiet = 1;
         } else {
@@ -105,6 +112,8 @@ int cli_train(int argc, char **argv)
         if (st)
             return cli_report(&err);
     }
+    if (cli_force_gemm(&o.tune, gemm_source, gemm, &err))
+        return cli_report(&err);
     train_result r;
     if (train_run(&o, &r, &err)) {
         if (err.status == CNN_ERR_RUNTIME && r.epochs_done)

@@ -1,5 +1,5 @@
 /* dense.c: the fully connected layer (see dense.h): the two GEMM paths,
- * their shared small kernels, and the timed choice between them. */
+ * their shared small kernels, and the timing the tuner chooses by. */
 #include "dense.h"
 
 #include <clblast_c.h>
@@ -8,6 +8,7 @@
 
 #include "layer.h"
 #include "ref/dense.h"
+#include "tuner.h"
 
 /* K per slice of the split-K forward GEMM: a slice of X and W rows stays in
  * cache while its tiles are computed, and slices spread over the cores. */
@@ -16,7 +17,7 @@
 #define NT_TILE 4
 #define NN_TILE_M 8
 #define NN_TILE_N 32
-/* Timed forward+backward repetitions per path at create (after a warm-up). */
+/* Timed forward+backward repetitions per path (after a warm-up). */
 #define TIMING_REPS 3
 
 const char *dense_clblast_status_name(int code)
@@ -98,32 +99,19 @@ static cnn_status clblast_fail(cnn_error *err, const char *call,
 
 cnn_status dense_gemm_parse(const char *s, dense_gemm *out, cnn_error *err)
 {
-    if (!strcmp(s, "auto"))
-        *out = DENSE_GEMM_AUTO;
-    else if (!strcmp(s, "clblast"))
+    if (!strcmp(s, "clblast"))
         *out = DENSE_GEMM_CLBLAST;
     else if (!strcmp(s, "kernel"))
         *out = DENSE_GEMM_KERNEL;
     else
         return cnn_fail(err, CNN_ERR_INPUT,
-                        "unknown GEMM path '%s'; use clblast, kernel or auto", s);
-    return CNN_OK;
-}
-
-cnn_status dense_gemm_default(dense_gemm *out, cnn_error *err)
-{
-    const char *s = getenv("CNN_CL_GEMM");
-    *out = DENSE_GEMM_AUTO;
-    if (!s || !*s)
-        return CNN_OK;
-    if (dense_gemm_parse(s, out, err))
-        return cnn_fail_context(err, "CNN_CL_GEMM");
+                        "unknown GEMM path '%s'; use clblast or kernel", s);
     return CNN_OK;
 }
 
 const char *dense_gemm_label(dense_gemm path)
 {
-    return path == DENSE_GEMM_CLBLAST ? "clblast" : path == DENSE_GEMM_KERNEL ? "kernel" : "auto";
+    return path == DENSE_GEMM_CLBLAST ? "clblast" : "kernel";
 }
 
 const char *dense_gemm_name(const dense_layer *l)
@@ -329,9 +317,10 @@ static cnn_status time_step(const dense_layer *l, cl_mem *buf, double *ms,
     return st;
 }
 
-/* Runs a warm-up step on each path (CLBlast compiles on its first call),
- * then keeps the path with the smaller minimum over TIMING_REPS steps. */
-static cnn_status choose_path(dense_layer *l, cnn_error *err)
+/* The device time of a layer's forward+backward at max_batch on zeroed
+ * scratch data: the minimum over TIMING_REPS steps after a warm-up (CLBlast
+ * compiles on its first call). Waits for the device. */
+static cnn_status time_layer(const dense_layer *l, double *best, cnn_error *err)
 {
     const size_t n = (size_t)l->max_batch, in = (size_t)l->in,
                  out = (size_t)l->out;
@@ -350,21 +339,10 @@ static cnn_status choose_path(dense_layer *l, cnn_error *err)
                                              NULL, NULL)) != CL_SUCCESS)
             st = clrt_fail(err, "clEnqueueFillBuffer", rc);
     }
-    const dense_gemm paths[2] = {DENSE_GEMM_KERNEL, DENSE_GEMM_CLBLAST};
-    for (int p = 0; p < 2 && !st; p++) {
-        l->path = paths[p];
-        double ms = 0, best = 0;
-        for (int r = 0; r <= TIMING_REPS && !st; r++)
-            if (!(st = time_step(l, buf, &ms, err)) && r > 0 &&
-                (r == 1 || ms < best))
-                best = ms;
-        l->timed_ms[paths[p]] = best;
-    }
-    if (!st)
-        l->path = l->timed_ms[DENSE_GEMM_CLBLAST] <
-                          l->timed_ms[DENSE_GEMM_KERNEL]
-                      ? DENSE_GEMM_CLBLAST
-                      : DENSE_GEMM_KERNEL;
+    double ms = 0;
+    for (int r = 0; r <= TIMING_REPS && !st; r++)
+        if (!(st = time_step(l, buf, &ms, err)) && r > 0 && (r == 1 || ms < *best))
+            *best = ms;
     for (int i = 0; i < 8; i++)
         clrt_release_mem(&buf[i]);
     return st;
@@ -428,7 +406,7 @@ static cnn_status create(dense_layer *l, cnn_error *err)
         (l->relu &&
          (st = clrt_buffer(l->rt, n * out * sizeof(float), &l->dz, err))))
         return st;
-    if (l->path != DENSE_GEMM_KERNEL) {
+    if (l->path == DENSE_GEMM_CLBLAST) {
         size_t bytes;
         if ((st = clblast_tune_for_cpu(l->rt, err)) ||
             (st = clblast_temp_size(l, &bytes, err)))
@@ -436,7 +414,7 @@ static cnn_status create(dense_layer *l, cnn_error *err)
         if (bytes && (st = clrt_buffer(l->rt, bytes, &l->clblast_temp, err)))
             return st;
     }
-    return l->path == DENSE_GEMM_AUTO ? choose_path(l, err) : CNN_OK;
+    return CNN_OK;
 }
 
 cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
@@ -501,10 +479,45 @@ static int fc_params(const arch_layer *l, layer_param *out)
     return 2;
 }
 
+/* The tuner's variants, indexed by dense_gemm. Each path sums in its own
+ * fixed order, so each is its own arithmetic. */
+static const tune_variant fc_variants[2] = {
+    [DENSE_GEMM_KERNEL] = {.label = "kernel", .arithmetic = "kernel"},
+    [DENSE_GEMM_CLBLAST] = {.label = "clblast", .arithmetic = "clblast"},
+};
+
+typedef struct {
+    const layer_node *nd;
+    const layer_env *env;
+} fc_timing;
+
+/* The tuner's timing: a layer of this node's shapes on path `index`. */
+static cnn_status fc_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    const fc_timing *c = ctx;
+    dense_layer l;
+    cnn_status st = dense_create(&l, c->env->rt, c->env->max_batch, c->nd->spec->in.c,
+                                 c->nd->spec->units, c->nd->relu, (dense_gemm)index, err);
+    if (st == CNN_OK) {
+        st = time_layer(&l, ms, err);
+        dense_release(&l);
+    }
+    return st;
+}
+
 static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
-    return dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
-                        nd->spec->units, nd->relu, env->gemm, err);
+    char shape[96];
+    snprintf(shape, sizeof shape, "fc in=%d out=%d relu=%d batch=%d", nd->spec->in.c,
+             nd->spec->units, nd->relu, env->max_batch);
+    const tune_site site = {.name = nd->spec->name, .kind = nd->spec->kind->prefix,
+                            .shape_key = shape, .dev = &env->rt->dev};
+    fc_timing timing = {nd, env};
+    int path;
+    cnn_status st = tuner_choose(env->tune, &site, fc_variants, 2, fc_time, &timing,
+                                 &path, err);
+    return st ? st : dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
+                                  nd->spec->units, nd->relu, (dense_gemm)path, err);
 }
 
 static void fc_release(layer_node *nd) { dense_release(nd->op); }
@@ -539,16 +552,6 @@ static void fc_ref_backward(const arch_layer *l, const ref_pass *p,
 
 static double fc_flops(const arch_layer *l) { return 2.0 * l->units * l->in.c; }
 
-static dense_gemm fc_gemm_path(const layer_node *nd)
-{
-    return ((const dense_layer *)nd->op)->path;
-}
-
-static double fc_gemm_ms(const layer_node *nd, dense_gemm path)
-{
-    return ((const dense_layer *)nd->op)->timed_ms[path];
-}
-
 const layer_kind layer_fc = {
     .prefix = "fc", .syntax = "fc<N>", .keras = "Dense",
     .flags = LAYER_FUSES_RELU | LAYER_FLAT_IN | LAYER_FLAT_OUT | LAYER_CLASSES,
@@ -557,5 +560,5 @@ const layer_kind layer_fc = {
     .create = fc_create, .release = fc_release,
     .forward = fc_forward, .backward = fc_backward,
     .ref_forward = fc_ref_forward, .ref_backward = fc_ref_backward,
-    .flops = fc_flops, .gemm_path = fc_gemm_path, .gemm_ms = fc_gemm_ms,
+    .flops = fc_flops,
 };

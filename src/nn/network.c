@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
-#include "cache.h"
 #include "rng.h"
 
 /* Adds a parameter tensor of `layer`; offsets are aligned so each can be a
@@ -102,101 +100,16 @@ static cnn_status create_buffers(network *net, cnn_error *err)
     return CNN_OK;
 }
 
-/* Timing picks the GEMM path of each layer that runs one on its own; the
- * network keeps the one path that is faster over all of them, so a single
- * name describes how its weights were computed and a resumed run can
- * compute them the same way. */
-static cnn_status unify_gemm(network *net, const layer_env *env, cnn_error *err)
-{
-    for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].spec->kind->gemm_ms)
-            for (int p = 0; p < 3; p++)
-                net->gemm_ms[p] += net->nodes[i].spec->kind->gemm_ms(&net->nodes[i], p);
-    layer_env best = *env;
-    best.gemm = net->gemm_ms[DENSE_GEMM_CLBLAST] < net->gemm_ms[DENSE_GEMM_KERNEL]
-                    ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
-    for (int i = 0; i < net->nnodes; i++) {
-        layer_node *n = &net->nodes[i];
-        const layer_kind *k = n->spec->kind;
-        if (!k->gemm_path || k->gemm_path(n) == best.gemm)
-            continue;
-        layer_node_release(n);
-        if (layer_node_create(n, &best, err))
-            return cnn_fail_context(err, "layer %s", n->spec->token);
-    }
-    return CNN_OK;
-}
-
-/* The cache entry for the GEMM path timing chose: it depends on the device,
- * its driver, the dense layers' shapes and the batch size. Reusing it keeps
- * the choice — and so the results — the same from run to run, and spares
- * timing (and CLBlast's compilation) on every start. */
-static cnn_status gemm_cache_path(const network *net, char *path, size_t size,
-                                  cnn_error *err)
-{
-    const clrt_device *d = &net->rt->dev;
-    uint64_t h = cache_hash(CACHE_HASH_SEED, d->platform_name, strlen(d->platform_name));
-    h = cache_hash(h, d->name, strlen(d->name));
-    h = cache_hash(h, d->driver_version, strlen(d->driver_version));
-    h = cache_hash(h, &net->max_batch, sizeof net->max_batch);
-    for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].spec->kind->gemm_path) {
-            const layer_node *n = &net->nodes[i];
-            int shape[3] = {n->spec->in.c, n->spec->out.c, n->relu};
-            h = cache_hash(h, shape, sizeof shape);
-        }
-    char name[64];
-    snprintf(name, sizeof name, "gemm-%016llx", (unsigned long long)h);
-    return cache_path(name, path, size, err);
-}
-
-/* The cached path, or DENSE_GEMM_AUTO when there is none (or it is
- * unreadable: it is then timed again and rewritten). */
-static dense_gemm gemm_cached(const char *path)
-{
-    char text[16] = "";
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (!fgets(text, sizeof text, f))
-            text[0] = '\0';
-        fclose(f);
-    }
-    text[strcspn(text, "\n")] = '\0';
-    dense_gemm g;
-    return *text && strcmp(text, "auto") && dense_gemm_parse(text, &g, NULL) == CNN_OK
-               ? g : DENSE_GEMM_AUTO;
-}
-
-static cnn_status gemm_cache_write(const char *path, const char *gemm, cnn_error *err)
-{
-    atomic_file f;
-    cnn_status st = atomic_file_open(&f, path, err);
-    if (st)
-        return st;
-    fprintf(f.f, "%s\n", gemm);
-    return atomic_file_commit(&f, err);
-}
-
-static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
+static cnn_status create_ops(network *net, tuner *tune, adam_config cfg,
                              cnn_error *err)
 {
     cnn_status st;
-    char cached[4200];
-    if (gemm == DENSE_GEMM_AUTO) {
-        if ((st = gemm_cache_path(net, cached, sizeof cached, err)))
-            return st;
-        gemm = gemm_cached(cached);
-    }
-    layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .gemm = gemm};
+    layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .tune = tune};
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
         if ((st = layer_node_create(n, &env, err)))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
-    if (gemm == DENSE_GEMM_AUTO &&
-        ((st = unify_gemm(net, &env, err)) ||
-         (st = gemm_cache_write(cached, network_gemm_name(net), err))))
-        return st;
     if ((st = loss_create(&net->loss, net->rt, net->arch.classes, err)) ||
         (st = adam_create(&net->adam, net->rt, (int)net->param_floats, cfg, err)))
         return st;
@@ -204,7 +117,7 @@ static cnn_status create_ops(network *net, dense_gemm gemm, adam_config cfg,
 }
 
 cnn_status network_create(network *net, const clrt *rt, const arch *a,
-                          int max_batch, dense_gemm gemm, adam_config adam,
+                          int max_batch, tuner *tune, adam_config adam,
                           cnn_error *err)
 {
     memset(net, 0, sizeof *net);
@@ -214,7 +127,7 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
     plan(net, &net->arch);
     cnn_status st = create_buffers(net, err);
     if (st == CNN_OK)
-        st = create_ops(net, gemm, adam, err);
+        st = create_ops(net, tune, adam, err);
     if (st)
         network_release(net);
     return st;
@@ -413,15 +326,6 @@ cnn_status network_tensor_write(network *net, const net_tensor *t,
                                 const float *in, cnn_error *err)
 {
     return clrt_write(net->rt, t->param, in, t->count * sizeof(float), err);
-}
-
-const char *network_gemm_name(const network *net)
-{
-    for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].spec->kind->gemm_path)
-            return dense_gemm_label(net->nodes[i].spec->kind->gemm_path(&net->nodes[i]));
-    /* no layer runs a GEMM: nothing was computed by one */
-    return dense_gemm_label(DENSE_GEMM_KERNEL);
 }
 
 /* Keras prints shapes channels last. */

@@ -39,6 +39,15 @@ cnn_status clrt_device_get(int index, clrt_device *out, cnn_error *err)
     return st;
 }
 
+struct clrt_builds {
+    char *source;   /* the kernels' source, as rt->program was built from it */
+    struct clrt_built {
+        char *options;
+        cl_program program;
+    } *programs;
+    int count;
+};
+
 cnn_status clrt_open(clrt *rt, int index, cnn_error *err)
 {
     memset(rt, 0, sizeof *rt);
@@ -58,12 +67,11 @@ cnn_status clrt_open(clrt *rt, int index, cnn_error *err)
         clrt_close(rt);
         return clrt_fail(err, "clCreateCommandQueue", rc);
     }
-    char *source;
-    st = clrt_kernel_source(&source, err);
-    if (st == CNN_OK) {
-        st = clrt_build(rt, source, NULL, &rt->program, err);
-        free(source);
-    }
+    rt->builds = calloc(1, sizeof *rt->builds);
+    st = rt->builds ? clrt_kernel_source(&rt->builds->source, err)
+                    : cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (st == CNN_OK)
+        st = clrt_build(rt, rt->builds->source, NULL, &rt->program, err);
     if (st)
         clrt_close(rt);
     return st;
@@ -71,12 +79,23 @@ cnn_status clrt_open(clrt *rt, int index, cnn_error *err)
 
 void clrt_close(clrt *rt)
 {
+    clrt_builds *b = rt->builds;
+    for (int i = 0; b && i < b->count; i++) {
+        clReleaseProgram(b->programs[i].program);
+        free(b->programs[i].options);
+    }
+    if (b) {
+        free(b->programs);
+        free(b->source);
+        free(b);
+    }
     if (rt->program)
         clReleaseProgram(rt->program);
     if (rt->queue)
         clReleaseCommandQueue(rt->queue);
     if (rt->context)
         clReleaseContext(rt->context);
+    rt->builds = NULL;
     rt->program = NULL;
     rt->queue = NULL;
     rt->context = NULL;
@@ -90,7 +109,12 @@ cnn_status clrt_build(const clrt *rt, const char *source, const char *options,
     if (rc != CL_SUCCESS)
         return clrt_fail(err, "clCreateProgramWithSource", rc);
     char opts[512];
-    snprintf(opts, sizeof opts, "%s %s", BUILD_OPTIONS, options ? options : "");
+    if ((size_t)snprintf(opts, sizeof opts, "%s %s", BUILD_OPTIONS,
+                         options ? options : "") >= sizeof opts) {
+        clReleaseProgram(prog);
+        return cnn_fail(err, CNN_ERR_RUNTIME, "build options '%s' are longer than "
+                        "%zu bytes", options, sizeof opts - sizeof BUILD_OPTIONS - 1);
+    }
     rc = clBuildProgram(prog, 1, &rt->dev.device, opts, NULL, NULL);
     if (rc != CL_SUCCESS) {
         size_t n = 0;
@@ -113,11 +137,11 @@ cnn_status clrt_build(const clrt *rt, const char *source, const char *options,
     return CNN_OK;
 }
 
-cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
-                       cnn_error *err)
+static cnn_status kernel_of(cl_program program, const char *name, cl_kernel *out,
+                            cnn_error *err)
 {
     cl_int rc;
-    *out = clCreateKernel(rt->program, name, &rc);
+    *out = clCreateKernel(program, name, &rc);
     if (rc != CL_SUCCESS) {
         clrt_fail(err, "clCreateKernel", rc);
         return cnn_fail_context(err, "kernel %s", name);
@@ -125,18 +149,64 @@ cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
     return CNN_OK;
 }
 
-cnn_status clrt_kernels(const clrt *rt, int count, const char *const *names,
-                        cl_kernel *const *out, cnn_error *err)
+cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
+                       cnn_error *err)
 {
-    for (int i = 0; i < count; i++) {
-        cnn_status st = clrt_kernel(rt, names[i], out[i], err);
-        if (st) {
+    return kernel_of(rt->program, name, out, err);
+}
+
+/* The program of the source built with `options`, building it the first
+ * time those options are asked for. */
+static cnn_status program_built(const clrt *rt, const char *options,
+                                cl_program *out, cnn_error *err)
+{
+    if (!options || !*options) {
+        *out = rt->program;
+        return CNN_OK;
+    }
+    clrt_builds *b = rt->builds;
+    for (int i = 0; i < b->count; i++)
+        if (!strcmp(b->programs[i].options, options)) {
+            *out = b->programs[i].program;
+            return CNN_OK;
+        }
+    struct clrt_built *grown = realloc(b->programs, (size_t)(b->count + 1) * sizeof *grown);
+    if (!grown)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    b->programs = grown;
+    struct clrt_built *p = &b->programs[b->count];
+    if (!(p->options = strdup(options)))
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (clrt_build(rt, b->source, options, &p->program, err)) {
+        free(p->options);
+        return cnn_fail_context(err, "kernels built with '%s'", options);
+    }
+    b->count++;
+    *out = p->program;
+    return CNN_OK;
+}
+
+cnn_status clrt_kernels_built(const clrt *rt, const char *options, int count,
+                              const char *const *names, cl_kernel *const *out,
+                              cnn_error *err)
+{
+    cl_program program = NULL;
+    cnn_status st = program_built(rt, options, &program, err);
+    if (st)
+        return st;
+    for (int i = 0; i < count; i++)
+        if ((st = kernel_of(program, names[i], out[i], err))) {
             while (i-- > 0)
                 clrt_release_kernel(out[i]);
             return st;
         }
-    }
     return CNN_OK;
+}
+
+cnn_status clrt_kernels(const clrt *rt, int count, const char *const *names,
+                        cl_kernel *const *out, cnn_error *err)
+{
+    return clrt_kernels_built(rt, NULL, count, names, out, err);
 }
 
 void clrt_release_kernel(cl_kernel *k)

@@ -82,7 +82,7 @@ cnn_status checkpoint_save(const char *path, network *net,
     meta_set(m, &k, "samples", "%ld", meta->samples);
     meta_set(m, &k, "batch_size", "%d", meta->batch_size);
     meta_set(m, &k, "lr", "%.9g", (double)meta->lr);
-    meta_set(m, &k, "gemm", "%s", meta->gemm);
+    meta_set(m, &k, "variants", "%s", meta->variants);
     meta_set(m, &k, "epoch_loss_sum", "%.17g", meta->loss_sum);
     meta_set(m, &k, "epoch_correct", "%.17g", meta->correct);
     meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
@@ -149,9 +149,9 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
                         h->path, v);
     if ((st = need_long(h, "format_version", 1, &version, err)))
         return st;
-    if (version != CHECKPOINT_FORMAT_VERSION)
+    if (version > CHECKPOINT_FORMAT_VERSION)
         return cnn_fail(err, CNN_ERR_INPUT, "%s: checkpoint format version %ld; this "
-                        "cnn-cl reads version %d", h->path, version,
+                        "cnn-cl reads versions 1 to %d", h->path, version,
                         CHECKPOINT_FORMAT_VERSION);
     if ((st = need(h, "arch", &v, err)))
         return st;
@@ -170,9 +170,11 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
         (st = need_long(h, "samples", 1, &m->samples, err)) ||
         (st = need_long(h, "batch_size", 1, &batch_size, err)) ||
         (st = need_double(h, "lr", &lr, err)) ||
-        (st = need(h, "gemm", &v, err)))
+        (st = need(h, version == 1 ? "gemm" : "variants", &v, err)))
         return st;
-    snprintf(m->gemm, sizeof m->gemm, "%s", v);
+    /* Version 1 ran every dense layer on one GEMM path, whose label is
+     * that path's arithmetic key. */
+    snprintf(m->variants, sizeof m->variants, version == 1 ? "fc=%s" : "%s", v);
     if ((st = need_double(h, "epoch_loss_sum", &m->loss_sum, err)) ||
         (st = need_double(h, "epoch_correct", &m->correct, err)) ||
         (st = need_double(h, "epoch_seconds", &m->seconds, err)))
@@ -272,19 +274,17 @@ cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *
 }
 
 cnn_status checkpoint_open_network(const char *path, const clrt *rt,
-                                   int max_batch, network *net,
+                                   int max_batch, tuner *tune, network *net,
                                    checkpoint_meta *meta, cnn_error *err)
 {
     memset(net, 0, sizeof *net);
     arch a;
-    dense_gemm gemm;
     cnn_status st;
-    if ((st = checkpoint_read_meta(path, meta, err)) ||
-        (st = dense_gemm_parse(meta->gemm, &gemm, err)))
+    if ((st = checkpoint_read_meta(path, meta, err)))
         return st;
     if ((st = arch_parse(meta->arch, meta->input, meta->classes, &a, err)))
         return cnn_fail_context(err, "%s", path);
-    if ((st = network_create(net, rt, &a, max_batch, gemm, adam_defaults(), err)))
+    if ((st = network_create(net, rt, &a, max_batch, tune, adam_defaults(), err)))
         return st;
     if ((st = checkpoint_load(path, net, 0, err)))
         network_release(net);

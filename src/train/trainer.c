@@ -176,10 +176,6 @@ cnn_status trainer_evaluate(network *net, const dataset_split *split, double *lo
 static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
                                cnn_error *err)
 {
-    dense_gemm saved;
-    cnn_status st = dense_gemm_parse(m->gemm, &saved, err);
-    if (st)
-        return cnn_fail_context(err, "--resume %s", o->resume);
     char why[256] = "";
     if (o->arch && strcmp(o->arch, m->arch))
         snprintf(why, sizeof why, "--arch %s differs from its %s", o->arch, m->arch);
@@ -187,9 +183,6 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
         snprintf(why, sizeof why, "--batch %d differs from its %d", o->batch, m->batch_size);
     else if (o->set_lr && o->lr != m->lr)
         snprintf(why, sizeof why, "--lr %g differs from its %g", (double)o->lr, (double)m->lr);
-    else if (o->set_gemm && o->gemm != DENSE_GEMM_AUTO && o->gemm != saved)
-        snprintf(why, sizeof why, "--gemm %s differs from its %s", dense_gemm_label(o->gemm),
-                 m->gemm);
     else if (o->set_seed && o->seed != m->seed)
         snprintf(why, sizeof why, "--seed %llu differs from its %llu",
                  (unsigned long long)o->seed, (unsigned long long)m->seed);
@@ -199,8 +192,8 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
     return CNN_OK;
 }
 
-static void fill_meta(checkpoint_meta *m, const network *net, const train_options *o,
-                      uint64_t samples, const char *gemm)
+static cnn_status fill_meta(checkpoint_meta *m, const network *net,
+                            const train_options *o, uint64_t samples, cnn_error *err)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->arch, sizeof m->arch, "%s", net->arch.spec);
@@ -210,7 +203,7 @@ static void fill_meta(checkpoint_meta *m, const network *net, const train_option
     m->samples = (long)samples;
     m->batch_size = o->batch;
     m->lr = o->lr;
-    snprintf(m->gemm, sizeof m->gemm, "%s", gemm);
+    return tuner_arithmetic(&o->tune, m->variants, sizeof m->variants, err);
 }
 
 typedef struct {
@@ -239,8 +232,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         o->batch = s->resume.batch_size;
         o->lr = s->resume.lr;
         o->seed = s->resume.seed;
-        if ((st = dense_gemm_parse(s->resume.gemm, &o->gemm, err)))
-            return st;
+        if ((st = tuner_require(&o->tune, s->resume.variants, err)))
+            return cnn_fail_context(err, "--resume %s", o->resume);
     }
     const char *spec = o->resume ? s->resume.arch : o->arch ? o->arch : ARCH_DEFAULT;
     if ((st = dataset_open(o->data, &s->data, err)))
@@ -268,7 +261,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     cfg.lr = o->lr;
     if ((st = clrt_open(&s->rt, o->device, err)))
         return st;
-    if ((st = network_create(&s->net, &s->rt, &a, o->batch, o->gemm, cfg, err)))
+    if ((st = network_create(&s->net, &s->rt, &a, o->batch, &o->tune, cfg, err)))
         return st;
     st = o->resume ? checkpoint_load(o->resume, &s->net, 1, err)
                    : network_init(&s->net, o->seed, err);
@@ -301,8 +294,10 @@ static void print_header(const session *s)
            d->classes);
     printf("Model: %s\n", s->net.arch.spec);
     network_summary(&s->net, stdout);
-    printf("dense GEMM: %s; batch %d, lr %g, seed %llu, %d epochs\n", network_gemm_name(&s->net),
-           o->batch, (double)o->lr, (unsigned long long)o->seed, o->epochs);
+    char variants[512];
+    tuner_summary(&o->tune, variants, sizeof variants);
+    printf("variants: %s; batch %d, lr %g, seed %llu, %d epochs\n", variants, o->batch,
+           (double)o->lr, (unsigned long long)o->seed, o->epochs);
     if (o->resume)
         printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
                s->resume.epoch + 1, s->resume.batch, s->resume.step);
@@ -313,7 +308,9 @@ static cnn_status save(session *s, long epoch, const stream *st, double seconds,
                        cnn_error *err)
 {
     checkpoint_meta m;
-    fill_meta(&m, &s->net, &s->o, loader_samples(s->loader), network_gemm_name(&s->net));
+    cnn_status r = fill_meta(&m, &s->net, &s->o, loader_samples(s->loader), err);
+    if (r)
+        return r;
     m.epoch = epoch;
     m.step = s->net.adam.step;
     if (st) { /* mid-epoch: where to pick up, and the totals so far */
@@ -400,6 +397,10 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
     session s;
     memset(&s, 0, sizeof s);
     cnn_status st = open_session(&s, given, err);
+    /* What the tuner has to say (a variant other than the checkpoint's, one
+     * that failed) is said even when quiet. */
+    for (const char *line = s.o.tune.notes; *line; line += strcspn(line, "\n") + 1)
+        fprintf(stderr, "note: %.*s\n", (int)strcspn(line, "\n"), line);
     if (st == CNN_OK) {
         if (!s.o.quiet)
             print_header(&s);

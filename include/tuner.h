@@ -1,0 +1,125 @@
+/* tuner: every choice between kernel variants, in one place.
+ *
+ * A layer that can do its work more than one way (the dense layers' GEMM
+ * on CLBlast or on cnn-cl's kernels; tile sizes given to a program as -D
+ * options) asks the tuner once per site, when it is created. The tuner
+ * takes, in this order: the variant forced for the site (tests, --gemm);
+ * else the one a checkpoint requires (a resumed run must compute as the run
+ * it continues); else the choice cached for this device and shape; else it
+ * times every candidate and caches the fastest. It records each choice, so
+ * a checkpoint can say how its weights were computed.
+ *
+ * Cache entries live in the cache folder (cache.h), one small text file per
+ * device, shape and candidate list. The tuner knows nothing of layers: a
+ * site is a name, a kind and a shape key. */
+#ifndef TUNER_H
+#define TUNER_H
+
+#include <stddef.h>
+
+#include "clrt.h"
+#include "cnn_error.h"
+
+#define TUNE_NAME 32        /* bytes of a name, label or key, NUL included */
+#define TUNER_MAX_SITES 64
+#define TUNER_MAX_RULES 64
+#define TUNE_MAX_VARIANTS 32 /* per site */
+
+/* One way to do a site's work. */
+typedef struct {
+    const char *label;      /* stable, recorded: "kernel", "clblast", "p4t4s8" */
+    const char *options;    /* -D build options of its program
+                               (clrt_kernels_built); NULL: none */
+    const char *arithmetic; /* variants with equal keys give bit-identical
+                               results (tiles that keep the summation order);
+                               a different order or library differs */
+} tune_variant;
+
+/* One choice point. */
+typedef struct {
+    const char *name;       /* the layer's name: "fc1" */
+    const char *kind;       /* its kind's prefix: "fc"; forcing may name it */
+    const char *shape_key;  /* everything the timing depends on besides the
+                               device: "fc in=7744 out=64 relu=1 batch=32" */
+    const clrt_device *dev; /* the device it runs on */
+} tune_site;
+
+/* Times candidate `index` (of the array given to tuner_choose): *ms is the
+ * device time of one representative run, the smaller the better. A failure
+ * (it does not build or run here) skips the candidate. */
+typedef cnn_status (*tune_time_fn)(void *ctx, int index, double *ms,
+                                   cnn_error *err);
+
+/* How a choice was made. */
+typedef enum {
+    TUNE_ONLY,     /* one candidate: nothing to choose */
+    TUNE_FORCED,
+    TUNE_REQUIRED,
+    TUNE_CACHED,
+    TUNE_TIMED,
+} tune_how;
+
+typedef struct {
+    char site[TUNE_NAME], label[TUNE_NAME], arithmetic[TUNE_NAME];
+    tune_how how;
+} tune_choice;
+
+/* "name=value": name is a site ("fc1") or a kind ("fc"). */
+typedef struct {
+    char name[TUNE_NAME], value[TUNE_NAME];
+} tune_rule;
+
+typedef struct {
+    int retune;          /* time every site afresh and rewrite the cache */
+    int allow_different; /* a required key no variant can give: continue
+                            with another, noting it, instead of failing */
+    tune_rule forced[TUNER_MAX_RULES];     /* name -> label */
+    int nforced;
+    tune_rule required[TUNER_MAX_RULES];   /* name -> arithmetic key */
+    int nrequired;
+    tune_choice choices[TUNER_MAX_SITES];  /* in the order they were made */
+    int nchoices;
+    char notes[4096];    /* lines for the user: "fc1: recorded kernel,
+                            running clblast", candidates that failed */
+} tuner;
+
+/* An empty tuner: nothing forced or required; cache, then timing. */
+void tuner_init(tuner *t);
+
+/* Forces labels: "fc=clblast" or "fc1=kernel,conv2=p4t4" (',' or ';'
+ * between rules). A rule for a site beats one for its kind; a later rule
+ * for the same name replaces the earlier. Bad syntax is CNN_ERR_INPUT; a
+ * label a site lacks is an error when that site is chosen. */
+cnn_status tuner_force(tuner *t, const char *list, cnn_error *err);
+
+/* Requires arithmetic keys, from tuner_arithmetic's record of a checkpoint
+ * ("fc1=kernel;fc2=kernel"; a name may be a kind). "" requires nothing. */
+cnn_status tuner_require(tuner *t, const char *record, cnn_error *err);
+
+/* Chooses one of the n variants v for `site` into *chosen and records it
+ * (a site chosen again replaces its record); n <= TUNE_MAX_VARIANTS, and
+ * time_fn may be NULL only when n is 1. A forced label the site lacks is
+ * CNN_ERR_INPUT. A required key no variant has, or that the forced variant
+ * lacks, is CNN_ERR_INPUT naming the site, the recorded key and
+ * --allow-different-arithmetic, unless allow_different is set: then it
+ * continues as if nothing were required and adds a note. Candidates whose
+ * time_fn fails are skipped with a note; all failing is CNN_ERR_RUNTIME
+ * with each reason. Timing writes the cache (atomically); an unreadable
+ * cache entry is timed again, and a cache folder that cannot be written is
+ * a note, not a failure. With t NULL, the first variant is taken and
+ * nothing is recorded. */
+cnn_status tuner_choose(tuner *t, const tune_site *site, const tune_variant *v,
+                        int n, tune_time_fn time_fn, void *ctx, int *chosen,
+                        cnn_error *err);
+
+/* The record of what decides the results: "site=key" for every choice, in
+ * order, joined by ';' ("fc1=kernel;fc2=kernel"; "" for none), for a
+ * checkpoint. Not fitting in size bytes is CNN_ERR_RUNTIME. */
+cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size,
+                            cnn_error *err);
+
+/* The chosen labels for people: "fc1=kernel fc2=clblast", or "none";
+ * cut short when it does not fit. */
+void tuner_summary(const tuner *t, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,330 @@
+/* tuner.c: choosing kernel variants per site (see tuner.h). */
+#include "tuner.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "atomic_file.h"
+#include "cache.h"
+
+void tuner_init(tuner *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+/* Appends a formatted line to the notes; a full buffer drops the rest. */
+static void note(tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(tuner *t, const char *fmt, ...)
+{
+    size_t used = strlen(t->notes);
+    if (used + 1 >= sizeof t->notes)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->notes + used, sizeof t->notes - used - 1, fmt, ap);
+    va_end(ap);
+    strcat(t->notes, "\n");
+}
+
+/* A name, label or key: 1..TUNE_NAME-1 bytes of [A-Za-z0-9_.-]. */
+static int valid_word(const char *s, size_t n)
+{
+    if (n < 1 || n >= TUNE_NAME)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_.-", s[i]))
+            return 0;
+    return 1;
+}
+
+/* Parses "name=value" rules separated by ',' or ';' into rules, a later one
+ * replacing an earlier one of the same name. */
+static cnn_status add_rules(tune_rule *rules, int *count, const char *text,
+                            const char *what, cnn_error *err)
+{
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, ",;");
+        const char *eq = memchr(p, '=', len);
+        size_t nlen = eq ? (size_t)(eq - p) : 0;
+        if (!eq || !valid_word(p, nlen) || !valid_word(eq + 1, len - nlen - 1))
+            return cnn_fail(err, CNN_ERR_INPUT, "%s '%s': '%.*s' is not name=value "
+                            "(a site or kind, a label; letters, digits, '_', '.', '-')",
+                            what, text, (int)len, p);
+        tune_rule r = {{0}, {0}};
+        memcpy(r.name, p, nlen);
+        memcpy(r.value, eq + 1, len - nlen - 1);
+        int i = 0;
+        while (i < *count && strcmp(rules[i].name, r.name))
+            i++;
+        if (i == TUNER_MAX_RULES)
+            return cnn_fail(err, CNN_ERR_INPUT, "%s '%s': more than %d rules", what, text,
+                            TUNER_MAX_RULES);
+        rules[i] = r;
+        if (i == *count)
+            (*count)++;
+        p += len;
+        if (*p)
+            p++;
+    }
+    return CNN_OK;
+}
+
+cnn_status tuner_force(tuner *t, const char *list, cnn_error *err)
+{
+    return add_rules(t->forced, &t->nforced, list, "forced variants", err);
+}
+
+cnn_status tuner_require(tuner *t, const char *record, cnn_error *err)
+{
+    return add_rules(t->required, &t->nrequired, record, "recorded variants", err);
+}
+
+/* The rule for the site's name, else for its kind; NULL when none. */
+static const tune_rule *rule_for(const tune_rule *rules, int count, const tune_site *s)
+{
+    const tune_rule *kind = NULL;
+    for (int i = 0; i < count; i++) {
+        if (!strcmp(rules[i].name, s->name))
+            return &rules[i];
+        if (!strcmp(rules[i].name, s->kind))
+            kind = &rules[i];
+    }
+    return kind;
+}
+
+/* "kernel, clblast": the labels of the variants, for messages. */
+static void labels_text(const tune_variant *v, int n, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? ", " : "", v[i].label);
+}
+
+static cnn_status record(tuner *t, const tune_site *s, const tune_variant *v,
+                         tune_how how, cnn_error *err)
+{
+    int i = 0;
+    while (i < t->nchoices && strcmp(t->choices[i].site, s->name))
+        i++;
+    if (i == TUNER_MAX_SITES)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s: more than %d tuned sites", s->name,
+                        TUNER_MAX_SITES);
+    tune_choice *c = &t->choices[i];
+    snprintf(c->site, sizeof c->site, "%s", s->name);
+    snprintf(c->label, sizeof c->label, "%s", v->label);
+    snprintf(c->arithmetic, sizeof c->arithmetic, "%s", v->arithmetic);
+    c->how = how;
+    if (i == t->nchoices)
+        t->nchoices++;
+    return CNN_OK;
+}
+
+/* The cache entry of a site on its device among these candidates: it names
+ * everything the timing depended on. */
+static cnn_status cache_entry(const tune_site *s, const tune_variant *v,
+                              const int *cand, int ncand, char *path, size_t size,
+                              cnn_error *err)
+{
+    const char *parts[4] = {s->dev->platform_name, s->dev->name,
+                            s->dev->driver_version, s->shape_key};
+    uint64_t h = CACHE_HASH_SEED;
+    /* each part with its NUL, so "ab"+"c" and "a"+"bc" differ */
+    for (int i = 0; i < 4; i++)
+        h = cache_hash(h, parts[i], strlen(parts[i]) + 1);
+    for (int i = 0; i < ncand; i++) {
+        const char *options = v[cand[i]].options ? v[cand[i]].options : "";
+        h = cache_hash(h, v[cand[i]].label, strlen(v[cand[i]].label) + 1);
+        h = cache_hash(h, options, strlen(options) + 1);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "tune-%016llx", (unsigned long long)h);
+    return cache_path(name, path, size, err);
+}
+
+/* The candidate the cache entry names (its first line), or -1. */
+static int cache_read(const char *path, const tune_variant *v, const int *cand, int ncand)
+{
+    char text[TUNE_NAME + 2] = "";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (!fgets(text, sizeof text, f))
+        text[0] = '\0';
+    fclose(f);
+    text[strcspn(text, "\n")] = '\0';
+    for (int i = 0; i < ncand; i++)
+        if (!strcmp(text, v[cand[i]].label))
+            return cand[i];
+    return -1;
+}
+
+/* The winner on the first line; what was measured below, for people. */
+static cnn_status cache_write(const char *path, const tune_site *s,
+                              const tune_variant *v, const int *cand,
+                              const double *ms, int ncand, int best, cnn_error *err)
+{
+    atomic_file f;
+    cnn_status st = atomic_file_open(&f, path, err);
+    if (st)
+        return st;
+    fprintf(f.f, "%s\n# %s on %s (%s): %s\n", v[best].label, s->name, s->dev->name,
+            s->dev->driver_version, s->shape_key);
+    for (int i = 0; i < ncand; i++)
+        if (ms[i] >= 0)
+            fprintf(f.f, "# %s [%s]: %.4f ms\n", v[cand[i]].label,
+                    v[cand[i]].options ? v[cand[i]].options : "", ms[i]);
+    return atomic_file_commit(&f, err);
+}
+
+/* Times each candidate and keeps the fastest; a failing one is skipped. */
+static cnn_status time_all(tuner *t, const tune_site *s, const tune_variant *v,
+                           const int *cand, int ncand, tune_time_fn time_fn, void *ctx,
+                           double *ms, int *best, cnn_error *err)
+{
+    char reasons[4096] = "";
+    *best = -1;
+    for (int i = 0; i < ncand; i++) {
+        cnn_error e = {0};
+        ms[i] = -1;
+        if (time_fn(ctx, cand[i], &ms[i], &e)) {
+            ms[i] = -1;
+            note(t, "%s: variant %s skipped: %.300s", s->name, v[cand[i]].label, e.msg);
+            snprintf(reasons + strlen(reasons), sizeof reasons - strlen(reasons),
+                     "%s%s: %s", *reasons ? "; " : "", v[cand[i]].label, e.msg);
+        } else if (*best < 0 || ms[i] < ms[*best]) {
+            *best = i;
+        }
+    }
+    if (*best < 0)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s: no variant ran here: %s", s->name,
+                        reasons);
+    return CNN_OK;
+}
+
+/* The failure for a required key the site cannot honour. */
+static cnn_status different(const tune_site *s, const char *recorded,
+                            const tune_variant *forced, const tune_variant *v, int n,
+                            cnn_error *err)
+{
+    char have[512];
+    labels_text(v, n, have, sizeof have);
+    if (forced)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: the checkpoint was computed with "
+                        "variant '%s', and the forced '%s' computes differently; leave "
+                        "the forcing option out, or pass --allow-different-arithmetic "
+                        "to continue with '%s'", s->name, recorded, forced->label,
+                        forced->label);
+    return cnn_fail(err, CNN_ERR_INPUT, "%s: the checkpoint was computed with variant "
+                    "'%s', which none here gives (here: %s); pass "
+                    "--allow-different-arithmetic to continue with one of them (the "
+                    "results then differ in rounding)", s->name, recorded, have);
+}
+
+cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
+                        int n, tune_time_fn time_fn, void *ctx, int *chosen,
+                        cnn_error *err)
+{
+    *chosen = 0;
+    if (n < 1 || n > TUNE_MAX_VARIANTS || (n > 1 && !time_fn))
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s: %d variants (1..%d) and %s timing",
+                        s->name, n, TUNE_MAX_VARIANTS, time_fn ? "a" : "no");
+    for (int i = 0; i < n; i++)
+        if (!valid_word(v[i].label, strlen(v[i].label)) ||
+            !valid_word(v[i].arithmetic, strlen(v[i].arithmetic)))
+            return cnn_fail(err, CNN_ERR_RUNTIME, "%s: variant %d's label '%s' or "
+                            "arithmetic key '%s' is not a word of under %d bytes",
+                            s->name, i, v[i].label, v[i].arithmetic, TUNE_NAME);
+    if (!t)
+        return CNN_OK;
+
+    const tune_rule *force = rule_for(t->forced, t->nforced, s);
+    const tune_rule *need = rule_for(t->required, t->nrequired, s);
+    if (force) {
+        int i = 0;
+        while (i < n && strcmp(v[i].label, force->value))
+            i++;
+        if (i == n) {
+            char have[512];
+            labels_text(v, n, have, sizeof have);
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: no variant '%s' to force; it has %s",
+                            s->name, force->value, have);
+        }
+        if (need && strcmp(v[i].arithmetic, need->value)) {
+            if (!t->allow_different)
+                return different(s, need->value, &v[i], v, n, err);
+            note(t, "%s: recorded %s, running %s", s->name, need->value, v[i].label);
+        }
+        *chosen = i;
+        return record(t, s, &v[i], TUNE_FORCED, err);
+    }
+
+    int cand[TUNE_MAX_VARIANTS], ncand = 0;
+    for (int i = 0; i < n; i++)
+        if (!need || !strcmp(v[i].arithmetic, need->value))
+            cand[ncand++] = i;
+    const char *missing = NULL; /* the required key none gives */
+    if (!ncand) {
+        if (!t->allow_different)
+            return different(s, need->value, NULL, v, n, err);
+        missing = need->value;
+        for (int i = 0; i < n; i++)
+            cand[ncand++] = i;
+    }
+    cnn_status st;
+    tune_how how = need && !missing ? TUNE_REQUIRED : TUNE_ONLY;
+    *chosen = cand[0];
+    if (ncand > 1) {
+        /* The cache only spares timing: without one, the choice is timed
+         * and a note says why it will be timed again. */
+        char path[4200];
+        double ms[TUNE_MAX_VARIANTS];
+        int best;
+        cnn_error e = {0};
+        int cached = -1, have_cache = !cache_entry(s, v, cand, ncand, path, sizeof path, &e);
+        if (have_cache && !t->retune)
+            cached = cache_read(path, v, cand, ncand);
+        if (cached >= 0) {
+            *chosen = cached;
+            how = TUNE_CACHED;
+        } else if ((st = time_all(t, s, v, cand, ncand, time_fn, ctx, ms, &best, err))) {
+            return st;
+        } else {
+            *chosen = cand[best];
+            how = TUNE_TIMED;
+            if (have_cache)
+                have_cache = !cache_write(path, s, v, cand, ms, ncand, best, &e);
+        }
+        if (!have_cache)
+            note(t, "%s: choice not cached: %.300s", s->name, e.msg);
+    }
+    if (missing)
+        note(t, "%s: recorded %s, running %s", s->name, missing, v[*chosen].label);
+    return record(t, s, &v[*chosen], how, err);
+}
+
+cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size, cnn_error *err)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < t->nchoices; i++) {
+        const tune_choice *c = &t->choices[i];
+        int w = snprintf(buf + used, size - used, "%s%s=%s", i ? ";" : "", c->site,
+                         c->arithmetic);
+        if (w < 0 || (size_t)w >= size - used)
+            return cnn_fail(err, CNN_ERR_RUNTIME, "the record of %d variant choices "
+                            "is longer than %zu bytes", t->nchoices, size - 1);
+        used += (size_t)w;
+    }
+    return CNN_OK;
+}
+
+void tuner_summary(const tuner *t, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", t->nchoices ? "" : "none");
+    for (int i = 0; i < t->nchoices; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s=%s", i ? " " : "",
+                 t->choices[i].site, t->choices[i].label);
+}

@@ -1,0 +1,351 @@
+/* test_tuner.c: the tuner's choices — timing on a cache miss and the cache
+ * read back without timing, retuning, forcing, the arithmetic a checkpoint
+ * requires (and continuing without it when allowed), failing candidates,
+ * the record a checkpoint keeps; and variants whose build options reach the
+ * kernel compiler. Timing is a counting stand-in, so choices are known. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tuner.h"
+
+/* Three variants: v0 and v1 sum in the same order, v2 does not. */
+static const tune_variant three[3] = {
+    {.label = "v0", .options = "-DTILE=4", .arithmetic = "k"},
+    {.label = "v1", .options = "-DTILE=8", .arithmetic = "k"},
+    {.label = "v2", .options = "-DSPLIT=2", .arithmetic = "k-split2"},
+};
+
+/* The stand-in timing: ms[i] per variant, a failure where fail[i], and a
+ * count of calls. */
+typedef struct {
+    double ms[3];
+    int fail[3];
+    int calls;
+} timer;
+
+static cnn_status fake_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    timer *t = ctx;
+    t->calls++;
+    if (t->fail[index])
+        return cnn_fail(err, CNN_ERR_RUNTIME, "variant %d does not build here", index);
+    *ms = t->ms[index];
+    return CNN_OK;
+}
+
+static tune_site site(const char *name, const char *shape)
+{
+    return (tune_site){.name = name, .kind = "fc", .shape_key = shape,
+                       .dev = &test_rt()->dev};
+}
+
+/* A fresh cache folder for each test. */
+static void cache_create(void)
+{
+    test_dir_create();
+    setenv("XDG_CACHE_HOME", test_dir, 1);
+}
+
+static void cache_remove(void)
+{
+    unsetenv("XDG_CACHE_HOME");
+    test_dir_remove();
+}
+
+static int cache_entries(void)
+{
+    DIR *d = opendir(test_path("cnn-cl"));
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += !strncmp(e->d_name, "tune-", 5);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Chooses site `name` with t, which must succeed. */
+static int choose(const char *name, const char *shape, tuner *t, timer *tm)
+{
+    tune_site s = site(name, shape);
+    int chosen = -1;
+    cnn_error err = {0};
+    TEST_OK(tuner_choose(t, &s, three, 3, fake_time, tm, &chosen, &err), err);
+    return chosen;
+}
+
+START_TEST(miss_times_every_candidate_then_the_cache_answers)
+{
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t;
+    tuner_init(&t);
+    ck_assert_int_eq(choose("fc1", "fc in=5 out=3", &t, &tm), 1);
+    ck_assert_int_eq(tm.calls, 3);
+    ck_assert_int_eq(t.choices[0].how, TUNE_TIMED);
+    ck_assert_int_eq(cache_entries(), 1);
+
+    /* Another tuner (a later run) reads the cache, even when the times
+     * would now say otherwise. */
+    tm = (timer){.ms = {1, 3, 2}};
+    tuner_init(&t);
+    ck_assert_int_eq(choose("fc1", "fc in=5 out=3", &t, &tm), 1);
+    ck_assert_int_eq(tm.calls, 0);
+    ck_assert_int_eq(t.choices[0].how, TUNE_CACHED);
+
+    /* Another shape is another entry. */
+    ck_assert_int_eq(choose("fc2", "fc in=3 out=2", &t, &tm), 0);
+    ck_assert_int_eq(tm.calls, 3);
+    ck_assert_int_eq(cache_entries(), 2);
+
+    /* A retune times again and rewrites the entry. */
+    tuner_init(&t);
+    t.retune = 1;
+    tm.calls = 0;
+    ck_assert_int_eq(choose("fc1", "fc in=5 out=3", &t, &tm), 0);
+    ck_assert_int_eq(tm.calls, 3);
+    tuner_init(&t);
+    tm.calls = 0;
+    ck_assert_int_eq(choose("fc1", "fc in=5 out=3", &t, &tm), 0);
+    ck_assert_int_eq(tm.calls, 0);
+    ck_assert_int_eq(cache_entries(), 2);
+}
+END_TEST
+
+START_TEST(an_unreadable_cache_entry_is_timed_again)
+{
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t;
+    tuner_init(&t);
+    choose("fc1", "fc in=5 out=3", &t, &tm);
+    DIR *d = opendir(test_path("cnn-cl"));
+    for (struct dirent *e; (e = readdir(d));)
+        if (!strncmp(e->d_name, "tune-", 5)) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/cnn-cl/%s", test_dir, e->d_name);
+            FILE *f = fopen(path, "w");
+            fputs("no-such-label\n", f);
+            fclose(f);
+        }
+    closedir(d);
+    tm.calls = 0;
+    tuner_init(&t);
+    ck_assert_int_eq(choose("fc1", "fc in=5 out=3", &t, &tm), 1);
+    ck_assert_int_eq(tm.calls, 3);
+}
+END_TEST
+
+START_TEST(an_unwritable_cache_is_a_note)
+{
+    const char *file = test_path("not-a-folder");
+    fclose(fopen(file, "w"));
+    setenv("XDG_CACHE_HOME", file, 1);
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t;
+    tuner_init(&t);
+    ck_assert_int_eq(choose("fc1", "a", &t, &tm), 1);
+    ck_assert_int_eq(t.choices[0].how, TUNE_TIMED);
+    ck_assert_msg(strstr(t.notes, "fc1: choice not cached: cannot create"), "%s", t.notes);
+}
+END_TEST
+
+START_TEST(forcing_takes_the_label_untimed)
+{
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t;
+    cnn_error err = {0};
+    tuner_init(&t);
+    /* a site's own rule beats its kind's; a later rule replaces */
+    TEST_OK(tuner_force(&t, "fc=v0,fc1=v0;fc1=v2", &err), err);
+    ck_assert_int_eq(choose("fc1", "a", &t, &tm), 2);
+    ck_assert_int_eq(choose("fc2", "b", &t, &tm), 0);
+    ck_assert_int_eq(tm.calls, 0);
+    ck_assert_int_eq(t.choices[0].how, TUNE_FORCED);
+    ck_assert_int_eq(cache_entries(), 0);
+
+    /* a label the site lacks, and bad syntax */
+    TEST_OK(tuner_force(&t, "fc3=v9", &err), err);
+    tune_site s = site("fc3", "c");
+    int chosen;
+    ck_assert_int_eq(tuner_choose(&t, &s, three, 3, fake_time, &tm, &chosen, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "fc3: no variant 'v9' to force; it has v0, v1, v2"),
+                  "%s", err.msg);
+    ck_assert_int_eq(tuner_force(&t, "fc=", &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(tuner_force(&t, "fc clblast", &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "'fc clblast' is not name=value"), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(a_required_key_picks_its_variants)
+{
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t;
+    cnn_error err = {0};
+    tuner_init(&t);
+    /* one variant has the key: taken untimed, though slower */
+    TEST_OK(tuner_require(&t, "fc1=k-split2", &err), err);
+    ck_assert_int_eq(choose("fc1", "a", &t, &tm), 2);
+    ck_assert_int_eq(tm.calls, 0);
+    ck_assert_int_eq(t.choices[0].how, TUNE_REQUIRED);
+    /* two have it: the faster of those two */
+    tm.ms[1] = 4;
+    TEST_OK(tuner_require(&t, "fc=k", &err), err);
+    ck_assert_int_eq(choose("fc2", "a", &t, &tm), 0);
+    ck_assert_int_eq(tm.calls, 2);
+    /* a forced variant of the same arithmetic is fine */
+    TEST_OK(tuner_force(&t, "fc2=v1", &err), err);
+    ck_assert_int_eq(choose("fc2", "a", &t, &tm), 1);
+}
+END_TEST
+
+START_TEST(a_required_key_none_has_needs_allowing)
+{
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t;
+    cnn_error err = {0};
+    int chosen;
+    tune_site s = site("fc1", "a");
+    tuner_init(&t);
+    TEST_OK(tuner_require(&t, "fc1=gone", &err), err);
+    ck_assert_int_eq(tuner_choose(&t, &s, three, 3, fake_time, &tm, &chosen, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "fc1: the checkpoint was computed with variant 'gone'") &&
+                  strstr(err.msg, "--allow-different-arithmetic"), "%s", err.msg);
+    ck_assert_int_eq(t.nchoices, 0);
+
+    t.allow_different = 1;
+    TEST_OK(tuner_choose(&t, &s, three, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 1);
+    ck_assert_int_eq(tm.calls, 3);
+    ck_assert_str_eq(t.notes, "fc1: recorded gone, running v1\n");
+
+    /* a forced variant of other arithmetic than required */
+    tuner_init(&t);
+    TEST_OK(tuner_require(&t, "fc1=k", &err), err);
+    TEST_OK(tuner_force(&t, "fc=v2", &err), err);
+    ck_assert_int_eq(tuner_choose(&t, &s, three, 3, fake_time, &tm, &chosen, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "the forced 'v2' computes differently") &&
+                  strstr(err.msg, "--allow-different-arithmetic"), "%s", err.msg);
+    t.allow_different = 1;
+    ck_assert_int_eq(choose("fc1", "a", &t, &tm), 2);
+    ck_assert_str_eq(t.notes, "fc1: recorded k, running v2\n");
+}
+END_TEST
+
+START_TEST(a_failing_candidate_is_skipped)
+{
+    timer tm = {.ms = {3, 1, 2}, .fail = {0, 1, 0}};
+    tuner t;
+    tuner_init(&t);
+    ck_assert_int_eq(choose("fc1", "a", &t, &tm), 2);
+    ck_assert_msg(strstr(t.notes, "fc1: variant v1 skipped: variant 1 does not build here"),
+                  "%s", t.notes);
+
+    /* all failing is an error with every reason, and caches nothing */
+    tm = (timer){.fail = {1, 1, 1}};
+    tune_site s = site("fc1", "b");
+    int chosen;
+    cnn_error err = {0};
+    ck_assert_int_eq(tuner_choose(&t, &s, three, 3, fake_time, &tm, &chosen, &err),
+                     CNN_ERR_RUNTIME);
+    ck_assert_msg(strstr(err.msg, "fc1: no variant ran here: v0: variant 0 does not build "
+                         "here; v1: variant 1") && strstr(err.msg, "v2: variant 2"),
+                  "%s", err.msg);
+    ck_assert_int_eq(cache_entries(), 1);
+}
+END_TEST
+
+START_TEST(the_record_round_trips)
+{
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t, again;
+    cnn_error err = {0};
+    char record[64], summary[64];
+    tuner_init(&t);
+    TEST_OK(tuner_arithmetic(&t, record, sizeof record, &err), err);
+    ck_assert_str_eq(record, "");
+    tuner_summary(&t, summary, sizeof summary);
+    ck_assert_str_eq(summary, "none");
+    TEST_OK(tuner_force(&t, "fc2=v2", &err), err);
+    choose("fc1", "a", &t, &tm);
+    choose("fc2", "a", &t, &tm);
+    choose("fc1", "a", &t, &tm); /* chosen again: one record */
+    TEST_OK(tuner_arithmetic(&t, record, sizeof record, &err), err);
+    ck_assert_str_eq(record, "fc1=k;fc2=k-split2");
+    tuner_summary(&t, summary, sizeof summary);
+    ck_assert_str_eq(summary, "fc1=v1 fc2=v2");
+    ck_assert_int_eq(tuner_arithmetic(&t, record, 10, &err), CNN_ERR_RUNTIME);
+
+    /* a resume requires what was recorded */
+    tuner_init(&again);
+    TEST_OK(tuner_require(&again, "fc1=k;fc2=k-split2", &err), err);
+    tm.calls = 0;
+    ck_assert_int_eq(choose("fc2", "a", &again, &tm), 2);
+    ck_assert_int_eq(tm.calls, 0);
+
+    /* no tuner: the first variant, untimed */
+    tune_site s = site("fc1", "a");
+    int chosen = -1;
+    TEST_OK(tuner_choose(NULL, &s, three, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 0);
+    ck_assert_int_eq(tm.calls, 0);
+}
+END_TEST
+
+/* A timing that builds the variant's program, as a layer's would: each
+ * variant renames relu_forward through its options, so only its own
+ * program has the kernel it asks for. */
+static const tune_variant renamed[2] = {
+    {.label = "a", .options = "-Drelu_forward=tuned_relu_a", .arithmetic = "a"},
+    {.label = "b", .options = "-Drelu_forward=tuned_relu_b", .arithmetic = "a"},
+};
+
+static cnn_status build_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    const char *names[2] = {"tuned_relu_a", "tuned_relu_b"};
+    cl_kernel k = NULL;
+    (void)ctx;
+    /* the variant's kernel exists only in its own program */
+    cnn_status st = clrt_kernels_built(test_rt(), renamed[index].options, 1,
+                                       &names[1 - index], (cl_kernel *const[]){&k}, err);
+    ck_assert_int_eq(st, CNN_ERR_RUNTIME);
+    if ((st = clrt_kernels_built(test_rt(), renamed[index].options, 1, &names[index],
+                                 (cl_kernel *const[]){&k}, err)))
+        return st;
+    clrt_release_kernel(&k);
+    *ms = index ? 1 : 2;
+    return CNN_OK;
+}
+
+START_TEST(variant_options_reach_the_compiler)
+{
+    tuner t;
+    int chosen;
+    cnn_error err = {0};
+    tune_site s = site("relu1", "relu");
+    tuner_init(&t);
+    TEST_OK(tuner_choose(&t, &s, renamed, 2, build_time, NULL, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tuner");
+    TCase *tc = tcase_create("tuner");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, cache_create, cache_remove);
+    tcase_add_test(tc, miss_times_every_candidate_then_the_cache_answers);
+    tcase_add_test(tc, an_unreadable_cache_entry_is_timed_again);
+    tcase_add_test(tc, an_unwritable_cache_is_a_note);
+    tcase_add_test(tc, forcing_takes_the_label_untimed);
+    tcase_add_test(tc, a_required_key_picks_its_variants);
+    tcase_add_test(tc, a_required_key_none_has_needs_allowing);
+    tcase_add_test(tc, a_failing_candidate_is_skipped);
+    tcase_add_test(tc, the_record_round_trips);
+    tcase_add_test(tc, variant_options_reach_the_compiler);
+    suite_add_tcase(s, tc);
+    return test_run(s, 0);
+}
