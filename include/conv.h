@@ -10,10 +10,27 @@
 #define CONV_H
 
 #include "clrt.h"
+#include "tuner.h"
+
+/* How a layer's kernels split their work; each field is set by a tuner
+ * variant (the candidates are conv_forward_variants and the others below).
+ * pixels, data_pixels, taps <= 16. */
+typedef struct {
+    int pixels;      /* output pixels per work-item of the forward kernel */
+    int data_pixels; /* input pixels per work-item of backward-data */
+    int taps;        /* weight taps per work-item of backward-weights */
+    int chunks;      /* the batch's chunks in the weight-gradient sum, 0 for
+                        one image per chunk: the one choice that changes
+                        the arithmetic (the order of the sum over images) */
+} conv_tiles;
+
+/* The defaults: what a layer gets without a tuner. */
+extern const conv_tiles conv_default_tiles;
 
 typedef struct {
     const clrt *rt;
     int max_batch, c, h, w, oc, k, relu;
+    conv_tiles tiles;
     int stride, pad_top, pad_left;
     int oh, ow;  /* output size */
     int general; /* not stride 1 'valid': the bounds-checked kernels */
@@ -40,12 +57,12 @@ int conv_axis(int in, int k, int stride, int same, int *out, int *pad);
  * the input (so any padding after the last row and column follows from
  * oh, ow). Every window must overlap the input: 0 <= pad_top < k and
  * (oh-1)*stride - pad_top < h, likewise for the columns. relu fuses
- * max(., 0) into the forward. Bad shapes are CNN_ERR_INPUT. On failure
- * nothing needs releasing. */
+ * max(., 0) into the forward. tiles NULL means conv_default_tiles. Bad
+ * shapes are CNN_ERR_INPUT. On failure nothing needs releasing. */
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                        int h, int w, int oc, int k, int stride, int pad_top,
                        int pad_left, int oh, int ow, int relu,
-                       cnn_error *err);
+                       const conv_tiles *tiles, cnn_error *err);
 void conv_release(conv_layer *l);
 
 /* y = conv(x, w) + b, then max(y, 0) if the layer has relu.
@@ -63,5 +80,17 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err);
+
+/* The tuner's candidates for each of a layer's three sites, and how each
+ * sets the tiles: forward (pixels), data (data_pixels) and weights (taps
+ * and chunks; only the chunks change the arithmetic). */
+enum { CONV_FORWARD_VARIANTS = 3, CONV_DATA_VARIANTS = 3, CONV_WEIGHTS_VARIANTS = 6 };
+extern const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS];
+extern const tune_variant conv_data_variants[CONV_DATA_VARIANTS];
+extern const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS];
+
+/* The tiles of `base` with the field(s) of site `site` (0 forward, 1
+ * data, 2 weights) taken from that site's variant `index`. */
+conv_tiles conv_tiles_with(conv_tiles base, int site, int index);
 
 #endif

@@ -122,4 +122,20 @@ cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size,
  * cut short when it does not fit. */
 void tuner_summary(const tuner *t, char *buf, size_t size);
 
+/* Timing for a site's time_fn (src/tune/timing.c). */
+
+/* Enqueues one run of the work being timed. */
+typedef cnn_status (*tune_enqueue_fn)(void *ctx, cnn_error *err);
+
+/* The smallest device time in ms over `reps` runs of enqueue, after one
+ * warm-up run (first launches compile), each measured between two markers
+ * so every kernel and the gaps between them count. Waits for the device. */
+cnn_status tune_time_runs(const clrt *rt, int reps, tune_enqueue_fn enqueue,
+                          void *ctx, double *ms, cnn_error *err);
+
+/* n zero-filled device buffers of counts[i] floats, scratch data for
+ * timing; on failure the ones made are released and all are NULL. */
+cnn_status tune_scratch(const clrt *rt, int n, const size_t *counts,
+                        cl_mem *out, cnn_error *err);
+
 #endif

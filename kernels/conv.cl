@@ -18,11 +18,14 @@
  * bounds checks away; the *_general entries pass the layer's values and
  * read zero outside the input. */
 
-/* Register tiles, set by the tuner with -D (these are the defaults):
- * pixels per work-item of conv_forward and conv_backward_data, weight taps
- * per work-item of conv_backward_weights. */
+/* Register tiles, set by the tuner with -D (see conv_tiles in conv.h; these
+ * are the defaults): pixels per work-item of the forward kernels and of
+ * conv_backward_data, weight taps per work-item of the weight gradient. */
 #ifndef CONV_P
 #define CONV_P 8
+#endif
+#ifndef CONV_DP
+#define CONV_DP 8
 #endif
 #ifndef CONV_T
 #define CONV_T 4
@@ -48,17 +51,18 @@ __kernel void conv_pack_weights(__global const float *w, __global float *wpk,
     wpk[((size_t)(lane / 16) * rows + r) * 16 + lane % 16] = v;
 }
 
-/* Stores a work-item's CONV_P pixels x 16 channels (from q0, channels from
+/* Stores a work-item's np pixels x 16 channels (from q0, channels from
  * 16 cb) into y (N, C, HW), max(., 0) when relu is set; channels past C and
- * pixels past HW are not stored. A channel's CONV_P pixels go as one
- * vector where they are all in the image: 16 stores, not 16 CONV_P. */
+ * pixels past HW are not stored. np (<= 16) is a constant of the caller, so a
+ * channel's pixels are stored as one run where they are all in the image. */
 static inline __attribute__((always_inline)) void
-conv_store(float16 acc[CONV_P], __global float *y, const int n, const int cb,
-           const int c, const int hw, const int q0, const int relu)
+conv_store(const float16 *acc, const int np, __global float *y, const int n,
+           const int cb, const int c, const int hw, const int q0,
+           const int relu)
 {
-    float out[CONV_P * 16];
+    float out[16 * 16]; /* np <= 16 */
 #pragma unroll
-    for (int p = 0; p < CONV_P; p++) {
+    for (int p = 0; p < np; p++) {
         float16 v = acc[p];
         if (relu)
             v = fmax(v, (float16)(0.0f));
@@ -66,15 +70,11 @@ conv_store(float16 acc[CONV_P], __global float *y, const int n, const int cb,
     }
     const int nch = min(16, c - cb * 16);
     __global float *yn = y + ((size_t)n * c + cb * 16) * hw + q0;
-    if (q0 + CONV_P <= hw) {
+    if (q0 + np <= hw) {
         for (int j = 0; j < nch; j++) {
-            float col[CONV_P];
 #pragma unroll
-            for (int p = 0; p < CONV_P; p++)
-                col[p] = out[p * 16 + j];
-#pragma unroll
-            for (int p = 0; p < CONV_P; p++)
-                yn[j * hw + p] = col[p];
+            for (int p = 0; p < np; p++)
+                yn[j * hw + p] = out[p * 16 + j];
         }
     } else {
         for (int p = 0; q0 + p < hw; p++)
@@ -157,7 +157,7 @@ conv_forward_body(__global const float *x, __global const float *wpk,
 #pragma unroll
     for (int p = 0; p < CONV_P; p++)
         acc[p] += bias;
-    conv_store(acc, y, n, ob, oc, ohw, g * CONV_P, relu);
+    conv_store(acc, CONV_P, y, n, ob, oc, ohw, g * CONV_P, relu);
 }
 
 /* The common case, stride 1 'valid': OH = H-K+1, OW = W-K+1. */
@@ -185,6 +185,23 @@ __kernel void conv_forward_general(__global const float *x,
                       pad_top, pad_left, oh, ow, 1);
 }
 
+/* One round of a 16 x 16 transpose in registers: rows j and j + bs (for
+ * the j with bit bs clear) swap their blocks of bs lanes; after the rounds
+ * of 1, 2, 4 and 8, row j holds what was column j. */
+static inline __attribute__((always_inline)) void
+conv_shuffle_round(float16 r[16], const int bs, const uint16 lo,
+                   const uint16 hi)
+{
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+        if (j & bs)
+            continue;
+        const float16 a = r[j], b = r[j + bs];
+        r[j] = shuffle2(a, b, lo);
+        r[j + bs] = shuffle2(a, b, hi);
+    }
+}
+
 /* dz = dy, masked by y > 0 when relu is set, written as dzt (N*OH*OW + 1,
  * OCpad): one row per output pixel, the layout both gradients read. The
  * last row and the lanes past OC stay as conv_create zeroed them.
@@ -202,32 +219,49 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
     if (q0 >= ohw)
         return;
     const int np = min(16, ohw - q0), nch = min(16, oc - ob * 16);
-    /* t[j] is channel j's 16 pixels: rows in, columns out. */
-    float t[16][16];
+    /* r[j] is channel j's 16 pixels; four rounds of pairwise shuffles
+     * (blocks of 1, 2, 4, 8) turn it into pixel j's 16 channels. */
+    float16 r[16];
+#pragma unroll
     for (int j = 0; j < 16; j++) {
         const size_t at = ((size_t)n * oc + ob * 16 + j) * ohw + q0;
         if (j < nch && np == 16) {
-            float16 v = vload16(0, dy + at);
+            r[j] = vload16(0, dy + at);
             if (relu)
-                v = select((float16)(0.0f), v,
-                           isgreater(vload16(0, y + at), (float16)(0.0f)));
-            vstore16(v, 0, t[j]);
+                r[j] = select((float16)(0.0f), r[j],
+                              isgreater(vload16(0, y + at), (float16)(0.0f)));
         } else {
+            float t[16];
             for (int p = 0; p < 16; p++)
-                t[j][p] = j < nch && p < np &&
-                                  !(relu && !(y[at + p] > 0.0f))
-                              ? dy[at + p]
-                              : 0.0f;
+                t[p] = j < nch && p < np && !(relu && !(y[at + p] > 0.0f))
+                           ? dy[at + p]
+                           : 0.0f;
+            r[j] = vload16(0, t);
         }
     }
+    conv_shuffle_round(r, 1,
+                       (uint16)(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12,
+                                28, 14, 30),
+                       (uint16)(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13,
+                                29, 15, 31));
+    conv_shuffle_round(r, 2,
+                       (uint16)(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12,
+                                13, 28, 29),
+                       (uint16)(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14,
+                                15, 30, 31));
+    conv_shuffle_round(r, 4,
+                       (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24,
+                                25, 26, 27),
+                       (uint16)(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28,
+                                29, 30, 31));
+    conv_shuffle_round(r, 8,
+                       (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21,
+                                22, 23),
+                       (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27,
+                                28, 29, 30, 31));
     __global float *out = dzt + ((size_t)n * ohw + q0) * ocpad + ob * 16;
-    for (int p = 0; p < np; p++) {
-        float col[16];
-#pragma unroll
-        for (int j = 0; j < 16; j++)
-            col[j] = t[j][p];
-        vstore16(vload16(0, col), 0, out + (size_t)p * ocpad);
-    }
+    for (int p = 0; p < np; p++)
+        vstore16(r[p], 0, out + (size_t)p * ocpad);
 }
 
 /* dx = the input gradient: dx[n][c][iy][ix] = sum over taps (ky, kx) and
@@ -235,13 +269,13 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
  * with oy*stride + ky - pad_top = iy and ox*stride + kx - pad_left = ix.
  * dzt is (N*OH*OW + 1, OCpad) with a zero last row (row `zero`), wpk the
  * weights packed for data (Cpad/16, K, K, OC, 16), dx is (N, C, H, W).
- * A work-item computes CONV_P consecutive input pixels of 16 channels. A
+ * A work-item computes CONV_DP consecutive input pixels of 16 channels. A
  * pixel whose tap has no output reads the zero row, so the inner loop has
  * no branch; a tap no pixel of the work-item has is skipped, which is
  * where a 'valid' layer's border (and a strided layer's gaps) would
  * otherwise be multiplications by zero. Skipping adds nothing but zeros'
  * signs, so the tile size never changes a non-zero result.
- * Global size (ceil(H*W / CONV_P), Cpad/16, N). */
+ * Global size (ceil(H*W / CONV_DP), Cpad/16, N). */
 __kernel void conv_backward_data(__global const float *dzt,
                                  __global const float *wpk,
                                  __global float *dx, const int c, const int h,
@@ -253,27 +287,27 @@ __kernel void conv_backward_data(__global const float *dzt,
     const int g = get_global_id(0), cb = get_global_id(1),
               n = get_global_id(2);
     const int hw = h * w, ocpad = (oc + 15) & ~15;
-    if (g * CONV_P >= hw)
+    if (g * CONV_DP >= hw)
         return;
-    int iy[CONV_P], ix[CONV_P];
+    int iy[CONV_DP], ix[CONV_DP];
 #pragma unroll
-    for (int p = 0; p < CONV_P; p++) {
-        const int q = min(g * CONV_P + p, hw - 1);
+    for (int p = 0; p < CONV_DP; p++) {
+        const int q = min(g * CONV_DP + p, hw - 1);
         iy[p] = q / w + pad_top;
         ix[p] = q % w + pad_left;
     }
-    float16 acc[CONV_P];
+    float16 acc[CONV_DP];
 #pragma unroll
-    for (int p = 0; p < CONV_P; p++)
+    for (int p = 0; p < CONV_DP; p++)
         acc[p] = (float16)(0.0f);
 
     __global const float *wp = wpk + (size_t)cb * k * k * oc * 16;
     for (int ky = 0; ky < k; ky++) {
         for (int kx = 0; kx < k; kx++, wp += oc * 16) {
-            __global const float *row[CONV_P];
+            __global const float *row[CONV_DP];
             int any = 0;
 #pragma unroll
-            for (int p = 0; p < CONV_P; p++) {
+            for (int p = 0; p < CONV_DP; p++) {
                 const int ty = iy[p] - ky, tx = ix[p] - kx;
                 const int oy = ty / stride, ox = tx / stride;
                 const int ok = ty >= 0 && tx >= 0 && oy * stride == ty &&
@@ -286,12 +320,12 @@ __kernel void conv_backward_data(__global const float *dzt,
             for (int o = 0; o < oc; o++) {
                 const float16 wv = vload16(o, wp);
 #pragma unroll
-                for (int p = 0; p < CONV_P; p++)
+                for (int p = 0; p < CONV_DP; p++)
                     acc[p] = fma((float16)(row[p][o]), wv, acc[p]);
             }
         }
     }
-    conv_store(acc, dx, n, cb, c, hw, g * CONV_P, 0);
+    conv_store(acc, CONV_DP, dx, n, cb, c, hw, g * CONV_DP, 0);
 }
 
 /* Partial weight and bias gradients over one chunk of the batch: for the
@@ -316,7 +350,7 @@ conv_backward_weights_body(__global const float *x,
 {
     const int tg = get_global_id(0), ob = get_global_id(1),
               s = get_global_id(2);
-    const int kk = k * k, ckk = c * kk, ckkpad = (ckk + CONV_T - 1) & -CONV_T;
+    const int kk = k * k, ckk = c * kk, ckkpad = (ckk + CONV_T - 1) / CONV_T * CONV_T;
     if (tg * CONV_T >= ckk || ob * 16 >= ocpad)
         return;
 
@@ -400,15 +434,17 @@ __kernel void conv_backward_weights_general(
 
 /* dw[o][t] = sum over s < S of part[s][t][o], and db[o] the same of
  * part[s][CKKpad][o], in order of s. part is (S, CKKpad + 1, OCpad),
- * dw is (OC, C, K, K) = (OC, CKK), db is (OC).
+ * dw is (OC, C, K, K) = (OC, CKK), db is (OC); CKKpad is CKK rounded up to
+ * the taps per work-item of the kernel that wrote part.
  * Global size (CKK + 1, OC). */
 __kernel void conv_backward_weights_sum(__global const float *part,
                                         __global float *dw,
                                         __global float *db, const int ckk,
-                                        const int oc, const int splits)
+                                        const int ckkpad, const int oc,
+                                        const int splits)
 {
     const int t = get_global_id(0), o = get_global_id(1);
-    const int ocpad = (oc + 15) & ~15, ckkpad = (ckk + CONV_T - 1) & -CONV_T;
+    const int ocpad = (oc + 15) & ~15;
     if (t > ckk || o >= oc)
         return;
     const int row = t < ckk ? t : ckkpad;
@@ -422,4 +458,5 @@ __kernel void conv_backward_weights_sum(__global const float *part,
 }
 
 #undef CONV_P
+#undef CONV_DP
 #undef CONV_T

@@ -31,12 +31,14 @@ static geometry geometry_of(shape s)
     return g;
 }
 
-static cnn_status create(conv_layer *l, shape s, int max_batch, cnn_error *err)
+/* tiles NULL: the defaults. */
+static cnn_status create(conv_layer *l, shape s, int max_batch,
+                         const conv_tiles *tiles, cnn_error *err)
 {
     geometry g = geometry_of(s);
     return conv_create(l, test_rt(), max_batch, s.c, s.h, s.w, s.oc, s.k,
                        g.stride, g.pad_top, g.pad_left, g.oh, g.ow, s.relu,
-                       err);
+                       tiles, err);
 }
 
 /* Sub-buffer `bytes` at `offset` of parent, for parameters that live inside
@@ -53,8 +55,10 @@ static cl_mem view(cl_mem parent, size_t offset, size_t bytes)
  * for max_batch) and compares y, dx, dw, db with the reference. The
  * reference dz is the device's y masked as the layer documents, so a y
  * near 0 cannot flip the mask between the two. With views set, w, b, dw
- * and db are sub-buffers at aligned offsets of larger buffers. */
-static void check(shape s, int max_batch, int with_dx, int views)
+ * and db are sub-buffers at aligned offsets of larger buffers. tiles NULL:
+ * the defaults. */
+static void check_tiled(shape s, int max_batch, int with_dx, int views,
+                        const conv_tiles *tiles)
 {
     const clrt *rt = test_rt();
     cnn_error err = {0};
@@ -72,7 +76,7 @@ static void check(shape s, int max_batch, int with_dx, int views)
     double *dbr = malloc(nb * sizeof *dbr);
 
     conv_layer l;
-    TEST_OK(create(&l, s, max_batch, &err), err);
+    TEST_OK(create(&l, s, max_batch, tiles, &err), err);
     cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, ny);
     cl_mem by = test_poisoned(ny), bdx = test_poisoned(nx);
     cl_mem bw, bb, bdw, bdb, params = NULL, grads = NULL;
@@ -132,6 +136,11 @@ static void check(shape s, int max_batch, int with_dx, int views)
                     xd, wd, bd, dyd, yd};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
+}
+
+static void check(shape s, int max_batch, int with_dx, int views)
+{
+    check_tiled(s, max_batch, with_dx, views, NULL);
 }
 
 static const shape awkward[] = {
@@ -196,6 +205,29 @@ START_TEST(model_conv2)
 }
 END_TEST
 
+/* Every variant the tuner may pick, whether or not it wins here: each of
+ * a site's candidates (with the other sites at their defaults) on a
+ * 'valid' shape, a strided 'same' one and one with more images than
+ * chunks and channels past a block. */
+static const shape variant_shapes[] = {
+    {3, 5, 9, 11, 7, 3, 1, 1, 0},
+    {3, 20, 9, 9, 33, 3, 1, 2, 1},
+    {19, 3, 7, 6, 17, 4, 0, 1, 1},
+};
+
+START_TEST(every_variant_matches_reference)
+{
+    static const int count[3] = {CONV_FORWARD_VARIANTS, CONV_DATA_VARIANTS,
+                                 CONV_WEIGHTS_VARIANTS};
+    for (int site = 0; site < 3; site++)
+        for (int v = 0; v < count[site]; v++) {
+            conv_tiles t = conv_tiles_with(conv_default_tiles, site, v);
+            for (size_t i = 0; i < sizeof variant_shapes / sizeof variant_shapes[0]; i++)
+                check_tiled(variant_shapes[i], variant_shapes[i].n, 1, 0, &t);
+        }
+}
+END_TEST
+
 /* Two runs of every pass give bit-identical results. */
 START_TEST(deterministic)
 {
@@ -206,7 +238,7 @@ START_TEST(deterministic)
     float *x = test_random_new(nx, 6, -1, 1), *w = test_random_new(nw, 7, -0.1f, 0.1f);
     float *b = test_random_new(s.oc, 8, -1, 1), *dy = test_random_new(ny, 9, -1, 1);
     conv_layer l;
-    TEST_OK(create(&l, s, s.n, &err), err);
+    TEST_OK(create(&l, s, s.n, NULL, &err), err);
     cl_mem bx = test_upload(x, nx), bw = test_upload(w, nw);
     cl_mem bb = test_upload(b, s.oc), bdy = test_upload(dy, ny);
     float *out[2];
@@ -248,20 +280,20 @@ START_TEST(rejects_bad_shapes)
     const clrt *rt = test_rt();
     /* 'valid' 3x3 on a 2x8 input: no output row. */
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 2, 8, 4, 3, 1, 0, 0, 0, 6, 0,
-                                 &err), CNN_ERR_INPUT);
+                                 NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "kernel 3"));
     /* Padding as large as the kernel: the first window misses the input. */
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 3, 0, 12, 6, 0,
-                                 &err), CNN_ERR_INPUT);
+                                 NULL, &err), CNN_ERR_INPUT);
     /* Stride 2, 'same' on 7 rows is 4 of them; a fifth starts at row 7. */
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 5, 4, 0,
-                                 &err), CNN_ERR_INPUT);
+                                 NULL, &err), CNN_ERR_INPUT);
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 0, 0, 0, 6, 6, 0,
-                                 &err), CNN_ERR_INPUT);
+                                 NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "stride 0"));
-    TEST_OK(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 4, 4, 0, &err), err);
+    TEST_OK(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 4, 4, 0, NULL, &err), err);
     conv_release(&l);
-    TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &err), err);
+    TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, NULL, &err), err);
     ck_assert_int_eq(conv_forward(&l, 5, NULL, NULL, NULL, NULL, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
@@ -451,6 +483,7 @@ int main(void)
     tcase_add_test(tc, model_conv1);
     tcase_add_test(tc, model_conv2);
     tcase_add_test(tc, deterministic);
+    tcase_add_test(tc, every_variant_matches_reference);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "dense.h"
 #include "network.h"
 #include "ref/adam.h"
@@ -310,17 +311,22 @@ START_TEST(train_step_partial_batch_both_gemm_paths)
     tuner kernel = forcing("fc=kernel"), clblast = forcing("fc=clblast");
     train_step_check(SMALL_ARCH, small_input, 4, 8, 5, &kernel);
     train_step_check(SMALL_ARCH, small_input, 4, 8, 5, &clblast);
-    ck_assert_str_eq(clblast.choices[1].site, "fc2");
-    ck_assert_str_eq(clblast.choices[1].label, "clblast");
-    ck_assert_int_eq(clblast.choices[1].how, TUNE_FORCED);
+    const tune_choice *c = &clblast.choices[clblast.nchoices - 1];
+    ck_assert_str_eq(c->site, "fc2");
+    ck_assert_str_eq(c->label, "clblast");
+    ck_assert_int_eq(c->how, TUNE_FORCED);
 }
 END_TEST
 
-/* Each dense layer is a site of its own: timed on an empty cache, then
- * read back from it, and timed again on a retune. */
-START_TEST(tuner_chooses_each_dense_layer)
+/* Each convolution has three sites (forward, data, weights) and each dense
+ * layer one: timed on an empty cache, then read back from it, and timed
+ * again on a retune; the layers run what was chosen. */
+START_TEST(tuner_chooses_every_site)
 {
-    test_dir_create(); /* an empty cache, so the paths are timed */
+    static const char *const sites[8] = {
+        "conv1.forward", "conv1.data", "conv1.weights", "conv2.forward",
+        "conv2.data",    "conv2.weights", "fc1",         "fc2"};
+    test_dir_create(); /* an empty cache, so every site is timed */
     setenv("XDG_CACHE_HOME", test_dir, 1);
     arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
     tuner t[3];
@@ -330,21 +336,32 @@ START_TEST(tuner_chooses_each_dense_layer)
         tuner_init(&t[r]);
         t[r].retune = r == 2;
         TEST_OK(network_create(&net, test_rt(), &a, 32, &t[r], adam_defaults(), &err), err);
-        ck_assert_int_eq(t[r].nchoices, 2);
-        for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(t[r].nchoices, 8);
+        char expect[512] = "";
+        for (int i = 0; i < 8; i++) {
             const tune_choice *c = &t[r].choices[i];
-            const dense_layer *l = net.nodes[4 + i].op;
-            ck_assert_str_eq(c->site, i ? "fc2" : "fc1");
-            ck_assert_str_eq(c->label, dense_gemm_name(l));
-            ck_assert_str_eq(c->arithmetic, c->label);
+            ck_assert_str_eq(c->site, sites[i]);
             ck_assert_int_eq(c->how, r == 1 ? TUNE_CACHED : TUNE_TIMED);
             if (r == 1)
                 ck_assert_str_eq(c->label, t[0].choices[i].label);
+            snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%s%s=%s",
+                     i ? ";" : "", c->site, c->arithmetic);
         }
-        char record[128], expect[128];
+        /* conv1 and conv2 are nodes 0 and 2, fc1 and fc2 nodes 4 and 5 */
+        for (int j = 0; j < 2; j++) {
+            const conv_layer *cl = net.nodes[2 * j].op;
+            char label[TUNE_NAME];
+            snprintf(label, sizeof label, "p%d", cl->tiles.pixels);
+            ck_assert_str_eq(t[r].choices[3 * j].label, label);
+            snprintf(label, sizeof label, "t%d%s", cl->tiles.taps,
+                     cl->tiles.chunks ? "c8" : "n1");
+            ck_assert_str_eq(t[r].choices[3 * j + 2].label, label);
+            ck_assert_str_eq(t[r].choices[3 * j + 2].arithmetic, cl->tiles.chunks ? "c8" : "n1");
+            ck_assert_str_eq(t[r].choices[6 + j].label,
+                             dense_gemm_name(net.nodes[4 + j].op));
+        }
+        char record[512];
         TEST_OK(tuner_arithmetic(&t[r], record, sizeof record, &err), err);
-        snprintf(expect, sizeof expect, "fc1=%s;fc2=%s", t[r].choices[0].label,
-                 t[r].choices[1].label);
         ck_assert_str_eq(record, expect);
         network_release(&net);
     }
@@ -401,7 +418,7 @@ int main(void)
     tcase_add_test(tc, train_step_gap_network);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
-    tcase_add_test(tc, tuner_chooses_each_dense_layer);
+    tcase_add_test(tc, tuner_chooses_every_site);
     tcase_add_test(tc, training_is_deterministic);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

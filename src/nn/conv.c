@@ -4,27 +4,57 @@
  * call. */
 #include "conv.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "layer.h"
 #include "ref/conv.h"
 
-/* Batch chunks of the weight-gradient reduction on a CPU: enough
- * work-items to keep every core busy, few enough that the second stage
- * stays negligible. A GPU takes one chunk per image, since it needs many
- * more work-items in flight. */
-#define CONV_CPU_SPLITS 8
+/* Without a tuner: 8 chunks of the batch in the weight gradient are
+ * enough work-items to keep a CPU's cores busy, few enough that the second
+ * stage stays negligible (a GPU does better with a chunk per image). */
+const conv_tiles conv_default_tiles = {.pixels = 8, .data_pixels = 8, .taps = 4,
+                                       .chunks = 8};
 
-/* Must match CONV_P and CONV_T in conv.cl. */
-#define CONV_PIXELS 8
-#define CONV_TAPS 4
+/* The sites' candidates. The tile sizes keep every sum's order (backward-
+ * data skips only products that are zero), so they share one arithmetic
+ * key; the weight gradient's chunks do not. */
+const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
+    {"p4", "-DCONV_P=4", "direct"},
+    {"p8", "-DCONV_P=8", "direct"},
+    {"p16", "-DCONV_P=16", "direct"},
+};
+const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
+    {"d4", "-DCONV_DP=4", "direct"},
+    {"d8", "-DCONV_DP=8", "direct"},
+    {"d16", "-DCONV_DP=16", "direct"},
+};
+const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS] = {
+    {"t4c8", "-DCONV_T=4", "c8"},   {"t8c8", "-DCONV_T=8", "c8"},
+    {"t12c8", "-DCONV_T=12", "c8"}, {"t4n1", "-DCONV_T=4", "n1"},
+    {"t8n1", "-DCONV_T=8", "n1"},   {"t12n1", "-DCONV_T=12", "n1"},
+};
+
+conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
+{
+    static const int pixels[3] = {4, 8, 16}, taps[3] = {4, 8, 12};
+    if (site == 0)
+        base.pixels = pixels[index];
+    else if (site == 1)
+        base.data_pixels = pixels[index];
+    else {
+        base.taps = taps[index % 3];
+        base.chunks = index < 3 ? 8 : 0;
+    }
+    return base;
+}
 
 static size_t pad16(int v) { return (size_t)(v + 15) / 16 * 16; }
 
-static size_t ckkpad(const conv_layer *l)
+static int ckkpad(const conv_layer *l)
 {
-    size_t ckk = (size_t)l->c * l->k * l->k;
-    return (ckk + CONV_TAPS - 1) / CONV_TAPS * CONV_TAPS;
+    int ckk = l->c * l->k * l->k, t = l->tiles.taps;
+    return (ckk + t - 1) / t * t;
 }
 
 int conv_axis(int in, int k, int stride, int same, int *out, int *pad)
@@ -61,10 +91,19 @@ static int windows_fit(int in, int k, int stride, int pad, int out)
            (long)(out - 1) * stride - pad < in;
 }
 
+/* Gets kernel `name` built with "-D<macro>=<value>". */
+static cnn_status tiled_kernel(const clrt *rt, const char *macro, int value,
+                               const char *name, cl_kernel *out, cnn_error *err)
+{
+    char options[64];
+    snprintf(options, sizeof options, "-D%s=%d", macro, value);
+    return clrt_kernels_built(rt, options, 1, &name, &out, err);
+}
+
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                        int h, int w, int oc, int k, int stride, int pad_top,
                        int pad_left, int oh, int ow, int relu,
-                       cnn_error *err)
+                       const conv_tiles *tiles, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     if (max_batch < 1 || c < 1 || oc < 1 || k < 1 || h < 1 || w < 1 ||
@@ -78,23 +117,17 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                         pad_left);
     *l = (conv_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                       .w = w, .oc = oc, .k = k, .relu = relu != 0,
+                      .tiles = tiles ? *tiles : conv_default_tiles,
                       .stride = stride, .pad_top = pad_top,
                       .pad_left = pad_left, .oh = oh, .ow = ow};
     l->general = stride != 1 || pad_top || pad_left || oh != h - k + 1 ||
                  ow != w - k + 1;
-    l->splits = (rt->dev.type & CL_DEVICE_TYPE_CPU) && max_batch > CONV_CPU_SPLITS
-                    ? CONV_CPU_SPLITS
-                    : max_batch;
+    l->splits = l->tiles.chunks && l->tiles.chunks < max_batch ? l->tiles.chunks
+                                                                : max_batch;
 
-    const char *names[] = {
-        "conv_pack_weights",
-        l->general ? "conv_forward_general" : "conv_forward", "conv_dz",
-        "conv_backward_data",
-        l->general ? "conv_backward_weights_general" : "conv_backward_weights",
-        "conv_backward_weights_sum"};
-    cl_kernel *const kernels[] = {&l->pack, &l->forward, &l->dz,
-                                  &l->backward_data, &l->backward_weights,
-                                  &l->backward_weights_sum};
+    const char *names[] = {"conv_pack_weights", "conv_dz",
+                           "conv_backward_weights_sum"};
+    cl_kernel *const kernels[] = {&l->pack, &l->dz, &l->backward_weights_sum};
     size_t kk = (size_t)k * k, rows = (size_t)max_batch * oh * ow + 1;
     struct {
         cl_mem *m;
@@ -103,7 +136,19 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                    {&l->wb, pad16(c) * oc * kk},
                    {&l->dzt, rows * pad16(oc)},
                    {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)}};
-    cnn_status st = clrt_kernels(rt, 6, names, kernels, err);
+    cnn_status st = clrt_kernels(rt, 3, names, kernels, err);
+    if (st == CNN_OK)
+        st = tiled_kernel(rt, "CONV_P", l->tiles.pixels,
+                          l->general ? "conv_forward_general" : "conv_forward",
+                          &l->forward, err);
+    if (st == CNN_OK)
+        st = tiled_kernel(rt, "CONV_DP", l->tiles.data_pixels, "conv_backward_data",
+                          &l->backward_data, err);
+    if (st == CNN_OK)
+        st = tiled_kernel(rt, "CONV_T", l->tiles.taps,
+                          l->general ? "conv_backward_weights_general"
+                                     : "conv_backward_weights",
+                          &l->backward_weights, err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
         st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
     /* dzt's last row stays zero from here on: conv_dz writes the others. */
@@ -156,7 +201,8 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st)
         return st;
     int has_bias = b != NULL;
-    size_t global[3] = {(size_t)(l->oh * l->ow + CONV_PIXELS - 1) / CONV_PIXELS,
+    size_t p = (size_t)l->tiles.pixels;
+    size_t global[3] = {((size_t)l->oh * l->ow + p - 1) / p,
                         pad16(l->oc) / 16, (size_t)n};
     st = clrt_set_args(l->forward, err, 11, sizeof x, &x, sizeof l->wf, &l->wf,
                        sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c,
@@ -189,7 +235,9 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
 
     int nper = (n + l->splits - 1) / l->splits;
     int splits = (n + nper - 1) / nper;
-    size_t g_w[3] = {ckkpad(l) / CONV_TAPS, (size_t)ocpad / 16, (size_t)splits};
+    int ckkp = ckkpad(l);
+    size_t g_w[3] = {(size_t)(ckkp / l->tiles.taps), (size_t)ocpad / 16,
+                     (size_t)splits};
     st = clrt_set_args(l->backward_weights, err, 10, sizeof x, &x,
                        sizeof l->dzt, &l->dzt, sizeof l->part, &l->part,
                        sizeof l->c, &l->c, sizeof l->h, &l->h, sizeof l->w,
@@ -201,9 +249,10 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                                 err)))
         return st;
     size_t g_sum[2] = {(size_t)ckk + 1, (size_t)l->oc};
-    st = clrt_set_args(l->backward_weights_sum, err, 6, sizeof l->part,
+    st = clrt_set_args(l->backward_weights_sum, err, 7, sizeof l->part,
                        &l->part, sizeof dw, &dw, sizeof db, &db, sizeof ckk,
-                       &ckk, sizeof l->oc, &l->oc, sizeof splits, &splits);
+                       &ckk, sizeof ckkp, &ckkp, sizeof l->oc, &l->oc,
+                       sizeof splits, &splits);
     if (st || (st = clrt_launch(l->rt, l->backward_weights_sum, 2, g_sum, NULL,
                                 NULL, err)))
         return st;
@@ -211,7 +260,8 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
         return CNN_OK;
 
     int zero = l->max_batch * ohw;
-    size_t g_dx[3] = {(size_t)(l->h * l->w + CONV_PIXELS - 1) / CONV_PIXELS,
+    size_t dp = (size_t)l->tiles.data_pixels;
+    size_t g_dx[3] = {((size_t)l->h * l->w + dp - 1) / dp,
                       pad16(l->c) / 16, (size_t)n};
     if ((st = pack(l, w, l->wb, 1, err)) ||
         (st = clrt_set_args(l->backward_data, err, 8, sizeof l->dzt, &l->dzt,
@@ -271,12 +321,91 @@ static int conv_params(const arch_layer *l, layer_param *out)
     return 2;
 }
 
-static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
+typedef struct {
+    const layer_node *nd;
+    const layer_env *env;
+    conv_tiles base; /* the sites chosen so far */
+    int site;        /* 0 forward, 1 data, 2 weights */
+    conv_layer l;
+    cl_mem buf[8];   /* x, w, b, y, dy, dx, dw, db */
+} conv_timing;
+
+static cnn_status create_node_layer(conv_layer *out, const layer_node *nd,
+                                    const layer_env *env, const conv_tiles *tiles,
+                                    cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    return conv_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h, l->in.w,
+    return conv_create(out, env->rt, env->max_batch, l->in.c, l->in.h, l->in.w,
                        l->units, l->k, l->stride, l->pad_top, l->pad_left, l->out.h,
-                       l->out.w, nd->relu, err);
+                       l->out.w, nd->relu, tiles, err);
+}
+
+/* The pass a site's kernel runs in: the forward, the backward without dx
+ * (weights), or with it (data; the rest is the same for every candidate). */
+static cnn_status enqueue_site(void *ctx, cnn_error *err)
+{
+    conv_timing *t = ctx;
+    const cl_mem *b = t->buf;
+    int n = t->env->max_batch;
+    if (t->site == 0)
+        return conv_forward(&t->l, n, b[0], b[1], b[2], b[3], err);
+    return conv_backward(&t->l, n, b[0], b[1], b[3], b[4], t->site == 1 ? b[5] : NULL,
+                         b[6], b[7], err);
+}
+
+/* The tuner's timing of candidate `index` of the site: a layer of the
+ * node's shapes with that variant, on zeroed scratch data. */
+static cnn_status conv_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    conv_timing *t = ctx;
+    const arch_layer *a = t->nd->spec;
+    size_t n = (size_t)t->env->max_batch, in = (size_t)arch_size(a->in),
+           out = (size_t)arch_size(a->out), wsize = (size_t)a->units * a->in.c * a->k * a->k;
+    const size_t count[8] = {n * in, wsize, (size_t)a->units, n * out, n * out, n * in,
+                             wsize, (size_t)a->units};
+    conv_tiles tiles = conv_tiles_with(t->base, t->site, index);
+    cnn_status st = create_node_layer(&t->l, t->nd, t->env, &tiles, err);
+    if (st)
+        return st;
+    if ((st = tune_scratch(t->env->rt, 8, count, t->buf, err)) == CNN_OK)
+        st = tune_time_runs(t->env->rt, 3, enqueue_site, t, ms, err);
+    for (int i = 0; i < 8; i++)
+        clrt_release_mem(&t->buf[i]);
+    conv_release(&t->l);
+    return st;
+}
+
+/* Three sites per layer, "<name>.forward", ".data" and ".weights", each
+ * timed with the ones before it chosen. */
+static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
+{
+    static const struct {
+        const char *suffix, *kind;
+        const tune_variant *v;
+        int n;
+    } sites[3] = {
+        {"forward", "conv.forward", conv_forward_variants, CONV_FORWARD_VARIANTS},
+        {"data", "conv.data", conv_data_variants, CONV_DATA_VARIANTS},
+        {"weights", "conv.weights", conv_weights_variants, CONV_WEIGHTS_VARIANTS},
+    };
+    const arch_layer *l = nd->spec;
+    conv_timing t = {.nd = nd, .env = env, .base = conv_default_tiles};
+    for (int i = 0; i < 3; i++) {
+        char name[TUNE_NAME], shape[160];
+        snprintf(name, sizeof name, "%s.%s", l->name, sites[i].suffix);
+        snprintf(shape, sizeof shape, "%s in=%dx%dx%d relu=%d batch=%d", l->token,
+                 l->in.c, l->in.h, l->in.w, nd->relu, env->max_batch);
+        const tune_site site = {.name = name, .kind = sites[i].kind, .shape_key = shape,
+                                .dev = &env->rt->dev};
+        int chosen;
+        t.site = i;
+        cnn_status st = tuner_choose(env->tune, &site, sites[i].v, sites[i].n, conv_time,
+                                     &t, &chosen, err);
+        if (st)
+            return st;
+        t.base = conv_tiles_with(t.base, i, chosen);
+    }
+    return create_node_layer(nd->op, nd, env, &t.base, err);
 }
 
 static void conv_row_release(layer_node *nd) { conv_release(nd->op); }

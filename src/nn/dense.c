@@ -280,71 +280,36 @@ static cnn_status clblast_temp_size(const dense_layer *l, size_t *bytes,
     return CNN_OK;
 }
 
-static cnn_status event_time(cl_event e, cl_profiling_info what,
-                             cl_ulong *t, cnn_error *err)
-{
-    CLRT_CALL(err, clGetEventProfilingInfo, (e, what, sizeof *t, t, NULL));
-    return CNN_OK;
-}
+typedef struct {
+    const dense_layer *l;
+    cl_mem buf[8]; /* x, w, b, y, dy, dx, dw, db */
+} dense_timing;
 
-/* Device time of one forward+backward at max_batch: the span between two
- * markers, so CLBlast's helper kernels and launch gaps count too. */
-static cnn_status time_step(const dense_layer *l, cl_mem *buf, double *ms,
-                            cnn_error *err)
+/* One forward+backward at max_batch, for timing. */
+static cnn_status enqueue_step(void *ctx, cnn_error *err)
 {
-    cl_event e[2] = {NULL, NULL};
-    cnn_status st;
-    cl_int rc = clEnqueueMarkerWithWaitList(l->rt->queue, 0, NULL, &e[0]);
-    if (rc != CL_SUCCESS)
-        return clrt_fail(err, "clEnqueueMarkerWithWaitList", rc);
-    if (!(st = dense_forward(l, l->max_batch, buf[0], buf[1], buf[2], buf[3],
-                             err)) &&
-        !(st = dense_backward(l, l->max_batch, buf[0], buf[1], buf[3], buf[4],
-                              buf[5], buf[6], buf[7], err))) {
-        rc = clEnqueueMarkerWithWaitList(l->rt->queue, 0, NULL, &e[1]);
-        if (rc != CL_SUCCESS)
-            st = clrt_fail(err, "clEnqueueMarkerWithWaitList", rc);
-        else if ((rc = clWaitForEvents(1, &e[1])) != CL_SUCCESS)
-            st = clrt_fail(err, "clWaitForEvents", rc);
-    }
-    cl_ulong t0, t1;
-    if (!st && !(st = event_time(e[0], CL_PROFILING_COMMAND_END, &t0, err)) &&
-        !(st = event_time(e[1], CL_PROFILING_COMMAND_END, &t1, err)))
-        *ms = (double)(t1 - t0) * 1e-6;
-    for (int i = 0; i < 2; i++)
-        if (e[i])
-            clReleaseEvent(e[i]);
-    return st;
+    const dense_timing *t = ctx;
+    const dense_layer *l = t->l;
+    const cl_mem *buf = t->buf;
+    cnn_status st = dense_forward(l, l->max_batch, buf[0], buf[1], buf[2], buf[3], err);
+    return st ? st : dense_backward(l, l->max_batch, buf[0], buf[1], buf[3], buf[4],
+                                    buf[5], buf[6], buf[7], err);
 }
 
 /* The device time of a layer's forward+backward at max_batch on zeroed
- * scratch data: the minimum over TIMING_REPS steps after a warm-up (CLBlast
- * compiles on its first call). Waits for the device. */
+ * scratch data, CLBlast's helper kernels and launch gaps included. */
 static cnn_status time_layer(const dense_layer *l, double *best, cnn_error *err)
 {
     const size_t n = (size_t)l->max_batch, in = (size_t)l->in,
                  out = (size_t)l->out;
-    /* x, w, b, y, dy, dx, dw, db */
     const size_t count[8] = {n * in, out * in, out, n * out,
                              n * out, n * in, out * in, out};
-    cl_mem buf[8] = {0};
-    const float zero = 0.0f;
-    cnn_status st = CNN_OK;
-    for (int i = 0; i < 8 && !st; i++) {
-        st = clrt_buffer(l->rt, count[i] * sizeof(float), &buf[i], err);
-        cl_int rc;
-        if (!st && (rc = clEnqueueFillBuffer(l->rt->queue, buf[i], &zero,
-                                             sizeof zero, 0,
-                                             count[i] * sizeof(float), 0,
-                                             NULL, NULL)) != CL_SUCCESS)
-            st = clrt_fail(err, "clEnqueueFillBuffer", rc);
-    }
-    double ms = 0;
-    for (int r = 0; r <= TIMING_REPS && !st; r++)
-        if (!(st = time_step(l, buf, &ms, err)) && r > 0 && (r == 1 || ms < *best))
-            *best = ms;
+    dense_timing t = {.l = l};
+    cnn_status st = tune_scratch(l->rt, 8, count, t.buf, err);
+    if (st == CNN_OK)
+        st = tune_time_runs(l->rt, TIMING_REPS, enqueue_step, &t, best, err);
     for (int i = 0; i < 8; i++)
-        clrt_release_mem(&buf[i]);
+        clrt_release_mem(&t.buf[i]);
     return st;
 }
 
