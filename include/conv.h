@@ -14,10 +14,12 @@
 
 /* How a layer's kernels split their work; each field is set by a tuner
  * variant (the candidates are conv_forward_variants and the others below).
- * pixels, data_pixels, taps <= 16. */
+ * pixels, data_pixels, taps <= 16; blocks, data_blocks <= 4. */
 typedef struct {
     int pixels;      /* output pixels per work-item of the forward kernel */
+    int blocks;      /* and its blocks of 16 output channels */
     int data_pixels; /* input pixels per work-item of backward-data */
+    int data_blocks; /* and its blocks of 16 input channels */
     int taps;        /* weight taps per work-item of backward-weights */
     int chunks;      /* the batch's chunks in the weight-gradient sum, 0 for
                         one image per chunk: the one choice that changes
@@ -82,9 +84,10 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cnn_error *err);
 
 /* The tuner's candidates for each of a layer's three sites, and how each
- * sets the tiles: forward (pixels), data (data_pixels) and weights (taps
- * and chunks; only the chunks change the arithmetic). */
-enum { CONV_FORWARD_VARIANTS = 3, CONV_DATA_VARIANTS = 3, CONV_WEIGHTS_VARIANTS = 6 };
+ * sets the tiles: forward (pixels, blocks), data (data_pixels,
+ * data_blocks) and weights (taps and chunks; only the chunks change the
+ * arithmetic). */
+enum { CONV_FORWARD_VARIANTS = 6, CONV_DATA_VARIANTS = 5, CONV_WEIGHTS_VARIANTS = 6 };
 extern const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS];
 extern const tune_variant conv_data_variants[CONV_DATA_VARIANTS];
 extern const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS];

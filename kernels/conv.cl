@@ -27,6 +27,15 @@
 #ifndef CONV_DP
 #define CONV_DP 8
 #endif
+/* Blocks of 16 channels per work-item of the forward kernels (CONV_B) and
+ * of conv_backward_data (CONV_DB): two blocks share each pixel's broadcast
+ * input between twice the multiply-adds. */
+#ifndef CONV_B
+#define CONV_B 1
+#endif
+#ifndef CONV_DB
+#define CONV_DB 1
+#endif
 #ifndef CONV_T
 #define CONV_T 4
 #endif
@@ -89,8 +98,9 @@ conv_store(const float16 *acc, const int np, __global float *y, const int n,
  * reads x[iy][ix] at iy = oy*stride + ky - pad_top, ix = ox*stride + kx -
  * pad_left, which must be inside x unless checked is set (then zero
  * outside). A work-item computes CONV_P consecutive output pixels (in
- * row-major order, so they may wrap to the next row) of 16 output channels.
- * Global size (ceil(OH*OW / CONV_P), OCpad/16, N). */
+ * row-major order, so they may wrap to the next row) of CONV_B blocks of
+ * 16 output channels.
+ * Global size (ceil(OH*OW / CONV_P), ceil(OCpad/16 / CONV_B), N). */
 static inline __attribute__((always_inline)) void
 conv_forward_body(__global const float *x, __global const float *wpk,
                   __global const float *b, __global float *y, const int c,
@@ -116,19 +126,30 @@ conv_forward_body(__global const float *x, __global const float *wpk,
         base[p] = iy0[p] * w + ix0[p];
     }
 
-    float16 acc[CONV_P];
+    /* Blocks past the last one (OCpad/16 not a multiple of CONV_B) reread
+     * the last block's weights and are not stored. */
+    const int blocks = (oc + 15) / 16, ckk16 = c * k * k * 16;
+    __global const float *wb[CONV_B];
 #pragma unroll
-    for (int p = 0; p < CONV_P; p++)
-        acc[p] = (float16)(0.0f);
+    for (int bk = 0; bk < CONV_B; bk++)
+        wb[bk] = wpk + (size_t)min(ob * CONV_B + bk, blocks - 1) * ckk16;
+    float16 acc[CONV_B][CONV_P];
+#pragma unroll
+    for (int bk = 0; bk < CONV_B; bk++)
+#pragma unroll
+        for (int p = 0; p < CONV_P; p++)
+            acc[bk][p] = (float16)(0.0f);
 
     __global const float *xn = x + (size_t)n * c * h * w;
-    __global const float *wp = wpk + (size_t)ob * c * k * k * 16;
+    int t16 = 0;
     for (int ci = 0; ci < c; ci++) {
         for (int ky = 0; ky < k; ky++) {
             __global const float *row = xn + (ci * h + ky) * w;
-            for (int kx = 0; kx < k; kx++) {
-                const float16 wv = vload16(0, wp);
-                wp += 16;
+            for (int kx = 0; kx < k; kx++, t16 += 16) {
+                float16 wv[CONV_B];
+#pragma unroll
+                for (int bk = 0; bk < CONV_B; bk++)
+                    wv[bk] = vload16(0, wb[bk] + t16);
 #pragma unroll
                 for (int p = 0; p < CONV_P; p++) {
                     float v;
@@ -140,24 +161,32 @@ conv_forward_body(__global const float *x, __global const float *wpk,
                     } else {
                         v = row[base[p] + kx];
                     }
-                    acc[p] = fma((float16)(v), wv, acc[p]);
+#pragma unroll
+                    for (int bk = 0; bk < CONV_B; bk++)
+                        acc[bk][p] = fma((float16)(v), wv[bk], acc[bk][p]);
                 }
             }
         }
     }
 
-    float16 bias = (float16)(0.0f);
-    if (has_bias) {
-        /* The last block may run past OC; those lanes are never stored. */
-        float bv[16];
-        for (int j = 0; j < 16; j++)
-            bv[j] = ob * 16 + j < oc ? b[ob * 16 + j] : 0.0f;
-        bias = vload16(0, bv);
-    }
 #pragma unroll
-    for (int p = 0; p < CONV_P; p++)
-        acc[p] += bias;
-    conv_store(acc, CONV_P, y, n, ob, oc, ohw, g * CONV_P, relu);
+    for (int bk = 0; bk < CONV_B; bk++) {
+        const int cb = ob * CONV_B + bk;
+        if (cb >= blocks)
+            break;
+        float16 bias = (float16)(0.0f);
+        if (has_bias) {
+            /* The last block may run past OC; those lanes are never stored. */
+            float bv[16];
+            for (int j = 0; j < 16; j++)
+                bv[j] = cb * 16 + j < oc ? b[cb * 16 + j] : 0.0f;
+            bias = vload16(0, bv);
+        }
+#pragma unroll
+        for (int p = 0; p < CONV_P; p++)
+            acc[bk][p] += bias;
+        conv_store(acc[bk], CONV_P, y, n, cb, oc, ohw, g * CONV_P, relu);
+    }
 }
 
 /* The common case, stride 1 'valid': OH = H-K+1, OW = W-K+1. */
@@ -269,13 +298,14 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
  * with oy*stride + ky - pad_top = iy and ox*stride + kx - pad_left = ix.
  * dzt is (N*OH*OW + 1, OCpad) with a zero last row (row `zero`), wpk the
  * weights packed for data (Cpad/16, K, K, OC, 16), dx is (N, C, H, W).
- * A work-item computes CONV_DP consecutive input pixels of 16 channels. A
+ * A work-item computes CONV_DP consecutive input pixels of CONV_DB blocks
+ * of 16 channels. A
  * pixel whose tap has no output reads the zero row, so the inner loop has
  * no branch; a tap no pixel of the work-item has is skipped, which is
  * where a 'valid' layer's border (and a strided layer's gaps) would
  * otherwise be multiplications by zero. Skipping adds nothing but zeros'
  * signs, so the tile size never changes a non-zero result.
- * Global size (ceil(H*W / CONV_DP), Cpad/16, N). */
+ * Global size (ceil(H*W / CONV_DP), ceil(Cpad/16 / CONV_DB), N). */
 __kernel void conv_backward_data(__global const float *dzt,
                                  __global const float *wpk,
                                  __global float *dx, const int c, const int h,
@@ -296,14 +326,21 @@ __kernel void conv_backward_data(__global const float *dzt,
         iy[p] = q / w + pad_top;
         ix[p] = q % w + pad_left;
     }
-    float16 acc[CONV_DP];
+    const int blocks = (c + 15) / 16, kkoc16 = k * k * oc * 16;
+    __global const float *wb[CONV_DB];
 #pragma unroll
-    for (int p = 0; p < CONV_DP; p++)
-        acc[p] = (float16)(0.0f);
+    for (int bk = 0; bk < CONV_DB; bk++)
+        wb[bk] = wpk + (size_t)min(cb * CONV_DB + bk, blocks - 1) * kkoc16;
+    float16 acc[CONV_DB][CONV_DP];
+#pragma unroll
+    for (int bk = 0; bk < CONV_DB; bk++)
+#pragma unroll
+        for (int p = 0; p < CONV_DP; p++)
+            acc[bk][p] = (float16)(0.0f);
 
-    __global const float *wp = wpk + (size_t)cb * k * k * oc * 16;
+    int t16 = 0;
     for (int ky = 0; ky < k; ky++) {
-        for (int kx = 0; kx < k; kx++, wp += oc * 16) {
+        for (int kx = 0; kx < k; kx++, t16 += oc * 16) {
             __global const float *row[CONV_DP];
             int any = 0;
 #pragma unroll
@@ -318,14 +355,25 @@ __kernel void conv_backward_data(__global const float *dzt,
             if (!any)
                 continue;
             for (int o = 0; o < oc; o++) {
-                const float16 wv = vload16(o, wp);
+                float16 wv[CONV_DB];
 #pragma unroll
-                for (int p = 0; p < CONV_DP; p++)
-                    acc[p] = fma((float16)(row[p][o]), wv, acc[p]);
+                for (int bk = 0; bk < CONV_DB; bk++)
+                    wv[bk] = vload16(0, wb[bk] + t16 + o * 16);
+#pragma unroll
+                for (int p = 0; p < CONV_DP; p++) {
+                    const float16 d = (float16)(row[p][o]);
+#pragma unroll
+                    for (int bk = 0; bk < CONV_DB; bk++)
+                        acc[bk][p] = fma(d, wv[bk], acc[bk][p]);
+                }
             }
         }
     }
-    conv_store(acc, CONV_DP, dx, n, cb, c, hw, g * CONV_DP, 0);
+#pragma unroll
+    for (int bk = 0; bk < CONV_DB; bk++)
+        if (cb * CONV_DB + bk < blocks)
+            conv_store(acc[bk], CONV_DP, dx, n, cb * CONV_DB + bk, c, hw,
+                       g * CONV_DP, 0);
 }
 
 /* Partial weight and bias gradients over one chunk of the batch: for the
@@ -459,4 +507,6 @@ __kernel void conv_backward_weights_sum(__global const float *part,
 
 #undef CONV_P
 #undef CONV_DP
+#undef CONV_B
+#undef CONV_DB
 #undef CONV_T

@@ -351,7 +351,9 @@ START_TEST(tuner_chooses_every_site)
         for (int j = 0; j < 2; j++) {
             const conv_layer *cl = net.nodes[2 * j].op;
             char label[TUNE_NAME];
-            snprintf(label, sizeof label, "p%d", cl->tiles.pixels);
+            int len = snprintf(label, sizeof label, "p%d", cl->tiles.pixels);
+            if (cl->tiles.blocks > 1)
+                snprintf(label + len, sizeof label - (size_t)len, "b%d", cl->tiles.blocks);
             ck_assert_str_eq(t[r].choices[3 * j].label, label);
             snprintf(label, sizeof label, "t%d%s", cl->tiles.taps,
                      cl->tiles.chunks ? "c8" : "n1");

@@ -15,7 +15,7 @@
 static const char usage[] =
     "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
     "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
-    "                    [--json] [--retune]\n"
+    "                    [--json] [--retune] [--variants LIST]\n"
     "\n"
     "Times training steps (forward, backward, Adam) of the network on random\n"
     "data: the whole step by the wall clock, waiting once per step, then each\n"
@@ -23,7 +23,9 @@ static const char usage[] =
     "model, input 1x28x28 (3x32x32 for CIFAR-10), 10 classes, batch 32, 50\n"
     "steps, kernel variants as cached, else chosen by timing ($CNN_CL_GEMM or\n"
     "--gemm forces the dense layers'). --retune times every variant afresh and\n"
-    "rewrites the cache.\n"
+    "rewrites the cache. --variants forces some: a site or a kind, '=', a\n"
+    "label, joined by ',' (conv2.forward=p8b2,conv.weights=t8c8,fc=kernel);\n"
+    "the labels are those bench prints.\n"
     "\n"
     "The profiled steps are timed by the wall clock too: the busy share is\n"
     "their kernel time over their wall time. Kernel times count cnn-cl's own\n"
@@ -229,6 +231,9 @@ int cli_bench(int argc, char **argv)
             gemm_source = "--gemm";
         } else if (cli_args_is(&a, "--retune")) {
             tune.retune = 1;
+        } else if (cli_args_is(&a, "--variants")) {
+            if (!(st = cli_args_value(&a, &text, &err)))
+                st = tuner_force(&tune, text, &err);
         } else if (cli_args_is(&a, "--json")) {
             json = 1;
         } else {

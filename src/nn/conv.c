@@ -13,38 +13,51 @@
 /* Without a tuner: 8 chunks of the batch in the weight gradient are
  * enough work-items to keep a CPU's cores busy, few enough that the second
  * stage stays negligible (a GPU does better with a chunk per image). */
-const conv_tiles conv_default_tiles = {.pixels = 8, .data_pixels = 8, .taps = 4,
-                                       .chunks = 8};
+const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 8,
+                                       .data_blocks = 1, .taps = 4, .chunks = 8};
 
-/* The sites' candidates. The tile sizes keep every sum's order (backward-
- * data skips only products that are zero), so they share one arithmetic
- * key; the weight gradient's chunks do not. */
+/* The sites' candidates, each with the tile fields it sets (pixels and
+ * blocks; taps and chunks). The tile sizes keep every sum's order
+ * (backward-data skips only products that are zero), so they share one
+ * arithmetic key; the weight gradient's chunks do not. */
 const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
     {"p4", "-DCONV_P=4", "direct"},
     {"p8", "-DCONV_P=8", "direct"},
     {"p16", "-DCONV_P=16", "direct"},
+    {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct"},
+    {"p8b2", "-DCONV_P=8 -DCONV_B=2", "direct"},
+    {"p4b4", "-DCONV_P=4 -DCONV_B=4", "direct"},
 };
+static const int forward_tiles[CONV_FORWARD_VARIANTS][2] = {
+    {4, 1}, {8, 1}, {16, 1}, {4, 2}, {8, 2}, {4, 4}};
 const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
     {"d4", "-DCONV_DP=4", "direct"},
     {"d8", "-DCONV_DP=8", "direct"},
     {"d16", "-DCONV_DP=16", "direct"},
+    {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct"},
+    {"d8b2", "-DCONV_DP=8 -DCONV_DB=2", "direct"},
 };
+static const int data_tiles[CONV_DATA_VARIANTS][2] = {
+    {4, 1}, {8, 1}, {16, 1}, {4, 2}, {8, 2}};
 const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS] = {
     {"t4c8", "-DCONV_T=4", "c8"},   {"t8c8", "-DCONV_T=8", "c8"},
     {"t12c8", "-DCONV_T=12", "c8"}, {"t4n1", "-DCONV_T=4", "n1"},
     {"t8n1", "-DCONV_T=8", "n1"},   {"t12n1", "-DCONV_T=12", "n1"},
 };
+static const int weights_tiles[CONV_WEIGHTS_VARIANTS][2] = {
+    {4, 8}, {8, 8}, {12, 8}, {4, 0}, {8, 0}, {12, 0}};
 
 conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
 {
-    static const int pixels[3] = {4, 8, 16}, taps[3] = {4, 8, 12};
-    if (site == 0)
-        base.pixels = pixels[index];
-    else if (site == 1)
-        base.data_pixels = pixels[index];
-    else {
-        base.taps = taps[index % 3];
-        base.chunks = index < 3 ? 8 : 0;
+    if (site == 0) {
+        base.pixels = forward_tiles[index][0];
+        base.blocks = forward_tiles[index][1];
+    } else if (site == 1) {
+        base.data_pixels = data_tiles[index][0];
+        base.data_blocks = data_tiles[index][1];
+    } else {
+        base.taps = weights_tiles[index][0];
+        base.chunks = weights_tiles[index][1];
     }
     return base;
 }
@@ -91,12 +104,16 @@ static int windows_fit(int in, int k, int stride, int pad, int out)
            (long)(out - 1) * stride - pad < in;
 }
 
-/* Gets kernel `name` built with "-D<macro>=<value>". */
-static cnn_status tiled_kernel(const clrt *rt, const char *macro, int value,
-                               const char *name, cl_kernel *out, cnn_error *err)
+/* Gets kernel `name` built with "-D<m1>=<v1> -D<m2>=<v2>" (m2 NULL: the
+ * first only); kernels of equal options share one program. */
+static cnn_status tiled_kernel(const clrt *rt, const char *m1, int v1,
+                               const char *m2, int v2, const char *name,
+                               cl_kernel *out, cnn_error *err)
 {
-    char options[64];
-    snprintf(options, sizeof options, "-D%s=%d", macro, value);
+    char options[96];
+    int len = snprintf(options, sizeof options, "-D%s=%d", m1, v1);
+    if (m2)
+        snprintf(options + len, sizeof options - (size_t)len, " -D%s=%d", m2, v2);
     return clrt_kernels_built(rt, options, 1, &name, &out, err);
 }
 
@@ -138,14 +155,15 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                    {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)}};
     cnn_status st = clrt_kernels(rt, 3, names, kernels, err);
     if (st == CNN_OK)
-        st = tiled_kernel(rt, "CONV_P", l->tiles.pixels,
+        st = tiled_kernel(rt, "CONV_P", l->tiles.pixels, "CONV_B", l->tiles.blocks,
                           l->general ? "conv_forward_general" : "conv_forward",
                           &l->forward, err);
     if (st == CNN_OK)
-        st = tiled_kernel(rt, "CONV_DP", l->tiles.data_pixels, "conv_backward_data",
+        st = tiled_kernel(rt, "CONV_DP", l->tiles.data_pixels, "CONV_DB",
+                          l->tiles.data_blocks, "conv_backward_data",
                           &l->backward_data, err);
     if (st == CNN_OK)
-        st = tiled_kernel(rt, "CONV_T", l->tiles.taps,
+        st = tiled_kernel(rt, "CONV_T", l->tiles.taps, NULL, 0,
                           l->general ? "conv_backward_weights_general"
                                      : "conv_backward_weights",
                           &l->backward_weights, err);
@@ -202,8 +220,9 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
         return st;
     int has_bias = b != NULL;
     size_t p = (size_t)l->tiles.pixels;
+    size_t bk = (size_t)l->tiles.blocks;
     size_t global[3] = {((size_t)l->oh * l->ow + p - 1) / p,
-                        pad16(l->oc) / 16, (size_t)n};
+                        (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
     st = clrt_set_args(l->forward, err, 11, sizeof x, &x, sizeof l->wf, &l->wf,
                        sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c,
                        sizeof l->h, &l->h, sizeof l->w, &l->w, sizeof l->k,
@@ -261,8 +280,9 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
 
     int zero = l->max_batch * ohw;
     size_t dp = (size_t)l->tiles.data_pixels;
+    size_t dbk = (size_t)l->tiles.data_blocks;
     size_t g_dx[3] = {((size_t)l->h * l->w + dp - 1) / dp,
-                      pad16(l->c) / 16, (size_t)n};
+                      (pad16(l->c) / 16 + dbk - 1) / dbk, (size_t)n};
     if ((st = pack(l, w, l->wb, 1, err)) ||
         (st = clrt_set_args(l->backward_data, err, 8, sizeof l->dzt, &l->dzt,
                             sizeof l->wb, &l->wb, sizeof dx, &dx, sizeof l->c,
