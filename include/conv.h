@@ -35,13 +35,15 @@ typedef struct {
     conv_tiles tiles;
     int stride, pad_top, pad_left;
     int oh, ow;  /* output size */
-    int general; /* not stride 1 'valid': the bounds-checked kernels */
+    int padded;  /* pads: the forward and weight gradient read xpad */
+    int hp, wp;  /* rows and columns the windows cover, padding included */
     int splits;  /* batch chunks of the weight-gradient reduction */
-    cl_kernel pack, forward, dz, backward_data, backward_weights,
+    cl_kernel pack, pad, forward, dz, backward_data, backward_weights,
         backward_weights_sum;
     cl_mem wf;   /* forward weights, packed (OCpad/16, C, K, K, 16) */
     cl_mem wb;   /* backward-data weights, packed (Cpad/16, K, K, OC, 16) */
     cl_mem dzt;  /* dz as (max_batch*OH*OW + 1, OCpad), the last row zeros */
+    cl_mem xpad; /* x zero-padded, (max_batch, C, hp, wp), when padded */
     cl_mem part; /* gradient partial sums (splits, CKKpad + 1, OCpad) */
 } conv_layer;
 

@@ -11,12 +11,12 @@
  * chunk, then a fixed-order sum), so no atomics and every result is
  * bit-reproducible.
  *
- * The forward and the backward-weights bodies are each written once, as an
- * inline function of (stride, pad_top, pad_left, checked), with two entries:
- * conv_forward and conv_backward_weights call it with (1, 0, 0, 0), so for
- * stride 1 'valid' (the common case) the compiler folds the strides and
- * bounds checks away; the *_general entries pass the layer's values and
- * read zero outside the input. */
+ * Padding: the forward and the weight gradient read a zero-padded copy of
+ * x (conv_pad) when the layer pads, so their inner loops never test a
+ * bound. Each is written once, as an inline function of the stride, with
+ * two entries: stride 1 (the compiler folds it away) and any stride.
+ * Backward-data handles padding and strides itself (it skips taps with no
+ * output). */
 
 /* Register tiles, set by the tuner with -D (see conv_tiles in conv.h; these
  * are the defaults): pixels per work-item of the forward kernels and of
@@ -92,12 +92,31 @@ conv_store(const float16 *acc, const int np, __global float *y, const int n,
     }
 }
 
+/* xp = x zero-padded: xp[n][c][r][col] = x[n][c][r - pad_top][col -
+ * pad_left] where that is inside x, else 0. x is (N, C, H, W), xp is
+ * (N, C, HP, WP). A work-item writes one row. Global size (HP, N*C). */
+__kernel void conv_pad(__global const float *x, __global float *xp,
+                       const int h, const int w, const int hp, const int wp,
+                       const int pad_top, const int pad_left)
+{
+    const int r = get_global_id(0), plane = get_global_id(1);
+    if (r >= hp)
+        return;
+    const int iy = r - pad_top, inside = iy >= 0 && iy < h;
+    __global float *dst = xp + ((size_t)plane * hp + r) * wp;
+    for (int col = 0; col < wp; col++) {
+        const int ix = col - pad_left;
+        dst[col] = inside && ix >= 0 && ix < w
+                       ? x[((size_t)plane * h + iy) * w + ix]
+                       : 0.0f;
+    }
+}
+
 /* y = conv(x, w) + b, then max(y, 0) when relu is set.
  * x is (N, C, H, W), wpk is w packed as (OCpad/16, C, K, K, 16), b is (OC)
  * and read only when has_bias, y is (N, OC, OH, OW); output pixel (oy, ox)
- * reads x[iy][ix] at iy = oy*stride + ky - pad_top, ix = ox*stride + kx -
- * pad_left, which must be inside x unless checked is set (then zero
- * outside). A work-item computes CONV_P consecutive output pixels (in
+ * reads x[iy][ix] at iy = oy*stride + ky, ix = ox*stride + kx, inside x
+ * (padding is in x already). A work-item computes CONV_P consecutive output pixels (in
  * row-major order, so they may wrap to the next row) of CONV_B blocks of
  * 16 output channels.
  * Global size (ceil(OH*OW / CONV_P), ceil(OCpad/16 / CONV_B), N). */
@@ -106,8 +125,7 @@ conv_forward_body(__global const float *x, __global const float *wpk,
                   __global const float *b, __global float *y, const int c,
                   const int h, const int w, const int k, const int oc,
                   const int relu, const int has_bias, const int stride,
-                  const int pad_top, const int pad_left, const int oh,
-                  const int ow, const int checked)
+                  const int oh, const int ow)
 {
     const int g = get_global_id(0), ob = get_global_id(1),
               n = get_global_id(2);
@@ -117,13 +135,11 @@ conv_forward_body(__global const float *x, __global const float *wpk,
 
     /* Where each pixel's window starts; pixels past the end repeat the last
      * one so the loads stay in bounds, and are not stored. */
-    int base[CONV_P], iy0[CONV_P], ix0[CONV_P];
+    int base[CONV_P];
 #pragma unroll
     for (int p = 0; p < CONV_P; p++) {
         const int q = min(g * CONV_P + p, ohw - 1);
-        iy0[p] = (q / ow) * stride - pad_top;
-        ix0[p] = (q % ow) * stride - pad_left;
-        base[p] = iy0[p] * w + ix0[p];
+        base[p] = (q / ow) * stride * w + (q % ow) * stride;
     }
 
     /* Blocks past the last one (OCpad/16 not a multiple of CONV_B) reread
@@ -152,15 +168,7 @@ conv_forward_body(__global const float *x, __global const float *wpk,
                     wv[bk] = vload16(0, wb[bk] + t16);
 #pragma unroll
                 for (int p = 0; p < CONV_P; p++) {
-                    float v;
-                    if (checked) {
-                        const int iy = iy0[p] + ky, ix = ix0[p] + kx;
-                        v = iy >= 0 && iy < h && ix >= 0 && ix < w
-                                ? xn[(ci * h + iy) * w + ix]
-                                : 0.0f;
-                    } else {
-                        v = row[base[p] + kx];
-                    }
+                    const float v = row[base[p] + kx];
 #pragma unroll
                     for (int bk = 0; bk < CONV_B; bk++)
                         acc[bk][p] = fma((float16)(v), wv[bk], acc[bk][p]);
@@ -189,29 +197,28 @@ conv_forward_body(__global const float *x, __global const float *wpk,
     }
 }
 
-/* The common case, stride 1 'valid': OH = H-K+1, OW = W-K+1. */
+/* Stride 1: OH = H-K+1, OW = W-K+1. */
 __kernel void conv_forward(__global const float *x,
                            __global const float *wpk,
                            __global const float *b, __global float *y,
                            const int c, const int h, const int w, const int k,
                            const int oc, const int relu, const int has_bias)
 {
-    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, 1, 0, 0,
-                      h - k + 1, w - k + 1, 0);
+    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, 1,
+                      h - k + 1, w - k + 1);
 }
 
-/* Any stride and padding, zero outside the input. */
-__kernel void conv_forward_general(__global const float *x,
+/* Any stride: OH, OW as given, every window inside x. */
+__kernel void conv_forward_strided(__global const float *x,
                                    __global const float *wpk,
                                    __global const float *b, __global float *y,
                                    const int c, const int h, const int w,
                                    const int k, const int oc, const int relu,
                                    const int has_bias, const int stride,
-                                   const int pad_top, const int pad_left,
                                    const int oh, const int ow)
 {
     conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride,
-                      pad_top, pad_left, oh, ow, 1);
+                      oh, ow);
 }
 
 /* One round of a 16 x 16 transpose in registers: rows j and j + bs (for
@@ -379,8 +386,8 @@ __kernel void conv_backward_data(__global const float *dzt,
 /* Partial weight and bias gradients over one chunk of the batch: for the
  * images n in [s*nper, min((s+1)*nper, N)) and output pixels (oy, ox),
  * part[s][t][o] = sum of dz[n][oy][ox][o] * x[n][c][iy][ix] with
- * iy = oy*stride + ky - pad_top, ix = ox*stride + kx - pad_left (inside x
- * unless checked is set, then zero outside) and t = (c*K + ky)*K + kx < CKK,
+ * iy = oy*stride + ky, ix = ox*stride + kx (inside x: padding is in x
+ * already) and t = (c*K + ky)*K + kx < CKK,
  * and part[s][CKKpad][o] = sum of dz[n][oy][ox][o] (the bias, summed by the
  * work-items of the first taps).
  * x is (N, C, H, W), dzt is (N*OH*OW, OCpad), part is
@@ -392,9 +399,7 @@ conv_backward_weights_body(__global const float *x,
                            __global const float *dzt, __global float *part,
                            const int c, const int h, const int w, const int k,
                            const int ocpad, const int nper, const int n,
-                           const int stride, const int pad_top,
-                           const int pad_left, const int oh, const int ow,
-                           const int checked)
+                           const int stride, const int oh, const int ow)
 {
     const int tg = get_global_id(0), ob = get_global_id(1),
               s = get_global_id(2);
@@ -404,13 +409,11 @@ conv_backward_weights_body(__global const float *x,
 
     /* Offset of each tap's input from the window's start; taps past the end
      * repeat the last one so the loads stay in bounds (never summed). */
-    int off[CONV_T], ky[CONV_T], kx[CONV_T];
+    int off[CONV_T];
 #pragma unroll
     for (int i = 0; i < CONV_T; i++) {
         const int t = min(tg * CONV_T + i, ckk - 1), tap = t % kk;
-        ky[i] = tap / k;
-        kx[i] = tap % k;
-        off[i] = (t / kk) * h * w + ky[i] * w + kx[i];
+        off[i] = (t / kk) * h * w + (tap / k) * w + tap % k;
     }
 
     float16 acc[CONV_T];
@@ -427,22 +430,10 @@ conv_backward_weights_body(__global const float *x,
             for (int ox = 0; ox < ow; ox++) {
                 const float16 dv = vload16(0, d);
                 d += ocpad;
-                const int iy0 = oy * stride - pad_top,
-                          ix0 = ox * stride - pad_left;
-                __global const float *xp = xn + oy * w + ox;
+                __global const float *xp = xn + (oy * w + ox) * stride;
 #pragma unroll
-                for (int i = 0; i < CONV_T; i++) {
-                    float v;
-                    if (checked) {
-                        const int iy = iy0 + ky[i], ix = ix0 + kx[i];
-                        v = iy >= 0 && iy < h && ix >= 0 && ix < w
-                                ? xn[iy0 * w + ix0 + off[i]]
-                                : 0.0f;
-                    } else {
-                        v = xp[off[i]];
-                    }
-                    acc[i] = fma((float16)(v), dv, acc[i]);
-                }
+                for (int i = 0; i < CONV_T; i++)
+                    acc[i] = fma((float16)(xp[off[i]]), dv, acc[i]);
                 if (tg == 0)
                     bias += dv;
             }
@@ -457,7 +448,7 @@ conv_backward_weights_body(__global const float *x,
         vstore16(bias, 0, out + ckkpad * ocpad);
 }
 
-/* The common case, stride 1 'valid': OH = H-K+1, OW = W-K+1. */
+/* Stride 1: OH = H-K+1, OW = W-K+1. */
 __kernel void conv_backward_weights(__global const float *x,
                                     __global const float *dzt,
                                     __global float *part, const int c,
@@ -465,19 +456,18 @@ __kernel void conv_backward_weights(__global const float *x,
                                     const int ocpad, const int nper,
                                     const int n)
 {
-    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1, 0,
-                               0, h - k + 1, w - k + 1, 0);
+    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1,
+                               h - k + 1, w - k + 1);
 }
 
-/* Any stride and padding, zero outside the input. */
-__kernel void conv_backward_weights_general(
+/* Any stride: OH, OW as given, every window inside x. */
+__kernel void conv_backward_weights_strided(
     __global const float *x, __global const float *dzt, __global float *part,
     const int c, const int h, const int w, const int k, const int ocpad,
-    const int nper, const int n, const int stride, const int pad_top,
-    const int pad_left, const int oh, const int ow)
+    const int nper, const int n, const int stride, const int oh, const int ow)
 {
     conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
-                               stride, pad_top, pad_left, oh, ow, 1);
+                               stride, oh, ow);
 }
 
 /* dw[o][t] = sum over s < S of part[s][t][o], and db[o] the same of

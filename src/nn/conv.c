@@ -87,9 +87,9 @@ int conv_axis(int in, int k, int stride, int same, int *out, int *pad)
 
 void conv_release(conv_layer *l)
 {
-    cl_kernel *ks[] = {&l->pack, &l->forward, &l->dz, &l->backward_data,
+    cl_kernel *ks[] = {&l->pack, &l->pad, &l->forward, &l->dz, &l->backward_data,
                        &l->backward_weights, &l->backward_weights_sum};
-    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part};
+    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part, &l->xpad};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         clrt_release_kernel(ks[i]);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -137,14 +137,17 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                       .tiles = tiles ? *tiles : conv_default_tiles,
                       .stride = stride, .pad_top = pad_top,
                       .pad_left = pad_left, .oh = oh, .ow = ow};
-    l->general = stride != 1 || pad_top || pad_left || oh != h - k + 1 ||
-                 ow != w - k + 1;
+    /* The rows and columns the windows cover, padding included. */
+    l->hp = (oh - 1) * stride + k;
+    l->wp = (ow - 1) * stride + k;
+    l->padded = pad_top || pad_left || l->hp > h || l->wp > w;
     l->splits = l->tiles.chunks && l->tiles.chunks < max_batch ? l->tiles.chunks
                                                                 : max_batch;
 
-    const char *names[] = {"conv_pack_weights", "conv_dz",
+    const char *names[] = {"conv_pack_weights", "conv_pad", "conv_dz",
                            "conv_backward_weights_sum"};
-    cl_kernel *const kernels[] = {&l->pack, &l->dz, &l->backward_weights_sum};
+    cl_kernel *const kernels[] = {&l->pack, &l->pad, &l->dz,
+                                  &l->backward_weights_sum};
     size_t kk = (size_t)k * k, rows = (size_t)max_batch * oh * ow + 1;
     struct {
         cl_mem *m;
@@ -152,11 +155,12 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     } buffers[] = {{&l->wf, pad16(oc) * c * kk},
                    {&l->wb, pad16(c) * oc * kk},
                    {&l->dzt, rows * pad16(oc)},
-                   {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)}};
-    cnn_status st = clrt_kernels(rt, 3, names, kernels, err);
+                   {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)},
+                   {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0}};
+    cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
     if (st == CNN_OK)
         st = tiled_kernel(rt, "CONV_P", l->tiles.pixels, "CONV_B", l->tiles.blocks,
-                          l->general ? "conv_forward_general" : "conv_forward",
+                          stride > 1 ? "conv_forward_strided" : "conv_forward",
                           &l->forward, err);
     if (st == CNN_OK)
         st = tiled_kernel(rt, "CONV_DP", l->tiles.data_pixels, "CONV_DB",
@@ -164,11 +168,12 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                           &l->backward_data, err);
     if (st == CNN_OK)
         st = tiled_kernel(rt, "CONV_T", l->tiles.taps, NULL, 0,
-                          l->general ? "conv_backward_weights_general"
+                          stride > 1 ? "conv_backward_weights_strided"
                                      : "conv_backward_weights",
                           &l->backward_weights, err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
-        st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
+        if (buffers[i].floats)
+            st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
     /* dzt's last row stays zero from here on: conv_dz writes the others. */
     const float zero = 0;
     cl_int rc;
@@ -199,23 +204,48 @@ static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int data,
     return st ? st : clrt_launch(l->rt, l->pack, 2, global, NULL, NULL, err);
 }
 
-/* Sets the arguments a *_general kernel takes after its first `first`:
- * the stride, the padding and the output size. */
-static cnn_status set_geometry(const conv_layer *l, cl_kernel kernel,
-                               cl_uint first, cnn_error *err)
+/* Sets the arguments a strided kernel takes after its first `first`: the
+ * stride and the output size. */
+static cnn_status set_stride(const conv_layer *l, cl_kernel kernel, cl_uint first,
+                             cnn_error *err)
 {
-    const int *v[] = {&l->stride, &l->pad_top, &l->pad_left, &l->oh, &l->ow};
+    const int *v[] = {&l->stride, &l->oh, &l->ow};
     for (cl_uint i = 0; i < sizeof v / sizeof v[0]; i++)
         CLRT_CALL(err, clSetKernelArg, (kernel, first + i, sizeof(int), v[i]));
     return CNN_OK;
 }
 
+/* The input the forward and weight-gradient kernels read: x, or its
+ * zero-padded copy (made here) when the layer pads; *h, *w its size. */
+static cnn_status padded_input(const conv_layer *l, int n, cl_mem x, cl_mem *out,
+                               int *h, int *w, cnn_error *err)
+{
+    *out = x;
+    *h = l->h;
+    *w = l->w;
+    if (!l->padded)
+        return CNN_OK;
+    *out = l->xpad;
+    *h = l->hp;
+    *w = l->wp;
+    size_t global[2] = {(size_t)l->hp, (size_t)n * l->c};
+    cnn_status st = clrt_set_args(l->pad, err, 8, sizeof x, &x, sizeof l->xpad, &l->xpad,
+                                  sizeof l->h, &l->h, sizeof l->w, &l->w, sizeof l->hp,
+                                  &l->hp, sizeof l->wp, &l->wp, sizeof l->pad_top,
+                                  &l->pad_top, sizeof l->pad_left, &l->pad_left);
+    return st ? st : clrt_launch(l->rt, l->pad, 2, global, NULL, NULL, err);
+}
+
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err)
 {
+    cl_mem in;
+    int h, wd;
     cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st == CNN_OK)
         st = pack(l, w, l->wf, 0, err);
+    if (st == CNN_OK)
+        st = padded_input(l, n, x, &in, &h, &wd, err);
     if (st)
         return st;
     int has_bias = b != NULL;
@@ -223,13 +253,12 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     size_t bk = (size_t)l->tiles.blocks;
     size_t global[3] = {((size_t)l->oh * l->ow + p - 1) / p,
                         (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
-    st = clrt_set_args(l->forward, err, 11, sizeof x, &x, sizeof l->wf, &l->wf,
-                       sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c,
-                       sizeof l->h, &l->h, sizeof l->w, &l->w, sizeof l->k,
-                       &l->k, sizeof l->oc, &l->oc, sizeof l->relu, &l->relu,
-                       sizeof has_bias, &has_bias);
-    if (st == CNN_OK && l->general)
-        st = set_geometry(l, l->forward, 11, err);
+    st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->wf, &l->wf,
+                       sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c, sizeof h, &h,
+                       sizeof wd, &wd, sizeof l->k, &l->k, sizeof l->oc, &l->oc,
+                       sizeof l->relu, &l->relu, sizeof has_bias, &has_bias);
+    if (st == CNN_OK && l->stride > 1)
+        st = set_stride(l, l->forward, 11, err);
     return st ? st : clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err);
 }
 
@@ -252,18 +281,24 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st || (st = clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err)))
         return st;
 
+    /* The forward's padded copy may be gone (another layer's forward, or
+     * none before this backward), so it is made again: one pass over x. */
+    cl_mem in;
+    int h, wd;
+    if ((st = padded_input(l, n, x, &in, &h, &wd, err)))
+        return st;
     int nper = (n + l->splits - 1) / l->splits;
     int splits = (n + nper - 1) / nper;
     int ckkp = ckkpad(l);
     size_t g_w[3] = {(size_t)(ckkp / l->tiles.taps), (size_t)ocpad / 16,
                      (size_t)splits};
-    st = clrt_set_args(l->backward_weights, err, 10, sizeof x, &x,
+    st = clrt_set_args(l->backward_weights, err, 10, sizeof in, &in,
                        sizeof l->dzt, &l->dzt, sizeof l->part, &l->part,
-                       sizeof l->c, &l->c, sizeof l->h, &l->h, sizeof l->w,
-                       &l->w, sizeof l->k, &l->k, sizeof ocpad, &ocpad,
+                       sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd,
+                       sizeof l->k, &l->k, sizeof ocpad, &ocpad,
                        sizeof nper, &nper, sizeof n, &n);
-    if (st == CNN_OK && l->general)
-        st = set_geometry(l, l->backward_weights, 10, err);
+    if (st == CNN_OK && l->stride > 1)
+        st = set_stride(l, l->backward_weights, 10, err);
     if (st || (st = clrt_launch(l->rt, l->backward_weights, 3, g_w, NULL, NULL,
                                 err)))
         return st;
@@ -284,13 +319,15 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     size_t g_dx[3] = {((size_t)l->h * l->w + dp - 1) / dp,
                       (pad16(l->c) / 16 + dbk - 1) / dbk, (size_t)n};
     if ((st = pack(l, w, l->wb, 1, err)) ||
-        (st = clrt_set_args(l->backward_data, err, 8, sizeof l->dzt, &l->dzt,
+        (st = clrt_set_args(l->backward_data, err, 14, sizeof l->dzt, &l->dzt,
                             sizeof l->wb, &l->wb, sizeof dx, &dx, sizeof l->c,
                             &l->c, sizeof l->h, &l->h, sizeof l->w, &l->w,
-                            sizeof l->k, &l->k, sizeof l->oc, &l->oc)) ||
-        (st = set_geometry(l, l->backward_data, 8, err)))
+                            sizeof l->k, &l->k, sizeof l->oc, &l->oc,
+                            sizeof l->stride, &l->stride, sizeof l->pad_top,
+                            &l->pad_top, sizeof l->pad_left, &l->pad_left,
+                            sizeof l->oh, &l->oh, sizeof l->ow, &l->ow,
+                            sizeof zero, &zero)))
         return st;
-    CLRT_CALL(err, clSetKernelArg, (l->backward_data, 13, sizeof zero, &zero));
     return clrt_launch(l->rt, l->backward_data, 3, g_dx, NULL, NULL, err);
 }
 
