@@ -3,16 +3,61 @@
  * HW = 1. Per-channel vectors are (C); stats is (2, C): mean, then invstd.
  *
  * The training kernels run one work-group of L work-items (a power of two,
- * the host's explicit local size) per channel: work-item l visits the
- * channel's values l, l + L, l + 2L, ... in (n, hw) order, and the L partial
- * sums meet in a fixed tree in local memory, so every result is
- * bit-reproducible. */
+ * the host's explicit local size) per channel. The channel's values are
+ * cut into runs of up to BATCHNORM_RUN consecutive values of one image;
+ * work-item l takes runs l, l + L, l + 2L, ... and walks each with 16-lane
+ * vectors, and the L partial sums meet in a fixed tree in local memory, so
+ * every result is bit-reproducible. */
 
-/* Where the i-th of the N*HW values of channel ch sits. */
-size_t batchnorm_index(int i, int ch, int c, int hw)
+#define BATCHNORM_RUN 256
+
+/* Run u of channel ch: where it starts in the (N, C, HW) array, and its
+ * length. */
+size_t batchnorm_run(int u, int ch, int c, int hw, int *len)
 {
-    const int s = i / hw;
-    return ((size_t)s * c + ch) * hw + (i - s * hw);
+    const int runs = (hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN, s = u / runs,
+              first = (u - s * runs) * BATCHNORM_RUN;
+    *len = min(BATCHNORM_RUN, hw - first);
+    return ((size_t)s * c + ch) * hw + first;
+}
+
+/* Values [j, j + 16) of p, zero past len. */
+float16 batchnorm_load(__global const float *p, int j, int len)
+{
+    if (j + 16 <= len)
+        return vload16(0, p + j);
+    float t[16];
+    for (int i = 0; i < 16; i++)
+        t[i] = j + i < len ? p[j + i] : 0.0f;
+    return vload16(0, t);
+}
+
+/* Stores the lanes of v below len - j at p + j. */
+void batchnorm_store(float16 v, __global float *p, int j, int len)
+{
+    if (j + 16 <= len) {
+        vstore16(v, 0, p + j);
+        return;
+    }
+    float t[16];
+    vstore16(v, 0, t);
+    for (int i = 0; j + i < len; i++)
+        p[j + i] = t[i];
+}
+
+/* Which lanes of [j, j + 16) are below len. */
+int16 batchnorm_inside(int j, int len)
+{
+    return (int16)(j) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) <
+           (int16)(len);
+}
+
+float batchnorm_hsum(float16 v)
+{
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    float2 d = b.lo + b.hi;
+    return d.x + d.y;
 }
 
 /* The sum of every work-item's v, returned to all of them; part holds L
@@ -47,22 +92,36 @@ __kernel void batchnorm_forward_train(__global const float *x,
                                       __local float *part)
 {
     const int ch = get_group_id(0), l = get_local_id(0),
-              L = get_local_size(0), m = n * hw;
-    float s = 0.0f;
-    for (int i = l; i < m; i += L)
-        s += x[batchnorm_index(i, ch, c, hw)];
-    const float mean = batchnorm_group_sum(s, part) / (float)m;
-    float q = 0.0f;
-    for (int i = l; i < m; i += L) {
-        const float d = x[batchnorm_index(i, ch, c, hw)] - mean;
-        q += d * d;
+              L = get_local_size(0), m = n * hw,
+              runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
+    float16 s = (float16)(0.0f);
+    for (int u = l; u < runs; u += L) {
+        int len;
+        __global const float *p = x + batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16)
+            s += batchnorm_load(p, j, len);
     }
-    const float var = batchnorm_group_sum(q, part) / (float)m;
+    const float mean = batchnorm_group_sum(batchnorm_hsum(s), part) / (float)m;
+    float16 q = (float16)(0.0f);
+    for (int u = l; u < runs; u += L) {
+        int len;
+        __global const float *p = x + batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16) {
+            /* Lanes past the run must add 0, not mean squared. */
+            const float16 d = select((float16)(0.0f), batchnorm_load(p, j, len) - mean,
+                                     batchnorm_inside(j, len));
+            q = fma(d, d, q);
+        }
+    }
+    const float var = batchnorm_group_sum(batchnorm_hsum(q), part) / (float)m;
     const float invstd = rsqrt(var + eps);
     const float scale = gamma[ch] * invstd, shift = beta[ch];
-    for (int i = l; i < m; i += L) {
-        const size_t at = batchnorm_index(i, ch, c, hw);
-        y[at] = (x[at] - mean) * scale + shift;
+    for (int u = l; u < runs; u += L) {
+        int len;
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16)
+            batchnorm_store((batchnorm_load(x + at, j, len) - mean) * scale + shift,
+                            y + at, j, len);
     }
     if (l == 0) {
         const float unbiased = m > 1 ? var * ((float)m / (float)(m - 1)) : var;
@@ -106,16 +165,22 @@ __kernel void batchnorm_backward(__global const float *x,
                                  __local float *part)
 {
     const int ch = get_group_id(0), l = get_local_id(0),
-              L = get_local_size(0), m = n * hw;
+              L = get_local_size(0), m = n * hw,
+              runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const float mean = stats[ch], invstd = stats[c + ch];
-    float sdy = 0.0f, sdyx = 0.0f;
-    for (int i = l; i < m; i += L) {
-        const size_t at = batchnorm_index(i, ch, c, hw);
-        sdy += dy[at];
-        sdyx += dy[at] * ((x[at] - mean) * invstd);
+    float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
+    for (int u = l; u < runs; u += L) {
+        int len;
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16) {
+            /* Lanes past the run hold dy = 0, so they add nothing. */
+            const float16 g = batchnorm_load(dy + at, j, len);
+            vdy += g;
+            vdyx = fma(g, (batchnorm_load(x + at, j, len) - mean) * invstd, vdyx);
+        }
     }
-    sdy = batchnorm_group_sum(sdy, part);
-    sdyx = batchnorm_group_sum(sdyx, part);
+    const float sdy = batchnorm_group_sum(batchnorm_hsum(vdy), part),
+                sdyx = batchnorm_group_sum(batchnorm_hsum(vdyx), part);
     if (l == 0) {
         dgamma[ch] = sdyx;
         dbeta[ch] = sdy;
@@ -124,8 +189,13 @@ __kernel void batchnorm_backward(__global const float *x,
         return;
     const float scale = gamma[ch] * invstd, mdy = sdy / (float)m,
                 mdyx = sdyx / (float)m;
-    for (int i = l; i < m; i += L) {
-        const size_t at = batchnorm_index(i, ch, c, hw);
-        dx[at] = scale * (dy[at] - mdy - (x[at] - mean) * invstd * mdyx);
+    for (int u = l; u < runs; u += L) {
+        int len;
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16) {
+            const float16 xhat = (batchnorm_load(x + at, j, len) - mean) * invstd;
+            batchnorm_store(scale * (batchnorm_load(dy + at, j, len) - mdy - xhat * mdyx),
+                            dx + at, j, len);
+        }
     }
 }
