@@ -37,6 +37,7 @@ typedef struct {
     struct clrt_launch_record {
         cl_event event;
         char kernel[64];
+        double flop; /* what the launch computed, when its caller said */
     } *launches;
     int count, capacity;
 } clrt_profile;
@@ -154,11 +155,17 @@ cnn_status clrt_profile_start(clrt *rt, cnn_error *err);
 cnn_status clrt_profile_record(const clrt *rt, cl_kernel k, cl_event event,
                                cnn_error *err);
 
-/* One kernel's recorded launches: how many, and their summed device time. */
+/* Credits the launch just recorded with `flop` floating-point operations
+ * (for the benchmark's per-kernel GFLOPS); nothing when not profiling. */
+void clrt_profile_flop(const clrt *rt, double flop);
+
+/* One kernel's recorded launches: how many, their summed device time, and
+ * the operations credited to them (0 when none were). */
 typedef struct {
     char name[64];
     int calls;
     double ms;
+    double flop;
 } clrt_kernel_time;
 
 /* Waits for the device, then stops recording and hands back what was

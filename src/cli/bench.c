@@ -99,8 +99,11 @@ static void print_text(const clrt *rt, int device, const char *variants,
            b->steps, b->profiled_step_ms);
     for (int i = 0; i < b->nkernels; i++) {
         const clrt_kernel_time *k = &b->kernels[i];
-        printf("  %-32s %5.1f calls/step %9.3f ms/call %9.3f ms/step\n", k->name,
+        printf("  %-32s %5.1f calls/step %9.3f ms/call %9.3f ms/step", k->name,
                (double)k->calls / b->steps, k->ms / k->calls, k->ms / b->steps);
+        if (k->flop > 0)
+            printf(" %7.1f GFLOPS", k->flop / k->ms * 1e-6);
+        putchar('\n');
     }
     printf("  %-32s %9.3f ms/step (cnn-cl's kernels; CLBlast's own GEMM kernels are "
            "not counted)\n", "total", b->kernel_ms);
@@ -125,9 +128,12 @@ static cnn_status print_json(const clrt *rt, const char *variants, const bench_r
     int failed = !kernels || !o;
     for (int i = 0; !failed && i < b->nkernels; i++) {
         const clrt_kernel_time *k = &b->kernels[i];
-        failed = json_array_append_new(kernels, json_pack(
-            "{s:s, s:f, s:f}", "name", k->name,
-            "calls_per_step", (double)k->calls / b->steps, "ms_per_step", k->ms / b->steps));
+        json_t *e = json_pack("{s:s, s:f, s:f}", "name", k->name, "calls_per_step",
+                              (double)k->calls / b->steps, "ms_per_step", k->ms / b->steps);
+        /* gflops only for the kernels whose launches say what they compute */
+        if (e && k->flop > 0 && json_object_set_new(e, "gflops", json_real(k->flop / k->ms * 1e-6)))
+            failed = 1;
+        failed = failed || json_array_append_new(kernels, e);
     }
     if (!failed)
         failed = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) ||

@@ -204,6 +204,13 @@ static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int data,
     return st ? st : clrt_launch(l->rt, l->pack, 2, global, NULL, NULL, err);
 }
 
+/* A pass's useful multiply-adds, for the benchmark's per-kernel GFLOPS
+ * (the same count for the forward and both gradients). */
+static double pass_flop(const conv_layer *l, int n)
+{
+    return 2.0 * n * l->oc * l->c * l->k * l->k * l->oh * l->ow;
+}
+
 /* Sets the arguments a strided kernel takes after its first `first`: the
  * stride and the output size. */
 static cnn_status set_stride(const conv_layer *l, cl_kernel kernel, cl_uint first,
@@ -259,7 +266,10 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                        sizeof l->relu, &l->relu, sizeof has_bias, &has_bias);
     if (st == CNN_OK && l->stride > 1)
         st = set_stride(l, l->forward, 11, err);
-    return st ? st : clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err);
+    if (st || (st = clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err)))
+        return st;
+    clrt_profile_flop(l->rt, pass_flop(l, n));
+    return CNN_OK;
 }
 
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
@@ -302,6 +312,7 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st || (st = clrt_launch(l->rt, l->backward_weights, 3, g_w, NULL, NULL,
                                 err)))
         return st;
+    clrt_profile_flop(l->rt, pass_flop(l, n));
     size_t g_sum[2] = {(size_t)ckk + 1, (size_t)l->oc};
     st = clrt_set_args(l->backward_weights_sum, err, 7, sizeof l->part,
                        &l->part, sizeof dw, &dw, sizeof db, &db, sizeof ckk,
@@ -328,7 +339,10 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                             sizeof l->oh, &l->oh, sizeof l->ow, &l->ow,
                             sizeof zero, &zero)))
         return st;
-    return clrt_launch(l->rt, l->backward_data, 3, g_dx, NULL, NULL, err);
+    if ((st = clrt_launch(l->rt, l->backward_data, 3, g_dx, NULL, NULL, err)))
+        return st;
+    clrt_profile_flop(l->rt, pass_flop(l, n));
+    return CNN_OK;
 }
 
 /* The layer table's row: token conv<F>k<K>[s<S>][same], Keras'

@@ -168,9 +168,11 @@ static cnn_status gemm_nt(const dense_layer *l, int m, cl_mem a, cl_mem b,
     size_t tiles = ceil_div((size_t)m, NT_TILE) * ceil_div((size_t)n, NT_TILE);
     size_t global[2] = {tiles, (size_t)l->nsplit};
     size_t local[2] = {min_size(l->wg, tiles), 1};
-    if ((st = clrt_launch(l->rt, l->gemm_nt, 2, global, local, NULL, err)) ||
-        l->nsplit == 1)
+    if ((st = clrt_launch(l->rt, l->gemm_nt, 2, global, local, NULL, err)))
         return st;
+    clrt_profile_flop(l->rt, 2.0 * m * n * k);
+    if (l->nsplit == 1)
+        return CNN_OK;
     st = clrt_set_args(l->splitk_reduce, err, 7, sizeof l->partial,
                        &l->partial, sizeof bias, &bias, sizeof y, &y,
                        sizeof m, &m, sizeof n, &n, sizeof l->nsplit,
@@ -196,7 +198,10 @@ static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
     size_t local[2];
     local[0] = min_size(global[0], 8);
     local[1] = min_size(global[1], l->wg / local[0]);
-    return clrt_launch(l->rt, l->gemm_nn, 2, global, local, NULL, err);
+    if ((st = clrt_launch(l->rt, l->gemm_nn, 2, global, local, NULL, err)))
+        return st;
+    clrt_profile_flop(l->rt, 2.0 * m * n * k);
+    return CNN_OK;
 }
 
 cnn_status dense_forward(const dense_layer *l, int n, cl_mem x, cl_mem w,

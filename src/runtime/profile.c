@@ -29,9 +29,16 @@ cnn_status clrt_profile_record(const clrt *rt, cl_kernel k, cl_event event,
     }
     struct clrt_launch_record *r = &p->launches[p->count++];
     r->event = event;
+    r->flop = 0;
     CLRT_CALL(err, clGetKernelInfo, (k, CL_KERNEL_FUNCTION_NAME, sizeof r->kernel,
               r->kernel, NULL));
     return CNN_OK;
+}
+
+void clrt_profile_flop(const clrt *rt, double flop)
+{
+    if (rt->profile && rt->profile->count)
+        rt->profile->launches[rt->profile->count - 1].flop += flop;
 }
 
 static void stop(clrt *rt)
@@ -63,6 +70,7 @@ static clrt_kernel_time *entry(clrt_kernel_time **times, int *n, int *capacity,
     snprintf(t->name, sizeof t->name, "%s", name);
     t->calls = 0;
     t->ms = 0;
+    t->flop = 0;
     return t;
 }
 
@@ -92,6 +100,7 @@ cnn_status clrt_profile_collect(clrt *rt, clrt_kernel_time **times, int *count,
         }
         e->calls++;
         e->ms += (double)(t1 - t0) * 1e-6;
+        e->flop += p->launches[i].flop;
     }
     if (p)
         stop(rt);
