@@ -11,17 +11,35 @@
 #define DENSE_H
 
 #include "clrt.h"
+#include "tuner.h"
 
 typedef enum {
     DENSE_GEMM_KERNEL,  /* the kernels of kernels/dense.cl */
     DENSE_GEMM_CLBLAST, /* CLBlast SGEMM */
 } dense_gemm;
 
+/* The hand kernels' register tiles (see kernels/dense.cl) and the K of a
+ * split-K slice of the forward GEMM. */
+typedef struct {
+    int nt_rows, nt_cols; /* C per work-item of dense_gemm_nt */
+    int nn_rows, nn_vecs; /* rows and float16 columns of dense_gemm_nn */
+    int kc;
+} dense_tiles;
+
+/* The tuner's candidates for a layer: CLBlast, or the hand kernels with
+ * some tiles. The tiles keep every sum's order, so they share the
+ * arithmetic key "kernel"; another split-K slice (and CLBlast) does not.
+ * Indices DENSE_GEMM_KERNEL and DENSE_GEMM_CLBLAST are the two paths'
+ * defaults. */
+enum { DENSE_VARIANTS = 5 };
+extern const tune_variant dense_variants[DENSE_VARIANTS];
+
 typedef struct {
     const clrt *rt;
     int max_batch, in, out, relu;
     dense_gemm path;
-    int nsplit, kc;      /* split-K of the hand forward GEMM */
+    dense_tiles tiles;
+    int nsplit;          /* split-K slices of the hand forward GEMM */
     size_t wg;           /* work-group size legal for every kernel here */
     cl_kernel gemm_nt, gemm_nn, splitk_reduce, bias_act, bias_grad;
     cl_mem partial;      /* (nsplit, max_batch, out) split-K partial sums */
@@ -33,10 +51,10 @@ typedef struct {
 cnn_status dense_gemm_parse(const char *s, dense_gemm *out, cnn_error *err);
 
 /* Prepares a layer of `in` inputs and `out` outputs for batches of up to
- * max_batch rows on one path (the first CLBlast call of a run compiles its
- * kernels: seconds on a CPU). */
+ * max_batch rows as dense_variants[variant] (the first CLBlast call of a
+ * run compiles its kernels: seconds on a CPU). */
 cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
-                        int in, int out, int relu, dense_gemm path,
+                        int in, int out, int relu, int variant,
                         cnn_error *err);
 void dense_release(dense_layer *l);
 

@@ -130,15 +130,16 @@ static void problem_check(const problem *p, int relu)
         free(all[i]);
 }
 
-/* One shape on one path; max_batch may exceed n. */
-static void check_shape(dense_gemm path, int max_batch, int n, int in,
+/* One shape as one of dense_variants; max_batch may exceed n. */
+static void check_shape(int variant, int max_batch, int n, int in,
                         int out, int relu, int sub)
 {
     cnn_error err = {0};
     dense_layer l;
-    TEST_OK(dense_create(&l, test_rt(), max_batch, in, out, relu, path, &err),
+    TEST_OK(dense_create(&l, test_rt(), max_batch, in, out, relu, variant, &err),
             err);
-    ck_assert_int_eq(l.path, path);
+    ck_assert_int_eq(l.path, variant == DENSE_GEMM_CLBLAST ? DENSE_GEMM_CLBLAST
+                                                           : DENSE_GEMM_KERNEL);
     problem p;
     problem_init(&p, n, in, out, (uint64_t)(n * 131 + in * 7 + out * 3), sub);
     problem_run(&p, &l);
@@ -171,6 +172,18 @@ START_TEST(clblast_path_matches_reference)
     check_shape(DENSE_GEMM_CLBLAST, shapes[_i].max_batch, shapes[_i].n,
                 shapes[_i].in, shapes[_i].out, shapes[_i].relu,
                 shapes[_i].sub);
+}
+END_TEST
+
+/* Every variant the tuner may pick, whether or not it wins here, on the
+ * shapes whose edges its tiles meet differently. */
+START_TEST(every_variant_matches_reference)
+{
+    for (int v = 0; v < DENSE_VARIANTS; v++)
+        for (int i = 0; i < NSHAPES; i++)
+            if (shapes[i].in < 7744)
+                check_shape(v, shapes[i].max_batch, shapes[i].n, shapes[i].in,
+                            shapes[i].out, shapes[i].relu, shapes[i].sub);
 }
 END_TEST
 
@@ -314,6 +327,7 @@ int main(void)
     tcase_add_test(tc, bad_arguments_are_input_errors);
     tcase_add_loop_test(tc, kernel_path_matches_reference, 0, NSHAPES);
     tcase_add_loop_test(tc, clblast_path_matches_reference, 0, NSHAPES);
+    tcase_add_test(tc, every_variant_matches_reference);
     tcase_add_loop_test(tc, repeat_is_bit_identical, 0, 2);
     tcase_add_test(tc, clblast_errors_are_named);
     suite_add_tcase(s, tc);

@@ -359,8 +359,8 @@ START_TEST(tuner_chooses_every_site)
                      cl->tiles.chunks ? "c8" : "n1");
             ck_assert_str_eq(t[r].choices[3 * j + 2].label, label);
             ck_assert_str_eq(t[r].choices[3 * j + 2].arithmetic, cl->tiles.chunks ? "c8" : "n1");
-            ck_assert_str_eq(t[r].choices[6 + j].label,
-                             dense_gemm_name(net.nodes[4 + j].op));
+            const char *path = dense_gemm_name(net.nodes[4 + j].op);
+            ck_assert_int_eq(strncmp(t[r].choices[6 + j].label, path, strlen(path)), 0);
         }
         char record[512];
         TEST_OK(tuner_arithmetic(&t[r], record, sizeof record, &err), err);

@@ -10,13 +10,27 @@
 #include "ref/dense.h"
 #include "tuner.h"
 
-/* K per slice of the split-K forward GEMM: a slice of X and W rows stays in
- * cache while its tiles are computed, and slices spread over the cores. */
-#define DENSE_KC 512
-/* Tile sizes of kernels/dense.cl (its defaults). */
-#define NT_TILE 4
-#define NN_TILE_M 8
-#define NN_TILE_N 32
+/* The candidates; each row's options give the kernels the tiles beside it.
+ * A split-K slice of 512 keeps a slice of X and W rows in cache while its
+ * tiles are computed, and spreads the slices over the cores. */
+const tune_variant dense_variants[DENSE_VARIANTS] = {
+    [DENSE_GEMM_KERNEL] = {"kernel", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 "
+                                     "-DDENSE_NN_TV=2", "kernel"},
+    [DENSE_GEMM_CLBLAST] = {"clblast", NULL, "clblast"},
+    {"kernel-k1024", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 -DDENSE_NN_TV=2",
+     "kernel-k1024"},
+    {"kernel-nt2x8", "-DDENSE_NT_TM=2 -DDENSE_NT_TN=8 -DDENSE_NN_TM=8 -DDENSE_NN_TV=2",
+     "kernel"},
+    {"kernel-nn8x1", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 -DDENSE_NN_TV=1",
+     "kernel"},
+};
+static const dense_tiles variant_tiles[DENSE_VARIANTS] = {
+    [DENSE_GEMM_KERNEL] = {4, 4, 8, 2, 512},
+    [DENSE_GEMM_CLBLAST] = {4, 4, 8, 2, 512},
+    {4, 4, 8, 2, 1024},
+    {2, 8, 8, 2, 512},
+    {4, 4, 8, 1, 512},
+};
 /* Timed forward+backward repetitions per path (after a warm-up). */
 #define TIMING_REPS 3
 
@@ -156,7 +170,7 @@ static cnn_status launch1(const dense_layer *l, cl_kernel k, size_t count,
 static cnn_status gemm_nt(const dense_layer *l, int m, cl_mem a, cl_mem b,
                           cl_mem bias, cl_mem y, cnn_error *err)
 {
-    const int n = l->out, k = l->in, kc = l->kc;
+    const int n = l->out, k = l->in, kc = l->tiles.kc;
     const int fuse = l->nsplit > 1 ? 0 : l->relu ? 2 : 1;
     cl_mem c = l->nsplit > 1 ? l->partial : y;
     cnn_status st = clrt_set_args(l->gemm_nt, err, 9, sizeof a, &a, sizeof b,
@@ -165,7 +179,8 @@ static cnn_status gemm_nt(const dense_layer *l, int m, cl_mem a, cl_mem b,
                                   sizeof kc, &kc, sizeof fuse, &fuse);
     if (st)
         return st;
-    size_t tiles = ceil_div((size_t)m, NT_TILE) * ceil_div((size_t)n, NT_TILE);
+    size_t tiles = ceil_div((size_t)m, (size_t)l->tiles.nt_rows) *
+                   ceil_div((size_t)n, (size_t)l->tiles.nt_cols);
     size_t global[2] = {tiles, (size_t)l->nsplit};
     size_t local[2] = {min_size(l->wg, tiles), 1};
     if ((st = clrt_launch(l->rt, l->gemm_nt, 2, global, local, NULL, err)))
@@ -193,8 +208,8 @@ static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
                                   sizeof k, &k);
     if (st)
         return st;
-    size_t global[2] = {ceil_div((size_t)m, NN_TILE_M),
-                        ceil_div((size_t)n, NN_TILE_N)};
+    size_t global[2] = {ceil_div((size_t)m, (size_t)l->tiles.nn_rows),
+                        ceil_div((size_t)n, 16 * (size_t)l->tiles.nn_vecs)};
     size_t local[2];
     local[0] = min_size(global[0], 8);
     local[1] = min_size(global[1], l->wg / local[0]);
@@ -347,7 +362,7 @@ static cnn_status clblast_tune_for_cpu(const clrt *rt, cnn_error *err)
     return CNN_OK;
 }
 
-static cnn_status create(dense_layer *l, cnn_error *err)
+static cnn_status create(dense_layer *l, const char *options, cnn_error *err)
 {
     static const char *const names[5] = {"dense_gemm_nt", "dense_gemm_nn",
                                          "dense_splitk_reduce",
@@ -355,7 +370,10 @@ static cnn_status create(dense_layer *l, cnn_error *err)
     cl_kernel *const kernels[5] = {&l->gemm_nt, &l->gemm_nn,
                                    &l->splitk_reduce, &l->bias_act,
                                    &l->bias_grad};
-    cnn_status st = clrt_kernels(l->rt, 5, names, kernels, err);
+    /* The GEMMs from the variant's program, the rest from the default. */
+    cnn_status st = clrt_kernels_built(l->rt, options, 2, names, kernels, err);
+    if (st == CNN_OK)
+        st = clrt_kernels(l->rt, 3, names + 2, kernels + 2, err);
     if (st)
         return st;
     /* One work-group size legal for all five kernels, at most 64. */
@@ -388,23 +406,23 @@ static cnn_status create(dense_layer *l, cnn_error *err)
 }
 
 cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
-                        int in, int out, int relu, dense_gemm path,
+                        int in, int out, int relu, int variant,
                         cnn_error *err)
 {
     memset(l, 0, sizeof *l);
-    if (max_batch < 1 || in < 1 || out < 1)
+    if (max_batch < 1 || in < 1 || out < 1 || variant < 0 || variant >= DENSE_VARIANTS)
         return cnn_fail(err, CNN_ERR_INPUT,
-                        "dense: batch %d, in %d, out %d must all be positive",
-                        max_batch, in, out);
+                        "dense: batch %d, in %d, out %d must all be positive "
+                        "(variant %d)", max_batch, in, out, variant);
     l->rt = rt;
     l->max_batch = max_batch;
     l->in = in;
     l->out = out;
     l->relu = relu != 0;
-    l->path = path;
-    l->kc = DENSE_KC;
-    l->nsplit = (int)ceil_div((size_t)in, DENSE_KC);
-    cnn_status st = create(l, err);
+    l->path = variant == DENSE_GEMM_CLBLAST ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
+    l->tiles = variant_tiles[variant];
+    l->nsplit = (int)ceil_div((size_t)in, (size_t)l->tiles.kc);
+    cnn_status st = create(l, dense_variants[variant].options, err);
     if (st) {
         dense_release(l);
         return cnn_fail_context(err, "dense layer %d -> %d", in, out);
@@ -449,25 +467,18 @@ static int fc_params(const arch_layer *l, layer_param *out)
     return 2;
 }
 
-/* The tuner's variants, indexed by dense_gemm. Each path sums in its own
- * fixed order, so each is its own arithmetic. */
-static const tune_variant fc_variants[2] = {
-    [DENSE_GEMM_KERNEL] = {.label = "kernel", .arithmetic = "kernel"},
-    [DENSE_GEMM_CLBLAST] = {.label = "clblast", .arithmetic = "clblast"},
-};
-
 typedef struct {
     const layer_node *nd;
     const layer_env *env;
 } fc_timing;
 
-/* The tuner's timing: a layer of this node's shapes on path `index`. */
+/* The tuner's timing: a layer of this node's shapes as variant `index`. */
 static cnn_status fc_time(void *ctx, int index, double *ms, cnn_error *err)
 {
     const fc_timing *c = ctx;
     dense_layer l;
     cnn_status st = dense_create(&l, c->env->rt, c->env->max_batch, c->nd->spec->in.c,
-                                 c->nd->spec->units, c->nd->relu, (dense_gemm)index, err);
+                                 c->nd->spec->units, c->nd->relu, index, err);
     if (st == CNN_OK) {
         st = time_layer(&l, ms, err);
         dense_release(&l);
@@ -483,11 +494,11 @@ static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err
     const tune_site site = {.name = nd->spec->name, .kind = nd->spec->kind->prefix,
                             .shape_key = shape, .dev = &env->rt->dev};
     fc_timing timing = {nd, env};
-    int path;
-    cnn_status st = tuner_choose(env->tune, &site, fc_variants, 2, fc_time, &timing,
-                                 &path, err);
+    int variant;
+    cnn_status st = tuner_choose(env->tune, &site, dense_variants, DENSE_VARIANTS, fc_time,
+                                 &timing, &variant, err);
     return st ? st : dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
-                                  nd->spec->units, nd->relu, (dense_gemm)path, err);
+                                  nd->spec->units, nd->relu, variant, err);
 }
 
 static void fc_release(layer_node *nd) { dense_release(nd->op); }
