@@ -108,6 +108,13 @@ cnn_status clrt_kernels_built(const clrt *rt, const char *options, int count,
                               const char *const *names, cl_kernel *const *out,
                               cnn_error *err);
 
+/* clrt_kernels_built from the program of one kernel file ("conv") alone:
+ * a tuner's variants are built this way, since a program of one file
+ * compiles in a fraction of the time of all of them. */
+cnn_status clrt_kernels_from(const clrt *rt, const char *file, const char *options,
+                             int count, const char *const *names,
+                             cl_kernel *const *out, cnn_error *err);
+
 /* Release *k (*m) when set, then set it to NULL: safe on a half-built
  * object and when called twice. */
 void clrt_release_kernel(cl_kernel *k);
@@ -180,5 +187,8 @@ const char *clrt_device_type_name(cl_device_type type);
 /* The source of all kernels as one string (malloc'd): the embedded copies,
  * or the files of $CNN_CL_KERNELS when set. */
 cnn_status clrt_kernel_source(char **out, cnn_error *err);
+
+/* The same for one file, by its name without ".cl" ("conv"). */
+cnn_status clrt_kernel_file_source(const char *file, char **out, cnn_error *err);
 
 #endif

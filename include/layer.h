@@ -90,6 +90,8 @@ typedef struct {
     int max_batch;
     tuner *tune;     /* asked once per site by kinds with variants (tuner.h);
                         NULL: each site's first variant */
+    int input_gradient; /* whether backward will be asked for dx (not for
+                           the first trainable layer, nor before it) */
 } layer_env;
 
 /* One pass over a batch. */

@@ -16,6 +16,7 @@
 #define TUNER_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "clrt.h"
 #include "cnn_error.h"
@@ -81,6 +82,9 @@ typedef struct {
     int nchoices;
     char notes[4096];    /* lines for the user: "fc1: recorded kernel,
                             running clblast", candidates that failed */
+    FILE *progress;      /* when set, a line per site it times (the first
+                            run on a device compiles and times every
+                            variant: tens of seconds on a CPU) */
 } tuner;
 
 /* An empty tuner: nothing forced or required; cache, then timing. */

@@ -204,6 +204,7 @@ int cli_bench(int argc, char **argv)
     int device;
     tuner tune;
     tuner_init(&tune);
+    tune.progress = stderr;
     const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
     if (clrt_default_device(&device, &err))
         return cli_report(&err);

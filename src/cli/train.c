@@ -114,6 +114,7 @@ int cli_train(int argc, char **argv)
     }
     if (cli_force_gemm(&o.tune, gemm_source, gemm, &err))
         return cli_report(&err);
+    o.tune.progress = o.quiet ? NULL : stderr;
     train_result r;
     if (train_run(&o, &r, &err)) {
         if (err.status == CNN_ERR_RUNTIME && r.epochs_done)

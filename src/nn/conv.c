@@ -104,8 +104,8 @@ static int windows_fit(int in, int k, int stride, int pad, int out)
            (long)(out - 1) * stride - pad < in;
 }
 
-/* Gets kernel `name` built with "-D<m1>=<v1> -D<m2>=<v2>" (m2 NULL: the
- * first only); kernels of equal options share one program. */
+/* Gets kernel `name` of conv.cl built with "-D<m1>=<v1> -D<m2>=<v2>" (m2
+ * NULL: the first only); kernels of equal options share one program. */
 static cnn_status tiled_kernel(const clrt *rt, const char *m1, int v1,
                                const char *m2, int v2, const char *name,
                                cl_kernel *out, cnn_error *err)
@@ -114,7 +114,7 @@ static cnn_status tiled_kernel(const clrt *rt, const char *m1, int v1,
     int len = snprintf(options, sizeof options, "-D%s=%d", m1, v1);
     if (m2)
         snprintf(options + len, sizeof options - (size_t)len, " -D%s=%d", m2, v2);
-    return clrt_kernels_built(rt, options, 1, &name, &out, err);
+    return clrt_kernels_from(rt, "conv", options, 1, &name, &out, err);
 }
 
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
@@ -447,7 +447,8 @@ static cnn_status conv_time(void *ctx, int index, double *ms, cnn_error *err)
 }
 
 /* Three sites per layer, "<name>.forward", ".data" and ".weights", each
- * timed with the ones before it chosen. */
+ * timed with the ones before it chosen; a layer asked for no input gradient
+ * has no ".data". */
 static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
     static const struct {
@@ -462,6 +463,8 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
     const arch_layer *l = nd->spec;
     conv_timing t = {.nd = nd, .env = env, .base = conv_default_tiles};
     for (int i = 0; i < 3; i++) {
+        if (i == 1 && !env->input_gradient)
+            continue;
         char name[TUNE_NAME], shape[160];
         snprintf(name, sizeof name, "%s.%s", l->name, sites[i].suffix);
         snprintf(shape, sizeof shape, "%s in=%dx%dx%d relu=%d batch=%d", l->token,

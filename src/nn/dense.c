@@ -371,7 +371,7 @@ static cnn_status create(dense_layer *l, const char *options, cnn_error *err)
                                    &l->splitk_reduce, &l->bias_act,
                                    &l->bias_grad};
     /* The GEMMs from the variant's program, the rest from the default. */
-    cnn_status st = clrt_kernels_built(l->rt, options, 2, names, kernels, err);
+    cnn_status st = clrt_kernels_from(l->rt, "dense", options, 2, names, kernels, err);
     if (st == CNN_OK)
         st = clrt_kernels(l->rt, 3, names + 2, kernels + 2, err);
     if (st)

@@ -100,13 +100,33 @@ static cnn_status create_buffers(network *net, cnn_error *err)
     return CNN_OK;
 }
 
+static int trainable(const layer_node *nd)
+{
+    for (int p = 0; p < nd->nparams; p++)
+        if (nd->params[p]->decl.trainable)
+            return 1;
+    return 0;
+}
+
+/* The first node with trainable parameters: the backward pass stops there,
+ * asking it for no input gradient. */
+static int first_trainable(const network *net)
+{
+    int first = 0;
+    while (first < net->nnodes && !trainable(&net->nodes[first]))
+        first++;
+    return first;
+}
+
 static cnn_status create_ops(network *net, tuner *tune, adam_config cfg,
                              cnn_error *err)
 {
     cnn_status st;
     layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .tune = tune};
+    int first = first_trainable(net);
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
+        env.input_gradient = i > first;
         if ((st = layer_node_create(n, &env, err)))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
@@ -228,22 +248,12 @@ cnn_status network_forward(network *net, int n, int training, cnn_error *err)
     return CNN_OK;
 }
 
-static int trainable(const layer_node *nd)
-{
-    for (int p = 0; p < nd->nparams; p++)
-        if (nd->params[p]->decl.trainable)
-            return 1;
-    return 0;
-}
-
 /* Backward from the loss's gradient in the last node's dy. Layers before
  * the first one with trainable parameters need no gradient, so they are
  * skipped. */
 static cnn_status backward(network *net, int n, cnn_error *err)
 {
-    int first = 0;
-    while (first < net->nnodes && !trainable(&net->nodes[first]))
-        first++;
+    int first = first_trainable(net);
     for (int i = net->nnodes - 1; i >= first; i--) {
         layer_node *nd = &net->nodes[i];
         if (!nd->spec->kind->backward)

@@ -42,6 +42,7 @@ cnn_status clrt_device_get(int index, clrt_device *out, cnn_error *err)
 struct clrt_builds {
     char *source;   /* the kernels' source, as rt->program was built from it */
     struct clrt_built {
+        char *file;     /* one kernel file's program, or NULL: all of them */
         char *options;
         cl_program program;
     } *programs;
@@ -83,6 +84,7 @@ void clrt_close(clrt *rt)
     for (int i = 0; b && i < b->count; i++) {
         clReleaseProgram(b->programs[i].program);
         free(b->programs[i].options);
+        free(b->programs[i].file);
     }
     if (b) {
         free(b->programs);
@@ -157,16 +159,25 @@ cnn_status clrt_kernel(const clrt *rt, const char *name, cl_kernel *out,
 
 /* The program of the source built with `options`, building it the first
  * time those options are asked for. */
-static cnn_status program_built(const clrt *rt, const char *options,
+static int same(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The program of `file` (NULL: every file) built with `options`, built on
+ * first use. */
+static cnn_status program_built(const clrt *rt, const char *file, const char *options,
                                 cl_program *out, cnn_error *err)
 {
-    if (!options || !*options) {
+    if (!file && (!options || !*options)) {
         *out = rt->program;
         return CNN_OK;
     }
+    if (!options)
+        options = "";
     clrt_builds *b = rt->builds;
     for (int i = 0; i < b->count; i++)
-        if (!strcmp(b->programs[i].options, options)) {
+        if (same(b->programs[i].file, file) && !strcmp(b->programs[i].options, options)) {
             *out = b->programs[i].program;
             return CNN_OK;
         }
@@ -175,23 +186,34 @@ static cnn_status program_built(const clrt *rt, const char *options,
         return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     b->programs = grown;
     struct clrt_built *p = &b->programs[b->count];
-    if (!(p->options = strdup(options)))
-        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-    if (clrt_build(rt, b->source, options, &p->program, err)) {
+    *p = (struct clrt_built){0};
+    char *source = b->source;
+    cnn_status st = CNN_OK;
+    if (!(p->options = strdup(options)) || (file && !(p->file = strdup(file))))
+        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (!st && file)
+        st = clrt_kernel_file_source(file, &source, err);
+    if (!st && clrt_build(rt, source, options, &p->program, err))
+        st = cnn_fail_context(err, "kernels%s%s built with '%s'", file ? " of " : "",
+                              file ? file : "", options);
+    if (source != b->source)
+        free(source);
+    if (st) {
         free(p->options);
-        return cnn_fail_context(err, "kernels built with '%s'", options);
+        free(p->file);
+        return st;
     }
     b->count++;
     *out = p->program;
     return CNN_OK;
 }
 
-cnn_status clrt_kernels_built(const clrt *rt, const char *options, int count,
-                              const char *const *names, cl_kernel *const *out,
-                              cnn_error *err)
+cnn_status clrt_kernels_from(const clrt *rt, const char *file, const char *options,
+                             int count, const char *const *names,
+                             cl_kernel *const *out, cnn_error *err)
 {
     cl_program program = NULL;
-    cnn_status st = program_built(rt, options, &program, err);
+    cnn_status st = program_built(rt, file, options, &program, err);
     if (st)
         return st;
     for (int i = 0; i < count; i++)
@@ -201,6 +223,13 @@ cnn_status clrt_kernels_built(const clrt *rt, const char *options, int count,
             return st;
         }
     return CNN_OK;
+}
+
+cnn_status clrt_kernels_built(const clrt *rt, const char *options, int count,
+                              const char *const *names, cl_kernel *const *out,
+                              cnn_error *err)
+{
+    return clrt_kernels_from(rt, NULL, options, count, names, out, err);
 }
 
 cnn_status clrt_kernels(const clrt *rt, int count, const char *const *names,

@@ -1,6 +1,7 @@
 /* kernel_source.c: the kernels' source — the copies embedded at build time,
  * or, when $CNN_CL_KERNELS names a folder, the .cl files read from there so
- * kernel work needs no rebuild. All files form one program. */
+ * kernel work needs no rebuild. All files form the main program; a
+ * variant's program is built from its own file (clrt_kernels_from). */
 #include "clrt.h"
 
 #include <stdio.h>
@@ -60,40 +61,65 @@ static cnn_status read_file(const char *path, char **out, size_t *len,
     return CNN_OK;
 }
 
-cnn_status clrt_kernel_source(char **out, cnn_error *err)
+/* Kernel file i's text into *part (malloc'd when read from the folder, *own
+ * set then). */
+static cnn_status file_text(const char *dir, int i, char **part, size_t *len, int *own,
+                            cnn_error *err)
+{
+    *own = dir && *dir;
+    if (!*own) {
+        *part = (char *)embedded[i].source;
+        *len = strlen(embedded[i].source);
+        return CNN_OK;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.cl", dir, embedded[i].name);
+    return read_file(path, part, len, err);
+}
+
+/* The kernel file `file` ("conv"), or every file when NULL, as one
+ * string. */
+static cnn_status join(const char *file, char **out, cnn_error *err)
 {
     const char *dir = getenv("CNN_CL_KERNELS");
     char *parts[NKERNELS] = {0};
     size_t lens[NKERNELS] = {0}, total = 1;
-    for (int i = 0; i < NKERNELS; i++) {
-        if (dir && *dir) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s.cl", dir, embedded[i].name);
-            cnn_status st = read_file(path, &parts[i], &lens[i], err);
-            if (st) {
-                while (i--)
-                    free(parts[i]);
-                return st;
-            }
-        } else {
-            parts[i] = (char *)embedded[i].source;
-            lens[i] = strlen(embedded[i].source);
-        }
-        total += lens[i] + 1;
+    int own[NKERNELS] = {0}, found = 0;
+    cnn_status st = CNN_OK;
+    for (int i = 0; i < NKERNELS && !st; i++) {
+        if (file && strcmp(file, embedded[i].name))
+            continue;
+        found = 1;
+        if (!(st = file_text(dir, i, &parts[i], &lens[i], &own[i], err)))
+            total += lens[i] + 1;
     }
-    char *all = malloc(total), *p = all;
+    if (!st && !found)
+        st = cnn_fail(err, CNN_ERR_RUNTIME, "no kernel file '%s.cl' is built in", file);
+    char *all = st ? NULL : malloc(total), *p = all;
+    if (!st && !all)
+        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     for (int i = 0; i < NKERNELS; i++) {
-        if (all) {
+        if (all && parts[i]) {
             memcpy(p, parts[i], lens[i]);
             p += lens[i];
             *p++ = '\n';
         }
-        if (dir && *dir)
+        if (own[i])
             free(parts[i]);
     }
-    if (!all)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (st)
+        return st;
     *p = '\0';
     *out = all;
     return CNN_OK;
+}
+
+cnn_status clrt_kernel_source(char **out, cnn_error *err)
+{
+    return join(NULL, out, err);
+}
+
+cnn_status clrt_kernel_file_source(const char *file, char **out, cnn_error *err)
+{
+    return join(file, out, err);
 }

@@ -186,6 +186,8 @@ static cnn_status time_all(tuner *t, const tune_site *s, const tune_variant *v,
 {
     char reasons[4096] = "";
     *best = -1;
+    if (t->progress)
+        fprintf(t->progress, "tuning %s: timing %d variants...", s->name, ncand);
     for (int i = 0; i < ncand; i++) {
         cnn_error e = {0};
         ms[i] = -1;
@@ -198,6 +200,8 @@ static cnn_status time_all(tuner *t, const tune_site *s, const tune_variant *v,
             *best = i;
         }
     }
+    if (t->progress)
+        fprintf(t->progress, " %s\n", *best < 0 ? "none ran" : v[cand[*best]].label);
     if (*best < 0)
         return cnn_fail(err, CNN_ERR_RUNTIME, "%s: no variant ran here: %s", s->name,
                         reasons);
