@@ -67,9 +67,9 @@ cnn_status adam_step(adam_optimizer *a, cl_mem params, cl_mem grads,
                                   sizeof a->cfg.beta2, &a->cfg.beta2);
     if (st != CNN_OK)
         return st;
-    /* Four parameters per work-item; the runtime picks the work-group size
-     * from a global size rounded up to a multiple of 64. */
-    size_t global = ((size_t)a->count + 3) / 4;
+    /* Sixteen parameters per work-item; the runtime picks the work-group
+     * size from a global size rounded up to a multiple of 64. */
+    size_t global = ((size_t)a->count + 15) / 16;
     global = (global + 63) / 64 * 64;
     st = clrt_launch(a->rt, a->update, 1, &global, NULL, NULL, err);
     if (st == CNN_OK)
