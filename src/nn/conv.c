@@ -17,13 +17,14 @@ const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 
                                        .data_blocks = 1, .taps = 4, .chunks = 8};
 
 /* The sites' candidates, each with the tile fields it sets (pixels and
- * blocks; taps and chunks). The tile sizes keep every sum's order
+ * blocks; taps and chunks); the options are those tiled_kernel builds the
+ * kernel with. The tile sizes keep every sum's order
  * (backward-data skips only products that are zero), so they share one
  * arithmetic key; the weight gradient's chunks do not. */
 const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
-    {"p4", "-DCONV_P=4", "direct"},
-    {"p8", "-DCONV_P=8", "direct"},
-    {"p16", "-DCONV_P=16", "direct"},
+    {"p4", "-DCONV_P=4 -DCONV_B=1", "direct"},
+    {"p8", "-DCONV_P=8 -DCONV_B=1", "direct"},
+    {"p16", "-DCONV_P=16 -DCONV_B=1", "direct"},
     {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct"},
     {"p8b2", "-DCONV_P=8 -DCONV_B=2", "direct"},
     {"p4b4", "-DCONV_P=4 -DCONV_B=4", "direct"},
@@ -31,9 +32,9 @@ const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
 static const int forward_tiles[CONV_FORWARD_VARIANTS][2] = {
     {4, 1}, {8, 1}, {16, 1}, {4, 2}, {8, 2}, {4, 4}};
 const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
-    {"d4", "-DCONV_DP=4", "direct"},
-    {"d8", "-DCONV_DP=8", "direct"},
-    {"d16", "-DCONV_DP=16", "direct"},
+    {"d4", "-DCONV_DP=4 -DCONV_DB=1", "direct"},
+    {"d8", "-DCONV_DP=8 -DCONV_DB=1", "direct"},
+    {"d16", "-DCONV_DP=16 -DCONV_DB=1", "direct"},
     {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct"},
     {"d8b2", "-DCONV_DP=8 -DCONV_DB=2", "direct"},
 };
