@@ -188,7 +188,8 @@ const char *clrt_device_type_name(cl_device_type type);
  * or the files of $CNN_CL_KERNELS when set. */
 cnn_status clrt_kernel_source(char **out, cnn_error *err);
 
-/* The same for one file, by its name without ".cl" ("conv"). */
+/* The same for one file, by its name without ".cl" ("conv"), after the
+ * helpers every file may use (vec.cl). */
 cnn_status clrt_kernel_file_source(const char *file, char **out, cnn_error *err);
 
 #endif

@@ -21,17 +21,6 @@ size_t batchnorm_run(int u, int ch, int c, int hw, int *len)
     return ((size_t)s * c + ch) * hw + first;
 }
 
-/* Values [j, j + 16) of p, zero past len. */
-float16 batchnorm_load(__global const float *p, int j, int len)
-{
-    if (j + 16 <= len)
-        return vload16(0, p + j);
-    float t[16];
-    for (int i = 0; i < 16; i++)
-        t[i] = j + i < len ? p[j + i] : 0.0f;
-    return vload16(0, t);
-}
-
 /* Stores the lanes of v below len - j at p + j. */
 void batchnorm_store(float16 v, __global float *p, int j, int len)
 {
@@ -50,14 +39,6 @@ int16 batchnorm_inside(int j, int len)
 {
     return (int16)(j) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) <
            (int16)(len);
-}
-
-float batchnorm_hsum(float16 v)
-{
-    float8 a = v.lo + v.hi;
-    float4 b = a.lo + a.hi;
-    float2 d = b.lo + b.hi;
-    return d.x + d.y;
 }
 
 /* The sum of every work-item's v, returned to all of them; part holds L
@@ -99,28 +80,28 @@ __kernel void batchnorm_forward_train(__global const float *x,
         int len;
         __global const float *p = x + batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16)
-            s += batchnorm_load(p, j, len);
+            s += vec_load16(p, j, len);
     }
-    const float mean = batchnorm_group_sum(batchnorm_hsum(s), part) / (float)m;
+    const float mean = batchnorm_group_sum(vec_hsum16(s), part) / (float)m;
     float16 q = (float16)(0.0f);
     for (int u = l; u < runs; u += L) {
         int len;
         __global const float *p = x + batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             /* Lanes past the run must add 0, not mean squared. */
-            const float16 d = select((float16)(0.0f), batchnorm_load(p, j, len) - mean,
+            const float16 d = select((float16)(0.0f), vec_load16(p, j, len) - mean,
                                      batchnorm_inside(j, len));
             q = fma(d, d, q);
         }
     }
-    const float var = batchnorm_group_sum(batchnorm_hsum(q), part) / (float)m;
+    const float var = batchnorm_group_sum(vec_hsum16(q), part) / (float)m;
     const float invstd = rsqrt(var + eps);
     const float scale = gamma[ch] * invstd, shift = beta[ch];
     for (int u = l; u < runs; u += L) {
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16)
-            batchnorm_store((batchnorm_load(x + at, j, len) - mean) * scale + shift,
+            batchnorm_store((vec_load16(x + at, j, len) - mean) * scale + shift,
                             y + at, j, len);
     }
     if (l == 0) {
@@ -174,13 +155,13 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             /* Lanes past the run hold dy = 0, so they add nothing. */
-            const float16 g = batchnorm_load(dy + at, j, len);
+            const float16 g = vec_load16(dy + at, j, len);
             vdy += g;
-            vdyx = fma(g, (batchnorm_load(x + at, j, len) - mean) * invstd, vdyx);
+            vdyx = fma(g, (vec_load16(x + at, j, len) - mean) * invstd, vdyx);
         }
     }
-    const float sdy = batchnorm_group_sum(batchnorm_hsum(vdy), part),
-                sdyx = batchnorm_group_sum(batchnorm_hsum(vdyx), part);
+    const float sdy = batchnorm_group_sum(vec_hsum16(vdy), part),
+                sdyx = batchnorm_group_sum(vec_hsum16(vdyx), part);
     if (l == 0) {
         dgamma[ch] = sdyx;
         dbeta[ch] = sdy;
@@ -193,8 +174,8 @@ __kernel void batchnorm_backward(__global const float *x,
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
-            const float16 xhat = (batchnorm_load(x + at, j, len) - mean) * invstd;
-            batchnorm_store(scale * (batchnorm_load(dy + at, j, len) - mdy - xhat * mdyx),
+            const float16 xhat = (vec_load16(x + at, j, len) - mean) * invstd;
+            batchnorm_store(scale * (vec_load16(dy + at, j, len) - mdy - xhat * mdyx),
                             dx + at, j, len);
         }
     }

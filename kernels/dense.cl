@@ -25,25 +25,6 @@
 #define DENSE_NN_TV 2
 #endif
 
-float dense_hsum16(float16 v)
-{
-    float8 a = v.lo + v.hi;
-    float4 b = a.lo + a.hi;
-    float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
-
-/* The columns [n0, n0 + 16) of row p, zero past column n. */
-float16 dense_load16(__global const float *p, int n0, int n)
-{
-    if (n0 + 16 <= n)
-        return vload16(0, p + n0);
-    float t[16];
-    for (int j = 0; j < 16; j++)
-        t[j] = n0 + j < n ? p[n0 + j] : 0.0f;
-    return vload16(0, t);
-}
-
 /* C = A Bᵀ over one slice of K (split-K, the forward pass Y = X Wᵀ).
  * a is (M, K), b is (N, K), both row-major with K contiguous, so every
  * work-item computes a 4x4 tile of dot products with float16 loads along K.
@@ -102,7 +83,7 @@ __kernel void dense_gemm_nt(__global const float *a, __global const float *b,
         for (int j = 0; j < DENSE_NT_TN; j++) {
             if (n0 + j >= n)
                 break;
-            float sum = dense_hsum16(acc[i][j]);
+            float sum = vec_hsum16(acc[i][j]);
             for (int r = kk; r < k1; r++)
                 sum = fma(a[ra[i] + r], b[rb[j] + r], sum);
             size_t at = (size_t)(m0 + i) * n + n0 + j;
@@ -146,7 +127,7 @@ dense_nn_row(float16 acc[DENSE_NN_TM][DENSE_NN_TV], __global const float *a,
 #pragma unroll
     for (int v = 0; v < DENSE_NN_TV; v++)
         vb[v] = whole ? vload16(0, pb + n0 + 16 * v)
-                      : dense_load16(pb, n0 + 16 * v, n);
+                      : vec_load16(pb, n0 + 16 * v, n);
 #pragma unroll
     for (int i = 0; i < DENSE_NN_TM; i++) {
         const float16 va = (float16)(a[ra[i] + ar]);

@@ -77,8 +77,8 @@ static cnn_status file_text(const char *dir, int i, char **part, size_t *len, in
     return read_file(path, part, len, err);
 }
 
-/* The kernel file `file` ("conv"), or every file when NULL, as one
- * string. */
+/* The kernel file `file` ("conv") after the shared helpers of vec.cl, or
+ * every file when NULL, as one string. */
 static cnn_status join(const char *file, char **out, cnn_error *err)
 {
     const char *dir = getenv("CNN_CL_KERNELS");
@@ -87,9 +87,9 @@ static cnn_status join(const char *file, char **out, cnn_error *err)
     int own[NKERNELS] = {0}, found = 0;
     cnn_status st = CNN_OK;
     for (int i = 0; i < NKERNELS && !st; i++) {
-        if (file && strcmp(file, embedded[i].name))
+        if (file && strcmp(file, embedded[i].name) && strcmp("vec", embedded[i].name))
             continue;
-        found = 1;
+        found |= !file || !strcmp(file, embedded[i].name);
         if (!(st = file_text(dir, i, &parts[i], &lens[i], &own[i], err)))
             total += lens[i] + 1;
     }
