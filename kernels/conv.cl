@@ -305,33 +305,52 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
  * with oy*stride + ky - pad_top = iy and ox*stride + kx - pad_left = ix.
  * dzt is (N*OH*OW + 1, OCpad) with a zero last row (row `zero`), wpk the
  * weights packed for data (Cpad/16, K, K, OC, 16), dx is (N, C, H, W).
- * A work-item computes CONV_DP consecutive input pixels of CONV_DB blocks
- * of 16 channels. A
- * pixel whose tap has no output reads the zero row, so the inner loop has
- * no branch; a tap no pixel of the work-item has is skipped, which is
- * where a 'valid' layer's border (and a strided layer's gaps) would
- * otherwise be multiplications by zero. Skipping adds nothing but zeros'
- * signs, so the tile size never changes a non-zero result.
- * Global size (ceil(H*W / CONV_DP), ceil(Cpad/16 / CONV_DB), N). */
-__kernel void conv_backward_data(__global const float *dzt,
-                                 __global const float *wpk,
-                                 __global float *dx, const int c, const int h,
-                                 const int w, const int k, const int oc,
-                                 const int stride, const int pad_top,
-                                 const int pad_left, const int oh,
-                                 const int ow, const int zero)
+ * A work-item computes CONV_DP input pixels of CONV_DB blocks of 16
+ * channels: consecutive ones at stride 1; at a larger stride, pixels of
+ * one row whose columns share a remainder modulo the stride, so a tap has
+ * an output for all of them or for none. A pixel whose tap has no output
+ * reads the zero row, so the inner loop has no branch; a tap no pixel of
+ * the work-item has is skipped, which is where a 'valid' layer's border
+ * and a strided layer's gaps would otherwise be multiplications by zero.
+ * Skipping adds nothing but zeros' signs, so the tile size never changes a
+ * non-zero result.
+ * Global size (groups, ceil(Cpad/16 / CONV_DB), N): groups is
+ * ceil(H*W / CONV_DP) at stride 1, else H * S * ceil(ceil(W/S) / CONV_DP). */
+static inline __attribute__((always_inline)) void
+conv_backward_data_body(__global const float *dzt, __global const float *wpk,
+                        __global float *dx, const int c, const int h,
+                        const int w, const int k, const int oc,
+                        const int stride, const int pad_top,
+                        const int pad_left, const int oh, const int ow,
+                        const int zero)
 {
     const int g = get_global_id(0), cb = get_global_id(1),
               n = get_global_id(2);
     const int hw = h * w, ocpad = (oc + 15) & ~15;
-    if (g * CONV_DP >= hw)
-        return;
-    int iy[CONV_DP], ix[CONV_DP];
+    /* Pixel p's row and column, and whether it is in dx. */
+    int iy[CONV_DP], ix[CONV_DP], in[CONV_DP];
+    if (stride == 1) {
+        if (g * CONV_DP >= hw)
+            return;
 #pragma unroll
-    for (int p = 0; p < CONV_DP; p++) {
-        const int q = min(g * CONV_DP + p, hw - 1);
-        iy[p] = q / w + pad_top;
-        ix[p] = q % w + pad_left;
+        for (int p = 0; p < CONV_DP; p++) {
+            const int q = min(g * CONV_DP + p, hw - 1);
+            iy[p] = q / w;
+            ix[p] = q % w;
+            in[p] = g * CONV_DP + p < hw;
+        }
+    } else {
+        const int per = ((w + stride - 1) / stride + CONV_DP - 1) / CONV_DP;
+        if (g >= h * stride * per)
+            return;
+        const int y = g / (stride * per), rest = g % (stride * per),
+                  cx = rest / per, j0 = (rest % per) * CONV_DP;
+#pragma unroll
+        for (int p = 0; p < CONV_DP; p++) {
+            iy[p] = y;
+            ix[p] = cx + (j0 + p) * stride;
+            in[p] = ix[p] < w;
+        }
     }
     const int blocks = (c + 15) / 16, kkoc16 = k * k * oc * 16;
     __global const float *wb[CONV_DB];
@@ -352,9 +371,9 @@ __kernel void conv_backward_data(__global const float *dzt,
             int any = 0;
 #pragma unroll
             for (int p = 0; p < CONV_DP; p++) {
-                const int ty = iy[p] - ky, tx = ix[p] - kx;
+                const int ty = iy[p] + pad_top - ky, tx = ix[p] + pad_left - kx;
                 const int oy = ty / stride, ox = tx / stride;
-                const int ok = ty >= 0 && tx >= 0 && oy * stride == ty &&
+                const int ok = in[p] && ty >= 0 && tx >= 0 && oy * stride == ty &&
                                ox * stride == tx && oy < oh && ox < ow;
                 row[p] = dzt + (size_t)(ok ? (n * oh + oy) * ow + ox : zero) * ocpad;
                 any |= ok;
@@ -377,10 +396,54 @@ __kernel void conv_backward_data(__global const float *dzt,
         }
     }
 #pragma unroll
-    for (int bk = 0; bk < CONV_DB; bk++)
-        if (cb * CONV_DB + bk < blocks)
-            conv_store(acc[bk], CONV_DP, dx, n, cb * CONV_DB + bk, c, hw,
-                       g * CONV_DP, 0);
+    for (int bk = 0; bk < CONV_DB; bk++) {
+        const int cbk = cb * CONV_DB + bk;
+        if (cbk >= blocks)
+            break;
+        if (stride == 1) {
+            conv_store(acc[bk], CONV_DP, dx, n, cbk, c, hw, g * CONV_DP, 0);
+            continue;
+        }
+        /* Pixels at the stride apart: one value at a time. */
+        const int nch = min(16, c - cbk * 16);
+        __global float *d = dx + ((size_t)n * c + cbk * 16) * hw;
+#pragma unroll
+        for (int p = 0; p < CONV_DP; p++) {
+            if (!in[p])
+                continue;
+            float v[16];
+            vstore16(acc[bk][p], 0, v);
+            for (int j = 0; j < nch; j++)
+                d[(size_t)j * hw + iy[p] * w + ix[p]] = v[j];
+        }
+    }
+}
+
+/* Stride 1: runs of consecutive pixels. */
+__kernel void conv_backward_data(__global const float *dzt,
+                                 __global const float *wpk,
+                                 __global float *dx, const int c, const int h,
+                                 const int w, const int k, const int oc,
+                                 const int stride, const int pad_top,
+                                 const int pad_left, const int oh,
+                                 const int ow, const int zero)
+{
+    conv_backward_data_body(dzt, wpk, dx, c, h, w, k, oc, 1, pad_top, pad_left,
+                            oh, ow, zero);
+}
+
+/* Any stride above 1: pixels of one column class at a time. */
+__kernel void conv_backward_data_strided(__global const float *dzt,
+                                         __global const float *wpk,
+                                         __global float *dx, const int c,
+                                         const int h, const int w,
+                                         const int k, const int oc,
+                                         const int stride, const int pad_top,
+                                         const int pad_left, const int oh,
+                                         const int ow, const int zero)
+{
+    conv_backward_data_body(dzt, wpk, dx, c, h, w, k, oc, stride, pad_top,
+                            pad_left, oh, ow, zero);
 }
 
 /* Partial weight and bias gradients over one chunk of the batch: for the

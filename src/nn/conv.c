@@ -165,7 +165,8 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                           &l->forward, err);
     if (st == CNN_OK)
         st = tiled_kernel(rt, "CONV_DP", l->tiles.data_pixels, "CONV_DB",
-                          l->tiles.data_blocks, "conv_backward_data",
+                          l->tiles.data_blocks,
+                          stride > 1 ? "conv_backward_data_strided" : "conv_backward_data",
                           &l->backward_data, err);
     if (st == CNN_OK)
         st = tiled_kernel(rt, "CONV_T", l->tiles.taps, NULL, 0,
@@ -328,8 +329,11 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     int zero = l->max_batch * ohw;
     size_t dp = (size_t)l->tiles.data_pixels;
     size_t dbk = (size_t)l->tiles.data_blocks;
-    size_t g_dx[3] = {((size_t)l->h * l->w + dp - 1) / dp,
-                      (pad16(l->c) / 16 + dbk - 1) / dbk, (size_t)n};
+    /* Groups of pixels: runs at stride 1, else per row and column class. */
+    size_t s = (size_t)l->stride, groups = l->stride == 1
+        ? ((size_t)l->h * l->w + dp - 1) / dp
+        : (size_t)l->h * s * ((((size_t)l->w + s - 1) / s + dp - 1) / dp);
+    size_t g_dx[3] = {groups, (pad16(l->c) / 16 + dbk - 1) / dbk, (size_t)n};
     if ((st = pack(l, w, l->wb, 1, err)) ||
         (st = clrt_set_args(l->backward_data, err, 14, sizeof l->dzt, &l->dzt,
                             sizeof l->wb, &l->wb, sizeof dx, &dx, sizeof l->c,
