@@ -432,7 +432,8 @@ START_TEST(file_without_checksums_loads_with_a_note)
     network_release(&net);
 
     /* dropping one checksum of many is damage, not another tool's file */
-    snprintf(path, sizeof path, "%s", saved_checkpoint("somecrc.safetensors", "fc2.weight", &where));
+    snprintf(path, sizeof path, "%s",
+             saved_checkpoint("somecrc.safetensors", "fc2.weight", &where));
     drop_checksums(path, ST_CRC_PREFIX "fc2.weight");
     ck_assert_int_eq(checkpoint_read_meta(path, &m, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, "tensor 'fc2.weight' has no checksum while others do"),
