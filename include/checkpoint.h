@@ -6,7 +6,12 @@
  * training (epoch, batch within it, Adam step), the seed and the settings a
  * resumed run must keep, among them the kernel variants that computed the
  * weights (tuner.h), so resuming continues bit-exactly. Version 1 files,
- * which name one dense GEMM path ("gemm") instead, still load. */
+ * which name one dense GEMM path ("gemm") instead, still load.
+ *
+ * Every tensor's CRC-32 is in the metadata too (safetensors.h); loading
+ * checks each tensor it reads against it. A file without checksums (an older
+ * cnn-cl's, or rewritten by another tool) loads unchecked, and its
+ * checkpoint_meta.note says so for the command line to print. */
 #ifndef CHECKPOINT_H
 #define CHECKPOINT_H
 
@@ -31,6 +36,8 @@ typedef struct {
                             computed ("fc1=kernel;fc2=kernel"); from a
                             version 1 file, "fc=<its gemm>" */
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
+    char note[512];      /* read only: one line for the user ("FILE has no
+                            checksums ..."), or "" */
 } checkpoint_meta;
 
 /* Writes the network's parameters, Adam's moments and `meta` atomically.
@@ -39,13 +46,14 @@ cnn_status checkpoint_save(const char *path, network *net,
                            const checkpoint_meta *meta, cnn_error *err);
 
 /* Reads and checks the metadata of a checkpoint, so the caller can build the
- * network it describes. */
+ * network it describes. Sets meta->note when the file has no checksums. */
 cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
                                 cnn_error *err);
 
 /* Loads parameters (and, with adam set, Adam's moments and step) into net.
  * Every tensor's name, dtype, shape and byte range is checked against the
- * network; a mismatch is CNN_ERR_INPUT naming the tensor. */
+ * network, and its bytes against their CRC-32; a mismatch is CNN_ERR_INPUT
+ * naming the file and the tensor. */
 cnn_status checkpoint_load(const char *path, network *net, int adam,
                            cnn_error *err);
 

@@ -1,10 +1,13 @@
 /* test_checkpoint.c: safetensors checkpoints — the file format, a round trip
  * of the whole training state, every mismatch named, and exact resume: two
  * epochs straight and one plus a resumed second give identical weights. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "checkpoint.h"
 #include "idxfile.h"
@@ -102,6 +105,16 @@ START_TEST(file_is_standard_safetensors)
                                        "\"data_offsets\":[0,144]}"));
     ck_assert_ptr_nonnull(strstr(json, "\"adam.v.fc2.bias\""));
     ck_assert_ptr_nonnull(strstr(json, "\"arch\":\"" SMALL_ARCH "\""));
+    /* the checksum of conv1.weight, the data's first 144 bytes */
+    unsigned char first[144];
+    FILE *g = fopen(path, "rb");
+    ck_assert_int_eq(fseek(g, (long)(8 + len), SEEK_SET), 0);
+    ck_assert_uint_eq(fread(first, 1, sizeof first, g), sizeof first);
+    fclose(g);
+    char want[64];
+    snprintf(want, sizeof want, "\"crc32:conv1.weight\":\"%08lx\"",
+             crc32(0, first, sizeof first));
+    ck_assert_msg(strstr(json, want), "%s not in the header", want);
     free(json);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -152,6 +165,18 @@ static void write_bytes(const char *path, const void *data, size_t n)
     fclose(f);
 }
 
+static void read_all(const char *path, char **data, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    *data = malloc((size_t)*size);
+    ck_assert_uint_eq(fread(*data, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+}
+
 static void expect_header_error(const char *json, const char *needle)
 {
     char buf[1024];
@@ -171,16 +196,60 @@ static void expect_header_error(const char *json, const char *needle)
 
 START_TEST(malformed_files_are_input_errors)
 {
-    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,40]}}",
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[0,40]}}",
                         "tensor 'a' ends at byte 40, past the data's 16");
     expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
                         "tensors 'a' and 'b' overlap");
     expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", "lacks dtype, shape or data_offsets");
-    expect_header_error("{\"a\":[1,2]", "expected '{'");
+    expect_header_error("{\"a\":[1,2]", "the header is not valid JSON");
+    expect_header_error("{\"a\":[1,2]}", "tensor 'a' is not an object");
     expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}",
                         "bad data_offsets");
-    expect_header_error("not json", "expected '{'");
+    expect_header_error("not json", "the header is not valid JSON");
+    expect_header_error("[]", "not a JSON object");
+    /* the dtype's size times the shape is the byte range */
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}",
+                        "tensor 'a' is F32 of 12 bytes, its data_offsets hold 16");
+    expect_header_error("{\"a\":{\"dtype\":\"F17\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                        "tensor 'a' has an unknown dtype 'F17'");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[4.0],\"data_offsets\":[0,16]}}",
+                        "tensor 'a' has a bad shape");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}",
+                        "tensor 'a' has a bad shape");
+    expect_header_error("{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],"
+                        "\"data_offsets\":[0,16]}}", "tensor 'a' has a shape too large");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16],"
+                        "\"x\":1}}", "tensor 'a' has an unknown field 'x'");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16,16]}}",
+                        "bad data_offsets");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":"
+                        "[0,99999999999999999999]}}", "the header is not valid JSON");
+    /* the ranges tile the data: no byte between, before or after them */
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                        "data bytes 8 to 16 belong to no tensor");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                        "data bytes 0 to 8 belong to no tensor");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                        "data bytes 4 to 8 belong to no tensor");
+    /* metadata: strings only; checksums name a tensor and are 8 hex digits */
+    expect_header_error("{\"__metadata__\":{\"k\":1},"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                        "metadata 'k' is not a string");
+    expect_header_error("{\"__metadata__\":[],"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                        "__metadata__ is not an object");
+    expect_header_error("{\"__metadata__\":{\"crc32:b\":\"00000000\"},"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                        "metadata 'crc32:b' is the checksum of no tensor");
+    expect_header_error("{\"__metadata__\":{\"crc32:a\":\"0000000g\"},"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                        "metadata 'crc32:a' is not 8 lowercase hex digits");
+    expect_header_error("{\"__metadata__\":{\"crc32:a\":\"00000000\"},"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                        "tensor 'b' has no checksum while others do");
     const char *path = test_path("short.safetensors");
     write_bytes(path, "\x10\x00\x00", 3);
     st_header h;
@@ -192,6 +261,183 @@ START_TEST(malformed_files_are_input_errors)
     ck_assert_ptr_nonnull(strstr(err.msg, "does not fit"));
     ck_assert_int_eq(checkpoint_read_meta(test_path("missing"), &(checkpoint_meta){0}, &err),
                      CNN_ERR_INPUT);
+}
+END_TEST
+
+/* JSON that repeats a key, anywhere in the header, is refused: which of the
+ * two a reader keeps is not defined. */
+START_TEST(duplicate_keys_are_refused)
+{
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                        "duplicate object key");
+    expect_header_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"shape\":[4],"
+                        "\"data_offsets\":[0,16]}}", "duplicate object key");
+    expect_header_error("{\"__metadata__\":{\"epoch\":\"1\",\"epoch\":\"9\"},"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                        "duplicate object key");
+    expect_header_error("{\"__metadata__\":{},\"__metadata__\":{},"
+                        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                        "duplicate object key");
+}
+END_TEST
+
+/* A header length beyond ST_MAX_HEADER is refused before it is read, even
+ * when the file is that long (a sparse file here). */
+START_TEST(oversized_header_is_refused)
+{
+    const char *path = test_path("huge.safetensors");
+    uint64_t len = ST_MAX_HEADER + 8;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)(len >> (8 * i));
+    write_bytes(path, len8, 8);
+    ck_assert_int_eq(truncate(path, (off_t)(8 + len + 64)), 0);
+    st_header h;
+    cnn_error err = {0};
+    ck_assert_int_eq(st_read_header(path, &h, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "header length 16777224 is over cnn-cl's limit of "
+                                  "16777216 bytes"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, path), "%s", err.msg);
+    /* at the limit, the length passes and the JSON is what fails */
+    len = ST_MAX_HEADER;
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)(len >> (8 * i));
+    write_bytes(path, len8, 8);
+    ck_assert_int_eq(truncate(path, (off_t)(8 + len)), 0);
+    ck_assert_int_eq(st_read_header(path, &h, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "not valid JSON"), "%s", err.msg);
+}
+END_TEST
+
+/* A saved checkpoint of the small network: its path, and the header's
+ * record of `tensor`'s first byte in the file. */
+static const char *saved_checkpoint(const char *name, const char *tensor, long *where)
+{
+    network a;
+    cnn_error err = {0};
+    trained(&a, 2);
+    checkpoint_meta m = meta_of(&a);
+    const char *path = test_path(name);
+    TEST_OK(checkpoint_save(path, &a, &m, &err), err);
+    network_release(&a);
+    st_header h;
+    TEST_OK(st_read_header(path, &h, &err), err);
+    ck_assert(h.checksummed);
+    const st_entry *e = st_find(&h, tensor);
+    ck_assert_ptr_nonnull(e);
+    ck_assert(e->has_crc);
+    *where = (long)(h.data_start + e->begin);
+    st_header_free(&h);
+    return path;
+}
+
+static void flip_byte(const char *path, long where)
+{
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, where, SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_eq(fseek(f, where, SEEK_SET), 0);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+}
+
+/* One flipped bit in a tensor's data is refused, naming the file and that
+ * tensor; a flipped Adam moment matters only to a resume. */
+START_TEST(damaged_tensor_is_named)
+{
+    long where;
+    char path[256];
+    snprintf(path, sizeof path, "%s", saved_checkpoint("flip.safetensors", "fc1.bias", &where));
+    network net;
+    cnn_error err = {0};
+    trained(&net, 0);
+    TEST_OK(checkpoint_load(path, &net, 1, &err), err);
+    flip_byte(path, where + 5);
+    for (int adam = 0; adam < 2; adam++) {
+        ck_assert_int_eq(checkpoint_load(path, &net, adam, &err), CNN_ERR_INPUT);
+        ck_assert_msg(strstr(err.msg, path) &&
+                      strstr(err.msg, "tensor 'fc1.bias' is damaged: its bytes' CRC-32 is "),
+                      "%s", err.msg);
+    }
+    flip_byte(path, where + 5); /* mended */
+    TEST_OK(checkpoint_load(path, &net, 1, &err), err);
+
+    snprintf(path, sizeof path, "%s",
+             saved_checkpoint("flipm.safetensors", "adam.v.conv1.weight", &where));
+    flip_byte(path, where);
+    TEST_OK(checkpoint_load(path, &net, 0, &err), err);
+    ck_assert_int_eq(checkpoint_load(path, &net, 1, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "tensor 'adam.v.conv1.weight' is damaged"), "%s", err.msg);
+    network_release(&net);
+}
+END_TEST
+
+/* Rewrites path's header without the checksum keys (all, or only `only`),
+ * as a tool that keeps the metadata it knows would. */
+static void drop_checksums(const char *path, const char *only)
+{
+    char *data;
+    long size;
+    read_all(path, &data, &size);
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--)
+        len = len << 8 | (unsigned char)data[i];
+    json_error_t jerr;
+    json_t *root = json_loadb(data + 8, len, 0, &jerr);
+    ck_assert_ptr_nonnull(root);
+    json_t *md = json_object_get(root, "__metadata__");
+    const char *key;
+    json_t *v;
+    void *tmp;
+    int dropped = 0;
+    json_object_foreach_safe(md, tmp, key, v)
+        if (only ? !strcmp(key, only) : !strncmp(key, ST_CRC_PREFIX, strlen(ST_CRC_PREFIX))) {
+            json_object_del(md, key);
+            dropped++;
+        }
+    ck_assert_int_gt(dropped, 0);
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    uint64_t n = strlen(text);
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; i < 8; i++)
+        fputc((int)(n >> (8 * i)) & 255, f);
+    ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+    ck_assert_uint_eq(fwrite(data + 8 + len, 1, (size_t)size - 8 - len, f),
+                      (size_t)size - 8 - len);
+    fclose(f);
+    free(text);
+    free(data);
+}
+
+START_TEST(file_without_checksums_loads_with_a_note)
+{
+    long where;
+    char path[256];
+    snprintf(path, sizeof path, "%s", saved_checkpoint("nocrc.safetensors", "fc2.weight", &where));
+    checkpoint_meta m;
+    cnn_error err = {0};
+    TEST_OK(checkpoint_read_meta(path, &m, &err), err);
+    ck_assert_str_eq(m.note, "");
+    drop_checksums(path, NULL);
+    TEST_OK(checkpoint_read_meta(path, &m, &err), err);
+    ck_assert_msg(strstr(m.note, path) && strstr(m.note, "has no checksums"), "%s", m.note);
+    ck_assert_msg(!strchr(m.note, '\n'), "not one line: %s", m.note);
+    network net;
+    trained(&net, 0);
+    TEST_OK(checkpoint_load(path, &net, 1, &err), err);
+    ck_assert_int_eq(net.adam.step, 2);
+    network_release(&net);
+
+    /* dropping one checksum of many is damage, not another tool's file */
+    snprintf(path, sizeof path, "%s",
+             saved_checkpoint("somecrc.safetensors", "fc2.weight", &where));
+    drop_checksums(path, ST_CRC_PREFIX "fc2.weight");
+    ck_assert_int_eq(checkpoint_read_meta(path, &m, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "tensor 'fc2.weight' has no checksum while others do"),
+                  "%s", err.msg);
 }
 END_TEST
 
@@ -278,18 +524,6 @@ static void train(int epochs, const char *save, const char *resume)
     TEST_OK(train_run(&o, &r, &err), err);
     ck_assert_int_eq(r.epochs_done, epochs);
     ck_assert_int_eq(r.signal, 0);
-}
-
-static void read_all(const char *path, char **data, long *size)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *size = ftell(f);
-    rewind(f);
-    *data = malloc((size_t)*size);
-    ck_assert_uint_eq(fread(*data, 1, (size_t)*size, f), (size_t)*size);
-    fclose(f);
 }
 
 static void resume_check(void)
@@ -385,6 +619,10 @@ int main(void)
     tcase_add_test(tc, file_is_standard_safetensors);
     tcase_add_test(tc, mismatches_name_the_tensor);
     tcase_add_test(tc, malformed_files_are_input_errors);
+    tcase_add_test(tc, duplicate_keys_are_refused);
+    tcase_add_test(tc, oversized_header_is_refused);
+    tcase_add_test(tc, damaged_tensor_is_named);
+    tcase_add_test(tc, file_without_checksums_loads_with_a_note);
     tcase_add_test(tc, older_versions_name_one_gemm_path);
     tcase_add_test(tc, resume_is_bit_exact);
     tcase_add_test(tc, resume_is_bit_exact_with_batch_norm_and_dropout);

@@ -38,6 +38,8 @@ static int run(const char *model, int device, const char *data)
         clrt_close(&rt);
         return cli_report(&err);
     }
+    if (*meta.note)
+        fprintf(stderr, "note: %s\n", meta.note);
     int k = net.arch.classes;
     long *confusion = calloc((size_t)k * (size_t)k, sizeof *confusion);
     double loss, accuracy;

@@ -130,6 +130,8 @@ int cli_predict(int argc, char **argv)
         return cli_report(&err);
     cnn_status st = checkpoint_open_network(model, &rt, PREDICT_BATCH, &tune, &net, &meta, &err);
     if (st == CNN_OK) {
+        if (*meta.note)
+            fprintf(stderr, "note: %s\n", meta.note);
         if (image)
             st = predict_image(&net, image, &err);
         if (st == CNN_OK && first)

@@ -194,6 +194,9 @@ cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
     if (st)
         return st;
     st = parse_meta(&h, meta, err);
+    if (st == CNN_OK && !h.checksummed)
+        snprintf(meta->note, sizeof meta->note, "%s has no checksums (metadata '"
+                 ST_CRC_PREFIX "<tensor>'); its tensors load unchecked", path);
     st_header_free(&h);
     return st;
 }

@@ -1,241 +1,272 @@
-/* safetensors.c: the safetensors file format (see safetensors.h). The JSON
- * reader understands what the format's header can hold — objects, arrays,
- * strings, integers — and rejects anything else. */
+/* safetensors.c: the safetensors file format (see safetensors.h). jansson
+ * reads and writes the JSON; this file holds the format's rules. */
 #include "safetensors.h"
 
 #include "atomic_file.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Headers beyond this are not cnn-cl checkpoints and not worth parsing. */
-#define MAX_HEADER (16u << 20)
+#include <zlib.h>
 
 typedef struct {
-    const char *start, *p, *end;
     const char *path;
     cnn_error *err;
-} json;
+} ctx;
 
-static cnn_status bad(json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static cnn_status bad(const ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static cnn_status bad(json *j, const char *fmt, ...)
+static cnn_status bad(const ctx *c, const char *fmt, ...)
 {
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return cnn_fail(j->err, CNN_ERR_INPUT, "%s: not a valid safetensors file: %s",
-                    j->path, what);
+    return cnn_fail(c->err, CNN_ERR_INPUT, "%s: not a valid safetensors file: %s",
+                    c->path, what);
 }
 
-static void skip_ws(json *j)
+static cnn_status out_of_memory(const ctx *c)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-        j->p++;
+    return cnn_fail(c->err, CNN_ERR_RUNTIME, "out of host memory");
 }
 
-static int accept(json *j, char c)
+/* The format's dtypes and their sizes in bytes. */
+static const struct {
+    const char *name;
+    int size;
+} dtypes[] = {
+    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1},
+    {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2},
+    {"I32", 4}, {"U32", 4}, {"F32", 4},
+    {"I64", 8}, {"U64", 8}, {"F64", 8},
+};
+
+static int dtype_size(const char *name)
 {
-    skip_ws(j);
-    if (j->p < j->end && *j->p == c) {
-        j->p++;
-        return 1;
-    }
+    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+        if (!strcmp(dtypes[i].name, name))
+            return dtypes[i].size;
     return 0;
 }
 
-static cnn_status expect(json *j, char c)
+/* A JSON string into out (at most size-1 bytes; longer is an error). The
+ * parser refuses \u0000, so the string has no NUL inside. */
+static cnn_status copy_string(const ctx *c, const json_t *v, const char *what,
+                              char *out, size_t size)
 {
-    return accept(j, c) ? CNN_OK : bad(j, "expected '%c' at header byte %ld", c,
-                                       (long)(j->p - j->start));
-}
-
-/* A JSON string into out (at most size-1 bytes; longer is an error).
- * Escapes other than \uXXXX beyond ASCII are decoded; \u above 0x7f is
- * stored as '?', which no cnn-cl name contains. */
-static cnn_status string(json *j, char *out, size_t size)
-{
-    if (!accept(j, '"'))
-        return bad(j, "expected a string");
-    size_t n = 0;
-    while (j->p < j->end && *j->p != '"') {
-        char c = *j->p++;
-        if (c == '\\') {
-            if (j->p >= j->end)
-                break;
-            char e = *j->p++;
-            switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'u': {
-                if (j->end - j->p < 4)
-                    return bad(j, "short \\u escape");
-                char hex[5] = {j->p[0], j->p[1], j->p[2], j->p[3], 0};
-                j->p += 4;
-                long v = strtol(hex, NULL, 16);
-                c = v < 0x80 ? (char)v : '?';
-                break;
-            }
-            default: c = e; break; /* \" \\ \/ */
-            }
-        } else if ((unsigned char)c < 0x20) {
-            return bad(j, "control character in a string");
-        }
-        if (n + 1 >= size)
-            return bad(j, "a string longer than %zu bytes", size - 1);
-        out[n++] = c;
-    }
-    if (!accept(j, '"'))
-        return bad(j, "unterminated string");
+    if (!json_is_string(v))
+        return bad(c, "%s is not a string", what);
+    size_t n = json_string_length(v);
+    if (n >= size)
+        return bad(c, "%s is longer than %zu bytes", what, size - 1);
+    memcpy(out, json_string_value(v), n);
     out[n] = '\0';
     return CNN_OK;
 }
 
-static cnn_status integer(json *j, int64_t *out)
+/* An array of at most max integers >= 0 into out. */
+static int int_array(const json_t *v, int64_t *out, int max, int *count)
 {
-    skip_ws(j);
-    const char *start = j->p;
-    if (j->p < j->end && *j->p == '-')
-        j->p++;
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-        j->p++;
-    if (j->p == start || j->p - start > 19)
-        return bad(j, "expected an integer");
-    char buf[24];
-    memcpy(buf, start, (size_t)(j->p - start));
-    buf[j->p - start] = '\0';
-    errno = 0;
-    long long v = strtoll(buf, NULL, 10);
-    if (errno)
-        return bad(j, "integer out of range");
-    *out = v;
+    if (!json_is_array(v) || json_array_size(v) > (size_t)max)
+        return 0;
+    *count = (int)json_array_size(v);
+    for (int i = 0; i < *count; i++) {
+        const json_t *x = json_array_get(v, (size_t)i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0)
+            return 0;
+        out[i] = json_integer_value(x);
+    }
+    return 1;
+}
+
+static cnn_status tensor_entry(const ctx *c, const char *name, const json_t *v,
+                               st_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    if (strlen(name) >= sizeof e->name)
+        return bad(c, "a tensor name is longer than %zu bytes", sizeof e->name - 1);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    if (!json_is_object(v))
+        return bad(c, "tensor '%s' is not an object", name);
+    const char *key;
+    const json_t *field;
+    json_object_foreach((json_t *)v, key, field)
+        if (strcmp(key, "dtype") && strcmp(key, "shape") && strcmp(key, "data_offsets"))
+            return bad(c, "tensor '%s' has an unknown field '%.32s'", name, key);
+    const json_t *dtype = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
+                 *offsets = json_object_get(v, "data_offsets");
+    if (!dtype || !shape || !offsets)
+        return bad(c, "tensor '%s' lacks dtype, shape or data_offsets", name);
+    cnn_status st = copy_string(c, dtype, "a dtype", e->dtype, sizeof e->dtype);
+    if (st)
+        return st;
+    int size = dtype_size(e->dtype);
+    if (!size)
+        return bad(c, "tensor '%s' has an unknown dtype '%s'", name, e->dtype);
+    if (!int_array(shape, e->shape, ST_MAX_DIMS, &e->ndim))
+        return bad(c, "tensor '%s' has a bad shape (not at most %d integers >= 0)", name,
+                   ST_MAX_DIMS);
+    int64_t off[2];
+    int n;
+    if (!int_array(offsets, off, 2, &n) || n != 2 || off[1] < off[0])
+        return bad(c, "tensor '%s' has bad data_offsets (not [begin, end], "
+                   "0 <= begin <= end)", name);
+    e->begin = (uint64_t)off[0];
+    e->end = (uint64_t)off[1];
+    uint64_t bytes = (uint64_t)size;
+    for (int d = 0; d < e->ndim; d++)
+        if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[d], &bytes))
+            return bad(c, "tensor '%s' has a shape too large to address", name);
+    if (bytes != e->end - e->begin)
+        return bad(c, "tensor '%s' is %s of %llu bytes, its data_offsets hold %llu", name,
+                   e->dtype, (unsigned long long)bytes,
+                   (unsigned long long)(e->end - e->begin));
     return CNN_OK;
 }
 
-static cnn_status int_array(json *j, int64_t *out, int max, int *count)
+/* 8 lowercase hex digits into *crc. */
+static int parse_crc(const char *s, uint32_t *crc)
 {
-    cnn_status st = expect(j, '[');
-    *count = 0;
-    if (st || accept(j, ']'))
-        return st;
-    do {
-        if (*count == max)
-            return bad(j, "an array longer than %d", max);
-        if ((st = integer(j, &out[(*count)++])))
-            return st;
-    } while (accept(j, ','));
-    return expect(j, ']');
+    if (strlen(s) != 8 || strspn(s, "0123456789abcdef") != 8)
+        return 0;
+    *crc = (uint32_t)strtoul(s, NULL, 16);
+    return 1;
 }
 
-static cnn_status tensor_entry(json *j, st_entry *e)
+/* The metadata strings, and the checksums into h's entries. */
+static cnn_status metadata(const ctx *c, const json_t *md, const json_t *root,
+                           st_header *h)
 {
-    cnn_status st = expect(j, '{');
-    int have_dtype = 0, have_shape = 0, have_offsets = 0;
-    if (st || accept(j, '}'))
-        return st ? st : bad(j, "tensor '%s' has no fields", e->name);
-    do {
-        char key[32];
-        if ((st = string(j, key, sizeof key)) || (st = expect(j, ':')))
-            return st;
-        if (!strcmp(key, "dtype")) {
-            st = string(j, e->dtype, sizeof e->dtype);
-            have_dtype = 1;
-        } else if (!strcmp(key, "shape")) {
-            st = int_array(j, e->shape, ST_MAX_DIMS, &e->ndim);
-            have_shape = 1;
-        } else if (!strcmp(key, "data_offsets")) {
-            int64_t off[2];
-            int n;
-            if (!(st = int_array(j, off, 2, &n))) {
-                if (n != 2 || off[0] < 0 || off[1] < off[0])
-                    return bad(j, "tensor '%s' has bad data_offsets", e->name);
-                e->begin = (uint64_t)off[0];
-                e->end = (uint64_t)off[1];
-            }
-            have_offsets = 1;
-        } else {
-            return bad(j, "tensor '%s' has an unknown field '%s'", e->name, key);
-        }
-        if (st)
-            return st;
-    } while (accept(j, ','));
-    if (!have_dtype || !have_shape || !have_offsets)
-        return bad(j, "tensor '%s' lacks dtype, shape or data_offsets", e->name);
-    for (int i = 0; i < e->ndim; i++)
-        if (e->shape[i] < 0)
-            return bad(j, "tensor '%s' has a negative dimension", e->name);
-    return expect(j, '}');
-}
-
-static cnn_status metadata(json *j, st_header *h)
-{
-    cnn_status st = expect(j, '{');
-    if (st || accept(j, '}'))
-        return st;
-    do {
-        st_meta *grown = realloc(h->meta, (size_t)(h->nmeta + 1) * sizeof *grown);
-        if (!grown)
-            return cnn_fail(j->err, CNN_ERR_RUNTIME, "out of host memory");
-        h->meta = grown;
-        st_meta *m = &h->meta[h->nmeta++];
-        if ((st = string(j, m->key, sizeof m->key)) || (st = expect(j, ':')) ||
-            (st = string(j, m->value, sizeof m->value)))
-            return st;
-    } while (accept(j, ','));
-    return expect(j, '}');
-}
-
-static cnn_status parse(json *j, st_header *h)
-{
-    cnn_status st = expect(j, '{');
-    if (st || accept(j, '}'))
-        return st;
-    do {
-        char name[sizeof h->entries[0].name];
-        if ((st = string(j, name, sizeof name)) || (st = expect(j, ':')))
-            return st;
-        if (!strcmp(name, "__metadata__")) {
-            if ((st = metadata(j, h)))
-                return st;
+    if (!json_is_object(md))
+        return bad(c, "__metadata__ is not an object");
+    h->meta = malloc((json_object_size(md) + 1) * sizeof *h->meta);
+    if (!h->meta)
+        return out_of_memory(c);
+    const char *key;
+    const json_t *v;
+    size_t prefix = strlen(ST_CRC_PREFIX);
+    int crcs = 0;
+    json_object_foreach((json_t *)md, key, v) {
+        cnn_status st;
+        if (!strncmp(key, ST_CRC_PREFIX, prefix)) {
+            const char *tensor = key + prefix;
+            if (!strcmp(tensor, "__metadata__") || !json_object_get(root, tensor))
+                return bad(c, "metadata '%.160s' is the checksum of no tensor", key);
+            if (!json_is_string(v) || !parse_crc(json_string_value(v), &(uint32_t){0}))
+                return bad(c, "metadata '%.160s' is not 8 lowercase hex digits", key);
+            crcs++;
             continue;
         }
-        if (st_find(h, name))
-            return bad(j, "tensor '%s' appears twice", name);
-        st_entry *grown = realloc(h->entries, (size_t)(h->count + 1) * sizeof *grown);
-        if (!grown)
-            return cnn_fail(j->err, CNN_ERR_RUNTIME, "out of host memory");
-        h->entries = grown;
-        st_entry *e = &h->entries[h->count++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->name, sizeof e->name, "%s", name);
-        if ((st = tensor_entry(j, e)))
+        st_meta *m = &h->meta[h->nmeta++];
+        if (strlen(key) >= sizeof m->key)
+            return bad(c, "a metadata key is longer than %zu bytes", sizeof m->key - 1);
+        snprintf(m->key, sizeof m->key, "%s", key);
+        char what[96];
+        snprintf(what, sizeof what, "metadata '%s'", key);
+        if ((st = copy_string(c, v, what, m->value, sizeof m->value)))
             return st;
-    } while (accept(j, ','));
-    if ((st = expect(j, '}')))
-        return st;
-    skip_ws(j);
-    return j->p == j->end ? CNN_OK : bad(j, "bytes after the header's JSON");
+    }
+    if (!crcs)
+        return CNN_OK;
+    /* Some checksums: then every tensor has one, so that dropping a key
+     * cannot hide damage. */
+    char name[sizeof ST_CRC_PREFIX + sizeof h->entries[0].name];
+    for (int i = 0; i < h->count; i++) {
+        st_entry *e = &h->entries[i];
+        snprintf(name, sizeof name, ST_CRC_PREFIX "%s", e->name);
+        const json_t *crc = json_object_get(md, name);
+        if (!crc)
+            return bad(c, "tensor '%s' has no checksum while others do", e->name);
+        parse_crc(json_string_value(crc), &e->crc);
+        e->has_crc = 1;
+    }
+    h->checksummed = 1;
+    return CNN_OK;
+}
+
+static cnn_status parse(const ctx *c, const char *text, size_t len, st_header *h)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return bad(c, "the header is not valid JSON: %s (header byte %d)", jerr.text,
+                   jerr.position);
+    cnn_status st = CNN_OK;
+    if (!json_is_object(root)) {
+        st = bad(c, "the header is not a JSON object");
+        goto done;
+    }
+    h->entries = malloc((json_object_size(root) + 1) * sizeof *h->entries);
+    if (!h->entries) {
+        st = out_of_memory(c);
+        goto done;
+    }
+    const char *name;
+    const json_t *v;
+    json_object_foreach(root, name, v)
+        if (strcmp(name, "__metadata__") &&
+            (st = tensor_entry(c, name, v, &h->entries[h->count++])))
+            goto done;
+    const json_t *md = json_object_get(root, "__metadata__");
+    if (md)
+        st = metadata(c, md, root, h);
+    if (!h->count)
+        h->checksummed = 1; /* nothing to check */
+done:
+    json_decref(root);
+    return st;
 }
 
 static int by_begin(const void *a, const void *b)
 {
     const st_entry *x = *(st_entry *const *)a, *y = *(st_entry *const *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1
+         : x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* The byte ranges, in order of their start, must tile the data section:
+ * each inside it, none overlapping, no byte between or after them. */
+static cnn_status check_ranges(const ctx *c, const st_header *h, uint64_t data_size)
+{
+    st_entry **order = malloc((size_t)(h->count ? h->count : 1) * sizeof *order);
+    if (!order)
+        return out_of_memory(c);
+    for (int i = 0; i < h->count; i++)
+        order[i] = &h->entries[i];
+    qsort(order, (size_t)h->count, sizeof *order, by_begin);
+    cnn_status st = CNN_OK;
+    uint64_t covered = 0;
+    for (int i = 0; i < h->count && st == CNN_OK; i++) {
+        const st_entry *e = order[i];
+        if (e->end > data_size)
+            st = bad(c, "tensor '%s' ends at byte %llu, past the data's %llu", e->name,
+                     (unsigned long long)e->end, (unsigned long long)data_size);
+        else if (e->begin < covered)
+            st = bad(c, "tensors '%s' and '%s' overlap", order[i - 1]->name, e->name);
+        else if (e->begin > covered)
+            st = bad(c, "data bytes %llu to %llu belong to no tensor",
+                     (unsigned long long)covered, (unsigned long long)e->begin);
+        else
+            covered = e->end;
+    }
+    if (st == CNN_OK && covered != data_size)
+        st = bad(c, "data bytes %llu to %llu belong to no tensor",
+                 (unsigned long long)covered, (unsigned long long)data_size);
+    free(order);
+    return st;
 }
 
 cnn_status st_read_header(const char *path, st_header *h, cnn_error *err)
 {
     memset(h, 0, sizeof *h);
     snprintf(h->path, sizeof h->path, "%s", path);
+    ctx c = {path, err};
     struct stat sb;
     if (stat(path, &sb))
         return cnn_fail(err, CNN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
@@ -245,54 +276,38 @@ cnn_status st_read_header(const char *path, st_header *h, cnn_error *err)
     if (!f)
         return cnn_fail(err, CNN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     unsigned char len8[8];
-    json j = {.path = path, .err = err};
     cnn_status st = CNN_OK;
     char *text = NULL;
     if (fread(len8, 1, 8, f) != 8) {
-        st = bad(&j, "shorter than the 8-byte header length");
+        st = bad(&c, "shorter than the 8-byte header length");
         goto done;
     }
     uint64_t len = 0;
     for (int i = 7; i >= 0; i--)
         len = len << 8 | len8[i];
-    if (len < 2 || len > MAX_HEADER || len > (uint64_t)sb.st_size - 8) {
-        st = bad(&j, "header length %llu does not fit the file's %lld bytes",
+    if (len < 2 || len > (uint64_t)sb.st_size - 8) {
+        st = bad(&c, "header length %llu does not fit the file's %lld bytes",
                  (unsigned long long)len, (long long)sb.st_size);
+        goto done;
+    }
+    if (len > ST_MAX_HEADER) {
+        st = bad(&c, "header length %llu is over cnn-cl's limit of %u bytes (16 MiB)",
+                 (unsigned long long)len, ST_MAX_HEADER);
         goto done;
     }
     text = malloc(len);
     if (!text) {
-        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+        st = out_of_memory(&c);
         goto done;
     }
     if (fread(text, 1, len, f) != len) {
-        st = bad(&j, "header shorter than its length says");
+        st = bad(&c, "header shorter than its length says");
         goto done;
     }
-    j.start = j.p = text;
-    j.end = text + len;
-    if ((st = parse(&j, h)))
+    if ((st = parse(&c, text, len, h)))
         goto done;
     h->data_start = 8 + len;
-    uint64_t data_size = (uint64_t)sb.st_size - h->data_start;
-    st_entry **order = malloc((size_t)(h->count ? h->count : 1) * sizeof *order);
-    if (!order) {
-        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-        goto done;
-    }
-    for (int i = 0; i < h->count; i++)
-        order[i] = &h->entries[i];
-    qsort(order, (size_t)h->count, sizeof *order, by_begin);
-    for (int i = 0; i < h->count && st == CNN_OK; i++) {
-        if (order[i]->end > data_size)
-            st = bad(&j, "tensor '%s' ends at byte %llu, past the data's %llu",
-                     order[i]->name, (unsigned long long)order[i]->end,
-                     (unsigned long long)data_size);
-        else if (i && order[i]->begin < order[i - 1]->end)
-            st = bad(&j, "tensors '%s' and '%s' overlap", order[i - 1]->name,
-                     order[i]->name);
-    }
-    free(order);
+    st = check_ranges(&c, h, (uint64_t)sb.st_size - h->data_start);
 done:
     free(text);
     fclose(f);
@@ -342,6 +357,11 @@ cnn_status st_read_f32(const st_header *h, const st_entry *e, float *out,
     fclose(f);
     if (!ok)
         return cnn_fail(err, CNN_ERR_INPUT, "%s: cannot read tensor '%s'", h->path, e->name);
+    uint32_t crc = (uint32_t)crc32_z(0, raw, count * 4);
+    if (e->has_crc && crc != e->crc)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' is damaged: its bytes' CRC-32 "
+                        "is %08x, the file records %08x", h->path, e->name,
+                        (unsigned)crc, (unsigned)e->crc);
     for (size_t i = 0; i < count; i++) {
         const unsigned char *b = raw + 4 * i;
         uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
@@ -351,54 +371,67 @@ cnn_status st_read_f32(const st_header *h, const st_entry *e, float *out,
     return CNN_OK;
 }
 
-/* Appends JSON-escaped s to the growing buffer. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(text *t, const char *fmt, ...)
+static size_t elements(const st_tensor *t)
 {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if (t->s && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *grown = realloc(t->s, cap);
-        if (!grown) {
-            t->oom = 1;
-            return;
-        }
-        t->s = grown;
-        t->cap = cap;
-    }
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    return n;
 }
 
-static void put_string(text *t, const char *s)
+/* Floats k.. of t (as many as fit) into buf as little-endian bytes;
+ * returns how many. */
+static size_t chunk_le(const st_tensor *t, size_t k, unsigned char *buf, size_t size)
 {
-    put(t, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            put(t, "\\%c", c);
-        else if (c < 0x20)
-            put(t, "\\u%04x", c);
-        else
-            put(t, "%c", c);
+    size_t n = elements(t) - k;
+    if (n > size / 4)
+        n = size / 4;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &t->data[k + i], 4);
+        for (int b = 0; b < 4; b++)
+            buf[4 * i + (size_t)b] = (unsigned char)(u >> (8 * b));
     }
-    put(t, "\"");
+    return n;
+}
+
+/* The header's JSON, in the order st_write promises; NULL when out of
+ * memory or a string is not UTF-8. */
+static json_t *header_json(const st_tensor *tensors, int count, const uint32_t *crc,
+                           const st_meta *meta, int nmeta)
+{
+    json_t *root = json_object(), *md = json_object();
+    int ok = root && md && !json_object_set(root, "__metadata__", md);
+    for (int i = 0; ok && i < nmeta; i++)
+        ok = !json_object_set_new(md, meta[i].key, json_string(meta[i].value));
+    char key[sizeof ST_CRC_PREFIX + 160], hex[9];
+    for (int i = 0; ok && i < count; i++) {
+        snprintf(key, sizeof key, ST_CRC_PREFIX "%s", tensors[i].name);
+        snprintf(hex, sizeof hex, "%08x", (unsigned)crc[i]);
+        ok = !json_object_set_new(md, key, json_string(hex));
+    }
+    uint64_t offset = 0;
+    for (int i = 0; ok && i < count; i++) {
+        ok = 0; /* until this tensor is in */
+        json_t *shape = json_array();
+        int dims = shape != NULL;
+        for (int d = 0; dims && d < tensors[i].ndim; d++)
+            dims = !json_array_append_new(shape, json_integer(tensors[i].shape[d]));
+        if (!dims) {
+            json_decref(shape);
+            break;
+        }
+        uint64_t end = offset + 4 * (uint64_t)elements(&tensors[i]);
+        /* json_pack takes shape, also when it fails */
+        ok = !json_object_set_new(root, tensors[i].name,
+                 json_pack("{s:s,s:o,s:[I,I]}", "dtype", "F32", "shape", shape,
+                           "data_offsets", (json_int_t)offset, (json_int_t)end));
+        offset = end;
+    }
+    json_decref(md);
+    if (!ok)
+        json_decref(root);
+    return ok ? root : NULL;
 }
 
 static int write_all(FILE *f, const void *p, size_t n)
@@ -409,64 +442,50 @@ static int write_all(FILE *f, const void *p, size_t n)
 cnn_status st_write(const char *path, const st_tensor *tensors, int count,
                     const st_meta *meta, int nmeta, cnn_error *err)
 {
-    text h = {0};
-    put(&h, "{\"__metadata__\":{");
-    for (int i = 0; i < nmeta; i++) {
-        put(&h, i ? "," : "");
-        put_string(&h, meta[i].key);
-        put(&h, ":");
-        put_string(&h, meta[i].value);
-    }
-    put(&h, "}");
-    uint64_t offset = 0;
-    for (int i = 0; i < count; i++) {
-        uint64_t n = 1;
-        put(&h, ",");
-        put_string(&h, tensors[i].name);
-        put(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < tensors[i].ndim; d++) {
-            put(&h, "%s%d", d ? "," : "", tensors[i].shape[d]);
-            n *= (uint64_t)tensors[i].shape[d];
-        }
-        put(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-            (unsigned long long)(offset + 4 * n));
-        offset += 4 * n;
-    }
-    put(&h, "}");
-    while (!h.oom && h.len % 8) /* the data section starts 8-byte aligned */
-        put(&h, " ");
-    if (h.oom) {
-        free(h.s);
+    for (int i = 0; i < nmeta; i++)
+        if (!strncmp(meta[i].key, ST_CRC_PREFIX, strlen(ST_CRC_PREFIX)))
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata key '%s' is reserved for "
+                            "checksums", path, meta[i].key);
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j <= i; j++)
+            if (!strcmp(tensors[i].name, j < i ? tensors[j].name : "__metadata__"))
+                return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor name '%s' given twice or "
+                                "reserved", path, tensors[i].name);
+    unsigned char buf[4096];
+    uint32_t *crc = malloc((count > 0 ? (size_t)count : 1) * sizeof *crc);
+    if (!crc)
         return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    for (int i = 0; i < count; i++) {
+        crc[i] = (uint32_t)crc32_z(0, NULL, 0);
+        for (size_t k = 0, n; (n = chunk_le(&tensors[i], k, buf, sizeof buf)); k += n)
+            crc[i] = (uint32_t)crc32_z(crc[i], buf, 4 * n);
     }
+    json_t *root = header_json(tensors, count, crc, meta, nmeta);
+    free(crc);
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!text)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s: cannot build the header (out of host "
+                        "memory, or a name that is not UTF-8)", path);
+    size_t len = strlen(text);
+    static const char spaces[8] = "        ";
+    size_t pad = (8 - len % 8) % 8; /* the data section starts 8-byte aligned */
 
     atomic_file out;
     cnn_status st = atomic_file_open(&out, path, err);
     if (st) {
-        free(h.s);
+        free(text);
         return st;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
-        len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    int ok = write_all(out.f, len8, 8) && write_all(out.f, h.s, h.len);
-    free(h.s);
-    unsigned char buf[4096];
-    for (int i = 0; ok && i < count; i++) {
-        size_t n = 1, used = 0;
-        for (int d = 0; d < tensors[i].ndim; d++)
-            n *= (size_t)tensors[i].shape[d];
-        for (size_t k = 0; ok && k < n; k++) {
-            uint32_t u;
-            memcpy(&u, &tensors[i].data[k], 4);
-            for (int b = 0; b < 4; b++)
-                buf[used++] = (unsigned char)(u >> (8 * b));
-            if (used == sizeof buf || k + 1 == n) {
-                ok = write_all(out.f, buf, used);
-                used = 0;
-            }
-        }
-    }
+        len8[i] = (unsigned char)((uint64_t)(len + pad) >> (8 * i));
+    int ok = write_all(out.f, len8, 8) && write_all(out.f, text, len) &&
+             write_all(out.f, spaces, pad);
+    free(text);
+    for (int i = 0; ok && i < count; i++)
+        for (size_t k = 0, n; ok && (n = chunk_le(&tensors[i], k, buf, sizeof buf)); k += n)
+            ok = write_all(out.f, buf, 4 * n);
     if (!ok) {
         atomic_file_abort(&out);
         return cnn_fail(err, CNN_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(errno));

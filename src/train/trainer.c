@@ -401,6 +401,8 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
      * that failed) is said even when quiet. */
     for (const char *line = s.o.tune.notes; *line; line += strcspn(line, "\n") + 1)
         fprintf(stderr, "note: %.*s\n", (int)strcspn(line, "\n"), line);
+    if (*s.resume.note)
+        fprintf(stderr, "note: %s\n", s.resume.note);
     if (st == CNN_OK) {
         if (!s.o.quiet)
             print_header(&s);
