@@ -74,7 +74,7 @@ export CNN_CL_DEVICE=$device
 
 tests=ok
 meson test -C build-gpu --print-errorlogs > build-gpu/gpu-tests.log 2>&1 || tests=FAILED
-summary=$(grep -E '^(Ok|Fail):' build-gpu/gpu-tests.log | tr -s ' ' | paste -sd' ')
+summary=$(grep -E '^(Ok|Fail|Timeout):' build-gpu/gpu-tests.log | tr -s ' ' | paste -sd' ')
 
 json() { # FILE KEY: one number from a bench --json file
   /usr/bin/env python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
