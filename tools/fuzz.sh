@@ -42,8 +42,9 @@ for name in $names; do
     max_len=4096
     [ "$name" = cifar ] && max_len=9300
     rc=0
+    # One process (no -jobs or -workers: they fork and log in the cwd).
     "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 \
-        -rss_limit_mb=2048 -max_len=$max_len -workers=1 -jobs=1 -print_final_stats=1 \
+        -rss_limit_mb=2048 -max_len=$max_len -print_final_stats=1 \
         -artifact_prefix="$findings/" \
         "$corpus" "$root/tests/fuzz/$name" >"$log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
