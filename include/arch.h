@@ -14,6 +14,8 @@
 
 #define ARCH_DEFAULT "conv32k3-relu-pool2-conv64k3-relu-flatten-fc64-relu-fc10"
 #define ARCH_MAX_LAYERS 64
+/* The largest input height or width. */
+#define ARCH_MAX_SIDE (1 << 20)
 
 typedef struct {
     arch_layer layers[ARCH_MAX_LAYERS];
@@ -26,7 +28,7 @@ typedef struct {
 /* Parses spec for inputs of shape `input` and `classes` classes, filling in
  * every layer's shapes and names. An unknown token, an impossible shape or
  * a last layer that cannot give `classes` scores is CNN_ERR_INPUT naming
- * the token. */
+ * the token. Every shape, the input's too, holds at most INT_MAX values. */
 cnn_status arch_parse(const char *spec, arch_shape input, int classes,
                       arch *out, cnn_error *err);
 

@@ -2,6 +2,7 @@
  * Everything kind-specific is in the layer table's rows. */
 #include "arch.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +60,12 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
     if (strlen(spec) >= sizeof out->spec)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the spec is too long");
     snprintf(out->spec, sizeof out->spec, "%s", spec);
+    /* Sizes are counted in int, and conv_axis adds a stride to a side. */
+    if (input.c < 1 || input.h < 1 || input.w < 1 || input.h > ARCH_MAX_SIDE ||
+        input.w > ARCH_MAX_SIDE || arch_size(input) > INT_MAX)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: input %dx%dx%d is not a shape "
+                        "cnn-cl takes (sides 1..%d, at most %d values)", input.c,
+                        input.h, input.w, ARCH_MAX_SIDE, INT_MAX);
     out->input = input;
     out->classes = classes;
     arch_shape shape = input;
@@ -77,6 +84,9 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
         cnn_status st = parse_layer(l, shape, flattened, err);
         if (st)
             return st;
+        if (arch_size(l->out) > INT_MAX)
+            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' gives %dx%dx%d, more than "
+                            "%d values", l->token, l->out.c, l->out.h, l->out.w, INT_MAX);
         int k = 0;
         while (layer_kinds[k] != l->kind)
             k++;
