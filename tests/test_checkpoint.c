@@ -449,7 +449,7 @@ static void meta_add(st_meta *m, int *n, const char *key, const char *value)
 }
 
 /* Writes a checkpoint of no tensors whose metadata is the small network's,
- * at format `version`, with one more key. */
+ * at format `version`, with `key` set to `value` (added, or replacing). */
 static void write_meta(const char *path, const char *version, const char *key,
                        const char *value)
 {
@@ -460,10 +460,15 @@ static void write_meta(const char *path, const char *version, const char *key,
         {"epoch_loss_sum", "0"}, {"epoch_correct", "0"}, {"epoch_seconds", "0"}};
     st_meta m[16];
     int n = 0;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        meta_add(m, &n, keys[i][0], keys[i][1]);
+    int replaced = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        int mine = !strcmp(keys[i][0], key);
+        meta_add(m, &n, keys[i][0], mine ? value : keys[i][1]);
+        replaced |= mine;
+    }
     meta_add(m, &n, "format_version", version);
-    meta_add(m, &n, key, value);
+    if (!replaced)
+        meta_add(m, &n, key, value);
     cnn_error err = {0};
     TEST_OK(st_write(path, NULL, 0, m, n, &err), err);
 }
@@ -486,6 +491,33 @@ START_TEST(older_versions_name_one_gemm_path)
     ck_assert_int_eq(checkpoint_read_meta(path, &m, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, "checkpoint format version 3; this cnn-cl reads versions "
                                   "1 to 2"), "%s", err.msg);
+}
+END_TEST
+
+/* Numbers in the metadata are read whole and in range: none wraps into a
+ * plausible int. */
+START_TEST(metadata_numbers_out_of_range_are_refused)
+{
+    static const char *const bad[][3] = {
+        {"classes", "4294967306", "metadata 'classes' is '4294967306', not an integer "
+                                  "from 1 to 2147483647"},
+        {"batch_size", "-8", "metadata 'batch_size' is '-8'"},
+        {"input", "1x4294967308x12", "metadata 'input' is '1x4294967308x12', not CxHxW"},
+        {"input", "1x12x12x", "metadata 'input' is '1x12x12x'"},
+        {"input", "1x12", "metadata 'input' is '1x12'"},
+    };
+    const char *path = test_path("range.safetensors");
+    checkpoint_meta m;
+    cnn_error err = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_meta(path, "2", bad[i][0], bad[i][1]);
+        ck_assert_int_eq(checkpoint_read_meta(path, &m, &err), CNN_ERR_INPUT);
+        ck_assert_msg(strstr(err.msg, bad[i][2]), "%s", err.msg);
+    }
+    write_meta(path, "2", "variants", "fc1=kernel");
+    TEST_OK(checkpoint_read_meta(path, &m, &err), err);
+    ck_assert_int_eq(m.input.h, 12);
+    ck_assert_int_eq(m.classes, 10);
 }
 END_TEST
 
@@ -624,6 +656,7 @@ int main(void)
     tcase_add_test(tc, damaged_tensor_is_named);
     tcase_add_test(tc, file_without_checksums_loads_with_a_note);
     tcase_add_test(tc, older_versions_name_one_gemm_path);
+    tcase_add_test(tc, metadata_numbers_out_of_range_are_refused);
     tcase_add_test(tc, resume_is_bit_exact);
     tcase_add_test(tc, resume_is_bit_exact_with_batch_norm_and_dropout);
     tcase_add_test(tc, diverging_loss_stops_training_and_keeps_the_checkpoint);

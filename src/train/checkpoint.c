@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +104,8 @@ static cnn_status need(const st_header *h, const char *key, const char **out,
     return CNN_OK;
 }
 
-static cnn_status need_long(const st_header *h, const char *key, long min,
+/* Metadata `key` as an integer in [min, max]. */
+static cnn_status need_long(const st_header *h, const char *key, long min, long max,
                             long *out, cnn_error *err)
 {
     const char *v;
@@ -113,9 +115,9 @@ static cnn_status need_long(const st_header *h, const char *key, long min,
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < min)
+    if (errno || end == v || *end || x < min || x > max)
         return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata '%s' is '%s', not an "
-                        "integer >= %ld", h->path, key, v, min);
+                        "integer from %ld to %ld", h->path, key, v, min, max);
     *out = x;
     return CNN_OK;
 }
@@ -147,7 +149,7 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
     if (strcmp(v, "cnn-cl"))
         return cnn_fail(err, CNN_ERR_INPUT, "%s: not a cnn-cl checkpoint (format '%s')",
                         h->path, v);
-    if ((st = need_long(h, "format_version", 1, &version, err)))
+    if ((st = need_long(h, "format_version", 1, LONG_MAX, &version, err)))
         return st;
     if (version > CHECKPOINT_FORMAT_VERSION)
         return cnn_fail(err, CNN_ERR_INPUT, "%s: checkpoint format version %ld; this "
@@ -158,17 +160,27 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
     snprintf(m->arch, sizeof m->arch, "%s", v);
     if ((st = need(h, "input", &v, err)))
         return st;
-    if (sscanf(v, "%dx%dx%d", &m->input.c, &m->input.h, &m->input.w) != 3 ||
-        m->input.c < 1 || m->input.h < 1 || m->input.w < 1)
-        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'input' is '%s', not CxHxW",
-                        h->path, v);
-    if ((st = need_long(h, "classes", 1, &classes, err)) ||
-        (st = need_long(h, "epoch", 0, &m->epoch, err)) ||
-        (st = need_long(h, "batch", 0, &m->batch, err)) ||
-        (st = need_long(h, "step", 0, &m->step, err)) ||
-        (st = need_long(h, "seed", 0, &seed, err)) ||
-        (st = need_long(h, "samples", 1, &m->samples, err)) ||
-        (st = need_long(h, "batch_size", 1, &batch_size, err)) ||
+    /* Each side is read whole and in range: a wrapped int must not pass. */
+    long side[3];
+    const char *p = v;
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        errno = 0;
+        side[i] = strtol(p, &end, 10);
+        if (errno || end == p || side[i] < 1 || side[i] > ARCH_MAX_SIDE ||
+            *end != (i < 2 ? 'x' : '\0'))
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'input' is '%s', not "
+                            "CxHxW with sides from 1 to %d", h->path, v, ARCH_MAX_SIDE);
+        p = end + 1;
+    }
+    m->input = (arch_shape){(int)side[0], (int)side[1], (int)side[2]};
+    if ((st = need_long(h, "classes", 1, INT_MAX, &classes, err)) ||
+        (st = need_long(h, "epoch", 0, LONG_MAX, &m->epoch, err)) ||
+        (st = need_long(h, "batch", 0, LONG_MAX, &m->batch, err)) ||
+        (st = need_long(h, "step", 0, LONG_MAX, &m->step, err)) ||
+        (st = need_long(h, "seed", 0, LONG_MAX, &seed, err)) ||
+        (st = need_long(h, "samples", 1, LONG_MAX, &m->samples, err)) ||
+        (st = need_long(h, "batch_size", 1, INT_MAX, &batch_size, err)) ||
         (st = need_double(h, "lr", &lr, err)) ||
         (st = need(h, version == 1 ? "gemm" : "variants", &v, err)))
         return st;
