@@ -92,7 +92,7 @@ model=$tmp/m.safetensors
 expect "bad arch token"  2 "unknown token 'tanh'"               -- train --data "$tmp/good" --arch conv2k3-tanh-flatten-fc10
 expect "arch too large"  2 "'conv2k7': a 7x7 kernel is larger than its 6x6 input" -- train --data "$tmp/good" --arch conv2k7-flatten-fc10
 expect "arch classes"    2 "'fc7' has 7 outputs but the data has 10 classes" -- train --data "$tmp/good" --arch conv2k3-flatten-fc7
-expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epochs' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
+expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
 expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
 expect "resume gemm"     2 "fc1: the checkpoint was computed with variant 'kernel', and the forced 'clblast' computes differently" -- train --data "$tmp/good" --resume "$model" --gemm clblast --epochs 2
 # A recorded variant no build has (the header edited in place, its length
@@ -127,7 +127,7 @@ expect "predict ppm"     2 "six\.ppm: image has 3 channels \(a colour PPM\); exp
 
 # CIFAR-10 end to end: colour data, a colour image.
 cmodel=$tmp/c.safetensors
-expect "train cifar"     0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epochs' -- train --data "$tmp/cifar" --arch conv2k3-relu-pool2-flatten-fc10 --gemm kernel --epochs 1 --batch 3 --save "$cmodel" --quiet
+expect "train cifar"     0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train --data "$tmp/cifar" --arch conv2k3-relu-pool2-flatten-fc10 --gemm kernel --epochs 1 --batch 3 --save "$cmodel" --quiet
 expect "eval cifar"      0 '^data: .*cifar \(CIFAR-10\): 2 test images$' -- eval --model "$cmodel" --data "$tmp/cifar"
 { printf 'P3\n32 32\n255\n'; for _ in $(seq 1024); do printf '255 0 0\n'; done; } > "$tmp/red.ppm"
 expect "predict colour"  0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$cmodel" --image "$tmp/red.ppm"

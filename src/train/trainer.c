@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "checkpoint.h"
 #include "loader.h"
 #include "metrics_log.h"
@@ -222,6 +223,12 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     s->o = *given;
     train_options *o = &s->o;
     cnn_status st;
+    /* A checkpoint or log that could not be written is refused now, not
+     * after the first epoch's work. */
+    if (atomic_file_check(o->save, err))
+        return cnn_fail_context(err, "--save");
+    if (o->log && atomic_file_check(o->log, err))
+        return cnn_fail_context(err, "--log");
     clrt_device dev;
     if ((st = clrt_device_get(o->device, &dev, err)))
         return st;
@@ -296,8 +303,8 @@ static void print_header(const session *s)
     network_summary(&s->net, stdout);
     char variants[512];
     tuner_summary(&o->tune, variants, sizeof variants);
-    printf("variants: %s; batch %d, lr %g, seed %llu, %d epochs\n", variants, o->batch,
-           (double)o->lr, (unsigned long long)o->seed, o->epochs);
+    printf("variants: %s; batch %d, lr %g, seed %llu, %d epoch%s\n", variants, o->batch,
+           (double)o->lr, (unsigned long long)o->seed, o->epochs, o->epochs == 1 ? "" : "s");
     if (o->resume)
         printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
                s->resume.epoch + 1, s->resume.batch, s->resume.step);
@@ -378,7 +385,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         r->epochs_done = (int)epoch + 1;
         if ((st = save(s, epoch + 1, NULL, 0, err)))
             break;
-        r->saved = 1;
+        r->saved_epochs = (int)epoch + 1;
         if (o->log) {
             metrics_row *grown = realloc(s->rows, (size_t)(s->nrows + 1) * sizeof *grown);
             if (!grown)
@@ -405,8 +412,8 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
         if (!s.o.quiet)
             print_header(&s);
         if (given->resume && s.resume.epoch >= s.o.epochs) {
-            printf("%s already holds %ld epochs; nothing to train (raise --epochs)\n",
-                   given->resume, s.resume.epoch);
+            printf("%s already holds %ld epoch%s; nothing to train (raise --epochs)\n",
+                   given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s");
             r->epochs_done = (int)s.resume.epoch;
             st = trainer_evaluate(&s.net, &s.data.test, &r->val_loss, &r->val_accuracy, NULL, err);
         } else {
