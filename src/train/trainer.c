@@ -406,8 +406,11 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
     cnn_status st = open_session(&s, given, err);
     /* What the tuner has to say (a variant other than the checkpoint's, one
      * that failed) is said even when quiet. */
-    for (const char *line = s.o.tune.notes; *line; line += strcspn(line, "\n") + 1)
-        fprintf(stderr, "note: %.*s\n", (int)strcspn(line, "\n"), line);
+    for (const char *line = s.o.tune.notes; *line;) {
+        size_t n = strcspn(line, "\n");
+        fprintf(stderr, "note: %.*s\n", (int)n, line);
+        line += n + (line[n] == '\n');
+    }
     if (st == CNN_OK) {
         if (!s.o.quiet)
             print_header(&s);
