@@ -53,7 +53,7 @@ typedef struct {
     long done;            /* batches done in this epoch, resumed ones included */
     uint64_t samples;     /* samples done in this epoch */
     double loss_sum, correct;
-    int stopped;          /* a signal arrived; the epoch is incomplete */
+    int stopped;          /* a signal arrived; the pass is incomplete */
 } stream;
 
 static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *err)
@@ -136,7 +136,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
                             s->correct / (double)s->samples);
         cur = 1 - cur;
-        if (s->train && stop_signal) {
+        if (stop_signal) {
             s->stopped = 1;
             break;
         }
@@ -166,7 +166,8 @@ cnn_status trainer_evaluate(network *net, const dataset_split *split, double *lo
     if (!(st = network_totals_reset(net, err)) && !(st = loader_start(l, 0, 0, err)))
         st = run_stream(&s, 0, err);
     loader_close(l);
-    if (st == CNN_OK) {
+    /* Stopped by a signal (validation during training): no figures. */
+    if (st == CNN_OK && !s.stopped) {
         *loss = s.loss_sum / (double)s.samples;
         *accuracy = s.correct / (double)s.samples;
     }
@@ -352,8 +353,13 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
                        loader_batches(s->loader));
         stream str = {.net = &s->net, .loader = s->loader, .train = 1, .progress = &p,
                       .done = first};
-        if (resumed)
+        /* Every batch but an epoch's last is whole; a checkpoint taken
+         * during validation has done them all. */
+        if (resumed) {
             str.samples = (uint64_t)first * (uint64_t)o->batch;
+            if (str.samples > loader_samples(s->loader))
+                str.samples = loader_samples(s->loader);
+        }
         network_set_stream(&s->net, o->seed, (uint64_t)epoch);
         if ((st = resumed ? restore_totals(s, err) : network_totals_reset(&s->net, err)) ||
             (st = loader_start(s->loader, (uint64_t)epoch, first, err)))
@@ -363,21 +369,25 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         double seconds = before + now_s() - t0;
         if (st)
             break;
-        if (str.stopped) {
-            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet)
-                printf("\n%s: stopped at epoch %ld, batch %ld/%ld; saved %s (continue with "
-                       "--resume %s)\n", strsignal(stop_signal), epoch + 1, str.done,
-                       loader_batches(s->loader), o->save, o->save);
-            r->signal = stop_signal;
-            break;
-        }
         double n = (double)str.samples;
         metrics_row row = {.epoch = (int)epoch + 1, .loss = str.loss_sum / n,
                            .accuracy = str.correct / n, .seconds = seconds,
                            .images_per_second = n / seconds};
-        if ((st = trainer_evaluate(&s->net, &s->data.test, &row.val_loss, &row.val_accuracy,
-                                   NULL, err)))
+        /* A signal during validation stops it at once; the checkpoint then
+         * holds the whole epoch's training, and a resume validates again. */
+        if (!str.stopped &&
+            (st = trainer_evaluate(&s->net, &s->data.test, &row.val_loss,
+                                   &row.val_accuracy, NULL, err)))
             break;
+        if (stop_signal) {
+            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet)
+                printf("\n%s: stopped at epoch %ld, batch %ld/%ld%s; saved %s (continue "
+                       "with --resume %s)\n", strsignal(stop_signal), epoch + 1, str.done,
+                       loader_batches(s->loader), str.stopped ? "" : ", validating",
+                       o->save, o->save);
+            r->signal = stop_signal;
+            break;
+        }
         progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
                      row.val_accuracy);
         r->val_loss = row.val_loss;
