@@ -148,6 +148,7 @@ fi
 slowmodel=$tmp/slow.safetensors
 "$bin" train --data "$tmp/slow" --arch conv32k3-relu-conv32k3-relu-flatten-fc10 --gemm kernel \
   --epochs 1 --quiet --save "$slowmodel" >/dev/null 2>&1 || fail "signals: the model"
+real=$(readlink -f "$bin")
 # interrupted NAME SIGNAL CODE WAIT-FOR-TEXT ARGS...: starts cnn-cl ARGS, sends
 # SIGNAL once its output shows WAIT-FOR-TEXT, and wants exit CODE within 3 s.
 interrupted() {
@@ -158,6 +159,8 @@ interrupted() {
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])' "$bin" "$@" >"$tmp/sig.out" 2>&1 &
   local pid=$! rc
+  # Signals before the exec would find SIGINT still ignored.
+  for _ in $(seq 300); do [ "$(readlink "/proc/$pid/exe")" = "$real" ] && break; sleep 0.1; done
   [ -z "$text" ] || for _ in $(seq 300); do grep -q -- "$text" "$tmp/sig.out" && break; sleep 0.1; done
   sleep 1
   local t0=$SECONDS
