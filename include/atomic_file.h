@@ -17,8 +17,15 @@ typedef struct {
     char tmp[4200];   /* the temporary written meanwhile */
 } atomic_file;
 
+/* Whether atomic_file_open and commit could replace path, checked without
+ * touching it: the temporary is created and removed again. A path that is
+ * a folder or another non-regular file, a file without write permission,
+ * or a folder where no file can be created (missing, read-only file system,
+ * no permission) is CNN_ERR_INPUT naming the path. */
+cnn_status atomic_file_check(const char *path, cnn_error *err);
+
 /* Creates the temporary. A path whose folder is missing or not writable is
- * CNN_ERR_INPUT naming the path. */
+ * CNN_ERR_INPUT naming the path; a full disk is CNN_ERR_RUNTIME. */
 cnn_status atomic_file_open(atomic_file *a, const char *path, cnn_error *err);
 
 /* Flushes, fsyncs and renames the temporary over the path; on any failure

@@ -24,6 +24,7 @@ typedef struct {
     cl_device_type type;
     cl_uint compute_units;
     cl_ulong global_mem;
+    cl_ulong max_alloc;      /* CL_DEVICE_MAX_MEM_ALLOC_SIZE: one buffer's most */
     size_t max_work_group;
     char opencl_c_version[64];
     char driver_version[64];
@@ -120,7 +121,9 @@ cnn_status clrt_kernels_from(const clrt *rt, const char *file, const char *optio
 void clrt_release_kernel(cl_kernel *k);
 void clrt_release_mem(cl_mem *m);
 
-/* A device buffer of `bytes` bytes. */
+/* A device buffer of `bytes` bytes. A request above the device's largest
+ * buffer is refused without asking the driver; a failure names the bytes
+ * asked for and the device's limits. */
 cnn_status clrt_buffer(const clrt *rt, size_t bytes, cl_mem *out,
                        cnn_error *err);
 

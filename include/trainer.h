@@ -37,7 +37,8 @@ typedef struct {
     double val_loss, val_accuracy;
     int epochs_done;
     int signal;            /* the signal that stopped training, or 0 */
-    int saved;             /* whether a checkpoint was written */
+    int saved_epochs;      /* the epochs the last end-of-epoch checkpoint this
+                              run wrote holds; 0: it wrote none */
 } train_result;
 
 cnn_status train_run(const train_options *o, train_result *r, cnn_error *err);

@@ -1,4 +1,5 @@
 /* main.c: command dispatch only. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,9 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+    /* Past a file-size limit (ulimit -f), a write fails with EFBIG and is
+     * reported like a full disk, instead of the signal killing a save. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;

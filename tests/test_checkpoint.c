@@ -34,6 +34,8 @@ static void trained(network *net, int steps)
         TEST_OK(network_upload(net, x, labels, 4, &err), err);
         TEST_OK(network_train_step(net, 4, &err), err);
     }
+    /* The uploads read x and labels asynchronously; both go out of scope. */
+    ck_assert_int_eq(clFinish(net->rt->queue), CL_SUCCESS);
 }
 
 static checkpoint_meta meta_of(const network *net)

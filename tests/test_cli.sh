@@ -6,36 +6,10 @@ bin=$1 kernels=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
-
-# expect NAME CODE PATTERN -- ARGS...: runs cnn-cl ARGS, checks the exit code
-# and that stdout+stderr matches the extended regex PATTERN.
-expect() {
-  local name=$1 code=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$code" ] && grep -Eq -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s: exit %d (want %d), output:\n%s\n' "$name" "$rc" "$code" "$out"
-  fi
-}
+. "$(dirname "$0")/testlib.sh"
 
 # A small valid data set, then one with a corrupted file.
 mkdir -p "$tmp/good" "$tmp/bad"
-byte() { printf "\\x$(printf %02x "$1")"; }
-be32() { byte $(($1 >> 24 & 255)); byte $(($1 >> 16 & 255)); byte $(($1 >> 8 & 255)); byte $(($1 & 255)); }
-labels() { # COUNT CLASSES: label bytes i % CLASSES
-  local i; for ((i = 0; i < $1; i++)); do byte $((i % $2)); done
-}
-idx() { # FILE NDIMS COUNT [ROWS COLS]: an IDX file of zero pixels, labels i % 10
-  local f=$1 dims=$2 n=$3 r=${4:-} c=${5:-}
-  { byte 0; byte 0; byte 8; byte "$dims"; be32 "$n"
-    if [ -n "$r" ]; then be32 "$r"; be32 "$c"; head -c $((n * r * c)) /dev/zero
-    else labels "$n" "${CLASSES:-10}"; fi; } > "$f"
-}
 for d in good bad; do
   idx "$tmp/$d/train-images-idx3-ubyte" 3 20 6 6
   idx "$tmp/$d/train-labels-idx1-ubyte" 1 20
@@ -92,7 +66,7 @@ model=$tmp/m.safetensors
 expect "bad arch token"  2 "unknown token 'tanh'"               -- train --data "$tmp/good" --arch conv2k3-tanh-flatten-fc10
 expect "arch too large"  2 "'conv2k7': a 7x7 kernel is larger than its 6x6 input" -- train --data "$tmp/good" --arch conv2k7-flatten-fc10
 expect "arch classes"    2 "'fc7' has 7 outputs but the data has 10 classes" -- train --data "$tmp/good" --arch conv2k3-flatten-fc7
-expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epochs' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
+expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
 expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
 expect "resume gemm"     2 "fc1: the checkpoint was computed with variant 'kernel', and the forced 'clblast' computes differently" -- train --data "$tmp/good" --resume "$model" --gemm clblast --epochs 2
 # A recorded variant no build has (the header edited in place, its length
@@ -127,7 +101,7 @@ expect "predict ppm"     2 "six\.ppm: image has 3 channels \(a colour PPM\); exp
 
 # CIFAR-10 end to end: colour data, a colour image.
 cmodel=$tmp/c.safetensors
-expect "train cifar"     0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epochs' -- train --data "$tmp/cifar" --arch conv2k3-relu-pool2-flatten-fc10 --gemm kernel --epochs 1 --batch 3 --save "$cmodel" --quiet
+expect "train cifar"     0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train --data "$tmp/cifar" --arch conv2k3-relu-pool2-flatten-fc10 --gemm kernel --epochs 1 --batch 3 --save "$cmodel" --quiet
 expect "eval cifar"      0 '^data: .*cifar \(CIFAR-10\): 2 test images$' -- eval --model "$cmodel" --data "$tmp/cifar"
 { printf 'P3\n32 32\n255\n'; for _ in $(seq 1024); do printf '255 0 0\n'; done; } > "$tmp/red.ppm"
 expect "predict colour"  0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$cmodel" --image "$tmp/red.ppm"

@@ -50,7 +50,8 @@ static int run(const char *model, int device, const char *data)
     if (st == CNN_OK)
         st = trainer_evaluate(&net, &ds.test, &loss, &accuracy, confusion, &err);
     if (st == CNN_OK) {
-        printf("model: %s (%s, %ld epochs)\n", model, meta.arch, meta.epoch);
+        printf("model: %s (%s, %ld epoch%s)\n", model, meta.arch, meta.epoch,
+               meta.epoch == 1 ? "" : "s");
         printf("data: %s (%s): %llu test images\n", data, ds.format,
                (unsigned long long)ds.test.count);
         printf("test loss: %.4f - test accuracy: %.4f\n\n", loss, accuracy);

@@ -116,15 +116,22 @@ int cli_train(int argc, char **argv)
         return cli_report(&err);
     o.tune.progress = o.quiet ? NULL : stderr;
     train_result r;
-    if (train_run(&o, &r, &err)) {
-        if (err.status == CNN_ERR_RUNTIME && r.epochs_done)
-            cnn_fail_context(&err, "after %d epochs (%s holds the last good state)",
-                             r.epochs_done, o.save);
+    cnn_status st = train_run(&o, &r, &err);
+    const char *epochs_s = r.epochs_done == 1 ? "" : "s";
+    if (st) {
+        /* Claim a saved state only where this run wrote one. */
+        if (err.status == CNN_ERR_RUNTIME && r.saved_epochs)
+            cnn_fail_context(&err, "after %d epoch%s (%s holds the state after epoch %d)",
+                             r.epochs_done, epochs_s, o.save, r.saved_epochs);
+        else if (err.status == CNN_ERR_RUNTIME && r.epochs_done)
+            cnn_fail_context(&err, "after %d epoch%s (this run saved no checkpoint)",
+                             r.epochs_done, epochs_s);
         return cli_report(&err);
     }
     if (r.signal)
         return 128 + r.signal;
-    printf("Test accuracy: %.4f - test loss: %.4f after %d epochs%s%s\n", r.val_accuracy,
-           r.val_loss, r.epochs_done, r.saved ? "; model saved to " : "", r.saved ? o.save : "");
+    printf("Test accuracy: %.4f - test loss: %.4f after %d epoch%s%s%s\n", r.val_accuracy,
+           r.val_loss, r.epochs_done, epochs_s, r.saved_epochs ? "; model saved to " : "",
+           r.saved_epochs ? o.save : "");
     return 0;
 }

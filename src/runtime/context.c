@@ -255,12 +255,23 @@ void clrt_release_mem(cl_mem *m)
 cnn_status clrt_buffer(const clrt *rt, size_t bytes, cl_mem *out,
                        cnn_error *err)
 {
+    const clrt_device *d = &rt->dev;
+    *out = NULL;
+    if (bytes > d->max_alloc)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "allocating %zu bytes: more than the %llu "
+                        "bytes the device allows in one buffer (%llu bytes in all); try "
+                        "a smaller --batch or network, or another --device (see `cnn-cl "
+                        "devices`)", bytes, (unsigned long long)d->max_alloc,
+                        (unsigned long long)d->global_mem);
     cl_int rc;
     *out = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, bytes ? bytes : 4,
                           NULL, &rc);
     if (rc != CL_SUCCESS) {
         clrt_fail(err, "clCreateBuffer", rc);
-        return cnn_fail_context(err, "allocating %zu bytes", bytes);
+        return cnn_fail_context(err, "allocating %zu bytes (the device allows %llu in "
+                                "one buffer, %llu in all)", bytes,
+                                (unsigned long long)d->max_alloc,
+                                (unsigned long long)d->global_mem);
     }
     return CNN_OK;
 }

@@ -54,6 +54,8 @@ static cnn_status describe(clrt_device *d, cnn_error *err)
               sizeof d->compute_units, &d->compute_units, NULL));
     CLRT_CALL(err, clGetDeviceInfo, (d->device, CL_DEVICE_GLOBAL_MEM_SIZE,
               sizeof d->global_mem, &d->global_mem, NULL));
+    CLRT_CALL(err, clGetDeviceInfo, (d->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
+              sizeof d->max_alloc, &d->max_alloc, NULL));
     CLRT_CALL(err, clGetDeviceInfo, (d->device, CL_DEVICE_MAX_WORK_GROUP_SIZE,
               sizeof d->max_work_group, &d->max_work_group, NULL));
     CLRT_CALL(err, clGetDeviceInfo, (d->device, CL_DEVICE_OPENCL_C_VERSION,

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "checkpoint.h"
 #include "loader.h"
 #include "metrics_log.h"
@@ -52,7 +53,7 @@ typedef struct {
     long done;            /* batches done in this epoch, resumed ones included */
     uint64_t samples;     /* samples done in this epoch */
     double loss_sum, correct;
-    int stopped;          /* a signal arrived; the epoch is incomplete */
+    int stopped;          /* a signal arrived; the pass is incomplete */
 } stream;
 
 static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *err)
@@ -135,7 +136,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
                             s->correct / (double)s->samples);
         cur = 1 - cur;
-        if (s->train && stop_signal) {
+        if (stop_signal) {
             s->stopped = 1;
             break;
         }
@@ -165,7 +166,8 @@ cnn_status trainer_evaluate(network *net, const dataset_split *split, double *lo
     if (!(st = network_totals_reset(net, err)) && !(st = loader_start(l, 0, 0, err)))
         st = run_stream(&s, 0, err);
     loader_close(l);
-    if (st == CNN_OK) {
+    /* Stopped by a signal (validation during training): no figures. */
+    if (st == CNN_OK && !s.stopped) {
         *loss = s.loss_sum / (double)s.samples;
         *accuracy = s.correct / (double)s.samples;
     }
@@ -222,6 +224,12 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     s->o = *given;
     train_options *o = &s->o;
     cnn_status st;
+    /* A checkpoint or log that could not be written is refused now, not
+     * after the first epoch's work. */
+    if (atomic_file_check(o->save, err))
+        return cnn_fail_context(err, "--save");
+    if (o->log && atomic_file_check(o->log, err))
+        return cnn_fail_context(err, "--log");
     clrt_device dev;
     if ((st = clrt_device_get(o->device, &dev, err)))
         return st;
@@ -296,8 +304,8 @@ static void print_header(const session *s)
     network_summary(&s->net, stdout);
     char variants[512];
     tuner_summary(&o->tune, variants, sizeof variants);
-    printf("variants: %s; batch %d, lr %g, seed %llu, %d epochs\n", variants, o->batch,
-           (double)o->lr, (unsigned long long)o->seed, o->epochs);
+    printf("variants: %s; batch %d, lr %g, seed %llu, %d epoch%s\n", variants, o->batch,
+           (double)o->lr, (unsigned long long)o->seed, o->epochs, o->epochs == 1 ? "" : "s");
     if (o->resume)
         printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
                s->resume.epoch + 1, s->resume.batch, s->resume.step);
@@ -345,8 +353,13 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
                        loader_batches(s->loader));
         stream str = {.net = &s->net, .loader = s->loader, .train = 1, .progress = &p,
                       .done = first};
-        if (resumed)
+        /* Every batch but an epoch's last is whole; a checkpoint taken
+         * during validation has done them all. */
+        if (resumed) {
             str.samples = (uint64_t)first * (uint64_t)o->batch;
+            if (str.samples > loader_samples(s->loader))
+                str.samples = loader_samples(s->loader);
+        }
         network_set_stream(&s->net, o->seed, (uint64_t)epoch);
         if ((st = resumed ? restore_totals(s, err) : network_totals_reset(&s->net, err)) ||
             (st = loader_start(s->loader, (uint64_t)epoch, first, err)))
@@ -356,21 +369,25 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         double seconds = before + now_s() - t0;
         if (st)
             break;
-        if (str.stopped) {
-            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet)
-                printf("\n%s: stopped at epoch %ld, batch %ld/%ld; saved %s (continue with "
-                       "--resume %s)\n", strsignal(stop_signal), epoch + 1, str.done,
-                       loader_batches(s->loader), o->save, o->save);
-            r->signal = stop_signal;
-            break;
-        }
         double n = (double)str.samples;
         metrics_row row = {.epoch = (int)epoch + 1, .loss = str.loss_sum / n,
                            .accuracy = str.correct / n, .seconds = seconds,
                            .images_per_second = n / seconds};
-        if ((st = trainer_evaluate(&s->net, &s->data.test, &row.val_loss, &row.val_accuracy,
-                                   NULL, err)))
+        /* A signal during validation stops it at once; the checkpoint then
+         * holds the whole epoch's training, and a resume validates again. */
+        if (!str.stopped &&
+            (st = trainer_evaluate(&s->net, &s->data.test, &row.val_loss,
+                                   &row.val_accuracy, NULL, err)))
             break;
+        if (stop_signal) {
+            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet)
+                printf("\n%s: stopped at epoch %ld, batch %ld/%ld%s; saved %s (continue "
+                       "with --resume %s)\n", strsignal(stop_signal), epoch + 1, str.done,
+                       loader_batches(s->loader), str.stopped ? "" : ", validating",
+                       o->save, o->save);
+            r->signal = stop_signal;
+            break;
+        }
         progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
                      row.val_accuracy);
         r->val_loss = row.val_loss;
@@ -378,7 +395,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         r->epochs_done = (int)epoch + 1;
         if ((st = save(s, epoch + 1, NULL, 0, err)))
             break;
-        r->saved = 1;
+        r->saved_epochs = (int)epoch + 1;
         if (o->log) {
             metrics_row *grown = realloc(s->rows, (size_t)(s->nrows + 1) * sizeof *grown);
             if (!grown)
@@ -399,16 +416,19 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
     cnn_status st = open_session(&s, given, err);
     /* What the tuner has to say (a variant other than the checkpoint's, one
      * that failed) is said even when quiet. */
-    for (const char *line = s.o.tune.notes; *line; line += strcspn(line, "\n") + 1)
-        fprintf(stderr, "note: %.*s\n", (int)strcspn(line, "\n"), line);
+    for (const char *line = s.o.tune.notes; *line;) {
+        size_t n = strcspn(line, "\n");
+        fprintf(stderr, "note: %.*s\n", (int)n, line);
+        line += n + (line[n] == '\n');
+    }
     if (*s.resume.note)
         fprintf(stderr, "note: %s\n", s.resume.note);
     if (st == CNN_OK) {
         if (!s.o.quiet)
             print_header(&s);
         if (given->resume && s.resume.epoch >= s.o.epochs) {
-            printf("%s already holds %ld epochs; nothing to train (raise --epochs)\n",
-                   given->resume, s.resume.epoch);
+            printf("%s already holds %ld epoch%s; nothing to train (raise --epochs)\n",
+                   given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s");
             r->epochs_done = (int)s.resume.epoch;
             st = trainer_evaluate(&s.net, &s.data.test, &r->val_loss, &r->val_accuracy, NULL, err);
         } else {

@@ -16,9 +16,15 @@ cnn_status atomic_file_open(atomic_file *a, const char *path, cnn_error *err)
         return cnn_fail(err, CNN_ERR_INPUT, "%.200s...: path is too long", path);
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(a->tmp);
-    if (fd < 0)
-        return cnn_fail(err, CNN_ERR_INPUT, "%s: cannot create: %s", path,
-                        strerror(errno));
+    if (fd < 0) {
+        /* A folder that is missing or not ours is the user's to fix; a full
+         * disk or too many open files is the run's failure. */
+        int e = errno;
+        int input = e == ENOENT || e == ENOTDIR || e == EACCES || e == EPERM ||
+                    e == EROFS || e == ENAMETOOLONG || e == ELOOP;
+        return cnn_fail(err, input ? CNN_ERR_INPUT : CNN_ERR_RUNTIME,
+                        "%s: cannot create: %s", path, strerror(e));
+    }
     /* mkstemp makes the file private (0600); the result is an ordinary
      * file, readable as any other the user writes. */
     mode_t mask = umask(0);
@@ -31,6 +37,26 @@ cnn_status atomic_file_open(atomic_file *a, const char *path, cnn_error *err)
                         strerror(e));
     }
     return CNN_OK;
+}
+
+cnn_status atomic_file_check(const char *path, cnn_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: is a folder", path);
+        if (!S_ISREG(st.st_mode))
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: is not a regular file", path);
+        /* The rename would replace a read-only file; its mode says it is
+         * not to be replaced, even for root, whom access() lets write. */
+        if (access(path, W_OK) || !(st.st_mode & 0222))
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: is read-only", path);
+    }
+    atomic_file a;
+    cnn_status r = atomic_file_open(&a, path, err);
+    if (r == CNN_OK)
+        atomic_file_abort(&a);
+    return r;
 }
 
 /* The rename is durable only once the folder's entry is on disk too; a
@@ -58,7 +84,7 @@ cnn_status atomic_file_commit(atomic_file *a, cnn_error *err)
     a->f = NULL;
     if (failed) {
         unlink(a->tmp);
-        return cnn_fail(err, CNN_ERR_RUNTIME, "%s: cannot write: %s", a->tmp,
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s: cannot write: %s", a->path,
                         strerror(e ? e : EIO));
     }
     if (rename(a->tmp, a->path)) {
