@@ -87,6 +87,29 @@ CNN_CL_GEMM=blas expect "bad env gemm" 2 "CNN_CL_GEMM: unknown GEMM path 'blas';
 expect "bad gemm"        2 "--gemm: unknown GEMM path 'fast'" -- bench --gemm fast
 expect "eval"            0 'test accuracy: [0-9.]+$'            -- eval --model "$model" --data "$tmp/good"
 expect "eval no model"   2 'eval needs --model'                 -- eval
+# A checkpoint records each tensor's CRC-32: a flipped bit in one tensor's
+# bytes is refused by every command that loads it, naming the tensor; a file
+# without checksums (as other tools write) loads with a note.
+python3 - "$model" "$tmp" <<'EOF'
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+header = json.loads(data[8:8 + n])
+begin = header['fc1.bias']['data_offsets'][0]
+flipped = bytearray(data)
+flipped[8 + n + begin] ^= 0x10
+open(sys.argv[2] + '/flip.safetensors', 'wb').write(flipped)
+meta = header['__metadata__']
+for key in [k for k in meta if k.startswith('crc32:')]:
+    del meta[key]
+text = json.dumps(header, separators=(',', ':')).encode()
+open(sys.argv[2] + '/nocrc.safetensors', 'wb').write(struct.pack('<Q', len(text)) + text + data[8 + n:])
+EOF
+damaged="flip\.safetensors: tensor 'fc1\.bias' is damaged: its bytes' CRC-32 is [0-9a-f]{8}, the file records [0-9a-f]{8}$"
+expect "eval damaged"    2 "$damaged" -- eval --model "$tmp/flip.safetensors" --data "$tmp/good"
+expect "predict damaged" 2 "$damaged" -- predict --model "$tmp/flip.safetensors" --data "$tmp/good" --first 2
+expect "resume damaged"  2 "$damaged" -- train --data "$tmp/good" --resume "$tmp/flip.safetensors" --epochs 2
+expect "eval no checksums" 0 "^note: .*nocrc\.safetensors has no checksums \(metadata 'crc32:<tensor>'\); its tensors load unchecked$" -- eval --model "$tmp/nocrc.safetensors" --data "$tmp/good"
 expect "eval bad model"  2 'run\.csv: not a valid safetensors file' -- eval --model "$tmp/run.csv" --data "$tmp/good"
 expect "predict"         0 '^Image 2: Predicted = [0-9], Actual = 1 \(probability 0\.[0-9]+\)$' -- predict --model "$model" --data "$tmp/good" --first 2
 expect "eval shape"      2 "^cnn-cl: $tmp/cifar: images are 3x32x32 but the model takes 1x6x6$" -- eval --model "$model" --data "$tmp/cifar"
