@@ -130,10 +130,11 @@ static cnn_status print_json(const clrt *rt, const char *variants, const bench_r
         const clrt_kernel_time *k = &b->kernels[i];
         json_t *e = json_pack("{s:s, s:f, s:f}", "name", k->name, "calls_per_step",
                               (double)k->calls / b->steps, "ms_per_step", k->ms / b->steps);
-        /* gflops only for the kernels whose launches say what they compute */
-        if (e && k->flop > 0 && json_object_set_new(e, "gflops", json_real(k->flop / k->ms * 1e-6)))
-            failed = 1;
-        failed = failed || json_array_append_new(kernels, e);
+        /* The array owns e from here, even when appending fails. gflops only
+         * for the kernels whose launches say what they compute. */
+        failed = json_array_append_new(kernels, e) ||
+                 (k->flop > 0 &&
+                  json_object_set_new(e, "gflops", json_real(k->flop / k->ms * 1e-6)));
     }
     if (!failed)
         failed = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) ||
