@@ -224,8 +224,9 @@ static cnn_status set_stride(const conv_layer *l, cl_kernel kernel, cl_uint firs
     return CNN_OK;
 }
 
-/* The input the forward and weight-gradient kernels read: x, or its
- * zero-padded copy (made here) when the layer pads; *h, *w its size. */
+/* The input the forward kernel reads: x, or its zero-padded copy (made
+ * here, and read again by the weight gradient) when the layer pads; *h, *w
+ * its size. */
 static cnn_status padded_input(const conv_layer *l, int n, cl_mem x, cl_mem *out,
                                int *h, int *w, cnn_error *err)
 {
@@ -293,12 +294,9 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st || (st = clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err)))
         return st;
 
-    /* The forward's padded copy may be gone (another layer's forward, or
-     * none before this backward), so it is made again: one pass over x. */
-    cl_mem in;
-    int h, wd;
-    if ((st = padded_input(l, n, x, &in, &h, &wd, err)))
-        return st;
+    /* The forward left x's padded copy in xpad (conv.h). */
+    cl_mem in = l->padded ? l->xpad : x;
+    int h = l->padded ? l->hp : l->h, wd = l->padded ? l->wp : l->w;
     int nper = (n + l->splits - 1) / l->splits;
     int splits = (n + nper - 1) / nper;
     int ckkp = ckkpad(l);
@@ -443,7 +441,11 @@ static cnn_status conv_time(void *ctx, int index, double *ms, cnn_error *err)
     cnn_status st = create_node_layer(&t->l, t->nd, t->env, &tiles, err);
     if (st)
         return st;
-    if ((st = tune_scratch(t->env->rt, 8, count, t->buf, err)) == CNN_OK)
+    /* A backward site's pass follows a forward (conv.h), done once here. */
+    if ((st = tune_scratch(t->env->rt, 8, count, t->buf, err)) == CNN_OK && t->site)
+        st = conv_forward(&t->l, t->env->max_batch, t->buf[0], t->buf[1], t->buf[2],
+                          t->buf[3], err);
+    if (st == CNN_OK)
         st = tune_time_runs(t->env->rt, 3, enqueue_site, t, ms, err);
     for (int i = 0; i < 8; i++)
         clrt_release_mem(&t->buf[i]);
