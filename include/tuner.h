@@ -34,7 +34,15 @@ typedef struct {
     const char *arithmetic; /* variants with equal keys give bit-identical
                                results (tiles that keep the summation order);
                                a different order or library differs */
+    unsigned where;         /* TUNE_ANYWHERE (0) or TUNE_NOT_CPU */
 } tune_variant;
+
+/* Where a variant is a candidate for timing. A variant shaped for a GPU
+ * (work-group tiles through local memory, thousands of work-items of one
+ * output each) is never the fastest on a CPU, and timing it there would
+ * only lengthen a first run; it can still be forced there (tests hold every
+ * variant against the reference on PoCL) or required by a checkpoint. */
+enum { TUNE_ANYWHERE = 0, TUNE_NOT_CPU = 1 };
 
 /* One choice point. */
 typedef struct {

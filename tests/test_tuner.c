@@ -319,6 +319,45 @@ static cnn_status build_time(void *ctx, int index, double *ms, cnn_error *err)
     return CNN_OK;
 }
 
+/* A variant meant for GPUs is not timed on a CPU, but can be forced or
+ * required there; on another device type it is a candidate. */
+START_TEST(gpu_variants_are_not_timed_on_a_cpu)
+{
+    cache_create();
+    tune_variant gpu[3] = {three[0], three[1], three[2]};
+    gpu[1].where = TUNE_NOT_CPU;
+    clrt_device cpu = test_rt()->dev, other = cpu;
+    cpu.type = CL_DEVICE_TYPE_CPU;
+    other.type = CL_DEVICE_TYPE_GPU;
+    timer tm = {.ms = {3, 1, 2}};
+    tune_site s = site("fc1", "fc in=5");
+    int chosen = -1;
+    cnn_error err = {0};
+    tuner t;
+    tuner_init(&t);
+    s.dev = &cpu;
+    TEST_OK(tuner_choose(&t, &s, gpu, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 2);
+    ck_assert_int_eq(tm.calls, 2);
+    s.dev = &other;
+    tm.calls = 0;
+    TEST_OK(tuner_choose(&t, &s, gpu, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 1);
+    ck_assert_int_eq(tm.calls, 3);
+    s.dev = &cpu;
+    TEST_OK(tuner_force(&t, "fc1=v1", &err), err);
+    TEST_OK(tuner_choose(&t, &s, gpu, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 1);
+    /* Every variant meant elsewhere: the CPU times them all. */
+    tuner_init(&t);
+    tune_variant only[1] = {gpu[1]};
+    tm.calls = 0;
+    TEST_OK(tuner_choose(&t, &s, only, 1, NULL, NULL, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 0);
+    cache_remove();
+}
+END_TEST
+
 START_TEST(variant_options_reach_the_compiler)
 {
     tuner t;
@@ -345,6 +384,7 @@ int main(void)
     tcase_add_test(tc, a_required_key_none_has_needs_allowing);
     tcase_add_test(tc, a_failing_candidate_is_skipped);
     tcase_add_test(tc, the_record_round_trips);
+    tcase_add_test(tc, gpu_variants_are_not_timed_on_a_cpu);
     tcase_add_test(tc, variant_options_reach_the_compiler);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

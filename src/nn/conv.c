@@ -22,28 +22,28 @@ const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 
  * (backward-data skips only products that are zero), so they share one
  * arithmetic key; the weight gradient's chunks do not. */
 const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
-    {"p4", "-DCONV_P=4 -DCONV_B=1", "direct"},
-    {"p8", "-DCONV_P=8 -DCONV_B=1", "direct"},
-    {"p16", "-DCONV_P=16 -DCONV_B=1", "direct"},
-    {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct"},
-    {"p8b2", "-DCONV_P=8 -DCONV_B=2", "direct"},
-    {"p4b4", "-DCONV_P=4 -DCONV_B=4", "direct"},
+    {"p4", "-DCONV_P=4 -DCONV_B=1", "direct", TUNE_ANYWHERE},
+    {"p8", "-DCONV_P=8 -DCONV_B=1", "direct", TUNE_ANYWHERE},
+    {"p16", "-DCONV_P=16 -DCONV_B=1", "direct", TUNE_ANYWHERE},
+    {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct", TUNE_ANYWHERE},
+    {"p8b2", "-DCONV_P=8 -DCONV_B=2", "direct", TUNE_ANYWHERE},
+    {"p4b4", "-DCONV_P=4 -DCONV_B=4", "direct", TUNE_ANYWHERE},
 };
 static const int forward_tiles[CONV_FORWARD_VARIANTS][2] = {
     {4, 1}, {8, 1}, {16, 1}, {4, 2}, {8, 2}, {4, 4}};
 const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
-    {"d4", "-DCONV_DP=4 -DCONV_DB=1", "direct"},
-    {"d8", "-DCONV_DP=8 -DCONV_DB=1", "direct"},
-    {"d16", "-DCONV_DP=16 -DCONV_DB=1", "direct"},
-    {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct"},
-    {"d8b2", "-DCONV_DP=8 -DCONV_DB=2", "direct"},
+    {"d4", "-DCONV_DP=4 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
+    {"d8", "-DCONV_DP=8 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
+    {"d16", "-DCONV_DP=16 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
+    {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct", TUNE_ANYWHERE},
+    {"d8b2", "-DCONV_DP=8 -DCONV_DB=2", "direct", TUNE_ANYWHERE},
 };
 static const int data_tiles[CONV_DATA_VARIANTS][2] = {
     {4, 1}, {8, 1}, {16, 1}, {4, 2}, {8, 2}};
 const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS] = {
-    {"t4c8", "-DCONV_T=4", "c8"},   {"t8c8", "-DCONV_T=8", "c8"},
-    {"t12c8", "-DCONV_T=12", "c8"}, {"t4n1", "-DCONV_T=4", "n1"},
-    {"t8n1", "-DCONV_T=8", "n1"},   {"t12n1", "-DCONV_T=12", "n1"},
+    {"t4c8", "-DCONV_T=4", "c8", TUNE_ANYWHERE},   {"t8c8", "-DCONV_T=8", "c8", TUNE_ANYWHERE},
+    {"t12c8", "-DCONV_T=12", "c8", TUNE_ANYWHERE}, {"t4n1", "-DCONV_T=4", "n1", TUNE_ANYWHERE},
+    {"t8n1", "-DCONV_T=8", "n1", TUNE_ANYWHERE},   {"t12n1", "-DCONV_T=12", "n1", TUNE_ANYWHERE},
 };
 static const int weights_tiles[CONV_WEIGHTS_VARIANTS][2] = {
     {4, 8}, {8, 8}, {12, 8}, {4, 0}, {8, 0}, {12, 0}};

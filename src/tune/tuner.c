@@ -227,6 +227,19 @@ static cnn_status different(const tune_site *s, const char *recorded,
                     "results then differ in rounding)", s->name, recorded, have);
 }
 
+/* The variants worth timing on the site's device; all of them when none
+ * is meant for it. */
+static int device_candidates(const tune_site *s, const tune_variant *v, int n, int *cand)
+{
+    int cpu = (s->dev->type & CL_DEVICE_TYPE_CPU) != 0, ncand = 0;
+    for (int i = 0; i < n; i++)
+        if (!(cpu && (v[i].where & TUNE_NOT_CPU)))
+            cand[ncand++] = i;
+    for (int i = 0; !ncand && i < n; i++)
+        cand[i] = i;
+    return ncand ? ncand : n;
+}
+
 cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
                         int n, tune_time_fn time_fn, void *ctx, int *chosen,
                         cnn_error *err)
@@ -266,17 +279,17 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
     }
 
     int cand[TUNE_MAX_VARIANTS], ncand = 0;
-    for (int i = 0; i < n; i++)
-        if (!need || !strcmp(v[i].arithmetic, need->value))
-            cand[ncand++] = i;
     const char *missing = NULL; /* the required key none gives */
-    if (!ncand) {
-        if (!t->allow_different)
-            return different(s, need->value, NULL, v, n, err);
-        missing = need->value;
+    if (need) {
         for (int i = 0; i < n; i++)
-            cand[ncand++] = i;
+            if (!strcmp(v[i].arithmetic, need->value))
+                cand[ncand++] = i;
+        if (!ncand && !t->allow_different)
+            return different(s, need->value, NULL, v, n, err);
+        missing = ncand ? NULL : need->value;
     }
+    if (!ncand)
+        ncand = device_candidates(s, v, n, cand);
     cnn_status st;
     tune_how how = need && !missing ? TUNE_REQUIRED : TUNE_ONLY;
     *chosen = cand[0];
