@@ -31,15 +31,18 @@ cnn_status dropout_create(dropout_layer *l, const clrt *rt, int max_batch,
 void dropout_release(dropout_layer *l);
 
 /* Training: y = x * scale where kept, else 0. Inference: y = x, copied.
- * x and y are (n, size) and distinct. */
+ * x and y are (n, size) and distinct. The n samples are samples first ..
+ * first + n - 1 of a batch that data-parallel training splits between
+ * devices (0 otherwise): each gets the mask it gets in the whole batch. */
 cnn_status dropout_forward(const dropout_layer *l, int n, int training,
-                           uint64_t key, cl_mem x, cl_mem y, cnn_error *err);
+                           uint64_t key, int first, cl_mem x, cl_mem y,
+                           cnn_error *err);
 
 /* Training: dx = dy * scale where kept (the mask of the forward with the
  * same key), else 0. Inference: dx = dy. dy and dx are (n, size) and
  * distinct; dx is overwritten. */
 cnn_status dropout_backward(const dropout_layer *l, int n, int training,
-                            uint64_t key, cl_mem dy, cl_mem dx,
+                            uint64_t key, int first, cl_mem dy, cl_mem dx,
                             cnn_error *err);
 
 #endif

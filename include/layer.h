@@ -100,6 +100,9 @@ typedef struct {
     int training;   /* 1: training (dropout masks, batch statistics);
                        0: inference (identity dropout, moving statistics) */
     uint64_t key;   /* this layer's random stream for this step (rng.h) */
+    int first;      /* the batch's first sample in the whole batch, when
+                       data-parallel training splits it between devices
+                       (random draws follow the sample); 0 otherwise */
 } layer_pass;
 
 /* The reference's pass: the same, for the plain C layers. */

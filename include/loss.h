@@ -31,13 +31,16 @@ cnn_status loss_create(loss_layer *l, const clrt *rt, int classes,
                        cnn_error *err);
 void loss_release(loss_layer *l);
 
-/* dlogits = (softmax(logits) - onehot(labels)) / N: the gradient of the MEAN
- * loss over the batch (overwritten). totals gets this batch's LOSS_SUM and
+/* dlogits = (softmax(logits) - onehot(labels)) / M: the gradient of the MEAN
+ * loss over a batch of M = mean_over samples (overwritten). M is N, or,
+ * when these N rows are one device's part of a batch that data-parallel
+ * training splits, the whole batch's size, so the parts' gradients sum to
+ * the batch's. totals gets this batch's LOSS_SUM and
  * LOSS_CORRECT, or, when accumulate is nonzero, adds them to what it holds.
  * Sums are in float. A label outside [0, K) makes LOSS_SUM NaN.
  * logits and dlogits are (N, K), labels is (N) int32, totals is
  * (LOSS_TOTALS). */
-cnn_status loss_softmax_xent(const loss_layer *l, int n, cl_mem logits,
+cnn_status loss_softmax_xent(const loss_layer *l, int n, int mean_over, cl_mem logits,
                              cl_mem labels, cl_mem dlogits, cl_mem totals,
                              int accumulate, cnn_error *err);
 

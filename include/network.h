@@ -44,6 +44,7 @@ typedef struct {
     cl_mem x, labels;     /* (max_batch, C, H, W) inputs, (max_batch) int32 */
     cl_mem totals;        /* LOSS_TOTALS floats, accumulated per epoch */
     uint64_t seed, epoch; /* key dropout's random streams (network_set_stream) */
+    int part_first, part_total; /* network_set_part; total 0: batches are whole */
     loss_layer loss;
     adam_optimizer adam;
 } network;
@@ -74,6 +75,14 @@ cnn_status network_upload(network *net, const float *images,
  * it draws the same masks. */
 void network_set_stream(network *net, uint64_t seed, uint64_t epoch);
 
+/* Makes this network compute samples first .. first + n - 1 of each batch
+ * of `total` that data-parallel training splits between devices (n is the
+ * count each step is given): the loss is the mean over the whole batch, so
+ * the parts' gradients sum to the batch's, and random draws (dropout) are
+ * those the samples get in the whole batch. total 0: each batch is whole,
+ * as it is after network_create. */
+void network_set_part(network *net, int first, int total);
+
 /* Forward pass over the uploaded batch, in training (batch statistics,
  * dropout) or inference mode; the logits are network_logits(). */
 cnn_status network_forward(network *net, int n, int training, cnn_error *err);
@@ -84,6 +93,24 @@ cl_mem network_logits(const network *net);
 /* One training step over the uploaded batch: forward, loss (added to the
  * running totals), backward, Adam. Enqueued only. */
 cnn_status network_train_step(network *net, int n, cnn_error *err);
+
+/* Called once each node's backward pass is enqueued, last node first, with
+ * the node's index: data-parallel training starts copying that node's
+ * gradients back while the nodes before it still compute. */
+typedef cnn_status (*network_node_done)(void *ctx, int node, cnn_error *err);
+
+/* A training step without Adam: forward, loss, backward, so the gradients
+ * buffer holds the batch's (part's) gradients. `done` may be NULL. */
+cnn_status network_gradients(network *net, int n, network_node_done done,
+                             void *ctx, cnn_error *err);
+
+/* Adam's step from the gradients buffer, as a training step ends. */
+cnn_status network_apply(network *net, cnn_error *err);
+
+/* Where node `node`'s tensors lie in the flat parameter and gradient
+ * buffers: floats [*offset, *offset + *count); a count of 0 when it has
+ * none. A node's tensors are adjacent, in the order it declared them. */
+void network_node_span(const network *net, int node, size_t *offset, size_t *count);
 
 /* Forward (inference mode) and loss only, adding to the running totals
  * (for evaluation). */

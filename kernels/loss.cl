@@ -8,8 +8,9 @@
 /* A single work-group: work-item l handles rows l, l + L, l + 2L, ... and
  * the partial sums are combined by a fixed tree in local memory, so the
  * result does not depend on timing (no atomics). Writes
- *   dlogits = (softmax(logits) - onehot(labels)) / N, the gradient of the
- *             MEAN loss over the batch, as Keras and PyTorch define it;
+ *   dlogits = (softmax(logits) - onehot(labels)) / M, the gradient of the
+ *             MEAN loss over a batch of M, as Keras and PyTorch define it
+ *             (M = N, or the whole batch these N rows are a part of);
  *   totals[0] = sum over the batch of logsumexp(row) - row[label];
  *   totals[1] = how many rows have argmax == label (ties: lowest index),
  *             a float that is exact below 2^24;
@@ -20,7 +21,8 @@
 __kernel void softmax_xent(__global const float *logits,
                            __global const int *labels,
                            __global float *dlogits, __global float *totals,
-                           const int N, const int K, const int accumulate,
+                           const int N, const int M, const int K,
+                           const int accumulate,
                            __local float *part_loss, __local float *part_hits)
 {
     int l = get_local_id(0), L = get_local_size(0);
@@ -47,7 +49,7 @@ __kernel void softmax_xent(__global const float *logits,
         }
         float s = 1.0f + rest;
         for (int k = 0; k < K; k++)
-            dz[k] = (dz[k] / s - (k == label ? 1.0f : 0.0f)) / (float)N;
+            dz[k] = (dz[k] / s - (k == label ? 1.0f : 0.0f)) / (float)M;
         if (label >= 0 && label < K) {
             loss += (m - z[label]) + log1p(rest);
             hits += arg == label ? 1.0f : 0.0f;

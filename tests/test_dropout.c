@@ -18,8 +18,8 @@ static const uint64_t KEY = 0x5eed0001;
 
 /* The device's forward (backward when `back`) of x, (n, size), in a layer
  * created for max_batch, into a poisoned buffer; returned malloc'd. */
-static float *run(int max_batch, int n, long size, double rate, int training,
-                  uint64_t key, int back, const float *x)
+static float *run_from(int max_batch, int n, long size, double rate, int training,
+                       uint64_t key, int first, int back, const float *x)
 {
     cnn_error err = {0};
     size_t count = (size_t)n * size;
@@ -27,15 +27,22 @@ static float *run(int max_batch, int n, long size, double rate, int training,
     TEST_OK(dropout_create(&l, test_rt(), max_batch, size, rate, &err), err);
     cl_mem in = test_upload(x, count), out = test_poisoned(count);
     if (back)
-        TEST_OK(dropout_backward(&l, n, training, key, in, out, &err), err);
+        TEST_OK(dropout_backward(&l, n, training, key, first, in, out, &err), err);
     else
-        TEST_OK(dropout_forward(&l, n, training, key, in, out, &err), err);
+        TEST_OK(dropout_forward(&l, n, training, key, first, in, out, &err), err);
     float *y = malloc(count * sizeof *y);
     test_download(out, y, count);
     clReleaseMemObject(in);
     clReleaseMemObject(out);
     dropout_release(&l);
     return y;
+}
+
+/* The same for a batch that is a whole one. */
+static float *run(int max_batch, int n, long size, double rate, int training,
+                  uint64_t key, int back, const float *x)
+{
+    return run_from(max_batch, n, size, rate, training, key, 0, back, x);
 }
 
 /* How many of y's count values are zero. */
@@ -150,6 +157,29 @@ END_TEST
 /* Inference copies bit for bit, signed zeros, infinities and NaNs
  * included, in both directions; so does training at rate 0 on finite
  * values. */
+/* A part of a batch (a device's slice in data-parallel training) gets the
+ * masks its samples get in the whole batch, both ways. */
+START_TEST(dropout_slice_gets_the_whole_batch_masks)
+{
+    const int n = 7, first = 3, part = 3;
+    const long size = 37;
+    float x[7 * 37];
+    for (int i = 0; i < n * size; i++)
+        x[i] = 1.0f + (float)(i % 5);
+    for (int back = 0; back < 2; back++) {
+        float *whole = run(n, n, size, 0.5, 1, KEY, back, x);
+        float *slice = run_from(n, part, size, 0.5, 1, KEY, first, back, x + first * size);
+        for (long i = 0; i < part * size; i++)
+            ck_assert_float_eq(slice[i], whole[first * size + i]);
+        float *start = run(n, part, size, 0.5, 1, KEY, back, x + first * size);
+        ck_assert(memcmp(start, slice, (size_t)(part * size) * sizeof *start));
+        free(whole);
+        free(slice);
+        free(start);
+    }
+}
+END_TEST
+
 START_TEST(dropout_inference_is_identity)
 {
     enum { N = 3 * 5 * 7 * 9 };
@@ -218,10 +248,10 @@ START_TEST(dropout_rejects_bad_input)
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "[0, 1)"));
     TEST_OK(dropout_create(&l, test_rt(), 2, 10, 0.5, &err), err);
-    ck_assert_int_eq(dropout_forward(&l, 3, 1, KEY, NULL, NULL, &err),
+    ck_assert_int_eq(dropout_forward(&l, 3, 1, KEY, 0, NULL, NULL, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 3"));
-    ck_assert_int_eq(dropout_backward(&l, 0, 1, KEY, NULL, NULL, &err),
+    ck_assert_int_eq(dropout_backward(&l, 0, 1, KEY, 0, NULL, NULL, &err),
                      CNN_ERR_INPUT);
     dropout_release(&l);
 }
@@ -347,6 +377,7 @@ int main(void)
     tcase_add_test(tc, dropout_key_changes_mask);
     tcase_add_test(tc, dropout_mask_depends_on_key_and_index_only);
     tcase_add_test(tc, dropout_inference_is_identity);
+    tcase_add_test(tc, dropout_slice_gets_the_whole_batch_masks);
     tcase_add_test(tc, dropout_row_matches_its_reference);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

@@ -54,7 +54,7 @@ static void check_batch(const float *logits, const int32_t *labels, int n,
     TEST_OK(loss_create(&l, test_rt(), k, &err), err);
     batch b = upload(logits, labels, n, k);
     cl_mem probs = test_poisoned(nk);
-    TEST_OK(loss_softmax_xent(&l, n, b.logits, b.labels, b.dlogits, b.totals,
+    TEST_OK(loss_softmax_xent(&l, n, n, b.logits, b.labels, b.dlogits, b.totals,
                               0, &err), err);
     TEST_OK(loss_softmax(&l, n, b.logits, probs, &err), err);
     test_download(b.dlogits, d, nk);
@@ -137,7 +137,7 @@ START_TEST(xent_accumulates_totals)
         sum += s;
         correct += c;
         batch d = upload(z[b], labels[b], N, K);
-        TEST_OK(loss_softmax_xent(&l, N, d.logits, d.labels, d.dlogits, shared,
+        TEST_OK(loss_softmax_xent(&l, N, N, d.logits, d.labels, d.dlogits, shared,
                                   b, &err), err);
         test_download(shared, totals, LOSS_TOTALS); /* before d is freed */
         release(&d);
@@ -162,7 +162,7 @@ START_TEST(xent_is_deterministic)
     TEST_OK(loss_create(&l, test_rt(), K, &err), err);
     for (int r = 0; r < 2; r++) {
         batch b = upload(z, labels, N, K);
-        TEST_OK(loss_softmax_xent(&l, N, b.logits, b.labels, b.dlogits,
+        TEST_OK(loss_softmax_xent(&l, N, N, b.logits, b.labels, b.dlogits,
                                   b.totals, 0, &err), err);
         test_download(b.dlogits, d[r], N * K);
         test_download(b.totals, totals[r], LOSS_TOTALS);
@@ -183,15 +183,47 @@ START_TEST(xent_flags_bad_labels)
     loss_layer l;
     TEST_OK(loss_create(&l, test_rt(), 4, &err), err);
     batch b = upload(z, labels, 3, 4);
-    TEST_OK(loss_softmax_xent(&l, 3, b.logits, b.labels, b.dlogits, b.totals,
+    TEST_OK(loss_softmax_xent(&l, 3, 3, b.logits, b.labels, b.dlogits, b.totals,
                               0, &err), err);
     test_download(b.totals, totals, LOSS_TOTALS);
     ck_assert(isnan(totals[LOSS_SUM]));
-    ck_assert_int_eq(loss_softmax_xent(&l, 0, b.logits, b.labels, b.dlogits,
+    ck_assert_int_eq(loss_softmax_xent(&l, 0, 0, b.logits, b.labels, b.dlogits,
                                        b.totals, 0, &err), CNN_ERR_INPUT);
     release(&b);
     loss_release(&l);
     ck_assert_int_eq(loss_create(&l, test_rt(), 0, &err), CNN_ERR_INPUT);
+}
+END_TEST
+
+/* Rows that are part of a larger batch: the gradient is the mean over the
+ * whole batch, so a part's is the whole-part gradient scaled by n / M, and
+ * its totals are its own rows'. A mean over fewer rows than given is bad
+ * input. */
+START_TEST(xent_part_of_a_batch_scales_by_the_whole)
+{
+    enum { N = 5, K = 7, M = 12 };
+    cnn_error err = {0};
+    float z[N * K], alone[N * K], part[N * K], totals[2][LOSS_TOTALS];
+    int32_t labels[N] = {1, 6, 0, 3, 3};
+    test_random(z, N * K, 710, -2, 2);
+    loss_layer l;
+    TEST_OK(loss_create(&l, test_rt(), K, &err), err);
+    batch b = upload(z, labels, N, K);
+    TEST_OK(loss_softmax_xent(&l, N, N, b.logits, b.labels, b.dlogits, b.totals, 0,
+                              &err), err);
+    test_download(b.dlogits, alone, N * K);
+    test_download(b.totals, totals[0], LOSS_TOTALS);
+    TEST_OK(loss_softmax_xent(&l, N, M, b.logits, b.labels, b.dlogits, b.totals, 0,
+                              &err), err);
+    test_download(b.dlogits, part, N * K);
+    test_download(b.totals, totals[1], LOSS_TOTALS);
+    for (int i = 0; i < N * K; i++)
+        ck_assert_float_eq_tol(part[i], alone[i] * N / M, 1e-7);
+    ck_assert_mem_eq(totals[0], totals[1], sizeof totals[0]);
+    ck_assert_int_eq(loss_softmax_xent(&l, N, N - 1, b.logits, b.labels, b.dlogits,
+                                       b.totals, 0, &err), CNN_ERR_INPUT);
+    release(&b);
+    loss_release(&l);
 }
 END_TEST
 
@@ -240,6 +272,7 @@ int main(void)
     tcase_add_test(tc, xent_accumulates_totals);
     tcase_add_test(tc, xent_is_deterministic);
     tcase_add_test(tc, xent_flags_bad_labels);
+    tcase_add_test(tc, xent_part_of_a_batch_scales_by_the_whole);
     tcase_add_test(tc, xent_reference_gradient_is_numeric);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

@@ -37,7 +37,7 @@ void dropout_release(dropout_layer *l)
 /* out = the mask applied to in (training), or in copied (inference); both
  * (n, size). */
 static cnn_status apply(const dropout_layer *l, int n, int training,
-                        uint64_t key, cl_mem in, cl_mem out, cnn_error *err)
+                        uint64_t key, int first, cl_mem in, cl_mem out, cnn_error *err)
 {
     cnn_status st = layer_check_batch("dropout", n, l->max_batch, err);
     if (st)
@@ -49,10 +49,10 @@ static cnn_status apply(const dropout_layer *l, int n, int training,
                    0, NULL, NULL));
         return CNN_OK;
     }
-    cl_ulong k = key;
-    st = clrt_set_args(l->apply, err, 6, sizeof in, &in, sizeof out, &out,
-                       sizeof count, &count, sizeof k, &k, sizeof l->rate,
-                       &l->rate, sizeof l->scale, &l->scale);
+    cl_ulong k = key, base = (cl_ulong)first * (cl_ulong)l->size;
+    st = clrt_set_args(l->apply, err, 7, sizeof in, &in, sizeof out, &out,
+                       sizeof count, &count, sizeof k, &k, sizeof base, &base,
+                       sizeof l->rate, &l->rate, sizeof l->scale, &l->scale);
     /* A multiple of 64, so the runtime, left to choose the work-group size,
      * can pick a large one rather than a divisor of an odd count. */
     size_t global = ((size_t)count + 63) / 64 * 64;
@@ -60,16 +60,17 @@ static cnn_status apply(const dropout_layer *l, int n, int training,
 }
 
 cnn_status dropout_forward(const dropout_layer *l, int n, int training,
-                           uint64_t key, cl_mem x, cl_mem y, cnn_error *err)
+                           uint64_t key, int first, cl_mem x, cl_mem y,
+                           cnn_error *err)
 {
-    return apply(l, n, training, key, x, y, err);
+    return apply(l, n, training, key, first, x, y, err);
 }
 
 cnn_status dropout_backward(const dropout_layer *l, int n, int training,
-                            uint64_t key, cl_mem dy, cl_mem dx,
+                            uint64_t key, int first, cl_mem dy, cl_mem dx,
                             cnn_error *err)
 {
-    return apply(l, n, training, key, dy, dx, err);
+    return apply(l, n, training, key, first, dy, dx, err);
 }
 
 /* The row: drop<R>, Keras' Dropout(R). */
@@ -112,15 +113,15 @@ static void dropout_row_release(layer_node *nd) { dropout_release(nd->op); }
 static cnn_status dropout_row_forward(layer_node *nd, const layer_pass *p,
                                       cl_mem x, cnn_error *err)
 {
-    return dropout_forward(nd->op, p->n, p->training, p->key, x, nd->y, err);
+    return dropout_forward(nd->op, p->n, p->training, p->key, p->first, x, nd->y, err);
 }
 
 static cnn_status dropout_row_backward(layer_node *nd, const layer_pass *p,
                                        cl_mem x, cl_mem dx, cnn_error *err)
 {
     (void)x;
-    return dx ? dropout_backward(nd->op, p->n, p->training, p->key, nd->dy,
-                                 dx, err)
+    return dx ? dropout_backward(nd->op, p->n, p->training, p->key, p->first,
+                                 nd->dy, dx, err)
               : CNN_OK;
 }
 

@@ -227,7 +227,7 @@ cnn_status network_upload(network *net, const float *images,
 static layer_pass pass(const network *net, int i, int n, int training)
 {
     int index = (int)(net->nodes[i].spec - net->arch.layers);
-    return (layer_pass){.n = n, .training = training,
+    return (layer_pass){.n = n, .training = training, .first = net->part_first,
                         .key = layer_stream_key(net->seed, net->epoch,
                                                 (uint64_t)net->adam.step, index)};
 }
@@ -248,10 +248,17 @@ cnn_status network_forward(network *net, int n, int training, cnn_error *err)
     return CNN_OK;
 }
 
+void network_set_part(network *net, int first, int total)
+{
+    net->part_first = total ? first : 0;
+    net->part_total = total;
+}
+
 /* Backward from the loss's gradient in the last node's dy. Layers before
  * the first one with trainable parameters need no gradient, so they are
  * skipped. */
-static cnn_status backward(network *net, int n, cnn_error *err)
+static cnn_status backward(network *net, int n, network_node_done done, void *ctx,
+                           cnn_error *err)
 {
     int first = first_trainable(net);
     for (int i = net->nnodes - 1; i >= first; i--) {
@@ -262,6 +269,8 @@ static cnn_status backward(network *net, int n, cnn_error *err)
         cl_mem dx = i > first ? net->nodes[i - 1].dy : NULL;
         layer_pass p = pass(net, i, n, 1);
         cnn_status st = nd->spec->kind->backward(nd, &p, x, dx, err);
+        if (st == CNN_OK && done)
+            st = done(ctx, i, err);
         if (st)
             return st;
     }
@@ -274,8 +283,9 @@ cl_mem network_logits(const network *net) { return net->nodes[net->nnodes - 1].y
 
 static cnn_status loss_step(network *net, int n, cnn_error *err)
 {
-    return loss_softmax_xent(&net->loss, n, last(net)->y, net->labels, last(net)->dy,
-                             net->totals, 1, err);
+    return loss_softmax_xent(&net->loss, n, net->part_total ? net->part_total : n,
+                             last(net)->y, net->labels, last(net)->dy, net->totals, 1,
+                             err);
 }
 
 cnn_status network_eval_step(network *net, int n, cnn_error *err)
@@ -284,13 +294,35 @@ cnn_status network_eval_step(network *net, int n, cnn_error *err)
     return st ? st : loss_step(net, n, err);
 }
 
-cnn_status network_train_step(network *net, int n, cnn_error *err)
+cnn_status network_gradients(network *net, int n, network_node_done done, void *ctx,
+                             cnn_error *err)
 {
     cnn_status st;
-    if ((st = network_forward(net, n, 1, err)) || (st = loss_step(net, n, err)) ||
-        (st = backward(net, n, err)))
+    if ((st = network_forward(net, n, 1, err)) || (st = loss_step(net, n, err)))
         return st;
+    return backward(net, n, done, ctx, err);
+}
+
+cnn_status network_apply(network *net, cnn_error *err)
+{
     return adam_step(&net->adam, net->params, net->grads, err);
+}
+
+cnn_status network_train_step(network *net, int n, cnn_error *err)
+{
+    cnn_status st = network_gradients(net, n, NULL, NULL, err);
+    return st ? st : network_apply(net, err);
+}
+
+void network_node_span(const network *net, int node, size_t *offset, size_t *count)
+{
+    const layer_node *nd = &net->nodes[node];
+    *offset = *count = 0;
+    if (!nd->nparams)
+        return;
+    const net_tensor *a = nd->params[0], *b = nd->params[nd->nparams - 1];
+    *offset = a->offset;
+    *count = b->offset + b->count - a->offset;
 }
 
 cnn_status network_totals_reset(network *net, cnn_error *err)
