@@ -20,7 +20,9 @@
 typedef struct {
     float *images;    /* (count, c, h, w) of the split's shape, in [0, 1] */
     int32_t *labels;  /* count */
-    int count;        /* samples in this batch: batch size, or fewer last */
+    int count;        /* samples here: the batch's, or this process's share */
+    int total;        /* samples in the whole batch: batch size, or fewer last */
+    int first;        /* the first sample's place in the whole batch */
     long index;       /* batch number within the epoch */
 } loader_batch;
 
@@ -31,6 +33,16 @@ typedef struct loader loader;
 cnn_status loader_open(loader **out, const dataset_split *split, int batch,
                        uint64_t limit, uint64_t seed, int shuffle, int slots,
                        cnn_error *err);
+
+/* Data-parallel training splits each batch of `total` samples into `parts`
+ * slices; slice i is samples loader_slice(total, i, parts) up to
+ * loader_slice(total, i + 1, parts): as even as can be, in order. */
+int loader_slice(int total, int i, int parts);
+
+/* Makes l read only slices first .. first + n - 1 of every batch (this
+ * process's share) instead of the whole batch. Before loader_start; a bad
+ * range is CNN_ERR_INPUT. */
+cnn_status loader_set_share(loader *l, int first, int n, int parts, cnn_error *err);
 
 /* Samples per epoch and batches per epoch. */
 uint64_t loader_samples(const loader *l);

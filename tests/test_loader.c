@@ -98,6 +98,50 @@ START_TEST(reproducible_per_epoch_and_different_between_epochs)
 }
 END_TEST
 
+/* Shares of every batch, read by loaders of their own, put back together
+ * in order, are the whole batches; a bad share is refused. */
+START_TEST(shares_make_up_the_batch)
+{
+    make_split(103, 4);
+    cnn_error err = {0};
+    loader *whole, *share[3];
+    TEST_OK(loader_open(&whole, &split, 10, 0, 5, 1, 2, &err), err);
+    long all[103], parts[3][103];
+    int last;
+    run_epoch(whole, 2, 0, all, 10, &last);
+    /* Shares of 2, 1 and 2 of 5 slices. */
+    const int first[3] = {0, 2, 3}, n[3] = {2, 1, 2};
+    for (int k = 0; k < 3; k++) {
+        TEST_OK(loader_open(&share[k], &split, 10, 0, 5, 1, 2, &err), err);
+        TEST_OK(loader_set_share(share[k], first[k], n[k], 5, &err), err);
+        TEST_OK(loader_start(share[k], 2, 0, &err), err);
+    }
+    long at = 0, got[3] = {0};
+    for (long batch = 0; batch < 11; batch++) {
+        for (int k = 0; k < 3; k++) {
+            loader_batch *b;
+            TEST_OK(loader_next(share[k], &b, &err), err);
+            ck_assert_ptr_nonnull(b);
+            ck_assert_int_eq(b->total, batch < 10 ? 10 : 3);
+            ck_assert_int_eq(b->first, loader_slice(b->total, first[k], 5));
+            ck_assert_int_eq(b->count,
+                             loader_slice(b->total, first[k] + n[k], 5) - b->first);
+            for (int i = 0; i < b->count; i++) {
+                parts[k][got[k]++] = sample_of(b->images + (size_t)i * 16);
+                ck_assert_int_eq(parts[k][got[k] - 1], all[at++]);
+            }
+            loader_release(share[k], b);
+        }
+    }
+    ck_assert_int_eq(at, 103);
+    for (int k = 0; k < 3; k++)
+        loader_close(share[k]);
+    ck_assert_int_eq(loader_set_share(whole, 4, 2, 5, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(loader_set_share(whole, 0, 0, 5, &err), CNN_ERR_INPUT);
+    loader_close(whole);
+}
+END_TEST
+
 START_TEST(resume_mid_epoch_continues_the_order)
 {
     make_split(200, 4);
@@ -244,6 +288,7 @@ int main(void)
     tcase_add_test(tc, epoch_is_a_permutation_with_partial_last_batch);
     tcase_add_test(tc, reproducible_per_epoch_and_different_between_epochs);
     tcase_add_test(tc, resume_mid_epoch_continues_the_order);
+    tcase_add_test(tc, shares_make_up_the_batch);
     tcase_add_test(tc, limit_and_file_order);
     tcase_add_test(tc, slow_consumer_never_shares_a_buffer);
     tcase_add_test(tc, memory_is_bounded_by_the_ring);

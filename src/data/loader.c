@@ -20,6 +20,7 @@ struct loader {
     dataset_split split;
     int fd_images[DATASET_MAX_PARTS], fd_labels[DATASET_MAX_PARTS];
     int batch, nslots, shuffle;
+    int share_first, share_n, parts; /* loader_set_share */
     uint64_t samples, seed;
     size_t pixels;
     unsigned char *raw; /* one image, producer only */
@@ -44,14 +45,32 @@ long loader_batches(const loader *l)
     return (long)((l->samples + (uint64_t)l->batch - 1) / (uint64_t)l->batch);
 }
 
+int loader_slice(int total, int i, int parts)
+{
+    return (int)((long long)total * i / parts);
+}
+
+cnn_status loader_set_share(loader *l, int first, int n, int parts, cnn_error *err)
+{
+    if (parts < 1 || first < 0 || n < 1 || first + n > parts)
+        return cnn_fail(err, CNN_ERR_INPUT, "slices %d..%d of %d parts", first,
+                        first + n - 1, parts);
+    l->share_first = first;
+    l->share_n = n;
+    l->parts = parts;
+    return CNN_OK;
+}
+
 static cnn_status fill(loader *l, loader_batch *b, long index)
 {
     uint64_t first = (uint64_t)index * (uint64_t)l->batch;
     uint64_t left = l->samples - first;
-    b->count = left < (uint64_t)l->batch ? (int)left : l->batch;
+    b->total = left < (uint64_t)l->batch ? (int)left : l->batch;
+    b->first = loader_slice(b->total, l->share_first, l->parts);
+    b->count = loader_slice(b->total, l->share_first + l->share_n, l->parts) - b->first;
     b->index = index;
     for (int i = 0; i < b->count; i++) {
-        uint64_t pos = first + (uint64_t)i;
+        uint64_t pos = first + (uint64_t)(b->first + i);
         uint64_t r = l->shuffle ? shuffle_at(&l->order, pos) : pos;
         int k = 0; /* the part holding sample r, as record r of it */
         while (r >= l->split.part[k].count)
@@ -129,6 +148,7 @@ cnn_status loader_open(loader **out, const dataset_split *split, int batch,
     l->batch = batch;
     l->nslots = slots;
     l->shuffle = shuffle;
+    l->share_n = l->parts = 1;
     l->seed = seed;
     l->samples = limit && limit < split->count ? limit : split->count;
     l->pixels = (size_t)split->shape.c * (size_t)split->shape.h * (size_t)split->shape.w;
