@@ -19,11 +19,12 @@ typedef struct comm comm;
  * mpirun; the command line reads that from the environment), else a job of
  * one. Launched in a build without MPI is CNN_ERR_INPUT saying how to
  * build with it. *out is malloc'd; comm_finalize frees it. */
-cnn_status comm_init(comm **out, int launched, int *argc, char ***argv,
-                     cnn_error *err);
+cnn_status comm_init(comm **out, int launched, cnn_error *err);
 /* Leaves the job (MPI_Finalize when it was joined); NULL is nothing. */
 void comm_finalize(comm *c);
 
+/* This process's rank and the job's ranks. Every function here takes NULL
+ * as a job of one, so library users that never join one need not. */
 int comm_rank(const comm *c);
 int comm_size(const comm *c);
 

@@ -10,11 +10,15 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "comm.h"
 #include "network.h"
+#include "replicas.h"
 #include "tuner.h"
 
 typedef struct {
-    int device;
+    int devices[REPLICAS_MAX_DEVICES]; /* this process's, in slice order */
+    int ndevices;
+    comm *comm;            /* the job's ranks (one when not under mpirun) */
     const char *data;      /* a data folder (IDX or CIFAR-10; see dataset.h) */
     int epochs;            /* total, counting epochs a resumed run already did */
     int batch;
@@ -37,6 +41,7 @@ typedef struct {
     double val_loss, val_accuracy;
     int epochs_done;
     int signal;            /* the signal that stopped training, or 0 */
+    replicas_timing timing; /* with several workers: where the steps' time went */
     int saved_epochs;      /* the epochs the last end-of-epoch checkpoint this
                               run wrote holds; 0: it wrote none */
 } train_result;

@@ -545,7 +545,8 @@ static train_options options(int epochs, float lr, const char *save, const char 
     cnn_error err = {0};
     tuner_init(&o.tune);
     TEST_OK(tuner_force(&o.tune, "fc=kernel", &err), err);
-    TEST_OK(clrt_default_device(&o.device, &err), err);
+    TEST_OK(clrt_default_device(&o.devices[0], &err), err);
+    o.ndevices = 1;
     return o;
 }
 

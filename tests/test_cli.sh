@@ -44,7 +44,9 @@ expect "devices help"    0 'usage: cnn-cl devices'              -- devices --hel
 expect "train help"      0 'usage: cnn-cl train'                -- train --help
 expect "unknown flag"    2 "unknown option '--bogus'"           -- train --bogus
 expect "missing value"   2 '--device needs a value'             -- train --device
-expect "bad number"      2 "'x' is not an integer"              -- train --device x
+expect "bad number"      2 "'x' is not an integer"              -- eval --device x
+expect "bad device list" 2 "'0,x' is not a list of up to 8 device indices" -- train --device 0,x
+expect "device twice"    2 'device 0 is listed twice'            -- train --device 0,0 --data "$tmp/good"
 expect "device 99"       2 '--device 99 is out of range; valid devices:.*' -- train --device 99 --data "$tmp/good"
 expect "corrupt idx"     2 "^cnn-cl: $tmp/bad/t10k-images-idx3-ubyte: wrong magic number 2055" -- train --data "$tmp/bad"
 expect "missing data"    2 'no such data folder'                -- train --data "$tmp/none"

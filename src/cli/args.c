@@ -87,6 +87,32 @@ int cli_option_device(cli_args *a, int *device, cnn_status *st, cnn_error *err)
     return 1;
 }
 
+int cli_option_devices(cli_args *a, int *devices, int max, int *n, cnn_status *st,
+                       cnn_error *err)
+{
+    if (!cli_args_is(a, "--device"))
+        return 0;
+    const char *text = "";
+    if ((*st = cli_args_value(a, &text, err)))
+        return 1;
+    int count = 0;
+    for (const char *p = text;;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1 << 20 || (*end && *end != ',') || count == max) {
+            *st = cnn_fail(err, CNN_ERR_INPUT, "--device: '%s' is not a list of up to %d "
+                           "device indices such as 0 or 0,1", text, max);
+            return 1;
+        }
+        devices[count++] = (int)v;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    *n = count;
+    return 1;
+}
+
 int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *err)
 {
     if (!cli_args_is(a, "--data"))

@@ -39,6 +39,10 @@ int cli_args_help(cli_args *a);
  * is its option and consumes it, setting *st (CNN_OK, or the failure). */
 int cli_option_device(cli_args *a, int *device, cnn_status *st, cnn_error *err);
 int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *err);
+/* --device as a list ("0" or "0,1,2"): up to max indices into devices[],
+ * their count into *n. */
+int cli_option_devices(cli_args *a, int *devices, int max, int *n, cnn_status *st,
+                       cnn_error *err);
 
 /* Parses "CxHxW" (e.g. 3x32x32) for `option`. */
 cnn_status cli_parse_shape(const char *option, const char *text, arch_shape *out,

@@ -6,10 +6,11 @@
 #include "arch.h"
 #include "cli.h"
 #include "clrt.h"
+#include "comm.h"
 #include "trainer.h"
 
 static const char usage[] =
-    "usage: cnn-cl train [--device N] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
+    "usage: cnn-cl train [--device N[,N...]] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--log FILE.csv] [--limit N] [--gemm auto|clblast|kernel]\n"
     "                    [--allow-different-arithmetic] [--quiet]\n"
@@ -18,7 +19,8 @@ static const char usage[] =
     "on the test set after every epoch.\n"
     "\n"
     "  --device N     OpenCL device index from `cnn-cl devices`\n"
-    "                 (default $CNN_CL_DEVICE, else 0)\n"
+    "                 (default $CNN_CL_DEVICE, else 0); a list (0,1) trains on\n"
+    "                 each, data-parallel: every batch is split between them\n"
     "  --data DIR     folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
     "                 t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or\n"
     "                 .gz, or with CIFAR-10's data_batch_1.bin ... data_batch_5.bin\n"
@@ -41,7 +43,38 @@ static const char usage[] =
     "                 resume even where a variant the checkpoint recorded cannot\n"
     "                 run here (or --gemm forces another): a note names each, and\n"
     "                 the results differ from the original run's in rounding\n"
-    "  --quiet        print only the final result\n";
+    "  --quiet        print only the final result\n"
+    "\n"
+    "Under mpirun (a build with Open MPI), every rank trains on its --device\n"
+    "list and its share of every batch, read from its own --data; rank 0 prints,\n"
+    "logs and saves. docs/SCALING.md says how it divides the work.\n";
+
+/* Reports the run's end and returns the exit status; rank 0 alone speaks
+ * of success, and another rank's failure names the rank. */
+static int finish(const train_options *o, const train_result *r, cnn_status st,
+                  cnn_error *err)
+{
+    const char *epochs_s = r->epochs_done == 1 ? "" : "s";
+    if (st) {
+        /* Claim a saved state only where this run wrote one. */
+        if (err->status == CNN_ERR_RUNTIME && r->saved_epochs)
+            cnn_fail_context(err, "after %d epoch%s (%s holds the state after epoch %d)",
+                             r->epochs_done, epochs_s, o->save, r->saved_epochs);
+        else if (err->status == CNN_ERR_RUNTIME && r->epochs_done)
+            cnn_fail_context(err, "after %d epoch%s (this run saved no checkpoint)",
+                             r->epochs_done, epochs_s);
+        if (comm_size(o->comm) > 1)
+            cnn_fail_context(err, "rank %d of %d", comm_rank(o->comm), comm_size(o->comm));
+        return cli_report(err);
+    }
+    if (r->signal)
+        return 128 + r->signal;
+    if (comm_rank(o->comm) == 0)
+        printf("Test accuracy: %.4f - test loss: %.4f after %d epoch%s%s%s\n",
+               r->val_accuracy, r->val_loss, r->epochs_done, epochs_s,
+               r->saved_epochs ? "; model saved to " : "", r->saved_epochs ? o->save : "");
+    return 0;
+}
 
 int cli_train(int argc, char **argv)
 {
@@ -50,8 +83,9 @@ int cli_train(int argc, char **argv)
                        .save = "cnn-cl.safetensors"};
     tuner_init(&o.tune);
     const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
-    if (clrt_default_device(&o.device, &err))
+    if (clrt_default_device(&o.devices[0], &err))
         return cli_report(&err);
+    o.ndevices = 1;
     o.data = cli_default_data();
 
     cli_args a;
@@ -65,7 +99,8 @@ int cli_train(int argc, char **argv)
             arch_known_tokens(tokens, sizeof tokens);
             printf("%s\nArch tokens: %s\n", usage, tokens);
             return 0;
-        } else if (cli_option_device(&a, &o.device, &st, &err) ||
+        } else if (cli_option_devices(&a, o.devices, REPLICAS_MAX_DEVICES, &o.ndevices,
+                                      &st, &err) ||
                    cli_option_data(&a, &o.data, &st, &err)) {
             /* taken */
         } else if (cli_args_is(&a, "--epochs")) {
@@ -114,24 +149,20 @@ int cli_train(int argc, char **argv)
     }
     if (cli_force_gemm(&o.tune, gemm_source, gemm, &err))
         return cli_report(&err);
-    o.tune.progress = o.quiet ? NULL : stderr;
-    train_result r;
-    cnn_status st = train_run(&o, &r, &err);
-    const char *epochs_s = r.epochs_done == 1 ? "" : "s";
-    if (st) {
-        /* Claim a saved state only where this run wrote one. */
-        if (err.status == CNN_ERR_RUNTIME && r.saved_epochs)
-            cnn_fail_context(&err, "after %d epoch%s (%s holds the state after epoch %d)",
-                             r.epochs_done, epochs_s, o.save, r.saved_epochs);
-        else if (err.status == CNN_ERR_RUNTIME && r.epochs_done)
-            cnn_fail_context(&err, "after %d epoch%s (this run saved no checkpoint)",
-                             r.epochs_done, epochs_s);
+    /* mpirun says so in the environment; MPI joins only then. */
+    int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
+    if (comm_init(&o.comm, launched, &err)) {
+        comm_finalize(o.comm);
         return cli_report(&err);
     }
-    if (r.signal)
-        return 128 + r.signal;
-    printf("Test accuracy: %.4f - test loss: %.4f after %d epoch%s%s%s\n", r.val_accuracy,
-           r.val_loss, r.epochs_done, epochs_s, r.saved_epochs ? "; model saved to " : "",
-           r.saved_epochs ? o.save : "");
-    return 0;
+    int root = comm_rank(o.comm) == 0;
+    o.tune.progress = o.quiet || !root ? NULL : stderr;
+    train_result r;
+    cnn_status st = train_run(&o, &r, &err);
+    int code = finish(&o, &r, st, &err);
+    /* A rank that fails takes the job down: none is left waiting for it. */
+    if (code && code < 128 && comm_size(o.comm) > 1)
+        comm_abort(o.comm, code);
+    comm_finalize(o.comm);
+    return code;
 }

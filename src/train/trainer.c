@@ -4,7 +4,13 @@
  * step before it, so the device never idles while the host prepares the
  * next one; the host waits once per step. The running totals are read back
  * without blocking behind each step, so a NaN loss is seen one step late at
- * most, without an extra sync. */
+ * most, without an extra sync.
+ *
+ * With several workers (devices, ranks; replicas.h) a step ends with the
+ * gradient exchange, so each is whole before the next: the exchange is
+ * where the workers wait. Every rank runs this loop over its share of each
+ * batch; rank 0 alone prints, logs and writes checkpoints, and a signal at
+ * any rank stops all of them at the same step. */
 #include "trainer.h"
 
 #include <math.h>
@@ -44,7 +50,8 @@ typedef struct {
 } in_flight;
 
 typedef struct {
-    network *net;
+    network *net;         /* the first device's */
+    replicas *rep;        /* several workers: steps go through it; else NULL */
     loader *loader;
     int train;
     progress *progress;   /* NULL: no progress output */
@@ -54,12 +61,27 @@ typedef struct {
     uint64_t samples;     /* samples done in this epoch */
     double loss_sum, correct;
     int stopped;          /* a signal arrived; the pass is incomplete */
+    int signal;           /* which: with several workers, the one they agreed on */
 } stream;
 
 static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *err)
 {
     network *net = s->net;
     cl_command_queue q = net->rt->queue;
+    if (s->rep) {
+        /* Whole steps: the totals are known when it returns. */
+        double loss, correct;
+        cnn_status st = s->train ? replicas_train_step(s->rep, b, stop_signal, err)
+                                 : replicas_eval_step(s->rep, b, &loss, &correct, err);
+        if (st)
+            return st;
+        f->batch = b;
+        f->totals[LOSS_SUM] = (float)(s->train ? s->rep->totals[0] : loss);
+        f->totals[LOSS_CORRECT] = (float)(s->train ? s->rep->totals[1] : correct);
+        if (s->train)
+            s->signal = s->rep->stop;
+        return CNN_OK;
+    }
     cnn_status st = network_upload(net, b->images, b->labels, b->count, err);
     if (st == CNN_OK)
         st = s->train ? network_train_step(net, b->count, err)
@@ -79,11 +101,13 @@ static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *e
 /* Waits for a step, hands its batch back and takes in its results. */
 static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
 {
-    cl_int rc = clWaitForEvents(1, &f->done);
-    clReleaseEvent(f->done);
-    f->done = NULL;
-    if (rc != CL_SUCCESS)
-        return clrt_fail(err, "clWaitForEvents", rc);
+    if (f->done) {
+        cl_int rc = clWaitForEvents(1, &f->done);
+        clReleaseEvent(f->done);
+        f->done = NULL;
+        if (rc != CL_SUCCESS)
+            return clrt_fail(err, "clWaitForEvents", rc);
+    }
     loader_batch *b = f->batch;
     int k = s->net->arch.classes;
     if (s->confusion)
@@ -91,7 +115,7 @@ static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
             const float *row = f->logits + (size_t)i * (size_t)k;
             s->confusion[b->labels[i] * k + loss_argmax(row, k)]++;
         }
-    s->samples += (uint64_t)b->count;
+    s->samples += (uint64_t)b->total;
     s->done++;
     s->loss_sum = f->totals[LOSS_SUM];
     s->correct = f->totals[LOSS_CORRECT];
@@ -136,7 +160,11 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
                             s->correct / (double)s->samples);
         cur = 1 - cur;
-        if (stop_signal) {
+        /* Several workers stop together, at the step they agreed on, and
+         * an evaluation's signal is agreed on after it. */
+        if (!s->rep)
+            s->signal = stop_signal;
+        if (s->signal && (s->train || !s->rep)) {
             s->stopped = 1;
             break;
         }
@@ -152,26 +180,44 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
     return st;
 }
 
-cnn_status trainer_evaluate(network *net, const dataset_split *split, double *loss,
-                            double *accuracy, long *confusion, cnn_error *err)
+/* Streams a split through the forward pass in batches of `batch`: on one
+ * network, or on the workers of rep, each rank its share. *signal is the
+ * signal that stopped it (no figures then), agreed on by the workers. */
+static cnn_status evaluate(network *net, replicas *rep, int batch,
+                           const dataset_split *split, double *loss, double *accuracy,
+                           long *confusion, int *signal, cnn_error *err)
 {
     loader *l;
-    cnn_status st = loader_open(&l, split, net->max_batch, 0, 0, 0, RING_SLOTS, err);
+    cnn_status st = loader_open(&l, split, batch, 0, 0, 0, RING_SLOTS, err);
     if (st)
         return st;
-    stream s = {.net = net, .loader = l, .confusion = confusion};
+    stream s = {.net = net, .rep = rep, .loader = l, .confusion = confusion};
     if (confusion)
         memset(confusion, 0, (size_t)net->arch.classes * (size_t)net->arch.classes *
                                  sizeof *confusion);
-    if (!(st = network_totals_reset(net, err)) && !(st = loader_start(l, 0, 0, err)))
+    if (rep)
+        st = loader_set_share(l, rep->first_worker, rep->ndev, rep->workers, err);
+    if (st == CNN_OK)
+        st = rep ? replicas_totals_set(rep, 0, 0, err) : network_totals_reset(net, err);
+    if (st == CNN_OK && !(st = loader_start(l, 0, 0, err)))
         st = run_stream(&s, 0, err);
     loader_close(l);
-    /* Stopped by a signal (validation during training): no figures. */
-    if (st == CNN_OK && !s.stopped) {
+    if (st == CNN_OK && rep)
+        st = replicas_agree(rep, &s.loss_sum, &s.correct, stop_signal, &s.signal, err);
+    *signal = s.signal;
+    if (st == CNN_OK && !s.signal) {
         *loss = s.loss_sum / (double)s.samples;
         *accuracy = s.correct / (double)s.samples;
     }
     return st;
+}
+
+cnn_status trainer_evaluate(network *net, const dataset_split *split, double *loss,
+                            double *accuracy, long *confusion, cnn_error *err)
+{
+    int signal;
+    return evaluate(net, NULL, net->max_batch, split, loss, accuracy, confusion, &signal,
+                    err);
 }
 
 /* Settings a resumed run must share with its checkpoint. */
@@ -210,32 +256,49 @@ static cnn_status fill_meta(checkpoint_meta *m, const network *net,
 
 typedef struct {
     train_options o;       /* resolved: a resumed run's settings filled in */
+    int root;              /* rank 0: prints, logs, checkpoints */
     checkpoint_meta resume;
     dataset data;
-    clrt rt;
-    network net;
+    replicas rep;
     loader *loader;
     metrics_row *rows;
     int nrows;
 } session;
 
+static network *first_net(session *s) { return &s->rep.net[0]; }
+
+/* The workers' replicas for the stream, or NULL when one device does it. */
+static replicas *workers(session *s) { return s->rep.workers > 1 ? &s->rep : NULL; }
+
+/* Rank 0 reads the checkpoint's metadata and hands it to every rank. */
+static cnn_status read_resume(session *s, cnn_error *err)
+{
+    train_options *o = &s->o;
+    cnn_status st;
+    if (s->root && (st = checkpoint_read_meta(o->resume, &s->resume, err)))
+        return st;
+    return comm_broadcast(o->comm, &s->resume, sizeof s->resume, err);
+}
+
 static cnn_status open_session(session *s, const train_options *given, cnn_error *err)
 {
     s->o = *given;
     train_options *o = &s->o;
+    s->root = comm_rank(o->comm) == 0;
     cnn_status st;
     /* A checkpoint or log that could not be written is refused now, not
      * after the first epoch's work. */
-    if (atomic_file_check(o->save, err))
+    if (s->root && atomic_file_check(o->save, err))
         return cnn_fail_context(err, "--save");
-    if (o->log && atomic_file_check(o->log, err))
+    if (s->root && o->log && atomic_file_check(o->log, err))
         return cnn_fail_context(err, "--log");
-    clrt_device dev;
-    if ((st = clrt_device_get(o->device, &dev, err)))
-        return st;
+    for (int d = 0; d < o->ndevices; d++) {
+        clrt_device dev;
+        if ((st = clrt_device_get(o->devices[d], &dev, err)))
+            return st;
+    }
     if (o->resume) {
-        if ((st = checkpoint_read_meta(o->resume, &s->resume, err)) ||
-            (st = check_resume(o, &s->resume, err)))
+        if ((st = read_resume(s, err)) || (st = check_resume(o, &s->resume, err)))
             return st;
         o->batch = s->resume.batch_size;
         o->lr = s->resume.lr;
@@ -259,7 +322,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
                         "of %dx%dx%d, this data gives %llu of %dx%dx%d; use the same "
                         "--data and --limit", o->resume, s->resume.samples, was.c, was.h,
                         was.w, (unsigned long long)samples, input.c, input.h, input.w);
-    if (o->log && o->resume && access(o->log, F_OK) == 0) {
+    if (s->root && o->log && o->resume && access(o->log, F_OK) == 0) {
         if ((st = metrics_log_read(o->log, &s->rows, &s->nrows, err)))
             return st;
         while (s->nrows && s->rows[s->nrows - 1].epoch > s->resume.epoch)
@@ -267,41 +330,62 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     }
     adam_config cfg = adam_defaults();
     cfg.lr = o->lr;
-    if ((st = clrt_open(&s->rt, o->device, err)))
+    if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, err)))
         return st;
-    if ((st = network_create(&s->net, &s->rt, &a, o->batch, &o->tune, cfg, err)))
+    if (o->batch < s->rep.workers)
+        return cnn_fail(err, CNN_ERR_INPUT, "--batch %d is smaller than the %d workers "
+                        "(ranks x devices); each needs a sample", o->batch,
+                        s->rep.workers);
+    if ((st = replicas_create(&s->rep, &a, o->batch, &o->tune, cfg, err)))
         return st;
-    st = o->resume ? checkpoint_load(o->resume, &s->net, 1, err)
-                   : network_init(&s->net, o->seed, err);
+    /* Every device starts alike: the same initialisation, or rank 0's
+     * checkpoint handed to all. */
+    if (o->resume && s->root)
+        st = checkpoint_load(o->resume, first_net(s), 1, err);
+    if (o->resume && st == CNN_OK)
+        st = replicas_share_state(&s->rep, err);
+    for (int d = 0; d < s->rep.ndev && st == CNN_OK && !o->resume; d++)
+        st = network_init(&s->rep.net[d], o->seed, err);
     if (st == CNN_OK)
         st = loader_open(&s->loader, &s->data.train, o->batch, samples, o->seed, 1,
                          RING_SLOTS, err);
+    if (st == CNN_OK && workers(s))
+        st = loader_set_share(s->loader, s->rep.first_worker, s->rep.ndev,
+                              s->rep.workers, err);
     return st;
 }
 
 static void close_session(session *s)
 {
     loader_close(s->loader);
-    if (s->net.rt)
-        network_release(&s->net);
-    if (s->rt.context)
-        clrt_close(&s->rt);
+    replicas_close(&s->rep);
     free(s->rows);
 }
 
-static void print_header(const session *s)
+static void print_header(session *s)
 {
     const train_options *o = &s->o;
-    printf("device %d: %s (%s, %s)\n", o->device, s->rt.dev.name, s->rt.dev.platform_name,
-           clrt_device_type_name(s->rt.dev.type));
+    for (int d = 0; d < s->rep.ndev; d++) {
+        const clrt_device *dev = &s->rep.rt[d].dev;
+        printf("device %d: %s (%s, %s)\n", o->devices[d], dev->name, dev->platform_name,
+               clrt_device_type_name(dev->type));
+    }
     const dataset *d = &s->data;
     printf("data: %s (%s): %llu training images%s, %llu test images, %dx%dx%d, %d classes\n",
            o->data, d->format, (unsigned long long)loader_samples(s->loader),
            loader_samples(s->loader) < d->train.count ? " (--limit)" : "",
            (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
            d->classes);
-    printf("Model: %s\n", s->net.arch.spec);
-    network_summary(&s->net, stdout);
+    if (workers(s)) {
+        int ranks = comm_size(o->comm);
+        printf("data-parallel: %d workers (%d rank%s x %d device%s), each batch of %d "
+               "split into %d slices of %d-%d\n", s->rep.workers, ranks,
+               ranks == 1 ? "" : "s", s->rep.ndev, s->rep.ndev == 1 ? "" : "s", o->batch,
+               s->rep.workers, o->batch / s->rep.workers,
+               (o->batch + s->rep.workers - 1) / s->rep.workers);
+    }
+    printf("Model: %s\n", first_net(s)->arch.spec);
+    network_summary(first_net(s), stdout);
     char variants[512];
     tuner_summary(&o->tune, variants, sizeof variants);
     printf("variants: %s; batch %d, lr %g, seed %llu, %d epoch%s\n", variants, o->batch,
@@ -312,31 +396,31 @@ static void print_header(const session *s)
     fflush(stdout);
 }
 
+/* Rank 0 writes the checkpoint; the others have the same state. */
 static cnn_status save(session *s, long epoch, const stream *st, double seconds,
                        cnn_error *err)
 {
+    if (!s->root)
+        return CNN_OK;
     checkpoint_meta m;
-    cnn_status r = fill_meta(&m, &s->net, &s->o, loader_samples(s->loader), err);
+    cnn_status r = fill_meta(&m, first_net(s), &s->o, loader_samples(s->loader), err);
     if (r)
         return r;
     m.epoch = epoch;
-    m.step = s->net.adam.step;
+    m.step = first_net(s)->adam.step;
     if (st) { /* mid-epoch: where to pick up, and the totals so far */
         m.batch = st->done;
         m.loss_sum = st->loss_sum;
         m.correct = st->correct;
         m.seconds = seconds;
     }
-    return checkpoint_save(s->o.save, &s->net, &m, err);
+    return checkpoint_save(s->o.save, first_net(s), &m, err);
 }
 
-/* Puts the partial epoch's totals of a mid-epoch checkpoint back. */
-static cnn_status restore_totals(session *s, cnn_error *err)
+static cnn_status validate(session *s, metrics_row *row, int *signal, cnn_error *err)
 {
-    float t[LOSS_TOTALS];
-    t[LOSS_SUM] = (float)s->resume.loss_sum;
-    t[LOSS_CORRECT] = (float)s->resume.correct;
-    return clrt_write(&s->rt, s->net.totals, t, sizeof t, err);
+    return evaluate(first_net(s), workers(s), s->o.batch, &s->data.test, &row->val_loss,
+                    &row->val_accuracy, NULL, signal, err);
 }
 
 static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
@@ -349,10 +433,10 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         long first = resumed ? s->resume.batch : 0;
         double before = resumed ? s->resume.seconds : 0;
         progress p;
-        progress_begin(&p, stdout, o->quiet, (int)epoch + 1, o->epochs,
+        progress_begin(&p, stdout, o->quiet || !s->root, (int)epoch + 1, o->epochs,
                        loader_batches(s->loader));
-        stream str = {.net = &s->net, .loader = s->loader, .train = 1, .progress = &p,
-                      .done = first};
+        stream str = {.net = first_net(s), .rep = workers(s), .loader = s->loader,
+                      .train = 1, .progress = &p, .done = first};
         /* Every batch but an epoch's last is whole; a checkpoint taken
          * during validation has done them all. */
         if (resumed) {
@@ -360,8 +444,10 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
             if (str.samples > loader_samples(s->loader))
                 str.samples = loader_samples(s->loader);
         }
-        network_set_stream(&s->net, o->seed, (uint64_t)epoch);
-        if ((st = resumed ? restore_totals(s, err) : network_totals_reset(&s->net, err)) ||
+        for (int d = 0; d < s->rep.ndev; d++)
+            network_set_stream(&s->rep.net[d], o->seed, (uint64_t)epoch);
+        if ((st = replicas_totals_set(&s->rep, resumed ? s->resume.loss_sum : 0,
+                                      resumed ? s->resume.correct : 0, err)) ||
             (st = loader_start(s->loader, (uint64_t)epoch, first, err)))
             break;
         double t0 = now_s();
@@ -375,28 +461,28 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
                            .images_per_second = n / seconds};
         /* A signal during validation stops it at once; the checkpoint then
          * holds the whole epoch's training, and a resume validates again. */
-        if (!str.stopped &&
-            (st = trainer_evaluate(&s->net, &s->data.test, &row.val_loss,
-                                   &row.val_accuracy, NULL, err)))
+        int signal = str.signal;
+        if (!str.stopped && (st = validate(s, &row, &signal, err)))
             break;
-        if (stop_signal) {
-            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet)
+        if (signal) {
+            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet && s->root)
                 printf("\n%s: stopped at epoch %ld, batch %ld/%ld%s; saved %s (continue "
-                       "with --resume %s)\n", strsignal(stop_signal), epoch + 1, str.done,
+                       "with --resume %s)\n", strsignal(signal), epoch + 1, str.done,
                        loader_batches(s->loader), str.stopped ? "" : ", validating",
                        o->save, o->save);
-            r->signal = stop_signal;
+            r->signal = signal;
             break;
         }
-        progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
-                     row.val_accuracy);
+        if (s->root)
+            progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
+                         row.val_accuracy);
         r->val_loss = row.val_loss;
         r->val_accuracy = row.val_accuracy;
         r->epochs_done = (int)epoch + 1;
         if ((st = save(s, epoch + 1, NULL, 0, err)))
             break;
         r->saved_epochs = (int)epoch + 1;
-        if (o->log) {
+        if (o->log && s->root) {
             metrics_row *grown = realloc(s->rows, (size_t)(s->nrows + 1) * sizeof *grown);
             if (!grown)
                 return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
@@ -416,21 +502,26 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
     cnn_status st = open_session(&s, given, err);
     /* What the tuner has to say (a variant other than the checkpoint's, one
      * that failed) is said even when quiet. */
-    for (const char *line = s.o.tune.notes; *line;) {
+    for (const char *line = s.o.tune.notes; *line && s.root;) {
         size_t n = strcspn(line, "\n");
         fprintf(stderr, "note: %.*s\n", (int)n, line);
         line += n + (line[n] == '\n');
     }
-    if (*s.resume.note)
+    if (*s.resume.note && s.root)
         fprintf(stderr, "note: %s\n", s.resume.note);
     if (st == CNN_OK) {
-        if (!s.o.quiet)
+        if (!s.o.quiet && s.root)
             print_header(&s);
         if (given->resume && s.resume.epoch >= s.o.epochs) {
-            printf("%s already holds %ld epoch%s; nothing to train (raise --epochs)\n",
-                   given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s");
+            if (s.root)
+                printf("%s already holds %ld epoch%s; nothing to train (raise --epochs)\n",
+                       given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s");
             r->epochs_done = (int)s.resume.epoch;
-            st = trainer_evaluate(&s.net, &s.data.test, &r->val_loss, &r->val_accuracy, NULL, err);
+            metrics_row row = {0};
+            int signal;
+            st = validate(&s, &row, &signal, err);
+            r->val_loss = row.val_loss;
+            r->val_accuracy = row.val_accuracy;
         } else {
             struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
             sigemptyset(&sa.sa_mask);
@@ -442,6 +533,7 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
             sigaction(SIGTERM, &old_term, NULL);
         }
     }
+    r->timing = s.rep.timing;
     close_session(&s);
     return st;
 }

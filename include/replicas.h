@@ -1,0 +1,100 @@
+/* replicas: data-parallel training — a copy of the network on each device
+ * of each rank of the job (comm.h), all taking the same steps.
+ *
+ * The job's W workers are its ranks' devices, rank by rank, device by
+ * device. Every batch is split into W slices (loader_slice), worker w
+ * computing slice w. A step:
+ *  1. each device computes its slice's gradients, the loss being the mean
+ *     over the whole batch (network_set_part); as each layer's backward pass
+ *     is enqueued, so is a read of that layer's gradients to the host;
+ *  2. as a layer's gradients arrive from every device of the rank, the host
+ *     sums them in device order and starts an allgather of that layer, so
+ *     the last layers travel while the first ones still compute;
+ *  3. every rank sums each gathered layer in rank order: the same sum in
+ *     the same order everywhere, whatever order MPI would have used, so a
+ *     job of the same shape gives bit-identical weights run after run;
+ *  4. the sum goes to every device, and every device takes the same Adam
+ *     step, so the weights stay identical everywhere.
+ * The exchange's tail carries each rank's loss totals and whether a signal
+ * asked it to stop, so all ranks stop at the same step. Non-trainable state
+ * (batch norm's moving statistics) is replaced by the workers' average,
+ * weighted by their slices, in the same exchange; batch statistics
+ * themselves are each slice's own.
+ *
+ * With one worker a step is network_train_step: nothing is read back. */
+#ifndef REPLICAS_H
+#define REPLICAS_H
+
+#include "comm.h"
+#include "loader.h"
+#include "network.h"
+
+#define REPLICAS_MAX_DEVICES 8
+
+/* Where a rank's step time went, for docs/SCALING.md. */
+typedef struct {
+    long steps;
+    double step_s;     /* whole steps, from the uploads to Adam enqueued */
+    double wait_s;     /* waiting for the devices' last gradients */
+    double exchange_s; /* after those, waiting for the exchange to end */
+} replicas_timing;
+
+typedef struct {
+    comm *comm;
+    int ndev, workers, first_worker; /* this rank's devices; all ranks'; its first */
+    clrt rt[REPLICAS_MAX_DEVICES];
+    network net[REPLICAS_MAX_DEVICES];
+    int slice_first[REPLICAS_MAX_DEVICES], slice_n[REPLICAS_MAX_DEVICES];
+    float *local;     /* each device's read-back, (ndev, param_floats) */
+    float *send;      /* the rank's sum, param_floats and the tail */
+    float *gathered;  /* every rank's send, rank by rank, per layer */
+    float *sum;       /* the job's sum: the gradients all devices apply */
+    float *state;     /* the non-trainable tensors' new values */
+    cl_event *events; /* per device and node: the node's read-back done */
+    float dev_totals[REPLICAS_MAX_DEVICES][2];
+    double totals[2]; /* the job's loss sum and correct count this epoch */
+    int stop;         /* the signal a rank stopped for, once all agreed */
+    replicas_timing timing;
+} replicas;
+
+/* Opens the n devices (cnn-cl devices indices; each once) of this rank. On
+ * failure nothing needs releasing. */
+cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
+                         cnn_error *err);
+
+/* Builds the network on every device, for a whole batch of up to `batch`
+ * samples (each device gets slices of up to ceil(batch / W)). Rank 0's
+ * first device asks `tune` (timing or cache); every other device and rank
+ * is forced to its choices, so they compute alike, and `tune` ends up
+ * holding them on every rank. */
+cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
+                           adam_config adam, cnn_error *err);
+void replicas_close(replicas *r);
+
+/* Copies rank 0's first network (parameters, Adam's moments and step) to
+ * every other device of the job, after a checkpoint was loaded there. */
+cnn_status replicas_share_state(replicas *r, cnn_error *err);
+
+/* One training step over b, this rank's share of a batch (loader_set_share
+ * with first_worker, ndev, workers). Blocks until the step's Adam is
+ * enqueued. `stop` is a signal this rank got (0: none); after the step
+ * r->stop is the one the job agreed on and r->totals are updated. */
+cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop,
+                               cnn_error *err);
+
+/* Enqueues the evaluation of b (this rank's share) on the devices, then
+ * waits for it: *loss_sum and *correct are the rank's totals so far. */
+cnn_status replicas_eval_step(replicas *r, const loader_batch *b, double *loss_sum,
+                              double *correct, cnn_error *err);
+
+/* Zeroes every device's totals; or sets the job's running totals (the
+ * first device of rank 0 holds them, so the sum over devices is right). */
+cnn_status replicas_totals_set(replicas *r, double loss_sum, double correct,
+                               cnn_error *err);
+
+/* Combines every rank's totals and stop signals (blocking): *loss_sum and
+ * *correct become the job's, and the result is the signal agreed on. */
+cnn_status replicas_agree(replicas *r, double *loss_sum, double *correct,
+                          int stop, int *agreed, cnn_error *err);
+
+#endif

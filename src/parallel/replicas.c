@@ -1,0 +1,445 @@
+/* replicas.c: data-parallel training (see replicas.h). */
+#include "replicas.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The exchange's tail, per rank: loss sum, correct count, stop signal. */
+#define TAIL 3
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int parallel(const replicas *r) { return r->workers > 1; }
+
+cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n, cnn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->comm = c;
+    if (n < 1 || n > REPLICAS_MAX_DEVICES)
+        return cnn_fail(err, CNN_ERR_INPUT, "--device: %d devices; 1 to %d per process",
+                        n, REPLICAS_MAX_DEVICES);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (devices[i] == devices[j])
+                return cnn_fail(err, CNN_ERR_INPUT, "--device: device %d is listed "
+                                "twice", devices[i]);
+    r->workers = n * comm_size(c);
+    r->first_worker = n * comm_rank(c);
+    for (int i = 0; i < n; i++) {
+        cnn_status st = clrt_open(&r->rt[i], devices[i], err);
+        if (st) {
+            replicas_close(r);
+            return st;
+        }
+        r->ndev++;
+    }
+    return CNN_OK;
+}
+
+/* What rank 0 chose for every site: "site=label;...", to force elsewhere. */
+static void labels(const tuner *t, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < t->nchoices; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s=%s", i ? ";" : "",
+                 t->choices[i].site, t->choices[i].label);
+}
+
+cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
+                           adam_config adam, cnn_error *err)
+{
+    int slice = (batch + r->workers - 1) / r->workers;
+    cnn_status st;
+    char chosen[4096] = "";
+    if (comm_rank(r->comm) == 0 &&
+        (st = network_create(&r->net[0], &r->rt[0], a, slice, tune, adam, err)))
+        return st;
+    labels(tune, chosen, sizeof chosen);
+    if (strlen(chosen) + 1 >= sizeof chosen)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "the variant choices do not fit %zu "
+                        "bytes", sizeof chosen);
+    if ((st = comm_broadcast(r->comm, chosen, sizeof chosen, err)))
+        return st;
+    if (*chosen && (st = tuner_force(tune, chosen, err)))
+        return st;
+    for (int d = comm_rank(r->comm) == 0; d < r->ndev; d++)
+        if ((st = network_create(&r->net[d], &r->rt[d], a, slice, tune, adam, err)))
+            return st;
+    if (!parallel(r))
+        return CNN_OK;
+    size_t floats = r->net[0].param_floats, ranks = (size_t)comm_size(r->comm);
+    int nodes = r->net[0].nnodes;
+    r->local = malloc((size_t)r->ndev * floats * sizeof *r->local);
+    r->send = malloc((floats + TAIL) * sizeof *r->send);
+    r->gathered = malloc(ranks * (floats + TAIL) * sizeof *r->gathered);
+    r->sum = calloc(floats, sizeof *r->sum);
+    r->state = calloc(floats, sizeof *r->state);
+    r->events = calloc((size_t)r->ndev * (size_t)(nodes + 1), sizeof *r->events);
+    if (!r->local || !r->send || !r->gathered || !r->sum || !r->state || !r->events)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory for the gradient "
+                        "exchange (%zu floats)", floats);
+    return CNN_OK;
+}
+
+void replicas_close(replicas *r)
+{
+    for (int d = 0; d < r->ndev; d++) {
+        if (r->net[d].rt)
+            network_release(&r->net[d]);
+        clrt_close(&r->rt[d]);
+    }
+    free(r->local);
+    free(r->send);
+    free(r->gathered);
+    free(r->sum);
+    free(r->state);
+    free(r->events);
+    memset(r, 0, sizeof *r);
+}
+
+cnn_status replicas_share_state(replicas *r, cnn_error *err)
+{
+    if (!parallel(r))
+        return CNN_OK;
+    network *first = &r->net[0];
+    size_t bytes = first->param_floats * sizeof(float);
+    float *buf = malloc(3 * bytes);
+    if (!buf)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    cl_mem part[3] = {first->params, first->adam.m, first->adam.v};
+    long step = first->adam.step;
+    int root = comm_rank(r->comm) == 0;
+    cnn_status st = CNN_OK;
+    for (int k = 0; k < 3 && st == CNN_OK && root; k++)
+        st = clrt_read(&r->rt[0], part[k], (char *)buf + (size_t)k * bytes, bytes, err);
+    if (st == CNN_OK)
+        st = comm_broadcast(r->comm, buf, 3 * bytes, err);
+    if (st == CNN_OK)
+        st = comm_broadcast(r->comm, &step, sizeof step, err);
+    for (int d = root; d < r->ndev && st == CNN_OK; d++) {
+        network *n = &r->net[d];
+        cl_mem to[3] = {n->params, n->adam.m, n->adam.v};
+        for (int k = 0; k < 3 && st == CNN_OK; k++)
+            st = clrt_write(&r->rt[d], to[k], (char *)buf + (size_t)k * bytes, bytes, err);
+        n->adam.step = step;
+    }
+    free(buf);
+    return st;
+}
+
+/* Worker w's slice of b: where it starts in b's share, and its size. */
+static void slices(replicas *r, const loader_batch *b)
+{
+    for (int d = 0; d < r->ndev; d++) {
+        int w = r->first_worker + d;
+        int lo = loader_slice(b->total, w, r->workers);
+        r->slice_first[d] = lo;
+        r->slice_n[d] = loader_slice(b->total, w + 1, r->workers) - lo;
+    }
+}
+
+/* Uploads device d's slice of b. */
+static cnn_status upload(replicas *r, int d, const loader_batch *b, cnn_error *err)
+{
+    network *n = &r->net[d];
+    size_t pixels = (size_t)arch_size(n->arch.input), at = (size_t)(r->slice_first[d] - b->first);
+    network_set_part(n, r->slice_first[d], b->total);
+    return network_upload(n, b->images + at * pixels, b->labels + at, r->slice_n[d], err);
+}
+
+typedef struct {
+    replicas *r;
+    int d;
+} node_ctx;
+
+/* After node i's backward on device d: read its gradients to the host, and
+ * in place of the (zero) gradients of its non-trainable tensors, their
+ * values. */
+static cnn_status read_node(void *ctx, int i, cnn_error *err)
+{
+    node_ctx *c = ctx;
+    replicas *r = c->r;
+    network *n = &r->net[c->d];
+    cl_command_queue q = r->rt[c->d].queue;
+    size_t off, count;
+    network_node_span(n, i, &off, &count);
+    if (!count)
+        return CNN_OK;
+    float *local = r->local + (size_t)c->d * n->param_floats;
+    CLRT_CALL(err, clEnqueueReadBuffer, (q, n->grads, CL_FALSE, off * sizeof(float),
+              count * sizeof(float), local + off, 0, NULL, NULL));
+    const layer_node *nd = &n->nodes[i];
+    for (int p = 0; p < nd->nparams; p++) {
+        const net_tensor *t = nd->params[p];
+        if (!t->decl.trainable)
+            CLRT_CALL(err, clEnqueueReadBuffer, (q, t->param, CL_FALSE, 0,
+                      t->count * sizeof(float), local + t->offset, 0, NULL, NULL));
+    }
+    CLRT_CALL(err, clEnqueueMarkerWithWaitList,
+              (q, 0, NULL, &r->events[(size_t)c->d * (size_t)(n->nnodes + 1) + (size_t)i]));
+    return CNN_OK;
+}
+
+/* Waits for (and releases) device d's event k, when it has one. */
+static cnn_status wait_event(replicas *r, int d, int k, cnn_error *err)
+{
+    cl_event *ev = &r->events[(size_t)d * (size_t)(r->net[0].nnodes + 1) + (size_t)k];
+    if (!*ev)
+        return CNN_OK;
+    cl_int rc = clWaitForEvents(1, ev);
+    clReleaseEvent(*ev);
+    *ev = NULL;
+    return rc == CL_SUCCESS ? CNN_OK : clrt_fail(err, "clWaitForEvents", rc);
+}
+
+/* The rank's sum of node i over its devices, in device order: gradients,
+ * and the slice-weighted values of non-trainable tensors. */
+static void sum_node(replicas *r, int i, int total)
+{
+    const network *n = &r->net[0];
+    size_t off, count;
+    network_node_span(n, i, &off, &count);
+    float *send = r->send + off;
+    for (size_t j = 0; j < count; j++)
+        send[j] = 0;
+    for (int d = 0; d < r->ndev; d++) {
+        if (!r->slice_n[d])
+            continue;
+        const float *local = r->local + (size_t)d * n->param_floats + off;
+        for (size_t j = 0; j < count; j++)
+            send[j] += local[j];
+    }
+    const layer_node *nd = &n->nodes[i];
+    for (int p = 0; p < nd->nparams; p++) {
+        const net_tensor *t = nd->params[p];
+        if (t->decl.trainable)
+            continue;
+        float *to = r->send + t->offset;
+        for (size_t j = 0; j < t->count; j++)
+            to[j] = 0;
+        for (int d = 0; d < r->ndev; d++) {
+            const float *v = r->local + (size_t)d * n->param_floats + t->offset;
+            float w = (float)r->slice_n[d] / (float)total;
+            for (size_t j = 0; j < t->count && r->slice_n[d]; j++)
+                to[j] += w * v[j];
+        }
+    }
+}
+
+/* The job's sum of a gathered span [off, off + count), rank by rank. */
+static void sum_ranks(replicas *r, float *to, size_t off, size_t count)
+{
+    int ranks = comm_size(r->comm);
+    const float *g = r->gathered + (size_t)ranks * off;
+    for (size_t j = 0; j < count; j++)
+        to[j] = 0;
+    for (int k = 0; k < ranks; k++)
+        for (size_t j = 0; j < count; j++)
+            to[j] += g[(size_t)k * count + j];
+}
+
+/* Devices with no slice this step: their last step's writes from r->sum
+ * must be done before it is rewritten. */
+static cnn_status settle_idle(replicas *r, cnn_error *err)
+{
+    for (int d = 0; d < r->ndev; d++)
+        if (!r->slice_n[d])
+            CLRT_CALL(err, clFinish, (r->rt[d].queue));
+    return CNN_OK;
+}
+
+/* Every device takes the job's step: the non-trainable tensors' new values
+ * into the parameters, the gradients (zero for those) into the gradients,
+ * then Adam. */
+static cnn_status apply(replicas *r, cnn_error *err)
+{
+    network *n0 = &r->net[0];
+    for (int t = 0; t < n0->ntensors; t++) {
+        const net_tensor *x = &n0->tensors[t];
+        if (x->decl.trainable)
+            continue;
+        memcpy(r->state + x->offset, r->sum + x->offset, x->count * sizeof(float));
+        memset(r->sum + x->offset, 0, x->count * sizeof(float));
+    }
+    for (int d = 0; d < r->ndev; d++) {
+        network *n = &r->net[d];
+        cl_command_queue q = r->rt[d].queue;
+        for (int t = 0; t < n->ntensors; t++) {
+            const net_tensor *x = &n->tensors[t];
+            if (!x->decl.trainable)
+                CLRT_CALL(err, clEnqueueWriteBuffer, (q, x->param, CL_FALSE, 0,
+                          x->count * sizeof(float), r->state + x->offset, 0, NULL, NULL));
+        }
+        CLRT_CALL(err, clEnqueueWriteBuffer, (q, n->grads, CL_FALSE, 0,
+                  n->param_floats * sizeof(float), r->sum, 0, NULL, NULL));
+        cnn_status st = network_apply(n, err);
+        if (st)
+            return st;
+    }
+    return CNN_OK;
+}
+
+cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn_error *err)
+{
+    cnn_status st;
+    if (!parallel(r)) {
+        network *n = &r->net[0];
+        if ((st = network_upload(n, b->images, b->labels, b->count, err)))
+            return st;
+        return network_train_step(n, b->count, err);
+    }
+    double t0 = now_s();
+    slices(r, b);
+    if ((st = settle_idle(r, err)))
+        return st;
+    int nodes = r->net[0].nnodes;
+    for (int d = 0; d < r->ndev; d++) {
+        if (!r->slice_n[d])
+            continue;
+        network *n = &r->net[d];
+        node_ctx c = {r, d};
+        if ((st = upload(r, d, b, err)) ||
+            (st = network_gradients(n, r->slice_n[d], read_node, &c, err)))
+            return st;
+        CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, n->totals, CL_FALSE, 0,
+                  sizeof r->dev_totals[d], r->dev_totals[d], 0, NULL,
+                  &r->events[(size_t)d * (size_t)(nodes + 1) + (size_t)nodes]));
+    }
+    /* Layers in the order their backward passes end: last first. */
+    int slot[ARCH_MAX_LAYERS + 1];
+    size_t floats = r->net[0].param_floats;
+    int ranks = comm_size(r->comm);
+    for (int i = nodes - 1; i >= 0; i--) {
+        size_t off, count;
+        slot[i] = -1;
+        network_node_span(&r->net[0], i, &off, &count);
+        for (int d = 0; d < r->ndev; d++)
+            if ((st = wait_event(r, d, i, err)))
+                return st;
+        if (!count)
+            continue;
+        sum_node(r, i, b->total);
+        if ((st = comm_allgather_start(r->comm, r->send + off,
+                                       r->gathered + (size_t)ranks * off, count, &slot[i],
+                                       err)))
+            return st;
+    }
+    float *tail = r->send + floats;
+    tail[0] = tail[1] = 0;
+    for (int d = 0; d < r->ndev; d++) {
+        if ((st = wait_event(r, d, nodes, err)))
+            return st;
+        if (r->slice_n[d]) {
+            tail[0] += r->dev_totals[d][0];
+            tail[1] += r->dev_totals[d][1];
+        }
+    }
+    tail[2] = (float)stop;
+    double t1 = now_s();
+    if ((st = comm_allgather_start(r->comm, tail, r->gathered + (size_t)ranks * floats,
+                                   TAIL, &slot[nodes], err)))
+        return st;
+    for (int i = nodes; i >= 0; i--)
+        if ((st = comm_wait(r->comm, slot[i], err)))
+            return st;
+    double t2 = now_s();
+    for (int i = 0; i < nodes; i++) {
+        size_t off, count;
+        network_node_span(&r->net[0], i, &off, &count);
+        if (count)
+            sum_ranks(r, r->sum + off, off, count);
+    }
+    float job[TAIL];
+    sum_ranks(r, job, floats, TAIL);
+    r->totals[0] = job[0];
+    r->totals[1] = job[1];
+    r->stop = 0;
+    for (int k = 0; k < ranks; k++) {
+        int s = (int)r->gathered[(size_t)ranks * floats + (size_t)k * TAIL + 2];
+        r->stop = s > r->stop ? s : r->stop;
+    }
+    st = apply(r, err);
+    r->timing.steps++;
+    r->timing.wait_s += t1 - t0;
+    r->timing.exchange_s += t2 - t1;
+    r->timing.step_s += now_s() - t0;
+    return st;
+}
+
+cnn_status replicas_eval_step(replicas *r, const loader_batch *b, double *loss_sum,
+                              double *correct, cnn_error *err)
+{
+    cnn_status st;
+    int nodes = r->net[0].nnodes;
+    slices(r, b);
+    for (int d = 0; d < r->ndev; d++) {
+        if (!r->slice_n[d])
+            continue;
+        network *n = &r->net[d];
+        if ((st = upload(r, d, b, err)) ||
+            (st = network_eval_step(n, r->slice_n[d], err)))
+            return st;
+        CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, n->totals, CL_FALSE, 0,
+                  sizeof r->dev_totals[d], r->dev_totals[d], 0, NULL,
+                  &r->events[(size_t)d * (size_t)(nodes + 1) + (size_t)nodes]));
+    }
+    /* Every device's totals so far, summed in device order; a device that
+     * had no slice this time keeps its last reading. */
+    *loss_sum = *correct = 0;
+    for (int d = 0; d < r->ndev; d++) {
+        if ((st = wait_event(r, d, nodes, err)))
+            return st;
+        *loss_sum += r->dev_totals[d][0];
+        *correct += r->dev_totals[d][1];
+    }
+    return CNN_OK;
+}
+
+cnn_status replicas_totals_set(replicas *r, double loss_sum, double correct,
+                               cnn_error *err)
+{
+    for (int d = 0; d < r->ndev; d++) {
+        int holder = d == 0 && comm_rank(r->comm) == 0;
+        float t[LOSS_TOTALS] = {0};
+        t[LOSS_SUM] = holder ? (float)loss_sum : 0;
+        t[LOSS_CORRECT] = holder ? (float)correct : 0;
+        r->dev_totals[d][0] = t[LOSS_SUM];
+        r->dev_totals[d][1] = t[LOSS_CORRECT];
+        cnn_status st = clrt_write(&r->rt[d], r->net[d].totals, t, sizeof t, err);
+        if (st)
+            return st;
+    }
+    r->totals[0] = loss_sum;
+    r->totals[1] = correct;
+    return CNN_OK;
+}
+
+cnn_status replicas_agree(replicas *r, double *loss_sum, double *correct, int stop,
+                          int *agreed, cnn_error *err)
+{
+    int ranks = comm_size(r->comm), slot;
+    float send[TAIL] = {(float)*loss_sum, (float)*correct, (float)stop};
+    float *all = malloc((size_t)ranks * TAIL * sizeof *all);
+    if (!all)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    cnn_status st = comm_allgather_start(r->comm, send, all, TAIL, &slot, err);
+    if (st == CNN_OK)
+        st = comm_wait(r->comm, slot, err);
+    if (st == CNN_OK) {
+        *loss_sum = *correct = 0;
+        *agreed = 0;
+        for (int k = 0; k < ranks; k++) {
+            *loss_sum += all[k * TAIL];
+            *correct += all[k * TAIL + 1];
+            *agreed = (int)all[k * TAIL + 2] > *agreed ? (int)all[k * TAIL + 2] : *agreed;
+        }
+    }
+    free(all);
+    return st;
+}
