@@ -533,6 +533,12 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
             sigaction(SIGTERM, &old_term, NULL);
         }
     }
+    /* No rank leaves before rank 0 has written its checkpoint: mpirun
+     * ends the job as soon as any rank exits with a signal's status. A rank
+     * that failed takes the job down instead (comm_abort). */
+    int saved = r->saved_epochs;
+    if (st == CNN_OK)
+        st = comm_broadcast(s.o.comm, &saved, sizeof saved, err);
     r->timing = s.rep.timing;
     close_session(&s);
     return st;
