@@ -66,7 +66,8 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
  * samples (each device gets slices of up to ceil(batch / W)). Rank 0's
  * first device asks `tune` (timing or cache); every other device and rank
  * is forced to its choices, so they compute alike, and `tune` ends up
- * holding them on every rank. */
+ * holding them on every rank. NULL: every device takes each site's first
+ * variant. */
 cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
                            adam_config adam, cnn_error *err);
 void replicas_close(replicas *r);

@@ -60,13 +60,14 @@ cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
     if (comm_rank(r->comm) == 0 &&
         (st = network_create(&r->net[0], &r->rt[0], a, slice, tune, adam, err)))
         return st;
-    labels(tune, chosen, sizeof chosen);
+    if (tune)
+        labels(tune, chosen, sizeof chosen);
     if (strlen(chosen) + 1 >= sizeof chosen)
         return cnn_fail(err, CNN_ERR_RUNTIME, "the variant choices do not fit %zu "
                         "bytes", sizeof chosen);
     if ((st = comm_broadcast(r->comm, chosen, sizeof chosen, err)))
         return st;
-    if (*chosen && (st = tuner_force(tune, chosen, err)))
+    if (tune && *chosen && (st = tuner_force(tune, chosen, err)))
         return st;
     for (int d = comm_rank(r->comm) == 0; d < r->ndev; d++)
         if ((st = network_create(&r->net[d], &r->rt[d], a, slice, tune, adam, err)))
