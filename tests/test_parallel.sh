@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# test_parallel.sh: data-parallel training as a user runs it — two devices
+# of one process (--device 0,1 on PoCL's two devices), and, given mpirun,
+# two ranks: the job's output, bit-identical repeats, first-step gradients
+# against one worker, resuming with another worker count, and how a signal
+# or a dead rank ends the job.
+# Usage: test_parallel.sh path/to/cnn-cl path/to/st_compare [mpirun]
+set -uo pipefail
+bin=$1 compare=$2 mpirun=${3:-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+. "$(dirname "$0")/testlib.sh"
+ok() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+export POCL_DEVICES="pthread pthread"
+
+# Random 8x8 images (never zero, so every weight has a gradient).
+pixels() { # COUNT SEED
+  LC_ALL=C awk -v n="$1" -v s="$2" 'BEGIN { srand(s); for (i = 0; i < n; i++)
+    printf "%c", int(rand() * 255) + 1 }'
+}
+data() { # DIR TRAIN TEST
+  mkdir -p "$1"
+  { byte 0; byte 0; byte 8; byte 3; be32 "$2"; be32 8; be32 8; pixels $(($2 * 64)) 1; } \
+    > "$1/train-images-idx3-ubyte"
+  idx "$1/train-labels-idx1-ubyte" 1 "$2"
+  { byte 0; byte 0; byte 8; byte 3; be32 "$3"; be32 8; be32 8; pixels $(($3 * 64)) 2; } \
+    > "$1/t10k-images-idx3-ubyte"
+  idx "$1/t10k-labels-idx1-ubyte" 1 "$3"
+}
+data "$tmp/d" 96 40
+data "$tmp/long" 3000 40
+arch=conv6k3-relu-pool2-conv5k2-relu-flatten-fc9-relu-drop0.25-fc10
+train() { # SAVE ARGS...: a quiet run on the small data set
+  local save=$1
+  shift
+  "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+    --save "$save" "$@"
+}
+
+# 1. Two devices: the header, then the same run again, byte for byte.
+out=$(train "$tmp/two.safetensors" --device 0,1 2>&1)
+rc=$?
+[ $rc -eq 0 ] && grep -q 'data-parallel: 2 workers (1 rank x 2 devices), each batch of 8 split into 2 slices of 4-4' <<<"$out" &&
+  grep -q '^Test accuracy' <<<"$out" && ok || fail "two devices: exit $rc: $out"
+train "$tmp/again.safetensors" --device 0,1 -q >/dev/null 2>&1 &&
+  cmp -s "$tmp/two.safetensors" "$tmp/again.safetensors" && ok ||
+  fail "two devices twice: the checkpoints differ"
+
+# 2. First-step gradients (Adam's first moment is 0.1 of them) against one
+#    device, at the same global batch.
+train "$tmp/g1.safetensors" --device 0 --limit 8 --epochs 1 -q >/dev/null 2>&1
+train "$tmp/g2.safetensors" --device 0,1 --limit 8 --epochs 1 -q >/dev/null 2>&1
+"$compare" "$tmp/g1.safetensors" "$tmp/g2.safetensors" adam.m. 1e-6 >"$tmp/cmp" && ok ||
+  fail "first-step gradients of 2 devices against 1: $(cat "$tmp/cmp")"
+
+# 3. A checkpoint of two devices resumes on one; a batch too small is refused.
+train "$tmp/half.safetensors" --device 0,1 --epochs 1 -q >/dev/null 2>&1
+expect "resume on one" 0 'resuming .* at epoch 2' -- train --data "$tmp/d" --epochs 2 \
+  --resume "$tmp/half.safetensors" --save "$tmp/one.safetensors" --device 0 --gemm kernel
+expect "batch < workers" 2 '--batch 1 is smaller than the 2 workers' -- train --data "$tmp/d" \
+  --arch "$arch" --batch 1 --device 0,1 --save "$tmp/x.safetensors"
+
+if [ -z "$mpirun" ]; then
+  echo "$passed passed, $failed failed (no mpirun: the MPI checks did not run)"
+  [ "$failed" -eq 0 ]
+  exit
+fi
+
+# 4. Two ranks (one device each, as each is given): rank 0 alone speaks.
+export POCL_DEVICES=pthread OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi() { "$mpirun" -np 2 --oversubscribe "$@"; }
+out=$(mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+  --save "$tmp/m1.safetensors" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && grep -q 'data-parallel: 2 workers (2 ranks x 1 device)' <<<"$out" &&
+  [ "$(grep -c '^Test accuracy' <<<"$out")" -eq 1 ] && [ "$(grep -c '^Model:' <<<"$out")" -eq 1 ] &&
+  ok || fail "two ranks: exit $rc: $out"
+mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+  --save "$tmp/m2.safetensors" -q >/dev/null 2>&1 &&
+  cmp -s "$tmp/m1.safetensors" "$tmp/m2.safetensors" && ok || fail "two ranks twice: the checkpoints differ"
+mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 1 --limit 8 --gemm kernel \
+  --save "$tmp/mg.safetensors" -q >/dev/null 2>&1
+"$compare" "$tmp/g1.safetensors" "$tmp/mg.safetensors" adam.m. 1e-6 >"$tmp/cmp" && ok ||
+  fail "first-step gradients of 2 ranks against 1 device: $(cat "$tmp/cmp")"
+# Ranks and devices combine: 2 ranks x 2 devices.
+POCL_DEVICES="pthread pthread" bin=$mpirun expect "ranks x devices" 0 \
+  '4 workers \(2 ranks x 2 devices\)' -- -np 2 --oversubscribe "$bin" train --data "$tmp/d" \
+  --arch "$arch" --batch 8 --epochs 1 --device 0,1 --gemm kernel --save "$tmp/m4.safetensors"
+
+# 5. SIGINT at rank 1 alone: every rank stops at the same step, rank 0 saves
+#    one checkpoint, which resumes in one process.
+rank_pid() { # SAVE RANK: the process of that rank in the run saving to SAVE
+  local p
+  for p in $(pgrep -f -- "--save $1"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" &&
+      echo "$p"
+  done
+}
+long() { # SAVE: a long run in the background; sets job
+  mpi "$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 50 --gemm kernel \
+    --save "$1" >"$tmp/long.out" 2>&1 &
+  job=$!
+  for _ in $(seq 600); do [ -f "$1" ] && break; sleep 0.1; done
+}
+long "$tmp/sig.safetensors"
+kill -INT "$(rank_pid "$tmp/sig.safetensors" 1)"
+wait $job
+rc=$?
+[ $rc -eq 130 ] && grep -q 'Interrupt: stopped at epoch' "$tmp/long.out" && ok ||
+  fail "SIGINT at rank 1: exit $rc: $(tail -5 "$tmp/long.out")"
+expect "resume a 2-rank checkpoint" 0 'resuming' -- train --data "$tmp/long" --epochs 2 \
+  --resume "$tmp/sig.safetensors" --save "$tmp/sig2.safetensors" --device 0 --gemm kernel --limit 3000
+
+# 6. A rank killed outright ends the job; a rank that fails names itself.
+long "$tmp/dead.safetensors"
+kill -9 "$(rank_pid "$tmp/dead.safetensors" 1)"
+timeout 60 tail --pid=$job -f /dev/null
+wait $job
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'rank 1.*exited on signal 9' "$tmp/long.out" && ok ||
+  fail "kill -9 at rank 1: exit $rc: $(tail -5 "$tmp/long.out")"
+bin=$mpirun expect "failing rank" 2 'rank 1 of 2: .*no such data folder' -- --oversubscribe \
+  -np 1 "$bin" train --data "$tmp/d" --save "$tmp/f.safetensors" \
+  : -np 1 "$bin" train --data "$tmp/none" --save "$tmp/f.safetensors"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
