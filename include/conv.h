@@ -61,6 +61,10 @@ typedef struct {
     cl_mem xpad; /* x zero-padded, (max_batch, C, hp, wp), when padded */
     cl_mem part; /* gradient partial sums (splits, CKKpad + 1, OCpad), or
                     for the GEMM (splits, OC, CKK + 1) */
+    cl_mem taps; /* for the forward and weight GEMMs: (CKK) ints, each
+                    tap's offset in a window of x or xpad */
+    cl_mem data_taps; /* for the data GEMM: (K*K*OC) int4s, (ky, kx,
+                         o*OH*OW, 0) of each step of its sum */
 } conv_layer;
 
 /* Keras' output size and padding along one axis of `in` values, for a
@@ -109,7 +113,7 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
  * and gemm_chunk; only the chunks change the arithmetic). The GEMM
  * variants are TUNE_NOT_CPU; the forward and data ones sum in the order of
  * the others, so they share their key. */
-enum { CONV_FORWARD_VARIANTS = 8, CONV_DATA_VARIANTS = 7, CONV_WEIGHTS_VARIANTS = 9 };
+enum { CONV_FORWARD_VARIANTS = 8, CONV_DATA_VARIANTS = 7, CONV_WEIGHTS_VARIANTS = 10 };
 extern const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS];
 extern const tune_variant conv_data_variants[CONV_DATA_VARIANTS];
 extern const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS];

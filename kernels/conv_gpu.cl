@@ -2,7 +2,9 @@
  * GPUs (see conv.h; conv.cl holds the CPU-shaped kernels and the layouts).
  *
  * Each pass is C = A * B with B an im2col matrix that is never stored: the
- * kernels gather it from x (or its padded copy) or dy as they stage it.
+ * kernels gather it from x (or its padded copy) or dy as they stage it,
+ * looking up where each step of the sum reads in a table conv_create made
+ * (integer division is slow on a GPU).
  * A work-group of 16 x 16 work-items computes a CONV_GT x CONV_GT tile of C
  * (each work-item CONV_GR x CONV_GR outputs, CONV_GR = CONV_GT/16, 16
  * apart so that neighbouring work-items store neighbouring addresses),
@@ -59,12 +61,14 @@ conv_gpu_zero(float acc[CONV_GR][CONV_GR])
  * X[(c*K + ky)*K + kx][col] = x[n][c][oy*stride + ky][ox*stride + kx]
  * (inside x: padding is in x already).
  * x is (N, C, H, W), w is (OC, C, K, K), b is (OC) and read only when
- * has_bias, y is (N, OC, OH, OW).
+ * has_bias, y is (N, OC, OH, OW); taps[t] is tap t's offset in a window of
+ * x, (c*H + ky)*W + kx (a table, so gathering costs no division).
  * Local size (16, 16); global size (ceil(cols/CONV_GT)*16,
  * ceil(OC/CONV_GT)*16). */
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) void
 conv_gpu_forward(__global const float *x, __global const float *w,
-                 __global const float *b, __global float *y, const int c,
+                 __global const float *b, __global float *y,
+                 __global const int *taps, const int c,
                  const int h, const int wd, const int k, const int oc,
                  const int stride, const int oh, const int ow, const int cols,
                  const int relu, const int has_bias)
@@ -96,9 +100,7 @@ conv_gpu_forward(__global const float *x, __global const float *w,
 #pragma unroll
         for (int r = 0; r < CONV_GT * CONV_GK / 256; r++) {
             const int t = lid / CONV_GT + 256 / CONV_GT * r, tap = t0 + t;
-            const int ci = tap / kk, kt = tap % kk;
-            bt[t * CONV_GS + bc] =
-                in && tap < ckk ? xw[(ci * h + kt / k) * wd + kt % k] : 0.0f;
+            bt[t * CONV_GS + bc] = in && tap < ckk ? xw[taps[tap]] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         conv_gpu_tile_fma(at, bt, acc, tx, ty);
@@ -132,12 +134,14 @@ conv_gpu_forward(__global const float *x, __global const float *w,
  * oy*stride + ky - pad_top = iy and ox*stride + kx - pad_left = ix inside
  * the output, else 0. dz = dy, masked by y > 0 when relu is set (read here,
  * so this pass needs no conv_dz). y, dy are (N, OC, OH, OW), dx is
- * (N, C, H, W), every element written.
+ * (N, C, H, W), every element written. taps[t] is (ky, kx, o*OH*OW, 0)
+ * (a table, so gathering costs no division).
  * Local size (16, 16); global size (ceil(cols/CONV_GT)*16,
  * ceil(C/CONV_GT)*16). */
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) void
 conv_gpu_data(__global const float *dy, __global const float *y,
-              __global const float *wpk, __global float *dx, const int c,
+              __global const float *wpk, __global float *dx,
+              __global const int4 *taps, const int c,
               const int h, const int wd, const int k, const int oc,
               const int stride, const int pad_top, const int pad_left,
               const int oh, const int ow, const int cols, const int relu)
@@ -170,13 +174,15 @@ conv_gpu_data(__global const float *dy, __global const float *y,
 #pragma unroll
         for (int r = 0; r < CONV_GT * CONV_GK / 256; r++) {
             const int t = lid / CONV_GT + 256 / CONV_GT * r, tap = t0 + t;
-            const int kt = tap / oc, o = tap % oc;
-            const int sy = py - kt / k, sx = px - kt % k;
-            const int oy = sy / stride, ox = sx / stride;
+            const int4 d = taps[min(tap, kkoc - 1)];
+            const int sy = py - d.x, sx = px - d.y;
+            /* The stride is uniform: no division at stride 1. */
+            const int oy = stride == 1 ? sy : sy / stride,
+                      ox = stride == 1 ? sx : sx / stride;
             float v = 0.0f;
             if (in && tap < kkoc && sy >= 0 && sx >= 0 && oy * stride == sy &&
                 ox * stride == sx && oy < oh && ox < ow) {
-                const size_t i = dyn + (size_t)o * ohw + oy * ow + ox;
+                const size_t i = dyn + (size_t)d.z + oy * ow + ox;
                 v = dy[i];
                 if (relu && !(y[i] > 0.0f))
                     v = 0.0f;
@@ -209,12 +215,14 @@ conv_gpu_data(__global const float *dy, __global const float *y,
  * forward's im2col matrix with one more row of ones (t = C*K*K: the bias).
  * dz = dy, masked by y > 0 when relu is set. chunk is a multiple of
  * CONV_GK. x is (N, C, H, W) (padding is in x already), y, dy are
- * (N, OC, OH, OW), part is (chunks, OC, C*K*K + 1).
+ * (N, OC, OH, OW), part is (chunks, OC, C*K*K + 1), taps as for
+ * conv_gpu_forward.
  * Local size (16, 16, 1); global size (ceil((C*K*K + 1)/CONV_GT)*16,
  * ceil(OC/CONV_GT)*16, chunks). */
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) void
 conv_gpu_weights(__global const float *x, __global const float *dy,
-                 __global const float *y, __global float *part, const int c,
+                 __global const float *y, __global float *part,
+                 __global const int *taps, const int c,
                  const int h, const int wd, const int k, const int oc,
                  const int stride, const int oh, const int ow, const int cols,
                  const int chunk, const int relu)
@@ -232,9 +240,8 @@ conv_gpu_weights(__global const float *x, __global const float *dy,
     int off[CONV_GR];
 #pragma unroll
     for (int r = 0; r < CONV_GR; r++) {
-        const int tap = j0 + row + 16 * r, kt = tap % kk;
-        off[r] = tap < ckk ? ((tap / kk) * h + kt / k) * wd + kt % k
-                           : (tap == ckk ? -1 : -2);
+        const int tap = j0 + row + 16 * r;
+        off[r] = tap < ckk ? taps[tap] : (tap == ckk ? -1 : -2);
     }
 
     float acc[CONV_GR][CONV_GR];

@@ -5,6 +5,7 @@
 #include "conv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -55,10 +56,11 @@ const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS] = {
     {"gw64k256", "-DCONV_GT=64", "gk256", TUNE_NOT_CPU},
     {"gw32k256", "-DCONV_GT=32", "gk256", TUNE_NOT_CPU},
     {"gw64k1024", "-DCONV_GT=64", "gk1024", TUNE_NOT_CPU},
+    {"gw32k64", "-DCONV_GT=32", "gk64", TUNE_NOT_CPU},
 };
 static const int weights_tiles[CONV_WEIGHTS_VARIANTS][4] = {
     {4, 8, 0, 0}, {8, 8, 0, 0}, {12, 8, 0, 0}, {4, 0, 0, 0}, {8, 0, 0, 0}, {12, 0, 0, 0},
-    {4, 8, 64, 256}, {4, 8, 32, 256}, {4, 8, 64, 1024}};
+    {4, 8, 64, 256}, {4, 8, 32, 256}, {4, 8, 64, 1024}, {4, 8, 32, 64}};
 
 conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
 {
@@ -106,7 +108,8 @@ void conv_release(conv_layer *l)
 {
     cl_kernel *ks[] = {&l->pack, &l->pad, &l->forward, &l->dz, &l->backward_data,
                        &l->backward_weights, &l->backward_weights_sum};
-    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part, &l->xpad};
+    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part, &l->xpad, &l->taps,
+                    &l->data_taps};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         clrt_release_kernel(ks[i]);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -153,6 +156,38 @@ static cnn_status gemm_kernel(const clrt *rt, int tile, const char *name,
                         "work-items, and this device allows %zu: choose another "
                         "variant (--variants)", name, max);
     return CNN_OK;
+}
+
+/* Fills the GEMMs' tables of where each step of their sums reads (see
+ * conv.h), those the layer's variants use. */
+static cnn_status write_taps(conv_layer *l, cnn_error *err)
+{
+    int k = l->k, kk = k * k, ckk = l->c * kk, steps = kk * l->oc, ohw = l->oh * l->ow;
+    int h = l->padded ? l->hp : l->h, w = l->padded ? l->wp : l->w;
+    size_t n = (size_t)(ckk > 4 * steps ? ckk : 4 * steps);
+    int *v = malloc(n * sizeof *v);
+    if (!v)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of memory for a convolution's "
+                        "tables of %zu ints", n);
+    cnn_status st = CNN_OK;
+    if (l->taps) {
+        for (int t = 0; t < ckk; t++)
+            v[t] = (t / kk * h + t % kk / k) * w + t % k;
+        st = clrt_write(l->rt, l->taps, v, (size_t)ckk * sizeof *v, err);
+    }
+    if (st == CNN_OK && l->data_taps) {
+        /* Step t = (ky*K + kx)*OC + o, as conv_backward_data sums. */
+        for (int t = 0; t < steps; t++) {
+            int *d = v + 4 * t, tap = t / l->oc;
+            d[0] = tap / k;
+            d[1] = tap % k;
+            d[2] = t % l->oc * ohw;
+            d[3] = 0;
+        }
+        st = clrt_write(l->rt, l->data_taps, v, 4 * (size_t)steps * sizeof *v, err);
+    }
+    free(v);
+    return st;
 }
 
 /* Whether tiles asks for GEMMs the kernels have: tiles of 16, 32 or 64
@@ -210,14 +245,16 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                                   &l->backward_weights_sum};
     struct {
         cl_mem *m;
-        size_t floats;
+        size_t words; /* of 4 bytes: floats, or the tables' ints */
     } buffers[] = {{&l->wf, t->gemm ? 0 : pad16(oc) * c * kk},
                    {&l->wb, pad16(c) * oc * kk},
                    {&l->dzt, l->uses_dzt ? rows * pad16(oc) : 0},
                    {&l->part, t->weights_gemm
                                   ? (size_t)l->splits * oc * (c * kk + 1)
                                   : (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)},
-                   {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0}};
+                   {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0},
+                   {&l->taps, t->gemm || t->weights_gemm ? (size_t)c * kk : 0},
+                   {&l->data_taps, t->data_gemm ? 4 * kk * oc : 0}};
     cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
     if (st == CNN_OK)
         st = t->gemm ? gemm_kernel(rt, t->gemm, "conv_gpu_forward", &l->forward, err)
@@ -240,8 +277,10 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                                            : "conv_backward_weights",
                                 &l->backward_weights, err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
-        if (buffers[i].floats)
-            st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
+        if (buffers[i].words)
+            st = clrt_buffer(rt, buffers[i].words * sizeof(float), buffers[i].m, err);
+    if (st == CNN_OK)
+        st = write_taps(l, err);
     /* dzt's last row stays zero from here on: conv_dz writes the others. */
     const float zero = 0;
     cl_int rc;
@@ -332,8 +371,8 @@ static cnn_status forward_gemm(const conv_layer *l, int n, cl_mem in, int h, int
 {
     int cols = n * l->oh * l->ow, has_bias = b != NULL;
     cnn_status st = clrt_set_args(
-        l->forward, err, 15, sizeof in, &in, sizeof w, &w, sizeof b, &b, sizeof y, &y,
-        sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd, sizeof l->k, &l->k,
+        l->forward, err, 16, sizeof in, &in, sizeof w, &w, sizeof b, &b, sizeof y, &y,
+        sizeof l->taps, &l->taps, sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd, sizeof l->k, &l->k,
         sizeof l->oc, &l->oc, sizeof l->stride, &l->stride, sizeof l->oh, &l->oh,
         sizeof l->ow, &l->ow, sizeof cols, &cols, sizeof l->relu, &l->relu,
         sizeof has_bias, &has_bias);
@@ -415,8 +454,8 @@ static cnn_status weights_gemm(const conv_layer *l, int n, cl_mem in, int h, int
     int ckk = l->c * l->k * l->k, cols = n * l->oh * l->ow;
     int chunk = l->tiles.gemm_chunk, chunks = (cols + chunk - 1) / chunk;
     cnn_status st = clrt_set_args(
-        l->backward_weights, err, 15, sizeof in, &in, sizeof dy, &dy, sizeof y, &y,
-        sizeof l->part, &l->part, sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd,
+        l->backward_weights, err, 16, sizeof in, &in, sizeof dy, &dy, sizeof y, &y,
+        sizeof l->part, &l->part, sizeof l->taps, &l->taps, sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd,
         sizeof l->k, &l->k, sizeof l->oc, &l->oc, sizeof l->stride, &l->stride,
         sizeof l->oh, &l->oh, sizeof l->ow, &l->ow, sizeof cols, &cols,
         sizeof chunk, &chunk, sizeof l->relu, &l->relu);
@@ -460,8 +499,8 @@ static cnn_status data_gemm(const conv_layer *l, int n, cl_mem y, cl_mem dy, cl_
 {
     int cols = n * l->h * l->w;
     cnn_status st = clrt_set_args(
-        l->backward_data, err, 16, sizeof dy, &dy, sizeof y, &y, sizeof l->wb, &l->wb,
-        sizeof dx, &dx, sizeof l->c, &l->c, sizeof l->h, &l->h, sizeof l->w, &l->w,
+        l->backward_data, err, 17, sizeof dy, &dy, sizeof y, &y, sizeof l->wb, &l->wb,
+        sizeof dx, &dx, sizeof l->data_taps, &l->data_taps, sizeof l->c, &l->c, sizeof l->h, &l->h, sizeof l->w, &l->w,
         sizeof l->k, &l->k, sizeof l->oc, &l->oc, sizeof l->stride, &l->stride,
         sizeof l->pad_top, &l->pad_top, sizeof l->pad_left, &l->pad_left,
         sizeof l->oh, &l->oh, sizeof l->ow, &l->ow, sizeof cols, &cols,
