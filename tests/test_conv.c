@@ -346,6 +346,18 @@ START_TEST(rejects_bad_shapes)
     ck_assert_ptr_nonnull(strstr(err.msg, "stride 0"));
     TEST_OK(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 4, 4, 0, NULL, &err), err);
     conv_release(&l);
+    /* GEMM tiles no kernel has, and chunks not of whole steps. */
+    conv_tiles t = conv_default_tiles;
+    t.data_gemm = 48;
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t,
+                                 &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "GEMM tiles 0, 48, 0"));
+    t = conv_default_tiles;
+    t.weights_gemm = 32;
+    t.gemm_chunk = 40;
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t,
+                                 &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "chunk 40"));
     TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, NULL, &err), err);
     ck_assert_int_eq(conv_forward(&l, 5, NULL, NULL, NULL, NULL, &err),
                      CNN_ERR_INPUT);

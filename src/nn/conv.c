@@ -190,13 +190,13 @@ static cnn_status write_taps(conv_layer *l, cnn_error *err)
     return st;
 }
 
-/* Whether tiles asks for GEMMs the kernels have: tiles of 16, 32 or 64
- * a side, chunks of a positive multiple of 16 pixels. */
+/* Whether tiles asks for GEMMs the variants have: tiles of 32 or 64 a
+ * side, chunks of a positive multiple of 16 pixels. */
 static int gemm_tiles_valid(const conv_tiles *t)
 {
     const int sides[3] = {t->gemm, t->data_gemm, t->weights_gemm};
     for (int i = 0; i < 3; i++)
-        if (sides[i] && sides[i] != 16 && sides[i] != 32 && sides[i] != 64)
+        if (sides[i] && sides[i] != 32 && sides[i] != 64)
             return 0;
     return !t->weights_gemm || (t->gemm_chunk > 0 && t->gemm_chunk % 16 == 0);
 }
@@ -218,7 +218,7 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                         pad_left);
     if (tiles && !gemm_tiles_valid(tiles))
         return cnn_fail(err, CNN_ERR_INPUT, "convolution: GEMM tiles %d, %d, %d "
-                        "(16, 32 or 64, or 0 for none) or chunk %d (a multiple "
+                        "(32 or 64, or 0 for none) or chunk %d (a multiple "
                         "of 16)", tiles->gemm, tiles->data_gemm,
                         tiles->weights_gemm, tiles->gemm_chunk);
     *l = (conv_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
