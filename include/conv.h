@@ -14,7 +14,10 @@
 
 /* How a layer's kernels split their work; each field is set by a tuner
  * variant (the candidates are conv_forward_variants and the others below).
- * pixels, data_pixels, taps <= 16; blocks, data_blocks <= 4. */
+ * pixels, data_pixels, taps <= 16; blocks, data_blocks <= 4. A pass whose
+ * gemm field is set runs as a tiled GEMM of kernels/conv_gpu.cl instead
+ * (tiles of that many outputs a side, 32 or 64, for work-groups of 256
+ * work-items) and ignores the CPU-shaped fields. */
 typedef struct {
     int pixels;      /* output pixels per work-item of the forward kernel */
     int blocks;      /* and its blocks of 16 output channels */
@@ -24,6 +27,11 @@ typedef struct {
     int chunks;      /* the batch's chunks in the weight-gradient sum, 0 for
                         one image per chunk: the one choice that changes
                         the arithmetic (the order of the sum over images) */
+    int gemm;        /* forward as a GEMM, 0 for the kernel of pixels x blocks */
+    int data_gemm;   /* backward-data as a GEMM, 0 for data_pixels x data_blocks */
+    int weights_gemm; /* backward-weights as a GEMM, 0 for taps and chunks, */
+    int gemm_chunk;  /* summing chunks of this many output pixels (a multiple
+                        of 16): changes the arithmetic as chunks does */
 } conv_tiles;
 
 /* The defaults: what a layer gets without a tuner. */
@@ -37,14 +45,26 @@ typedef struct {
     int oh, ow;  /* output size */
     int padded;  /* pads: the forward and weight gradient read xpad */
     int hp, wp;  /* rows and columns the windows cover, padding included */
-    int splits;  /* batch chunks of the weight-gradient reduction */
+    int splits;  /* batch chunks of the weight-gradient reduction, or
+                    pixel chunks of the GEMM one at max_batch */
+    int uses_dzt; /* a pass runs a conv.cl kernel that reads dzt */
+    /* The kernels of the variants chosen: forward, backward_data,
+     * backward_weights and backward_weights_sum from conv.cl or
+     * conv_gpu.cl. */
     cl_kernel pack, pad, forward, dz, backward_data, backward_weights,
         backward_weights_sum;
-    cl_mem wf;   /* forward weights, packed (OCpad/16, C, K, K, 16) */
+    cl_mem wf;   /* forward weights, packed (OCpad/16, C, K, K, 16), unless
+                    the forward is a GEMM (it reads w) */
     cl_mem wb;   /* backward-data weights, packed (Cpad/16, K, K, OC, 16) */
-    cl_mem dzt;  /* dz as (max_batch*OH*OW + 1, OCpad), the last row zeros */
+    cl_mem dzt;  /* dz as (max_batch*OH*OW + 1, OCpad), the last row zeros,
+                    when uses_dzt */
     cl_mem xpad; /* x zero-padded, (max_batch, C, hp, wp), when padded */
-    cl_mem part; /* gradient partial sums (splits, CKKpad + 1, OCpad) */
+    cl_mem part; /* gradient partial sums (splits, CKKpad + 1, OCpad), or
+                    for the GEMM (splits, OC, CKK + 1) */
+    cl_mem taps; /* for the forward and weight GEMMs: (CKK) ints, each
+                    tap's offset in a window of x or xpad */
+    cl_mem data_taps; /* for the data GEMM: (K*K*OC) int4s, (ky, kx,
+                         o*OH*OW, 0) of each step of its sum */
 } conv_layer;
 
 /* Keras' output size and padding along one axis of `in` values, for a
@@ -88,10 +108,12 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cnn_error *err);
 
 /* The tuner's candidates for each of a layer's three sites, and how each
- * sets the tiles: forward (pixels, blocks), data (data_pixels,
- * data_blocks) and weights (taps and chunks; only the chunks change the
- * arithmetic). */
-enum { CONV_FORWARD_VARIANTS = 6, CONV_DATA_VARIANTS = 5, CONV_WEIGHTS_VARIANTS = 6 };
+ * sets the tiles: forward (pixels, blocks or gemm), data (data_pixels,
+ * data_blocks or data_gemm) and weights (taps and chunks, or weights_gemm
+ * and gemm_chunk; only the chunks change the arithmetic). The GEMM
+ * variants are TUNE_NOT_CPU; the forward and data ones sum in the order of
+ * the others, so they share their key. */
+enum { CONV_FORWARD_VARIANTS = 8, CONV_DATA_VARIANTS = 7, CONV_WEIGHTS_VARIANTS = 10 };
 extern const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS];
 extern const tune_variant conv_data_variants[CONV_DATA_VARIANTS];
 extern const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS];

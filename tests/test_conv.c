@@ -51,14 +51,20 @@ static cl_mem view(cl_mem parent, size_t offset, size_t bytes)
     return v;
 }
 
+/* What a run computed: y, dx, dw and db, in that order, as one array. */
+typedef struct {
+    float *v;
+    size_t count;
+} results;
+
 /* Runs forward and backward on random data of shape s (in a layer created
  * for max_batch) and compares y, dx, dw, db with the reference. The
  * reference dz is the device's y masked as the layer documents, so a y
  * near 0 cannot flip the mask between the two. With views set, w, b, dw
  * and db are sub-buffers at aligned offsets of larger buffers. tiles NULL:
- * the defaults. */
+ * the defaults. keep, when set, receives the results (with dx). */
 static void check_tiled(shape s, int max_batch, int with_dx, int views,
-                        const conv_tiles *tiles)
+                        const conv_tiles *tiles, results *keep)
 {
     const clrt *rt = test_rt();
     cnn_error err = {0};
@@ -126,6 +132,14 @@ static void check_tiled(shape s, int max_batch, int with_dx, int views,
     test_close("conv db", db, dbr, nb, TEST_TOL_GRAD);
     if (with_dx)
         test_close("conv dx", dx, dxr, nx, TEST_TOL_GRAD);
+    if (keep) {
+        keep->count = ny + nx + nw + nb;
+        keep->v = malloc(keep->count * sizeof(float));
+        float *const parts[] = {y, dx, dw, db};
+        const size_t sizes[] = {ny, nx, nw, nb};
+        for (size_t i = 0, at = 0; i < 4; at += sizes[i++])
+            memcpy(keep->v + at, parts[i], sizes[i] * sizeof(float));
+    }
 
     cl_mem mems[] = {bx, bdy, by, bdx, bw, bb, bdw, bdb, params, grads};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
@@ -140,7 +154,7 @@ static void check_tiled(shape s, int max_batch, int with_dx, int views,
 
 static void check(shape s, int max_batch, int with_dx, int views)
 {
-    check_tiled(s, max_batch, with_dx, views, NULL);
+    check_tiled(s, max_batch, with_dx, views, NULL, NULL);
 }
 
 static const shape awkward[] = {
@@ -208,22 +222,61 @@ END_TEST
 /* Every variant the tuner may pick, whether or not it wins here: each of
  * a site's candidates (with the other sites at their defaults) on a
  * 'valid' shape, a strided 'same' one and one with more images than
- * chunks and channels past a block. */
-static const shape variant_shapes[] = {
-    {3, 5, 9, 11, 7, 3, 1, 1, 0},
-    {3, 20, 9, 9, 33, 3, 1, 2, 1},
-    {19, 3, 7, 6, 17, 4, 0, 1, 1},
+ * chunks and channels past a block. Variants that share an arithmetic key
+ * must give the same bits as the first of them. */
+typedef struct {
+    shape s;
+    int max_batch;
+} sized;
+
+static const sized variant_shapes[] = {
+    {{3, 5, 9, 11, 7, 3, 1, 1, 0}, 3},
+    {{3, 20, 9, 9, 33, 3, 1, 2, 1}, 3},
+    {{19, 3, 7, 6, 17, 4, 0, 1, 1}, 19},
+};
+
+/* The GEMM variants also on: partial tiles on every edge of every pass at
+ * tiles of 32 and 64 (67 channels in, 70 out, 330 pixels in and out, 603
+ * taps, two chunks of 256 pixels); a first layer of one channel, its
+ * 2028 pixels two chunks of 1024; batch 1 at stride 2; stride 3 with an
+ * unused last row and column; each in a layer made for a larger batch
+ * where it says so. */
+static const sized gemm_shapes[] = {
+    {{3, 67, 11, 10, 70, 3, 1, 1, 1}, 3},
+    {{3, 1, 28, 28, 32, 3, 1, 1, 0}, 5},
+    {{1, 3, 9, 8, 5, 3, 1, 2, 1}, 4},
+    {{5, 4, 10, 10, 5, 3, 0, 3, 0}, 5},
 };
 
 START_TEST(every_variant_matches_reference)
 {
     static const int count[3] = {CONV_FORWARD_VARIANTS, CONV_DATA_VARIANTS,
                                  CONV_WEIGHTS_VARIANTS};
+    static const tune_variant *const variants[3] = {
+        conv_forward_variants, conv_data_variants, conv_weights_variants};
+    const size_t nshapes = sizeof variant_shapes / sizeof variant_shapes[0];
+    const size_t ngemm = sizeof gemm_shapes / sizeof gemm_shapes[0];
     for (int site = 0; site < 3; site++)
-        for (int v = 0; v < count[site]; v++) {
-            conv_tiles t = conv_tiles_with(conv_default_tiles, site, v);
-            for (size_t i = 0; i < sizeof variant_shapes / sizeof variant_shapes[0]; i++)
-                check_tiled(variant_shapes[i], variant_shapes[i].n, 1, 0, &t);
+        for (size_t i = 0; i < nshapes + ngemm; i++) {
+            sized sh = i < nshapes ? variant_shapes[i] : gemm_shapes[i - nshapes];
+            const tune_variant *v = variants[site];
+            results out[TUNE_MAX_VARIANTS] = {{0}};
+            for (int j = 0; j < count[site]; j++) {
+                if (i >= nshapes && !(v[j].where & TUNE_NOT_CPU))
+                    continue;
+                conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
+                check_tiled(sh.s, sh.max_batch, 1, 0, &t, &out[j]);
+                int first = 0;
+                while (first < j && (!out[first].v ||
+                                     strcmp(v[first].arithmetic, v[j].arithmetic)))
+                    first++;
+                ck_assert_msg(first == j || !memcmp(out[first].v, out[j].v,
+                                                    out[j].count * sizeof(float)),
+                              "%s and %s (key %s) differ on shape %zu", v[first].label,
+                              v[j].label, v[j].arithmetic, i);
+            }
+            for (int j = 0; j < count[site]; j++)
+                free(out[j].v);
         }
 }
 END_TEST
@@ -293,6 +346,18 @@ START_TEST(rejects_bad_shapes)
     ck_assert_ptr_nonnull(strstr(err.msg, "stride 0"));
     TEST_OK(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 4, 4, 0, NULL, &err), err);
     conv_release(&l);
+    /* GEMM tiles no kernel has, and chunks not of whole steps. */
+    conv_tiles t = conv_default_tiles;
+    t.data_gemm = 48;
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t,
+                                 &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "GEMM tiles 0, 48, 0"));
+    t = conv_default_tiles;
+    t.weights_gemm = 32;
+    t.gemm_chunk = 40;
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t,
+                                 &err), CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "chunk 40"));
     TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, NULL, &err), err);
     ck_assert_int_eq(conv_forward(&l, 5, NULL, NULL, NULL, NULL, &err),
                      CNN_ERR_INPUT);

@@ -5,6 +5,7 @@
 #include "conv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -14,13 +15,17 @@
  * enough work-items to keep a CPU's cores busy, few enough that the second
  * stage stays negligible (a GPU does better with a chunk per image). */
 const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 8,
-                                       .data_blocks = 1, .taps = 4, .chunks = 8};
+                                       .data_blocks = 1, .taps = 4, .chunks = 8,
+                                       .gemm = 0, .data_gemm = 0, .weights_gemm = 0,
+                                       .gemm_chunk = 0};
 
-/* The sites' candidates, each with the tile fields it sets (pixels and
- * blocks; taps and chunks); the options are those tiled_kernel builds the
- * kernel with. The tile sizes keep every sum's order
- * (backward-data skips only products that are zero), so they share one
- * arithmetic key; the weight gradient's chunks do not. */
+/* The sites' candidates, each with the tile fields it sets (pixels,
+ * blocks and gemm; taps, chunks, weights_gemm and gemm_chunk); the options
+ * are those tiled_kernel and gemm_kernel build the kernel with. The tile
+ * sizes keep every sum's order (backward-data skips only products that are
+ * zero), and the forward and data GEMMs sum in that order too, so they
+ * share one arithmetic key; the weight gradient's chunks do not, and its
+ * GEMM sums chunks of pixels rather than of images. */
 const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
     {"p4", "-DCONV_P=4 -DCONV_B=1", "direct", TUNE_ANYWHERE},
     {"p8", "-DCONV_P=8 -DCONV_B=1", "direct", TUNE_ANYWHERE},
@@ -28,37 +33,50 @@ const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
     {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct", TUNE_ANYWHERE},
     {"p8b2", "-DCONV_P=8 -DCONV_B=2", "direct", TUNE_ANYWHERE},
     {"p4b4", "-DCONV_P=4 -DCONV_B=4", "direct", TUNE_ANYWHERE},
+    {"g64", "-DCONV_GT=64", "direct", TUNE_NOT_CPU},
+    {"g32", "-DCONV_GT=32", "direct", TUNE_NOT_CPU},
 };
-static const int forward_tiles[CONV_FORWARD_VARIANTS][2] = {
-    {4, 1}, {8, 1}, {16, 1}, {4, 2}, {8, 2}, {4, 4}};
+static const int forward_tiles[CONV_FORWARD_VARIANTS][3] = {
+    {4, 1, 0}, {8, 1, 0}, {16, 1, 0}, {4, 2, 0}, {8, 2, 0}, {4, 4, 0}, {8, 1, 64}, {8, 1, 32}};
 const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
     {"d4", "-DCONV_DP=4 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
     {"d8", "-DCONV_DP=8 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
     {"d16", "-DCONV_DP=16 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
     {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct", TUNE_ANYWHERE},
     {"d8b2", "-DCONV_DP=8 -DCONV_DB=2", "direct", TUNE_ANYWHERE},
+    {"gd64", "-DCONV_GT=64", "direct", TUNE_NOT_CPU},
+    {"gd32", "-DCONV_GT=32", "direct", TUNE_NOT_CPU},
 };
-static const int data_tiles[CONV_DATA_VARIANTS][2] = {
-    {4, 1}, {8, 1}, {16, 1}, {4, 2}, {8, 2}};
+static const int data_tiles[CONV_DATA_VARIANTS][3] = {
+    {4, 1, 0}, {8, 1, 0}, {16, 1, 0}, {4, 2, 0}, {8, 2, 0}, {8, 1, 64}, {8, 1, 32}};
 const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS] = {
     {"t4c8", "-DCONV_T=4", "c8", TUNE_ANYWHERE},   {"t8c8", "-DCONV_T=8", "c8", TUNE_ANYWHERE},
     {"t12c8", "-DCONV_T=12", "c8", TUNE_ANYWHERE}, {"t4n1", "-DCONV_T=4", "n1", TUNE_ANYWHERE},
     {"t8n1", "-DCONV_T=8", "n1", TUNE_ANYWHERE},   {"t12n1", "-DCONV_T=12", "n1", TUNE_ANYWHERE},
+    {"gw64k256", "-DCONV_GT=64", "gk256", TUNE_NOT_CPU},
+    {"gw32k256", "-DCONV_GT=32", "gk256", TUNE_NOT_CPU},
+    {"gw64k1024", "-DCONV_GT=64", "gk1024", TUNE_NOT_CPU},
+    {"gw32k64", "-DCONV_GT=32", "gk64", TUNE_NOT_CPU},
 };
-static const int weights_tiles[CONV_WEIGHTS_VARIANTS][2] = {
-    {4, 8}, {8, 8}, {12, 8}, {4, 0}, {8, 0}, {12, 0}};
+static const int weights_tiles[CONV_WEIGHTS_VARIANTS][4] = {
+    {4, 8, 0, 0}, {8, 8, 0, 0}, {12, 8, 0, 0}, {4, 0, 0, 0}, {8, 0, 0, 0}, {12, 0, 0, 0},
+    {4, 8, 64, 256}, {4, 8, 32, 256}, {4, 8, 64, 1024}, {4, 8, 32, 64}};
 
 conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
 {
     if (site == 0) {
         base.pixels = forward_tiles[index][0];
         base.blocks = forward_tiles[index][1];
+        base.gemm = forward_tiles[index][2];
     } else if (site == 1) {
         base.data_pixels = data_tiles[index][0];
         base.data_blocks = data_tiles[index][1];
+        base.data_gemm = data_tiles[index][2];
     } else {
         base.taps = weights_tiles[index][0];
         base.chunks = weights_tiles[index][1];
+        base.weights_gemm = weights_tiles[index][2];
+        base.gemm_chunk = weights_tiles[index][3];
     }
     return base;
 }
@@ -90,7 +108,8 @@ void conv_release(conv_layer *l)
 {
     cl_kernel *ks[] = {&l->pack, &l->pad, &l->forward, &l->dz, &l->backward_data,
                        &l->backward_weights, &l->backward_weights_sum};
-    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part, &l->xpad};
+    cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part, &l->xpad, &l->taps,
+                    &l->data_taps};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         clrt_release_kernel(ks[i]);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -118,6 +137,70 @@ static cnn_status tiled_kernel(const clrt *rt, const char *m1, int v1,
     return clrt_kernels_from(rt, "conv", options, 1, &name, &out, err);
 }
 
+/* Gets kernel `name` of conv_gpu.cl with tiles of `tile` outputs a side,
+ * checking that it can run in the work-groups of 256 it is written for. */
+static cnn_status gemm_kernel(const clrt *rt, int tile, const char *name,
+                              cl_kernel *out, cnn_error *err)
+{
+    char options[32];
+    snprintf(options, sizeof options, "-DCONV_GT=%d", tile);
+    cnn_status st = clrt_kernels_from(rt, "conv_gpu", options, 1, &name, &out, err);
+    if (st)
+        return st;
+    size_t max;
+    CLRT_CALL(err, clGetKernelWorkGroupInfo, (*out, rt->dev.device,
+                                             CL_KERNEL_WORK_GROUP_SIZE, sizeof max,
+                                             &max, NULL));
+    if (max < 256)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s runs in work-groups of 256 "
+                        "work-items, and this device allows %zu: choose another "
+                        "variant (--variants)", name, max);
+    return CNN_OK;
+}
+
+/* Fills the GEMMs' tables of where each step of their sums reads (see
+ * conv.h), those the layer's variants use. */
+static cnn_status write_taps(conv_layer *l, cnn_error *err)
+{
+    int k = l->k, kk = k * k, ckk = l->c * kk, steps = kk * l->oc, ohw = l->oh * l->ow;
+    int h = l->padded ? l->hp : l->h, w = l->padded ? l->wp : l->w;
+    size_t n = (size_t)(ckk > 4 * steps ? ckk : 4 * steps);
+    int *v = malloc(n * sizeof *v);
+    if (!v)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of memory for a convolution's "
+                        "tables of %zu ints", n);
+    cnn_status st = CNN_OK;
+    if (l->taps) {
+        for (int t = 0; t < ckk; t++)
+            v[t] = (t / kk * h + t % kk / k) * w + t % k;
+        st = clrt_write(l->rt, l->taps, v, (size_t)ckk * sizeof *v, err);
+    }
+    if (st == CNN_OK && l->data_taps) {
+        /* Step t = (ky*K + kx)*OC + o, as conv_backward_data sums. */
+        for (int t = 0; t < steps; t++) {
+            int *d = v + 4 * t, tap = t / l->oc;
+            d[0] = tap / k;
+            d[1] = tap % k;
+            d[2] = t % l->oc * ohw;
+            d[3] = 0;
+        }
+        st = clrt_write(l->rt, l->data_taps, v, 4 * (size_t)steps * sizeof *v, err);
+    }
+    free(v);
+    return st;
+}
+
+/* Whether tiles asks for GEMMs the variants have: tiles of 32 or 64 a
+ * side, chunks of a positive multiple of 16 pixels. */
+static int gemm_tiles_valid(const conv_tiles *t)
+{
+    const int sides[3] = {t->gemm, t->data_gemm, t->weights_gemm};
+    for (int i = 0; i < 3; i++)
+        if (sides[i] && sides[i] != 32 && sides[i] != 64)
+            return 0;
+    return !t->weights_gemm || (t->gemm_chunk > 0 && t->gemm_chunk % 16 == 0);
+}
+
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                        int h, int w, int oc, int k, int stride, int pad_top,
                        int pad_left, int oh, int ow, int relu,
@@ -133,6 +216,11 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                         "padding %d, %d); every window must overlap the input",
                         max_batch, c, h, w, oc, oh, ow, k, stride, pad_top,
                         pad_left);
+    if (tiles && !gemm_tiles_valid(tiles))
+        return cnn_fail(err, CNN_ERR_INPUT, "convolution: GEMM tiles %d, %d, %d "
+                        "(32 or 64, or 0 for none) or chunk %d (a multiple "
+                        "of 16)", tiles->gemm, tiles->data_gemm,
+                        tiles->weights_gemm, tiles->gemm_chunk);
     *l = (conv_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                       .w = w, .oc = oc, .k = k, .relu = relu != 0,
                       .tiles = tiles ? *tiles : conv_default_tiles,
@@ -142,44 +230,61 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     l->hp = (oh - 1) * stride + k;
     l->wp = (ow - 1) * stride + k;
     l->padded = pad_top || pad_left || l->hp > h || l->wp > w;
-    l->splits = l->tiles.chunks && l->tiles.chunks < max_batch ? l->tiles.chunks
-                                                                : max_batch;
+    const conv_tiles *t = &l->tiles;
+    size_t kk = (size_t)k * k, rows = (size_t)max_batch * oh * ow + 1;
+    if (t->weights_gemm)
+        l->splits = (int)((rows - 1 + (size_t)t->gemm_chunk - 1) / (size_t)t->gemm_chunk);
+    else
+        l->splits = t->chunks && t->chunks < max_batch ? t->chunks : max_batch;
+    l->uses_dzt = !t->weights_gemm || !t->data_gemm;
 
     const char *names[] = {"conv_pack_weights", "conv_pad", "conv_dz",
-                           "conv_backward_weights_sum"};
+                           t->weights_gemm ? "conv_gpu_weights_sum"
+                                           : "conv_backward_weights_sum"};
     cl_kernel *const kernels[] = {&l->pack, &l->pad, &l->dz,
                                   &l->backward_weights_sum};
-    size_t kk = (size_t)k * k, rows = (size_t)max_batch * oh * ow + 1;
     struct {
         cl_mem *m;
-        size_t floats;
-    } buffers[] = {{&l->wf, pad16(oc) * c * kk},
+        size_t words; /* of 4 bytes: floats, or the tables' ints */
+    } buffers[] = {{&l->wf, t->gemm ? 0 : pad16(oc) * c * kk},
                    {&l->wb, pad16(c) * oc * kk},
-                   {&l->dzt, rows * pad16(oc)},
-                   {&l->part, (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)},
-                   {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0}};
+                   {&l->dzt, l->uses_dzt ? rows * pad16(oc) : 0},
+                   {&l->part, t->weights_gemm
+                                  ? (size_t)l->splits * oc * (c * kk + 1)
+                                  : (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)},
+                   {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0},
+                   {&l->taps, t->gemm || t->weights_gemm ? (size_t)c * kk : 0},
+                   {&l->data_taps, t->data_gemm ? 4 * kk * oc : 0}};
     cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
     if (st == CNN_OK)
-        st = tiled_kernel(rt, "CONV_P", l->tiles.pixels, "CONV_B", l->tiles.blocks,
-                          stride > 1 ? "conv_forward_strided" : "conv_forward",
-                          &l->forward, err);
+        st = t->gemm ? gemm_kernel(rt, t->gemm, "conv_gpu_forward", &l->forward, err)
+                     : tiled_kernel(rt, "CONV_P", t->pixels, "CONV_B", t->blocks,
+                                    stride > 1 ? "conv_forward_strided" : "conv_forward",
+                                    &l->forward, err);
     if (st == CNN_OK)
-        st = tiled_kernel(rt, "CONV_DP", l->tiles.data_pixels, "CONV_DB",
-                          l->tiles.data_blocks,
-                          stride > 1 ? "conv_backward_data_strided" : "conv_backward_data",
-                          &l->backward_data, err);
+        st = t->data_gemm
+                 ? gemm_kernel(rt, t->data_gemm, "conv_gpu_data", &l->backward_data, err)
+                 : tiled_kernel(rt, "CONV_DP", t->data_pixels, "CONV_DB", t->data_blocks,
+                                stride > 1 ? "conv_backward_data_strided"
+                                           : "conv_backward_data",
+                                &l->backward_data, err);
     if (st == CNN_OK)
-        st = tiled_kernel(rt, "CONV_T", l->tiles.taps, NULL, 0,
-                          stride > 1 ? "conv_backward_weights_strided"
-                                     : "conv_backward_weights",
-                          &l->backward_weights, err);
+        st = t->weights_gemm
+                 ? gemm_kernel(rt, t->weights_gemm, "conv_gpu_weights",
+                               &l->backward_weights, err)
+                 : tiled_kernel(rt, "CONV_T", t->taps, NULL, 0,
+                                stride > 1 ? "conv_backward_weights_strided"
+                                           : "conv_backward_weights",
+                                &l->backward_weights, err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
-        if (buffers[i].floats)
-            st = clrt_buffer(rt, buffers[i].floats * sizeof(float), buffers[i].m, err);
+        if (buffers[i].words)
+            st = clrt_buffer(rt, buffers[i].words * sizeof(float), buffers[i].m, err);
+    if (st == CNN_OK)
+        st = write_taps(l, err);
     /* dzt's last row stays zero from here on: conv_dz writes the others. */
     const float zero = 0;
     cl_int rc;
-    if (st == CNN_OK &&
+    if (st == CNN_OK && l->uses_dzt &&
         (rc = clEnqueueFillBuffer(rt->queue, l->dzt, &zero, sizeof zero,
                                   (rows - 1) * pad16(oc) * sizeof(float),
                                   pad16(oc) * sizeof(float), 0, NULL,
@@ -246,6 +351,54 @@ static cnn_status padded_input(const conv_layer *l, int n, cl_mem x, cl_mem *out
     return st ? st : clrt_launch(l->rt, l->pad, 2, global, NULL, NULL, err);
 }
 
+/* Launches a conv_gpu.cl GEMM with tiles of `tile` a side over `cols`
+ * columns and `rows` rows of its result, `depth` times (its third global
+ * dimension), in work-groups of 16 x 16 (gemm_kernel checked them). */
+static cnn_status launch_gemm(const conv_layer *l, cl_kernel kernel, int tile,
+                              int cols, int rows, int depth, cnn_error *err)
+{
+    size_t t = (size_t)tile;
+    size_t global[3] = {((size_t)cols + t - 1) / t * 16,
+                        ((size_t)rows + t - 1) / t * 16, (size_t)depth};
+    const size_t local[3] = {16, 16, 1};
+    return clrt_launch(l->rt, kernel, 3, global, local, NULL, err);
+}
+
+/* The forward as a GEMM: its arguments after y are the same for every
+ * stride. */
+static cnn_status forward_gemm(const conv_layer *l, int n, cl_mem in, int h, int wd,
+                               cl_mem w, cl_mem b, cl_mem y, cnn_error *err)
+{
+    int cols = n * l->oh * l->ow, has_bias = b != NULL;
+    cnn_status st = clrt_set_args(
+        l->forward, err, 16, sizeof in, &in, sizeof w, &w, sizeof b, &b, sizeof y, &y,
+        sizeof l->taps, &l->taps, sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd, sizeof l->k, &l->k,
+        sizeof l->oc, &l->oc, sizeof l->stride, &l->stride, sizeof l->oh, &l->oh,
+        sizeof l->ow, &l->ow, sizeof cols, &cols, sizeof l->relu, &l->relu,
+        sizeof has_bias, &has_bias);
+    return st ? st : launch_gemm(l, l->forward, l->tiles.gemm, cols, l->oc, 1, err);
+}
+
+/* The forward of conv.cl, on the weights packed into wf. */
+static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, int wd,
+                                 cl_mem w, cl_mem b, cl_mem y, cnn_error *err)
+{
+    int has_bias = b != NULL;
+    size_t p = (size_t)l->tiles.pixels;
+    size_t bk = (size_t)l->tiles.blocks;
+    size_t global[3] = {((size_t)l->oh * l->ow + p - 1) / p,
+                        (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
+    cnn_status st = pack(l, w, l->wf, 0, err);
+    if (st == CNN_OK)
+        st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->wf, &l->wf,
+                           sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c, sizeof h, &h,
+                           sizeof wd, &wd, sizeof l->k, &l->k, sizeof l->oc, &l->oc,
+                           sizeof l->relu, &l->relu, sizeof has_bias, &has_bias);
+    if (st == CNN_OK && l->stride > 1)
+        st = set_stride(l, l->forward, 11, err);
+    return st ? st : clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err);
+}
+
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err)
 {
@@ -253,60 +406,31 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     int h, wd;
     cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st == CNN_OK)
-        st = pack(l, w, l->wf, 0, err);
-    if (st == CNN_OK)
         st = padded_input(l, n, x, &in, &h, &wd, err);
+    if (st == CNN_OK)
+        st = l->tiles.gemm ? forward_gemm(l, n, in, h, wd, w, b, y, err)
+                           : forward_direct(l, n, in, h, wd, w, b, y, err);
     if (st)
-        return st;
-    int has_bias = b != NULL;
-    size_t p = (size_t)l->tiles.pixels;
-    size_t bk = (size_t)l->tiles.blocks;
-    size_t global[3] = {((size_t)l->oh * l->ow + p - 1) / p,
-                        (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
-    st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->wf, &l->wf,
-                       sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c, sizeof h, &h,
-                       sizeof wd, &wd, sizeof l->k, &l->k, sizeof l->oc, &l->oc,
-                       sizeof l->relu, &l->relu, sizeof has_bias, &has_bias);
-    if (st == CNN_OK && l->stride > 1)
-        st = set_stride(l, l->forward, 11, err);
-    if (st || (st = clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err)))
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
     return CNN_OK;
 }
 
-cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
-                         cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
-                         cnn_error *err)
+/* dw and db from dzt by conv.cl's kernels: partial sums per chunk of the
+ * batch, then their sum. in (h, wd) is x or its padded copy. */
+static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, int wd,
+                                 cl_mem dw, cl_mem db, cnn_error *err)
 {
-    cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
-    if (st)
-        return st;
-    int ocpad = (int)pad16(l->oc);
-    int ckk = l->c * l->k * l->k;
-
-    /* dz transposed once, then dw and db in two stages, then dx. */
-    int ohw = l->oh * l->ow;
-    size_t g_dz[3] = {(size_t)(ohw + 15) / 16, (size_t)ocpad / 16, (size_t)n};
-    st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
-                       sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
-                       sizeof ohw, &ohw, sizeof l->relu, &l->relu);
-    if (st || (st = clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err)))
-        return st;
-
-    /* The forward left x's padded copy in xpad (conv.h). */
-    cl_mem in = l->padded ? l->xpad : x;
-    int h = l->padded ? l->hp : l->h, wd = l->padded ? l->wp : l->w;
+    int ocpad = (int)pad16(l->oc), ckk = l->c * l->k * l->k, ckkp = ckkpad(l);
     int nper = (n + l->splits - 1) / l->splits;
     int splits = (n + nper - 1) / nper;
-    int ckkp = ckkpad(l);
     size_t g_w[3] = {(size_t)(ckkp / l->tiles.taps), (size_t)ocpad / 16,
                      (size_t)splits};
-    st = clrt_set_args(l->backward_weights, err, 10, sizeof in, &in,
-                       sizeof l->dzt, &l->dzt, sizeof l->part, &l->part,
-                       sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd,
-                       sizeof l->k, &l->k, sizeof ocpad, &ocpad,
-                       sizeof nper, &nper, sizeof n, &n);
+    cnn_status st = clrt_set_args(l->backward_weights, err, 10, sizeof in, &in,
+                                  sizeof l->dzt, &l->dzt, sizeof l->part, &l->part,
+                                  sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd,
+                                  sizeof l->k, &l->k, sizeof ocpad, &ocpad,
+                                  sizeof nper, &nper, sizeof n, &n);
     if (st == CNN_OK && l->stride > 1)
         st = set_stride(l, l->backward_weights, 10, err);
     if (st || (st = clrt_launch(l->rt, l->backward_weights, 3, g_w, NULL, NULL,
@@ -318,13 +442,39 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                        &l->part, sizeof dw, &dw, sizeof db, &db, sizeof ckk,
                        &ckk, sizeof ckkp, &ckkp, sizeof l->oc, &l->oc,
                        sizeof splits, &splits);
-    if (st || (st = clrt_launch(l->rt, l->backward_weights_sum, 2, g_sum, NULL,
-                                NULL, err)))
-        return st;
-    if (!dx)
-        return CNN_OK;
+    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 2, g_sum, NULL,
+                                 NULL, err);
+}
 
-    int zero = l->max_batch * ohw;
+/* dw and db from y and dy by conv_gpu.cl's GEMM over chunks of the
+ * output pixels, then the chunks' sum. */
+static cnn_status weights_gemm(const conv_layer *l, int n, cl_mem in, int h, int wd,
+                               cl_mem y, cl_mem dy, cl_mem dw, cl_mem db, cnn_error *err)
+{
+    int ckk = l->c * l->k * l->k, cols = n * l->oh * l->ow;
+    int chunk = l->tiles.gemm_chunk, chunks = (cols + chunk - 1) / chunk;
+    cnn_status st = clrt_set_args(
+        l->backward_weights, err, 16, sizeof in, &in, sizeof dy, &dy, sizeof y, &y,
+        sizeof l->part, &l->part, sizeof l->taps, &l->taps, sizeof l->c, &l->c, sizeof h, &h, sizeof wd, &wd,
+        sizeof l->k, &l->k, sizeof l->oc, &l->oc, sizeof l->stride, &l->stride,
+        sizeof l->oh, &l->oh, sizeof l->ow, &l->ow, sizeof cols, &cols,
+        sizeof chunk, &chunk, sizeof l->relu, &l->relu);
+    if (st || (st = launch_gemm(l, l->backward_weights, l->tiles.weights_gemm,
+                                ckk + 1, l->oc, chunks, err)))
+        return st;
+    clrt_profile_flop(l->rt, pass_flop(l, n));
+    size_t g_sum[1] = {(size_t)l->oc * (ckk + 1)};
+    st = clrt_set_args(l->backward_weights_sum, err, 6, sizeof l->part, &l->part,
+                       sizeof dw, &dw, sizeof db, &db, sizeof ckk, &ckk,
+                       sizeof l->oc, &l->oc, sizeof chunks, &chunks);
+    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 1, g_sum, NULL,
+                                 NULL, err);
+}
+
+/* dx from dzt and the weights packed into wb, by conv.cl's kernel. */
+static cnn_status data_direct(const conv_layer *l, int n, cl_mem dx, cnn_error *err)
+{
+    int zero = l->max_batch * l->oh * l->ow;
     size_t dp = (size_t)l->tiles.data_pixels;
     size_t dbk = (size_t)l->tiles.data_blocks;
     /* Groups of pixels: runs at stride 1, else per row and column class. */
@@ -332,17 +482,64 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
         ? ((size_t)l->h * l->w + dp - 1) / dp
         : (size_t)l->h * s * ((((size_t)l->w + s - 1) / s + dp - 1) / dp);
     size_t g_dx[3] = {groups, (pad16(l->c) / 16 + dbk - 1) / dbk, (size_t)n};
-    if ((st = pack(l, w, l->wb, 1, err)) ||
-        (st = clrt_set_args(l->backward_data, err, 14, sizeof l->dzt, &l->dzt,
-                            sizeof l->wb, &l->wb, sizeof dx, &dx, sizeof l->c,
-                            &l->c, sizeof l->h, &l->h, sizeof l->w, &l->w,
-                            sizeof l->k, &l->k, sizeof l->oc, &l->oc,
-                            sizeof l->stride, &l->stride, sizeof l->pad_top,
-                            &l->pad_top, sizeof l->pad_left, &l->pad_left,
-                            sizeof l->oh, &l->oh, sizeof l->ow, &l->ow,
-                            sizeof zero, &zero)))
+    cnn_status st = clrt_set_args(l->backward_data, err, 14, sizeof l->dzt, &l->dzt,
+                                  sizeof l->wb, &l->wb, sizeof dx, &dx, sizeof l->c,
+                                  &l->c, sizeof l->h, &l->h, sizeof l->w, &l->w,
+                                  sizeof l->k, &l->k, sizeof l->oc, &l->oc,
+                                  sizeof l->stride, &l->stride, sizeof l->pad_top,
+                                  &l->pad_top, sizeof l->pad_left, &l->pad_left,
+                                  sizeof l->oh, &l->oh, sizeof l->ow, &l->ow,
+                                  sizeof zero, &zero);
+    return st ? st : clrt_launch(l->rt, l->backward_data, 3, g_dx, NULL, NULL, err);
+}
+
+/* dx from y, dy and wb by conv_gpu.cl's GEMM. */
+static cnn_status data_gemm(const conv_layer *l, int n, cl_mem y, cl_mem dy, cl_mem dx,
+                            cnn_error *err)
+{
+    int cols = n * l->h * l->w;
+    cnn_status st = clrt_set_args(
+        l->backward_data, err, 17, sizeof dy, &dy, sizeof y, &y, sizeof l->wb, &l->wb,
+        sizeof dx, &dx, sizeof l->data_taps, &l->data_taps, sizeof l->c, &l->c, sizeof l->h, &l->h, sizeof l->w, &l->w,
+        sizeof l->k, &l->k, sizeof l->oc, &l->oc, sizeof l->stride, &l->stride,
+        sizeof l->pad_top, &l->pad_top, sizeof l->pad_left, &l->pad_left,
+        sizeof l->oh, &l->oh, sizeof l->ow, &l->ow, sizeof cols, &cols,
+        sizeof l->relu, &l->relu);
+    return st ? st : launch_gemm(l, l->backward_data, l->tiles.data_gemm, cols, l->c,
+                                 1, err);
+}
+
+cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
+                         cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
+                         cnn_error *err)
+{
+    cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
+    if (st)
         return st;
-    if ((st = clrt_launch(l->rt, l->backward_data, 3, g_dx, NULL, NULL, err)))
+
+    /* dz transposed once for the conv.cl kernels that read it (the GEMMs
+     * mask dy themselves), then dw and db, then dx. */
+    if (!l->tiles.weights_gemm || (dx && !l->tiles.data_gemm)) {
+        int ohw = l->oh * l->ow;
+        size_t g_dz[3] = {(size_t)(ohw + 15) / 16, pad16(l->oc) / 16, (size_t)n};
+        st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
+                           sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
+                           sizeof ohw, &ohw, sizeof l->relu, &l->relu);
+        if (st || (st = clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err)))
+            return st;
+    }
+
+    /* The forward left x's padded copy in xpad (conv.h). */
+    cl_mem in = l->padded ? l->xpad : x;
+    int h = l->padded ? l->hp : l->h, wd = l->padded ? l->wp : l->w;
+    st = l->tiles.weights_gemm ? weights_gemm(l, n, in, h, wd, y, dy, dw, db, err)
+                               : weights_direct(l, n, in, h, wd, dw, db, err);
+    if (st || !dx)
+        return st;
+
+    if ((st = pack(l, w, l->wb, 1, err)) ||
+        (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
+                                 : data_direct(l, n, dx, err)))
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
     return CNN_OK;
