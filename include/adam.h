@@ -16,6 +16,7 @@
 #define ADAM_H
 
 #include "clrt.h"
+#include "tuner.h"
 
 typedef struct {
     float lr, beta1, beta2, epsilon;
@@ -30,13 +31,23 @@ typedef struct {
     adam_config cfg;
     long step;       /* steps taken; a checkpoint restores it with m and v */
     cl_kernel update;
+    size_t local;    /* the GPU kernel's work-group size; 0: the other's */
     cl_mem m, v;     /* first and second moments, (count) each */
 } adam_optimizer;
 
+/* The step's tuner site ("adam.update", kind "adam"): "vec16", sixteen
+ * parameters per work-item in float16 (for CPUs), or "gpu" (TUNE_NOT_CPU),
+ * one per work-item. Each value takes the same operations, but the
+ * compiler may contract them into fma differently in vector and scalar
+ * code, so the keys differ. */
+enum { ADAM_VARIANTS = 2 };
+extern const tune_variant adam_variants[ADAM_VARIANTS];
+
 /* An optimizer for `count` parameters (>= 1) with m and v zeroed (the
- * zeroing is enqueued). On failure nothing needs releasing. */
+ * zeroing is enqueued), its kernel chosen by tune (NULL: the first
+ * variant). On failure nothing needs releasing. */
 cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
-                       adam_config cfg, cnn_error *err);
+                       adam_config cfg, tuner *tune, cnn_error *err);
 void adam_release(adam_optimizer *a);
 
 /* Takes step a->step + 1: updates params in place from grads, and m and v.

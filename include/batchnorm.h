@@ -13,6 +13,7 @@
 #define BATCHNORM_H
 
 #include "clrt.h"
+#include "tuner.h"
 
 #define BATCHNORM_EPSILON 1e-3 /* added to the variance */
 #define BATCHNORM_MOMENTUM 0.99 /* running = MOMENTUM * running + (1 - MOMENTUM) * batch */
@@ -20,16 +21,31 @@
 typedef struct {
     const clrt *rt;
     int max_batch, c, hw;
-    size_t local; /* work-items per channel: a power of two <= 256 */
+    size_t local; /* work-items per channel (per chunk when gpu): a power
+                     of two <= 256 */
+    int gpu;      /* the GPU variant's kernels (below) train */
     cl_kernel train, infer, backward;
+    cl_kernel gpu_sums, gpu_normalize, gpu_grad_sums, gpu_grad;
     cl_mem stats; /* (2, C): mean and 1/sqrt(var + eps) of the last training
                      forward, for the backward pass */
+    cl_mem part;  /* gpu: (2, C, chunks at max_batch) partial sums */
 } batchnorm_layer;
 
+/* The training kernels' tuner site ("<name>.reduce", kind "bn"): "channel",
+ * one work-group per channel walking runs of 256 values with 16-wide
+ * vectors (for CPUs), or "gpu" (TUNE_NOT_CPU), one work-group per chunk of
+ * 4 values per work-item of a channel, the chunks' partial sums then summed
+ * in a fixed order (five launches per step instead of two, but C times the
+ * number of chunks of work-groups instead of C). Their sums run in other
+ * orders, so their keys differ. */
+enum { BATCHNORM_VARIANTS = 2 };
+extern const tune_variant batchnorm_variants[BATCHNORM_VARIANTS];
+
 /* A layer for inputs (N, c, h, w) with N <= max_batch (h = w = 1 when
- * flat). Bad shapes are CNN_ERR_INPUT. On failure nothing needs releasing. */
+ * flat), as batchnorm_variants[variant]. Bad shapes are CNN_ERR_INPUT. On
+ * failure nothing needs releasing. */
 cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
-                            int c, int h, int w, cnn_error *err);
+                            int c, int h, int w, int variant, cnn_error *err);
 void batchnorm_release(batchnorm_layer *l);
 
 /* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.

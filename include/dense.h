@@ -19,19 +19,25 @@ typedef enum {
 } dense_gemm;
 
 /* The hand kernels' register tiles (see kernels/dense.cl) and the K of a
- * split-K slice of the forward GEMM. */
+ * split-K slice of the forward GEMM. gpu_wm = 0: the CPU kernels
+ * (dense_gemm_nt, dense_gemm_nn); else the GPU GEMM dense_gpu_gemm for all
+ * three products, in work-groups of gpu_wn x gpu_wm work-items of gpu_rm x
+ * gpu_rn outputs each. */
 typedef struct {
     int nt_rows, nt_cols; /* C per work-item of dense_gemm_nt */
     int nn_rows, nn_vecs; /* rows and float16 columns of dense_gemm_nn */
     int kc;
+    int gpu_wm, gpu_wn, gpu_rm, gpu_rn;
 } dense_tiles;
 
 /* The tuner's candidates for a layer: CLBlast, or the hand kernels with
  * some tiles. The tiles keep every sum's order, so they share the
  * arithmetic key "kernel"; another split-K slice (and CLBlast) does not.
+ * The GPU GEMM's variants (TUNE_NOT_CPU, labels "gpu-...") sum each output
+ * in one chain per slice, keyed by their slice ("gpu-k64", "gpu-k256").
  * Indices DENSE_GEMM_KERNEL and DENSE_GEMM_CLBLAST are the two paths'
  * defaults. */
-enum { DENSE_VARIANTS = 5 };
+enum { DENSE_VARIANTS = 8 };
 extern const tune_variant dense_variants[DENSE_VARIANTS];
 
 typedef struct {
@@ -42,8 +48,10 @@ typedef struct {
     int nsplit;          /* split-K slices of the hand forward GEMM */
     size_t wg;           /* work-group size legal for every kernel here */
     cl_kernel gemm_nt, gemm_nn, splitk_reduce, bias_act, bias_grad;
+    cl_kernel gpu_gemm;  /* the GPU variants' one GEMM (others unused) */
     cl_mem partial;      /* (nsplit, max_batch, out) split-K partial sums */
-    cl_mem dz;           /* (max_batch, out) dY masked by ReLU */
+    cl_mem dz;           /* (max_batch, out) dY masked by ReLU (the GPU
+                            GEMM masks as it reads dY instead) */
     cl_mem clblast_temp; /* CLBlast's GEMM scratch (NULL when not needed) */
 } dense_layer;
 

@@ -8,17 +8,28 @@
 #define GAP_H
 
 #include "clrt.h"
+#include "tuner.h"
 
 typedef struct {
     const clrt *rt;
     int max_batch, c, h, w;
     cl_kernel forward, backward;
+    size_t local; /* the GPU forward's work-group size; 0: the other's */
 } gap_layer;
 
-/* A layer for batches of up to max_batch inputs of c channels of h x w.
- * Bad shapes are CNN_ERR_INPUT. On failure nothing needs releasing. */
+/* The forward's tuner site ("<name>.forward", kind "gap"): "plane", one
+ * work-item per plane summing it in order (for CPUs), or "gpu"
+ * (TUNE_NOT_CPU), one work-group of 64 per plane summing in a tree (so
+ * their keys differ). The backward is one work-item per element either
+ * way. */
+enum { GAP_VARIANTS = 2 };
+extern const tune_variant gap_variants[GAP_VARIANTS];
+
+/* A layer for batches of up to max_batch inputs of c channels of h x w, as
+ * gap_variants[variant]. Bad shapes are CNN_ERR_INPUT. On failure nothing
+ * needs releasing. */
 cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
-                      int h, int w, cnn_error *err);
+                      int h, int w, int variant, cnn_error *err);
 void gap_release(gap_layer *l);
 
 /* y = the mean of each plane.

@@ -10,6 +10,7 @@
 #define POOL_H
 
 #include "clrt.h"
+#include "tuner.h"
 
 typedef struct {
     const clrt *rt;
@@ -17,13 +18,24 @@ typedef struct {
     int p, s;   /* window size and stride */
     int oh, ow; /* (h - p) / s + 1, (w - p) / s + 1 */
     cl_kernel forward, backward;
+    size_t wg;  /* the GPU kernels' work-group size; 0: the others */
 } pool_layer;
 
+/* The 2x2 stride-2 layers' tuner site ("<name>.windows", kind "pool"):
+ * "rows", a row of windows per work-item with 8-wide vectors (for CPUs),
+ * or "gpu" (TUNE_NOT_CPU), one window per work-item over a flat range.
+ * Both pick the same winners and write the same bits (key "pool"). Other
+ * windows have one kernel pair, one output (input) per work-item, and no
+ * site. */
+enum { POOL_VARIANTS = 2 };
+extern const tune_variant pool_variants[POOL_VARIANTS];
+
 /* A layer for batches of up to max_batch inputs of c channels of h x w,
- * with p x p windows at stride s (p <= h, p <= w). Bad shapes are
+ * with p x p windows at stride s (p <= h, p <= w), as pool_variants[variant]
+ * (which 2x2 stride-2 kernels; ignored for other windows). Bad shapes are
  * CNN_ERR_INPUT. On failure nothing needs releasing. */
 cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
-                       int h, int w, int p, int s, cnn_error *err);
+                       int h, int w, int p, int s, int variant, cnn_error *err);
 void pool_release(pool_layer *l);
 
 /* y = the maximum of each window.

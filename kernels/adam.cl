@@ -34,3 +34,23 @@ __kernel void adam_update(__global float *p, __global const float *g,
         }
     }
 }
+
+/* The GPU-shaped step: one parameter per work-item (a network of half a
+ * million parameters is half a million work-items, not 34 thousand), so a
+ * warp's loads and stores are contiguous. Each value takes the operations
+ * of adam_update's scalar tail. */
+__kernel void adam_update_gpu(__global float *p, __global const float *g,
+                              __global float *m, __global float *v,
+                              const int count, const float lr_t, const float eps,
+                              const float b1, const float b2)
+{
+    const int j = get_global_id(0);
+    if (j >= count)
+        return;
+    float gj = g[j];
+    float mj = b1 * m[j] + (1.0f - b1) * gj;
+    float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+    m[j] = mj;
+    v[j] = vj;
+    p[j] -= lr_t * mj / (sqrt(vj) + eps);
+}

@@ -180,3 +180,161 @@ __kernel void batchnorm_backward(__global const float *x,
         }
     }
 }
+
+/* The GPU-shaped training kernels: a channel's m = N * HW values are cut
+ * into chunks of BATCHNORM_GPU_PER * L (L the work-group size, a power of
+ * two), and each chunk is one work-group, so a layer of 32 channels at
+ * batch 32 of 32 x 32 images runs 1024 work-groups instead of 32. Value i
+ * of a channel is image i / HW, position i % HW; work-item l of a chunk
+ * takes its values l, l + L, ..., so consecutive work-items read
+ * consecutive addresses. Each chunk's partial sums meet in the fixed tree
+ * of batchnorm_group_sum, and a channel's G chunk partials (part, (C, G))
+ * are summed by batchnorm_gpu_total in a fixed order too: work-item l adds
+ * partials l, l + L, ... in turn, then the tree. Global (G L, C), local
+ * (L). */
+#define BATCHNORM_GPU_PER 4
+
+/* The address of value i of channel ch. */
+size_t batchnorm_gpu_at(int i, int ch, int c, int hw)
+{
+    const int s = i / hw;
+    return ((size_t)s * c + ch) * hw + (i - s * hw);
+}
+
+/* The sum of channel ch's G partials in part, returned to every work-item
+ * of the group. */
+float batchnorm_gpu_total(__global const float *part, int ch, int g_count,
+                          __local float *scratch)
+{
+    float v = 0.0f;
+    for (int g = get_local_id(0); g < g_count; g += get_local_size(0))
+        v += part[(size_t)ch * g_count + g];
+    return batchnorm_group_sum(v, scratch);
+}
+
+/* pass 0: part[0][ch][g] = the sum of chunk g's values; pass 1:
+ * part[1][ch][g] = the sum of their squared distances from the mean of
+ * part[0] (the two-pass variance of batchnorm_forward_train). part is
+ * (2, C, G). */
+__kernel void batchnorm_gpu_sums(__global const float *x, __global float *part,
+                                 const int n, const int c, const int hw,
+                                 const int pass, __local float *scratch)
+{
+    const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
+              m = n * hw, g_count = get_num_groups(0),
+              first = g * L * BATCHNORM_GPU_PER + get_local_id(0);
+    const float mean = pass ? batchnorm_gpu_total(part, ch, g_count, scratch) / (float)m
+                            : 0.0f;
+    float s = 0.0f;
+    for (int t = 0; t < BATCHNORM_GPU_PER; t++) {
+        const int i = first + t * L;
+        if (i < m) {
+            const float v = x[batchnorm_gpu_at(i, ch, c, hw)];
+            s = pass ? fma(v - mean, v - mean, s) : s + v;
+        }
+    }
+    s = batchnorm_group_sum(s, scratch);
+    if (get_local_id(0) == 0)
+        part[((size_t)pass * c + ch) * g_count + g] = s;
+}
+
+/* y from the statistics in part (sums, then squared distances); chunk 0
+ * also writes stats and moves the running statistics. */
+__kernel void batchnorm_gpu_normalize(__global const float *x,
+                                      __global const float *gamma,
+                                      __global const float *beta,
+                                      __global float *running_mean,
+                                      __global float *running_var,
+                                      __global float *y, __global float *stats,
+                                      __global const float *part, const int n,
+                                      const int c, const int hw, const float eps,
+                                      const float momentum, __local float *scratch)
+{
+    const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
+              m = n * hw, g_count = get_num_groups(0),
+              first = g * L * BATCHNORM_GPU_PER + get_local_id(0);
+    const float mean = batchnorm_gpu_total(part, ch, g_count, scratch) / (float)m;
+    const float var = batchnorm_gpu_total(part + (size_t)c * g_count, ch, g_count,
+                                          scratch) / (float)m;
+    const float invstd = rsqrt(var + eps);
+    const float scale = gamma[ch] * invstd, shift = beta[ch];
+    for (int t = 0; t < BATCHNORM_GPU_PER; t++) {
+        const int i = first + t * L;
+        if (i < m) {
+            const size_t at = batchnorm_gpu_at(i, ch, c, hw);
+            y[at] = (x[at] - mean) * scale + shift;
+        }
+    }
+    if (g == 0 && get_local_id(0) == 0) {
+        const float unbiased = m > 1 ? var * ((float)m / (float)(m - 1)) : var;
+        running_mean[ch] = momentum * running_mean[ch] + (1.0f - momentum) * mean;
+        running_var[ch] = momentum * running_var[ch] + (1.0f - momentum) * unbiased;
+        stats[ch] = mean;
+        stats[c + ch] = invstd;
+    }
+}
+
+/* part[0][ch][g] = the sum of dy over chunk g, part[1][ch][g] the sum of
+ * dy * xhat. */
+__kernel void batchnorm_gpu_grad_sums(__global const float *x,
+                                      __global const float *dy,
+                                      __global const float *stats,
+                                      __global float *part, const int n,
+                                      const int c, const int hw,
+                                      __local float *scratch)
+{
+    const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
+              m = n * hw, g_count = get_num_groups(0),
+              first = g * L * BATCHNORM_GPU_PER + get_local_id(0);
+    const float mean = stats[ch], invstd = stats[c + ch];
+    float sdy = 0.0f, sdyx = 0.0f;
+    for (int t = 0; t < BATCHNORM_GPU_PER; t++) {
+        const int i = first + t * L;
+        if (i < m) {
+            const size_t at = batchnorm_gpu_at(i, ch, c, hw);
+            sdy += dy[at];
+            sdyx = fma(dy[at], (x[at] - mean) * invstd, sdyx);
+        }
+    }
+    sdy = batchnorm_group_sum(sdy, scratch);
+    sdyx = batchnorm_group_sum(sdyx, scratch);
+    if (get_local_id(0) == 0) {
+        part[(size_t)ch * g_count + g] = sdy;
+        part[((size_t)c + ch) * g_count + g] = sdyx;
+    }
+}
+
+/* dgamma and dbeta (chunk 0) and, when has_dx, dx over the chunk, from the
+ * sums in part. */
+__kernel void batchnorm_gpu_grad(__global const float *x,
+                                 __global const float *gamma,
+                                 __global const float *dy,
+                                 __global const float *stats,
+                                 __global const float *part, __global float *dx,
+                                 __global float *dgamma, __global float *dbeta,
+                                 const int n, const int c, const int hw,
+                                 const int has_dx, __local float *scratch)
+{
+    const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
+              m = n * hw, g_count = get_num_groups(0),
+              first = g * L * BATCHNORM_GPU_PER + get_local_id(0);
+    const float sdy = batchnorm_gpu_total(part, ch, g_count, scratch),
+                sdyx = batchnorm_gpu_total(part + (size_t)c * g_count, ch, g_count,
+                                           scratch);
+    if (g == 0 && get_local_id(0) == 0) {
+        dgamma[ch] = sdyx;
+        dbeta[ch] = sdy;
+    }
+    if (!has_dx)
+        return;
+    const float mean = stats[ch], invstd = stats[c + ch];
+    const float scale = gamma[ch] * invstd, mdy = sdy / (float)m, mdyx = sdyx / (float)m;
+    for (int t = 0; t < BATCHNORM_GPU_PER; t++) {
+        const int i = first + t * L;
+        if (i < m) {
+            const size_t at = batchnorm_gpu_at(i, ch, c, hw);
+            const float xhat = (x[at] - mean) * invstd;
+            dx[at] = scale * (dy[at] - mdy - xhat * mdyx);
+        }
+    }
+}

@@ -227,3 +227,135 @@ __kernel void dense_bias_grad(__global const float *y,
     }
     db[j] = sum;
 }
+
+/* The GPU-shaped GEMM (dense_gpu_gemm): a work-group of DENSE_GPU_WN x
+ * DENSE_GPU_WM work-items computes a tile of DENSE_GPU_WM * DENSE_GPU_RM
+ * rows by DENSE_GPU_WN * DENSE_GPU_RN columns of C, staging DENSE_GPU_TK
+ * steps of K of both operands through local memory; each work-item keeps
+ * RM x RN accumulators. Every output is one fma chain over its K range in
+ * increasing order, whatever the tiles, so the tiles share the arithmetic
+ * and only the split-K slice changes it. */
+#ifndef DENSE_GPU_WM
+#define DENSE_GPU_WM 8
+#endif
+#ifndef DENSE_GPU_WN
+#define DENSE_GPU_WN 8
+#endif
+#ifndef DENSE_GPU_RM
+#define DENSE_GPU_RM 4
+#endif
+#ifndef DENSE_GPU_RN
+#define DENSE_GPU_RN 4
+#endif
+#ifndef DENSE_GPU_TK
+#define DENSE_GPU_TK 16
+#endif
+#define DENSE_GPU_TM (DENSE_GPU_WM * DENSE_GPU_RM)
+#define DENSE_GPU_TN (DENSE_GPU_WN * DENSE_GPU_RN)
+#define DENSE_GPU_ITEMS (DENSE_GPU_WM * DENSE_GPU_WN)
+
+/* C = A B over K slice s = get_global_id(2): [s kc, min(K, s kc + kc)).
+ * A(i, r) = a[i sam + r sak] (M, K), and when mask is set A(i, r) is 0
+ * where y[i sam + r sak] <= 0 (dY through the forward's ReLU: y has dY's
+ * layout). B(r, j) = b[r sbk + j sbn] (K, N). One of each operand's strides
+ * is 1 (that one is read by consecutive work-items).
+ * epilogue 0: c[s M ldc + i ldc + j] = sum (a split-K partial, or the whole
+ * product); 1: c[i ldc + j] = sum + bias[j]; 2: also ReLU.
+ * rowsum set: the work-groups of the first column tile also write
+ * db[i] = sum over r of A(i, r), in increasing r (the bias gradient when A
+ * is dZᵀ).
+ * Global (ceil(N / TN) WN, ceil(M / TM) WM, nsplit), local (WN, WM, 1). */
+__kernel __attribute__((reqd_work_group_size(DENSE_GPU_WN, DENSE_GPU_WM, 1)))
+void dense_gpu_gemm(__global const float *a, const int sam, const int sak,
+                    __global const float *y, const int mask,
+                    __global const float *b, const int sbk, const int sbn,
+                    __global float *c, const int ldc, const int m,
+                    const int n, const int k, const int kc,
+                    __global const float *bias, const int epilogue,
+                    __global float *db, const int rowsum)
+{
+    __local float as[DENSE_GPU_TK][DENSE_GPU_TM + 1];
+    __local float bs[DENSE_GPU_TK][DENSE_GPU_TN + 1];
+    const int lx = get_local_id(0), ly = get_local_id(1),
+              lid = ly * DENSE_GPU_WN + lx, s = get_global_id(2);
+    const int m0 = get_group_id(1) * DENSE_GPU_TM,
+              n0 = get_group_id(0) * DENSE_GPU_TN;
+    const int k0 = s * kc, k1 = min(k, k0 + kc);
+    const int sums = rowsum && get_group_id(0) == 0 && lx == 0;
+
+    float acc[DENSE_GPU_RM][DENSE_GPU_RN], rs[DENSE_GPU_RM];
+#pragma unroll
+    for (int i = 0; i < DENSE_GPU_RM; i++) {
+        rs[i] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DENSE_GPU_RN; j++)
+            acc[i][j] = 0.0f;
+    }
+    for (int kt = k0; kt < k1; kt += DENSE_GPU_TK) {
+        const int tk = min(DENSE_GPU_TK, k1 - kt);
+        /* Consecutive work-items take consecutive addresses of whichever
+         * index is contiguous; outside the matrix reads as 0. */
+        for (int e = lid; e < DENSE_GPU_TM * DENSE_GPU_TK; e += DENSE_GPU_ITEMS) {
+            const int i = sak == 1 ? e / DENSE_GPU_TK : e % DENSE_GPU_TM,
+                      r = sak == 1 ? e % DENSE_GPU_TK : e / DENSE_GPU_TM;
+            float v = 0.0f;
+            if (m0 + i < m && r < tk) {
+                const size_t at = (size_t)(m0 + i) * sam + (size_t)(kt + r) * sak;
+                v = a[at];
+                if (mask && !(y[at] > 0.0f))
+                    v = 0.0f;
+            }
+            as[r][i] = v;
+        }
+        for (int e = lid; e < DENSE_GPU_TN * DENSE_GPU_TK; e += DENSE_GPU_ITEMS) {
+            const int j = sbn == 1 ? e % DENSE_GPU_TN : e / DENSE_GPU_TK,
+                      r = sbn == 1 ? e / DENSE_GPU_TN : e % DENSE_GPU_TK;
+            bs[r][j] = n0 + j < n && r < tk
+                           ? b[(size_t)(kt + r) * sbk + (size_t)(n0 + j) * sbn]
+                           : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* tk is the same for the whole group: no padded step is added. */
+        for (int r = 0; r < tk; r++) {
+            float va[DENSE_GPU_RM], vb[DENSE_GPU_RN];
+#pragma unroll
+            for (int i = 0; i < DENSE_GPU_RM; i++)
+                va[i] = as[r][ly + DENSE_GPU_WM * i];
+#pragma unroll
+            for (int j = 0; j < DENSE_GPU_RN; j++)
+                vb[j] = bs[r][lx + DENSE_GPU_WN * j];
+#pragma unroll
+            for (int i = 0; i < DENSE_GPU_RM; i++) {
+                if (sums)
+                    rs[i] += va[i];
+#pragma unroll
+                for (int j = 0; j < DENSE_GPU_RN; j++)
+                    acc[i][j] = fma(va[i], vb[j], acc[i][j]);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+#pragma unroll
+    for (int i = 0; i < DENSE_GPU_RM; i++) {
+        const int row = m0 + ly + DENSE_GPU_WM * i;
+        if (row >= m)
+            break;
+        if (sums)
+            db[row] = rs[i];
+        __global float *pc = c + (epilogue ? 0 : (size_t)s * m * ldc) + (size_t)row * ldc;
+#pragma unroll
+        for (int j = 0; j < DENSE_GPU_RN; j++) {
+            const int col = n0 + lx + DENSE_GPU_WN * j;
+            if (col < n) {
+                float v = acc[i][j];
+                if (epilogue) {
+                    v += bias[col];
+                    if (epilogue == 2)
+                        v = fmax(v, 0.0f);
+                }
+                pc[col] = v;
+            }
+        }
+    }
+}

@@ -190,3 +190,68 @@ __kernel void maxpool_backward(__global const float *x,
                 g += dyp[oh * OW + ow];
     dx[(size_t)nc * H * W + self] = g;
 }
+
+/* The GPU-shaped 2x2 stride-2 kernels: one window per work-item over a flat
+ * NDRange of N * C * OH * OW (rounded up to the work-group size; the rest
+ * return), so consecutive work-items take consecutive windows of a row and
+ * a warp's loads and stores are contiguous. The winner is chosen by the
+ * same chain of comparisons as maxpool2_windows, so both shapes give the
+ * same bits. */
+
+/* The winner (0..3, row-major) of the window whose top row is xp[0..1] and
+ * bottom row xp[W..W+1], and its value in *best. */
+static int maxpool2_gpu_window(__global const float *xp, const int W, float *best)
+{
+    const float2 r0 = vload2(0, xp), r1 = vload2(0, xp + W);
+    float m = r0.x;
+    int win = 0;
+    if (isgreater(r0.y, m))
+        m = r0.y, win = 1;
+    if (isgreater(r1.x, m))
+        m = r1.x, win = 2;
+    if (isgreater(r1.y, m))
+        m = r1.y, win = 3;
+    *best = m;
+    return win;
+}
+
+__kernel void maxpool2_gpu_forward(__global const float *x, __global float *y,
+                                   const int H, const int W, const int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total)
+        return;
+    const int OW = W / 2, OH = H / 2, ow = i % OW, r = i / OW, oh = r % OH,
+              nc = r / OH;
+    float m;
+    maxpool2_gpu_window(x + ((size_t)nc * H + 2 * oh) * W + 2 * ow, W, &m);
+    y[i] = m;
+}
+
+/* Each work-item writes its window's four inputs of dx (dy at the winner,
+ * 0 elsewhere); the last window of a row also zeroes the column an odd W
+ * drops, and the last row of windows the row an odd H drops. */
+__kernel void maxpool2_gpu_backward(__global const float *x,
+                                    __global const float *dy, __global float *dx,
+                                    const int H, const int W, const int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total)
+        return;
+    const int OW = W / 2, OH = H / 2, ow = i % OW, r = i / OW, oh = r % OH,
+              nc = r / OH;
+    const size_t at = ((size_t)nc * H + 2 * oh) * W + 2 * ow;
+    float m;
+    const int win = maxpool2_gpu_window(x + at, W, &m);
+    const float g = dy[i];
+    vstore2((float2)(win == 0 ? g : 0.0f, win == 1 ? g : 0.0f), 0, dx + at);
+    vstore2((float2)(win == 2 ? g : 0.0f, win == 3 ? g : 0.0f), 0, dx + at + W);
+    const int last_col = (W & 1) && ow == OW - 1, last_row = (H & 1) && oh == OH - 1;
+    if (last_col)
+        dx[at + 2] = dx[at + W + 2] = 0.0f;
+    if (last_row) {
+        dx[at + 2 * W] = dx[at + 2 * W + 1] = 0.0f;
+        if (last_col)
+            dx[at + 2 * W + 2] = 0.0f;
+    }
+}

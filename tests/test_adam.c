@@ -3,6 +3,7 @@
  * zero-gradient padding the network leaves between tensors; each update
  * depends on its own element only, and a zero gradient moves nothing. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,26 @@
 #include "testutil.h"
 
 enum { STEPS = 5 };
+
+/* The variant under test: each test runs once per adam_variants entry. */
+static int variant;
+
+/* An optimizer forced to run as the variant under test. */
+static cnn_status create(adam_optimizer *a, int count, adam_config cfg, cnn_error *err)
+{
+    tuner t;
+    tuner_init(&t);
+    char rule[64];
+    snprintf(rule, sizeof rule, "adam=%s", adam_variants[variant].label);
+    TEST_OK(tuner_force(&t, rule, err), *err);
+    cnn_status st = adam_create(a, test_rt(), count, cfg, &t, err);
+    if (st == CNN_OK) {
+        ck_assert_int_eq(t.nchoices, 1);
+        ck_assert_str_eq(t.choices[0].label, adam_variants[variant].label);
+        ck_assert_int_eq(a->local != 0, variant == 1);
+    }
+    return st;
+}
 
 /* Every 17th parameter stands for padding: its gradient is always zero. */
 static int is_padding(int i)
@@ -28,7 +49,7 @@ static void run(adam_config cfg, int count, float scale, float *p0, float *p,
     float *g = malloc(count * sizeof *g);
     test_random(p0, count, 1, -1, 1);
     adam_optimizer a;
-    TEST_OK(adam_create(&a, test_rt(), count, cfg, &err), err);
+    TEST_OK(create(&a, count, cfg, &err), err);
     cl_mem params = test_upload(p0, count), grads = test_poisoned(count);
     for (int t = 0; t < STEPS; t++) {
         test_random(g, count, 10 + t, -scale, scale);
@@ -84,6 +105,7 @@ static void check(adam_config cfg, int count, float scale)
 
 START_TEST(adam_matches_reference)
 {
+    variant = _i;
     static const int counts[] = {1, 3, 4, 1031, 4096, 70001};
     for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
         check(adam_defaults(), counts[c], 1.0f);
@@ -94,12 +116,14 @@ END_TEST
  * unless epsilon enters exactly as Keras uses it. */
 START_TEST(adam_uses_epsilon_as_keras)
 {
+    variant = _i;
     check(adam_defaults(), 1031, 1e-6f);
 }
 END_TEST
 
 START_TEST(adam_other_hyperparameters)
 {
+    variant = _i;
     adam_config cfg = {.lr = 0.01f, .beta1 = 0.8f, .beta2 = 0.99f,
                        .epsilon = 1e-4f};
     check(cfg, 1031, 0.5f);
@@ -123,6 +147,7 @@ static void same_bits(const char *what, int prefix, const float *a,
  * the whole run updates four at a time is here updated alone. */
 START_TEST(adam_update_is_elementwise)
 {
+    variant = _i;
     enum { COUNT = 1031 };
     static const int prefixes[] = {100, 99, 1};
     float *p0 = malloc(COUNT * sizeof *p0), *p = malloc(COUNT * sizeof *p);
@@ -148,6 +173,7 @@ END_TEST
  * others that move. */
 START_TEST(adam_leaves_zero_gradient_unchanged)
 {
+    variant = _i;
     enum { COUNT = 67 };
     static const float special[] = {-0.0f, 0.0f, 3.0e38f, -3.0e38f, 1e-37f,
                                     -1e-37f, 1e30f, 1.0f, 123456.789f};
@@ -160,7 +186,7 @@ START_TEST(adam_leaves_zero_gradient_unchanged)
         g[i] = 0;
     }
     adam_optimizer a;
-    TEST_OK(adam_create(&a, test_rt(), COUNT, adam_defaults(), &err), err);
+    TEST_OK(create(&a, COUNT, adam_defaults(), &err), err);
     cl_mem params = test_upload(p0, COUNT), grads = test_upload(g, COUNT);
     for (int t = 0; t < STEPS; t++) {
         TEST_OK(adam_step(&a, params, grads, &err), err);
@@ -186,9 +212,10 @@ END_TEST
 
 START_TEST(adam_rejects_empty)
 {
+    variant = _i;
     cnn_error err = {0};
     adam_optimizer a;
-    ck_assert_int_eq(adam_create(&a, test_rt(), 0, adam_defaults(), &err),
+    ck_assert_int_eq(create(&a, 0, adam_defaults(), &err),
                      CNN_ERR_INPUT);
 }
 END_TEST
@@ -198,12 +225,12 @@ int main(void)
     Suite *s = suite_create("adam");
     TCase *tc = tcase_create("adam");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, adam_matches_reference);
-    tcase_add_test(tc, adam_uses_epsilon_as_keras);
-    tcase_add_test(tc, adam_other_hyperparameters);
-    tcase_add_test(tc, adam_update_is_elementwise);
-    tcase_add_test(tc, adam_leaves_zero_gradient_unchanged);
-    tcase_add_test(tc, adam_rejects_empty);
+    tcase_add_loop_test(tc, adam_matches_reference, 0, ADAM_VARIANTS);
+    tcase_add_loop_test(tc, adam_uses_epsilon_as_keras, 0, ADAM_VARIANTS);
+    tcase_add_loop_test(tc, adam_other_hyperparameters, 0, ADAM_VARIANTS);
+    tcase_add_loop_test(tc, adam_update_is_elementwise, 0, ADAM_VARIANTS);
+    tcase_add_loop_test(tc, adam_leaves_zero_gradient_unchanged, 0, ADAM_VARIANTS);
+    tcase_add_loop_test(tc, adam_rejects_empty, 0, ADAM_VARIANTS);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

@@ -73,14 +73,21 @@ START_TEST(avgpool_matches_reference)
 }
 END_TEST
 
+/* Planes smaller than, equal to and larger than the GPU forward's 64
+ * work-items, and not multiples of them. */
 static const shape gap_shapes[] = {
     {3, 5, 7, 5, 0, 0}, {5, 17, 1, 1, 0, 0}, {1, 1, 1, 1, 0, 0},
-    {32, 64, 11, 11, 0, 0}, {3, 3, 26, 26, 0, 0},
+    {32, 64, 11, 11, 0, 0}, {3, 3, 26, 26, 0, 0}, {5, 3, 8, 8, 0, 0},
+    {3, 2, 9, 15, 0, 0},
 };
+enum { GAP_SHAPES = sizeof gap_shapes / sizeof gap_shapes[0] };
 
+/* Each shape as each variant. */
 START_TEST(gap_matches_reference)
 {
     cnn_error err = {0};
+    const int variant = _i % GAP_VARIANTS;
+    _i /= GAP_VARIANTS;
     shape s = gap_shapes[_i];
     size_t in = in_size(s), out = (size_t)s.n * s.c;
     float *x = test_random_new(in, 50 + _i, -2, 2);
@@ -92,7 +99,8 @@ START_TEST(gap_matches_reference)
     ref_gap_backward(dyd, dxr, s.n, s.c, s.h, s.w);
 
     gap_layer l;
-    TEST_OK(gap_create(&l, test_rt(), s.n, s.c, s.h, s.w, &err), err);
+    TEST_OK(gap_create(&l, test_rt(), s.n, s.c, s.h, s.w, variant, &err), err);
+    ck_assert_int_eq(l.local != 0, variant == 1);
     cl_mem bx = test_upload(x, in), bdy = test_upload(dy, out);
     cl_mem by = test_poisoned(out), bdx = test_poisoned(in);
     TEST_OK(gap_forward(&l, s.n, bx, by, &err), err);
@@ -136,10 +144,11 @@ START_TEST(rejects_bad_shapes)
     avgpool_release(&a);
 
     gap_layer g;
-    ck_assert_int_eq(gap_create(&g, rt, 4, 0, 8, 8, &err), CNN_ERR_INPUT);
-    ck_assert_int_eq(gap_create(&g, rt, 4, 3, 0, 8, &err), CNN_ERR_INPUT);
-    ck_assert_int_eq(gap_create(&g, rt, 0, 3, 8, 8, &err), CNN_ERR_INPUT);
-    TEST_OK(gap_create(&g, rt, 4, 3, 8, 8, &err), err);
+    ck_assert_int_eq(gap_create(&g, rt, 4, 0, 8, 8, 0, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(gap_create(&g, rt, 4, 3, 0, 8, 0, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(gap_create(&g, rt, 0, 3, 8, 8, 0, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(gap_create(&g, rt, 4, 3, 8, 8, GAP_VARIANTS, &err), CNN_ERR_INPUT);
+    TEST_OK(gap_create(&g, rt, 4, 3, 8, 8, 0, &err), err);
     ck_assert_int_eq(gap_forward(&g, 5, b, b, &err), CNN_ERR_INPUT);
     ck_assert_int_eq(gap_backward(&g, 0, b, b, &err), CNN_ERR_INPUT);
     gap_release(&g);
@@ -328,8 +337,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, avgpool_matches_reference, 0,
                         sizeof shapes / sizeof shapes[0]);
-    tcase_add_loop_test(tc, gap_matches_reference, 0,
-                        sizeof gap_shapes / sizeof gap_shapes[0]);
+    tcase_add_loop_test(tc, gap_matches_reference, 0, GAP_SHAPES * GAP_VARIANTS);
     tcase_add_test(tc, rejects_bad_shapes);
     tcase_add_test(tc, rows_parse_and_shape);
     tcase_add_test(tc, rows_run_as_their_references);

@@ -34,7 +34,7 @@ static void random_params(float *p[4], int c, uint64_t seed)
  * against the reference: y, the moved running statistics, dx, dgamma,
  * dbeta, and the inference y from the device's moved statistics. The x
  * values sit off zero so a one-pass variance would lose digits. */
-static void check(shape s, int max_batch, int with_dx)
+static void check(shape s, int max_batch, int with_dx, int variant)
 {
     cnn_error err = {0};
     int hw = s.h * s.w;
@@ -48,8 +48,9 @@ static void check(shape s, int max_batch, int with_dx)
     float *db = malloc(nc * sizeof *db);
 
     batchnorm_layer l;
-    TEST_OK(batchnorm_create(&l, test_rt(), max_batch, s.c, s.h, s.w, &err),
+    TEST_OK(batchnorm_create(&l, test_rt(), max_batch, s.c, s.h, s.w, variant, &err),
             err);
+    ck_assert_int_eq(l.gpu, variant == 1);
     cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, nx);
     cl_mem bp[4];
     for (int i = 0; i < 4; i++)
@@ -104,15 +105,21 @@ static void check(shape s, int max_batch, int with_dx)
 
 /* Spatial and flat ((N, C, 1, 1), after a flatten or dense layer); channel
  * values fewer and more than a work-group; batch 1 flat, where the batch
- * variance is 0 over a single value. */
+ * variance is 0 over a single value; for the GPU variant, channels of one
+ * chunk (1024 values on PoCL) and of many, a partial last chunk, and more
+ * chunks (258) than work-items per group. */
 static const shape awkward[] = {
-    {3, 5, 7, 9}, {5, 17, 1, 1}, {2, 3, 13, 13}, {1, 4, 1, 1},
-    {33, 7, 5, 5}, {1, 3, 1, 7}, {7, 1, 30, 31},
+    {3, 5, 7, 9},   {5, 17, 1, 1},   {2, 3, 13, 13},  {1, 4, 1, 1},
+    {33, 7, 5, 5},  {1, 3, 1, 7},    {7, 1, 30, 31},  {5, 3, 16, 16},
+    {3, 2, 1025, 1}, {257, 1, 32, 32},
 };
+enum { AWKWARD = sizeof awkward / sizeof awkward[0] };
 
+/* Each shape as each variant. */
 START_TEST(matches_reference_on_awkward_shapes)
 {
-    check(awkward[_i], awkward[_i].n, 1);
+    const shape s = awkward[_i / BATCHNORM_VARIANTS];
+    check(s, s.n, 1, _i % BATCHNORM_VARIANTS);
 }
 END_TEST
 
@@ -120,7 +127,9 @@ END_TEST
  * needs no dx. */
 START_TEST(smaller_batch_without_dx)
 {
-    check((shape){3, 6, 4, 5}, 8, 0);
+    for (int v = 0; v < BATCHNORM_VARIANTS; v++)
+        check((shape){3, 6, 4, 5}, 8, 0, v);
+    check((shape){3, 2, 40, 40}, 8, 0, 1);
 }
 END_TEST
 
@@ -128,10 +137,12 @@ START_TEST(rejects_bad_shapes)
 {
     cnn_error err = {0};
     batchnorm_layer l;
-    ck_assert_int_eq(batchnorm_create(&l, test_rt(), 4, 0, 3, 3, &err),
+    ck_assert_int_eq(batchnorm_create(&l, test_rt(), 4, 0, 3, 3, 0, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "0 channels"));
-    TEST_OK(batchnorm_create(&l, test_rt(), 4, 3, 2, 2, &err), err);
+    ck_assert_int_eq(batchnorm_create(&l, test_rt(), 4, 3, 2, 2, BATCHNORM_VARIANTS, &err),
+                     CNN_ERR_INPUT);
+    TEST_OK(batchnorm_create(&l, test_rt(), 4, 3, 2, 2, 0, &err), err);
     ck_assert_int_eq(batchnorm_forward(&l, 5, 1, NULL, NULL, NULL, NULL, NULL,
                                        NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
@@ -340,7 +351,7 @@ int main(void)
     tcase_add_loop_test(tc, reference_gradients_match_finite_differences, 0, 3);
     tcase_add_test(tc, rejects_bad_shapes);
     tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,
-                        sizeof awkward / sizeof awkward[0]);
+                        AWKWARD * BATCHNORM_VARIANTS);
     tcase_add_test(tc, smaller_batch_without_dx);
     tcase_add_test(tc, row_parses_bn_only);
     tcase_add_test(tc, row_keeps_the_shape_and_declares_four_tensors);

@@ -130,6 +130,16 @@ static void problem_check(const problem *p, int relu)
         free(all[i]);
 }
 
+/* The index of the variant labelled `label`. */
+static int variant_index(const char *label)
+{
+    for (int v = 0; v < DENSE_VARIANTS; v++)
+        if (!strcmp(dense_variants[v].label, label))
+            return v;
+    ck_abort_msg("no variant %s", label);
+    return -1;
+}
+
 /* One shape as one of dense_variants; max_batch may exceed n. */
 static void check_shape(int variant, int max_batch, int n, int in,
                         int out, int relu, int sub)
@@ -140,6 +150,8 @@ static void check_shape(int variant, int max_batch, int n, int in,
             err);
     ck_assert_int_eq(l.path, variant == DENSE_GEMM_CLBLAST ? DENSE_GEMM_CLBLAST
                                                            : DENSE_GEMM_KERNEL);
+    /* A GPU variant runs the GPU GEMM and nothing else does. */
+    ck_assert_int_eq(l.gpu_gemm != NULL, dense_variants[variant].where == TUNE_NOT_CPU);
     problem p;
     problem_init(&p, n, in, out, (uint64_t)(n * 131 + in * 7 + out * 3), sub);
     problem_run(&p, &l);
@@ -187,10 +199,66 @@ START_TEST(every_variant_matches_reference)
 }
 END_TEST
 
+/* The GPU GEMM's variants where its tiles and slices meet edges: M, N past
+ * a 32 x 32 (and 32 x 32 of 2 x 2) tile by one, K past a step of 16 and a
+ * slice of 64 or 256, batch 3 and 5, and fc1 of the reference model at
+ * batch 32 (121 slices of 64). */
+START_TEST(gpu_variants_match_reference)
+{
+    static const struct {
+        int max_batch, n, in, out, relu, sub;
+    } edges[] = {
+        {5, 5, 17, 33, 1, 0},   {3, 3, 65, 31, 1, 1},  {33, 33, 257, 65, 0, 0},
+        {40, 33, 130, 32, 1, 0}, {1, 1, 1, 1, 1, 0},   {32, 32, 7744, 64, 1, 1},
+    };
+    for (int v = 0; v < DENSE_VARIANTS; v++)
+        if (dense_variants[v].where == TUNE_NOT_CPU)
+            for (int i = 0; i < (int)(sizeof edges / sizeof edges[0]); i++)
+                check_shape(v, edges[i].max_batch, edges[i].n, edges[i].in,
+                            edges[i].out, edges[i].relu, edges[i].sub);
+}
+END_TEST
+
+/* Variants that share an arithmetic key give the same bits (a checkpoint
+ * may resume on any of them). */
+START_TEST(equal_keys_give_equal_bits)
+{
+    const int n = 33, in = 300, out = 70;
+    cnn_error err = {0};
+    problem p;
+    problem_init(&p, n, in, out, 5, 0);
+    size_t sizes[4] = {(size_t)n * out, (size_t)n * in, (size_t)out * in, (size_t)out};
+    float *first[DENSE_VARIANTS][4] = {{0}};
+    for (int v = 0; v < DENSE_VARIANTS; v++) {
+        int same = -1;
+        for (int u = 0; u < v && same < 0; u++)
+            if (!strcmp(dense_variants[u].arithmetic, dense_variants[v].arithmetic))
+                same = u;
+        dense_layer l;
+        TEST_OK(dense_create(&l, test_rt(), n, in, out, 1, v, &err), err);
+        problem_run(&p, &l);
+        dense_release(&l);
+        float *got[4] = {p.y, p.dx, p.dw, p.db};
+        for (int i = 0; i < 4; i++) {
+            first[v][i] = malloc(sizes[i] * 4);
+            memcpy(first[v][i], got[i], sizes[i] * 4);
+            if (same >= 0)
+                ck_assert_msg(!memcmp(first[same][i], got[i], sizes[i] * 4),
+                              "%s and %s differ in output %d",
+                              dense_variants[same].label, dense_variants[v].label, i);
+        }
+    }
+    for (int v = 0; v < DENSE_VARIANTS; v++)
+        for (int i = 0; i < 4; i++)
+            free(first[v][i]);
+    problem_free(&p);
+}
+END_TEST
+
 /* The same inputs twice give bit-identical outputs; dx may be skipped. */
 START_TEST(repeat_is_bit_identical)
 {
-    const dense_gemm paths[2] = {DENSE_GEMM_KERNEL, DENSE_GEMM_CLBLAST};
+    const int paths[3] = {DENSE_GEMM_KERNEL, DENSE_GEMM_CLBLAST, variant_index("gpu-k64")};
     cnn_error err = {0};
     dense_layer l;
     TEST_OK(dense_create(&l, test_rt(), 32, 7744, 64, 1, paths[_i], &err), err);
@@ -328,7 +396,9 @@ int main(void)
     tcase_add_loop_test(tc, kernel_path_matches_reference, 0, NSHAPES);
     tcase_add_loop_test(tc, clblast_path_matches_reference, 0, NSHAPES);
     tcase_add_test(tc, every_variant_matches_reference);
-    tcase_add_loop_test(tc, repeat_is_bit_identical, 0, 2);
+    tcase_add_test(tc, gpu_variants_match_reference);
+    tcase_add_test(tc, equal_keys_give_equal_bits);
+    tcase_add_loop_test(tc, repeat_is_bit_identical, 0, 3);
     tcase_add_test(tc, clblast_errors_are_named);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

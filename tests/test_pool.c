@@ -27,16 +27,19 @@ static size_t out_size(shape s)
     return (size_t)s.n * s.c * ((s.h - s.p) / s.s + 1) * ((s.w - s.p) / s.s + 1);
 }
 
-/* Runs the device's forward on x and backward on dy for shape s, outputs
- * poisoned first; y and dx receive the results. */
-static void run_pool(shape s, const float *x, const float *dy, float *y,
+/* Runs the device's forward on x and backward on dy for shape s as
+ * pool_variants[variant], outputs poisoned first; y and dx receive the
+ * results. */
+static void run_pool(shape s, int variant, const float *x, const float *dy, float *y,
                      float *dx)
 {
     cnn_error err = {0};
     size_t in = in_size(s), out = out_size(s);
     pool_layer l;
-    TEST_OK(pool_create(&l, test_rt(), s.n, s.c, s.h, s.w, s.p, s.s, &err),
+    TEST_OK(pool_create(&l, test_rt(), s.n, s.c, s.h, s.w, s.p, s.s, variant, &err),
             err);
+    /* The GPU variant runs its own kernels where it has them. */
+    ck_assert_int_eq(l.wg != 0, variant == 1 && s.p == 2 && s.s == 2);
     cl_mem bx = test_upload(x, in), bdy = test_upload(dy, out);
     cl_mem by = test_poisoned(out), bdx = test_poisoned(in);
     TEST_OK(pool_forward(&l, s.n, bx, by, &err), err);
@@ -50,10 +53,24 @@ static void run_pool(shape s, const float *x, const float *dy, float *y,
     pool_release(&l);
 }
 
-/* The device's y and dx for x and dy against the reference's: within the
- * tolerances, or bit for bit when exact (max selects a value of x, and dy
- * holding small integers sums exactly in any order). */
+/* The device's y and dx for x and dy against the reference's, for every
+ * variant: within the tolerances, or bit for bit when exact (max selects a
+ * value of x, and dy holding small integers sums exactly in any order).
+ * The variants share one arithmetic key, so they must agree bit for bit. */
+static void check_pool_variant(shape s, int variant, const float *x, const float *dy,
+                               int exact, float *y0, float *dx0, int compare);
+
 static void check_pool(shape s, const float *x, const float *dy, int exact)
+{
+    size_t in = in_size(s), out = out_size(s);
+    float *y0 = malloc(out * sizeof *y0), *dx0 = malloc(in * sizeof *dx0);
+    for (int v = 0; v < POOL_VARIANTS; v++)
+        check_pool_variant(s, v, x, dy, exact, y0, dx0, v > 0);
+    free(y0), free(dx0);
+}
+
+static void check_pool_variant(shape s, int variant, const float *x, const float *dy,
+                               int exact, float *y0, float *dx0, int compare)
 {
     size_t in = in_size(s), out = out_size(s);
     float *y = malloc(out * sizeof *y), *dx = malloc(in * sizeof *dx);
@@ -61,7 +78,16 @@ static void check_pool(shape s, const float *x, const float *dy, int exact)
     double *xd = test_widen(x, in), *dyd = test_widen(dy, out);
     ref_maxpool_forward(xd, yr, s.n, s.c, s.h, s.w, s.p, s.s);
     ref_maxpool_backward(xd, dyd, dxr, s.n, s.c, s.h, s.w, s.p, s.s);
-    run_pool(s, x, dy, y, dx);
+    run_pool(s, variant, x, dy, y, dx);
+    if (!compare) {
+        memcpy(y0, y, out * sizeof *y);
+        memcpy(dx0, dx, in * sizeof *dx);
+    } else {
+        ck_assert_msg(!memcmp(y, y0, out * sizeof *y), "pool%ds%d: %s's y differs",
+                      s.p, s.s, pool_variants[variant].label);
+        ck_assert_msg(!memcmp(dx, dx0, in * sizeof *dx), "pool%ds%d: %s's dx differs",
+                      s.p, s.s, pool_variants[variant].label);
+    }
     if (exact) {
         for (size_t i = 0; i < out; i++)
             ck_assert_msg(y[i] == (float)yr[i], "pool%ds%d y[%zu] = %.9g, "
@@ -86,7 +112,7 @@ static const shape shapes[] = {
     {4, 32, 26, 26, 2, 2}, {3, 5, 11, 11, 2, 2}, {3, 5, 10, 11, 3, 3},
     {5, 17, 9, 8, 3, 2},   {3, 5, 11, 9, 2, 1},  {3, 17, 13, 11, 4, 3},
     {5, 5, 11, 13, 2, 3},  {3, 5, 6, 7, 1, 1},   {3, 17, 7, 7, 7, 1},
-    {3, 5, 9, 8, 5, 4},
+    {3, 5, 9, 8, 5, 4},    {5, 64, 16, 16, 2, 2}, {3, 3, 3, 3, 2, 2},
 };
 enum { SHAPES = sizeof shapes / sizeof shapes[0] };
 
@@ -141,20 +167,22 @@ START_TEST(pool_rejects_bad_shapes)
 {
     cnn_error err = {0};
     pool_layer l;
-    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 1, 8, 2, 2, &err),
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 1, 8, 2, 2, 0, &err),
                      CNN_ERR_INPUT);
-    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 8, 8, 9, 1, &err),
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 8, 8, 9, 1, 0, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "window 9"));
-    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 0, 4, 4, 2, 2, &err),
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 0, 4, 4, 2, 2, 0, &err),
                      CNN_ERR_INPUT);
-    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 4, 4, 0, 2, &err),
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 4, 4, 0, 2, 0, &err),
                      CNN_ERR_INPUT);
-    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 4, 4, 2, 0, &err),
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 4, 4, 2, 0, 0, &err),
                      CNN_ERR_INPUT);
-    ck_assert_int_eq(pool_create(&l, test_rt(), 0, 3, 4, 4, 2, 2, &err),
+    ck_assert_int_eq(pool_create(&l, test_rt(), 4, 3, 4, 4, 2, 2, POOL_VARIANTS, &err),
                      CNN_ERR_INPUT);
-    TEST_OK(pool_create(&l, test_rt(), 4, 3, 4, 4, 3, 1, &err), err);
+    ck_assert_int_eq(pool_create(&l, test_rt(), 0, 3, 4, 4, 2, 2, 0, &err),
+                     CNN_ERR_INPUT);
+    TEST_OK(pool_create(&l, test_rt(), 4, 3, 4, 4, 3, 1, 0, &err), err);
     cl_mem b = test_poisoned(1);
     ck_assert_int_eq(pool_forward(&l, 0, b, b, &err), CNN_ERR_INPUT);
     ck_assert_int_eq(pool_backward(&l, 5, b, b, b, &err), CNN_ERR_INPUT);

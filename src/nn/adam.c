@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 adam_config adam_defaults(void)
@@ -12,8 +13,14 @@ adam_config adam_defaults(void)
                          .epsilon = 1e-7f};
 }
 
-cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
-                       adam_config cfg, cnn_error *err)
+const tune_variant adam_variants[ADAM_VARIANTS] = {
+    {"vec16", NULL, "vec16", TUNE_ANYWHERE},
+    {"gpu", NULL, "scalar", TUNE_NOT_CPU},
+};
+
+/* The optimizer as adam_variants[variant]. */
+static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
+                                 adam_config cfg, int variant, cnn_error *err)
 {
     memset(a, 0, sizeof *a);
     /* The kernel indexes with int, work-items past the end included. */
@@ -25,7 +32,19 @@ cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
     a->cfg = cfg;
     size_t bytes = (size_t)count * sizeof(float);
     const float zero = 0.0f;
-    cnn_status st = clrt_kernel(rt, "adam_update", &a->update, err);
+    cnn_status st = clrt_kernel(rt, variant ? "adam_update_gpu" : "adam_update",
+                                &a->update, err);
+    if (st == CNN_OK && variant) {
+        /* 256 work-items (8 warps) a group, or the most the device allows. */
+        size_t most = 0;
+        cl_int rc = clGetKernelWorkGroupInfo(a->update, rt->dev.device,
+                                             CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
+                                             &most, NULL);
+        if (rc != CL_SUCCESS)
+            st = clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
+        for (a->local = 256; a->local > most && a->local > 1; a->local /= 2)
+            ;
+    }
     if (st == CNN_OK)
         st = clrt_buffer(rt, bytes, &a->m, err);
     if (st == CNN_OK)
@@ -39,6 +58,53 @@ cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
     if (st != CNN_OK)
         adam_release(a);
     return st;
+}
+
+typedef struct {
+    const clrt *rt;
+    int count;
+    adam_config cfg;
+    adam_optimizer a;
+    cl_mem buf[2]; /* params, grads */
+} adam_timing;
+
+static cnn_status enqueue_step(void *ctx, cnn_error *err)
+{
+    adam_timing *t = ctx;
+    return adam_step(&t->a, t->buf[0], t->buf[1], err);
+}
+
+/* The tuner's timing: one step over count zeroed parameters as variant
+ * `index`. */
+static cnn_status adam_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    adam_timing *t = ctx;
+    const size_t count[2] = {(size_t)t->count, (size_t)t->count};
+    cnn_status st = create_variant(&t->a, t->rt, t->count, t->cfg, index, err);
+    if (st)
+        return st;
+    if ((st = tune_scratch(t->rt, 2, count, t->buf, err)) == CNN_OK) {
+        st = tune_time_runs(t->rt, 3, enqueue_step, t, ms, err);
+        for (int i = 0; i < 2; i++)
+            clrt_release_mem(&t->buf[i]);
+    }
+    adam_release(&t->a);
+    return st;
+}
+
+cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
+                       adam_config cfg, tuner *tune, cnn_error *err)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "adam count=%d", count);
+    const tune_site site = {.name = "adam.update", .kind = "adam", .shape_key = shape,
+                            .dev = &rt->dev};
+    adam_timing t = {.rt = rt, .count = count, .cfg = cfg};
+    int variant;
+    memset(a, 0, sizeof *a);
+    cnn_status st = tuner_choose(tune, &site, adam_variants, ADAM_VARIANTS, adam_time, &t,
+                                 &variant, err);
+    return st ? st : create_variant(a, rt, count, cfg, variant, err);
 }
 
 void adam_release(adam_optimizer *a)
@@ -67,11 +133,18 @@ cnn_status adam_step(adam_optimizer *a, cl_mem params, cl_mem grads,
                                   sizeof a->cfg.beta2, &a->cfg.beta2);
     if (st != CNN_OK)
         return st;
-    /* Sixteen parameters per work-item; the runtime picks the work-group
-     * size from a global size rounded up to a multiple of 64. */
-    size_t global = ((size_t)a->count + 15) / 16;
-    global = (global + 63) / 64 * 64;
-    st = clrt_launch(a->rt, a->update, 1, &global, NULL, NULL, err);
+    if (a->local) {
+        /* One parameter per work-item, rounded up to whole groups. */
+        size_t global = (size_t)a->count;
+        st = clrt_launch(a->rt, a->update, 1, &global, &a->local, NULL, err);
+    } else {
+        /* Sixteen parameters per work-item; the runtime picks the
+         * work-group size from a global size rounded up to a multiple of
+         * 64. */
+        size_t global = ((size_t)a->count + 15) / 16;
+        global = (global + 63) / 64 * 64;
+        st = clrt_launch(a->rt, a->update, 1, &global, NULL, NULL, err);
+    }
     if (st == CNN_OK)
         a->step = t;
     return st;

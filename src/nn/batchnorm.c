@@ -1,9 +1,11 @@
 /* batchnorm.c: the batch-normalisation layer's host side (see batchnorm.h;
  * the kernels are in kernels/batchnorm.cl) and its row of the layer table,
- * token "bn". A training forward is one launch, a backward one launch. */
+ * token "bn". A training forward is one launch, a backward one launch (the
+ * GPU variant: three and two). */
 #include "batchnorm.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "layer.h"
@@ -13,22 +15,43 @@
  * down to what the device allows for these kernels. */
 enum { BATCHNORM_LOCAL = 256 };
 
+/* Values per work-item of a chunk (BATCHNORM_GPU_PER in the kernels). */
+enum { GPU_PER = 4 };
+
+const tune_variant batchnorm_variants[BATCHNORM_VARIANTS] = {
+    {"channel", NULL, "channel", TUNE_ANYWHERE},
+    {"gpu", NULL, "gpu", TUNE_NOT_CPU},
+};
+
 void batchnorm_release(batchnorm_layer *l)
 {
-    clrt_release_kernel(&l->train);
-    clrt_release_kernel(&l->infer);
-    clrt_release_kernel(&l->backward);
+    cl_kernel *const ks[7] = {&l->train, &l->infer, &l->backward, &l->gpu_sums,
+                              &l->gpu_normalize, &l->gpu_grad_sums, &l->gpu_grad};
+    for (int i = 0; i < 7; i++)
+        clrt_release_kernel(ks[i]);
     clrt_release_mem(&l->stats);
+    clrt_release_mem(&l->part);
     memset(l, 0, sizeof *l);
 }
 
-/* The largest power of two <= BATCHNORM_LOCAL that both reduction kernels
- * may run as one work-group. */
+/* Chunks per channel of a batch of n on the GPU kernels. */
+static size_t chunks(const batchnorm_layer *l, int n)
+{
+    const size_t per = GPU_PER * l->local;
+    return ((size_t)n * l->hw + per - 1) / per;
+}
+
+/* The largest power of two <= BATCHNORM_LOCAL that every reduction kernel
+ * of the variant may run as one work-group. */
 static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
 {
-    cl_kernel ks[] = {l->train, l->backward};
+    cl_kernel ks[4] = {l->train, l->backward};
+    if (l->gpu) {
+        ks[0] = l->gpu_sums, ks[1] = l->gpu_normalize;
+        ks[2] = l->gpu_grad_sums, ks[3] = l->gpu_grad;
+    }
     l->local = BATCHNORM_LOCAL;
-    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+    for (int i = 0; i < (l->gpu ? 4 : 2); i++) {
         size_t most;
         CLRT_CALL(err, clGetKernelWorkGroupInfo,
                   (ks[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
@@ -40,31 +63,99 @@ static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
 }
 
 cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
-                            int c, int h, int w, cnn_error *err)
+                            int c, int h, int w, int variant, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     /* The kernels index with int. */
     if (max_batch < 1 || c < 1 || h < 1 || w < 1 ||
-        (long long)max_batch * c * h * w > INT_MAX)
+        (long long)max_batch * c * h * w > INT_MAX || variant < 0 ||
+        variant >= BATCHNORM_VARIANTS)
         return cnn_fail(err, CNN_ERR_INPUT,
                         "batch normalisation: bad shape (batch %d, %d "
-                        "channels %dx%d)", max_batch, c, h, w);
+                        "channels %dx%d) or variant %d", max_batch, c, h, w, variant);
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
-                           .hw = h * w};
-    static const char *const names[] = {"batchnorm_forward_train",
-                                        "batchnorm_forward_infer",
-                                        "batchnorm_backward"};
-    cl_kernel *const kernels[] = {&l->train, &l->infer, &l->backward};
-    cnn_status st = clrt_kernels(rt, 3, names, kernels, err);
+                           .hw = h * w, .gpu = variant == 1};
+    static const char *const names[7] = {
+        "batchnorm_forward_infer", "batchnorm_forward_train", "batchnorm_backward",
+        "batchnorm_gpu_sums",      "batchnorm_gpu_normalize", "batchnorm_gpu_grad_sums",
+        "batchnorm_gpu_grad"};
+    cl_kernel *const kernels[7] = {&l->infer,        &l->train,    &l->backward,
+                                   &l->gpu_sums,     &l->gpu_normalize,
+                                   &l->gpu_grad_sums, &l->gpu_grad};
+    /* Inference, then the variant's training kernels. */
+    cnn_status st = clrt_kernels(rt, 1, names, kernels, err);
+    if (st == CNN_OK)
+        st = l->gpu ? clrt_kernels(rt, 4, names + 3, kernels + 3, err)
+                    : clrt_kernels(rt, 2, names + 1, kernels + 1, err);
     if (st == CNN_OK)
         st = pick_local(l, err);
     if (st == CNN_OK)
         st = clrt_buffer(rt, 2 * (size_t)c * sizeof(float), &l->stats, err);
+    if (st == CNN_OK && l->gpu)
+        st = clrt_buffer(rt, 2 * (size_t)c * chunks(l, max_batch) * sizeof(float),
+                         &l->part, err);
     if (st) {
         batchnorm_release(l);
         return cnn_fail_context(err, "creating a batch-normalisation layer");
     }
     return CNN_OK;
+}
+
+/* The GPU kernels' range: (chunks L, C) in work-groups of (L, 1). */
+static cnn_status gpu_launch(const batchnorm_layer *l, cl_kernel k, int n, cnn_error *err)
+{
+    const size_t global[2] = {chunks(l, n) * l->local, (size_t)l->c},
+                 local[2] = {l->local, 1};
+    return clrt_launch(l->rt, k, 2, global, local, NULL, err);
+}
+
+/* Training forward on the GPU kernels: the chunks' sums, their squared
+ * distances from the mean, then y and the statistics. */
+static cnn_status gpu_forward(const batchnorm_layer *l, int n, cl_mem x, cl_mem gamma,
+                              cl_mem beta, cl_mem running_mean, cl_mem running_var,
+                              cl_mem y, cnn_error *err)
+{
+    const float eps = (float)BATCHNORM_EPSILON, momentum = (float)BATCHNORM_MOMENTUM;
+    const size_t scratch = l->local * sizeof(float);
+    cnn_status st = CNN_OK;
+    for (int pass = 0; pass < 2 && st == CNN_OK; pass++) {
+        st = clrt_set_args(l->gpu_sums, err, 7, sizeof x, &x, sizeof l->part, &l->part,
+                           sizeof n, &n, sizeof l->c, &l->c, sizeof l->hw, &l->hw,
+                           sizeof pass, &pass, scratch, NULL);
+        if (st == CNN_OK)
+            st = gpu_launch(l, l->gpu_sums, n, err);
+    }
+    if (st == CNN_OK)
+        st = clrt_set_args(l->gpu_normalize, err, 14, sizeof x, &x, sizeof gamma, &gamma,
+                           sizeof beta, &beta, sizeof running_mean, &running_mean,
+                           sizeof running_var, &running_var, sizeof y, &y,
+                           sizeof l->stats, &l->stats, sizeof l->part, &l->part,
+                           sizeof n, &n, sizeof l->c, &l->c, sizeof l->hw, &l->hw,
+                           sizeof eps, &eps, sizeof momentum, &momentum, scratch, NULL);
+    return st ? st : gpu_launch(l, l->gpu_normalize, n, err);
+}
+
+/* Backward on the GPU kernels: the chunks' sums of dy and dy xhat, then
+ * dgamma, dbeta and dx. */
+static cnn_status gpu_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem gamma,
+                               cl_mem dy, cl_mem dx, cl_mem dgamma, cl_mem dbeta,
+                               cnn_error *err)
+{
+    const size_t scratch = l->local * sizeof(float);
+    const int has_dx = dx != NULL;
+    cnn_status st = clrt_set_args(l->gpu_grad_sums, err, 8, sizeof x, &x, sizeof dy, &dy,
+                                  sizeof l->stats, &l->stats, sizeof l->part, &l->part,
+                                  sizeof n, &n, sizeof l->c, &l->c, sizeof l->hw, &l->hw,
+                                  scratch, NULL);
+    if (st == CNN_OK)
+        st = gpu_launch(l, l->gpu_grad_sums, n, err);
+    if (st == CNN_OK)
+        st = clrt_set_args(l->gpu_grad, err, 13, sizeof x, &x, sizeof gamma, &gamma,
+                           sizeof dy, &dy, sizeof l->stats, &l->stats, sizeof l->part,
+                           &l->part, sizeof dx, &dx, sizeof dgamma, &dgamma,
+                           sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
+                           sizeof l->hw, &l->hw, sizeof has_dx, &has_dx, scratch, NULL);
+    return st ? st : gpu_launch(l, l->gpu_grad, n, err);
 }
 
 cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
@@ -88,6 +179,8 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
         return st ? st : clrt_launch(l->rt, l->infer, 1, &global, NULL, NULL,
                                      err);
     }
+    if (l->gpu)
+        return gpu_forward(l, n, x, gamma, beta, running_mean, running_var, y, err);
     size_t global = (size_t)l->c * l->local;
     st = clrt_set_args(l->train, err, 13, sizeof x, &x, sizeof gamma, &gamma,
                        sizeof beta, &beta, sizeof running_mean, &running_mean,
@@ -109,6 +202,8 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
     if (st)
         return st;
     int has_dx = dx != NULL;
+    if (l->gpu)
+        return gpu_backward(l, n, x, gamma, dy, dx, dgamma, dbeta, err);
     size_t global = (size_t)l->c * l->local;
     st = clrt_set_args(l->backward, err, 12, sizeof x, &x, sizeof gamma,
                        &gamma, sizeof dy, &dy, sizeof l->stats, &l->stats,
@@ -141,12 +236,61 @@ static int bn_params(const arch_layer *l, layer_param *out)
     return count;
 }
 
+typedef struct {
+    const layer_node *nd;
+    const layer_env *env;
+    batchnorm_layer l;
+    cl_mem buf[10]; /* x, y, dy, dx, then the (C) vectors */
+} bn_timing;
+
+static cnn_status enqueue_step(void *ctx, cnn_error *err)
+{
+    const bn_timing *t = ctx;
+    const cl_mem *b = t->buf;
+    const int n = t->env->max_batch;
+    cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], b[4], b[5], b[6], b[7], b[1], err);
+    return st ? st : batchnorm_backward(&t->l, n, b[0], b[4], b[2], b[3], b[8], b[9], err);
+}
+
+/* The tuner's timing: a training forward and backward at max_batch as
+ * variant `index`, on zeroed scratch data. */
+static cnn_status bn_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    bn_timing *t = ctx;
+    const arch_layer *s = t->nd->spec;
+    const size_t c = (size_t)s->in.c,
+                 all = (size_t)t->env->max_batch * c * s->in.h * s->in.w;
+    const size_t count[10] = {all, all, all, all, c, c, c, c, c, c};
+    cnn_status st = batchnorm_create(&t->l, t->env->rt, t->env->max_batch, s->in.c,
+                                     s->in.h, s->in.w, index, err);
+    if (st)
+        return st;
+    if ((st = tune_scratch(t->env->rt, 10, count, t->buf, err)) == CNN_OK) {
+        st = tune_time_runs(t->env->rt, 3, enqueue_step, t, ms, err);
+        for (int i = 0; i < 10; i++)
+            clrt_release_mem(&t->buf[i]);
+    }
+    batchnorm_release(&t->l);
+    return st;
+}
+
+/* One site, "<name>.reduce": the training kernels' shape. */
 static cnn_status bn_create(layer_node *nd, const layer_env *env,
                             cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    return batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
-                            l->in.w, err);
+    char name[TUNE_NAME], shape[96];
+    snprintf(name, sizeof name, "%s.reduce", l->name);
+    snprintf(shape, sizeof shape, "bn in=%dx%dx%d batch=%d", l->in.c, l->in.h, l->in.w,
+             env->max_batch);
+    const tune_site site = {.name = name, .kind = l->kind->prefix, .shape_key = shape,
+                            .dev = &env->rt->dev};
+    bn_timing t = {.nd = nd, .env = env};
+    int variant;
+    cnn_status st = tuner_choose(env->tune, &site, batchnorm_variants, BATCHNORM_VARIANTS,
+                                 bn_time, &t, &variant, err);
+    return st ? st : batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                                      l->in.w, variant, err);
 }
 
 static void bn_release(layer_node *nd) { batchnorm_release(nd->op); }

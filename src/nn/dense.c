@@ -23,6 +23,15 @@ const tune_variant dense_variants[DENSE_VARIANTS] = {
      "kernel"},
     {"kernel-nn8x1", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 -DDENSE_NN_TV=1",
      "kernel"},
+    /* fc1 of the reference model at batch 32 is a 32 x 64 product over
+     * 7744: slices of 64 make 121 x 2 work-groups of its 32 x 32 tiles,
+     * enough for every SM of a large GPU; slices of 256 fewer but longer. */
+    {"gpu-k64", "-DDENSE_GPU_WM=8 -DDENSE_GPU_WN=8 -DDENSE_GPU_RM=4 -DDENSE_GPU_RN=4",
+     "gpu-k64", TUNE_NOT_CPU},
+    {"gpu-k256", "-DDENSE_GPU_WM=8 -DDENSE_GPU_WN=8 -DDENSE_GPU_RM=4 -DDENSE_GPU_RN=4",
+     "gpu-k256", TUNE_NOT_CPU},
+    {"gpu-k64-r2", "-DDENSE_GPU_WM=16 -DDENSE_GPU_WN=16 -DDENSE_GPU_RM=2 -DDENSE_GPU_RN=2",
+     "gpu-k64", TUNE_NOT_CPU},
 };
 static const dense_tiles variant_tiles[DENSE_VARIANTS] = {
     [DENSE_GEMM_KERNEL] = {4, 4, 8, 2, 512},
@@ -30,6 +39,9 @@ static const dense_tiles variant_tiles[DENSE_VARIANTS] = {
     {4, 4, 8, 2, 1024},
     {2, 8, 8, 2, 512},
     {4, 4, 8, 1, 512},
+    {4, 4, 8, 2, 64, 8, 8, 4, 4},
+    {4, 4, 8, 2, 256, 8, 8, 4, 4},
+    {4, 4, 8, 2, 64, 16, 16, 2, 2},
 };
 /* Timed forward+backward repetitions per path (after a warm-up). */
 #define TIMING_REPS 3
@@ -219,12 +231,92 @@ static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
     return CNN_OK;
 }
 
+/* One product on the GPU GEMM (see dense_gpu_gemm in kernels/dense.cl for
+ * the operands' strides, the mask, the epilogue and the row sums); K is cut
+ * into slices of kc. */
+typedef struct {
+    int m, n, k, kc;
+    cl_mem a;
+    int sam, sak;
+    cl_mem y; /* the mask's source, or NULL */
+    cl_mem b;
+    int sbk, sbn;
+    cl_mem c;
+    int ldc;
+    cl_mem bias;
+    int epilogue;
+    cl_mem db; /* row sums of A, or NULL */
+} gpu_product;
+
+static cnn_status gpu_gemm(const dense_layer *l, const gpu_product *g, cnn_error *err)
+{
+    const int mask = g->y != NULL, rowsum = g->db != NULL;
+    cnn_status st = clrt_set_args(
+        l->gpu_gemm, err, 18, sizeof g->a, &g->a, sizeof g->sam, &g->sam, sizeof g->sak,
+        &g->sak, sizeof g->y, &g->y, sizeof mask, &mask, sizeof g->b, &g->b,
+        sizeof g->sbk, &g->sbk, sizeof g->sbn, &g->sbn, sizeof g->c, &g->c,
+        sizeof g->ldc, &g->ldc, sizeof g->m, &g->m, sizeof g->n, &g->n, sizeof g->k,
+        &g->k, sizeof g->kc, &g->kc, sizeof g->bias, &g->bias, sizeof g->epilogue,
+        &g->epilogue, sizeof g->db, &g->db, sizeof rowsum, &rowsum);
+    if (st)
+        return st;
+    const dense_tiles *t = &l->tiles;
+    const size_t local[3] = {(size_t)t->gpu_wn, (size_t)t->gpu_wm, 1};
+    const size_t global[3] = {
+        ceil_div((size_t)g->n, (size_t)(t->gpu_wn * t->gpu_rn)) * local[0],
+        ceil_div((size_t)g->m, (size_t)(t->gpu_wm * t->gpu_rm)) * local[1],
+        ceil_div((size_t)g->k, (size_t)g->kc)};
+    if ((st = clrt_launch(l->rt, l->gpu_gemm, 3, global, local, NULL, err)))
+        return st;
+    clrt_profile_flop(l->rt, 2.0 * g->m * g->n * g->k);
+    return CNN_OK;
+}
+
+/* GPU path forward: Y = X Wᵀ in slices of kc, each output's slices summed in
+ * order with the bias (and ReLU) by dense_splitk_reduce, or fused into the
+ * GEMM's store when there is one slice. */
+static cnn_status gpu_forward(const dense_layer *l, int m, cl_mem x, cl_mem w,
+                              cl_mem b, cl_mem y, cnn_error *err)
+{
+    const int split = l->nsplit > 1;
+    const gpu_product g = {.m = m, .n = l->out, .k = l->in, .kc = l->tiles.kc,
+                           .a = x, .sam = l->in, .sak = 1, .b = w, .sbk = 1,
+                           .sbn = l->in, .c = split ? l->partial : y, .ldc = l->out,
+                           .bias = b, .epilogue = split ? 0 : l->relu ? 2 : 1};
+    cnn_status st = gpu_gemm(l, &g, err);
+    if (st || !split)
+        return st;
+    st = clrt_set_args(l->splitk_reduce, err, 7, sizeof l->partial, &l->partial,
+                       sizeof b, &b, sizeof y, &y, sizeof m, &m, sizeof l->out,
+                       &l->out, sizeof l->nsplit, &l->nsplit, sizeof l->relu, &l->relu);
+    return st ? st : launch1(l, l->splitk_reduce, (size_t)m * l->out, err);
+}
+
+/* GPU path backward: dX = dZ W and dW = dZᵀ X, each reading dY through the
+ * ReLU's mask; dW's product also sums db. */
+static cnn_status gpu_backward(const dense_layer *l, int n, cl_mem x, cl_mem w,
+                               cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
+                               cnn_error *err)
+{
+    cl_mem mask = l->relu ? y : NULL;
+    const gpu_product gx = {.m = n, .n = l->in, .k = l->out, .kc = l->out, .a = dy,
+                            .sam = l->out, .sak = 1, .y = mask, .b = w, .sbk = l->in,
+                            .sbn = 1, .c = dx, .ldc = l->in};
+    const gpu_product gw = {.m = l->out, .n = l->in, .k = n, .kc = n, .a = dy,
+                            .sam = 1, .sak = l->out, .y = mask, .b = x, .sbk = l->in,
+                            .sbn = 1, .c = dw, .ldc = l->in, .db = db};
+    cnn_status st = dx ? gpu_gemm(l, &gx, err) : CNN_OK;
+    return st ? st : gpu_gemm(l, &gw, err);
+}
+
 cnn_status dense_forward(const dense_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem b, cl_mem y, cnn_error *err)
 {
     cnn_status st = layer_check_batch("dense", n, l->max_batch, err);
     if (st)
         return st;
+    if (l->gpu_gemm)
+        return gpu_forward(l, n, x, w, b, y, err);
     if (l->path == DENSE_GEMM_KERNEL)
         return gemm_nt(l, n, x, w, b, y, err);
 
@@ -245,6 +337,8 @@ cnn_status dense_backward(const dense_layer *l, int n, cl_mem x, cl_mem w,
     cnn_status st = layer_check_batch("dense", n, l->max_batch, err);
     if (st)
         return st;
+    if (l->gpu_gemm)
+        return gpu_backward(l, n, x, w, y, dy, dx, dw, db, err);
     /* One pass masks dY by the ReLU (into dz) and sums db. */
     cl_mem dz = l->relu ? l->dz : dy;
     if ((st = clrt_set_args(l->bias_grad, err, 7, sizeof y, &y, sizeof dy,
@@ -362,8 +456,40 @@ static cnn_status clblast_tune_for_cpu(const clrt *rt, cnn_error *err)
     return CNN_OK;
 }
 
+/* The GPU variants' GEMM from the variant's program and the split-K
+ * reduction; the GEMM's work-group size is fixed by its tiles. */
+static cnn_status create_gpu(dense_layer *l, const char *options, cnn_error *err)
+{
+    static const char *const gemm = "dense_gpu_gemm", *const reduce = "dense_splitk_reduce";
+    cl_kernel *const out[2] = {&l->gpu_gemm, &l->splitk_reduce};
+    cnn_status st = clrt_kernels_from(l->rt, "dense", options, 1, &gemm, out, err);
+    if (st == CNN_OK)
+        st = clrt_kernels(l->rt, 1, &reduce, out + 1, err);
+    if (st)
+        return st;
+    size_t most[2];
+    for (int i = 0; i < 2; i++)
+        CLRT_CALL(err, clGetKernelWorkGroupInfo,
+                  (*out[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
+                   sizeof most[i], &most[i], NULL));
+    const size_t need = (size_t)l->tiles.gpu_wm * l->tiles.gpu_wn;
+    if (most[0] < need)
+        return cnn_fail(err, CNN_ERR_RUNTIME,
+                        "dense_gpu_gemm needs work-groups of %zu work-items; this "
+                        "device allows %zu for it. Force another fc variant "
+                        "(--variants fc=kernel).", need, most[0]);
+    for (l->wg = 64; l->wg > most[1]; l->wg /= 2)
+        ;
+    if (l->nsplit > 1)
+        return clrt_buffer(l->rt, (size_t)l->nsplit * l->max_batch * l->out * sizeof(float),
+                           &l->partial, err);
+    return CNN_OK;
+}
+
 static cnn_status create(dense_layer *l, const char *options, cnn_error *err)
 {
+    if (l->tiles.gpu_wm)
+        return create_gpu(l, options, err);
     static const char *const names[5] = {"dense_gemm_nt", "dense_gemm_nn",
                                          "dense_splitk_reduce",
                                          "dense_bias_act", "dense_bias_grad"};
@@ -432,10 +558,10 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
 
 void dense_release(dense_layer *l)
 {
-    cl_kernel *const ks[5] = {&l->gemm_nt, &l->gemm_nn, &l->splitk_reduce,
-                              &l->bias_act, &l->bias_grad};
+    cl_kernel *const ks[6] = {&l->gemm_nt, &l->gemm_nn, &l->splitk_reduce,
+                              &l->bias_act, &l->bias_grad, &l->gpu_gemm};
     cl_mem *const ms[3] = {&l->partial, &l->dz, &l->clblast_temp};
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         clrt_release_kernel(ks[i]);
     for (int i = 0; i < 3; i++)
         clrt_release_mem(ms[i]);

@@ -3,25 +3,46 @@
 #include "gap.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "layer.h"
 #include "ref/gap.h"
 
+const tune_variant gap_variants[GAP_VARIANTS] = {
+    {"plane", NULL, "plane", TUNE_ANYWHERE},
+    {"gpu", NULL, "tree", TUNE_NOT_CPU},
+};
+
 cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
-                      int h, int w, cnn_error *err)
+                      int h, int w, int variant, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     if (max_batch < 1 || c < 1 || h < 1 || w < 1 ||
-        (long long)max_batch * c * h * w > INT_MAX)
+        (long long)max_batch * c * h * w > INT_MAX || variant < 0 ||
+        variant >= GAP_VARIANTS)
         return cnn_fail(err, CNN_ERR_INPUT, "global average pooling: bad "
-                        "shape (batch %d, %d channels %dx%d)", max_batch, c,
-                        h, w);
+                        "shape (batch %d, %d channels %dx%d) or variant %d",
+                        max_batch, c, h, w, variant);
     *l = (gap_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                      .w = w};
-    static const char *const names[] = {"gap_forward", "gap_backward"};
+    const char *names[] = {variant ? "gap_gpu_forward" : "gap_forward", "gap_backward"};
     cl_kernel *const kernels[] = {&l->forward, &l->backward};
-    return clrt_kernels(rt, 2, names, kernels, err);
+    cnn_status st = clrt_kernels(rt, 2, names, kernels, err);
+    if (st || !variant)
+        return st;
+    /* 64 work-items (two warps) a plane, or the most the device allows. */
+    size_t most = 0;
+    cl_int rc = clGetKernelWorkGroupInfo(l->forward, rt->dev.device,
+                                         CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most,
+                                         NULL);
+    if (rc != CL_SUCCESS) {
+        gap_release(l);
+        return clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
+    }
+    for (l->local = 64; l->local > most && l->local > 1; l->local /= 2)
+        ;
+    return CNN_OK;
 }
 
 void gap_release(gap_layer *l)
@@ -31,7 +52,8 @@ void gap_release(gap_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-/* One work-item per plane; the work-group size is left to the runtime. */
+/* One work-item per plane, the work-group size left to the runtime; or
+ * one work-group per plane. */
 cnn_status gap_forward(const gap_layer *l, int n, cl_mem x, cl_mem y,
                        cnn_error *err)
 {
@@ -39,6 +61,12 @@ cnn_status gap_forward(const gap_layer *l, int n, cl_mem x, cl_mem y,
     size_t global = (size_t)n * l->c;
     cnn_status st = layer_check_batch("global average pooling", n,
                                       l->max_batch, err);
+    if (st == CNN_OK && l->local) {
+        global *= l->local;
+        st = clrt_set_args(l->forward, err, 4, sizeof x, &x, sizeof y, &y, sizeof hw, &hw,
+                           l->local * sizeof(float), NULL);
+        return st ? st : clrt_launch(l->rt, l->forward, 1, &global, &l->local, NULL, err);
+    }
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 3, sizeof x, &x, sizeof y, &y,
                            sizeof hw, &hw);
@@ -69,12 +97,57 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
+typedef struct {
+    const layer_node *nd;
+    const layer_env *env;
+    gap_layer l;
+    cl_mem buf[2]; /* x, y */
+} gap_timing;
+
+static cnn_status enqueue_forward(void *ctx, cnn_error *err)
+{
+    const gap_timing *t = ctx;
+    return gap_forward(&t->l, t->env->max_batch, t->buf[0], t->buf[1], err);
+}
+
+/* The tuner's timing: a forward at max_batch as variant `index`, on
+ * zeroed scratch data. */
+static cnn_status gap_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    gap_timing *t = ctx;
+    const arch_layer *s = t->nd->spec;
+    const size_t planes = (size_t)t->env->max_batch * s->in.c;
+    const size_t count[2] = {planes * s->in.h * s->in.w, planes};
+    cnn_status st = gap_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
+                               s->in.w, index, err);
+    if (st)
+        return st;
+    if ((st = tune_scratch(t->env->rt, 2, count, t->buf, err)) == CNN_OK) {
+        st = tune_time_runs(t->env->rt, 3, enqueue_forward, t, ms, err);
+        for (int i = 0; i < 2; i++)
+            clrt_release_mem(&t->buf[i]);
+    }
+    gap_release(&t->l);
+    return st;
+}
+
+/* One site, "<name>.forward". */
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    return gap_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
-                      l->in.w, err);
+    char name[TUNE_NAME], shape[96];
+    snprintf(name, sizeof name, "%s.forward", l->name);
+    snprintf(shape, sizeof shape, "gap in=%dx%dx%d batch=%d", l->in.c, l->in.h, l->in.w,
+             env->max_batch);
+    const tune_site site = {.name = name, .kind = l->kind->prefix, .shape_key = shape,
+                            .dev = &env->rt->dev};
+    gap_timing t = {.nd = nd, .env = env};
+    int variant;
+    cnn_status st = tuner_choose(env->tune, &site, gap_variants, GAP_VARIANTS, gap_time,
+                                 &t, &variant, err);
+    return st ? st : gap_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
+                                l->in.w, variant, err);
 }
 
 static void row_release(layer_node *nd) { gap_release(nd->op); }

@@ -131,7 +131,7 @@ static cnn_status create_ops(network *net, tuner *tune, adam_config cfg,
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
     if ((st = loss_create(&net->loss, net->rt, net->arch.classes, err)) ||
-        (st = adam_create(&net->adam, net->rt, (int)net->param_floats, cfg, err)))
+        (st = adam_create(&net->adam, net->rt, (int)net->param_floats, cfg, tune, err)))
         return st;
     return network_totals_reset(net, err);
 }

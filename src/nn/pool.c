@@ -3,6 +3,7 @@
 #include "pool.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "layer.h"
@@ -31,14 +32,50 @@ cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,
     return clrt_kernels(rt, 2, names, kernels, err);
 }
 
-cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
-                       int h, int w, int p, int s, cnn_error *err)
+const tune_variant pool_variants[POOL_VARIANTS] = {
+    {"rows", NULL, "pool", TUNE_ANYWHERE},
+    {"gpu", NULL, "pool", TUNE_NOT_CPU},
+};
+
+/* The GPU kernels' work-group size: 256 (8 warps), or the most both
+ * kernels allow. */
+static cnn_status pick_wg(pool_layer *l, cnn_error *err)
 {
-    int fast = p == 2 && s == 2;
-    return pool_create_kernels(
-        l, rt, "max-pooling", fast ? "maxpool2_forward" : "maxpool_forward",
-        fast ? "maxpool2_backward" : "maxpool_backward", max_batch, c, h, w,
-        p, s, err);
+    l->wg = 256;
+    const cl_kernel ks[2] = {l->forward, l->backward};
+    for (int i = 0; i < 2; i++) {
+        size_t most;
+        CLRT_CALL(err, clGetKernelWorkGroupInfo,
+                  (ks[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
+                   &most, NULL));
+        while (l->wg > most)
+            l->wg /= 2;
+    }
+    return CNN_OK;
+}
+
+cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
+                       int h, int w, int p, int s, int variant, cnn_error *err)
+{
+    if (variant < 0 || variant >= POOL_VARIANTS)
+        return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: no variant %d", variant);
+    const int fast = p == 2 && s == 2, gpu = fast && variant == 1;
+    cnn_status st = pool_create_kernels(
+        l, rt, "max-pooling",
+        gpu ? "maxpool2_gpu_forward" : fast ? "maxpool2_forward" : "maxpool_forward",
+        gpu ? "maxpool2_gpu_backward" : fast ? "maxpool2_backward" : "maxpool_backward",
+        max_batch, c, h, w, p, s, err);
+    if (st == CNN_OK && gpu && (st = pick_wg(l, err)))
+        pool_release(l);
+    return st;
+}
+
+/* The GPU kernels' flat range: one window per work-item, rounded up to
+ * the work-group size. */
+static cnn_status launch_gpu(const pool_layer *l, cl_kernel k, int total, cnn_error *err)
+{
+    const size_t global = (size_t)total;
+    return clrt_launch(l->rt, k, 1, &global, &l->wg, NULL, err);
 }
 
 void pool_release(pool_layer *l)
@@ -59,12 +96,19 @@ cnn_status pool_launch(const pool_layer *l, cl_kernel k, int n, int cols,
 }
 
 /* One work-item per output element, or per row of windows for the 2x2
- * kernel, which takes the first four arguments only. */
+ * kernel, which takes the first four arguments only; the GPU 2x2 kernel
+ * one per window of a flat range. */
 cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
                         cnn_error *err)
 {
     int nargs = l->p == 2 && l->s == 2 ? 4 : 6;
     cnn_status st = layer_check_batch("max-pooling", n, l->max_batch, err);
+    if (st == CNN_OK && l->wg) {
+        const int total = n * l->c * l->oh * l->ow;
+        st = clrt_set_args(l->forward, err, 5, sizeof x, &x, sizeof y, &y, sizeof l->h,
+                           &l->h, sizeof l->w, &l->w, sizeof total, &total);
+        return st ? st : launch_gpu(l, l->forward, total, err);
+    }
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, nargs, sizeof x, &x, sizeof y, &y,
                            sizeof l->h, &l->h, sizeof l->w, &l->w,
@@ -73,13 +117,21 @@ cnn_status pool_forward(const pool_layer *l, int n, cl_mem x, cl_mem y,
 }
 
 /* The 2x2 kernel runs one row of windows per work-item, (1, OH); the
- * general one one input per work-item, (W, H). */
+ * general one one input per work-item, (W, H); the GPU 2x2 kernel one
+ * window per work-item. */
 cnn_status pool_backward(const pool_layer *l, int n, cl_mem x, cl_mem dy,
                          cl_mem dx, cnn_error *err)
 {
     cnn_status st = layer_check_batch("max-pooling", n, l->max_batch, err);
     if (st)
         return st;
+    if (l->wg) {
+        const int total = n * l->c * l->oh * l->ow;
+        st = clrt_set_args(l->backward, err, 6, sizeof x, &x, sizeof dy, &dy, sizeof dx,
+                           &dx, sizeof l->h, &l->h, sizeof l->w, &l->w, sizeof total,
+                           &total);
+        return st ? st : launch_gpu(l, l->backward, total, err);
+    }
     if (l->p == 2 && l->s == 2) {
         st = clrt_set_args(l->backward, err, 5, sizeof x, &x, sizeof dy, &dy,
                            sizeof dx, &dx, sizeof l->h, &l->h, sizeof l->w,
@@ -121,12 +173,65 @@ static cnn_status row_shape(arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
+typedef struct {
+    const layer_node *nd;
+    const layer_env *env;
+    pool_layer l;
+    cl_mem buf[4]; /* x, y, dy, dx */
+} pool_timing;
+
+static cnn_status enqueue_step(void *ctx, cnn_error *err)
+{
+    const pool_timing *t = ctx;
+    const int n = t->env->max_batch;
+    cnn_status st = pool_forward(&t->l, n, t->buf[0], t->buf[1], err);
+    return st ? st : pool_backward(&t->l, n, t->buf[0], t->buf[2], t->buf[3], err);
+}
+
+/* The tuner's timing: forward and backward at max_batch as variant
+ * `index`, on zeroed scratch data. */
+static cnn_status pool_time(void *ctx, int index, double *ms, cnn_error *err)
+{
+    pool_timing *t = ctx;
+    const arch_layer *s = t->nd->spec;
+    const size_t n = (size_t)t->env->max_batch,
+                 in = n * s->in.c * s->in.h * s->in.w,
+                 out = n * s->out.c * s->out.h * s->out.w;
+    const size_t count[4] = {in, out, out, in};
+    cnn_status st = pool_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
+                                s->in.w, s->k, s->stride, index, err);
+    if (st)
+        return st;
+    if ((st = tune_scratch(t->env->rt, 4, count, t->buf, err)) == CNN_OK) {
+        st = tune_time_runs(t->env->rt, 3, enqueue_step, t, ms, err);
+        for (int i = 0; i < 4; i++)
+            clrt_release_mem(&t->buf[i]);
+    }
+    pool_release(&t->l);
+    return st;
+}
+
+/* 2x2 stride-2 layers ask the tuner for their kernels' shape. */
 static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
+    int variant = 0;
+    if (l->k == 2 && l->stride == 2) {
+        char name[TUNE_NAME], shape[96];
+        snprintf(name, sizeof name, "%s.windows", l->name);
+        snprintf(shape, sizeof shape, "%s in=%dx%dx%d batch=%d", l->token, l->in.c,
+                 l->in.h, l->in.w, env->max_batch);
+        const tune_site site = {.name = name, .kind = nd->spec->kind->prefix,
+                                .shape_key = shape, .dev = &env->rt->dev};
+        pool_timing t = {.nd = nd, .env = env};
+        cnn_status st = tuner_choose(env->tune, &site, pool_variants, POOL_VARIANTS,
+                                     pool_time, &t, &variant, err);
+        if (st)
+            return st;
+    }
     return pool_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
-                       l->in.w, l->k, l->stride, err);
+                       l->in.w, l->k, l->stride, variant, err);
 }
 
 static void row_release(layer_node *nd) { pool_release(nd->op); }
