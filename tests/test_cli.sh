@@ -46,7 +46,7 @@ expect "unknown flag"    2 "unknown option '--bogus'"           -- train --bogus
 expect "missing value"   2 '--device needs a value'             -- train --device
 expect "bad number"      2 "'x' is not an integer"              -- eval --device x
 expect "bad device list" 2 "'0,x' is not a list of up to 8 device indices" -- train --device 0,x
-expect "device twice"    2 'device 0 is listed twice'            -- train --device 0,0 --data "$tmp/good"
+expect "device twice"    2 'device 0 is listed twice'            -- train --device 0,0 --data "$tmp/good" --arch conv2k3-flatten-fc10
 expect "device 99"       2 '--device 99 is out of range; valid devices:.*' -- train --device 99 --data "$tmp/good"
 expect "corrupt idx"     2 "^cnn-cl: $tmp/bad/t10k-images-idx3-ubyte: wrong magic number 2055" -- train --data "$tmp/bad"
 expect "missing data"    2 'no such data folder'                -- train --data "$tmp/none"
@@ -78,13 +78,13 @@ python3 - "$model" "$edited" <<'EOF'
 import struct, sys
 data = open(sys.argv[1], 'rb').read()
 n = struct.unpack('<Q', data[:8])[0]
-header = data[8:8 + n].replace(b';fc1=kernel"', b';fc1=kernex"')
-assert b';fc1=kernex"' in header and len(header) == n
+header = data[8:8 + n].replace(b';fc1=kernel;', b';fc1=kernex;')
+assert b';fc1=kernex;' in header and len(header) == n
 open(sys.argv[2], 'wb').write(data[:8] + header + data[8 + n:])
 EOF
-expect "resume unknown variant" 2 "fc1: the checkpoint was computed with variant 'kernex', which none here gives \\(here: kernel, clblast, kernel-k1024, kernel-nt2x8, kernel-nn8x1\\); pass --allow-different-arithmetic" -- train --data "$tmp/good" --resume "$edited" --epochs 2
+expect "resume unknown variant" 2 "fc1: the checkpoint was computed with variant 'kernex', which none here gives \\(here: kernel, clblast, kernel-k1024, kernel-nt2x8, kernel-nn8x1, gpu-k64, gpu-k256, gpu-k64-r2\\); pass --allow-different-arithmetic" -- train --data "$tmp/good" --resume "$edited" --epochs 2
 expect "resume different" 0 '^note: fc1: recorded kernex, running (kernel|clblast)(-[a-z0-9]+)?$' -- train --data "$tmp/good" --resume "$edited" --epochs 2 --allow-different-arithmetic --save "$tmp/different.safetensors" --quiet
-expect "train variants"  0 '^variants: conv1.forward=p[0-9]+(b[0-9])? conv1.weights=t[0-9]+(c8|n1) fc1=kernel; batch 4' -- train "${small[@]}" --epochs 1 --batch 4 --save "$tmp/v.safetensors"
+expect "train variants"  0 '^variants: conv1.forward=p[0-9]+(b[0-9])? conv1.weights=t[0-9]+(c8|n1) fc1=kernel adam.update=vec16; batch 4' -- train "${small[@]}" --epochs 1 --batch 4 --save "$tmp/v.safetensors"
 CNN_CL_GEMM=blas expect "bad env gemm" 2 "CNN_CL_GEMM: unknown GEMM path 'blas'; use auto, clblast or kernel" -- train --data "$tmp/good" --save "$tmp/never.safetensors"
 expect "bad gemm"        2 "--gemm: unknown GEMM path 'fast'" -- bench --gemm fast
 expect "eval"            0 'test accuracy: [0-9.]+$'            -- eval --model "$model" --data "$tmp/good"
@@ -147,7 +147,7 @@ expect "predict grey to colour" 2 'six\.pgm: image has 1 channel \(a grey PGM\);
 # the compiler's log.
 tiny=(bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --gemm kernel)
 CNN_CL_KERNELS=$kernels expect "kernels folder" 0 'training step: '     -- "${tiny[@]}"
-expect "bench retune"    0 'variants: conv1.forward=p[0-9]+(b[0-9])? conv1.weights=t[0-9]+(c8|n1) fc1=(kernel|clblast)(-[a-z0-9]+)?$' -- bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --retune
+expect "bench retune"    0 'variants: conv1.forward=p[0-9]+(b[0-9])? conv1.weights=t[0-9]+(c8|n1) fc1=(kernel|clblast)(-[a-z0-9]+)? adam.update=vec16$' -- bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --retune
 CNN_CL_KERNELS=$tmp/none expect "no kernels"    2 "CNN_CL_KERNELS: cannot read $tmp/none/" -- "${tiny[@]}"
 mkdir -p "$tmp/broken" && cp "$kernels"/*.cl "$tmp/broken/" && echo 'this is not OpenCL C' >> "$tmp/broken/pool.cl"
 CNN_CL_KERNELS=$tmp/broken expect "broken kernel" 1 'clBuildProgram failed: CL_BUILD_PROGRAM_FAILURE' -- "${tiny[@]}"
