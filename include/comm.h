@@ -41,8 +41,14 @@ cnn_status comm_broadcast(const comm *c, void *buf, size_t bytes, cnn_error *err
 #define COMM_MAX_PENDING 64
 cnn_status comm_allgather_start(comm *c, const float *send, float *recv,
                                 size_t count, int *slot, cnn_error *err);
-/* Waits for the exchange in `slot`; a failed one is CNN_ERR_RUNTIME. */
+/* Waits for the exchange in `slot` (nothing for -1); a failed one is
+ * CNN_ERR_RUNTIME. */
 cnn_status comm_wait(comm *c, int slot, cnn_error *err);
+
+/* Lets MPI move the exchange in `slot` on without waiting for it (MPI
+ * progresses only inside its calls): *done is 1 once it has ended, after
+ * which the slot must still be waited for (at once). -1 is done. */
+cnn_status comm_test(comm *c, int slot, int *done, cnn_error *err);
 
 /* Whether this build can join a job of several ranks. */
 int comm_has_mpi(void);

@@ -31,12 +31,16 @@
 
 #define REPLICAS_MAX_DEVICES 8
 
-/* Where a rank's step time went, for docs/SCALING.md. */
+/* Where a rank's step time went, for docs/SCALING.md and bench. */
 typedef struct {
     long steps;
     double step_s;     /* whole steps, from the uploads to Adam enqueued */
-    double wait_s;     /* waiting for the devices' last gradients */
-    double exchange_s; /* after those, waiting for the exchange to end */
+    double wait_s;     /* until the devices' last gradients are summed */
+    double exchange_s; /* after that, waiting for the exchange to end */
+    /* The last step's timeline, in ms from its start, per node: when its
+     * gradients were summed on the host (and its exchange started), and
+     * when its exchange was seen done; -1 for a node without tensors. */
+    double ready_ms[ARCH_MAX_LAYERS], done_ms[ARCH_MAX_LAYERS];
 } replicas_timing;
 
 typedef struct {

@@ -3,17 +3,20 @@
  * for docs/ come from here, not from tests. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <jansson.h>
 
 #include "arch.h"
 #include "cli.h"
+#include "comm.h"
 #include "network.h"
+#include "replicas.h"
 #include "rng.h"
 
 static const char usage[] =
-    "usage: cnn-cl bench [--device N] [--batch N] [--steps N] [--arch SPEC]\n"
+    "usage: cnn-cl bench [--device N[,N...]] [--batch N] [--steps N] [--arch SPEC]\n"
     "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
     "                    [--json] [--retune] [--variants LIST]\n"
     "\n"
@@ -29,7 +32,12 @@ static const char usage[] =
     "\n"
     "The profiled steps are timed by the wall clock too: the busy share is\n"
     "their kernel time over their wall time. Kernel times count cnn-cl's own\n"
-    "kernels, not CLBlast's. --json prints the figures as one JSON object.\n";
+    "kernels, not CLBlast's. --json prints the figures as one JSON object.\n"
+    "\n"
+    "With a --device list, or under mpirun, it times data-parallel steps instead\n"
+    "(--batch is the whole batch): the step, the part spent until the devices'\n"
+    "gradients are summed, the wait for the exchange after that, and the last\n"
+    "step's timeline per layer (rank 0 prints).\n";
 
 static double now_ms(void)
 {
@@ -199,16 +207,97 @@ fail_alloc:
     return st ? cli_report(&err) : 0;
 }
 
+/* Data-parallel steps through replicas.h on random data: every rank makes
+ * the same batch and takes its share, as the loader would. */
+static int run_parallel(comm *c, const int *devices, int ndev, int batch, int steps,
+                        const char *spec, tuner *tune, arch_shape input, int classes)
+{
+    cnn_error err = {0};
+    arch a;
+    replicas r;
+    memset(&r, 0, sizeof r);
+    cnn_status st = arch_parse(spec, input, classes, &a, &err);
+    if (st == CNN_OK)
+        st = replicas_open(&r, c, devices, ndev, &err);
+    if (st == CNN_OK && batch < r.workers)
+        st = cnn_fail(&err, CNN_ERR_INPUT, "--batch %d is smaller than the %d workers",
+                      batch, r.workers);
+    if (st == CNN_OK)
+        st = replicas_create(&r, &a, batch, tune, adam_defaults(), &err);
+    size_t pixels = (size_t)arch_size(input);
+    loader_batch b = {.total = batch};
+    b.first = loader_slice(batch, r.first_worker, r.workers);
+    b.count = loader_slice(batch, r.first_worker + r.ndev, r.workers) - b.first;
+    float *x = malloc((size_t)batch * pixels * sizeof *x);
+    int32_t *labels = malloc((size_t)batch * sizeof *labels);
+    if (st == CNN_OK && (!x || !labels))
+        st = cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
+    for (size_t i = 0; st == CNN_OK && i < (size_t)batch * pixels; i++)
+        x[i] = rng_uniform_float(1, i);
+    for (int i = 0; st == CNN_OK && i < batch; i++)
+        labels[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
+    b.images = x ? x + (size_t)b.first * pixels : NULL;
+    b.labels = labels ? labels + b.first : NULL;
+    for (int d = 0; d < r.ndev && st == CNN_OK; d++)
+        st = network_init(&r.net[d], 1, &err);
+    double t0 = 0;
+    for (int s = 0; s < 3 + steps && st == CNN_OK; s++) {
+        if (s == 3) { /* after the warm-up */
+            memset(&r.timing, 0, sizeof r.timing);
+            t0 = now_ms();
+        }
+        st = replicas_train_step(&r, &b, 0, &err);
+    }
+    for (int d = 0; d < r.ndev && st == CNN_OK; d++)
+        if (clFinish(r.rt[d].queue) != CL_SUCCESS)
+            st = cnn_fail(&err, CNN_ERR_RUNTIME, "clFinish failed on device %d",
+                          devices[d]);
+    double step_ms = (now_ms() - t0) / steps;
+    if (st == CNN_OK && comm_rank(c) == 0) {
+        const replicas_timing *t = &r.timing;
+        char variants[1024];
+        tuner_summary(tune, variants, sizeof variants);
+        for (int d = 0; d < r.ndev; d++)
+            printf("device %d: %s (%s)\n", devices[d], r.rt[d].dev.name,
+                   r.rt[d].dev.platform_name);
+        printf("arch %s, input %dx%dx%d, %d classes, variants: %s\n", spec, input.c,
+               input.h, input.w, classes, variants);
+        printf("data-parallel: %d workers (%d rank%s x %d device%s), batch %d in slices "
+               "of %d-%d, %d steps\n", r.workers, comm_size(c), comm_size(c) == 1 ? "" : "s",
+               r.ndev, r.ndev == 1 ? "" : "s", batch, batch / r.workers,
+               (batch + r.workers - 1) / r.workers, steps);
+        printf("training step: %.2f ms (%.0f images/s); rank 0 per step: %.2f ms until "
+               "its gradients are summed, %.2f ms waiting for the exchange after that\n",
+               step_ms, batch / step_ms * 1e3, t->wait_s * 1e3 / (double)t->steps,
+               t->exchange_s * 1e3 / (double)t->steps);
+        printf("last step, ms from its start (layers in the order their gradients "
+               "come):\n  %-12s %10s %14s %14s\n", "layer", "floats", "summed, sent",
+               "exchange done");
+        for (int i = r.net[0].nnodes - 1; i >= 0; i--) {
+            size_t off, count;
+            network_node_span(&r.net[0], i, &off, &count);
+            if (count)
+                printf("  %-12s %10zu %14.3f %14.3f\n", r.net[0].nodes[i].spec->name,
+                       count, t->ready_ms[i], t->done_ms[i]);
+        }
+    }
+    free(x);
+    free(labels);
+    replicas_close(&r);
+    return st ? cli_report(&err) : 0;
+}
+
 int cli_bench(int argc, char **argv)
 {
     cnn_error err = {0};
-    int device;
+    int device, devices[REPLICAS_MAX_DEVICES], ndev = 1;
     tuner tune;
     tuner_init(&tune);
     tune.progress = stderr;
     const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
     if (clrt_default_device(&device, &err))
         return cli_report(&err);
+    devices[0] = device;
     long batch = 32, steps = 50, classes = 10;
     arch_shape input = {1, 28, 28};
     const char *spec = ARCH_DEFAULT;
@@ -221,8 +310,9 @@ int cli_bench(int argc, char **argv)
         if (cli_args_help(&a)) {
             fputs(usage, stdout);
             return 0;
-        } else if (cli_option_device(&a, &device, &st, &err)) {
-            /* taken */
+        } else if (cli_option_devices(&a, devices, REPLICAS_MAX_DEVICES, &ndev, &st,
+                                      &err)) {
+            device = devices[0];
         } else if (cli_args_is(&a, "--batch")) {
             st = cli_args_int(&a, 1, 65536, &batch, &err);
         } else if (cli_args_is(&a, "--steps")) {
@@ -252,6 +342,26 @@ int cli_bench(int argc, char **argv)
     }
     if (cli_force_gemm(&tune, gemm_source, gemm, &err))
         return cli_report(&err);
-    return run(device, (int)batch, (int)steps, spec, &tune, input, (int)classes,
-               json);
+    int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
+    if (ndev == 1 && !launched)
+        return run(device, (int)batch, (int)steps, spec, &tune, input, (int)classes,
+                   json);
+    if (json) {
+        cnn_fail(&err, CNN_ERR_INPUT, "--json: data-parallel figures are printed as "
+                 "text; leave --json out, or bench one device");
+        return cli_report(&err);
+    }
+    comm *c;
+    if (comm_init(&c, launched, &err)) {
+        comm_finalize(c);
+        return cli_report(&err);
+    }
+    if (comm_rank(c))
+        tune.progress = NULL;
+    int code = run_parallel(c, devices, ndev, (int)batch, (int)steps, spec, &tune, input,
+                            (int)classes);
+    if (code && comm_size(c) > 1)
+        comm_abort(c, code);
+    comm_finalize(c);
+    return code;
 }

@@ -146,6 +146,22 @@ cnn_status comm_allgather_start(comm *c, const float *send, float *recv, size_t 
 #endif
 }
 
+cnn_status comm_test(comm *c, int slot, int *done, cnn_error *err)
+{
+    *done = 1;
+    if (slot < 0)
+        return CNN_OK;
+#ifdef CNN_CL_MPI
+    int rc = MPI_Test(&c->pending[slot], done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, "MPI_Test", rc);
+    return CNN_OK;
+#else
+    (void)c;
+    return cnn_fail(err, CNN_ERR_RUNTIME, "no MPI in this build");
+#endif
+}
+
 cnn_status comm_wait(comm *c, int slot, cnn_error *err)
 {
     if (slot < 0)

@@ -187,12 +187,49 @@ static cnn_status read_node(void *ctx, int i, cnn_error *err)
     return CNN_OK;
 }
 
-/* Waits for (and releases) device d's event k, when it has one. */
-static cnn_status wait_event(replicas *r, int d, int k, cnn_error *err)
+/* The exchanges of a step in flight: a slot per node (-1: none, or done),
+ * and when the step began. */
+typedef struct {
+    int slot[ARCH_MAX_LAYERS + 1];
+    double t0;
+} in_flight;
+
+/* Lets the exchanges started so far move on, noting when each ends. */
+static cnn_status progress(replicas *r, in_flight *f, cnn_error *err)
+{
+    for (int i = 0; i < r->net[0].nnodes; i++) {
+        int done;
+        if (f->slot[i] < 0)
+            continue;
+        cnn_status st = comm_test(r->comm, f->slot[i], &done, err);
+        if (st == CNN_OK && done) {
+            st = comm_wait(r->comm, f->slot[i], err);
+            f->slot[i] = -1;
+            r->timing.done_ms[i] = (now_s() - f->t0) * 1e3;
+        }
+        if (st)
+            return st;
+    }
+    return CNN_OK;
+}
+
+/* Waits for (and releases) device d's event k, when it has one. With other
+ * ranks, MPI only moves the exchanges already started while it is called,
+ * so the wait polls the event and lets them progress in between. */
+static cnn_status wait_event(replicas *r, in_flight *f, int d, int k, cnn_error *err)
 {
     cl_event *ev = &r->events[(size_t)d * (size_t)(r->net[0].nnodes + 1) + (size_t)k];
     if (!*ev)
         return CNN_OK;
+    for (cl_int state = CL_QUEUED; f && comm_size(r->comm) > 1 && state > CL_COMPLETE;) {
+        CLRT_CALL(err, clGetEventInfo, (*ev, CL_EVENT_COMMAND_EXECUTION_STATUS,
+                                        sizeof state, &state, NULL));
+        cnn_status st = progress(r, f, err);
+        if (st)
+            return st;
+        if (state > CL_COMPLETE)
+            nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
     cl_int rc = clWaitForEvents(1, ev);
     clReleaseEvent(*ev);
     *ev = NULL;
@@ -295,7 +332,10 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
             return st;
         return network_train_step(n, b->count, err);
     }
-    double t0 = now_s();
+    in_flight f = {.t0 = now_s()};
+    double t0 = f.t0;
+    for (int i = 0; i <= ARCH_MAX_LAYERS; i++)
+        f.slot[i] = -1;
     slices(r, b);
     if ((st = settle_idle(r, err)))
         return st;
@@ -313,28 +353,31 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
                   &r->events[(size_t)d * (size_t)(nodes + 1) + (size_t)nodes]));
     }
     /* Layers in the order their backward passes end: last first. */
-    int slot[ARCH_MAX_LAYERS + 1];
+    int *slot = f.slot;
     size_t floats = r->net[0].param_floats;
     int ranks = comm_size(r->comm);
     for (int i = nodes - 1; i >= 0; i--) {
         size_t off, count;
-        slot[i] = -1;
+        r->timing.ready_ms[i] = r->timing.done_ms[i] = -1;
         network_node_span(&r->net[0], i, &off, &count);
         for (int d = 0; d < r->ndev; d++)
-            if ((st = wait_event(r, d, i, err)))
+            if ((st = wait_event(r, &f, d, i, err)))
                 return st;
         if (!count)
             continue;
+        r->timing.ready_ms[i] = (now_s() - t0) * 1e3;
         sum_node(r, i, b->total);
         if ((st = comm_allgather_start(r->comm, r->send + off,
                                        r->gathered + (size_t)ranks * off, count, &slot[i],
                                        err)))
             return st;
+        if (slot[i] < 0) /* one rank: nothing travels */
+            r->timing.done_ms[i] = r->timing.ready_ms[i];
     }
     float *tail = r->send + floats;
     tail[0] = tail[1] = 0;
     for (int d = 0; d < r->ndev; d++) {
-        if ((st = wait_event(r, d, nodes, err)))
+        if ((st = wait_event(r, &f, d, nodes, err)))
             return st;
         if (r->slice_n[d]) {
             tail[0] += r->dev_totals[d][0];
@@ -346,9 +389,12 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
     if ((st = comm_allgather_start(r->comm, tail, r->gathered + (size_t)ranks * floats,
                                    TAIL, &slot[nodes], err)))
         return st;
-    for (int i = nodes; i >= 0; i--)
+    for (int i = nodes; i >= 0; i--) {
         if ((st = comm_wait(r->comm, slot[i], err)))
             return st;
+        if (i < nodes && slot[i] >= 0)
+            r->timing.done_ms[i] = (now_s() - t0) * 1e3;
+    }
     double t2 = now_s();
     for (int i = 0; i < nodes; i++) {
         size_t off, count;
@@ -394,7 +440,7 @@ cnn_status replicas_eval_step(replicas *r, const loader_batch *b, double *loss_s
      * had no slice this time keeps its last reading. */
     *loss_sum = *correct = 0;
     for (int d = 0; d < r->ndev; d++) {
-        if ((st = wait_event(r, d, nodes, err)))
+        if ((st = wait_event(r, NULL, d, nodes, err)))
             return st;
         *loss_sum += r->dev_totals[d][0];
         *correct += r->dev_totals[d][1];
