@@ -306,6 +306,23 @@ static tuner forcing(const char *list)
     return t;
 }
 
+/* Every site on its GPU variant (forced: a CPU would not time them): whole
+ * training steps of both every-kind networks against the reference. */
+START_TEST(train_step_gpu_variants)
+{
+    static const char gpu[] = "conv.forward=g32,conv.data=gd32,conv.weights=gw32k64,"
+                              "fc=gpu-k64,pool=gpu,bn=gpu,adam=gpu,gap=gpu";
+    tuner a = forcing(gpu), b = forcing(gpu);
+    train_step_check(EVERY_KIND_ARCH, every_kind_input, 4, 8, 5, &a);
+    train_step_check(EVERY_KIND_GAP_ARCH, every_kind_input, 4, 8, 5, &b);
+    char labels[512];
+    tuner_summary(&a, labels, sizeof labels);
+    ck_assert_msg(strstr(labels, "conv1.forward=g32") && strstr(labels, "bn1.reduce=gpu") &&
+                  strstr(labels, "adam.update=gpu") && strstr(labels, "fc1=gpu-k64"),
+                  "chosen: %s", labels);
+}
+END_TEST
+
 START_TEST(train_step_partial_batch_both_gemm_paths)
 {
     tuner kernel = forcing("fc=kernel"), clblast = forcing("fc=clblast");
@@ -427,6 +444,7 @@ int main(void)
     tcase_add_test(tc, train_step_gap_network);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
+    tcase_add_test(tc, train_step_gpu_variants);
     tcase_add_test(tc, tuner_chooses_every_site);
     tcase_add_test(tc, training_is_deterministic);
     suite_add_tcase(s, tc);
