@@ -194,10 +194,13 @@ typedef struct {
     double t0;
 } in_flight;
 
-/* Lets the exchanges started so far move on, noting when each ends. */
-static cnn_status progress(replicas *r, in_flight *f, cnn_error *err)
+/* Lets the exchanges started so far move on, noting when each node's
+ * ends; *pending says how many have not (the tail's included). */
+static cnn_status progress(replicas *r, in_flight *f, int *pending, cnn_error *err)
 {
-    for (int i = 0; i < r->net[0].nnodes; i++) {
+    int nodes = r->net[0].nnodes;
+    *pending = 0;
+    for (int i = 0; i <= nodes; i++) {
         int done;
         if (f->slot[i] < 0)
             continue;
@@ -205,13 +208,19 @@ static cnn_status progress(replicas *r, in_flight *f, cnn_error *err)
         if (st == CNN_OK && done) {
             st = comm_wait(r->comm, f->slot[i], err);
             f->slot[i] = -1;
-            r->timing.done_ms[i] = (now_s() - f->t0) * 1e3;
+            if (i < nodes)
+                r->timing.done_ms[i] = (now_s() - f->t0) * 1e3;
         }
         if (st)
             return st;
+        *pending += f->slot[i] >= 0;
     }
     return CNN_OK;
 }
+
+/* A short sleep between polls: MPI_Wait would spin on a core that another
+ * rank or the device's own threads may need. */
+static void pause_poll(void) { nanosleep(&(struct timespec){0, 20000}, NULL); }
 
 /* Waits for (and releases) device d's event k, when it has one. With other
  * ranks, MPI only moves the exchanges already started while it is called,
@@ -222,13 +231,14 @@ static cnn_status wait_event(replicas *r, in_flight *f, int d, int k, cnn_error 
     if (!*ev)
         return CNN_OK;
     for (cl_int state = CL_QUEUED; f && comm_size(r->comm) > 1 && state > CL_COMPLETE;) {
+        int pending;
         CLRT_CALL(err, clGetEventInfo, (*ev, CL_EVENT_COMMAND_EXECUTION_STATUS,
                                         sizeof state, &state, NULL));
-        cnn_status st = progress(r, f, err);
+        cnn_status st = progress(r, f, &pending, err);
         if (st)
             return st;
         if (state > CL_COMPLETE)
-            nanosleep(&(struct timespec){0, 20000}, NULL);
+            pause_poll();
     }
     cl_int rc = clWaitForEvents(1, ev);
     clReleaseEvent(*ev);
@@ -389,11 +399,11 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
     if ((st = comm_allgather_start(r->comm, tail, r->gathered + (size_t)ranks * floats,
                                    TAIL, &slot[nodes], err)))
         return st;
-    for (int i = nodes; i >= 0; i--) {
-        if ((st = comm_wait(r->comm, slot[i], err)))
+    for (int pending = 1; pending;) {
+        if ((st = progress(r, &f, &pending, err)))
             return st;
-        if (i < nodes && slot[i] >= 0)
-            r->timing.done_ms[i] = (now_s() - t0) * 1e3;
+        if (pending)
+            pause_poll();
     }
     double t2 = now_s();
     for (int i = 0; i < nodes; i++) {
