@@ -9,6 +9,19 @@
  * arithmetic (the same operations on each value as one at a time, in a
  * quarter of the work-items float4 needs); the last one takes the 1-15
  * values left over one at a time. */
+/* One value's step, as the scalar paths take it. */
+static void adam_one(__global float *p, __global const float *g, __global float *m,
+                     __global float *v, const int j, const float lr_t, const float eps,
+                     const float b1, const float b2)
+{
+    float gj = g[j];
+    float mj = b1 * m[j] + (1.0f - b1) * gj;
+    float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+    m[j] = mj;
+    v[j] = vj;
+    p[j] -= lr_t * mj / (sqrt(vj) + eps);
+}
+
 __kernel void adam_update(__global float *p, __global const float *g,
                           __global float *m, __global float *v,
                           const int count, const float lr_t, const float eps,
@@ -24,14 +37,8 @@ __kernel void adam_update(__global float *p, __global const float *g,
         vstore16(vi, i, v);
         vstore16(vload16(i, p) - lr_t * mi / (sqrt(vi) + eps), i, p);
     } else {
-        for (int j = first; j < count; j++) {
-            float gj = g[j];
-            float mj = b1 * m[j] + (1.0f - b1) * gj;
-            float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
-            m[j] = mj;
-            v[j] = vj;
-            p[j] -= lr_t * mj / (sqrt(vj) + eps);
-        }
+        for (int j = first; j < count; j++)
+            adam_one(p, g, m, v, j, lr_t, eps, b1, b2);
     }
 }
 
@@ -45,12 +52,6 @@ __kernel void adam_update_gpu(__global float *p, __global const float *g,
                               const float b1, const float b2)
 {
     const int j = get_global_id(0);
-    if (j >= count)
-        return;
-    float gj = g[j];
-    float mj = b1 * m[j] + (1.0f - b1) * gj;
-    float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
-    m[j] = mj;
-    v[j] = vj;
-    p[j] -= lr_t * mj / (sqrt(vj) + eps);
+    if (j < count)
+        adam_one(p, g, m, v, j, lr_t, eps, b1, b2);
 }
