@@ -11,10 +11,11 @@ trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 export POCL_DEVICES="pthread pthread" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-accuracy() { # NAME COMMAND...: runs one epoch, prints its test accuracy
+accuracy() { # NAME COMMAND...: one epoch of COMMAND (a train command line),
+  # then its test accuracy
   local name=$1
   shift
-  "$@" train --data "$data" --epochs 1 --save "$tmp/$name.safetensors" --quiet \
+  "$@" --data "$data" --epochs 1 --save "$tmp/$name.safetensors" --quiet \
     >"$tmp/$name.out" 2>&1
   sed -n 's/^Test accuracy: \([0-9.]*\).*/\1/p' "$tmp/$name.out"
 }
@@ -24,12 +25,12 @@ within() { # NAME ACCURACY: within half a point of one worker's
   else failed=$((failed + 1)); echo "FAIL: $1: '$2' against one worker's $one"; cat "$tmp/$1.out"; fi
 }
 
-one=$(accuracy one "$bin" --device 0)
-two=$(accuracy devices "$bin" --device 0,1)
+one=$(accuracy one "$bin" train --device 0)
+two=$(accuracy devices "$bin" train --device 0,1)
 within devices "$two"
 if [ -n "$mpirun" ]; then
   export POCL_DEVICES=pthread
-  ranks=$(accuracy ranks "$mpirun" -np 2 --oversubscribe "$bin")
+  ranks=$(accuracy ranks "$mpirun" -np 2 --oversubscribe "$bin" train)
   within ranks "$ranks"
 fi
 echo "$passed passed, $failed failed"
