@@ -2,7 +2,8 @@
 # test_parallel.sh: data-parallel training as a user runs it — two devices
 # of one process (--device 0,1 on PoCL's two devices), and, given mpirun,
 # two ranks: the job's output, bit-identical repeats, first-step gradients
-# against one worker, resuming with another worker count, and how a signal
+# against one worker, an interrupted run resumed exactly, resuming with
+# another worker count, and how a signal
 # or a dead rank ends the job.
 # Usage: test_parallel.sh path/to/cnn-cl path/to/st_compare [mpirun]
 set -uo pipefail
@@ -62,13 +63,31 @@ expect "resume on one" 0 'resuming .* at epoch 2' -- train --data "$tmp/d" --epo
 expect "batch < workers" 2 '--batch 1 is smaller than the 2 workers' -- train --data "$tmp/d" \
   --arch "$arch" --batch 1 --device 0,1 --save "$tmp/x.safetensors"
 
+# 4. Interrupted on two devices and resumed there: the checkpoint a straight
+#    run writes, byte for byte.
+two_long() { # SAVE ARGS...
+  local save=$1
+  shift
+  "$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+    --device 0,1 --save "$save" -q "$@"
+}
+two_long "$tmp/straight.safetensors" >/dev/null 2>&1
+two_long "$tmp/cut.safetensors" >/dev/null 2>&1 &
+cut=$!
+for _ in $(seq 600); do [ -f "$tmp/cut.safetensors" ] && break; sleep 0.1; done
+kill -INT $cut
+wait $cut
+two_long "$tmp/cut.safetensors" --resume "$tmp/cut.safetensors" >/dev/null 2>&1 &&
+  cmp -s "$tmp/straight.safetensors" "$tmp/cut.safetensors" && ok ||
+  fail "two devices, interrupted and resumed: the checkpoint differs from a straight run's"
+
 if [ -z "$mpirun" ]; then
   echo "$passed passed, $failed failed (no mpirun: the MPI checks did not run)"
   [ "$failed" -eq 0 ]
   exit
 fi
 
-# 4. Two ranks (one device each, as each is given): rank 0 alone speaks.
+# 5. Two ranks (one device each, as each is given): rank 0 alone speaks.
 export POCL_DEVICES=pthread OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Under the sanitizers (CI), Open MPI's components leak at exit from
 # libraries MPI_Finalize has unloaded, which no suppression can name; the
@@ -93,7 +112,7 @@ POCL_DEVICES="pthread pthread" bin=$mpirun expect "ranks x devices" 0 \
   '4 workers \(2 ranks x 2 devices\)' -- -np 2 --oversubscribe "$bin" train --data "$tmp/d" \
   --arch "$arch" --batch 8 --epochs 1 --device 0,1 --gemm kernel --save "$tmp/m4.safetensors"
 
-# 5. SIGINT at rank 1 alone: every rank stops at the same step, rank 0 saves
+# 6. SIGINT at rank 1 alone: every rank stops at the same step, rank 0 saves
 #    one checkpoint, which resumes in one process.
 rank_pid() { # SAVE RANK: the process of that rank in the run saving to SAVE
   local p
@@ -117,7 +136,7 @@ rc=$?
 expect "resume a 2-rank checkpoint" 0 'resuming' -- train --data "$tmp/long" --epochs 2 \
   --resume "$tmp/sig.safetensors" --save "$tmp/sig2.safetensors" --device 0 --gemm kernel --limit 3000
 
-# 6. A rank killed outright ends the job; a rank that fails names itself.
+# 7. A rank killed outright ends the job; a rank that fails names itself.
 long "$tmp/dead.safetensors"
 kill -9 "$(rank_pid "$tmp/dead.safetensors" 1)"
 timeout 60 tail --pid=$job -f /dev/null
