@@ -3,8 +3,7 @@
 # of one process (--device 0,1 on PoCL's two devices), and, given mpirun,
 # two ranks: the job's output, bit-identical repeats, first-step gradients
 # against one worker, an interrupted run resumed exactly, resuming with
-# another worker count, and how a signal
-# or a dead rank ends the job.
+# another worker count, and how a signal or a dead rank ends the job.
 # Usage: test_parallel.sh path/to/cnn-cl path/to/st_compare [mpirun]
 set -uo pipefail
 bin=$1 compare=$2 mpirun=${3:-}
