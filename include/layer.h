@@ -210,4 +210,11 @@ cnn_status layer_shape_same(arch_layer *l, cnn_error *err);
 cnn_status layer_check_batch(const char *what, int n, int max_batch,
                              cnn_error *err);
 
+/* For kinds whose one site depends on the input's shape and the batch
+ * alone: asks env->tune to choose among v[0..n) for site "<layer>.<what>"
+ * of nd's kind, keyed "<token> in=CxHxW batch=B" (tuner_choose). */
+cnn_status layer_choose(const layer_node *nd, const layer_env *env, const char *what,
+                        const tune_variant *v, int n, tune_time_fn time_fn, void *ctx,
+                        int *chosen, cnn_error *err);
+
 #endif

@@ -150,4 +150,10 @@ cnn_status tune_time_runs(const clrt *rt, int reps, tune_enqueue_fn enqueue,
 cnn_status tune_scratch(const clrt *rt, int n, const size_t *counts,
                         cl_mem *out, cnn_error *err);
 
+/* tune_time_runs over scratch: the n buffers of tune_scratch are made into
+ * bufs (which enqueue reads through ctx), timed over, and released. */
+cnn_status tune_time_on_scratch(const clrt *rt, int n, const size_t *counts,
+                                cl_mem *bufs, int reps, tune_enqueue_fn enqueue,
+                                void *ctx, double *ms, cnn_error *err);
+
 #endif

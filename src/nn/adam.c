@@ -83,11 +83,7 @@ static cnn_status adam_time(void *ctx, int index, double *ms, cnn_error *err)
     cnn_status st = create_variant(&t->a, t->rt, t->count, t->cfg, index, err);
     if (st)
         return st;
-    if ((st = tune_scratch(t->rt, 2, count, t->buf, err)) == CNN_OK) {
-        st = tune_time_runs(t->rt, 3, enqueue_step, t, ms, err);
-        for (int i = 0; i < 2; i++)
-            clrt_release_mem(&t->buf[i]);
-    }
+    st = tune_time_on_scratch(t->rt, 2, count, t->buf, 3, enqueue_step, t, ms, err);
     adam_release(&t->a);
     return st;
 }

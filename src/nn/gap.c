@@ -122,11 +122,7 @@ static cnn_status gap_time(void *ctx, int index, double *ms, cnn_error *err)
                                s->in.w, index, err);
     if (st)
         return st;
-    if ((st = tune_scratch(t->env->rt, 2, count, t->buf, err)) == CNN_OK) {
-        st = tune_time_runs(t->env->rt, 3, enqueue_forward, t, ms, err);
-        for (int i = 0; i < 2; i++)
-            clrt_release_mem(&t->buf[i]);
-    }
+    st = tune_time_on_scratch(t->env->rt, 2, count, t->buf, 3, enqueue_forward, t, ms, err);
     gap_release(&t->l);
     return st;
 }
@@ -136,15 +132,9 @@ static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
-    char name[TUNE_NAME], shape[96];
-    snprintf(name, sizeof name, "%s.forward", l->name);
-    snprintf(shape, sizeof shape, "gap in=%dx%dx%d batch=%d", l->in.c, l->in.h, l->in.w,
-             env->max_batch);
-    const tune_site site = {.name = name, .kind = l->kind->prefix, .shape_key = shape,
-                            .dev = &env->rt->dev};
     gap_timing t = {.nd = nd, .env = env};
     int variant;
-    cnn_status st = tuner_choose(env->tune, &site, gap_variants, GAP_VARIANTS, gap_time,
+    cnn_status st = layer_choose(nd, env, "forward", gap_variants, GAP_VARIANTS, gap_time,
                                  &t, &variant, err);
     return st ? st : gap_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
                                 l->in.w, variant, err);

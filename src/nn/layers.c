@@ -55,6 +55,20 @@ cnn_status layer_check_batch(const char *what, int n, int max_batch,
     return CNN_OK;
 }
 
+cnn_status layer_choose(const layer_node *nd, const layer_env *env, const char *what,
+                        const tune_variant *v, int n, tune_time_fn time_fn, void *ctx,
+                        int *chosen, cnn_error *err)
+{
+    const arch_layer *l = nd->spec;
+    char name[TUNE_NAME], shape[96];
+    snprintf(name, sizeof name, "%s.%s", l->name, what);
+    snprintf(shape, sizeof shape, "%s in=%dx%dx%d batch=%d", l->token, l->in.c, l->in.h,
+             l->in.w, env->max_batch);
+    const tune_site site = {.name = name, .kind = l->kind->prefix, .shape_key = shape,
+                            .dev = &env->rt->dev};
+    return tuner_choose(env->tune, &site, v, n, time_fn, ctx, chosen, err);
+}
+
 cnn_status layer_node_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {

@@ -202,11 +202,7 @@ static cnn_status pool_time(void *ctx, int index, double *ms, cnn_error *err)
                                 s->in.w, s->k, s->stride, index, err);
     if (st)
         return st;
-    if ((st = tune_scratch(t->env->rt, 4, count, t->buf, err)) == CNN_OK) {
-        st = tune_time_runs(t->env->rt, 3, enqueue_step, t, ms, err);
-        for (int i = 0; i < 4; i++)
-            clrt_release_mem(&t->buf[i]);
-    }
+    st = tune_time_on_scratch(t->env->rt, 4, count, t->buf, 3, enqueue_step, t, ms, err);
     pool_release(&t->l);
     return st;
 }
@@ -218,14 +214,8 @@ static cnn_status row_create(layer_node *nd, const layer_env *env,
     const arch_layer *l = nd->spec;
     int variant = 0;
     if (l->k == 2 && l->stride == 2) {
-        char name[TUNE_NAME], shape[96];
-        snprintf(name, sizeof name, "%s.windows", l->name);
-        snprintf(shape, sizeof shape, "%s in=%dx%dx%d batch=%d", l->token, l->in.c,
-                 l->in.h, l->in.w, env->max_batch);
-        const tune_site site = {.name = name, .kind = nd->spec->kind->prefix,
-                                .shape_key = shape, .dev = &env->rt->dev};
         pool_timing t = {.nd = nd, .env = env};
-        cnn_status st = tuner_choose(env->tune, &site, pool_variants, POOL_VARIANTS,
+        cnn_status st = layer_choose(nd, env, "windows", pool_variants, POOL_VARIANTS,
                                      pool_time, &t, &variant, err);
         if (st)
             return st;

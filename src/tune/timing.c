@@ -66,3 +66,16 @@ cnn_status tune_scratch(const clrt *rt, int n, const size_t *counts,
         clrt_release_mem(&out[i]);
     return st;
 }
+
+cnn_status tune_time_on_scratch(const clrt *rt, int n, const size_t *counts,
+                                cl_mem *bufs, int reps, tune_enqueue_fn enqueue,
+                                void *ctx, double *ms, cnn_error *err)
+{
+    cnn_status st = tune_scratch(rt, n, counts, bufs, err);
+    if (st)
+        return st;
+    st = tune_time_runs(rt, reps, enqueue, ctx, ms, err);
+    for (int i = 0; i < n; i++)
+        clrt_release_mem(&bufs[i]);
+    return st;
+}
