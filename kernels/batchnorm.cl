@@ -62,6 +62,21 @@ float batchnorm_group_sum(float v, __local float *part)
  * passes, so a large mean does not swamp the variance), y, the moved running
  * statistics, and stats for the backward pass.
  * Global size (C * L), local size (L). */
+/* After a training forward of channel ch over m values: the moving
+ * statistics move toward the batch's (the variance unbiased, as Keras
+ * does), and stats keeps the mean and 1/std for the backward. */
+static void batchnorm_keep(__global float *running_mean, __global float *running_var,
+                           __global float *stats, const int ch, const int c, const int m,
+                           const float mean, const float var, const float invstd,
+                           const float momentum)
+{
+    const float unbiased = m > 1 ? var * ((float)m / (float)(m - 1)) : var;
+    running_mean[ch] = momentum * running_mean[ch] + (1.0f - momentum) * mean;
+    running_var[ch] = momentum * running_var[ch] + (1.0f - momentum) * unbiased;
+    stats[ch] = mean;
+    stats[c + ch] = invstd;
+}
+
 __kernel void batchnorm_forward_train(__global const float *x,
                                       __global const float *gamma,
                                       __global const float *beta,
@@ -104,13 +119,9 @@ __kernel void batchnorm_forward_train(__global const float *x,
             batchnorm_store((vec_load16(x + at, j, len) - mean) * scale + shift,
                             y + at, j, len);
     }
-    if (l == 0) {
-        const float unbiased = m > 1 ? var * ((float)m / (float)(m - 1)) : var;
-        running_mean[ch] = momentum * running_mean[ch] + (1.0f - momentum) * mean;
-        running_var[ch] = momentum * running_var[ch] + (1.0f - momentum) * unbiased;
-        stats[ch] = mean;
-        stats[c + ch] = invstd;
-    }
+    if (l == 0)
+        batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
+                       momentum);
 }
 
 /* Inference forward with the running statistics, one work-item per value.
@@ -265,13 +276,9 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
             y[at] = (x[at] - mean) * scale + shift;
         }
     }
-    if (g == 0 && get_local_id(0) == 0) {
-        const float unbiased = m > 1 ? var * ((float)m / (float)(m - 1)) : var;
-        running_mean[ch] = momentum * running_mean[ch] + (1.0f - momentum) * mean;
-        running_var[ch] = momentum * running_var[ch] + (1.0f - momentum) * unbiased;
-        stats[ch] = mean;
-        stats[c + ch] = invstd;
-    }
+    if (g == 0 && get_local_id(0) == 0)
+        batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
+                       momentum);
 }
 
 /* part[0][ch][g] = the sum of dy over chunk g, part[1][ch][g] the sum of
