@@ -121,11 +121,16 @@ static float *three_steps(void)
     replicas r;
     open_two(&r, STATE_ARCH, 6);
     const int sizes[3] = {6, 5, 1};
+    double loss_before = 0;
     for (int k = 0; k < 3; k++) {
         loader_batch b = make_batch(sizes[k], 20 + (uint64_t)k);
         for (int d = 0; d < 2; d++)
             network_set_stream(&r.net[d], 5, 0);
         TEST_OK(replicas_train_step(&r, &b, 0, &err), err);
+        /* The running loss only grows, an idle device's share included. */
+        ck_assert_msg(r.totals[0] > loss_before, "step %d: loss sum %g after %g", k,
+                      r.totals[0], loss_before);
+        loss_before = r.totals[0];
         free_batch(&b);
     }
     ck_assert_int_eq(r.slice_n[1], 1);

@@ -154,6 +154,12 @@ static cnn_status upload(replicas *r, int d, const loader_batch *b, cnn_error *e
     return network_upload(n, b->images + at * pixels, b->labels + at, r->slice_n[d], err);
 }
 
+/* Device d's event for node k's read-back; k = nnodes is its totals'. */
+static cl_event *event(replicas *r, int d, int k)
+{
+    return &r->events[(size_t)d * (size_t)(r->net[0].nnodes + 1) + (size_t)k];
+}
+
 typedef struct {
     replicas *r;
     int d;
@@ -182,8 +188,7 @@ static cnn_status read_node(void *ctx, int i, cnn_error *err)
             CLRT_CALL(err, clEnqueueReadBuffer, (q, t->param, CL_FALSE, 0,
                       t->count * sizeof(float), local + t->offset, 0, NULL, NULL));
     }
-    CLRT_CALL(err, clEnqueueMarkerWithWaitList,
-              (q, 0, NULL, &r->events[(size_t)c->d * (size_t)(n->nnodes + 1) + (size_t)i]));
+    CLRT_CALL(err, clEnqueueMarkerWithWaitList, (q, 0, NULL, event(r, c->d, i)));
     return CNN_OK;
 }
 
@@ -227,7 +232,7 @@ static void pause_poll(void) { nanosleep(&(struct timespec){0, 20000}, NULL); }
  * so the wait polls the event and lets them progress in between. */
 static cnn_status wait_event(replicas *r, in_flight *f, int d, int k, cnn_error *err)
 {
-    cl_event *ev = &r->events[(size_t)d * (size_t)(r->net[0].nnodes + 1) + (size_t)k];
+    cl_event *ev = event(r, d, k);
     if (!*ev)
         return CNN_OK;
     for (cl_int state = CL_QUEUED; f && comm_size(r->comm) > 1 && state > CL_COMPLETE;) {
@@ -244,6 +249,33 @@ static cnn_status wait_event(replicas *r, in_flight *f, int d, int k, cnn_error 
     clReleaseEvent(*ev);
     *ev = NULL;
     return rc == CL_SUCCESS ? CNN_OK : clrt_fail(err, "clWaitForEvents", rc);
+}
+
+/* Enqueues the read of device d's running totals, after its step. */
+static cnn_status read_totals(replicas *r, int d, cnn_error *err)
+{
+    const network *n = &r->net[d];
+    CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, n->totals, CL_FALSE, 0,
+              sizeof r->dev_totals[d], r->dev_totals[d], 0, NULL,
+              event(r, d, n->nnodes)));
+    return CNN_OK;
+}
+
+/* The rank's running totals: every device's last reading (waited for),
+ * summed in device order; a device without a slice this step keeps its
+ * earlier one. */
+static cnn_status rank_totals(replicas *r, in_flight *f, double *loss_sum,
+                              double *correct, cnn_error *err)
+{
+    *loss_sum = *correct = 0;
+    for (int d = 0; d < r->ndev; d++) {
+        cnn_status st = wait_event(r, f, d, r->net[0].nnodes, err);
+        if (st)
+            return st;
+        *loss_sum += r->dev_totals[d][0];
+        *correct += r->dev_totals[d][1];
+    }
+    return CNN_OK;
 }
 
 /* The rank's sum of node i over its devices, in device order: gradients,
@@ -356,11 +388,9 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
         network *n = &r->net[d];
         node_ctx c = {r, d};
         if ((st = upload(r, d, b, err)) ||
-            (st = network_gradients(n, r->slice_n[d], read_node, &c, err)))
+            (st = network_gradients(n, r->slice_n[d], read_node, &c, err)) ||
+            (st = read_totals(r, d, err)))
             return st;
-        CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, n->totals, CL_FALSE, 0,
-                  sizeof r->dev_totals[d], r->dev_totals[d], 0, NULL,
-                  &r->events[(size_t)d * (size_t)(nodes + 1) + (size_t)nodes]));
     }
     /* Layers in the order their backward passes end: last first. */
     int *slot = f.slot;
@@ -385,15 +415,11 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
             r->timing.done_ms[i] = r->timing.ready_ms[i];
     }
     float *tail = r->send + floats;
-    tail[0] = tail[1] = 0;
-    for (int d = 0; d < r->ndev; d++) {
-        if ((st = wait_event(r, &f, d, nodes, err)))
-            return st;
-        if (r->slice_n[d]) {
-            tail[0] += r->dev_totals[d][0];
-            tail[1] += r->dev_totals[d][1];
-        }
-    }
+    double loss_sum, correct;
+    if ((st = rank_totals(r, &f, &loss_sum, &correct, err)))
+        return st;
+    tail[0] = (float)loss_sum;
+    tail[1] = (float)correct;
     tail[2] = (float)stop;
     double t1 = now_s();
     if ((st = comm_allgather_start(r->comm, tail, r->gathered + (size_t)ranks * floats,
@@ -433,29 +459,16 @@ cnn_status replicas_eval_step(replicas *r, const loader_batch *b, double *loss_s
                               double *correct, cnn_error *err)
 {
     cnn_status st;
-    int nodes = r->net[0].nnodes;
     slices(r, b);
     for (int d = 0; d < r->ndev; d++) {
         if (!r->slice_n[d])
             continue;
-        network *n = &r->net[d];
         if ((st = upload(r, d, b, err)) ||
-            (st = network_eval_step(n, r->slice_n[d], err)))
+            (st = network_eval_step(&r->net[d], r->slice_n[d], err)) ||
+            (st = read_totals(r, d, err)))
             return st;
-        CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, n->totals, CL_FALSE, 0,
-                  sizeof r->dev_totals[d], r->dev_totals[d], 0, NULL,
-                  &r->events[(size_t)d * (size_t)(nodes + 1) + (size_t)nodes]));
     }
-    /* Every device's totals so far, summed in device order; a device that
-     * had no slice this time keeps its last reading. */
-    *loss_sum = *correct = 0;
-    for (int d = 0; d < r->ndev; d++) {
-        if ((st = wait_event(r, NULL, d, nodes, err)))
-            return st;
-        *loss_sum += r->dev_totals[d][0];
-        *correct += r->dev_totals[d][1];
-    }
-    return CNN_OK;
+    return rank_totals(r, NULL, loss_sum, correct, err);
 }
 
 cnn_status replicas_totals_set(replicas *r, double loss_sum, double correct,
