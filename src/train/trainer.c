@@ -181,8 +181,9 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
 }
 
 /* Streams a split through the forward pass in batches of `batch`: on one
- * network, or on the workers of rep, each rank its share. *signal is the
- * signal that stopped it (no figures then), agreed on by the workers. */
+ * network, or on the workers of rep, each rank its share. *signal is a
+ * signal that arrived by its end (with workers, the one they agreed on);
+ * a pass it cut short has no figures. */
 static cnn_status evaluate(network *net, replicas *rep, int batch,
                            const dataset_split *split, double *loss, double *accuracy,
                            long *confusion, int *signal, cnn_error *err)
@@ -204,8 +205,8 @@ static cnn_status evaluate(network *net, replicas *rep, int batch,
     loader_close(l);
     if (st == CNN_OK && rep)
         st = replicas_agree(rep, &s.loss_sum, &s.correct, stop_signal, &s.signal, err);
-    *signal = s.signal;
-    if (st == CNN_OK && !s.signal) {
+    *signal = rep ? s.signal : stop_signal;
+    if (st == CNN_OK && !s.stopped) {
         *loss = s.loss_sum / (double)s.samples;
         *accuracy = s.correct / (double)s.samples;
     }
@@ -473,9 +474,8 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
             r->signal = signal;
             break;
         }
-        if (s->root)
-            progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
-                         row.val_accuracy);
+        progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
+                     row.val_accuracy);
         r->val_loss = row.val_loss;
         r->val_accuracy = row.val_accuracy;
         r->epochs_done = (int)epoch + 1;
