@@ -130,6 +130,11 @@ cnn_status tuner_choose(tuner *t, const tune_site *site, const tune_variant *v,
 cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size,
                             cnn_error *err);
 
+/* The chosen labels as rules tuner_force takes: "site=label;..." for every
+ * choice ("" for none), so another device or rank can run the same. Not
+ * fitting in size bytes is CNN_ERR_RUNTIME. */
+cnn_status tuner_labels(const tuner *t, char *buf, size_t size, cnn_error *err);
+
 /* The chosen labels for people: "fc1=kernel fc2=clblast", or "none";
  * cut short when it does not fit. */
 void tuner_summary(const tuner *t, char *buf, size_t size);

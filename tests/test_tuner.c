@@ -277,6 +277,15 @@ START_TEST(the_record_round_trips)
     tuner_summary(&t, summary, sizeof summary);
     ck_assert_str_eq(summary, "fc1=v1 fc2=v2");
     ck_assert_int_eq(tuner_arithmetic(&t, record, 10, &err), CNN_ERR_RUNTIME);
+    /* the labels, as rules another tuner takes */
+    TEST_OK(tuner_labels(&t, record, sizeof record, &err), err);
+    ck_assert_str_eq(record, "fc1=v1;fc2=v2");
+    ck_assert_int_eq(tuner_labels(&t, record, 10, &err), CNN_ERR_RUNTIME);
+    tuner_init(&again);
+    TEST_OK(tuner_force(&again, "fc1=v1;fc2=v2", &err), err);
+    tm.calls = 0;
+    ck_assert_int_eq(choose("fc1", "a", &again, &tm), 1);
+    ck_assert_int_eq(tm.calls, 0);
 
     /* a resume requires what was recorded */
     tuner_init(&again);

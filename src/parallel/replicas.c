@@ -42,15 +42,6 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n, cnn_er
     return CNN_OK;
 }
 
-/* What rank 0 chose for every site: "site=label;...", to force elsewhere. */
-static void labels(const tuner *t, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    for (int i = 0; i < t->nchoices; i++)
-        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s=%s", i ? ";" : "",
-                 t->choices[i].site, t->choices[i].label);
-}
-
 cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
                            adam_config adam, cnn_error *err)
 {
@@ -60,11 +51,9 @@ cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
     if (comm_rank(r->comm) == 0 &&
         (st = network_create(&r->net[0], &r->rt[0], a, slice, tune, adam, err)))
         return st;
-    if (tune)
-        labels(tune, chosen, sizeof chosen);
-    if (strlen(chosen) + 1 >= sizeof chosen)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "the variant choices do not fit %zu "
-                        "bytes", sizeof chosen);
+    /* Rank 0's choices, forced everywhere else. */
+    if (tune && (st = tuner_labels(tune, chosen, sizeof chosen, err)))
+        return st;
     if ((st = comm_broadcast(r->comm, chosen, sizeof chosen, err)))
         return st;
     if (tune && *chosen && (st = tuner_force(tune, chosen, err)))

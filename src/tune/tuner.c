@@ -322,20 +322,33 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
     return record(t, s, &v[*chosen], how, err);
 }
 
-cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size, cnn_error *err)
+/* "site=<what>;..." for every choice, what being its arithmetic key or its
+ * label. */
+static cnn_status record_text(const tuner *t, int labels, char *buf, size_t size,
+                              cnn_error *err)
 {
     size_t used = 0;
     buf[0] = '\0';
     for (int i = 0; i < t->nchoices; i++) {
         const tune_choice *c = &t->choices[i];
         int w = snprintf(buf + used, size - used, "%s%s=%s", i ? ";" : "", c->site,
-                         c->arithmetic);
+                         labels ? c->label : c->arithmetic);
         if (w < 0 || (size_t)w >= size - used)
             return cnn_fail(err, CNN_ERR_RUNTIME, "the record of %d variant choices "
                             "is longer than %zu bytes", t->nchoices, size - 1);
         used += (size_t)w;
     }
     return CNN_OK;
+}
+
+cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size, cnn_error *err)
+{
+    return record_text(t, 0, buf, size, err);
+}
+
+cnn_status tuner_labels(const tuner *t, char *buf, size_t size, cnn_error *err)
+{
+    return record_text(t, 1, buf, size, err);
 }
 
 void tuner_summary(const tuner *t, char *buf, size_t size)
