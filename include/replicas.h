@@ -71,10 +71,15 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
  * first device asks `tune` (timing or cache); every other device and rank
  * is forced to its choices, so they compute alike, and `tune` ends up
  * holding them on every rank. NULL: every device takes each site's first
- * variant. */
+ * variant. A batch smaller than the workers is CNN_ERR_INPUT: each needs a
+ * sample. */
 cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
                            adam_config adam, cnn_error *err);
 void replicas_close(replicas *r);
+
+/* The job for people: "data-parallel: 4 workers (2 ranks x 2 devices),
+ * each batch of 32 split into 4 slices of 8-8". */
+void replicas_describe(const replicas *r, int batch, char *buf, size_t size);
 
 /* Copies rank 0's first network (parameters, Adam's moments and step) to
  * every other device of the job, after a checkpoint was loaded there. */

@@ -152,6 +152,28 @@ static cnn_status print_json(const clrt *rt, const char *variants, const bench_r
                   : CNN_OK;
 }
 
+/* The benchmark's data: `batch` images of `pixels` random values and their
+ * labels below `classes`, the same on every run and rank. Both malloc'd;
+ * NULL, and CNN_ERR_RUNTIME, when memory runs out. */
+static cnn_status random_batch(int batch, size_t pixels, int classes, float **x,
+                               int32_t **labels, cnn_error *err)
+{
+    *x = malloc((size_t)batch * pixels * sizeof **x);
+    *labels = malloc((size_t)batch * sizeof **labels);
+    if (!*x || !*labels) {
+        free(*x);
+        free(*labels);
+        *x = NULL;
+        *labels = NULL;
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    }
+    for (size_t i = 0; i < (size_t)batch * pixels; i++)
+        (*x)[i] = rng_uniform_float(1, i);
+    for (int i = 0; i < batch; i++)
+        (*labels)[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
+    return CNN_OK;
+}
+
 static int run(int device, int batch, int steps, const char *spec, tuner *tune,
                arch_shape input, int classes, int json)
 {
@@ -166,17 +188,11 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
     network net;
     bench_result b = {.spec = spec, .input = input, .classes = classes, .batch = batch,
                       .steps = steps, .flop = train_flop(&a) * batch};
-    cnn_status st = CNN_OK;
-    float *x = malloc((size_t)batch * pixels * sizeof *x);
-    int32_t *labels = malloc((size_t)batch * sizeof *labels);
-    if (!x || !labels) {
-        st = cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
+    float *x;
+    int32_t *labels;
+    cnn_status st = random_batch(batch, pixels, classes, &x, &labels, &err);
+    if (st)
         goto fail_alloc;
-    }
-    for (size_t i = 0; i < (size_t)batch * pixels; i++)
-        x[i] = rng_uniform_float(1, i);
-    for (int i = 0; i < batch; i++)
-        labels[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
 
     if ((st = network_create(&net, &rt, &a, batch, tune, adam_defaults(), &err)))
         goto fail_alloc;
@@ -219,23 +235,16 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     cnn_status st = arch_parse(spec, input, classes, &a, &err);
     if (st == CNN_OK)
         st = replicas_open(&r, c, devices, ndev, &err);
-    if (st == CNN_OK && batch < r.workers)
-        st = cnn_fail(&err, CNN_ERR_INPUT, "--batch %d is smaller than the %d workers",
-                      batch, r.workers);
     if (st == CNN_OK)
         st = replicas_create(&r, &a, batch, tune, adam_defaults(), &err);
     size_t pixels = (size_t)arch_size(input);
     loader_batch b = {.total = batch};
     b.first = loader_slice(batch, r.first_worker, r.workers);
     b.count = loader_slice(batch, r.first_worker + r.ndev, r.workers) - b.first;
-    float *x = malloc((size_t)batch * pixels * sizeof *x);
-    int32_t *labels = malloc((size_t)batch * sizeof *labels);
-    if (st == CNN_OK && (!x || !labels))
-        st = cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
-    for (size_t i = 0; st == CNN_OK && i < (size_t)batch * pixels; i++)
-        x[i] = rng_uniform_float(1, i);
-    for (int i = 0; st == CNN_OK && i < batch; i++)
-        labels[i] = (int32_t)(rng_bits(2, (uint64_t)i) % (uint64_t)classes);
+    float *x = NULL;
+    int32_t *labels = NULL;
+    if (st == CNN_OK)
+        st = random_batch(batch, pixels, classes, &x, &labels, &err);
     b.images = x ? x + (size_t)b.first * pixels : NULL;
     b.labels = labels ? labels + b.first : NULL;
     for (int d = 0; d < r.ndev && st == CNN_OK; d++)
@@ -262,10 +271,9 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
                    r.rt[d].dev.platform_name);
         printf("arch %s, input %dx%dx%d, %d classes, variants: %s\n", spec, input.c,
                input.h, input.w, classes, variants);
-        printf("data-parallel: %d workers (%d rank%s x %d device%s), batch %d in slices "
-               "of %d-%d, %d steps\n", r.workers, comm_size(c), comm_size(c) == 1 ? "" : "s",
-               r.ndev, r.ndev == 1 ? "" : "s", batch, batch / r.workers,
-               (batch + r.workers - 1) / r.workers, steps);
+        char job[160];
+        replicas_describe(&r, batch, job, sizeof job);
+        printf("%s; %d steps\n", job, steps);
         printf("training step: %.2f ms (%.0f images/s); rank 0 per step: %.2f ms until "
                "its gradients are summed, %.2f ms waiting for the exchange after that\n",
                step_ms, batch / step_ms * 1e3, t->wait_s * 1e3 / (double)t->steps,

@@ -45,6 +45,9 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n, cnn_er
 cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
                            adam_config adam, cnn_error *err)
 {
+    if (batch < r->workers)
+        return cnn_fail(err, CNN_ERR_INPUT, "--batch %d is smaller than the %d workers "
+                        "(ranks x devices); each needs a sample", batch, r->workers);
     int slice = (batch + r->workers - 1) / r->workers;
     cnn_status st;
     char chosen[4096] = "";
@@ -91,6 +94,15 @@ void replicas_close(replicas *r)
     free(r->state);
     free(r->events);
     memset(r, 0, sizeof *r);
+}
+
+void replicas_describe(const replicas *r, int batch, char *buf, size_t size)
+{
+    int ranks = comm_size(r->comm);
+    snprintf(buf, size, "data-parallel: %d workers (%d rank%s x %d device%s), each batch "
+             "of %d split into %d slices of %d-%d", r->workers, ranks, ranks == 1 ? "" : "s",
+             r->ndev, r->ndev == 1 ? "" : "s", batch, r->workers, batch / r->workers,
+             (batch + r->workers - 1) / r->workers);
 }
 
 cnn_status replicas_share_state(replicas *r, cnn_error *err)

@@ -333,10 +333,6 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     cfg.lr = o->lr;
     if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, err)))
         return st;
-    if (o->batch < s->rep.workers)
-        return cnn_fail(err, CNN_ERR_INPUT, "--batch %d is smaller than the %d workers "
-                        "(ranks x devices); each needs a sample", o->batch,
-                        s->rep.workers);
     if ((st = replicas_create(&s->rep, &a, o->batch, &o->tune, cfg, err)))
         return st;
     /* Every device starts alike: the same initialisation, or rank 0's
@@ -378,12 +374,9 @@ static void print_header(session *s)
            (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
            d->classes);
     if (workers(s)) {
-        int ranks = comm_size(o->comm);
-        printf("data-parallel: %d workers (%d rank%s x %d device%s), each batch of %d "
-               "split into %d slices of %d-%d\n", s->rep.workers, ranks,
-               ranks == 1 ? "" : "s", s->rep.ndev, s->rep.ndev == 1 ? "" : "s", o->batch,
-               s->rep.workers, o->batch / s->rep.workers,
-               (o->batch + s->rep.workers - 1) / s->rep.workers);
+        char job[160];
+        replicas_describe(&s->rep, o->batch, job, sizeof job);
+        printf("%s\n", job);
     }
     printf("Model: %s\n", first_net(s)->arch.spec);
     network_summary(first_net(s), stdout);
