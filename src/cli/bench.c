@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "arch.h"
 #include "cli.h"
+#include "clock.h"
 #include "comm.h"
 #include "network.h"
 #include "replicas.h"
@@ -39,13 +39,6 @@ static const char usage[] =
     "gradients are summed, the wait for the exchange after that, and the last\n"
     "step's timeline per layer (rank 0 prints).\n";
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
 /* Floating-point operations of one training step per sample: forward, and
  * backward to the weights and (except for the first layer that has them) to
  * the input. Only the kinds that count (convolutions, GEMMs) say. */
@@ -67,14 +60,14 @@ static double train_flop(const arch *a)
 static cnn_status time_steps(network *net, int batch, int steps, double *ms,
                              cnn_error *err)
 {
-    double t0 = now_ms();
+    double t0 = clock_seconds() * 1e3;
     for (int s = 0; s < steps; s++) {
         cnn_status st = network_train_step(net, batch, err);
         if (st)
             return st;
         CLRT_CALL(err, clFinish, (net->rt->queue));
     }
-    *ms = (now_ms() - t0) / steps;
+    *ms = (clock_seconds() * 1e3 - t0) / steps;
     return CNN_OK;
 }
 
@@ -253,7 +246,7 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     for (int s = 0; s < 3 + steps && st == CNN_OK; s++) {
         if (s == 3) { /* after the warm-up */
             memset(&r.timing, 0, sizeof r.timing);
-            t0 = now_ms();
+            t0 = clock_seconds() * 1e3;
         }
         st = replicas_train_step(&r, &b, 0, &err);
     }
@@ -261,7 +254,7 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
         if (clFinish(r.rt[d].queue) != CL_SUCCESS)
             st = cnn_fail(&err, CNN_ERR_RUNTIME, "clFinish failed on device %d",
                           devices[d]);
-    double step_ms = (now_ms() - t0) / steps;
+    double step_ms = (clock_seconds() * 1e3 - t0) / steps;
     if (st == CNN_OK && comm_rank(c) == 0) {
         const replicas_timing *t = &r.timing;
         char variants[1024];

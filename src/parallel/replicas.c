@@ -5,15 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 /* The exchange's tail, per rank: loss sum, correct count, stop signal. */
 #define TAIL 3
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int parallel(const replicas *r) { return r->workers > 1; }
 
@@ -215,7 +210,7 @@ static cnn_status progress(replicas *r, in_flight *f, int *pending, cnn_error *e
             st = comm_wait(r->comm, f->slot[i], err);
             f->slot[i] = -1;
             if (i < nodes)
-                r->timing.done_ms[i] = (now_s() - f->t0) * 1e3;
+                r->timing.done_ms[i] = (clock_seconds() - f->t0) * 1e3;
         }
         if (st)
             return st;
@@ -375,7 +370,7 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
             return st;
         return network_train_step(n, b->count, err);
     }
-    in_flight f = {.t0 = now_s()};
+    in_flight f = {.t0 = clock_seconds()};
     double t0 = f.t0;
     for (int i = 0; i <= ARCH_MAX_LAYERS; i++)
         f.slot[i] = -1;
@@ -406,7 +401,7 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
                 return st;
         if (!count)
             continue;
-        r->timing.ready_ms[i] = (now_s() - t0) * 1e3;
+        r->timing.ready_ms[i] = (clock_seconds() - t0) * 1e3;
         sum_node(r, i, b->total);
         if ((st = comm_allgather_start(r->comm, r->send + off,
                                        r->gathered + (size_t)ranks * off, count, &slot[i],
@@ -422,7 +417,7 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
     tail[0] = (float)loss_sum;
     tail[1] = (float)correct;
     tail[2] = (float)stop;
-    double t1 = now_s();
+    double t1 = clock_seconds();
     if ((st = comm_allgather_start(r->comm, tail, r->gathered + (size_t)ranks * floats,
                                    TAIL, &slot[nodes], err)))
         return st;
@@ -432,7 +427,7 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
         if (pending)
             pause_poll();
     }
-    double t2 = now_s();
+    double t2 = clock_seconds();
     for (int i = 0; i < nodes; i++) {
         size_t off, count;
         network_node_span(&r->net[0], i, &off, &count);
@@ -452,7 +447,7 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
     r->timing.steps++;
     r->timing.wait_s += t1 - t0;
     r->timing.exchange_s += t2 - t1;
-    r->timing.step_s += now_s() - t0;
+    r->timing.step_s += clock_seconds() - t0;
     return st;
 }
 

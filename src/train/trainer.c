@@ -17,11 +17,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "atomic_file.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "loader.h"
 #include "metrics_log.h"
 #include "progress.h"
@@ -32,13 +32,6 @@
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* A step in flight: its batch (held until the step is done), the event of
  * the non-blocking read of the totals after it, and where they land. */
@@ -142,7 +135,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
                 st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
             f[i].logits = logits[i];
         }
-    double t0 = now_s();
+    double t0 = clock_seconds();
     int cur = 0;
     while (st == CNN_OK) {
         loader_batch *b;
@@ -155,7 +148,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
             break;
         if (!b)
             break;
-        double seconds = seconds_before + now_s() - t0;
+        double seconds = seconds_before + clock_seconds() - t0;
         if (s->progress && s->samples && progress_due(s->progress, seconds))
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
                             s->correct / (double)s->samples);
@@ -444,9 +437,9 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
                                       resumed ? s->resume.correct : 0, err)) ||
             (st = loader_start(s->loader, (uint64_t)epoch, first, err)))
             break;
-        double t0 = now_s();
+        double t0 = clock_seconds();
         st = run_stream(&str, before, err);
-        double seconds = before + now_s() - t0;
+        double seconds = before + clock_seconds() - t0;
         if (st)
             break;
         double n = (double)str.samples;
