@@ -215,16 +215,25 @@ static int maxpool2_gpu_window(__global const float *xp, const int W, float *bes
     return win;
 }
 
+/* Where window i of the flat (N*C, OH, OW) range starts in x, and its row
+ * and column among the windows. */
+static size_t maxpool2_gpu_at(const int i, const int H, const int W, int *oh, int *ow)
+{
+    const int OW = W / 2, OH = H / 2, r = i / OW;
+    *ow = i % OW;
+    *oh = r % OH;
+    return ((size_t)(r / OH) * H + 2 * *oh) * W + 2 * *ow;
+}
+
 __kernel void maxpool2_gpu_forward(__global const float *x, __global float *y,
                                    const int H, const int W, const int total)
 {
     const int i = get_global_id(0);
     if (i >= total)
         return;
-    const int OW = W / 2, OH = H / 2, ow = i % OW, r = i / OW, oh = r % OH,
-              nc = r / OH;
+    int oh, ow;
     float m;
-    maxpool2_gpu_window(x + ((size_t)nc * H + 2 * oh) * W + 2 * ow, W, &m);
+    maxpool2_gpu_window(x + maxpool2_gpu_at(i, H, W, &oh, &ow), W, &m);
     y[i] = m;
 }
 
@@ -238,15 +247,14 @@ __kernel void maxpool2_gpu_backward(__global const float *x,
     const int i = get_global_id(0);
     if (i >= total)
         return;
-    const int OW = W / 2, OH = H / 2, ow = i % OW, r = i / OW, oh = r % OH,
-              nc = r / OH;
-    const size_t at = ((size_t)nc * H + 2 * oh) * W + 2 * ow;
+    int oh, ow;
+    const size_t at = maxpool2_gpu_at(i, H, W, &oh, &ow);
     float m;
     const int win = maxpool2_gpu_window(x + at, W, &m);
     const float g = dy[i];
     vstore2((float2)(win == 0 ? g : 0.0f, win == 1 ? g : 0.0f), 0, dx + at);
     vstore2((float2)(win == 2 ? g : 0.0f, win == 3 ? g : 0.0f), 0, dx + at + W);
-    const int last_col = (W & 1) && ow == OW - 1, last_row = (H & 1) && oh == OH - 1;
+    const int last_col = (W & 1) && ow == W / 2 - 1, last_row = (H & 1) && oh == H / 2 - 1;
     if (last_col)
         dx[at + 2] = dx[at + W + 2] = 0.0f;
     if (last_row) {
