@@ -9,8 +9,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 . "$(dirname "$0")/testlib.sh"
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 skip() { echo "skip $*"; }
 
 # in_mount MOUNT-OPTIONS DIR CMD...: runs CMD with a fresh tmpfs on DIR, in a

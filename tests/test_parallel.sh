@@ -11,8 +11,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 . "$(dirname "$0")/testlib.sh"
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 export POCL_DEVICES="pthread pthread"
 
 # Random 8x8 images (never zero, so every weight has a gradient).

@@ -1,5 +1,10 @@
 # testlib.sh: sourced by the shell tests after they set bin, passed and
-# failed — runs cnn-cl expecting an outcome, and writes small IDX files.
+# failed — counts checks, runs cnn-cl expecting an outcome, and writes small
+# IDX files.
+
+# ok: one more check passed; fail WHY...: one more failed, said.
+ok() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
 # expect NAME CODE PATTERN -- ARGS...: runs cnn-cl ARGS, checks the exit code
 # and that stdout+stderr matches the extended regex PATTERN.
