@@ -373,16 +373,25 @@ START_TEST(tuner_chooses_every_site)
         static const int forward_site[2] = {0, 3}, weights_site[2] = {1, 5};
         for (int j = 0; j < 2; j++) {
             const conv_layer *cl = net.nodes[2 * j].op;
-            char label[TUNE_NAME];
-            int len = snprintf(label, sizeof label, "p%d", cl->tiles.pixels);
-            if (cl->tiles.blocks > 1)
-                snprintf(label + len, sizeof label - (size_t)len, "b%d", cl->tiles.blocks);
+            const conv_tiles *ti = &cl->tiles;
+            char label[TUNE_NAME], key[TUNE_NAME];
+            if (ti->gemm) {
+                snprintf(label, sizeof label, "g%d", ti->gemm);
+            } else {
+                int len = snprintf(label, sizeof label, "p%d", ti->pixels);
+                if (ti->blocks > 1)
+                    snprintf(label + len, sizeof label - (size_t)len, "b%d", ti->blocks);
+            }
             ck_assert_str_eq(t[r].choices[forward_site[j]].label, label);
-            snprintf(label, sizeof label, "t%d%s", cl->tiles.taps,
-                     cl->tiles.chunks ? "c8" : "n1");
+            if (ti->weights_gemm) {
+                snprintf(label, sizeof label, "gw%dk%d", ti->weights_gemm, ti->gemm_chunk);
+                snprintf(key, sizeof key, "gk%d", ti->gemm_chunk);
+            } else {
+                snprintf(label, sizeof label, "t%d%s", ti->taps, ti->chunks ? "c8" : "n1");
+                snprintf(key, sizeof key, "%s", ti->chunks ? "c8" : "n1");
+            }
             ck_assert_str_eq(t[r].choices[weights_site[j]].label, label);
-            ck_assert_str_eq(t[r].choices[weights_site[j]].arithmetic,
-                             cl->tiles.chunks ? "c8" : "n1");
+            ck_assert_str_eq(t[r].choices[weights_site[j]].arithmetic, key);
             const char *path = dense_gemm_name(net.nodes[4 + j].op);
             ck_assert_int_eq(strncmp(t[r].choices[6 + j].label, path, strlen(path)), 0);
         }

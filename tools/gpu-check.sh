@@ -13,14 +13,19 @@
 # sysroot. NVIDIA's OpenCL driver is registered with an ICD file naming
 # libnvidia-opencl.so.1 when no vendor file names it. The device is the
 # first GPU that `cnn-cl devices` lists, unless --device says otherwise.
-# Measures: `bench --json` at batch 32 and 256, one MNIST epoch, and the
-# README's default command (5 epochs with validation), from datasets/mnist.
+# Measures, in this order: a first run on empty caches (the tuner's and the
+# driver's kernel cache) and the same run again; `bench --json` at batch 32
+# and 256 for the reference model and at batch 32 for network B, each with
+# its per-kernel table; one MNIST epoch; the README's default command (5
+# epochs with validation), from datasets/mnist; then the test suites. Every
+# figure and log lands in build-gpu/ (results/ there: the JSON, the tuner's
+# cache with every candidate's time, the logs).
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 
 deps=(ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers libclblast1
-      libclblast-dev check zlib1g-dev libjansson4 libjansson-dev)
+      libclblast-dev check libsubunit0 libsubunit-dev zlib1g-dev libjansson4 libjansson-dev)
 
 fail() { # MESSAGE: exit 2 with it
   echo "gpu-check: $1" >&2
@@ -62,51 +67,95 @@ if ! grep -qs libnvidia-opencl /etc/OpenCL/vendors/*.icd && ldconfig -p | grep -
 fi
 
 start=$EPOCHREALTIME
-[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release > /dev/null
-ninja -C build-gpu > /dev/null
+[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dmpi=disabled -Dtests=enabled > /dev/null
+ninja -C build-gpu > build-gpu/build.log 2>&1 || { tail -40 build-gpu/build.log; fail "the build failed"; }
 bin=build-gpu/cnn-cl
+res=build-gpu/results
+rm -rf "$res" && mkdir -p "$res"
 "$bin" devices
 if [ -z "$device" ]; then
   device=$("$bin" devices | awk '$0 ~ / GPU / { print $1; exit }')
   [ -n "$device" ] || fail "no GPU among the OpenCL devices above"
 fi
 export CNN_CL_DEVICE=$device
-
-tests=ok
-# The data-parallel suites need two devices (PoCL's, on CI); here is one GPU.
-meson test -C build-gpu --print-errorlogs --no-suite parallel > build-gpu/gpu-tests.log 2>&1 ||
-  tests=FAILED
-summary=$(grep -E '^(Ok|Fail|Timeout):' build-gpu/gpu-tests.log | tr -s ' ' | paste -sd' ')
+# Caches of this run only, so the first run below finds them empty: the
+# tuner's choices and NVIDIA's compiled kernels.
+export XDG_CACHE_HOME=$PWD/$res/cache CUDA_CACHE_PATH=$PWD/$res/nv-cache
 
 json() { # FILE KEY: one number from a bench --json file
   /usr/bin/env python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
-"$bin" bench --json --steps 300 > build-gpu/bench32.json
-"$bin" bench --json --steps 100 --batch 256 > build-gpu/bench256.json
-
-seconds() { # COMMAND...: wall seconds of a command, its output in build-gpu/last.log
-  local t0=$EPOCHREALTIME
-  "$@" > build-gpu/last.log 2>&1
+kernels() { # FILE: a bench --json file's per-kernel table, as Markdown
+  /usr/bin/env python3 -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+print("| kernel | calls/step | ms/step | GFLOPS |")
+print("| --- | ---: | ---: | ---: |")
+for k in b["kernels"]:
+    g = "%.0f" % k["gflops"] if "gflops" in k else ""
+    print("| %s | %g | %.4f | %s |" % (k["name"], k["calls_per_step"], k["ms_per_step"], g))
+print("busy share %.3f, %d steps of %.4f ms (profiled %.4f ms); variants: %s" %
+      (b["busy_share"], b["steps"], b["step_ms"], b["profiled_step_ms"], b["variants"]))' "$1"
+}
+seconds() { # NAME COMMAND...: wall seconds of a command, its output in results/NAME.log
+  local name=$1 t0=$EPOCHREALTIME
+  shift
+  "$@" > "$res/$name.log" 2>&1 || echo "gpu-check: '$*' failed; see $res/$name.log" >&2
   awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 }
-epoch=$(seconds "$bin" train --epochs 1 --save build-gpu/epoch.safetensors --log build-gpu/epoch.csv)
-epoch_train=$(awk -F, 'NR == 2 { print $6 }' build-gpu/epoch.csv)
-default=$(seconds "$bin" train --save build-gpu/default.safetensors)
-accuracy=$(grep -o 'Test accuracy: [0-9.]*' build-gpu/last.log | awk '{ print $3 }')
+
+first=(train --epochs 1 --limit 32 --save "$res/first.safetensors")
+cold=$(seconds cold "$bin" "${first[@]}")
+warm=$(seconds warm "$bin" "${first[@]}")
+
+net_b=conv32k3same-bn-relu-conv32k3same-bn-relu-pool2-drop0.25-conv64k3same-bn-relu-conv64k3same-bn-relu-pool2-drop0.25-flatten-fc128-bn-relu-drop0.5-fc10
+bench() { # NAME ARGS...: bench --json into results/NAME.json
+  local name=$1
+  shift
+  "$bin" bench --json "$@" > "$res/$name.json" 2> "$res/$name.log" ||
+    echo "gpu-check: 'bench $*' failed; see $res/$name.log" >&2
+}
+bench bench32 --steps 300
+bench bench256 --steps 100 --batch 256
+bench bench-b --steps 100 --arch "$net_b"
+
+epoch=$(seconds epoch "$bin" train --epochs 1 --save "$res/epoch.safetensors" --log "$res/epoch.csv")
+epoch_train=$(awk -F, 'NR == 2 { print $6 }' "$res/epoch.csv")
+default=$(seconds default "$bin" train --save "$res/default.safetensors")
+accuracy=$(grep -o 'Test accuracy: [0-9.]*' "$res/default.log" | awk '{ print $3 }')
+eval_cold=$(XDG_CACHE_HOME=$PWD/$res/eval-cache CUDA_CACHE_PATH=$PWD/$res/eval-nv-cache \
+  seconds eval "$bin" eval --model "$res/default.safetensors")
+
+tests=ok
+# The data-parallel suites need two devices (PoCL's, on CI); here is one GPU.
+timeout 300 meson test -C build-gpu --print-errorlogs --no-suite parallel > "$res/tests.log" 2>&1 &&
+  grep -q '^Ok:' "$res/tests.log" || tests=FAILED
+summary=$(grep -E '^(Ok|Fail|Timeout):' "$res/tests.log" | tr -s ' ' | paste -sd' ' || true)
 
 card=$("$bin" devices | awk -v d="$device" '$1 == d' | sed 's/  */ /g')
-echo
-echo "gpu-check, $(date -u +%Y-%m-%d), device $card"
-echo "tests: $tests ($summary)"
-echo "| figure | value |"
-echo "| --- | ---: |"
-echo "| bench batch 32, ms per step | $(json build-gpu/bench32.json step_ms) |"
-echo "| bench batch 32, busy share | $(json build-gpu/bench32.json busy_share) |"
-echo "| bench batch 256, images/s | $(json build-gpu/bench256.json images_per_second) |"
-echo "| bench batch 256, busy share | $(json build-gpu/bench256.json busy_share) |"
-echo "| one MNIST epoch: training s / whole command s | $epoch_train / $epoch |"
-echo "| default command (5 epochs with validation), s | $default |"
-echo "| its test accuracy | $accuracy |"
-echo "| variants at batch 32 | $(json build-gpu/bench32.json variants) |"
+{
+  echo
+  echo "gpu-check, $(date -u +%Y-%m-%d), device $card"
+  echo "tests: $tests ($summary)"
+  echo "| figure | value |"
+  echo "| --- | ---: |"
+  echo "| first run, empty caches (train --epochs 1 --limit 32), s | $cold |"
+  echo "| the same again, s | $warm |"
+  echo "| bench batch 32, ms per step | $(json "$res/bench32.json" step_ms) |"
+  echo "| bench batch 32, busy share | $(json "$res/bench32.json" busy_share) |"
+  echo "| bench batch 256, images/s | $(json "$res/bench256.json" images_per_second) |"
+  echo "| bench batch 256, busy share | $(json "$res/bench256.json" busy_share) |"
+  echo "| network B, batch 32, ms per step | $(json "$res/bench-b.json" step_ms) |"
+  echo "| network B, batch 32, busy share | $(json "$res/bench-b.json" busy_share) |"
+  echo "| one MNIST epoch: training s / whole command s | $epoch_train / $epoch |"
+  echo "| default command (5 epochs with validation), s | $default |"
+  echo "| its test accuracy | $accuracy |"
+  echo "| eval of it, empty caches, s | $eval_cold |"
+  for b in bench32 bench256 bench-b; do
+    echo
+    echo "$b:"
+    kernels "$res/$b.json"
+  done
+} | tee "$res/summary.md"
 awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "gpu-check took %.0f s\n", b - a }'
 [ "$tests" = ok ]
