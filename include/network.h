@@ -59,6 +59,13 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
                           cnn_error *err);
 void network_release(network *net);
 
+/* Makes the layers again with the choices a quick tuner took by default
+ * timed among the variants of the same arithmetic key (tuner_retime), and
+ * records them in `tune`: the steps after it compute the same bits, at
+ * the speed of a tuned run. Between steps only; nothing when no choice
+ * was a default. */
+cnn_status network_retune(network *net, tuner *tune, cnn_error *err);
+
 /* Keras' initialisation: each tensor as its kind declares it (Glorot-uniform
  * weights, limit sqrt(6 / (fan_in + fan_out)), zero biases, ...), drawn
  * from the random stream of (seed, tensor). Also sets the seed of the

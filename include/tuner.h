@@ -34,7 +34,9 @@ typedef struct {
     const char *arithmetic; /* variants with equal keys give bit-identical
                                results (tiles that keep the summation order);
                                a different order or library differs */
-    unsigned where;         /* TUNE_ANYWHERE (0) or TUNE_NOT_CPU */
+    unsigned where;         /* TUNE_ANYWHERE (0) or TUNE_NOT_CPU; with
+                               TUNE_CPU_DEFAULT, what a quick choice on a
+                               CPU starts with (else the first that runs) */
 } tune_variant;
 
 /* Where a variant is a candidate for timing. A variant shaped for a GPU
@@ -42,7 +44,7 @@ typedef struct {
  * output each) is never the fastest on a CPU, and timing it there would
  * only lengthen a first run; it can still be forced there (tests hold every
  * variant against the reference on PoCL) or required by a checkpoint. */
-enum { TUNE_ANYWHERE = 0, TUNE_NOT_CPU = 1 };
+enum { TUNE_ANYWHERE = 0, TUNE_NOT_CPU = 1, TUNE_CPU_DEFAULT = 2 };
 
 /* One choice point. */
 typedef struct {
@@ -66,6 +68,7 @@ typedef enum {
     TUNE_REQUIRED,
     TUNE_CACHED,
     TUNE_TIMED,
+    TUNE_DEFAULT,  /* quick: the device's default, its equals not yet timed */
 } tune_how;
 
 typedef struct {
@@ -80,6 +83,12 @@ typedef struct {
 
 typedef struct {
     int retune;          /* time every site afresh and rewrite the cache */
+    int quick;           /* on a cache miss, take the device's default instead
+                            of timing (a first run starts in seconds, not
+                            a minute); tuner_retime finishes the job */
+    int forward_only;    /* only forward passes will run (eval, predict):
+                            sites of backward passes keep their defaults,
+                            neither timed nor recorded */
     int allow_different; /* a required key no variant can give: continue
                             with another, noting it, instead of failing */
     tune_rule forced[TUNER_MAX_RULES];     /* name -> label */
@@ -107,6 +116,29 @@ cnn_status tuner_force(tuner *t, const char *list, cnn_error *err);
 /* Requires arithmetic keys, from tuner_arithmetic's record of a checkpoint
  * ("fc1=kernel;fc2=kernel"; a name may be a kind). "" requires nothing. */
 cnn_status tuner_require(tuner *t, const char *record, cnn_error *err);
+
+/* Quick choices (t->quick). A site whose cache has no entry, neither for
+ * all its candidates nor for those that share the default's arithmetic
+ * key, takes the device's default: on a CPU the first candidate, on other
+ * devices the first candidate meant for them (TUNE_NOT_CPU), timed alone
+ * so that one that cannot run there is skipped like a failed candidate.
+ * It is recorded TUNE_DEFAULT. Later, tuner_retime's tuner times only the
+ * candidates with the same key as each default, so what it switches to
+ * computes the same bits, and caches the winner, which the next quick run
+ * takes. */
+
+/* Whether any choice was TUNE_DEFAULT. */
+int tuner_has_defaults(const tuner *t);
+
+/* Sets up `next` to time again the sites that t took by default: t's forced
+ * rules and arithmetic record as required keys, quick off; every other
+ * site then finds its cached, forced or only choice again. */
+cnn_status tuner_retime(const tuner *t, tuner *next, cnn_error *err);
+
+/* Replaces t's record of each site that `next` chose with next's choice, in
+ * t's order; sites next did not choose keep t's choice, no longer
+ * TUNE_DEFAULT (the caller makes again every site with equals to time). */
+void tuner_adopt(tuner *t, const tuner *next);
 
 /* Chooses one of the n variants v for `site` into *chosen and records it
  * (a site chosen again replaces its record); n <= TUNE_MAX_VARIANTS, and

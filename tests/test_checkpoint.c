@@ -612,6 +612,52 @@ START_TEST(resume_is_bit_exact)
 }
 END_TEST
 
+/* A first run on an empty cache starts on each site's default and, after
+ * its first epoch, switches to the fastest variant of the same key: it
+ * writes the same checkpoint as a run that used other variants of those
+ * keys from the start. */
+START_TEST(quick_start_computes_as_a_tuned_run)
+{
+    train_arch = SMALL_ARCH;
+    write_dataset();
+    char cache[256], quick[256], other[256];
+    snprintf(cache, sizeof cache, "%s", test_path("quick-cache"));
+    snprintf(quick, sizeof quick, "%s", test_path("quick.safetensors"));
+    snprintf(other, sizeof other, "%s", test_path("other.safetensors"));
+    const char *was = getenv("XDG_CACHE_HOME");
+    char *saved = was ? strdup(was) : NULL;
+    setenv("XDG_CACHE_HOME", cache, 1);
+    cnn_error err = {0};
+    train_result r;
+    train_options o = options(3, 0.001f, quick, NULL);
+    tuner_init(&o.tune);
+    o.tune.quick = 1;
+    TEST_OK(train_run(&o, &r, &err), err);
+    /* the retimed sites' winners are cached for the next quick run */
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/cnn-cl", cache);
+    ck_assert_msg(access(dir, F_OK) == 0, "nothing was timed after the first epoch");
+    o = options(3, 0.001f, other, NULL);
+    tuner_init(&o.tune);
+    TEST_OK(tuner_force(&o.tune, "conv.forward=p8,conv.weights=t12c8,fc=kernel-nn8x1", &err),
+            err);
+    TEST_OK(train_run(&o, &r, &err), err);
+    char *a, *b;
+    long na, nb;
+    read_all(quick, &a, &na);
+    read_all(other, &b, &nb);
+    ck_assert_msg(na == nb && memcmp(a, b, (size_t)na) == 0,
+                  "a quick start computes differently from other variants of its keys");
+    free(a);
+    free(b);
+    if (saved)
+        setenv("XDG_CACHE_HOME", saved, 1);
+    else
+        unsetenv("XDG_CACHE_HOME");
+    free(saved);
+}
+END_TEST
+
 START_TEST(resume_is_bit_exact_with_batch_norm_and_dropout)
 {
     train_arch = STATEFUL_ARCH;
@@ -670,6 +716,7 @@ int main(void)
     tcase_add_test(tc, metadata_numbers_out_of_range_are_refused);
     tcase_add_test(tc, resume_is_bit_exact);
     tcase_add_test(tc, resume_is_bit_exact_with_batch_norm_and_dropout);
+    tcase_add_test(tc, quick_start_computes_as_a_tuned_run);
     tcase_add_test(tc, diverging_loss_stops_training_and_keeps_the_checkpoint);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

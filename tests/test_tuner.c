@@ -1,8 +1,9 @@
 /* test_tuner.c: the tuner's choices — timing on a cache miss and the cache
  * read back without timing, retuning, forcing, the arithmetic a checkpoint
  * requires (and continuing without it when allowed), failing candidates,
- * the record a checkpoint keeps; and variants whose build options reach the
- * kernel compiler. Timing is a counting stand-in, so choices are known. */
+ * the record a checkpoint keeps, quick choices finished by a retime; and
+ * variants whose build options reach the kernel compiler. Timing is a
+ * counting stand-in, so choices are known. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,51 @@ static cnn_status build_time(void *ctx, int index, double *ms, cnn_error *err)
     return CNN_OK;
 }
 
+/* Quick choices: a miss takes the device's default (untimed on a CPU, timed
+ * alone elsewhere); tuner_retime times only the variants of its key, and
+ * a later quick choice reads their winner from the cache. */
+START_TEST(a_quick_miss_takes_the_default_and_retime_finishes)
+{
+    static const tune_variant quick3[3] = {
+        {.label = "v0", .options = "-DTILE=4", .arithmetic = "k"},
+        {.label = "v1", .options = "-DTILE=8", .arithmetic = "k", .where = TUNE_CPU_DEFAULT},
+        {.label = "v2", .options = "-DSPLIT=2", .arithmetic = "k-split2"},
+    };
+    int cpu = (test_rt()->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+    timer tm = {.ms = {1, 3, 0.5}};
+    tune_site s = site("fc1", "fc quick");
+    tuner t, next, again;
+    int chosen = -1;
+    cnn_error err = {0};
+    tuner_init(&t);
+    t.quick = 1;
+    TEST_OK(tuner_choose(&t, &s, quick3, 3, fake_time, &tm, &chosen, &err), err);
+    int dflt = cpu ? 1 : 0;
+    ck_assert_int_eq(chosen, dflt);
+    ck_assert_int_eq(tm.calls, cpu ? 0 : 1);
+    ck_assert_int_eq(t.choices[0].how, TUNE_DEFAULT);
+    ck_assert(tuner_has_defaults(&t));
+    ck_assert_int_eq(cache_entries(), 0);
+
+    tm.calls = 0;
+    TEST_OK(tuner_retime(&t, &next, &err), err);
+    TEST_OK(tuner_choose(&next, &s, quick3, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 0); /* v2 is faster, but computes differently */
+    ck_assert_int_eq(tm.calls, 2); /* v0 and v1, not v2 */
+    tuner_adopt(&t, &next);
+    ck_assert_str_eq(t.choices[0].label, "v0");
+    ck_assert(!tuner_has_defaults(&t));
+
+    tm.calls = 0;
+    tuner_init(&again);
+    again.quick = 1;
+    TEST_OK(tuner_choose(&again, &s, quick3, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 0);
+    ck_assert_int_eq(again.choices[0].how, TUNE_CACHED);
+    ck_assert_int_eq(tm.calls, 0);
+}
+END_TEST
+
 /* A variant meant for GPUs is not timed on a CPU, but can be forced or
  * required there; on another device type it is a candidate. */
 START_TEST(gpu_variants_are_not_timed_on_a_cpu)
@@ -393,6 +439,7 @@ int main(void)
     tcase_add_test(tc, a_required_key_none_has_needs_allowing);
     tcase_add_test(tc, a_failing_candidate_is_skipped);
     tcase_add_test(tc, the_record_round_trips);
+    tcase_add_test(tc, a_quick_miss_takes_the_default_and_retime_finishes);
     tcase_add_test(tc, gpu_variants_are_not_timed_on_a_cpu);
     tcase_add_test(tc, variant_options_reach_the_compiler);
     suite_add_tcase(s, tc);

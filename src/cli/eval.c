@@ -30,6 +30,7 @@ static int run(const char *model, int device, const char *data)
     checkpoint_meta meta;
     tuner tune;
     tuner_init(&tune);
+    tune.quick = tune.forward_only = 1;
     tune.progress = stderr;
     if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
         clrt_open(&rt, device, &err))

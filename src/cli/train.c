@@ -82,6 +82,7 @@ int cli_train(int argc, char **argv)
     train_options o = {.epochs = 5, .batch = 32, .lr = 0.001f, .seed = 1,
                        .save = "cnn-cl.safetensors"};
     tuner_init(&o.tune);
+    o.tune.quick = 1;
     const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
     if (clrt_default_device(&o.devices[0], &err))
         return cli_report(&err);

@@ -30,7 +30,7 @@ const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
     {"p4", "-DCONV_P=4 -DCONV_B=1", "direct", TUNE_ANYWHERE},
     {"p8", "-DCONV_P=8 -DCONV_B=1", "direct", TUNE_ANYWHERE},
     {"p16", "-DCONV_P=16 -DCONV_B=1", "direct", TUNE_ANYWHERE},
-    {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct", TUNE_ANYWHERE},
+    {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct", TUNE_CPU_DEFAULT},
     {"p8b2", "-DCONV_P=8 -DCONV_B=2", "direct", TUNE_ANYWHERE},
     {"p4b4", "-DCONV_P=4 -DCONV_B=4", "direct", TUNE_ANYWHERE},
     {"g64", "-DCONV_GT=64", "direct", TUNE_NOT_CPU},
@@ -42,7 +42,7 @@ const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
     {"d4", "-DCONV_DP=4 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
     {"d8", "-DCONV_DP=8 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
     {"d16", "-DCONV_DP=16 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
-    {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct", TUNE_ANYWHERE},
+    {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct", TUNE_CPU_DEFAULT},
     {"d8b2", "-DCONV_DP=8 -DCONV_DB=2", "direct", TUNE_ANYWHERE},
     {"gd64", "-DCONV_GT=64", "direct", TUNE_NOT_CPU},
     {"gd32", "-DCONV_GT=32", "direct", TUNE_NOT_CPU},
@@ -50,7 +50,7 @@ const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
 static const int data_tiles[CONV_DATA_VARIANTS][3] = {
     {4, 1, 0}, {8, 1, 0}, {16, 1, 0}, {4, 2, 0}, {8, 2, 0}, {8, 1, 64}, {8, 1, 32}};
 const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS] = {
-    {"t4c8", "-DCONV_T=4", "c8", TUNE_ANYWHERE},   {"t8c8", "-DCONV_T=8", "c8", TUNE_ANYWHERE},
+    {"t4c8", "-DCONV_T=4", "c8", TUNE_ANYWHERE},   {"t8c8", "-DCONV_T=8", "c8", TUNE_CPU_DEFAULT},
     {"t12c8", "-DCONV_T=12", "c8", TUNE_ANYWHERE}, {"t4n1", "-DCONV_T=4", "n1", TUNE_ANYWHERE},
     {"t8n1", "-DCONV_T=8", "n1", TUNE_ANYWHERE},   {"t12n1", "-DCONV_T=12", "n1", TUNE_ANYWHERE},
     {"gw64k256", "-DCONV_GT=64", "gk256", TUNE_NOT_CPU},
@@ -667,7 +667,7 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
     const arch_layer *l = nd->spec;
     conv_timing t = {.nd = nd, .env = env, .base = conv_default_tiles};
     for (int i = 0; i < 3; i++) {
-        if (i == 1 && !env->input_gradient)
+        if ((i == 1 && !env->input_gradient) || (i > 0 && env->tune && env->tune->forward_only))
             continue;
         char name[TUNE_NAME], shape[160];
         snprintf(name, sizeof name, "%s.%s", l->name, sites[i].suffix);

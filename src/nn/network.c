@@ -118,19 +118,26 @@ static int first_trainable(const network *net)
     return first;
 }
 
-static cnn_status create_ops(network *net, tuner *tune, adam_config cfg,
-                             cnn_error *err)
+/* Creates every layer's op, each asking `tune` for its sites. */
+static cnn_status create_layers(network *net, tuner *tune, cnn_error *err)
 {
-    cnn_status st;
     layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .tune = tune};
     int first = first_trainable(net);
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
         env.input_gradient = i > first;
-        if ((st = layer_node_create(n, &env, err)))
+        if (layer_node_create(n, &env, err))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
-    if ((st = loss_create(&net->loss, net->rt, net->arch.classes, err)) ||
+    return CNN_OK;
+}
+
+static cnn_status create_ops(network *net, tuner *tune, adam_config cfg,
+                             cnn_error *err)
+{
+    cnn_status st;
+    if ((st = create_layers(net, tune, err)) ||
+        (st = loss_create(&net->loss, net->rt, net->arch.classes, err)) ||
         (st = adam_create(&net->adam, net->rt, (int)net->param_floats, cfg, tune, err)))
         return st;
     return network_totals_reset(net, err);
@@ -151,6 +158,26 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
     if (st)
         network_release(net);
     return st;
+}
+
+cnn_status network_retune(network *net, tuner *tune, cnn_error *err)
+{
+    if (!tune || !tuner_has_defaults(tune))
+        return CNN_OK;
+    tuner next;
+    cnn_status st = tuner_retime(tune, &next, err);
+    if (st)
+        return st;
+    CLRT_CALL(err, clFinish, (net->rt->queue));
+    /* The layers hold nothing between steps but their kernels and scratch:
+     * made again with next's choices, they compute as before. Adam keeps
+     * its moments, and its key has one variant on every device. */
+    for (int i = 0; i < net->nnodes; i++)
+        layer_node_release(&net->nodes[i]);
+    if ((st = create_layers(net, &next, err)))
+        return cnn_fail_context(err, "timing the variants the first steps took by default");
+    tuner_adopt(tune, &next);
+    return CNN_OK;
 }
 
 void network_release(network *net)

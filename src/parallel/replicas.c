@@ -49,10 +49,11 @@ cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
     if (comm_rank(r->comm) == 0 &&
         (st = network_create(&r->net[0], &r->rt[0], a, slice, tune, adam, err)))
         return st;
-    /* Rank 0's choices, forced everywhere else. */
-    if (tune && (st = tuner_labels(tune, chosen, sizeof chosen, err)))
+    /* Rank 0's choices, forced everywhere else; one worker's tuner stays
+     * free to time its quick choices again (network_retune). */
+    if (parallel(r) && tune && (st = tuner_labels(tune, chosen, sizeof chosen, err)))
         return st;
-    if ((st = comm_broadcast(r->comm, chosen, sizeof chosen, err)))
+    if (parallel(r) && (st = comm_broadcast(r->comm, chosen, sizeof chosen, err)))
         return st;
     if (tune && *chosen && (st = tuner_force(tune, chosen, err)))
         return st;

@@ -326,6 +326,10 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     cfg.lr = o->lr;
     if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, err)))
         return st;
+    /* Quick choices are timed again after the first epoch, by one worker;
+     * several time everything first, as their devices must agree. */
+    if (s->rep.workers > 1)
+        o->tune.quick = 0;
     if ((st = replicas_create(&s->rep, &a, o->batch, &o->tune, cfg, err)))
         return st;
     /* Every device starts alike: the same initialisation, or rank 0's
@@ -476,6 +480,9 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
             s->rows[s->nrows++] = row;
             st = metrics_log_write(o->log, s->rows, s->nrows, err);
         }
+        /* The next epoch runs at a tuned run's speed, computing the same. */
+        if (st == CNN_OK && epoch + 1 < o->epochs && !workers(s))
+            st = network_retune(first_net(s), &s->o.tune, err);
     }
     return st;
 }

@@ -227,17 +227,76 @@ static cnn_status different(const tune_site *s, const char *recorded,
                     "results then differ in rounding)", s->name, recorded, have);
 }
 
-/* The variants worth timing on the site's device; all of them when none
- * is meant for it. */
-static int device_candidates(const tune_site *s, const tune_variant *v, int n, int *cand)
+static int on_cpu(const tune_site *s) { return (s->dev->type & CL_DEVICE_TYPE_CPU) != 0; }
+
+/* The variants worth timing on the site's device with arithmetic key `key`
+ * (any key when NULL); all of those with the key when none is meant for
+ * the device. */
+static int device_candidates(const tune_site *s, const tune_variant *v, int n,
+                             const char *key, int *cand)
 {
-    int cpu = (s->dev->type & CL_DEVICE_TYPE_CPU) != 0, ncand = 0;
-    for (int i = 0; i < n; i++)
-        if (!(cpu && (v[i].where & TUNE_NOT_CPU)))
-            cand[ncand++] = i;
-    for (int i = 0; !ncand && i < n; i++)
-        cand[i] = i;
-    return ncand ? ncand : n;
+    int ncand = 0;
+    for (int pass = 0; pass < 2 && !ncand; pass++)
+        for (int i = 0; i < n; i++)
+            if ((!key || !strcmp(v[i].arithmetic, key)) &&
+                (pass || !(on_cpu(s) && (v[i].where & TUNE_NOT_CPU))))
+                cand[ncand++] = i;
+    return ncand;
+}
+
+/* The candidates in the order a quick choice tries them: first the
+ * CPU's default on a CPU, those meant for other devices elsewhere; then
+ * the rest as they come. */
+static void default_order(const tune_site *s, const tune_variant *v, const int *cand,
+                          int ncand, int *order)
+{
+    unsigned first = on_cpu(s) ? TUNE_CPU_DEFAULT : TUNE_NOT_CPU;
+    int k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < ncand; i++)
+            if ((!(v[cand[i]].where & first)) == pass)
+                order[k++] = cand[i];
+}
+
+/* The cached choice among the candidates that share the default's key, or
+ * -1: what an earlier tuner_retime found. */
+static int family_cached(const tune_site *s, const tune_variant *v, int n,
+                         const int *order)
+{
+    int family[TUNE_MAX_VARIANTS], nfamily = device_candidates(s, v, n,
+                                                               v[order[0]].arithmetic,
+                                                               family);
+    char path[4200];
+    cnn_error e = {0};
+    if (nfamily < 2 || cache_entry(s, v, family, nfamily, path, sizeof path, &e))
+        return -1;
+    return cache_read(path, v, family, nfamily);
+}
+
+/* The quick choice on a miss: the first candidate in default order, on a
+ * CPU untimed (every candidate there runs there), elsewhere the first
+ * whose lone timing succeeds. */
+static cnn_status quick_default(tuner *t, const tune_site *s, const tune_variant *v,
+                                const int *order, int ncand, tune_time_fn time_fn,
+                                void *ctx, int *chosen, cnn_error *err)
+{
+    if (on_cpu(s)) {
+        *chosen = order[0];
+        return CNN_OK;
+    }
+    char reasons[4096] = "";
+    for (int i = 0; i < ncand; i++) {
+        cnn_error e = {0};
+        double ms;
+        if (!time_fn(ctx, order[i], &ms, &e)) {
+            *chosen = order[i];
+            return CNN_OK;
+        }
+        note(t, "%s: variant %s skipped: %.300s", s->name, v[order[i]].label, e.msg);
+        snprintf(reasons + strlen(reasons), sizeof reasons - strlen(reasons), "%s%s: %s",
+                 *reasons ? "; " : "", v[order[i]].label, e.msg);
+    }
+    return cnn_fail(err, CNN_ERR_RUNTIME, "%s: no variant ran here: %s", s->name, reasons);
 }
 
 cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
@@ -281,15 +340,13 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
     int cand[TUNE_MAX_VARIANTS], ncand = 0;
     const char *missing = NULL; /* the required key none gives */
     if (need) {
-        for (int i = 0; i < n; i++)
-            if (!strcmp(v[i].arithmetic, need->value))
-                cand[ncand++] = i;
+        ncand = device_candidates(s, v, n, need->value, cand);
         if (!ncand && !t->allow_different)
             return different(s, need->value, NULL, v, n, err);
         missing = ncand ? NULL : need->value;
     }
     if (!ncand)
-        ncand = device_candidates(s, v, n, cand);
+        ncand = device_candidates(s, v, n, NULL, cand);
     cnn_status st;
     tune_how how = need && !missing ? TUNE_REQUIRED : TUNE_ONLY;
     *chosen = cand[0];
@@ -298,14 +355,22 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
          * and a note says why it will be timed again. */
         char path[4200];
         double ms[TUNE_MAX_VARIANTS];
-        int best;
+        int best, order[TUNE_MAX_VARIANTS], quick = t->quick && !t->retune;
+        default_order(s, v, cand, ncand, order);
         cnn_error e = {0};
         int cached = -1, have_cache = !cache_entry(s, v, cand, ncand, path, sizeof path, &e);
         if (have_cache && !t->retune)
             cached = cache_read(path, v, cand, ncand);
+        if (cached < 0 && quick)
+            cached = family_cached(s, v, n, order);
         if (cached >= 0) {
             *chosen = cached;
             how = TUNE_CACHED;
+        } else if (quick) {
+            if ((st = quick_default(t, s, v, order, ncand, time_fn, ctx, chosen, err)))
+                return st;
+            how = TUNE_DEFAULT;
+            have_cache = 1; /* nothing to cache yet */
         } else if ((st = time_all(t, s, v, cand, ncand, time_fn, ctx, ms, &best, err))) {
             return st;
         } else {
@@ -320,6 +385,39 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
     if (missing)
         note(t, "%s: recorded %s, running %s", s->name, missing, v[*chosen].label);
     return record(t, s, &v[*chosen], how, err);
+}
+
+int tuner_has_defaults(const tuner *t)
+{
+    for (int i = 0; i < t->nchoices; i++)
+        if (t->choices[i].how == TUNE_DEFAULT)
+            return 1;
+    return 0;
+}
+
+cnn_status tuner_retime(const tuner *t, tuner *next, cnn_error *err)
+{
+    char record[TUNER_MAX_SITES * 2 * TUNE_NAME];
+    tuner_init(next);
+    memcpy(next->forced, t->forced, sizeof t->forced);
+    next->nforced = t->nforced;
+    next->allow_different = t->allow_different;
+    next->progress = t->progress;
+    cnn_status st = tuner_arithmetic(t, record, sizeof record, err);
+    return st ? st : tuner_require(next, record, err);
+}
+
+void tuner_adopt(tuner *t, const tuner *next)
+{
+    for (int i = 0; i < t->nchoices; i++) {
+        tune_choice *c = &t->choices[i];
+        /* A site next did not choose has no other variant of its key. */
+        if (c->how == TUNE_DEFAULT)
+            c->how = TUNE_ONLY;
+        for (int j = 0; j < next->nchoices; j++)
+            if (!strcmp(c->site, next->choices[j].site))
+                *c = next->choices[j];
+    }
 }
 
 /* "site=<what>;..." for every choice, what being its arithmetic key or its
