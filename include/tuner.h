@@ -86,6 +86,9 @@ typedef struct {
     int quick;           /* on a cache miss, take the device's default instead
                             of timing (a first run starts in seconds, not
                             a minute); tuner_retime finishes the job */
+    int retiming;        /* set by tuner_retime: the required keys are the
+                            quick defaults', compared among the variants
+                            meant for the device */
     int forward_only;    /* only forward passes will run (eval, predict):
                             sites of backward passes keep their defaults,
                             neither timed nor recorded */

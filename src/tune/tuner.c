@@ -258,19 +258,32 @@ static void default_order(const tune_site *s, const tune_variant *v, const int *
                 order[k++] = cand[i];
 }
 
+/* The variants a retime compares for key `key`: those of the device's
+ * candidates with that key, and on a device other than a CPU only those
+ * meant for it where there are any (the CPU-shaped ones lost to them on
+ * the GPU measured, and each is one more program to compile). */
+static int family(const tune_site *s, const tune_variant *v, int n, const char *key,
+                  int *cand)
+{
+    int ncand = device_candidates(s, v, n, key, cand), k = 0;
+    for (int i = 0; !on_cpu(s) && i < ncand; i++)
+        if (v[cand[i]].where & TUNE_NOT_CPU)
+            cand[k++] = cand[i];
+    return k ? k : ncand;
+}
+
 /* The cached choice among the candidates that share the default's key, or
  * -1: what an earlier tuner_retime found. */
 static int family_cached(const tune_site *s, const tune_variant *v, int n,
                          const int *order)
 {
-    int family[TUNE_MAX_VARIANTS], nfamily = device_candidates(s, v, n,
-                                                               v[order[0]].arithmetic,
-                                                               family);
+    int family_of[TUNE_MAX_VARIANTS],
+        nfamily = family(s, v, n, v[order[0]].arithmetic, family_of);
     char path[4200];
     cnn_error e = {0};
-    if (nfamily < 2 || cache_entry(s, v, family, nfamily, path, sizeof path, &e))
+    if (nfamily < 2 || cache_entry(s, v, family_of, nfamily, path, sizeof path, &e))
         return -1;
-    return cache_read(path, v, family, nfamily);
+    return cache_read(path, v, family_of, nfamily);
 }
 
 /* The quick choice on a miss: the first candidate in default order, on a
@@ -340,7 +353,8 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
     int cand[TUNE_MAX_VARIANTS], ncand = 0;
     const char *missing = NULL; /* the required key none gives */
     if (need) {
-        ncand = device_candidates(s, v, n, need->value, cand);
+        ncand = t->retiming ? family(s, v, n, need->value, cand)
+                            : device_candidates(s, v, n, need->value, cand);
         if (!ncand && !t->allow_different)
             return different(s, need->value, NULL, v, n, err);
         missing = ncand ? NULL : need->value;
@@ -403,6 +417,7 @@ cnn_status tuner_retime(const tuner *t, tuner *next, cnn_error *err)
     next->nforced = t->nforced;
     next->allow_different = t->allow_different;
     next->progress = t->progress;
+    next->retiming = 1;
     cnn_status st = tuner_arithmetic(t, record, sizeof record, err);
     return st ? st : tuner_require(next, record, err);
 }
