@@ -59,18 +59,6 @@ typedef struct {
  * missing, is an error saying what it should hold. */
 cnn_status dataset_open(const char *dir, dataset *out, cnn_error *err);
 
-/* Reads exactly n bytes of fd at offset off, through interrupted and short
- * reads; 0 on success, -1 when the file ends first or a read fails. */
-int dataset_read_at(int fd, void *buf, size_t n, off_t off);
-
-/* Checks that every label of split is below `classes`, and gives the
- * largest in *largest (may be NULL). A label at or above it is
- * CNN_ERR_INPUT naming the file, the record and `whose` classes they are
- * ("the model's", "CIFAR-10's"). */
-cnn_status dataset_check_labels(const dataset_split *split, int classes,
-                                const char *whose, int *largest,
-                                cnn_error *err);
-
 /* Checks that a model taking `input`-shaped samples and `classes` classes
  * fits the test split of the data set opened from dir: the shapes must be
  * equal ("dir: images are 3x32x32 but the model takes 1x28x28") and every

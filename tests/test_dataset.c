@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "idxfile.h"
 #include "loader.h"
+#include "records.h"
 #include "testutil.h"
 
 #define PIXELS 3072
@@ -314,12 +315,12 @@ START_TEST(label_scan_reports_the_largest)
     dataset ds;
     int largest = -1;
     TEST_OK(dataset_open(test_dir, &ds, &err), err);
-    TEST_OK(dataset_check_labels(&ds.train, 10, "", &largest, &err), err);
+    TEST_OK(records_check_labels(&ds.train, 10, "", &largest, &err), err);
     ck_assert_int_eq(largest, 9);
-    TEST_OK(dataset_check_labels(&ds.test, 10, "", &largest, &err), err);
+    TEST_OK(records_check_labels(&ds.test, 10, "", &largest, &err), err);
     ck_assert_int_eq(largest, 9); /* test labels 7, 8, 9, 0, 1 */
     /* the second file's labels 7, 8, 9 are the first out of 7 classes */
-    ck_assert_int_eq(dataset_check_labels(&ds.train, 7, "these", NULL, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(records_check_labels(&ds.train, 7, "these", NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "data_batch_2.bin: label 7 at item 0 is outside "
                                           "these 7 classes (0..6)"));
 }

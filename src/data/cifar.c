@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "records.h"
+
 #define PIXELS (CIFAR_CHANNELS * CIFAR_SIDE * CIFAR_SIDE)
 #define RECORD (1 + PIXELS)
 
@@ -76,8 +78,8 @@ cnn_status cifar_dataset_open(const char *dir, dataset *out, cnn_error *err)
     if (s == CNN_OK)
         s = add_file(dir, file_names[5], &out->test, err);
     if (s == CNN_OK)
-        s = dataset_check_labels(&out->train, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
+        s = records_check_labels(&out->train, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
     if (s == CNN_OK)
-        s = dataset_check_labels(&out->test, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
+        s = records_check_labels(&out->test, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
     return s;
 }

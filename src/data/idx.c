@@ -3,6 +3,7 @@
 #include "idx.h"
 
 #include "cache.h"
+#include "records.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -238,9 +239,9 @@ cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err)
                              "the training images are %d x %d", b.h, b.w, a.h, a.w);
     out->shape = a;
     int largest;
-    if ((s = dataset_check_labels(&out->train, 256, "IDX's", &largest, err)))
+    if ((s = records_check_labels(&out->train, 256, "IDX's", &largest, err)))
         return s;
     out->classes = largest + 1;
-    return dataset_check_labels(&out->test, out->classes, "the training labels'", NULL,
+    return records_check_labels(&out->test, out->classes, "the training labels'", NULL,
                                 err);
 }

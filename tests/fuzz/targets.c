@@ -20,6 +20,7 @@
 #include "idx.h"
 #include "metrics_log.h"
 #include "pnm.h"
+#include "records.h"
 #include "safetensors.h"
 #include "svg_plot.h"
 
@@ -92,7 +93,7 @@ static void check_readable(const dataset_field *f, uint64_t count, size_t bytes)
     int fd = open(f->path, O_RDONLY);
     PROMISE(fd >= 0);
     unsigned char b;
-    PROMISE(dataset_read_at(fd, &b, 1, f->offset + (off_t)((count - 1) * f->stride +
+    PROMISE(records_read_at(fd, &b, 1, f->offset + (off_t)((count - 1) * f->stride +
                                                            bytes - 1)) == 0);
     close(fd);
 }
@@ -116,7 +117,7 @@ static cnn_status idx_one(const char *path, uint32_t magic, idx_file *f)
         check_readable(&split.part[0].images, split.count, item);
         if (magic == IDX_LABELS) {
             int largest = -1;
-            PROMISE(dataset_check_labels(&split, 256, "fuzz", &largest, &err) == CNN_OK);
+            PROMISE(records_check_labels(&split, 256, "fuzz", &largest, &err) == CNN_OK);
             PROMISE(largest >= 0 && largest < 256);
         }
     }
