@@ -35,7 +35,7 @@ static void expect_split_fault(const char *fault)
 {
     cnn_error err = {0};
     dataset ds;
-    ck_assert_int_eq(idx_dataset_open(test_dir, &ds, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(dataset_format_idx.open(test_dir, &ds, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, fault), "'%s' not in: %s", fault, err.msg);
     ck_assert_msg(!strchr(err.msg, '\n'), "not one line: %s", err.msg);
 }
@@ -113,7 +113,7 @@ START_TEST(whole_dataset_opens_raw_or_gzip)
     write_set("t10k", 5, 6, 0);
     cnn_error err = {0};
     dataset ds;
-    TEST_OK(idx_dataset_open(test_dir, &ds, &err), err);
+    TEST_OK(dataset_format_idx.open(test_dir, &ds, &err), err);
     ck_assert_str_eq(ds.format, "IDX");
     ck_assert_uint_eq(ds.train.count, 20);
     ck_assert_uint_eq(ds.test.count, 5);
@@ -130,7 +130,7 @@ START_TEST(classes_are_the_largest_training_label_plus_one)
     write_set_classes("t10k", 5, 6, 1, 2);
     cnn_error err = {0};
     dataset ds;
-    TEST_OK(idx_dataset_open(test_dir, &ds, &err), err);
+    TEST_OK(dataset_format_idx.open(test_dir, &ds, &err), err);
     ck_assert_int_eq(ds.classes, 4);
     /* a test label the training labels never reach */
     write_set_classes("t10k", 7, 6, 1, 5);

@@ -17,7 +17,7 @@ static const char *const file_names[6] = {
     "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin",
 };
 
-int cifar_dataset_present(const char *dir)
+static int present(const char *dir)
 {
     char path[4200];
     for (int i = 0; i < 6; i++) {
@@ -65,10 +65,10 @@ static cnn_status add_file(const char *dir, const char *name, dataset_split *spl
     return CNN_OK;
 }
 
-cnn_status cifar_dataset_open(const char *dir, dataset *out, cnn_error *err)
+static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
 {
     memset(out, 0, sizeof *out);
-    out->format = "CIFAR-10";
+    out->format = dataset_format_cifar.name;
     out->shape = (dataset_shape){CIFAR_CHANNELS, CIFAR_SIDE, CIFAR_SIDE};
     out->classes = CIFAR_CLASSES;
     out->train.shape = out->test.shape = out->shape;
@@ -83,3 +83,11 @@ cnn_status cifar_dataset_open(const char *dir, dataset *out, cnn_error *err)
         s = records_check_labels(&out->test, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
     return s;
 }
+
+const dataset_format dataset_format_cifar = {
+    .name = "CIFAR-10",
+    .files = "CIFAR-10's binary batches data_batch_1.bin ... data_batch_5.bin and "
+             "test_batch.bin",
+    .present = present,
+    .open = open_dir,
+};

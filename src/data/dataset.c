@@ -2,12 +2,20 @@
  * set (see dataset.h). */
 #include "dataset.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cifar.h"
 #include "idx.h"
 #include "records.h"
+
+/* Tried in this order: a folder holding files of two formats is read as
+ * the first. */
+static const dataset_format *const formats[] = {
+    &dataset_format_idx, &dataset_format_cifar,
+};
+static const int format_count = sizeof formats / sizeof formats[0];
 
 cnn_status dataset_open(const char *dir, dataset *out, cnn_error *err)
 {
@@ -17,16 +25,16 @@ cnn_status dataset_open(const char *dir, dataset *out, cnn_error *err)
         return cnn_fail(err, CNN_ERR_INPUT,
                         "%s: no such data folder; fetch MNIST with "
                         "`tools/fetch-datasets.sh mnist` or pass --data DIR", dir);
-    if (idx_dataset_present(dir))
-        return idx_dataset_open(dir, out, err);
-    if (cifar_dataset_present(dir))
-        return cifar_dataset_open(dir, out, err);
-    return cnn_fail(err, CNN_ERR_INPUT,
-                    "%s: holds no data set; a data folder holds the IDX files "
-                    "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                    "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be .gz), "
-                    "or CIFAR-10's binary batches data_batch_1.bin ... data_batch_5.bin "
-                    "and test_batch.bin", dir);
+    for (int i = 0; i < format_count; i++)
+        if (formats[i]->present(dir))
+            return formats[i]->open(dir, out, err);
+    char holds[2048];
+    size_t used = 0;
+    for (int i = 0; i < format_count && used < sizeof holds; i++)
+        used += (size_t)snprintf(holds + used, sizeof holds - used, "%s%s",
+                                 i ? ", or " : "", formats[i]->files);
+    return cnn_fail(err, CNN_ERR_INPUT, "%s: holds no data set; a data folder holds %s",
+                    dir, holds);
 }
 
 cnn_status dataset_check_model(const dataset *ds, const char *dir,

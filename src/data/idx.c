@@ -173,7 +173,7 @@ static const char *const file_names[4] = {
     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
 };
 
-int idx_dataset_present(const char *dir)
+static int present(const char *dir)
 {
     char path[4200];
     for (int i = 0; i < 4; i++) {
@@ -224,10 +224,10 @@ static cnn_status split_open(const char *dir, const char *const names[2],
     return idx_split_make(&images, &labels, out, err);
 }
 
-cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err)
+static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
 {
     memset(out, 0, sizeof *out);
-    out->format = "IDX";
+    out->format = dataset_format_idx.name;
     cnn_status s = split_open(dir, file_names, &out->train, err);
     if (s == CNN_OK)
         s = split_open(dir, file_names + 2, &out->test, err);
@@ -245,3 +245,11 @@ cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err)
     return records_check_labels(&out->test, out->classes, "the training labels'", NULL,
                                 err);
 }
+
+const dataset_format dataset_format_idx = {
+    .name = "IDX",
+    .files = "the IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+             "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be .gz)",
+    .present = present,
+    .open = open_dir,
+};

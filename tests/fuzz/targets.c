@@ -179,7 +179,7 @@ cnn_status fuzz_cifar(const uint8_t *data, size_t size)
         return CNN_ERR_RUNTIME;
     dataset ds;
     cnn_error err = {0};
-    cnn_status s = cifar_dataset_open(dir, &ds, &err);
+    cnn_status s = dataset_format_cifar.open(dir, &ds, &err);
     if (s == CNN_OK) {
         enum { RECORD = 1 + CIFAR_CHANNELS * CIFAR_SIDE * CIFAR_SIDE };
         uint64_t records = size / RECORD;
