@@ -53,6 +53,11 @@ typedef struct {
     const char *format;   /* its format's name ("IDX"), for messages */
     dataset_shape shape;  /* of every sample of both splits */
     int classes;          /* labels are 0 .. classes - 1 */
+    /* Where classes comes from, for messages: "CIFAR-10 has 10 classes", or,
+     * when the format has no count (IDX), the largest training label, its
+     * file and first index: "x/train-labels-idx1-ubyte: label 9 at index
+     * 11 implies 10 classes". */
+    char classes_from[4200];
     dataset_split train, test;
 } dataset;
 

@@ -71,6 +71,8 @@ static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
     out->format = dataset_format_cifar.name;
     out->shape = (dataset_shape){CIFAR_CHANNELS, CIFAR_SIDE, CIFAR_SIDE};
     out->classes = CIFAR_CLASSES;
+    snprintf(out->classes_from, sizeof out->classes_from, "%s has %d classes",
+             dataset_format_cifar.name, CIFAR_CLASSES);
     out->train.shape = out->test.shape = out->shape;
     cnn_status s = CNN_OK;
     for (int i = 0; i < 5 && s == CNN_OK; i++)
@@ -78,9 +80,9 @@ static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
     if (s == CNN_OK)
         s = add_file(dir, file_names[5], &out->test, err);
     if (s == CNN_OK)
-        s = records_check_labels(&out->train, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
+        s = records_check_labels(&out->train, CIFAR_CLASSES, out->classes_from, NULL, err);
     if (s == CNN_OK)
-        s = records_check_labels(&out->test, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
+        s = records_check_labels(&out->test, CIFAR_CLASSES, out->classes_from, NULL, err);
     return s;
 }
 

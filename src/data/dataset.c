@@ -48,5 +48,7 @@ cnn_status dataset_check_model(const dataset *ds, const char *dir,
     /* Below the data set's own class count, every label is known to fit. */
     if (ds->classes <= classes)
         return CNN_OK;
-    return records_check_labels(&ds->test, classes, "the model's", NULL, err);
+    char why[64];
+    snprintf(why, sizeof why, "the model has %d classes", classes);
+    return records_check_labels(&ds->test, classes, why, NULL, err);
 }

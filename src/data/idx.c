@@ -238,12 +238,15 @@ static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
         return cnn_fail_file(err, out->test.part[0].images.name, "images are %d x %d but "
                              "the training images are %d x %d", b.h, b.w, a.h, a.w);
     out->shape = a;
-    int largest;
-    if ((s = records_check_labels(&out->train, 256, "IDX's", &largest, err)))
+    records_label top;
+    if ((s = records_check_labels(&out->train, 256, "an IDX label is one byte", &top, err)))
         return s;
-    out->classes = largest + 1;
-    return records_check_labels(&out->test, out->classes, "the training labels'", NULL,
-                                err);
+    out->classes = top.label + 1;
+    snprintf(out->classes_from, sizeof out->classes_from,
+             "%s: label %d at index %llu implies %d classes",
+             out->train.part[top.part].labels.name, top.label,
+             (unsigned long long)top.index, out->classes);
+    return records_check_labels(&out->test, out->classes, out->classes_from, NULL, err);
 }
 
 const dataset_format dataset_format_idx = {

@@ -28,8 +28,10 @@ int records_read_at(int fd, void *buf, size_t n, off_t off)
  * be one system call per byte for IDX. */
 #define CHUNK (1 << 16)
 
-static cnn_status check_part(const dataset_part *p, int classes, const char *whose,
-                             int *largest, unsigned char *buf, cnn_error *err)
+/* Scans part number k of a split, raising *largest to each new largest
+ * label it meets. */
+static cnn_status check_part(const dataset_part *p, int k, int classes, const char *why,
+                             records_label *largest, unsigned char *buf, cnn_error *err)
 {
     const dataset_field *f = &p->labels;
     int fd = open(f->path, O_RDONLY);
@@ -49,14 +51,13 @@ static cnn_status check_part(const dataset_part *p, int classes, const char *who
         for (uint64_t i = 0; i < n; i++) {
             int label = buf[i * f->stride];
             if (label >= classes) {
-                s = cnn_fail_file(err, f->name, "label %d at item %llu is outside %s %d "
-                                  "classes (0..%d)", label,
-                                  (unsigned long long)(done + i), whose, classes,
-                                  classes - 1);
+                s = cnn_fail_file(err, f->name, "label %d at index %llu is outside "
+                                  "0..%d (%s)", label, (unsigned long long)(done + i),
+                                  classes - 1, why);
                 break;
             }
-            if (label > *largest)
-                *largest = label;
+            if (label > largest->label)
+                *largest = (records_label){label, k, done + i};
         }
         done += n;
     }
@@ -65,16 +66,17 @@ static cnn_status check_part(const dataset_part *p, int classes, const char *who
 }
 
 cnn_status records_check_labels(const dataset_split *split, int classes,
-                                const char *whose, int *largest,
+                                const char *why, records_label *largest,
                                 cnn_error *err)
 {
     unsigned char *buf = malloc(CHUNK);
     if (!buf)
         return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-    int top = 0;
+    /* Only a larger label replaces it, so the first one stays. */
+    records_label top = {0, 0, 0};
     cnn_status s = CNN_OK;
     for (int i = 0; i < split->nparts && s == CNN_OK; i++)
-        s = check_part(&split->part[i], classes, whose, &top, buf, err);
+        s = check_part(&split->part[i], i, classes, why, &top, buf, err);
     free(buf);
     if (s == CNN_OK && largest)
         *largest = top;

@@ -116,9 +116,10 @@ static cnn_status idx_one(const char *path, uint32_t magic, idx_file *f)
         PROMISE(idx_split_make(&images, f, &split, &err) == CNN_OK);
         check_readable(&split.part[0].images, split.count, item);
         if (magic == IDX_LABELS) {
-            int largest = -1;
+            records_label largest;
             PROMISE(records_check_labels(&split, 256, "fuzz", &largest, &err) == CNN_OK);
-            PROMISE(largest >= 0 && largest < 256);
+            PROMISE(largest.label >= 0 && largest.label < 256 && largest.part == 0 &&
+                    largest.index < split.count);
         }
     }
     PROMISE(s == CNN_OK || err.msg[0]);
