@@ -32,6 +32,14 @@ typedef struct {
 cnn_status arch_parse(const char *spec, arch_shape input, int classes,
                       arch *out, cnn_error *err);
 
+/* arch_parse, for a class count whose origin the caller can name: a last
+ * layer that does not give `classes` scores is then blamed on both,
+ * "<origin>, but the last layer 'fc10' has 10 outputs; ...", where origin
+ * says where the count comes from ("x/train-labels-idx1-ubyte: label 200
+ * at index 1234 implies 201 classes"). A NULL origin is arch_parse. */
+cnn_status arch_parse_from(const char *spec, arch_shape input, int classes,
+                           const char *origin, arch *out, cnn_error *err);
+
 /* The known tokens' syntax, for messages: "conv<F>k<K>..., pool<P>..., ...". */
 void arch_known_tokens(char *buf, size_t size);
 

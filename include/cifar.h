@@ -13,11 +13,8 @@
 
 enum { CIFAR_CLASSES = 10, CIFAR_CHANNELS = 3, CIFAR_SIDE = 32 };
 
-/* Opens the six files of dir. A missing one is named. */
-cnn_status cifar_dataset_open(const char *dir, dataset *out, cnn_error *err);
-
-/* Whether dir holds any of the six files: the folder is then read as
- * CIFAR-10. */
-int cifar_dataset_present(const char *dir);
+/* CIFAR-10's row of the format table (dataset.h). It is present when dir
+ * holds any of the six files, and opens all six; a missing one is named. */
+extern const dataset_format dataset_format_cifar;
 
 #endif

@@ -1,8 +1,10 @@
 /* dataset: a data folder's training and test splits, whatever its format.
  *
- * dataset_open recognises the format by the files a folder holds: the four
- * IDX files of the MNIST family (each raw or .gz; see idx.h) or CIFAR-10's
- * binary batches (see cifar.h). It validates every file, so the loader only
+ * A format is one row of the format table (dataset_format below; the table
+ * is in src/data/dataset.c) and its own file: the four IDX files of the
+ * MNIST family, each raw or .gz (idx.h), or CIFAR-10's binary batches
+ * (cifar.h). dataset_open recognises the format by the files a folder
+ * holds, and the format's open validates every file, so the loader only
  * reads. A split is a list of parts, one per file (or pair of files); a
  * sample is a record of a part, its pixels and its label each at a fixed
  * stride from the last, so the loader streams every format the same way.
@@ -48,28 +50,32 @@ typedef struct {
 } dataset_split;
 
 typedef struct {
-    const char *format;   /* "IDX" or "CIFAR-10", for messages */
+    const char *format;   /* its format's name ("IDX"), for messages */
     dataset_shape shape;  /* of every sample of both splits */
     int classes;          /* labels are 0 .. classes - 1 */
+    /* Where classes comes from, for messages: "CIFAR-10 has 10 classes", or,
+     * when the format has no count (IDX), the largest training label, its
+     * file and first index: "x/train-labels-idx1-ubyte: label 9 at index
+     * 11 implies 10 classes". */
+    char classes_from[4200];
     dataset_split train, test;
 } dataset;
 
-/* Opens the data set in dir: IDX when any of its IDX files is there, else
- * CIFAR-10 when any of its batch files is; a folder holding neither, or
- * missing, is an error saying what it should hold. */
+/* One format: a row of the table. */
+typedef struct {
+    const char *name;   /* dataset.format: "IDX", "CIFAR-10" */
+    const char *files;  /* what a folder of it holds, for messages */
+    /* Whether dir holds any of its files: the folder is then read as it. */
+    int (*present)(const char *dir);
+    /* Opens and validates the data set in dir; a missing or faulty file
+     * is CNN_ERR_INPUT naming it. */
+    cnn_status (*open)(const char *dir, dataset *out, cnn_error *err);
+} dataset_format;
+
+/* Opens the data set in dir as the first format of the table present there
+ * (IDX, then CIFAR-10); a folder holding none, or missing, is an error
+ * saying what it should hold. */
 cnn_status dataset_open(const char *dir, dataset *out, cnn_error *err);
-
-/* Reads exactly n bytes of fd at offset off, through interrupted and short
- * reads; 0 on success, -1 when the file ends first or a read fails. */
-int dataset_read_at(int fd, void *buf, size_t n, off_t off);
-
-/* Checks that every label of split is below `classes`, and gives the
- * largest in *largest (may be NULL). A label at or above it is
- * CNN_ERR_INPUT naming the file, the record and `whose` classes they are
- * ("the model's", "CIFAR-10's"). */
-cnn_status dataset_check_labels(const dataset_split *split, int classes,
-                                const char *whose, int *largest,
-                                cnn_error *err);
 
 /* Checks that a model taking `input`-shaped samples and `classes` classes
  * fits the test split of the data set opened from dir: the shapes must be

@@ -35,14 +35,11 @@ cnn_status idx_open(const char *name, uint32_t magic, idx_file *out,
 cnn_status idx_split_make(const idx_file *images, const idx_file *labels,
                           dataset_split *out, cnn_error *err);
 
-/* Opens dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte (each raw or .gz).
- * The training and test images must be the same size. IDX labels carry no
- * class count: it is the largest training label + 1, and a test label at
- * or above it is an error. */
-cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err);
-
-/* Whether dir holds any of the four files, raw or .gz: the folder is then
- * read as IDX. */
-int idx_dataset_present(const char *dir);
+/* IDX's row of the format table (dataset.h). It is present when dir holds
+ * any of dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte, raw or .gz, and
+ * opens all four. The training and test images must be the same size. IDX
+ * labels carry no class count: it is the largest training label + 1, and a
+ * test label at or above it is an error. */
+extern const dataset_format dataset_format_idx;
 
 #endif

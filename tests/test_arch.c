@@ -71,6 +71,28 @@ START_TEST(bad_specs_name_token_and_reason)
 }
 END_TEST
 
+/* A class count the caller can explain leads the message: it may be the
+ * fault (a corrupted label), not the spec. */
+START_TEST(class_mismatch_names_the_counts_origin)
+{
+    const char *from = "d/train-labels-idx1-ubyte: label 200 at index 1234 implies 201 "
+                       "classes";
+    arch a;
+    cnn_error err = {0};
+    ck_assert_int_eq(arch_parse_from("conv8k3-flatten-fc10", mnist, 201, from, &a, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_str_eq(err.msg, "d/train-labels-idx1-ubyte: label 200 at index 1234 implies "
+                     "201 classes, but the last layer 'fc10' has 10 outputs; if the data "
+                     "is right, end --arch with fc201");
+    ck_assert_int_eq(arch_parse_from("conv8k3-flatten", mnist, 201, from, &a, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_str_eq(err.msg, "--arch: the last layer 'flatten' must be fc201 (the class "
+                     "scores; d/train-labels-idx1-ubyte: label 200 at index 1234 implies "
+                     "201 classes)");
+    TEST_OK(arch_parse_from("conv8k3-flatten-fc201", mnist, 201, from, &a, &err), err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("arch");
@@ -78,6 +100,7 @@ int main(void)
     tcase_add_test(tc, reference_model_shapes);
     tcase_add_test(tc, odd_sizes_floor_when_pooling);
     tcase_add_test(tc, bad_specs_name_token_and_reason);
+    tcase_add_test(tc, class_mismatch_names_the_counts_origin);
     suite_add_tcase(s, tc);
     return test_run(s, 1);
 }

@@ -53,7 +53,7 @@ expect "missing data"    2 'no such data folder'                -- train --data 
 expect "no data set"     2 "^cnn-cl: $tmp/empty: holds no data set; a data folder holds the IDX files" -- train --data "$tmp/empty"
 expect "cifar missing"   2 "^cnn-cl: $tmp/cifar-part/data_batch_4.bin: missing" -- train --data "$tmp/cifar-part"
 expect "cifar size"      2 "^cnn-cl: $tmp/cifar-bad/data_batch_2.bin: is 3074 bytes, not a whole number of 3073-byte" -- train --data "$tmp/cifar-bad"
-expect "cifar classes"   2 "'fc7' has 7 outputs but the data has 10 classes" -- train --data "$tmp/cifar" --arch conv2k3-flatten-fc7
+expect "cifar classes"   2 "^cnn-cl: CIFAR-10 has 10 classes, but the last layer 'fc7' has 7 outputs; if the data is right, end --arch with fc10$" -- train --data "$tmp/cifar" --arch conv2k3-flatten-fc7
 CNN_CL_DEVICE=abc expect "bad env device" 2 'CNN_CL_DEVICE=abc is not a device index' -- train
 OCL_ICD_VENDORS=$tmp/none expect "no platform" 1 'no OpenCL platform found.*pocl-opencl-icd' -- devices
 
@@ -67,7 +67,7 @@ small=(--data "$tmp/good" --arch conv2k3-relu-flatten-fc10 --gemm kernel)
 model=$tmp/m.safetensors
 expect "bad arch token"  2 "unknown token 'tanh'"               -- train --data "$tmp/good" --arch conv2k3-tanh-flatten-fc10
 expect "arch too large"  2 "'conv2k7': a 7x7 kernel is larger than its 6x6 input" -- train --data "$tmp/good" --arch conv2k7-flatten-fc10
-expect "arch classes"    2 "'fc7' has 7 outputs but the data has 10 classes" -- train --data "$tmp/good" --arch conv2k3-flatten-fc7
+expect "arch classes"    2 "^cnn-cl: $tmp/good/train-labels-idx1-ubyte: label 9 at index 9 implies 10 classes, but the last layer 'fc7' has 7 outputs; if the data is right, end --arch with fc10$" -- train --data "$tmp/good" --arch conv2k3-flatten-fc7
 expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
 expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
 expect "resume gemm"     2 "fc1: the checkpoint was computed with variant 'kernel', and the forced 'clblast' computes differently" -- train --data "$tmp/good" --resume "$model" --gemm clblast --epochs 2
@@ -116,7 +116,19 @@ expect "eval bad model"  2 'run\.csv: not a valid safetensors file' -- eval --mo
 expect "predict"         0 '^Image 2: Predicted = [0-9], Actual = 1 \(probability 0\.[0-9]+\)$' -- predict --model "$model" --data "$tmp/good" --first 2
 expect "eval shape"      2 "^cnn-cl: $tmp/cifar: images are 3x32x32 but the model takes 1x6x6$" -- eval --model "$model" --data "$tmp/cifar"
 expect "predict shape"   2 "^cnn-cl: $tmp/cifar: images are 3x32x32 but the model takes 1x6x6$" -- predict --model "$model" --data "$tmp/cifar"
-expect "eval classes"    2 "t10k-labels-idx1-ubyte: label 10 at item 10 is outside the model's 10 classes" -- eval --model "$model" --data "$tmp/wide"
+expect "eval classes"    2 "t10k-labels-idx1-ubyte: label 10 at index 10 is outside 0\.\.9 \(the model has 10 classes\)$" -- eval --model "$model" --data "$tmp/wide"
+# One label byte corrupted to 200. In the training labels, the class count
+# it implies is refused naming the file, the label and its index; in the test
+# labels, train, eval and predict name it and where the count comes from.
+mkdir -p "$tmp/train200" "$tmp/test200"
+cp "$tmp/good"/* "$tmp/train200/" && cp "$tmp/good"/* "$tmp/test200/"
+byte 200 | dd of="$tmp/train200/train-labels-idx1-ubyte" bs=1 seek=$((8 + 13)) conv=notrunc status=none
+byte 200 | dd of="$tmp/test200/t10k-labels-idx1-ubyte" bs=1 seek=$((8 + 3)) conv=notrunc status=none
+expect "train label 200" 2 "^cnn-cl: $tmp/train200/train-labels-idx1-ubyte: label 200 at index 13 implies 201 classes, but the last layer 'fc10' has 10 outputs; if the data is right, end --arch with fc201$" -- train --data "$tmp/train200" --arch conv2k3-relu-flatten-fc10
+test200="^cnn-cl: $tmp/test200/t10k-labels-idx1-ubyte: label 200 at index 3 is outside 0\.\.9 \($tmp/test200/train-labels-idx1-ubyte: label 9 at index 9 implies 10 classes\)$"
+expect "train test label 200"   2 "$test200" -- train --data "$tmp/test200" --arch conv2k3-relu-flatten-fc10
+expect "eval test label 200"    2 "$test200" -- eval --model "$model" --data "$tmp/test200"
+expect "predict test label 200" 2 "$test200" -- predict --model "$model" --data "$tmp/test200" --first 2
 { printf 'P2\n6 6\n255\n'; for _ in $(seq 36); do printf '0 '; done; } > "$tmp/six.pgm"
 { printf 'P2\n5 5\n255\n'; for _ in $(seq 25); do printf '0 '; done; } > "$tmp/five.pgm"
 expect "predict image"   0 'six\.pgm: Predicted = [0-9] \(probability' -- predict --model "$model" --image "$tmp/six.pgm"

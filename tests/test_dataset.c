@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "idxfile.h"
 #include "loader.h"
+#include "records.h"
 #include "testutil.h"
 
 #define PIXELS 3072
@@ -92,6 +93,7 @@ START_TEST(cifar_shape_counts_and_parts)
     TEST_OK(dataset_open(test_dir, &ds, &err), err);
     ck_assert_str_eq(ds.format, "CIFAR-10");
     ck_assert_int_eq(ds.classes, 10);
+    ck_assert_str_eq(ds.classes_from, "CIFAR-10 has 10 classes");
     ck_assert_int_eq(ds.shape.c, 3);
     ck_assert_int_eq(ds.shape.h, 32);
     ck_assert_int_eq(ds.shape.w, 32);
@@ -220,8 +222,8 @@ START_TEST(label_outside_ten_classes)
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(fputc(10, f), 10);
     ck_assert_int_eq(fclose(f), 0);
-    expect_fault("data_batch_4.bin", "label 10 at item 0 is outside CIFAR-10's 10 classes "
-                 "(0..9)");
+    expect_fault("data_batch_4.bin", "label 10 at index 0 is outside 0..9 (CIFAR-10 has 10 "
+                 "classes)");
     write_batch("data_batch_4.bin", 14, 1);
     p = write_batch("test_batch.bin", TRAIN, TEST);
     f = fopen(p, "r+b");
@@ -229,7 +231,7 @@ START_TEST(label_outside_ten_classes)
     ck_assert_int_eq(fseek(f, 3 * RECORD, SEEK_SET), 0);
     ck_assert_int_eq(fputc(255, f), 255);
     ck_assert_int_eq(fclose(f), 0);
-    expect_fault("test_batch.bin", "label 255 at item 3 is outside");
+    expect_fault("test_batch.bin", "label 255 at index 3 is outside");
 }
 END_TEST
 
@@ -301,8 +303,8 @@ START_TEST(model_must_fit_the_data)
     /* the test labels are 7, 8, 9, 0, 1: a five-class model stops at the 7 */
     ck_assert_int_eq(dataset_check_model(&ds, "dir", (dataset_shape){3, 32, 32}, 5, &err),
                      CNN_ERR_INPUT);
-    ck_assert_ptr_nonnull(strstr(err.msg, "test_batch.bin: label 7 at item 0 is outside the "
-                                          "model's 5 classes (0..4)"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "test_batch.bin: label 7 at index 0 is outside "
+                                          "0..4 (the model has 5 classes)"));
     TEST_OK(dataset_check_model(&ds, "dir", (dataset_shape){3, 32, 32}, 10, &err), err);
 }
 END_TEST
@@ -312,16 +314,22 @@ START_TEST(label_scan_reports_the_largest)
     write_cifar();
     cnn_error err = {0};
     dataset ds;
-    int largest = -1;
+    records_label largest;
     TEST_OK(dataset_open(test_dir, &ds, &err), err);
-    TEST_OK(dataset_check_labels(&ds.train, 10, "", &largest, &err), err);
-    ck_assert_int_eq(largest, 9);
-    TEST_OK(dataset_check_labels(&ds.test, 10, "", &largest, &err), err);
-    ck_assert_int_eq(largest, 9); /* test labels 7, 8, 9, 0, 1 */
+    /* the first 9 is the second file's third record: labels 0..6, then 7, 8, 9 */
+    TEST_OK(records_check_labels(&ds.train, 10, "", &largest, &err), err);
+    ck_assert_int_eq(largest.label, 9);
+    ck_assert_int_eq(largest.part, 1);
+    ck_assert_uint_eq(largest.index, 2);
+    TEST_OK(records_check_labels(&ds.test, 10, "", &largest, &err), err);
+    ck_assert_int_eq(largest.label, 9); /* test labels 7, 8, 9, 0, 1 */
+    ck_assert_int_eq(largest.part, 0);
+    ck_assert_uint_eq(largest.index, 2);
     /* the second file's labels 7, 8, 9 are the first out of 7 classes */
-    ck_assert_int_eq(dataset_check_labels(&ds.train, 7, "these", NULL, &err), CNN_ERR_INPUT);
-    ck_assert_ptr_nonnull(strstr(err.msg, "data_batch_2.bin: label 7 at item 0 is outside "
-                                          "these 7 classes (0..6)"));
+    ck_assert_int_eq(records_check_labels(&ds.train, 7, "seven asked for", NULL, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "data_batch_2.bin: label 7 at index 0 is outside "
+                                          "0..6 (seven asked for)"));
 }
 END_TEST
 

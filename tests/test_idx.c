@@ -35,7 +35,7 @@ static void expect_split_fault(const char *fault)
 {
     cnn_error err = {0};
     dataset ds;
-    ck_assert_int_eq(idx_dataset_open(test_dir, &ds, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(dataset_format_idx.open(test_dir, &ds, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, fault), "'%s' not in: %s", fault, err.msg);
     ck_assert_msg(!strchr(err.msg, '\n'), "not one line: %s", err.msg);
 }
@@ -113,7 +113,7 @@ START_TEST(whole_dataset_opens_raw_or_gzip)
     write_set("t10k", 5, 6, 0);
     cnn_error err = {0};
     dataset ds;
-    TEST_OK(idx_dataset_open(test_dir, &ds, &err), err);
+    TEST_OK(dataset_format_idx.open(test_dir, &ds, &err), err);
     ck_assert_str_eq(ds.format, "IDX");
     ck_assert_uint_eq(ds.train.count, 20);
     ck_assert_uint_eq(ds.test.count, 5);
@@ -130,12 +130,18 @@ START_TEST(classes_are_the_largest_training_label_plus_one)
     write_set_classes("t10k", 5, 6, 1, 2);
     cnn_error err = {0};
     dataset ds;
-    TEST_OK(idx_dataset_open(test_dir, &ds, &err), err);
+    TEST_OK(dataset_format_idx.open(test_dir, &ds, &err), err);
     ck_assert_int_eq(ds.classes, 4);
+    /* labels 0, 1, 2, 3, 0, ...: the first 3 is at index 3 */
+    char from[4200], fault[4400];
+    snprintf(from, sizeof from, "%s/train-labels-idx1-ubyte: label 3 at index 3 implies "
+             "4 classes", test_dir);
+    ck_assert_str_eq(ds.classes_from, from);
     /* a test label the training labels never reach */
     write_set_classes("t10k", 7, 6, 1, 5);
-    expect_split_fault("t10k-labels-idx1-ubyte.gz: label 4 at item 4 is outside the "
-                       "training labels' 4 classes (0..3)");
+    snprintf(fault, sizeof fault, "t10k-labels-idx1-ubyte.gz: label 4 at index 4 is "
+             "outside 0..3 (%s)", from);
+    expect_split_fault(fault);
 }
 END_TEST
 
@@ -222,8 +228,8 @@ START_TEST(label_outside_classes)
     write_set("train", 20, 6, 0);
     write_set("t10k", 13, 6, 0);
     idxfile_labels(test_dir, "t10k-labels-idx1-ubyte", 13, 13, 0);
-    expect_split_fault("t10k-labels-idx1-ubyte: label 10 at item 10 is outside the "
-                       "training labels' 10 classes");
+    expect_split_fault("t10k-labels-idx1-ubyte: label 10 at index 10 is outside 0..9 (");
+    expect_split_fault("train-labels-idx1-ubyte: label 9 at index 9 implies 10 classes)");
 }
 END_TEST
 

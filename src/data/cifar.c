@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "records.h"
+
 #define PIXELS (CIFAR_CHANNELS * CIFAR_SIDE * CIFAR_SIDE)
 #define RECORD (1 + PIXELS)
 
@@ -15,7 +17,7 @@ static const char *const file_names[6] = {
     "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin",
 };
 
-int cifar_dataset_present(const char *dir)
+static int present(const char *dir)
 {
     char path[4200];
     for (int i = 0; i < 6; i++) {
@@ -63,12 +65,14 @@ static cnn_status add_file(const char *dir, const char *name, dataset_split *spl
     return CNN_OK;
 }
 
-cnn_status cifar_dataset_open(const char *dir, dataset *out, cnn_error *err)
+static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
 {
     memset(out, 0, sizeof *out);
-    out->format = "CIFAR-10";
+    out->format = dataset_format_cifar.name;
     out->shape = (dataset_shape){CIFAR_CHANNELS, CIFAR_SIDE, CIFAR_SIDE};
     out->classes = CIFAR_CLASSES;
+    snprintf(out->classes_from, sizeof out->classes_from, "%s has %d classes",
+             dataset_format_cifar.name, CIFAR_CLASSES);
     out->train.shape = out->test.shape = out->shape;
     cnn_status s = CNN_OK;
     for (int i = 0; i < 5 && s == CNN_OK; i++)
@@ -76,8 +80,16 @@ cnn_status cifar_dataset_open(const char *dir, dataset *out, cnn_error *err)
     if (s == CNN_OK)
         s = add_file(dir, file_names[5], &out->test, err);
     if (s == CNN_OK)
-        s = dataset_check_labels(&out->train, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
+        s = records_check_labels(&out->train, CIFAR_CLASSES, out->classes_from, NULL, err);
     if (s == CNN_OK)
-        s = dataset_check_labels(&out->test, CIFAR_CLASSES, "CIFAR-10's", NULL, err);
+        s = records_check_labels(&out->test, CIFAR_CLASSES, out->classes_from, NULL, err);
     return s;
 }
+
+const dataset_format dataset_format_cifar = {
+    .name = "CIFAR-10",
+    .files = "CIFAR-10's binary batches data_batch_1.bin ... data_batch_5.bin and "
+             "test_batch.bin",
+    .present = present,
+    .open = open_dir,
+};

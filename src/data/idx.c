@@ -3,6 +3,7 @@
 #include "idx.h"
 
 #include "cache.h"
+#include "records.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,7 +173,7 @@ static const char *const file_names[4] = {
     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
 };
 
-int idx_dataset_present(const char *dir)
+static int present(const char *dir)
 {
     char path[4200];
     for (int i = 0; i < 4; i++) {
@@ -223,10 +224,10 @@ static cnn_status split_open(const char *dir, const char *const names[2],
     return idx_split_make(&images, &labels, out, err);
 }
 
-cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err)
+static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
 {
     memset(out, 0, sizeof *out);
-    out->format = "IDX";
+    out->format = dataset_format_idx.name;
     cnn_status s = split_open(dir, file_names, &out->train, err);
     if (s == CNN_OK)
         s = split_open(dir, file_names + 2, &out->test, err);
@@ -237,10 +238,21 @@ cnn_status idx_dataset_open(const char *dir, dataset *out, cnn_error *err)
         return cnn_fail_file(err, out->test.part[0].images.name, "images are %d x %d but "
                              "the training images are %d x %d", b.h, b.w, a.h, a.w);
     out->shape = a;
-    int largest;
-    if ((s = dataset_check_labels(&out->train, 256, "IDX's", &largest, err)))
+    records_label top;
+    if ((s = records_check_labels(&out->train, 256, "an IDX label is one byte", &top, err)))
         return s;
-    out->classes = largest + 1;
-    return dataset_check_labels(&out->test, out->classes, "the training labels'", NULL,
-                                err);
+    out->classes = top.label + 1;
+    snprintf(out->classes_from, sizeof out->classes_from,
+             "%s: label %d at index %llu implies %d classes",
+             out->train.part[top.part].labels.name, top.label,
+             (unsigned long long)top.index, out->classes);
+    return records_check_labels(&out->test, out->classes, out->classes_from, NULL, err);
 }
+
+const dataset_format dataset_format_idx = {
+    .name = "IDX",
+    .files = "the IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+             "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be .gz)",
+    .present = present,
+    .open = open_dir,
+};

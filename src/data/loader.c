@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "records.h"
 #include "shuffle.h"
 
 enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_HELD };
@@ -78,12 +79,12 @@ static cnn_status fill(loader *l, loader_batch *b, long index)
         const dataset_part *p = &l->split.part[k];
         unsigned char label;
         off_t at = p->images.offset + (off_t)(r * p->images.stride);
-        if (dataset_read_at(l->fd_images[k], l->raw, l->pixels, at))
+        if (records_read_at(l->fd_images[k], l->raw, l->pixels, at))
             return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at image "
                             "%llu (was the file changed?)",
                             p->images.name, (unsigned long long)r);
         at = p->labels.offset + (off_t)(r * p->labels.stride);
-        if (dataset_read_at(l->fd_labels[k], &label, 1, at))
+        if (records_read_at(l->fd_labels[k], &label, 1, at))
             return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at label "
                             "%llu (was the file changed?)",
                             p->labels.name, (unsigned long long)r);

@@ -53,8 +53,37 @@ static cnn_status parse_layer(arch_layer *l, arch_shape in, int flattened,
     return l->kind->shape(l, err);
 }
 
+/* The last layer must give the `classes` scores. A mismatch names where the
+ * count comes from when `origin` says so: the count may be the fault. */
+static cnn_status check_scores(const arch_layer *last, int classes, const char *origin,
+                               cnn_error *err)
+{
+    const char *scores = "";
+    for (int i = 0; i < layer_kind_count && !*scores; i++)
+        if (layer_kinds[i]->flags & LAYER_CLASSES)
+            scores = layer_kinds[i]->prefix;
+    if (!(last->kind->flags & LAYER_CLASSES))
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' must be %s%d "
+                        "(the class scores%s%s)", last->token, scores, classes,
+                        origin ? "; " : "", origin ? origin : "");
+    if (last->out.c == classes)
+        return CNN_OK;
+    return origin ? cnn_fail(err, CNN_ERR_INPUT, "%s, but the last layer '%s' has %d "
+                             "outputs; if the data is right, end --arch with %s%d",
+                             origin, last->token, last->out.c, scores, classes)
+                  : cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' has %d "
+                             "outputs but the data has %d classes", last->token,
+                             last->out.c, classes);
+}
+
 cnn_status arch_parse(const char *spec, arch_shape input, int classes,
                       arch *out, cnn_error *err)
+{
+    return arch_parse_from(spec, input, classes, NULL, out, err);
+}
+
+cnn_status arch_parse_from(const char *spec, arch_shape input, int classes,
+                           const char *origin, arch *out, cnn_error *err)
 {
     memset(out, 0, sizeof *out);
     if (strlen(spec) >= sizeof out->spec)
@@ -100,18 +129,5 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
     }
     if (out->count == 0)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the spec is empty");
-    const arch_layer *last = &out->layers[out->count - 1];
-    if (!(last->kind->flags & LAYER_CLASSES)) {
-        const char *scores = "";
-        for (int i = 0; i < layer_kind_count && !*scores; i++)
-            if (layer_kinds[i]->flags & LAYER_CLASSES)
-                scores = layer_kinds[i]->prefix;
-        return cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' must be "
-                        "%s%d (the class scores)", last->token, scores, classes);
-    }
-    if (last->out.c != classes)
-        return cnn_fail(err, CNN_ERR_INPUT, "--arch: the last layer '%s' has %d "
-                        "outputs but the data has %d classes", last->token,
-                        last->out.c, classes);
-    return CNN_OK;
+    return check_scores(&out->layers[out->count - 1], classes, origin, err);
 }

@@ -305,7 +305,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         return st;
     arch a;
     arch_shape input = {s->data.shape.c, s->data.shape.h, s->data.shape.w};
-    if ((st = arch_parse(spec, input, s->data.classes, &a, err)))
+    if ((st = arch_parse_from(spec, input, s->data.classes, s->data.classes_from, &a,
+                              err)))
         return st;
     uint64_t samples = o->limit && (uint64_t)o->limit < s->data.train.count
                            ? (uint64_t)o->limit : s->data.train.count;

@@ -20,6 +20,7 @@
 #include "idx.h"
 #include "metrics_log.h"
 #include "pnm.h"
+#include "records.h"
 #include "safetensors.h"
 #include "svg_plot.h"
 
@@ -92,7 +93,7 @@ static void check_readable(const dataset_field *f, uint64_t count, size_t bytes)
     int fd = open(f->path, O_RDONLY);
     PROMISE(fd >= 0);
     unsigned char b;
-    PROMISE(dataset_read_at(fd, &b, 1, f->offset + (off_t)((count - 1) * f->stride +
+    PROMISE(records_read_at(fd, &b, 1, f->offset + (off_t)((count - 1) * f->stride +
                                                            bytes - 1)) == 0);
     close(fd);
 }
@@ -115,9 +116,10 @@ static cnn_status idx_one(const char *path, uint32_t magic, idx_file *f)
         PROMISE(idx_split_make(&images, f, &split, &err) == CNN_OK);
         check_readable(&split.part[0].images, split.count, item);
         if (magic == IDX_LABELS) {
-            int largest = -1;
-            PROMISE(dataset_check_labels(&split, 256, "fuzz", &largest, &err) == CNN_OK);
-            PROMISE(largest >= 0 && largest < 256);
+            records_label largest;
+            PROMISE(records_check_labels(&split, 256, "fuzz", &largest, &err) == CNN_OK);
+            PROMISE(largest.label >= 0 && largest.label < 256 && largest.part == 0 &&
+                    largest.index < split.count);
         }
     }
     PROMISE(s == CNN_OK || err.msg[0]);
@@ -178,7 +180,7 @@ cnn_status fuzz_cifar(const uint8_t *data, size_t size)
         return CNN_ERR_RUNTIME;
     dataset ds;
     cnn_error err = {0};
-    cnn_status s = cifar_dataset_open(dir, &ds, &err);
+    cnn_status s = dataset_format_cifar.open(dir, &ds, &err);
     if (s == CNN_OK) {
         enum { RECORD = 1 + CIFAR_CHANNELS * CIFAR_SIDE * CIFAR_SIDE };
         uint64_t records = size / RECORD;

@@ -22,7 +22,8 @@ typedef cnn_status (*fuzz_target)(const uint8_t *data, size_t size);
  * not gzip is also gzip-compressed and must parse the same through the
  * decompressing path. */
 cnn_status fuzz_idx(const uint8_t *data, size_t size);
-/* The bytes as all six batch files of a CIFAR-10 folder (cifar_dataset_open). */
+/* The bytes as all six batch files of a CIFAR-10 folder
+ * (dataset_format_cifar.open). */
 cnn_status fuzz_cifar(const uint8_t *data, size_t size);
 /* A safetensors file: st_read_header, every F32 tensor read, then the
  * checkpoint metadata (checkpoint_read_meta) and its arch spec. */
