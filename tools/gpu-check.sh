@@ -128,7 +128,10 @@ eval_cold=$(XDG_CACHE_HOME=$PWD/$res/eval-cache CUDA_CACHE_PATH=$PWD/$res/eval-n
 
 tests=ok
 # The data-parallel suites need two devices (PoCL's, on CI); here is one GPU.
-timeout 300 meson test -C build-gpu --print-errorlogs --no-suite parallel > "$res/tests.log" 2>&1 &&
+# The faults suite times its signals to PoCL's speed (a GPU finishes the
+# validation it interrupts first); CI runs it.
+timeout 300 meson test -C build-gpu --print-errorlogs --no-suite parallel --no-suite faults \
+  > "$res/tests.log" 2>&1 &&
   grep -q '^Ok:' "$res/tests.log" || tests=FAILED
 summary=$(grep -E '^(Ok|Fail|Timeout):' "$res/tests.log" | tr -s ' ' | paste -sd' ' || true)
 
