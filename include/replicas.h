@@ -61,10 +61,11 @@ typedef struct {
     replicas_timing timing;
 } replicas;
 
-/* Opens the n devices (cnn-cl devices indices; each once) of this rank. On
- * failure nothing needs releasing. */
+/* Opens the n devices (cnn-cl devices indices; each once) of this rank,
+ * with the kernels of the folder `kernels`, or the embedded ones when NULL
+ * (clrt_open). On failure nothing needs releasing. */
 cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
-                         cnn_error *err);
+                         const char *kernels, cnn_error *err);
 
 /* Builds the network on every device, for a whole batch of up to `batch`
  * samples (each device gets slices of up to ceil(batch / W)). Rank 0's

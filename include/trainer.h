@@ -20,6 +20,8 @@ typedef struct {
     int ndevices;
     comm *comm;            /* the job's ranks (one when not under mpirun) */
     const char *data;      /* a data folder (IDX or CIFAR-10; see dataset.h) */
+    const char *kernels;   /* NULL, or a folder of .cl files to build instead
+                              of the embedded kernels (clrt_open) */
     int epochs;            /* total, counting epochs a resumed run already did */
     int batch;
     float lr;

@@ -52,7 +52,7 @@ static void open_two(replicas *r, const char *spec, int batch)
 {
     cnn_error err = {0};
     arch a = parse(spec);
-    TEST_OK(replicas_open(r, NULL, both, 2, &err), err);
+    TEST_OK(replicas_open(r, NULL, both, 2, test_kernels(), &err), err);
     TEST_OK(replicas_create(r, &a, batch, NULL, adam_defaults(), &err), err);
     for (int d = 0; d < 2; d++)
         TEST_OK(network_init(&r->net[d], 5, &err), err);
@@ -170,9 +170,9 @@ START_TEST(bad_device_lists_are_refused)
     replicas r;
     cnn_error err = {0};
     const int twice[2] = {1, 1};
-    ck_assert_int_eq(replicas_open(&r, NULL, twice, 2, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(replicas_open(&r, NULL, twice, 2, NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "device 1 is listed twice"));
-    ck_assert_int_eq(replicas_open(&r, NULL, both, 0, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(replicas_open(&r, NULL, both, 0, NULL, &err), CNN_ERR_INPUT);
 }
 END_TEST
 

@@ -141,6 +141,29 @@ const char *cli_default_data(void)
     return data && *data ? data : "datasets/mnist";
 }
 
+cnn_status cli_default_device(int *index, cnn_error *err)
+{
+    const char *env = getenv("CNN_CL_DEVICE");
+    *index = 0;
+    if (!env || !*env)
+        return CNN_OK;
+    char *end;
+    errno = 0;
+    long v = strtol(env, &end, 10);
+    if (errno || *end || v < 0 || v > 1 << 20)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "CNN_CL_DEVICE=%s is not a device index; "
+                        "`cnn-cl devices` lists them", env);
+    *index = (int)v;
+    return CNN_OK;
+}
+
+const char *cli_kernels(void)
+{
+    const char *dir = getenv("CNN_CL_KERNELS");
+    return dir && *dir ? dir : NULL;
+}
+
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err)
 {
     return cnn_fail(err, CNN_ERR_INPUT,

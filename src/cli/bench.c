@@ -176,7 +176,7 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
         return cli_report(&err);
     size_t pixels = (size_t)arch_size(input);
     clrt rt;
-    if (clrt_open(&rt, device, &err))
+    if (clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
     network net;
     bench_result b = {.spec = spec, .input = input, .classes = classes, .batch = batch,
@@ -227,7 +227,7 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     memset(&r, 0, sizeof r);
     cnn_status st = arch_parse(spec, input, classes, &a, &err);
     if (st == CNN_OK)
-        st = replicas_open(&r, c, devices, ndev, &err);
+        st = replicas_open(&r, c, devices, ndev, cli_kernels(), &err);
     if (st == CNN_OK)
         st = replicas_create(&r, &a, batch, tune, adam_defaults(), &err);
     size_t pixels = (size_t)arch_size(input);
@@ -296,7 +296,7 @@ int cli_bench(int argc, char **argv)
     tuner_init(&tune);
     tune.progress = stderr;
     const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
-    if (clrt_default_device(&device, &err))
+    if (cli_default_device(&device, &err))
         return cli_report(&err);
     devices[0] = device;
     long batch = 32, steps = 50, classes = 10;

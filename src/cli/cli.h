@@ -57,6 +57,14 @@ cnn_status cli_force_gemm(tuner *t, const char *source, const char *value,
 /* The default data folder: $CNN_CL_DATA, else datasets/mnist. */
 const char *cli_default_data(void);
 
+/* The device index when --device is absent: $CNN_CL_DEVICE, else 0. A
+ * value that is not an index is CNN_ERR_INPUT. */
+cnn_status cli_default_device(int *index, cnn_error *err);
+
+/* The folder of $CNN_CL_KERNELS, whose .cl files are built instead of the
+ * embedded kernels (kernel work without a rebuild); NULL when unset. */
+const char *cli_kernels(void);
+
 /* The error for the current argument when no option matched it. */
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err);
 

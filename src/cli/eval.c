@@ -32,7 +32,7 @@ static int run(const char *model, int device, const char *data)
     tuner_init(&tune);
     tune.progress = stderr;
     if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
-        clrt_open(&rt, device, &err))
+        clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
     if (checkpoint_open_network(model, &rt, EVAL_BATCH, &tune, &net, &meta, &err)) {
         clrt_close(&rt);
@@ -83,7 +83,7 @@ int cli_eval(int argc, char **argv)
 {
     cnn_error err = {0};
     int device;
-    if (clrt_default_device(&device, &err))
+    if (cli_default_device(&device, &err))
         return cli_report(&err);
     const char *data = cli_default_data(), *model = NULL;
     cli_args a;

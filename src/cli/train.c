@@ -83,10 +83,11 @@ int cli_train(int argc, char **argv)
                        .save = "cnn-cl.safetensors"};
     tuner_init(&o.tune);
     const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
-    if (clrt_default_device(&o.devices[0], &err))
+    if (cli_default_device(&o.devices[0], &err))
         return cli_report(&err);
     o.ndevices = 1;
     o.data = cli_default_data();
+    o.kernels = cli_kernels();
 
     cli_args a;
     cli_args_init(&a, "train", argc, argv);

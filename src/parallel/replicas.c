@@ -12,7 +12,8 @@
 
 static int parallel(const replicas *r) { return r->workers > 1; }
 
-cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n, cnn_error *err)
+cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
+                         const char *kernels, cnn_error *err)
 {
     memset(r, 0, sizeof *r);
     r->comm = c;
@@ -27,7 +28,7 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n, cnn_er
     r->workers = n * comm_size(c);
     r->first_worker = n * comm_rank(c);
     for (int i = 0; i < n; i++) {
-        cnn_status st = clrt_open(&r->rt[i], devices[i], err);
+        cnn_status st = clrt_open(&r->rt[i], devices[i], kernels, err);
         if (st) {
             replicas_close(r);
             return st;

@@ -324,7 +324,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     }
     adam_config cfg = adam_defaults();
     cfg.lr = o->lr;
-    if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, err)))
+    if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, o->kernels, err)))
         return st;
     if ((st = replicas_create(&s->rep, &a, o->batch, &o->tune, cfg, err)))
         return st;
