@@ -295,7 +295,7 @@ int cli_bench(int argc, char **argv)
     tuner tune;
     tuner_init(&tune);
     tune.progress = stderr;
-    const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
+    const char *gemm = NULL;
     if (cli_default_device(&device, &err))
         return cli_report(&err);
     devices[0] = device;
@@ -327,7 +327,6 @@ int cli_bench(int argc, char **argv)
             st = cli_args_int(&a, 1, 65536, &classes, &err);
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
-            gemm_source = "--gemm";
         } else if (cli_args_is(&a, "--retune")) {
             tune.retune = 1;
         } else if (cli_args_is(&a, "--variants")) {
@@ -341,7 +340,7 @@ int cli_bench(int argc, char **argv)
         if (st)
             return cli_report(&err);
     }
-    if (cli_force_gemm(&tune, gemm_source, gemm, &err))
+    if (cli_force_gemm(&tune, gemm, &err))
         return cli_report(&err);
     int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
     if (ndev == 1 && !launched)

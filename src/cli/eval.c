@@ -31,7 +31,7 @@ static int run(const char *model, int device, const char *data)
     tuner tune;
     tuner_init(&tune);
     tune.progress = stderr;
-    if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
+    if (cli_force_gemm(&tune, NULL, &err) ||
         clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
     if (checkpoint_open_network(model, &rt, EVAL_BATCH, &tune, &net, &meta, &err)) {

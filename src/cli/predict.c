@@ -125,7 +125,7 @@ int cli_predict(int argc, char **argv)
     tuner tune;
     tuner_init(&tune);
     tune.progress = stderr;
-    if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
+    if (cli_force_gemm(&tune, NULL, &err) ||
         clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
     cnn_status st = checkpoint_open_network(model, &rt, PREDICT_BATCH, &tune, &net, &meta, &err);
