@@ -242,13 +242,15 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     b.labels = labels ? labels + b.first : NULL;
     for (int d = 0; d < r.ndev && st == CNN_OK; d++)
         st = network_init(&r.net[d], 1, &err);
-    double t0 = 0;
+    double t0 = 0, loss, correct;
+    replicas_step step = {0};
     for (int s = 0; s < 3 + steps && st == CNN_OK; s++) {
         if (s == 3) { /* after the warm-up */
             memset(&r.timing, 0, sizeof r.timing);
             t0 = clock_seconds() * 1e3;
         }
-        st = replicas_train_step(&r, &b, 0, &err);
+        if (!(st = replicas_train_step(&r, &b, 0, &step, &err)))
+            st = replicas_step_wait(&r, &step, &loss, &correct, &err);
     }
     for (int d = 0; d < r.ndev && st == CNN_OK; d++)
         if (clFinish(r.rt[d].queue) != CL_SUCCESS)
