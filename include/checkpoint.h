@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "network.h"
+#include "replicas.h"
 
 #define CHECKPOINT_FORMAT_VERSION 2
 
@@ -64,5 +65,11 @@ cnn_status checkpoint_load(const char *path, network *net, int adam,
 cnn_status checkpoint_open_network(const char *path, const clrt *rt,
                                    int max_batch, tuner *tune, network *net,
                                    checkpoint_meta *meta, cnn_error *err);
+
+/* The same on the opened workers r (replicas_create), for whole batches of
+ * up to `batch`, every device loading the weights: for evaluation
+ * (trainer_evaluate). On failure, replicas_close releases what was built. */
+cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
+                                    tuner *tune, checkpoint_meta *meta, cnn_error *err);
 
 #endif

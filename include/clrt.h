@@ -76,14 +76,12 @@ cnn_status clrt_fail(cnn_error *err, const char *call, cl_int code);
  * No platform at all is a runtime error that says how to install one. */
 cnn_status clrt_devices(clrt_device **out, int *count, cnn_error *err);
 
-/* The device index to use when --device is absent: $CNN_CL_DEVICE or 0.
- * A malformed value is an input error. */
-cnn_status clrt_default_device(int *index, cnn_error *err);
-
 /* Opens device `index`: context, profiling queue, and the program of all
- * kernels (embedded, or read from $CNN_CL_KERNELS). An index out of range is
- * CNN_ERR_INPUT with the list of valid devices in the message. */
-cnn_status clrt_open(clrt *rt, int index, cnn_error *err);
+ * kernels — the embedded copies, or, when `kernels` names a folder, its .cl
+ * files (kernel work without a rebuild; every later build reads it too).
+ * An index out of range is CNN_ERR_INPUT with the list of valid devices in
+ * the message. */
+cnn_status clrt_open(clrt *rt, int index, const char *kernels, cnn_error *err);
 void clrt_close(clrt *rt);
 
 /* Builds a program from source for rt's device; a compile failure puts the
@@ -188,11 +186,12 @@ cnn_status clrt_profile_collect(clrt *rt, clrt_kernel_time **times, int *count,
 const char *clrt_device_type_name(cl_device_type type);
 
 /* The source of all kernels as one string (malloc'd): the embedded copies,
- * or the files of $CNN_CL_KERNELS when set. */
-cnn_status clrt_kernel_source(char **out, cnn_error *err);
+ * or the files of the folder `dir` when it is not NULL. */
+cnn_status clrt_kernel_source(const char *dir, char **out, cnn_error *err);
 
 /* The same for one file, by its name without ".cl" ("conv"), after the
  * helpers every file may use (vec.cl). */
-cnn_status clrt_kernel_file_source(const char *file, char **out, cnn_error *err);
+cnn_status clrt_kernel_file_source(const char *dir, const char *file, char **out,
+                                   cnn_error *err);
 
 #endif

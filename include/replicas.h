@@ -21,7 +21,12 @@
  * weighted by their slices, in the same exchange; batch statistics
  * themselves are each slice's own.
  *
- * With one worker a step is network_train_step: nothing is read back. */
+ * One device is one worker, whose training step is network_train_step:
+ * nothing is exchanged, and nothing but the running totals is read back,
+ * without blocking. Evaluation, on any number of workers, reads only the
+ * totals (and logits when asked). Such steps can be queued ahead of the
+ * wait for the one before: each is held in a replicas_step until
+ * replicas_step_wait. */
 #ifndef REPLICAS_H
 #define REPLICAS_H
 
@@ -55,16 +60,30 @@ typedef struct {
     float *sum;       /* the job's sum: the gradients all devices apply */
     float *state;     /* the non-trainable tensors' new values */
     cl_event *events; /* per device and node: the node's read-back done */
-    float dev_totals[REPLICAS_MAX_DEVICES][2];
-    double totals[2]; /* the job's loss sum and correct count this epoch */
+    float dev_totals[REPLICAS_MAX_DEVICES][LOSS_TOTALS]; /* each device's last
+                                                           reading */
     int stop;         /* the signal a rank stopped for, once all agreed */
     replicas_timing timing;
 } replicas;
 
-/* Opens the n devices (cnn-cl devices indices; each once) of this rank. On
- * failure nothing needs releasing. */
+/* A step in flight, held by its caller from replicas_train_step or
+ * replicas_eval_step until replicas_step_wait, so the next step can be
+ * enqueued before this one is waited for. Zeroed before its first use;
+ * replicas_step_wait leaves it ready for the next step. */
+typedef struct {
+    float *logits; /* set by the caller of an evaluation: where the logits of
+                      b go, (b->count, classes); NULL: not read */
+    float reading[REPLICAS_MAX_DEVICES][LOSS_TOTALS]; /* each device's totals */
+    cl_event read[REPLICAS_MAX_DEVICES]; /* their reads in flight; NULL: none */
+    int exchanged;           /* the totals came with the step's exchange */
+    double loss_sum, correct;
+} replicas_step;
+
+/* Opens the n devices (cnn-cl devices indices; each once) of this rank,
+ * with the kernels of the folder `kernels`, or the embedded ones when NULL
+ * (clrt_open). On failure nothing needs releasing. */
 cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
-                         cnn_error *err);
+                         const char *kernels, cnn_error *err);
 
 /* Builds the network on every device, for a whole batch of up to `batch`
  * samples (each device gets slices of up to ceil(batch / W)). Rank 0's
@@ -86,15 +105,24 @@ void replicas_describe(const replicas *r, int batch, char *buf, size_t size);
 cnn_status replicas_share_state(replicas *r, cnn_error *err);
 
 /* One training step over b, this rank's share of a batch (loader_set_share
- * with first_worker, ndev, workers). Blocks until the step's Adam is
- * enqueued. `stop` is a signal this rank got (0: none); after the step
- * r->stop is the one the job agreed on and r->totals are updated. */
+ * with first_worker, ndev, workers), held in s. With several workers it
+ * blocks until the step's Adam is enqueued, the job's totals known; one
+ * worker only enqueues it. `stop` is a signal this rank got (0: none);
+ * after the step r->stop is the one the job agreed on. b's arrays must
+ * stay untouched until replicas_step_wait. */
 cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop,
-                               cnn_error *err);
+                               replicas_step *s, cnn_error *err);
 
-/* Enqueues the evaluation of b (this rank's share) on the devices, then
- * waits for it: *loss_sum and *correct are the rank's totals so far. */
-cnn_status replicas_eval_step(replicas *r, const loader_batch *b, double *loss_sum,
+/* Enqueues the evaluation of b (this rank's share) on the devices, held in
+ * s, and the reads of its totals (and logits, when s->logits is set). */
+cnn_status replicas_eval_step(replicas *r, const loader_batch *b, replicas_step *s,
+                              cnn_error *err);
+
+/* Waits for step s's reads: *loss_sum and *correct are the running totals
+ * after it, the job's for a training step, the rank's for an evaluation
+ * (replicas_agree combines those). Steps are waited for in the order they
+ * were taken. */
+cnn_status replicas_step_wait(replicas *r, replicas_step *s, double *loss_sum,
                               double *correct, cnn_error *err);
 
 /* Zeroes every device's totals; or sets the job's running totals (the

@@ -20,6 +20,8 @@ typedef struct {
     int ndevices;
     comm *comm;            /* the job's ranks (one when not under mpirun) */
     const char *data;      /* a data folder (IDX or CIFAR-10; see dataset.h) */
+    const char *kernels;   /* NULL, or a folder of .cl files to build instead
+                              of the embedded kernels (clrt_open) */
     int epochs;            /* total, counting epochs a resumed run already did */
     int batch;
     float lr;
@@ -48,11 +50,13 @@ typedef struct {
 
 cnn_status train_run(const train_options *o, train_result *r, cnn_error *err);
 
-/* Streams a whole split through the network's forward pass: mean loss and
- * accuracy, and, when confusion is not NULL, the classes x classes counts
- * of the network's classes (row: true label, column: prediction). The
- * split's labels must be below the network's class count. */
-cnn_status trainer_evaluate(network *net, const dataset_split *split,
+/* Streams a whole split through the forward pass of r's workers, in
+ * batches of a slice of up to their networks' max_batch each: mean loss
+ * and accuracy, and, when confusion is not NULL, the classes x classes
+ * counts of the network's classes (row: true label, column: prediction;
+ * with several ranks, each rank's share only). The split's labels must be
+ * below the network's class count. */
+cnn_status trainer_evaluate(replicas *r, const dataset_split *split,
                             double *loss, double *accuracy, long *confusion,
                             cnn_error *err);
 

@@ -545,8 +545,9 @@ static train_options options(int epochs, float lr, const char *save, const char 
     cnn_error err = {0};
     tuner_init(&o.tune);
     TEST_OK(tuner_force(&o.tune, "fc=kernel", &err), err);
-    TEST_OK(clrt_default_device(&o.devices[0], &err), err);
+    o.devices[0] = test_device();
     o.ndevices = 1;
+    o.kernels = test_kernels();
     return o;
 }
 

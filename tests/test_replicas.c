@@ -3,7 +3,8 @@
  * gradients are the whole batch's, dropout included; the devices' weights
  * and batch norm's moving statistics stay identical, and a second run
  * repeats the first bit for bit; a batch smaller than the workers leaves a
- * device idle without breaking either; the totals are the job's. */
+ * device idle without breaking either; the totals are the job's. One
+ * worker steps as one network does, bit for bit, with steps queued ahead. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +53,20 @@ static void open_two(replicas *r, const char *spec, int batch)
 {
     cnn_error err = {0};
     arch a = parse(spec);
-    TEST_OK(replicas_open(r, NULL, both, 2, &err), err);
+    TEST_OK(replicas_open(r, NULL, both, 2, test_kernels(), &err), err);
     TEST_OK(replicas_create(r, &a, batch, NULL, adam_defaults(), &err), err);
     for (int d = 0; d < 2; d++)
         TEST_OK(network_init(&r->net[d], 5, &err), err);
     TEST_OK(replicas_totals_set(r, 0, 0, &err), err);
+}
+
+/* One whole training step: the job's totals after it into loss and correct. */
+static void step(replicas *r, const loader_batch *b, double *loss, double *correct)
+{
+    cnn_error err = {0};
+    replicas_step s = {0};
+    TEST_OK(replicas_train_step(r, b, 0, &s, &err), err);
+    TEST_OK(replicas_step_wait(r, &s, loss, correct, &err), err);
 }
 
 /* The flat parameters of device d. */
@@ -86,8 +96,9 @@ START_TEST(summed_gradients_are_the_whole_batch)
     TEST_OK(network_totals_read(&one, &loss, &correct, &err), err);
 
     replicas r;
+    double job_loss, job_correct;
     open_two(&r, GRAD_ARCH, n);
-    TEST_OK(replicas_train_step(&r, &b, 0, &err), err);
+    step(&r, &b, &job_loss, &job_correct);
     ck_assert_int_eq(r.slice_n[0] + r.slice_n[1], n);
     ck_assert_int_eq(r.stop, 0);
     for (int i = 0; i < one.ntensors; i++) {
@@ -103,9 +114,9 @@ START_TEST(summed_gradients_are_the_whole_batch)
                       t->name, diff, big);
         free(g);
     }
-    ck_assert_msg(fabs(r.totals[0] - loss) <= 1e-6 * loss, "loss %.9g, whole %.9g",
-                  r.totals[0], loss);
-    ck_assert_double_eq(r.totals[1], correct);
+    ck_assert_msg(fabs(job_loss - loss) <= 1e-6 * loss, "loss %.9g, whole %.9g",
+                  job_loss, loss);
+    ck_assert_double_eq(job_correct, correct);
     replicas_close(&r);
     network_release(&one);
     free_batch(&b);
@@ -117,20 +128,20 @@ END_TEST
  * same. */
 static float *three_steps(void)
 {
-    cnn_error err = {0};
     replicas r;
     open_two(&r, STATE_ARCH, 6);
     const int sizes[3] = {6, 5, 1};
     double loss_before = 0;
     for (int k = 0; k < 3; k++) {
         loader_batch b = make_batch(sizes[k], 20 + (uint64_t)k);
+        double loss, correct;
         for (int d = 0; d < 2; d++)
             network_set_stream(&r.net[d], 5, 0);
-        TEST_OK(replicas_train_step(&r, &b, 0, &err), err);
+        step(&r, &b, &loss, &correct);
         /* The running loss only grows, an idle device's share included. */
-        ck_assert_msg(r.totals[0] > loss_before, "step %d: loss sum %g after %g", k,
-                      r.totals[0], loss_before);
-        loss_before = r.totals[0];
+        ck_assert_msg(loss > loss_before, "step %d: loss sum %g after %g", k, loss,
+                      loss_before);
+        loss_before = loss;
         free_batch(&b);
     }
     ck_assert_int_eq(r.slice_n[1], 1);
@@ -165,14 +176,63 @@ START_TEST(devices_stay_identical_and_runs_repeat)
 }
 END_TEST
 
+/* One worker, the trainer's one-device case, with each step enqueued before
+ * the one before it is waited for: the network's own steps bit for bit,
+ * and its totals. */
+START_TEST(one_worker_steps_as_one_network)
+{
+    cnn_error err = {0};
+    arch a = parse(STATE_ARCH);
+    network one;
+    TEST_OK(network_create(&one, test_rt(), &a, 6, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_init(&one, 5, &err), err);
+    TEST_OK(network_totals_reset(&one, &err), err);
+    replicas r;
+    const int device = test_device();
+    TEST_OK(replicas_open(&r, NULL, &device, 1, test_kernels(), &err), err);
+    TEST_OK(replicas_create(&r, &a, 6, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_init(&r.net[0], 5, &err), err);
+    TEST_OK(replicas_totals_set(&r, 0, 0, &err), err);
+    const int sizes[3] = {6, 5, 1};
+    loader_batch b[3];
+    replicas_step s[2] = {{0}};
+    double loss, correct;
+    for (int k = 0; k < 3; k++) {
+        b[k] = make_batch(sizes[k], 20 + (uint64_t)k);
+        network_set_stream(&one, 5, 0);
+        network_set_stream(&r.net[0], 5, 0);
+        TEST_OK(network_upload(&one, b[k].images, b[k].labels, sizes[k], &err), err);
+        TEST_OK(network_train_step(&one, sizes[k], &err), err);
+        TEST_OK(replicas_train_step(&r, &b[k], 0, &s[k % 2], &err), err);
+        if (k)
+            TEST_OK(replicas_step_wait(&r, &s[(k - 1) % 2], &loss, &correct, &err), err);
+    }
+    TEST_OK(replicas_step_wait(&r, &s[0], &loss, &correct, &err), err);
+    double whole_loss, whole_correct;
+    TEST_OK(network_totals_read(&one, &whole_loss, &whole_correct, &err), err);
+    ck_assert_double_eq(loss, whole_loss);
+    ck_assert_double_eq(correct, whole_correct);
+    size_t n = one.param_floats;
+    float *p = params(&r, 0), *q = malloc(n * sizeof *q);
+    TEST_OK(clrt_read(test_rt(), one.params, q, n * sizeof *q, &err), err);
+    ck_assert_mem_eq(p, q, n * sizeof *p);
+    free(p);
+    free(q);
+    for (int k = 0; k < 3; k++)
+        free_batch(&b[k]);
+    replicas_close(&r);
+    network_release(&one);
+}
+END_TEST
+
 START_TEST(bad_device_lists_are_refused)
 {
     replicas r;
     cnn_error err = {0};
     const int twice[2] = {1, 1};
-    ck_assert_int_eq(replicas_open(&r, NULL, twice, 2, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(replicas_open(&r, NULL, twice, 2, NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "device 1 is listed twice"));
-    ck_assert_int_eq(replicas_open(&r, NULL, both, 0, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(replicas_open(&r, NULL, both, 0, NULL, &err), CNN_ERR_INPUT);
 }
 END_TEST
 
@@ -183,6 +243,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, summed_gradients_are_the_whole_batch);
     tcase_add_test(tc, devices_stay_identical_and_runs_repeat);
+    tcase_add_test(tc, one_worker_steps_as_one_network);
     tcase_add_test(tc, bad_device_lists_are_refused);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

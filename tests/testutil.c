@@ -10,13 +10,27 @@
 static clrt runtime;
 static int opened;
 
+int test_device(void)
+{
+    const char *env = getenv("CNN_CL_DEVICE");
+    char *end = NULL;
+    long v = env && *env ? strtol(env, &end, 10) : 0;
+    ck_assert_msg(!end || (!*end && v >= 0 && v <= 1 << 20),
+                  "CNN_CL_DEVICE=%s is not a device index; `cnn-cl devices` lists them", env);
+    return (int)v;
+}
+
+const char *test_kernels(void)
+{
+    const char *dir = getenv("CNN_CL_KERNELS");
+    return dir && *dir ? dir : NULL;
+}
+
 const clrt *test_rt(void)
 {
     if (!opened) {
         cnn_error err = {0};
-        int index;
-        TEST_OK(clrt_default_device(&index, &err), err);
-        TEST_OK(clrt_open(&runtime, index, &err), err);
+        TEST_OK(clrt_open(&runtime, test_device(), test_kernels(), &err), err);
         opened = 1;
     }
     return &runtime;

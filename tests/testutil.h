@@ -11,8 +11,15 @@
 #include "clrt.h"
 #include "ref/activation.h"
 
-/* The device under test ($CNN_CL_DEVICE, else 0), opened once; a failure
- * fails the calling test with the runtime's message. */
+/* What a test binary, its own command line, takes from the environment:
+ * the device under test ($CNN_CL_DEVICE, else 0; anything but an index
+ * fails the calling test) and the kernels' folder ($CNN_CL_KERNELS, else
+ * NULL: the embedded kernels). */
+int test_device(void);
+const char *test_kernels(void);
+
+/* The device under test with test_kernels(), opened once; a failure fails
+ * the calling test with the runtime's message. */
 const clrt *test_rt(void);
 
 /* Fails the current test with err's message when st is not CNN_OK. */

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dense.h"
-
 void cli_args_init(cli_args *a, const char *command, int argc, char **argv)
 {
     a->argc = argc;
@@ -121,17 +119,18 @@ int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *e
     return 1;
 }
 
-cnn_status cli_force_gemm(tuner *t, const char *source, const char *value,
-                          cnn_error *err)
+cnn_status cli_force_gemm(tuner *t, const char *option, cnn_error *err)
 {
-    dense_gemm path;
+    const char *source = option ? "--gemm" : "CNN_CL_GEMM";
+    const char *path = option ? option : getenv("CNN_CL_GEMM");
     char rule[64];
-    if (!value || !*value || !strcmp(value, "auto"))
+    if (!path || !*path || !strcmp(path, "auto"))
         return CNN_OK;
-    if (dense_gemm_parse(value, &path, NULL))
+    if (strcmp(path, "clblast") && strcmp(path, "kernel"))
         return cnn_fail(err, CNN_ERR_INPUT, "%s: unknown GEMM path '%s'; use auto, "
-                        "clblast or kernel", source, value);
-    snprintf(rule, sizeof rule, "fc=%s", dense_gemm_label(path));
+                        "clblast or kernel", source, path);
+    /* Each path is a variant of the dense layers' kind, by the same name. */
+    snprintf(rule, sizeof rule, "fc=%s", path);
     return tuner_force(t, rule, err);
 }
 
@@ -139,6 +138,29 @@ const char *cli_default_data(void)
 {
     const char *data = getenv("CNN_CL_DATA");
     return data && *data ? data : "datasets/mnist";
+}
+
+cnn_status cli_default_device(int *index, cnn_error *err)
+{
+    const char *env = getenv("CNN_CL_DEVICE");
+    *index = 0;
+    if (!env || !*env)
+        return CNN_OK;
+    char *end;
+    errno = 0;
+    long v = strtol(env, &end, 10);
+    if (errno || *end || v < 0 || v > 1 << 20)
+        return cnn_fail(err, CNN_ERR_INPUT,
+                        "CNN_CL_DEVICE=%s is not a device index; "
+                        "`cnn-cl devices` lists them", env);
+    *index = (int)v;
+    return CNN_OK;
+}
+
+const char *cli_kernels(void)
+{
+    const char *dir = getenv("CNN_CL_KERNELS");
+    return dir && *dir ? dir : NULL;
 }
 
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err)

@@ -176,7 +176,7 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
         return cli_report(&err);
     size_t pixels = (size_t)arch_size(input);
     clrt rt;
-    if (clrt_open(&rt, device, &err))
+    if (clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
     network net;
     bench_result b = {.spec = spec, .input = input, .classes = classes, .batch = batch,
@@ -227,7 +227,7 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     memset(&r, 0, sizeof r);
     cnn_status st = arch_parse(spec, input, classes, &a, &err);
     if (st == CNN_OK)
-        st = replicas_open(&r, c, devices, ndev, &err);
+        st = replicas_open(&r, c, devices, ndev, cli_kernels(), &err);
     if (st == CNN_OK)
         st = replicas_create(&r, &a, batch, tune, adam_defaults(), &err);
     size_t pixels = (size_t)arch_size(input);
@@ -242,13 +242,15 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     b.labels = labels ? labels + b.first : NULL;
     for (int d = 0; d < r.ndev && st == CNN_OK; d++)
         st = network_init(&r.net[d], 1, &err);
-    double t0 = 0;
+    double t0 = 0, loss, correct;
+    replicas_step step = {0};
     for (int s = 0; s < 3 + steps && st == CNN_OK; s++) {
         if (s == 3) { /* after the warm-up */
             memset(&r.timing, 0, sizeof r.timing);
             t0 = clock_seconds() * 1e3;
         }
-        st = replicas_train_step(&r, &b, 0, &err);
+        if (!(st = replicas_train_step(&r, &b, 0, &step, &err)))
+            st = replicas_step_wait(&r, &step, &loss, &correct, &err);
     }
     for (int d = 0; d < r.ndev && st == CNN_OK; d++)
         if (clFinish(r.rt[d].queue) != CL_SUCCESS)
@@ -295,8 +297,8 @@ int cli_bench(int argc, char **argv)
     tuner tune;
     tuner_init(&tune);
     tune.progress = stderr;
-    const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
-    if (clrt_default_device(&device, &err))
+    const char *gemm = NULL;
+    if (cli_default_device(&device, &err))
         return cli_report(&err);
     devices[0] = device;
     long batch = 32, steps = 50, classes = 10;
@@ -327,7 +329,6 @@ int cli_bench(int argc, char **argv)
             st = cli_args_int(&a, 1, 65536, &classes, &err);
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
-            gemm_source = "--gemm";
         } else if (cli_args_is(&a, "--retune")) {
             tune.retune = 1;
         } else if (cli_args_is(&a, "--variants")) {
@@ -341,7 +342,7 @@ int cli_bench(int argc, char **argv)
         if (st)
             return cli_report(&err);
     }
-    if (cli_force_gemm(&tune, gemm_source, gemm, &err))
+    if (cli_force_gemm(&tune, gemm, &err))
         return cli_report(&err);
     int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
     if (ndev == 1 && !launched)

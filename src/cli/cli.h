@@ -48,14 +48,22 @@ int cli_option_devices(cli_args *a, int *devices, int max, int *n, cnn_status *s
 cnn_status cli_parse_shape(const char *option, const char *text, arch_shape *out,
                            cnn_error *err);
 
-/* A dense GEMM path ("auto", "clblast", "kernel"; NULL or "" is auto) from
- * `source` (--gemm, CNN_CL_GEMM, named in the message when it is none of
- * them): anything but auto forces the dense layers' variant in t. */
-cnn_status cli_force_gemm(tuner *t, const char *source, const char *value,
-                          cnn_error *err);
+/* The dense layers' GEMM path from --gemm's value (`option`; NULL when the
+ * option is absent), else from $CNN_CL_GEMM: "auto" or "" leaves it to the
+ * tuner; "clblast" or "kernel" forces that variant on the kind "fc" in t.
+ * Any other path is CNN_ERR_INPUT naming where it came from. */
+cnn_status cli_force_gemm(tuner *t, const char *option, cnn_error *err);
 
 /* The default data folder: $CNN_CL_DATA, else datasets/mnist. */
 const char *cli_default_data(void);
+
+/* The device index when --device is absent: $CNN_CL_DEVICE, else 0. A
+ * value that is not an index is CNN_ERR_INPUT. */
+cnn_status cli_default_device(int *index, cnn_error *err);
+
+/* The folder of $CNN_CL_KERNELS, whose .cl files are built instead of the
+ * embedded kernels (kernel work without a rebuild); NULL when unset. */
+const char *cli_kernels(void);
 
 /* The error for the current argument when no option matched it. */
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err);

@@ -25,31 +25,30 @@ static int run(const char *model, int device, const char *data)
     dataset ds;
     if (clrt_device_get(device, &dev, &err) || dataset_open(data, &ds, &err))
         return cli_report(&err);
-    clrt rt;
-    network net;
+    replicas r;
     checkpoint_meta meta;
     tuner tune;
     tuner_init(&tune);
     tune.quick = tune.forward_only = 1;
     tune.progress = stderr;
-    if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
-        clrt_open(&rt, device, &err))
+    if (cli_force_gemm(&tune, NULL, &err) ||
+        replicas_open(&r, NULL, &device, 1, cli_kernels(), &err))
         return cli_report(&err);
-    if (checkpoint_open_network(model, &rt, EVAL_BATCH, &tune, &net, &meta, &err)) {
-        clrt_close(&rt);
+    if (checkpoint_open_replicas(model, &r, EVAL_BATCH, &tune, &meta, &err)) {
+        replicas_close(&r);
         return cli_report(&err);
     }
     if (*meta.note)
         fprintf(stderr, "note: %s\n", meta.note);
-    int k = net.arch.classes;
+    int k = r.net[0].arch.classes;
     long *confusion = calloc((size_t)k * (size_t)k, sizeof *confusion);
     double loss, accuracy;
-    arch_shape in = net.arch.input;
+    arch_shape in = r.net[0].arch.input;
     cnn_status st = confusion ? dataset_check_model(&ds, data, (dataset_shape){in.c, in.h, in.w},
                                                     k, &err)
                               : cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
     if (st == CNN_OK)
-        st = trainer_evaluate(&net, &ds.test, &loss, &accuracy, confusion, &err);
+        st = trainer_evaluate(&r, &ds.test, &loss, &accuracy, confusion, &err);
     if (st == CNN_OK) {
         printf("model: %s (%s, %ld epoch%s)\n", model, meta.arch, meta.epoch,
                meta.epoch == 1 ? "" : "s");
@@ -75,8 +74,7 @@ static int run(const char *model, int device, const char *data)
         }
     }
     free(confusion);
-    network_release(&net);
-    clrt_close(&rt);
+    replicas_close(&r);
     return st ? cli_report(&err) : 0;
 }
 
@@ -84,7 +82,7 @@ int cli_eval(int argc, char **argv)
 {
     cnn_error err = {0};
     int device;
-    if (clrt_default_device(&device, &err))
+    if (cli_default_device(&device, &err))
         return cli_report(&err);
     const char *data = cli_default_data(), *model = NULL;
     cli_args a;

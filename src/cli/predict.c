@@ -87,7 +87,7 @@ int cli_predict(int argc, char **argv)
 {
     cnn_error err = {0};
     int device;
-    if (clrt_default_device(&device, &err))
+    if (cli_default_device(&device, &err))
         return cli_report(&err);
     const char *data = cli_default_data(), *model = NULL, *image = NULL;
     long first = 0;
@@ -126,8 +126,8 @@ int cli_predict(int argc, char **argv)
     tuner_init(&tune);
     tune.quick = tune.forward_only = 1;
     tune.progress = stderr;
-    if (cli_force_gemm(&tune, "CNN_CL_GEMM", getenv("CNN_CL_GEMM"), &err) ||
-        clrt_open(&rt, device, &err))
+    if (cli_force_gemm(&tune, NULL, &err) ||
+        clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
     cnn_status st = checkpoint_open_network(model, &rt, PREDICT_BATCH, &tune, &net, &meta, &err);
     if (st == CNN_OK) {

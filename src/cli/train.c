@@ -83,11 +83,12 @@ int cli_train(int argc, char **argv)
                        .save = "cnn-cl.safetensors"};
     tuner_init(&o.tune);
     o.tune.quick = 1;
-    const char *gemm = getenv("CNN_CL_GEMM"), *gemm_source = "CNN_CL_GEMM";
-    if (clrt_default_device(&o.devices[0], &err))
+    const char *gemm = NULL;
+    if (cli_default_device(&o.devices[0], &err))
         return cli_report(&err);
     o.ndevices = 1;
     o.data = cli_default_data();
+    o.kernels = cli_kernels();
 
     cli_args a;
     cli_args_init(&a, "train", argc, argv);
@@ -137,7 +138,6 @@ int cli_train(int argc, char **argv)
             st = cli_args_int(&a, 1, 0x7fffffffL, &o.limit, &err);
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
-            gemm_source = "--gemm";
         } else if (cli_args_is(&a, "--allow-different-arithmetic")) {
             o.tune.allow_different = 1;
         } else if (cli_args_is(&a, "--quiet") || cli_args_is(&a, "-q")) {
@@ -148,7 +148,7 @@ int cli_train(int argc, char **argv)
         if (st)
             return cli_report(&err);
     }
-    if (cli_force_gemm(&o.tune, gemm_source, gemm, &err))
+    if (cli_force_gemm(&o.tune, gemm, &err))
         return cli_report(&err);
     /* mpirun says so in the environment; MPI joins only then. */
     int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;

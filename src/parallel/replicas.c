@@ -12,7 +12,8 @@
 
 static int parallel(const replicas *r) { return r->workers > 1; }
 
-cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n, cnn_error *err)
+cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
+                         const char *kernels, cnn_error *err)
 {
     memset(r, 0, sizeof *r);
     r->comm = c;
@@ -27,7 +28,7 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n, cnn_er
     r->workers = n * comm_size(c);
     r->first_worker = n * comm_rank(c);
     for (int i = 0; i < n; i++) {
-        cnn_status st = clrt_open(&r->rt[i], devices[i], err);
+        cnn_status st = clrt_open(&r->rt[i], devices[i], kernels, err);
         if (st) {
             replicas_close(r);
             return st;
@@ -224,12 +225,12 @@ static cnn_status progress(replicas *r, in_flight *f, int *pending, cnn_error *e
  * rank or the device's own threads may need. */
 static void pause_poll(void) { nanosleep(&(struct timespec){0, 20000}, NULL); }
 
-/* Waits for (and releases) device d's event k, when it has one. With other
- * ranks, MPI only moves the exchanges already started while it is called,
- * so the wait polls the event and lets them progress in between. */
-static cnn_status wait_event(replicas *r, in_flight *f, int d, int k, cnn_error *err)
+/* Waits for (and releases) *ev, when set. With other ranks, MPI only moves
+ * the exchanges already started while it is called, so during a step's
+ * exchange (f) the wait polls the event and lets them progress in
+ * between. */
+static cnn_status wait_event(replicas *r, in_flight *f, cl_event *ev, cnn_error *err)
 {
-    cl_event *ev = event(r, d, k);
     if (!*ev)
         return CNN_OK;
     for (cl_int state = CL_QUEUED; f && comm_size(r->comm) > 1 && state > CL_COMPLETE;) {
@@ -248,30 +249,36 @@ static cnn_status wait_event(replicas *r, in_flight *f, int d, int k, cnn_error 
     return rc == CL_SUCCESS ? CNN_OK : clrt_fail(err, "clWaitForEvents", rc);
 }
 
-/* Enqueues the read of device d's running totals, after its step. */
-static cnn_status read_totals(replicas *r, int d, cnn_error *err)
+/* Enqueues the read of device d's running totals, after its step, into
+ * `to`; *ev says when it is done. */
+static cnn_status read_totals(replicas *r, int d, float *to, cl_event *ev, cnn_error *err)
 {
-    const network *n = &r->net[d];
-    CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, n->totals, CL_FALSE, 0,
-              sizeof r->dev_totals[d], r->dev_totals[d], 0, NULL,
-              event(r, d, n->nnodes)));
+    CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, r->net[d].totals, CL_FALSE, 0,
+              LOSS_TOTALS * sizeof *to, to, 0, NULL, ev));
     return CNN_OK;
 }
 
-/* The rank's running totals: every device's last reading (waited for),
- * summed in device order; a device without a slice this step keeps its
- * earlier one. */
-static cnn_status rank_totals(replicas *r, in_flight *f, double *loss_sum,
-                              double *correct, cnn_error *err)
+/* The rank's running totals: every device's last reading, summed in device
+ * order; a device without a slice in a step keeps its earlier one. */
+static void sum_devices(const replicas *r, double *loss_sum, double *correct)
 {
     *loss_sum = *correct = 0;
     for (int d = 0; d < r->ndev; d++) {
-        cnn_status st = wait_event(r, f, d, r->net[0].nnodes, err);
+        *loss_sum += r->dev_totals[d][LOSS_SUM];
+        *correct += r->dev_totals[d][LOSS_CORRECT];
+    }
+}
+
+/* The rank's running totals after the step's reads of them (waited for). */
+static cnn_status rank_totals(replicas *r, in_flight *f, double *loss_sum,
+                              double *correct, cnn_error *err)
+{
+    for (int d = 0; d < r->ndev; d++) {
+        cnn_status st = wait_event(r, f, event(r, d, r->net[0].nnodes), err);
         if (st)
             return st;
-        *loss_sum += r->dev_totals[d][0];
-        *correct += r->dev_totals[d][1];
     }
+    sum_devices(r, loss_sum, correct);
     return CNN_OK;
 }
 
@@ -362,20 +369,26 @@ static cnn_status apply(replicas *r, cnn_error *err)
     return CNN_OK;
 }
 
-cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn_error *err)
+cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop,
+                               replicas_step *s, cnn_error *err)
 {
     cnn_status st;
+    slices(r, b);
+    s->exchanged = 0;
+    /* One worker agrees with itself, and has nothing to exchange: its step
+     * is enqueued whole, and only its totals come back, when they are
+     * waited for. */
     if (!parallel(r)) {
-        network *n = &r->net[0];
-        if ((st = network_upload(n, b->images, b->labels, b->count, err)))
+        r->stop = stop;
+        if ((st = upload(r, 0, b, err)) ||
+            (st = network_train_step(&r->net[0], r->slice_n[0], err)))
             return st;
-        return network_train_step(n, b->count, err);
+        return read_totals(r, 0, s->reading[0], &s->read[0], err);
     }
     in_flight f = {.t0 = clock_seconds()};
     double t0 = f.t0;
     for (int i = 0; i <= ARCH_MAX_LAYERS; i++)
         f.slot[i] = -1;
-    slices(r, b);
     if ((st = settle_idle(r, err)))
         return st;
     int nodes = r->net[0].nnodes;
@@ -386,7 +399,7 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
         node_ctx c = {r, d};
         if ((st = upload(r, d, b, err)) ||
             (st = network_gradients(n, r->slice_n[d], read_node, &c, err)) ||
-            (st = read_totals(r, d, err)))
+            (st = read_totals(r, d, r->dev_totals[d], event(r, d, nodes), err)))
             return st;
     }
     /* Layers in the order their backward passes end: last first. */
@@ -398,7 +411,7 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
         r->timing.ready_ms[i] = r->timing.done_ms[i] = -1;
         network_node_span(&r->net[0], i, &off, &count);
         for (int d = 0; d < r->ndev; d++)
-            if ((st = wait_event(r, &f, d, i, err)))
+            if ((st = wait_event(r, &f, event(r, d, i), err)))
                 return st;
         if (!count)
             continue;
@@ -437,12 +450,13 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
     }
     float job[TAIL];
     sum_ranks(r, job, floats, TAIL);
-    r->totals[0] = job[0];
-    r->totals[1] = job[1];
+    s->exchanged = 1;
+    s->loss_sum = job[0];
+    s->correct = job[1];
     r->stop = 0;
     for (int k = 0; k < ranks; k++) {
-        int s = (int)r->gathered[(size_t)ranks * floats + (size_t)k * TAIL + 2];
-        r->stop = s > r->stop ? s : r->stop;
+        int sig = (int)r->gathered[(size_t)ranks * floats + (size_t)k * TAIL + 2];
+        r->stop = sig > r->stop ? sig : r->stop;
     }
     st = apply(r, err);
     r->timing.steps++;
@@ -452,20 +466,48 @@ cnn_status replicas_train_step(replicas *r, const loader_batch *b, int stop, cnn
     return st;
 }
 
-cnn_status replicas_eval_step(replicas *r, const loader_batch *b, double *loss_sum,
-                              double *correct, cnn_error *err)
+cnn_status replicas_eval_step(replicas *r, const loader_batch *b, replicas_step *s,
+                              cnn_error *err)
 {
     cnn_status st;
     slices(r, b);
+    s->exchanged = 0;
     for (int d = 0; d < r->ndev; d++) {
+        network *n = &r->net[d];
         if (!r->slice_n[d])
             continue;
-        if ((st = upload(r, d, b, err)) ||
-            (st = network_eval_step(&r->net[d], r->slice_n[d], err)) ||
-            (st = read_totals(r, d, err)))
+        size_t row = (size_t)(r->slice_first[d] - b->first), k = (size_t)n->arch.classes;
+        if ((st = upload(r, d, b, err)) || (st = network_eval_step(n, r->slice_n[d], err)))
+            return st;
+        /* The totals' read after it, on the same in-order queue, says when
+         * this one is done too. */
+        if (s->logits)
+            CLRT_CALL(err, clEnqueueReadBuffer, (r->rt[d].queue, network_logits(n),
+                      CL_FALSE, 0, (size_t)r->slice_n[d] * k * sizeof(float),
+                      s->logits + row * k, 0, NULL, NULL));
+        if ((st = read_totals(r, d, s->reading[d], &s->read[d], err)))
             return st;
     }
-    return rank_totals(r, NULL, loss_sum, correct, err);
+    return CNN_OK;
+}
+
+cnn_status replicas_step_wait(replicas *r, replicas_step *s, double *loss_sum,
+                              double *correct, cnn_error *err)
+{
+    for (int d = 0; d < r->ndev; d++) {
+        if (!s->read[d])
+            continue;
+        cnn_status st = wait_event(r, NULL, &s->read[d], err);
+        if (st)
+            return st;
+        r->dev_totals[d][LOSS_SUM] = s->reading[d][LOSS_SUM];
+        r->dev_totals[d][LOSS_CORRECT] = s->reading[d][LOSS_CORRECT];
+    }
+    if (!s->exchanged)
+        sum_devices(r, &s->loss_sum, &s->correct);
+    *loss_sum = s->loss_sum;
+    *correct = s->correct;
+    return CNN_OK;
 }
 
 cnn_status replicas_totals_set(replicas *r, double loss_sum, double correct,
@@ -476,14 +518,12 @@ cnn_status replicas_totals_set(replicas *r, double loss_sum, double correct,
         float t[LOSS_TOTALS] = {0};
         t[LOSS_SUM] = holder ? (float)loss_sum : 0;
         t[LOSS_CORRECT] = holder ? (float)correct : 0;
-        r->dev_totals[d][0] = t[LOSS_SUM];
-        r->dev_totals[d][1] = t[LOSS_CORRECT];
+        r->dev_totals[d][LOSS_SUM] = t[LOSS_SUM];
+        r->dev_totals[d][LOSS_CORRECT] = t[LOSS_CORRECT];
         cnn_status st = clrt_write(&r->rt[d], r->net[d].totals, t, sizeof t, err);
         if (st)
             return st;
     }
-    r->totals[0] = loss_sum;
-    r->totals[1] = correct;
     return CNN_OK;
 }
 

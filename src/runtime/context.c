@@ -40,6 +40,7 @@ cnn_status clrt_device_get(int index, clrt_device *out, cnn_error *err)
 }
 
 struct clrt_builds {
+    char *kernels;  /* the folder the source is read from; NULL: embedded */
     char *source;   /* the kernels' source, as rt->program was built from it */
     struct clrt_built {
         char *file;     /* one kernel file's program, or NULL: all of them */
@@ -49,7 +50,7 @@ struct clrt_builds {
     int count;
 };
 
-cnn_status clrt_open(clrt *rt, int index, cnn_error *err)
+cnn_status clrt_open(clrt *rt, int index, const char *kernels, cnn_error *err)
 {
     memset(rt, 0, sizeof *rt);
     cnn_status st = clrt_device_get(index, &rt->dev, err);
@@ -69,8 +70,10 @@ cnn_status clrt_open(clrt *rt, int index, cnn_error *err)
         return clrt_fail(err, "clCreateCommandQueue", rc);
     }
     rt->builds = calloc(1, sizeof *rt->builds);
-    st = rt->builds ? clrt_kernel_source(&rt->builds->source, err)
-                    : cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (!rt->builds || (kernels && !(rt->builds->kernels = strdup(kernels))))
+        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    if (st == CNN_OK)
+        st = clrt_kernel_source(kernels, &rt->builds->source, err);
     if (st == CNN_OK)
         st = clrt_build(rt, rt->builds->source, NULL, &rt->program, err);
     if (st)
@@ -89,6 +92,7 @@ void clrt_close(clrt *rt)
     if (b) {
         free(b->programs);
         free(b->source);
+        free(b->kernels);
         free(b);
     }
     if (rt->program)
@@ -192,7 +196,7 @@ static cnn_status program_built(const clrt *rt, const char *file, const char *op
     if (!(p->options = strdup(options)) || (file && !(p->file = strdup(file))))
         st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     if (!st && file)
-        st = clrt_kernel_file_source(file, &source, err);
+        st = clrt_kernel_file_source(b->kernels, file, &source, err);
     if (!st && clrt_build(rt, source, options, &p->program, err))
         st = cnn_fail_context(err, "kernels%s%s built with '%s'", file ? " of " : "",
                               file ? file : "", options);

@@ -1,7 +1,6 @@
 /* device.c: the flat device index across all OpenCL platforms. */
 #include "clrt.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,23 +131,6 @@ done:
     }
     *out = devs;
     *count = n;
-    return CNN_OK;
-}
-
-cnn_status clrt_default_device(int *index, cnn_error *err)
-{
-    const char *env = getenv("CNN_CL_DEVICE");
-    *index = 0;
-    if (!env || !*env)
-        return CNN_OK;
-    char *end;
-    errno = 0;
-    long v = strtol(env, &end, 10);
-    if (errno || *end || v < 0 || v > 1 << 20)
-        return cnn_fail(err, CNN_ERR_INPUT,
-                        "CNN_CL_DEVICE=%s is not a device index; "
-                        "`cnn-cl devices` lists them", env);
-    *index = (int)v;
     return CNN_OK;
 }
 

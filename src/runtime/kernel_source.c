@@ -1,7 +1,9 @@
 /* kernel_source.c: the kernels' source — the copies embedded at build time,
- * or, when $CNN_CL_KERNELS names a folder, the .cl files read from there so
- * kernel work needs no rebuild. All files form the main program; a
- * variant's program is built from its own file (clrt_kernels_from). */
+ * or the .cl files of a folder the caller names, so kernel work needs no
+ * rebuild. All files form the main program; a variant's program is built
+ * from its own file (clrt_kernels_from). The command line takes the folder
+ * from CNN_CL_KERNELS, so the messages name that variable: it is what the
+ * user set and can unset. */
 #include "clrt.h"
 
 #include <stdio.h>
@@ -78,10 +80,9 @@ static cnn_status file_text(const char *dir, int i, char **part, size_t *len, in
 }
 
 /* The kernel file `file` ("conv") after the shared helpers of vec.cl, or
- * every file when NULL, as one string. */
-static cnn_status join(const char *file, char **out, cnn_error *err)
+ * every file when NULL, as one string, from dir or the embedded copies. */
+static cnn_status join(const char *dir, const char *file, char **out, cnn_error *err)
 {
-    const char *dir = getenv("CNN_CL_KERNELS");
     char *parts[NKERNELS] = {0};
     size_t lens[NKERNELS] = {0}, total = 1;
     int own[NKERNELS] = {0}, found = 0;
@@ -114,12 +115,13 @@ static cnn_status join(const char *file, char **out, cnn_error *err)
     return CNN_OK;
 }
 
-cnn_status clrt_kernel_source(char **out, cnn_error *err)
+cnn_status clrt_kernel_source(const char *dir, char **out, cnn_error *err)
 {
-    return join(NULL, out, err);
+    return join(dir, NULL, out, err);
 }
 
-cnn_status clrt_kernel_file_source(const char *file, char **out, cnn_error *err)
+cnn_status clrt_kernel_file_source(const char *dir, const char *file, char **out,
+                                   cnn_error *err)
 {
-    return join(file, out, err);
+    return join(dir, file, out, err);
 }

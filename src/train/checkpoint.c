@@ -288,6 +288,18 @@ cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *
     return st;
 }
 
+/* The metadata of a checkpoint and the arch it describes. */
+static cnn_status read_arch(const char *path, checkpoint_meta *meta, arch *a,
+                            cnn_error *err)
+{
+    cnn_status st;
+    if ((st = checkpoint_read_meta(path, meta, err)))
+        return st;
+    if ((st = arch_parse(meta->arch, meta->input, meta->classes, a, err)))
+        return cnn_fail_context(err, "%s", path);
+    return CNN_OK;
+}
+
 cnn_status checkpoint_open_network(const char *path, const clrt *rt,
                                    int max_batch, tuner *tune, network *net,
                                    checkpoint_meta *meta, cnn_error *err)
@@ -295,13 +307,23 @@ cnn_status checkpoint_open_network(const char *path, const clrt *rt,
     memset(net, 0, sizeof *net);
     arch a;
     cnn_status st;
-    if ((st = checkpoint_read_meta(path, meta, err)))
-        return st;
-    if ((st = arch_parse(meta->arch, meta->input, meta->classes, &a, err)))
-        return cnn_fail_context(err, "%s", path);
-    if ((st = network_create(net, rt, &a, max_batch, tune, adam_defaults(), err)))
+    if ((st = read_arch(path, meta, &a, err)) ||
+        (st = network_create(net, rt, &a, max_batch, tune, adam_defaults(), err)))
         return st;
     if ((st = checkpoint_load(path, net, 0, err)))
         network_release(net);
+    return st;
+}
+
+cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
+                                    tuner *tune, checkpoint_meta *meta, cnn_error *err)
+{
+    arch a;
+    cnn_status st;
+    if ((st = read_arch(path, meta, &a, err)) ||
+        (st = replicas_create(r, &a, batch, tune, adam_defaults(), err)))
+        return st;
+    for (int d = 0; d < r->ndev && st == CNN_OK; d++)
+        st = checkpoint_load(path, &r->net[d], 0, err);
     return st;
 }

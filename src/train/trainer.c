@@ -1,12 +1,13 @@
 /* trainer.c: the training loop (see trainer.h).
  *
- * Each batch is uploaded and its step enqueued before the host waits for the
- * step before it, so the device never idles while the host prepares the
- * next one; the host waits once per step. The running totals are read back
- * without blocking behind each step, so a NaN loss is seen one step late at
- * most, without an extra sync.
+ * Every step, training or evaluating, goes through the workers of
+ * replicas.h; one device is one worker. Each batch is uploaded and its step
+ * enqueued before the host waits for the step before it, so the device
+ * never idles while the host prepares the next one; the host waits once per
+ * step. The running totals are read back without blocking behind each
+ * step, so a NaN loss is seen one step late at most, without an extra sync.
  *
- * With several workers (devices, ranks; replicas.h) a step ends with the
+ * With several workers (devices, ranks) a training step ends with the
  * gradient exchange, so each is whole before the next: the exchange is
  * where the workers wait. Every rank runs this loop over its share of each
  * batch; rank 0 alone prints, logs and writes checkpoints, and a signal at
@@ -33,18 +34,16 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
-/* A step in flight: its batch (held until the step is done), the event of
- * the non-blocking read of the totals after it, and where they land. */
+/* A step in flight: its batch, held until the step is done, and the
+ * workers' record of it (with the logits' place when a confusion matrix is
+ * wanted). */
 typedef struct {
     loader_batch *batch;
-    cl_event done;
-    float totals[LOSS_TOTALS];
-    float *logits; /* (batch, classes) when a confusion matrix is wanted */
+    replicas_step step;
 } in_flight;
 
 typedef struct {
-    network *net;         /* the first device's */
-    replicas *rep;        /* several workers: steps go through it; else NULL */
+    replicas *rep;
     loader *loader;
     int train;
     progress *progress;   /* NULL: no progress output */
@@ -54,64 +53,33 @@ typedef struct {
     uint64_t samples;     /* samples done in this epoch */
     double loss_sum, correct;
     int stopped;          /* a signal arrived; the pass is incomplete */
-    int signal;           /* which: with several workers, the one they agreed on */
+    int signal;           /* which (training: the one the workers agreed on) */
 } stream;
 
 static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *err)
 {
-    network *net = s->net;
-    cl_command_queue q = net->rt->queue;
-    if (s->rep) {
-        /* Whole steps: the totals are known when it returns. */
-        double loss, correct;
-        cnn_status st = s->train ? replicas_train_step(s->rep, b, stop_signal, err)
-                                 : replicas_eval_step(s->rep, b, &loss, &correct, err);
-        if (st)
-            return st;
-        f->batch = b;
-        f->totals[LOSS_SUM] = (float)(s->train ? s->rep->totals[0] : loss);
-        f->totals[LOSS_CORRECT] = (float)(s->train ? s->rep->totals[1] : correct);
-        if (s->train)
-            s->signal = s->rep->stop;
-        return CNN_OK;
-    }
-    cnn_status st = network_upload(net, b->images, b->labels, b->count, err);
+    cnn_status st = s->train ? replicas_train_step(s->rep, b, stop_signal, &f->step, err)
+                             : replicas_eval_step(s->rep, b, &f->step, err);
     if (st == CNN_OK)
-        st = s->train ? network_train_step(net, b->count, err)
-                      : network_eval_step(net, b->count, err);
-    if (st)
-        return st;
-    f->batch = b;
-    if (f->logits)
-        CLRT_CALL(err, clEnqueueReadBuffer, (q, network_logits(net), CL_FALSE, 0,
-                  (size_t)b->count * (size_t)net->arch.classes * sizeof(float), f->logits,
-                  0, NULL, NULL));
-    CLRT_CALL(err, clEnqueueReadBuffer, (q, net->totals, CL_FALSE, 0, sizeof f->totals,
-              f->totals, 0, NULL, &f->done));
-    return CNN_OK;
+        f->batch = b;
+    return st;
 }
 
 /* Waits for a step, hands its batch back and takes in its results. */
 static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
 {
-    if (f->done) {
-        cl_int rc = clWaitForEvents(1, &f->done);
-        clReleaseEvent(f->done);
-        f->done = NULL;
-        if (rc != CL_SUCCESS)
-            return clrt_fail(err, "clWaitForEvents", rc);
-    }
+    cnn_status st = replicas_step_wait(s->rep, &f->step, &s->loss_sum, &s->correct, err);
+    if (st)
+        return st;
     loader_batch *b = f->batch;
-    int k = s->net->arch.classes;
+    int k = s->rep->net[0].arch.classes;
     if (s->confusion)
         for (int i = 0; i < b->count; i++) {
-            const float *row = f->logits + (size_t)i * (size_t)k;
+            const float *row = f->step.logits + (size_t)i * (size_t)k;
             s->confusion[b->labels[i] * k + loss_argmax(row, k)]++;
         }
     s->samples += (uint64_t)b->total;
     s->done++;
-    s->loss_sum = f->totals[LOSS_SUM];
-    s->correct = f->totals[LOSS_CORRECT];
     loader_release(s->loader, b);
     f->batch = NULL;
     if (!isfinite(s->loss_sum))
@@ -121,20 +89,17 @@ static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
     return CNN_OK;
 }
 
-/* Runs the loader's current epoch through the network. */
+/* Runs the loader's current epoch through the workers. */
 static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
 {
-    float *logits[2] = {NULL, NULL};
     in_flight f[2] = {{0}};
     cnn_status st = CNN_OK;
-    if (s->confusion)
-        for (int i = 0; i < 2; i++) {
-            logits[i] = malloc((size_t)s->net->max_batch * (size_t)s->net->arch.classes *
-                               sizeof(float));
-            if (!logits[i])
-                st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-            f[i].logits = logits[i];
-        }
+    const network *net = &s->rep->net[0];
+    /* A share's rows: up to a slice of the batch on each device. */
+    size_t rows = (size_t)s->rep->ndev * (size_t)net->max_batch;
+    for (int i = 0; i < 2 && s->confusion; i++)
+        if (!(f[i].step.logits = malloc(rows * (size_t)net->arch.classes * sizeof(float))))
+            st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     double t0 = clock_seconds();
     int cur = 0;
     while (st == CNN_OK) {
@@ -153,11 +118,11 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
                             s->correct / (double)s->samples);
         cur = 1 - cur;
-        /* Several workers stop together, at the step they agreed on, and
-         * an evaluation's signal is agreed on after it. */
-        if (!s->rep)
-            s->signal = stop_signal;
-        if (s->signal && (s->train || !s->rep)) {
+        /* Training stops at the step the workers agreed on; an evaluation
+         * stops at once for this process's signal, and the workers agree
+         * on theirs after it (evaluate). */
+        s->signal = s->train ? s->rep->stop : stop_signal;
+        if (s->signal) {
             s->stopped = 1;
             break;
         }
@@ -168,37 +133,34 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
             cnn_status r = retire(s, &f[i], err);
             st = st ? st : r;
         }
-    free(logits[0]);
-    free(logits[1]);
+    free(f[0].step.logits);
+    free(f[1].step.logits);
     return st;
 }
 
-/* Streams a split through the forward pass in batches of `batch`: on one
- * network, or on the workers of rep, each rank its share. *signal is a
- * signal that arrived by its end (with workers, the one they agreed on);
- * a pass it cut short has no figures. */
-static cnn_status evaluate(network *net, replicas *rep, int batch,
-                           const dataset_split *split, double *loss, double *accuracy,
-                           long *confusion, int *signal, cnn_error *err)
+/* Streams a split through the forward pass in batches of `batch` on the
+ * workers of rep, each rank its share. *signal is a signal that arrived by
+ * its end, the one the workers agreed on; a pass it cut short has no
+ * figures. */
+static cnn_status evaluate(replicas *rep, int batch, const dataset_split *split,
+                           double *loss, double *accuracy, long *confusion, int *signal,
+                           cnn_error *err)
 {
     loader *l;
     cnn_status st = loader_open(&l, split, batch, 0, 0, 0, RING_SLOTS, err);
     if (st)
         return st;
-    stream s = {.net = net, .rep = rep, .loader = l, .confusion = confusion};
+    stream s = {.rep = rep, .loader = l, .confusion = confusion};
+    size_t k = (size_t)rep->net[0].arch.classes;
     if (confusion)
-        memset(confusion, 0, (size_t)net->arch.classes * (size_t)net->arch.classes *
-                                 sizeof *confusion);
-    if (rep)
-        st = loader_set_share(l, rep->first_worker, rep->ndev, rep->workers, err);
-    if (st == CNN_OK)
-        st = rep ? replicas_totals_set(rep, 0, 0, err) : network_totals_reset(net, err);
-    if (st == CNN_OK && !(st = loader_start(l, 0, 0, err)))
+        memset(confusion, 0, k * k * sizeof *confusion);
+    if (!(st = loader_set_share(l, rep->first_worker, rep->ndev, rep->workers, err)) &&
+        !(st = replicas_totals_set(rep, 0, 0, err)) && !(st = loader_start(l, 0, 0, err)))
         st = run_stream(&s, 0, err);
     loader_close(l);
-    if (st == CNN_OK && rep)
+    if (st == CNN_OK)
         st = replicas_agree(rep, &s.loss_sum, &s.correct, stop_signal, &s.signal, err);
-    *signal = rep ? s.signal : stop_signal;
+    *signal = s.signal;
     if (st == CNN_OK && !s.stopped) {
         *loss = s.loss_sum / (double)s.samples;
         *accuracy = s.correct / (double)s.samples;
@@ -206,12 +168,12 @@ static cnn_status evaluate(network *net, replicas *rep, int batch,
     return st;
 }
 
-cnn_status trainer_evaluate(network *net, const dataset_split *split, double *loss,
+cnn_status trainer_evaluate(replicas *r, const dataset_split *split, double *loss,
                             double *accuracy, long *confusion, cnn_error *err)
 {
     int signal;
-    return evaluate(net, NULL, net->max_batch, split, loss, accuracy, confusion, &signal,
-                    err);
+    return evaluate(r, r->net[0].max_batch * r->workers, split, loss, accuracy, confusion,
+                    &signal, err);
 }
 
 /* Settings a resumed run must share with its checkpoint. */
@@ -260,9 +222,6 @@ typedef struct {
 } session;
 
 static network *first_net(session *s) { return &s->rep.net[0]; }
-
-/* The workers' replicas for the stream, or NULL when one device does it. */
-static replicas *workers(session *s) { return s->rep.workers > 1 ? &s->rep : NULL; }
 
 /* Rank 0 reads the checkpoint's metadata and hands it to every rank. */
 static cnn_status read_resume(session *s, cnn_error *err)
@@ -325,7 +284,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     }
     adam_config cfg = adam_defaults();
     cfg.lr = o->lr;
-    if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, err)))
+    if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, o->kernels, err)))
         return st;
     /* Quick choices are timed again after the first epoch, by one worker;
      * several time everything first, as their devices must agree. */
@@ -344,7 +303,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     if (st == CNN_OK)
         st = loader_open(&s->loader, &s->data.train, o->batch, samples, o->seed, 1,
                          RING_SLOTS, err);
-    if (st == CNN_OK && workers(s))
+    if (st == CNN_OK)
         st = loader_set_share(s->loader, s->rep.first_worker, s->rep.ndev,
                               s->rep.workers, err);
     return st;
@@ -371,7 +330,7 @@ static void print_header(session *s)
            loader_samples(s->loader) < d->train.count ? " (--limit)" : "",
            (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
            d->classes);
-    if (workers(s)) {
+    if (s->rep.workers > 1) { /* one worker is one device: no split to tell */
         char job[160];
         replicas_describe(&s->rep, o->batch, job, sizeof job);
         printf("%s\n", job);
@@ -411,8 +370,8 @@ static cnn_status save(session *s, long epoch, const stream *st, double seconds,
 
 static cnn_status validate(session *s, metrics_row *row, int *signal, cnn_error *err)
 {
-    return evaluate(first_net(s), workers(s), s->o.batch, &s->data.test, &row->val_loss,
-                    &row->val_accuracy, NULL, signal, err);
+    return evaluate(&s->rep, s->o.batch, &s->data.test, &row->val_loss, &row->val_accuracy,
+                    NULL, signal, err);
 }
 
 static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
@@ -427,8 +386,8 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         progress p;
         progress_begin(&p, stdout, o->quiet || !s->root, (int)epoch + 1, o->epochs,
                        loader_batches(s->loader));
-        stream str = {.net = first_net(s), .rep = workers(s), .loader = s->loader,
-                      .train = 1, .progress = &p, .done = first};
+        stream str = {.rep = &s->rep, .loader = s->loader, .train = 1, .progress = &p,
+                      .done = first};
         /* Every batch but an epoch's last is whole; a checkpoint taken
          * during validation has done them all. */
         if (resumed) {
@@ -482,7 +441,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
             st = metrics_log_write(o->log, s->rows, s->nrows, err);
         }
         /* The next epoch runs at a tuned run's speed, computing the same. */
-        if (st == CNN_OK && epoch + 1 < o->epochs && !workers(s))
+        if (st == CNN_OK && epoch + 1 < o->epochs && s->rep.workers == 1)
             st = network_retune(first_net(s), &s->o.tune, err);
     }
     return st;
