@@ -22,7 +22,7 @@ typedef struct {
     const clrt *rt;
     int max_batch, c, hw;
     size_t local; /* work-items per channel (per chunk when gpu): a power
-                     of two <= 256 */
+                     of two <= CLRT_WORK_GROUP */
     int gpu;      /* the GPU variant's kernels (below) train */
     cl_kernel train, infer, backward;
     cl_kernel gpu_sums, gpu_normalize, gpu_grad_sums, gpu_grad;

@@ -16,8 +16,8 @@
  * variant (the candidates are conv_forward_variants and the others below).
  * pixels, data_pixels, taps <= 16; blocks, data_blocks <= 4. A pass whose
  * gemm field is set runs as a tiled GEMM of kernels/conv_gpu.cl instead
- * (tiles of that many outputs a side, 32 or 64, for work-groups of 256
- * work-items) and ignores the CPU-shaped fields. */
+ * (tiles of that many outputs a side, 32 or 64, for work-groups of
+ * CLRT_WORK_GROUP work-items) and ignores the CPU-shaped fields. */
 typedef struct {
     int pixels;      /* output pixels per work-item of the forward kernel */
     int blocks;      /* and its blocks of 16 output channels */

@@ -24,7 +24,7 @@ static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
 {
     memset(a, 0, sizeof *a);
     /* The kernel indexes with int, work-items past the end included. */
-    if (count < 1 || count > INT_MAX - 256)
+    if (count < 1 || count > INT_MAX - CLRT_WORK_GROUP)
         return cnn_fail(err, CNN_ERR_INPUT, "Adam over %d parameters is out "
                         "of range", count);
     a->rt = rt;
@@ -35,14 +35,15 @@ static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
     cnn_status st = clrt_kernel(rt, variant ? "adam_update_gpu" : "adam_update",
                                 &a->update, err);
     if (st == CNN_OK && variant) {
-        /* 256 work-items (8 warps) a group, or the most the device allows. */
+        /* CLRT_WORK_GROUP work-items a group, or the most the device
+         * allows. */
         size_t most = 0;
         cl_int rc = clGetKernelWorkGroupInfo(a->update, rt->dev.device,
                                              CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
                                              &most, NULL);
         if (rc != CL_SUCCESS)
             st = clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
-        for (a->local = 256; a->local > most && a->local > 1; a->local /= 2)
+        for (a->local = CLRT_WORK_GROUP; a->local > most && a->local > 1; a->local /= 2)
             ;
     }
     if (st == CNN_OK)

@@ -11,10 +11,6 @@
 #include "layer.h"
 #include "ref/batchnorm.h"
 
-/* Work-items per channel: enough to spread a large batch's reduction, cut
- * down to what the device allows for these kernels. */
-enum { BATCHNORM_LOCAL = 256 };
-
 /* Values per work-item of a chunk (BATCHNORM_GPU_PER in the kernels). */
 enum { GPU_PER = 4 };
 
@@ -41,8 +37,9 @@ static size_t chunks(const batchnorm_layer *l, int n)
     return ((size_t)n * l->hw + per - 1) / per;
 }
 
-/* The largest power of two <= BATCHNORM_LOCAL that every reduction kernel
- * of the variant may run as one work-group. */
+/* Work-items per channel (per chunk): the largest power of two <=
+ * CLRT_WORK_GROUP, enough to spread a large batch's reduction, that every
+ * reduction kernel of the variant may run as one work-group. */
 static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
 {
     cl_kernel ks[4] = {l->train, l->backward};
@@ -50,7 +47,7 @@ static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
         ks[0] = l->gpu_sums, ks[1] = l->gpu_normalize;
         ks[2] = l->gpu_grad_sums, ks[3] = l->gpu_grad;
     }
-    l->local = BATCHNORM_LOCAL;
+    l->local = CLRT_WORK_GROUP;
     for (int i = 0; i < (l->gpu ? 4 : 2); i++) {
         size_t most;
         CLRT_CALL(err, clGetKernelWorkGroupInfo,

@@ -137,8 +137,12 @@ static cnn_status tiled_kernel(const clrt *rt, const char *m1, int v1,
     return clrt_kernels_from(rt, "conv", options, 1, &name, &out, err);
 }
 
+/* conv_gpu.cl's GEMMs run in work-groups of 16 x 16 (their
+ * reqd_work_group_size), the GPU-shaped kernels' size. */
+_Static_assert(16 * 16 == CLRT_WORK_GROUP, "conv_gpu.cl's work-groups are 16 x 16");
+
 /* Gets kernel `name` of conv_gpu.cl with tiles of `tile` outputs a side,
- * checking that it can run in the work-groups of 256 it is written for. */
+ * checking that it can run in the work-groups it is written for. */
 static cnn_status gemm_kernel(const clrt *rt, int tile, const char *name,
                               cl_kernel *out, cnn_error *err)
 {
@@ -151,10 +155,10 @@ static cnn_status gemm_kernel(const clrt *rt, int tile, const char *name,
     CLRT_CALL(err, clGetKernelWorkGroupInfo, (*out, rt->dev.device,
                                              CL_KERNEL_WORK_GROUP_SIZE, sizeof max,
                                              &max, NULL));
-    if (max < 256)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "%s runs in work-groups of 256 "
+    if (max < CLRT_WORK_GROUP)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s runs in work-groups of %d "
                         "work-items, and this device allows %zu: choose another "
-                        "variant (--variants)", name, max);
+                        "variant (--variants)", name, CLRT_WORK_GROUP, max);
     return CNN_OK;
 }
 

@@ -37,11 +37,11 @@ const tune_variant pool_variants[POOL_VARIANTS] = {
     {"gpu", NULL, "pool", TUNE_NOT_CPU},
 };
 
-/* The GPU kernels' work-group size: 256 (8 warps), or the most both
+/* The GPU kernels' work-group size: CLRT_WORK_GROUP, or the most both
  * kernels allow. */
 static cnn_status pick_wg(pool_layer *l, cnn_error *err)
 {
-    l->wg = 256;
+    l->wg = CLRT_WORK_GROUP;
     const cl_kernel ks[2] = {l->forward, l->backward};
     for (int i = 0; i < 2; i++) {
         size_t most;
