@@ -25,16 +25,19 @@
 #define TUNER_MAX_SITES 64
 #define TUNER_MAX_RULES 64
 #define TUNE_MAX_VARIANTS 32 /* per site */
+#define TUNE_TILES 10       /* numbers per variant: as many as a kind needs */
+#define TUNE_OPTIONS 128    /* bytes of a variant's -D options, NUL included */
 
-/* One way to do a site's work. */
+/* One way to do a site's work: one row of its kind's table. */
 typedef struct {
     const char *label;      /* stable, recorded: "kernel", "clblast", "p4t4s8" */
-    const char *options;    /* -D build options of its program
-                               (clrt_kernels_built); NULL: none */
     const char *arithmetic; /* variants with equal keys give bit-identical
                                results (tiles that keep the summation order);
                                a different order or library differs */
     unsigned where;         /* TUNE_ANYWHERE (0) or TUNE_NOT_CPU */
+    int tiles[TUNE_TILES];  /* what its kernels are built and launched with
+                               (tile sizes, a work-group size, a mode): the
+                               kind reads them, the tuner only hashes them */
 } tune_variant;
 
 /* Where a variant is a candidate for timing. A variant shaped for a GPU
@@ -44,6 +47,10 @@ typedef struct {
  * variant against the reference on PoCL) or required by a checkpoint. */
 enum { TUNE_ANYWHERE = 0, TUNE_NOT_CPU = 1 };
 
+/* Writes the -D build options of a variant's program from its tiles into
+ * buf (of size bytes): the function its kind builds the program with. */
+typedef void (*tune_options_fn)(const int *tiles, char *buf, size_t size);
+
 /* One choice point. */
 typedef struct {
     const char *name;       /* the layer's name: "fc1" */
@@ -51,6 +58,7 @@ typedef struct {
     const char *shape_key;  /* everything the timing depends on besides the
                                device: "fc in=7744 out=64 relu=1 batch=32" */
     const clrt_device *dev; /* the device it runs on */
+    tune_options_fn options; /* NULL: its variants' programs take none */
 } tune_site;
 
 /* Times candidate `index` (of the array given to tuner_choose): *ms is the

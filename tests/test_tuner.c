@@ -1,8 +1,9 @@
 /* test_tuner.c: the tuner's choices — timing on a cache miss and the cache
  * read back without timing, retuning, forcing, the arithmetic a checkpoint
  * requires (and continuing without it when allowed), failing candidates,
- * the record a checkpoint keeps; and variants whose build options reach the
- * kernel compiler. Timing is a counting stand-in, so choices are known. */
+ * the record a checkpoint keeps, a cache entry that follows what is built;
+ * and variants whose build options reach the kernel compiler. Timing is a
+ * counting stand-in, so choices are known. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,24 @@
 #include "testutil.h"
 #include "tuner.h"
 
-/* Three variants: v0 and v1 sum in the same order, v2 does not. */
+/* Three variants: v0 and v1 sum in the same order, v2 does not. Their
+ * tiles: a tile size, a split. */
 static const tune_variant three[3] = {
-    {.label = "v0", .options = "-DTILE=4", .arithmetic = "k"},
-    {.label = "v1", .options = "-DTILE=8", .arithmetic = "k"},
-    {.label = "v2", .options = "-DSPLIT=2", .arithmetic = "k-split2"},
+    {.label = "v0", .arithmetic = "k", .tiles = {4, 1}},
+    {.label = "v1", .arithmetic = "k", .tiles = {8, 1}},
+    {.label = "v2", .arithmetic = "k-split2", .tiles = {4, 2}},
 };
+
+/* A kind's options from its rows' tiles, and another kind's. */
+static void tile_options(const int *tiles, char *buf, size_t size)
+{
+    snprintf(buf, size, "-DTILE=%d -DSPLIT=%d", tiles[0], tiles[1]);
+}
+
+static void other_options(const int *tiles, char *buf, size_t size)
+{
+    snprintf(buf, size, "-DOTHER=%d", tiles[0]);
+}
 
 /* The stand-in timing: ms[i] per variant, a failure where fail[i], and a
  * count of calls. */
@@ -60,6 +73,27 @@ static int cache_entries(void)
     int n = 0;
     for (struct dirent *e; d && (e = readdir(d));)
         n += !strncmp(e->d_name, "tune-", 5);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* How many cache entries hold a line starting with `line`. */
+static int cache_lines(const char *line)
+{
+    DIR *d = opendir(test_path("cnn-cl"));
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[4200], text[256];
+        snprintf(path, sizeof path, "%s/cnn-cl/%s", test_dir, e->d_name);
+        FILE *f = strncmp(e->d_name, "tune-", 5) ? NULL : fopen(path, "r");
+        int found = 0;
+        while (f && !found && fgets(text, sizeof text, f))
+            found = !strncmp(text, line, strlen(line));
+        n += found;
+        if (f)
+            fclose(f);
+    }
     if (d)
         closedir(d);
     return n;
@@ -304,23 +338,30 @@ START_TEST(the_record_round_trips)
 END_TEST
 
 /* A timing that builds the variant's program, as a layer's would: each
- * variant renames relu_forward through its options, so only its own
- * program has the kernel it asks for. */
+ * variant renames relu_forward through the options of its tile, so only
+ * its own program has the kernel it asks for. */
 static const tune_variant renamed[2] = {
-    {.label = "a", .options = "-Drelu_forward=tuned_relu_a", .arithmetic = "a"},
-    {.label = "b", .options = "-Drelu_forward=tuned_relu_b", .arithmetic = "a"},
+    {.label = "a", .arithmetic = "a", .tiles = {'a'}},
+    {.label = "b", .arithmetic = "a", .tiles = {'b'}},
 };
+
+static void rename_options(const int *tiles, char *buf, size_t size)
+{
+    snprintf(buf, size, "-Drelu_forward=tuned_relu_%c", tiles[0]);
+}
 
 static cnn_status build_time(void *ctx, int index, double *ms, cnn_error *err)
 {
     const char *names[2] = {"tuned_relu_a", "tuned_relu_b"};
+    char options[TUNE_OPTIONS];
     cl_kernel k = NULL;
     (void)ctx;
+    rename_options(renamed[index].tiles, options, sizeof options);
     /* the variant's kernel exists only in its own program */
-    cnn_status st = clrt_kernels_built(test_rt(), renamed[index].options, 1,
-                                       &names[1 - index], (cl_kernel *const[]){&k}, err);
+    cnn_status st = clrt_kernels_built(test_rt(), options, 1, &names[1 - index],
+                                       (cl_kernel *const[]){&k}, err);
     ck_assert_int_eq(st, CNN_ERR_RUNTIME);
-    if ((st = clrt_kernels_built(test_rt(), renamed[index].options, 1, &names[index],
+    if ((st = clrt_kernels_built(test_rt(), options, 1, &names[index],
                                  (cl_kernel *const[]){&k}, err)))
         return st;
     clrt_release_kernel(&k);
@@ -373,9 +414,50 @@ START_TEST(variant_options_reach_the_compiler)
     int chosen;
     cnn_error err = {0};
     tune_site s = site("relu1", "relu");
+    s.options = rename_options;
     tuner_init(&t);
     TEST_OK(tuner_choose(&t, &s, renamed, 2, build_time, NULL, &chosen, &err), err);
     ck_assert_int_eq(chosen, 1);
+}
+END_TEST
+
+/* The cache entry follows what is built: the same labels with other tiles,
+ * or other options from the same tiles, are timed again under an entry of
+ * their own, which lists each candidate with its options as the site's
+ * function writes them. */
+START_TEST(the_cache_entry_follows_the_tiles_and_options)
+{
+    tune_variant v[3] = {three[0], three[1], three[2]};
+    timer tm = {.ms = {3, 1, 2}};
+    tune_site s = site("fc1", "fc in=5");
+    int chosen;
+    cnn_error err = {0};
+    tuner t;
+    tuner_init(&t);
+    s.options = tile_options;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(tm.calls, 3);
+    ck_assert_int_eq(cache_lines("# v1 [-DTILE=8 -DSPLIT=1]: 1.0000 ms"), 1);
+    ck_assert_int_eq(cache_lines("# v2 [-DTILE=4 -DSPLIT=2]: 2.0000 ms"), 1);
+
+    v[1].tiles[0] = 16;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(tm.calls, 6);
+    ck_assert_int_eq(cache_entries(), 2);
+    ck_assert_int_eq(cache_lines("# v1 [-DTILE=16 -DSPLIT=1]"), 1);
+
+    s.options = other_options;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(tm.calls, 9);
+    ck_assert_int_eq(cache_entries(), 3);
+    ck_assert_int_eq(cache_lines("# v1 [-DOTHER=16]"), 1);
+
+    /* without options, a site's lines show none */
+    s.options = NULL;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(cache_entries(), 4);
+    ck_assert_int_eq(cache_lines("# v1 []"), 1);
 }
 END_TEST
 
@@ -395,6 +477,7 @@ int main(void)
     tcase_add_test(tc, the_record_round_trips);
     tcase_add_test(tc, gpu_variants_are_not_timed_on_a_cpu);
     tcase_add_test(tc, variant_options_reach_the_compiler);
+    tcase_add_test(tc, the_cache_entry_follows_the_tiles_and_options);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

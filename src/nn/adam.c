@@ -13,10 +13,13 @@ adam_config adam_defaults(void)
                          .epsilon = 1e-7f};
 }
 
-const tune_variant adam_variants[ADAM_VARIANTS] = {
-    {"vec16", NULL, "vec16", TUNE_ANYWHERE},
-    {"gpu", NULL, "scalar", TUNE_NOT_CPU},
+/* A row's one number: the work-group size of one parameter per work-item,
+ * 0 for sixteen per work-item in groups the runtime picks. */
+const tune_variant adam_variants[] = {
+    {"vec16", "vec16", TUNE_ANYWHERE, {0}},
+    {"gpu", "scalar", TUNE_NOT_CPU, {CLRT_WORK_GROUP}},
 };
+const int adam_variant_count = sizeof adam_variants / sizeof *adam_variants;
 
 /* The optimizer as adam_variants[variant]. */
 static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
@@ -32,18 +35,18 @@ static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
     a->cfg = cfg;
     size_t bytes = (size_t)count * sizeof(float);
     const float zero = 0.0f;
-    cnn_status st = clrt_kernel(rt, variant ? "adam_update_gpu" : "adam_update",
-                                &a->update, err);
-    if (st == CNN_OK && variant) {
-        /* CLRT_WORK_GROUP work-items a group, or the most the device
-         * allows. */
+    const size_t wg = (size_t)adam_variants[variant].tiles[0];
+    cnn_status st =
+        clrt_kernel(rt, wg ? "adam_update_gpu" : "adam_update", &a->update, err);
+    if (st == CNN_OK && wg) {
+        /* The row's work-group size, or the most the device allows. */
         size_t most = 0;
         cl_int rc = clGetKernelWorkGroupInfo(a->update, rt->dev.device,
                                              CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
                                              &most, NULL);
         if (rc != CL_SUCCESS)
             st = clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
-        for (a->local = CLRT_WORK_GROUP; a->local > most && a->local > 1; a->local /= 2)
+        for (a->local = wg; a->local > most && a->local > 1; a->local /= 2)
             ;
     }
     if (st == CNN_OK)
@@ -99,8 +102,8 @@ cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
     adam_timing t = {.rt = rt, .count = count, .cfg = cfg};
     int variant;
     memset(a, 0, sizeof *a);
-    cnn_status st = tuner_choose(tune, &site, adam_variants, ADAM_VARIANTS, adam_time, &t,
-                                 &variant, err);
+    cnn_status st = tuner_choose(tune, &site, adam_variants, adam_variant_count, adam_time,
+                                 &t, &variant, err);
     return st ? st : create_variant(a, rt, count, cfg, variant, err);
 }
 

@@ -14,10 +14,12 @@
 /* Values per work-item of a chunk (BATCHNORM_GPU_PER in the kernels). */
 enum { GPU_PER = 4 };
 
-const tune_variant batchnorm_variants[BATCHNORM_VARIANTS] = {
-    {"channel", NULL, "channel", TUNE_ANYWHERE},
-    {"gpu", NULL, "gpu", TUNE_NOT_CPU},
+/* A row's one number: how the training kernels split a channel. */
+const tune_variant batchnorm_variants[] = {
+    {"channel", "channel", TUNE_ANYWHERE, {BATCHNORM_PER_CHANNEL}},
+    {"gpu", "gpu", TUNE_NOT_CPU, {BATCHNORM_PER_CHUNK}},
 };
+const int batchnorm_variant_count = sizeof batchnorm_variants / sizeof *batchnorm_variants;
 
 void batchnorm_release(batchnorm_layer *l)
 {
@@ -66,12 +68,13 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
     /* The kernels index with int. */
     if (max_batch < 1 || c < 1 || h < 1 || w < 1 ||
         (long long)max_batch * c * h * w > INT_MAX || variant < 0 ||
-        variant >= BATCHNORM_VARIANTS)
+        variant >= batchnorm_variant_count)
         return cnn_fail(err, CNN_ERR_INPUT,
                         "batch normalisation: bad shape (batch %d, %d "
                         "channels %dx%d) or variant %d", max_batch, c, h, w, variant);
+    const int mode = batchnorm_variants[variant].tiles[0];
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
-                           .hw = h * w, .gpu = variant == 1};
+                           .hw = h * w, .gpu = mode == BATCHNORM_PER_CHUNK};
     static const char *const names[7] = {
         "batchnorm_forward_infer", "batchnorm_forward_train", "batchnorm_backward",
         "batchnorm_gpu_sums",      "batchnorm_gpu_normalize", "batchnorm_gpu_grad_sums",
@@ -274,8 +277,8 @@ static cnn_status bn_create(layer_node *nd, const layer_env *env,
     const arch_layer *l = nd->spec;
     bn_timing t = {.nd = nd, .env = env};
     int variant;
-    cnn_status st = layer_choose(nd, env, "reduce", batchnorm_variants, BATCHNORM_VARIANTS,
-                                 bn_time, &t, &variant, err);
+    cnn_status st = layer_choose(nd, env, "reduce", batchnorm_variants,
+                                 batchnorm_variant_count, bn_time, &t, &variant, err);
     return st ? st : batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
                                       l->in.w, variant, err);
 }

@@ -10,41 +10,53 @@
 #include "ref/dense.h"
 #include "tuner.h"
 
-/* The candidates; each row's options give the kernels the tiles beside it.
- * A split-K slice of 512 keeps a slice of X and W rows in cache while its
- * tiles are computed, and spreads the slices over the cores. */
-const tune_variant dense_variants[DENSE_VARIANTS] = {
-    [DENSE_GEMM_KERNEL] = {"kernel", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 "
-                                     "-DDENSE_NN_TV=2", "kernel"},
-    [DENSE_GEMM_CLBLAST] = {"clblast", NULL, "clblast"},
-    {"kernel-k1024", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 -DDENSE_NN_TV=2",
-     "kernel-k1024"},
-    {"kernel-nt2x8", "-DDENSE_NT_TM=2 -DDENSE_NT_TN=8 -DDENSE_NN_TM=8 -DDENSE_NN_TV=2",
-     "kernel"},
-    {"kernel-nn8x1", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 -DDENSE_NN_TV=1",
-     "kernel"},
+/* The candidates. A row's tiles: its path (a dense_gemm), then the fields
+ * of dense_tiles in order (nt_rows, nt_cols, nn_rows, nn_vecs, kc, gpu_wm,
+ * gpu_wn, gpu_rm, gpu_rn; CLBlast's row keeps the hand kernels' defaults,
+ * which its small kernels' work-group size is fitted to). A split-K slice
+ * of 512 keeps a slice of X and W rows in cache while its tiles are
+ * computed, and spreads the slices over the cores. */
+const tune_variant dense_variants[] = {
+    [DENSE_GEMM_KERNEL] = {"kernel", "kernel", TUNE_ANYWHERE,
+                           {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 512}},
+    [DENSE_GEMM_CLBLAST] = {"clblast", "clblast", TUNE_ANYWHERE,
+                            {DENSE_GEMM_CLBLAST, 4, 4, 8, 2, 512}},
+    {"kernel-k1024", "kernel-k1024", TUNE_ANYWHERE,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 1024}},
+    {"kernel-nt2x8", "kernel", TUNE_ANYWHERE, {DENSE_GEMM_KERNEL, 2, 8, 8, 2, 512}},
+    {"kernel-nn8x1", "kernel", TUNE_ANYWHERE, {DENSE_GEMM_KERNEL, 4, 4, 8, 1, 512}},
     /* fc1 of the reference model at batch 32 is a 32 x 64 product over
      * 7744: slices of 64 make 121 x 2 work-groups of its 32 x 32 tiles,
      * enough for every SM of a large GPU; slices of 256 fewer but longer. */
-    {"gpu-k64", "-DDENSE_GPU_WM=8 -DDENSE_GPU_WN=8 -DDENSE_GPU_RM=4 -DDENSE_GPU_RN=4",
-     "gpu-k64", TUNE_NOT_CPU},
-    {"gpu-k256", "-DDENSE_GPU_WM=8 -DDENSE_GPU_WN=8 -DDENSE_GPU_RM=4 -DDENSE_GPU_RN=4",
-     "gpu-k256", TUNE_NOT_CPU},
-    {"gpu-k64-r2", "-DDENSE_GPU_WM=16 -DDENSE_GPU_WN=16 -DDENSE_GPU_RM=2 -DDENSE_GPU_RN=2",
-     "gpu-k64", TUNE_NOT_CPU},
+    {"gpu-k64", "gpu-k64", TUNE_NOT_CPU,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 64, 8, 8, 4, 4}},
+    {"gpu-k256", "gpu-k256", TUNE_NOT_CPU,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 256, 8, 8, 4, 4}},
+    {"gpu-k64-r2", "gpu-k64", TUNE_NOT_CPU,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 64, 16, 16, 2, 2}},
 };
-static const dense_tiles variant_tiles[DENSE_VARIANTS] = {
-    [DENSE_GEMM_KERNEL] = {4, 4, 8, 2, 512},
-    [DENSE_GEMM_CLBLAST] = {4, 4, 8, 2, 512},
-    {4, 4, 8, 2, 1024},
-    {2, 8, 8, 2, 512},
-    {4, 4, 8, 1, 512},
-    {4, 4, 8, 2, 64, 8, 8, 4, 4},
-    {4, 4, 8, 2, 256, 8, 8, 4, 4},
-    {4, 4, 8, 2, 64, 16, 16, 2, 2},
-};
+const int dense_variant_count = sizeof dense_variants / sizeof *dense_variants;
 /* Timed forward+backward repetitions per path (after a warm-up). */
 #define TIMING_REPS 3
+
+/* A row's tiles after its path, as the layer's. */
+static dense_tiles row_tiles(const int *n)
+{
+    return (dense_tiles){.nt_rows = n[1], .nt_cols = n[2], .nn_rows = n[3],
+                         .nn_vecs = n[4], .kc = n[5], .gpu_wm = n[6], .gpu_wn = n[7],
+                         .gpu_rm = n[8], .gpu_rn = n[9]};
+}
+
+void dense_options(const int *tiles, char *buf, size_t size)
+{
+    const dense_tiles t = row_tiles(tiles);
+    if (t.gpu_wm)
+        snprintf(buf, size, "-DDENSE_GPU_WM=%d -DDENSE_GPU_WN=%d -DDENSE_GPU_RM=%d "
+                 "-DDENSE_GPU_RN=%d", t.gpu_wm, t.gpu_wn, t.gpu_rm, t.gpu_rn);
+    else
+        snprintf(buf, size, "-DDENSE_NT_TM=%d -DDENSE_NT_TN=%d -DDENSE_NN_TM=%d "
+                 "-DDENSE_NN_TV=%d", t.nt_rows, t.nt_cols, t.nn_rows, t.nn_vecs);
+}
 
 const char *dense_clblast_status_name(int code)
 {
@@ -536,7 +548,8 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
                         cnn_error *err)
 {
     memset(l, 0, sizeof *l);
-    if (max_batch < 1 || in < 1 || out < 1 || variant < 0 || variant >= DENSE_VARIANTS)
+    if (max_batch < 1 || in < 1 || out < 1 || variant < 0 ||
+        variant >= dense_variant_count)
         return cnn_fail(err, CNN_ERR_INPUT,
                         "dense: batch %d, in %d, out %d must all be positive "
                         "(variant %d)", max_batch, in, out, variant);
@@ -545,10 +558,13 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
     l->in = in;
     l->out = out;
     l->relu = relu != 0;
-    l->path = variant == DENSE_GEMM_CLBLAST ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
-    l->tiles = variant_tiles[variant];
+    const int *tiles = dense_variants[variant].tiles;
+    char options[TUNE_OPTIONS];
+    l->path = (dense_gemm)tiles[0];
+    l->tiles = row_tiles(tiles);
     l->nsplit = (int)ceil_div((size_t)in, (size_t)l->tiles.kc);
-    cnn_status st = create(l, dense_variants[variant].options, err);
+    dense_options(tiles, options, sizeof options);
+    cnn_status st = create(l, options, err);
     if (st) {
         dense_release(l);
         return cnn_fail_context(err, "dense layer %d -> %d", in, out);
@@ -618,11 +634,12 @@ static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err
     snprintf(shape, sizeof shape, "fc in=%d out=%d relu=%d batch=%d", nd->spec->in.c,
              nd->spec->units, nd->relu, env->max_batch);
     const tune_site site = {.name = nd->spec->name, .kind = nd->spec->kind->prefix,
-                            .shape_key = shape, .dev = &env->rt->dev};
+                            .shape_key = shape, .dev = &env->rt->dev,
+                            .options = dense_options};
     fc_timing timing = {nd, env};
     int variant;
-    cnn_status st = tuner_choose(env->tune, &site, dense_variants, DENSE_VARIANTS, fc_time,
-                                 &timing, &variant, err);
+    cnn_status st = tuner_choose(env->tune, &site, dense_variants, dense_variant_count,
+                                 fc_time, &timing, &variant, err);
     return st ? st : dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
                                   nd->spec->units, nd->relu, variant, err);
 }

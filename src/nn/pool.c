@@ -32,16 +32,18 @@ cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,
     return clrt_kernels(rt, 2, names, kernels, err);
 }
 
-const tune_variant pool_variants[POOL_VARIANTS] = {
-    {"rows", NULL, "pool", TUNE_ANYWHERE},
-    {"gpu", NULL, "pool", TUNE_NOT_CPU},
+/* A row's one number: the work-group size of its flat range, 0 for the
+ * rows kernels. */
+const tune_variant pool_variants[] = {
+    {"rows", "pool", TUNE_ANYWHERE, {0}},
+    {"gpu", "pool", TUNE_NOT_CPU, {CLRT_WORK_GROUP}},
 };
+const int pool_variant_count = sizeof pool_variants / sizeof *pool_variants;
 
-/* The GPU kernels' work-group size: CLRT_WORK_GROUP, or the most both
- * kernels allow. */
-static cnn_status pick_wg(pool_layer *l, cnn_error *err)
+/* The GPU kernels' work-group size: wg, or the most both kernels allow. */
+static cnn_status pick_wg(pool_layer *l, size_t wg, cnn_error *err)
 {
-    l->wg = CLRT_WORK_GROUP;
+    l->wg = wg;
     const cl_kernel ks[2] = {l->forward, l->backward};
     for (int i = 0; i < 2; i++) {
         size_t most;
@@ -57,15 +59,16 @@ static cnn_status pick_wg(pool_layer *l, cnn_error *err)
 cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
                        int h, int w, int p, int s, int variant, cnn_error *err)
 {
-    if (variant < 0 || variant >= POOL_VARIANTS)
+    if (variant < 0 || variant >= pool_variant_count)
         return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: no variant %d", variant);
-    const int fast = p == 2 && s == 2, gpu = fast && variant == 1;
+    const int wg = pool_variants[variant].tiles[0];
+    const int fast = p == 2 && s == 2, gpu = fast && wg;
     cnn_status st = pool_create_kernels(
         l, rt, "max-pooling",
         gpu ? "maxpool2_gpu_forward" : fast ? "maxpool2_forward" : "maxpool_forward",
         gpu ? "maxpool2_gpu_backward" : fast ? "maxpool2_backward" : "maxpool_backward",
         max_batch, c, h, w, p, s, err);
-    if (st == CNN_OK && gpu && (st = pick_wg(l, err)))
+    if (st == CNN_OK && gpu && (st = pick_wg(l, (size_t)wg, err)))
         pool_release(l);
     return st;
 }
@@ -215,7 +218,7 @@ static cnn_status row_create(layer_node *nd, const layer_env *env,
     int variant = 0;
     if (l->k == 2 && l->stride == 2) {
         pool_timing t = {.nd = nd, .env = env};
-        cnn_status st = layer_choose(nd, env, "windows", pool_variants, POOL_VARIANTS,
+        cnn_status st = layer_choose(nd, env, "windows", pool_variants, pool_variant_count,
                                      pool_time, &t, &variant, err);
         if (st)
             return st;
