@@ -149,24 +149,30 @@ void tuner_summary(const tuner *t, char *buf, size_t size);
 
 /* Timing for a site's time_fn (src/tune/timing.c). */
 
-/* Enqueues one run of the work being timed. */
-typedef cnn_status (*tune_enqueue_fn)(void *ctx, cnn_error *err);
+#define TUNE_REPS 3         /* timed runs of a candidate, after one warm-up */
+#define TUNE_MAX_SCRATCH 10 /* scratch buffers of one timing */
 
-/* The smallest device time in ms over `reps` runs of enqueue, after one
- * warm-up run (first launches compile), each measured between two markers
- * so every kernel and the gaps between them count. Waits for the device. */
-cnn_status tune_time_runs(const clrt *rt, int reps, tune_enqueue_fn enqueue,
-                          void *ctx, double *ms, cnn_error *err);
+/* How a kind's candidates are timed: what tune_time reads through its ctx.
+ * The kind gives the sizes of the scratch data its pass reads and writes,
+ * and the three steps; tune_time owns the rest. */
+typedef struct {
+    const clrt *rt;
+    int nbufs;                        /* <= TUNE_MAX_SCRATCH */
+    size_t counts[TUNE_MAX_SCRATCH];  /* floats of each scratch buffer */
+    void *ctx;                        /* the kind's, given to each step */
+    /* Makes candidate `index`'s layer (over bufs: a pass that must follow
+     * another runs that one here, once); on failure nothing to release. */
+    cnn_status (*create)(void *ctx, int index, const cl_mem *bufs, cnn_error *err);
+    /* Enqueues one run of the pass being timed. */
+    cnn_status (*enqueue)(void *ctx, const cl_mem *bufs, cnn_error *err);
+    void (*release)(void *ctx);
+} tune_timing;
 
-/* n zero-filled device buffers of counts[i] floats, scratch data for
- * timing; on failure the ones made are released and all are NULL. */
-cnn_status tune_scratch(const clrt *rt, int n, const size_t *counts,
-                        cl_mem *out, cnn_error *err);
-
-/* tune_time_runs over scratch: the n buffers of tune_scratch are made into
- * bufs (which enqueue reads through ctx), timed over, and released. */
-cnn_status tune_time_on_scratch(const clrt *rt, int n, const size_t *counts,
-                                cl_mem *bufs, int reps, tune_enqueue_fn enqueue,
-                                void *ctx, double *ms, cnn_error *err);
+/* A tune_time_fn over a tune_timing: the candidate's layer on zero-filled
+ * scratch buffers, one warm-up run of the pass (first launches compile),
+ * then the smallest device time of TUNE_REPS runs, each measured between
+ * two markers so every kernel and the gaps between them count. Waits for
+ * the device; the layer and the buffers are released after. */
+cnn_status tune_time(void *timing, int index, double *ms, cnn_error *err);
 
 #endif

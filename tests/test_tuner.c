@@ -2,8 +2,8 @@
  * read back without timing, retuning, forcing, the arithmetic a checkpoint
  * requires (and continuing without it when allowed), failing candidates,
  * the record a checkpoint keeps, a cache entry that follows what is built;
- * and variants whose build options reach the kernel compiler. Timing is a
- * counting stand-in, so choices are known. */
+ * variants whose build options reach the kernel compiler; and the timing
+ * helper. Timing is a counting stand-in, so choices are known. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +461,74 @@ START_TEST(the_cache_entry_follows_the_tiles_and_options)
 }
 END_TEST
 
+/* A stand-in kind for tune_time: it counts its steps, checks that the
+ * scratch it is given is zero-filled, and fails where told. */
+typedef struct {
+    int created, runs, released, fail_create, fail_run;
+    int index;
+} kind;
+
+static cnn_status kind_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
+{
+    kind *k = ctx;
+    float got[5] = {1, 1, 1, 1, 1}, zero[5] = {0};
+    if (k->fail_create)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "no layer here");
+    TEST_OK(clrt_read(test_rt(), bufs[1], got, sizeof got, err), *err);
+    ck_assert_mem_eq(got, zero, sizeof got);
+    k->created++;
+    k->index = index;
+    return CNN_OK;
+}
+
+static cnn_status kind_enqueue(void *ctx, const cl_mem *bufs, cnn_error *err)
+{
+    kind *k = ctx;
+    const float one = 1;
+    if (k->fail_run && k->runs == k->fail_run)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "run %d failed", k->runs);
+    k->runs++;
+    CLRT_CALL(err, clEnqueueFillBuffer, (test_rt()->queue, bufs[0], &one, sizeof one, 0,
+                                         3 * sizeof one, 0, NULL, NULL));
+    return CNN_OK;
+}
+
+static void kind_release(void *ctx)
+{
+    ((kind *)ctx)->released++;
+}
+
+/* tune_time makes the scratch (zero-filled), the candidate's layer, runs
+ * the pass once to warm up and TUNE_REPS times more, and releases the
+ * layer; a layer that cannot be made is not released, and a failing run
+ * releases it too. */
+START_TEST(tune_time_warms_up_then_times_the_reps)
+{
+    kind k = {0};
+    tune_timing tm = {.rt = test_rt(), .nbufs = 2, .counts = {3, 5}, .ctx = &k,
+                      .create = kind_create, .enqueue = kind_enqueue,
+                      .release = kind_release};
+    double ms = -1;
+    cnn_error err = {0};
+    TEST_OK(tune_time(&tm, 2, &ms, &err), err);
+    ck_assert(ms >= 0);
+    ck_assert_int_eq(k.index, 2);
+    ck_assert_int_eq(k.created, 1);
+    ck_assert_int_eq(k.runs, 1 + TUNE_REPS);
+    ck_assert_int_eq(k.released, 1);
+
+    k = (kind){.fail_create = 1};
+    ck_assert_int_eq(tune_time(&tm, 0, &ms, &err), CNN_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "no layer here");
+    ck_assert_int_eq(k.released, 0);
+
+    k = (kind){.fail_run = 2};
+    ck_assert_int_eq(tune_time(&tm, 0, &ms, &err), CNN_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "run 2 failed");
+    ck_assert_int_eq(k.released, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tuner");
@@ -478,6 +546,7 @@ int main(void)
     tcase_add_test(tc, gpu_variants_are_not_timed_on_a_cpu);
     tcase_add_test(tc, variant_options_reach_the_compiler);
     tcase_add_test(tc, the_cache_entry_follows_the_tiles_and_options);
+    tcase_add_test(tc, tune_time_warms_up_then_times_the_reps);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

@@ -69,27 +69,25 @@ typedef struct {
     int count;
     adam_config cfg;
     adam_optimizer a;
-    cl_mem buf[2]; /* params, grads */
 } adam_timing;
 
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
     adam_timing *t = ctx;
-    return adam_step(&t->a, t->buf[0], t->buf[1], err);
+    (void)bufs;
+    return create_variant(&t->a, t->rt, t->count, t->cfg, index, err);
 }
 
-/* The tuner's timing: one step over count zeroed parameters as variant
- * `index`. */
-static cnn_status adam_time(void *ctx, int index, double *ms, cnn_error *err)
+/* One step on the scratch buffers params, grads. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
 {
     adam_timing *t = ctx;
-    const size_t count[2] = {(size_t)t->count, (size_t)t->count};
-    cnn_status st = create_variant(&t->a, t->rt, t->count, t->cfg, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->rt, 2, count, t->buf, 3, enqueue_step, t, ms, err);
-    adam_release(&t->a);
-    return st;
+    return adam_step(&t->a, b[0], b[1], err);
+}
+
+static void time_release(void *ctx)
+{
+    adam_release(&((adam_timing *)ctx)->a);
 }
 
 cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
@@ -100,10 +98,13 @@ cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
     const tune_site site = {.name = "adam.update", .kind = "adam", .shape_key = shape,
                             .dev = &rt->dev};
     adam_timing t = {.rt = rt, .count = count, .cfg = cfg};
+    tune_timing timing = {.rt = rt, .nbufs = 2, .counts = {(size_t)count, (size_t)count},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
     memset(a, 0, sizeof *a);
-    cnn_status st = tuner_choose(tune, &site, adam_variants, adam_variant_count, adam_time,
-                                 &t, &variant, err);
+    cnn_status st = tuner_choose(tune, &site, adam_variants, adam_variant_count, tune_time,
+                                 &timing, &variant, err);
     return st ? st : create_variant(a, rt, count, cfg, variant, err);
 }
 

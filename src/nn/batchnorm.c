@@ -240,34 +240,30 @@ typedef struct {
     const layer_node *nd;
     const layer_env *env;
     batchnorm_layer l;
-    cl_mem buf[10]; /* x, y, dy, dx, then the (C) vectors */
 } bn_timing;
 
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
+{
+    bn_timing *t = ctx;
+    const arch_layer *s = t->nd->spec;
+    (void)bufs;
+    return batchnorm_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
+                            s->in.w, index, err);
+}
+
+/* A training forward and backward at max_batch on the scratch buffers x,
+ * y, dy, dx, then the (C) vectors. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
 {
     const bn_timing *t = ctx;
-    const cl_mem *b = t->buf;
     const int n = t->env->max_batch;
     cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], b[4], b[5], b[6], b[7], b[1], err);
     return st ? st : batchnorm_backward(&t->l, n, b[0], b[4], b[2], b[3], b[8], b[9], err);
 }
 
-/* The tuner's timing: a training forward and backward at max_batch as
- * variant `index`, on zeroed scratch data. */
-static cnn_status bn_time(void *ctx, int index, double *ms, cnn_error *err)
+static void time_release(void *ctx)
 {
-    bn_timing *t = ctx;
-    const arch_layer *s = t->nd->spec;
-    const size_t c = (size_t)s->in.c,
-                 all = (size_t)t->env->max_batch * c * s->in.h * s->in.w;
-    const size_t count[10] = {all, all, all, all, c, c, c, c, c, c};
-    cnn_status st = batchnorm_create(&t->l, t->env->rt, t->env->max_batch, s->in.c,
-                                     s->in.h, s->in.w, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->env->rt, 10, count, t->buf, 3, enqueue_step, t, ms, err);
-    batchnorm_release(&t->l);
-    return st;
+    batchnorm_release(&((bn_timing *)ctx)->l);
 }
 
 /* One site, "<name>.reduce": the training kernels' shape. */
@@ -275,10 +271,17 @@ static cnn_status bn_create(layer_node *nd, const layer_env *env,
                             cnn_error *err)
 {
     const arch_layer *l = nd->spec;
+    const size_t c = (size_t)l->in.c,
+                 all = (size_t)env->max_batch * (size_t)arch_size(l->in);
     bn_timing t = {.nd = nd, .env = env};
+    tune_timing timing = {.rt = env->rt, .nbufs = 10,
+                          .counts = {all, all, all, all, c, c, c, c, c, c},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
     cnn_status st = layer_choose(nd, env, "reduce", batchnorm_variants,
-                                 batchnorm_variant_count, bn_time, &t, &variant, err);
+                                 batchnorm_variant_count, tune_time, &timing, &variant,
+                                 err);
     return st ? st : batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
                                       l->in.w, variant, err);
 }

@@ -622,7 +622,6 @@ typedef struct {
     conv_tiles base; /* the sites chosen so far */
     int site;        /* 0 forward, 1 data, 2 weights */
     conv_layer l;
-    cl_mem buf[8];   /* x, w, b, y, dy, dx, dw, db */
 } conv_timing;
 
 static cnn_status create_node_layer(conv_layer *out, const layer_node *nd,
@@ -635,12 +634,25 @@ static cnn_status create_node_layer(conv_layer *out, const layer_node *nd,
                        l->out.w, nd->relu, tiles, err);
 }
 
-/* The pass a site's kernel runs in: the forward, the backward without dx
- * (weights), or with it (data; the rest is the same for every candidate). */
-static cnn_status enqueue_site(void *ctx, cnn_error *err)
+/* The scratch buffers: x, w, b, y, dy, dx, dw, db. The timing's layer is
+ * the node's with the site's candidate `index`; a backward site's pass
+ * follows a forward (conv.h), run once here. */
+static cnn_status time_create(void *ctx, int index, const cl_mem *b, cnn_error *err)
 {
     conv_timing *t = ctx;
-    const cl_mem *b = t->buf;
+    conv_tiles tiles = conv_tiles_with(t->base, t->site, index);
+    cnn_status st = create_node_layer(&t->l, t->nd, t->env, &tiles, err);
+    if (st == CNN_OK && t->site &&
+        (st = conv_forward(&t->l, t->env->max_batch, b[0], b[1], b[2], b[3], err)))
+        conv_release(&t->l);
+    return st;
+}
+
+/* The pass a site's kernel runs in: the forward, the backward without dx
+ * (weights), or with it (data; the rest is the same for every candidate). */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const conv_timing *t = ctx;
     int n = t->env->max_batch;
     if (t->site == 0)
         return conv_forward(&t->l, n, b[0], b[1], b[2], b[3], err);
@@ -648,30 +660,10 @@ static cnn_status enqueue_site(void *ctx, cnn_error *err)
                          b[6], b[7], err);
 }
 
-/* The tuner's timing of candidate `index` of the site: a layer of the
- * node's shapes with that variant, on zeroed scratch data. */
-static cnn_status conv_time(void *ctx, int index, double *ms, cnn_error *err)
+static void time_release(void *ctx)
 {
     conv_timing *t = ctx;
-    const arch_layer *a = t->nd->spec;
-    size_t n = (size_t)t->env->max_batch, in = (size_t)arch_size(a->in),
-           out = (size_t)arch_size(a->out), wsize = (size_t)a->units * a->in.c * a->k * a->k;
-    const size_t count[8] = {n * in, wsize, (size_t)a->units, n * out, n * out, n * in,
-                             wsize, (size_t)a->units};
-    conv_tiles tiles = conv_tiles_with(t->base, t->site, index);
-    cnn_status st = create_node_layer(&t->l, t->nd, t->env, &tiles, err);
-    if (st)
-        return st;
-    /* A backward site's pass follows a forward (conv.h), done once here. */
-    if ((st = tune_scratch(t->env->rt, 8, count, t->buf, err)) == CNN_OK && t->site)
-        st = conv_forward(&t->l, t->env->max_batch, t->buf[0], t->buf[1], t->buf[2],
-                          t->buf[3], err);
-    if (st == CNN_OK)
-        st = tune_time_runs(t->env->rt, 3, enqueue_site, t, ms, err);
-    for (int i = 0; i < 8; i++)
-        clrt_release_mem(&t->buf[i]);
     conv_release(&t->l);
-    return st;
 }
 
 /* The tuner's options of each site's rows. */
@@ -708,7 +700,15 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
          weights_options},
     };
     const arch_layer *l = nd->spec;
+    size_t n = (size_t)env->max_batch, in = (size_t)arch_size(l->in),
+           out = (size_t)arch_size(l->out),
+           wsize = (size_t)l->units * l->in.c * l->k * l->k;
     conv_timing t = {.nd = nd, .env = env, .base = conv_default_tiles};
+    tune_timing timing = {.rt = env->rt, .nbufs = 8,
+                          .counts = {n * in, wsize, (size_t)l->units, n * out, n * out,
+                                     n * in, wsize, (size_t)l->units},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     for (int i = 0; i < 3; i++) {
         if (i == 1 && !env->input_gradient)
             continue;
@@ -720,8 +720,8 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
                                 .dev = &env->rt->dev, .options = sites[i].options};
         int chosen;
         t.site = i;
-        cnn_status st = tuner_choose(env->tune, &site, sites[i].v, sites[i].n, conv_time,
-                                     &t, &chosen, err);
+        cnn_status st = tuner_choose(env->tune, &site, sites[i].v, sites[i].n, tune_time,
+                                     &timing, &chosen, err);
         if (st)
             return st;
         t.base = conv_tiles_with(t.base, i, chosen);

@@ -36,8 +36,6 @@ const tune_variant dense_variants[] = {
      {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 64, 16, 16, 2, 2}},
 };
 const int dense_variant_count = sizeof dense_variants / sizeof *dense_variants;
-/* Timed forward+backward repetitions per path (after a warm-up). */
-#define TIMING_REPS 3
 
 /* A row's tiles after its path, as the layer's. */
 static dense_tiles row_tiles(const int *n)
@@ -406,39 +404,6 @@ static cnn_status clblast_temp_size(const dense_layer *l, size_t *bytes,
     return CNN_OK;
 }
 
-typedef struct {
-    const dense_layer *l;
-    cl_mem buf[8]; /* x, w, b, y, dy, dx, dw, db */
-} dense_timing;
-
-/* One forward+backward at max_batch, for timing. */
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
-{
-    const dense_timing *t = ctx;
-    const dense_layer *l = t->l;
-    const cl_mem *buf = t->buf;
-    cnn_status st = dense_forward(l, l->max_batch, buf[0], buf[1], buf[2], buf[3], err);
-    return st ? st : dense_backward(l, l->max_batch, buf[0], buf[1], buf[3], buf[4],
-                                    buf[5], buf[6], buf[7], err);
-}
-
-/* The device time of a layer's forward+backward at max_batch on zeroed
- * scratch data, CLBlast's helper kernels and launch gaps included. */
-static cnn_status time_layer(const dense_layer *l, double *best, cnn_error *err)
-{
-    const size_t n = (size_t)l->max_batch, in = (size_t)l->in,
-                 out = (size_t)l->out;
-    const size_t count[8] = {n * in, out * in, out, n * out,
-                             n * out, n * in, out * in, out};
-    dense_timing t = {.l = l};
-    cnn_status st = tune_scratch(l->rt, 8, count, t.buf, err);
-    if (st == CNN_OK)
-        st = tune_time_runs(l->rt, TIMING_REPS, enqueue_step, &t, best, err);
-    for (int i = 0; i < 8; i++)
-        clrt_release_mem(&t.buf[i]);
-    return st;
-}
-
 /* CLBlast has no tuning for a PoCL CPU and falls back to GPU-style
  * parameters; the XgemmDirect parameters its database lists as the Intel
  * CPU default suit a SIMD CPU better. Measured at batch 32 on fc1 (7744 ->
@@ -612,20 +577,31 @@ static int fc_params(const arch_layer *l, layer_param *out)
 typedef struct {
     const layer_node *nd;
     const layer_env *env;
+    dense_layer l;
 } fc_timing;
 
-/* The tuner's timing: a layer of this node's shapes as variant `index`. */
-static cnn_status fc_time(void *ctx, int index, double *ms, cnn_error *err)
+/* The timing's layer: the node's shapes as variant `index`. */
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
-    const fc_timing *c = ctx;
-    dense_layer l;
-    cnn_status st = dense_create(&l, c->env->rt, c->env->max_batch, c->nd->spec->in.c,
-                                 c->nd->spec->units, c->nd->relu, index, err);
-    if (st == CNN_OK) {
-        st = time_layer(&l, ms, err);
-        dense_release(&l);
-    }
-    return st;
+    fc_timing *t = ctx;
+    (void)bufs;
+    return dense_create(&t->l, t->env->rt, t->env->max_batch, t->nd->spec->in.c,
+                        t->nd->spec->units, t->nd->relu, index, err);
+}
+
+/* A forward and backward at max_batch on the scratch buffers x, w, b, y,
+ * dy, dx, dw, db, CLBlast's helper kernels included. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const dense_layer *l = &((const fc_timing *)ctx)->l;
+    cnn_status st = dense_forward(l, l->max_batch, b[0], b[1], b[2], b[3], err);
+    return st ? st : dense_backward(l, l->max_batch, b[0], b[1], b[3], b[4], b[5], b[6],
+                                    b[7], err);
+}
+
+static void time_release(void *ctx)
+{
+    dense_release(&((fc_timing *)ctx)->l);
 }
 
 static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err)
@@ -636,10 +612,17 @@ static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err
     const tune_site site = {.name = nd->spec->name, .kind = nd->spec->kind->prefix,
                             .shape_key = shape, .dev = &env->rt->dev,
                             .options = dense_options};
-    fc_timing timing = {nd, env};
+    const size_t n = (size_t)env->max_batch, in = (size_t)nd->spec->in.c,
+                 out = (size_t)nd->spec->units;
+    fc_timing t = {.nd = nd, .env = env};
+    tune_timing timing = {.rt = env->rt, .nbufs = 8,
+                          .counts = {n * in, out * in, out, n * out, n * out, n * in,
+                                     out * in, out},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
     cnn_status st = tuner_choose(env->tune, &site, dense_variants, dense_variant_count,
-                                 fc_time, &timing, &variant, err);
+                                 tune_time, &timing, &variant, err);
     return st ? st : dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
                                   nd->spec->units, nd->relu, variant, err);
 }

@@ -105,30 +105,27 @@ typedef struct {
     const layer_node *nd;
     const layer_env *env;
     gap_layer l;
-    cl_mem buf[2]; /* x, y */
 } gap_timing;
 
-static cnn_status enqueue_forward(void *ctx, cnn_error *err)
-{
-    const gap_timing *t = ctx;
-    return gap_forward(&t->l, t->env->max_batch, t->buf[0], t->buf[1], err);
-}
-
-/* The tuner's timing: a forward at max_batch as variant `index`, on
- * zeroed scratch data. */
-static cnn_status gap_time(void *ctx, int index, double *ms, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
     gap_timing *t = ctx;
     const arch_layer *s = t->nd->spec;
-    const size_t planes = (size_t)t->env->max_batch * s->in.c;
-    const size_t count[2] = {planes * s->in.h * s->in.w, planes};
-    cnn_status st = gap_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
-                               s->in.w, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->env->rt, 2, count, t->buf, 3, enqueue_forward, t, ms, err);
-    gap_release(&t->l);
-    return st;
+    (void)bufs;
+    return gap_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h, s->in.w,
+                      index, err);
+}
+
+/* A forward at max_batch on the scratch buffers x, y. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const gap_timing *t = ctx;
+    return gap_forward(&t->l, t->env->max_batch, b[0], b[1], err);
+}
+
+static void time_release(void *ctx)
+{
+    gap_release(&((gap_timing *)ctx)->l);
 }
 
 /* One site, "<name>.forward". */
@@ -136,10 +133,15 @@ static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
+    const size_t planes = (size_t)env->max_batch * (size_t)l->in.c;
     gap_timing t = {.nd = nd, .env = env};
+    tune_timing timing = {.rt = env->rt, .nbufs = 2,
+                          .counts = {planes * (size_t)l->in.h * (size_t)l->in.w, planes},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
     cnn_status st = layer_choose(nd, env, "forward", gap_variants, gap_variant_count,
-                                 gap_time, &t, &variant, err);
+                                 tune_time, &timing, &variant, err);
     return st ? st : gap_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
                                 l->in.w, variant, err);
 }

@@ -180,34 +180,29 @@ typedef struct {
     const layer_node *nd;
     const layer_env *env;
     pool_layer l;
-    cl_mem buf[4]; /* x, y, dy, dx */
 } pool_timing;
 
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
-{
-    const pool_timing *t = ctx;
-    const int n = t->env->max_batch;
-    cnn_status st = pool_forward(&t->l, n, t->buf[0], t->buf[1], err);
-    return st ? st : pool_backward(&t->l, n, t->buf[0], t->buf[2], t->buf[3], err);
-}
-
-/* The tuner's timing: forward and backward at max_batch as variant
- * `index`, on zeroed scratch data. */
-static cnn_status pool_time(void *ctx, int index, double *ms, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
     pool_timing *t = ctx;
     const arch_layer *s = t->nd->spec;
-    const size_t n = (size_t)t->env->max_batch,
-                 in = n * s->in.c * s->in.h * s->in.w,
-                 out = n * s->out.c * s->out.h * s->out.w;
-    const size_t count[4] = {in, out, out, in};
-    cnn_status st = pool_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
-                                s->in.w, s->k, s->stride, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->env->rt, 4, count, t->buf, 3, enqueue_step, t, ms, err);
-    pool_release(&t->l);
-    return st;
+    (void)bufs;
+    return pool_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h, s->in.w,
+                       s->k, s->stride, index, err);
+}
+
+/* Forward and backward at max_batch on the scratch buffers x, y, dy, dx. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const pool_timing *t = ctx;
+    const int n = t->env->max_batch;
+    cnn_status st = pool_forward(&t->l, n, b[0], b[1], err);
+    return st ? st : pool_backward(&t->l, n, b[0], b[2], b[3], err);
+}
+
+static void time_release(void *ctx)
+{
+    pool_release(&((pool_timing *)ctx)->l);
 }
 
 /* 2x2 stride-2 layers ask the tuner for their kernels' shape. */
@@ -217,9 +212,14 @@ static cnn_status row_create(layer_node *nd, const layer_env *env,
     const arch_layer *l = nd->spec;
     int variant = 0;
     if (l->k == 2 && l->stride == 2) {
+        const size_t in = (size_t)env->max_batch * (size_t)arch_size(l->in),
+                     out = (size_t)env->max_batch * (size_t)arch_size(l->out);
         pool_timing t = {.nd = nd, .env = env};
+        tune_timing timing = {.rt = env->rt, .nbufs = 4, .counts = {in, out, out, in},
+                              .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                              .release = time_release};
         cnn_status st = layer_choose(nd, env, "windows", pool_variants, pool_variant_count,
-                                     pool_time, &t, &variant, err);
+                                     tune_time, &timing, &variant, err);
         if (st)
             return st;
     }
