@@ -533,6 +533,33 @@ static cnn_status data_gemm(const conv_layer *l, int n, cl_mem y, cl_mem dy, cl_
                                  1, err);
 }
 
+/* dz, dy masked by the ReLU, transposed into dzt for the conv.cl kernels
+ * that read it (the GEMMs mask dy themselves). */
+static cnn_status transpose_dz(const conv_layer *l, int n, cl_mem y, cl_mem dy,
+                               cnn_error *err)
+{
+    int ohw = l->oh * l->ow;
+    size_t g_dz[3] = {(size_t)(ohw + 15) / 16, pad16(l->oc) / 16, (size_t)n};
+    cnn_status st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
+                                  sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
+                                  sizeof ohw, &ohw, sizeof l->relu, &l->relu);
+    return st ? st : clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err);
+}
+
+/* dx: the weights packed for backward-data, then its kernel (on dzt,
+ * unless a GEMM). */
+static cnn_status backward_data(const conv_layer *l, int n, cl_mem w, cl_mem y,
+                                cl_mem dy, cl_mem dx, cnn_error *err)
+{
+    cnn_status st;
+    if ((st = pack(l, w, l->wb, 1, err)) ||
+        (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
+                                 : data_direct(l, n, dx, err)))
+        return st;
+    clrt_profile_flop(l->rt, pass_flop(l, n));
+    return CNN_OK;
+}
+
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err)
@@ -541,32 +568,18 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st)
         return st;
 
-    /* dz transposed once for the conv.cl kernels that read it (the GEMMs
-     * mask dy themselves), then dw and db, then dx. */
-    if (!l->tiles.weights_gemm || (dx && !l->tiles.data_gemm)) {
-        int ohw = l->oh * l->ow;
-        size_t g_dz[3] = {(size_t)(ohw + 15) / 16, pad16(l->oc) / 16, (size_t)n};
-        st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
-                           sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
-                           sizeof ohw, &ohw, sizeof l->relu, &l->relu);
-        if (st || (st = clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err)))
-            return st;
-    }
+    /* dz once for the conv.cl kernels that read it, then dw and db, then
+     * dx. */
+    if ((!l->tiles.weights_gemm || (dx && !l->tiles.data_gemm)) &&
+        (st = transpose_dz(l, n, y, dy, err)))
+        return st;
 
     /* The forward left x's padded copy in xpad (conv.h). */
     cl_mem in = l->padded ? l->xpad : x;
     int h = l->padded ? l->hp : l->h, wd = l->padded ? l->wp : l->w;
     st = l->tiles.weights_gemm ? weights_gemm(l, n, in, h, wd, y, dy, dw, db, err)
                                : weights_direct(l, n, in, h, wd, dw, db, err);
-    if (st || !dx)
-        return st;
-
-    if ((st = pack(l, w, l->wb, 1, err)) ||
-        (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
-                                 : data_direct(l, n, dx, err)))
-        return st;
-    clrt_profile_flop(l->rt, pass_flop(l, n));
-    return CNN_OK;
+    return st || !dx ? st : backward_data(l, n, w, y, dy, dx, err);
 }
 
 /* The layer table's row: token conv<F>k<K>[s<S>][same], Keras'
@@ -648,16 +661,21 @@ static cnn_status time_create(void *ctx, int index, const cl_mem *b, cnn_error *
     return st;
 }
 
-/* The pass a site's kernel runs in: the forward, the backward without dx
- * (weights), or with it (data; the rest is the same for every candidate). */
+/* The site's own kernels: the forward; backward-data alone, with the dz
+ * its conv.cl kernel reads; or the backward without dx (the weights). */
 static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
 {
     const conv_timing *t = ctx;
+    const conv_layer *l = &t->l;
     int n = t->env->max_batch;
+    cnn_status st = CNN_OK;
     if (t->site == 0)
-        return conv_forward(&t->l, n, b[0], b[1], b[2], b[3], err);
-    return conv_backward(&t->l, n, b[0], b[1], b[3], b[4], t->site == 1 ? b[5] : NULL,
-                         b[6], b[7], err);
+        return conv_forward(l, n, b[0], b[1], b[2], b[3], err);
+    if (t->site == 2)
+        return conv_backward(l, n, b[0], b[1], b[3], b[4], NULL, b[6], b[7], err);
+    if (!l->tiles.data_gemm)
+        st = transpose_dz(l, n, b[3], b[4], err);
+    return st ? st : backward_data(l, n, b[1], b[3], b[4], b[5], err);
 }
 
 static void time_release(void *ctx)
