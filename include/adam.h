@@ -37,11 +37,11 @@ typedef struct {
 
 /* The step's tuner site ("adam.update", kind "adam"): "vec16", sixteen
  * parameters per work-item in float16 (for CPUs), or "gpu" (TUNE_NOT_CPU),
- * one per work-item. Each value takes the same operations, but the
- * compiler may contract them into fma differently in vector and scalar
- * code, so the keys differ. */
-enum { ADAM_VARIANTS = 2 };
-extern const tune_variant adam_variants[ADAM_VARIANTS];
+ * one per work-item in work-groups of the row's tiles[0] (0 for "vec16").
+ * Each value takes the same operations, but the compiler may contract them
+ * into fma differently in vector and scalar code, so the keys differ. */
+extern const tune_variant adam_variants[];
+extern const int adam_variant_count;
 
 /* An optimizer for `count` parameters (>= 1) with m and v zeroed (the
  * zeroing is enqueued), its kernel chosen by tune (NULL: the first

@@ -22,7 +22,7 @@ typedef struct {
     const clrt *rt;
     int max_batch, c, hw;
     size_t local; /* work-items per channel (per chunk when gpu): a power
-                     of two <= 256 */
+                     of two <= CLRT_WORK_GROUP */
     int gpu;      /* the GPU variant's kernels (below) train */
     cl_kernel train, infer, backward;
     cl_kernel gpu_sums, gpu_normalize, gpu_grad_sums, gpu_grad;
@@ -37,9 +37,10 @@ typedef struct {
  * 4 values per work-item of a channel, the chunks' partial sums then summed
  * in a fixed order (five launches per step instead of two, but C times the
  * number of chunks of work-groups instead of C). Their sums run in other
- * orders, so their keys differ. */
-enum { BATCHNORM_VARIANTS = 2 };
-extern const tune_variant batchnorm_variants[BATCHNORM_VARIANTS];
+ * orders, so their keys differ. A row's tiles[0] says which. */
+enum { BATCHNORM_PER_CHANNEL, BATCHNORM_PER_CHUNK };
+extern const tune_variant batchnorm_variants[];
+extern const int batchnorm_variant_count;
 
 /* A layer for inputs (N, c, h, w) with N <= max_batch (h = w = 1 when
  * flat), as batchnorm_variants[variant]. Bad shapes are CNN_ERR_INPUT. On

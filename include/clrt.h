@@ -14,6 +14,13 @@
 
 #include "cnn_error.h"
 
+/* The work-group size of the kernels shaped for GPUs (conv_gpu.cl's 16 x 16
+ * tiles, the flat ranges of max-pooling and Adam, batch norm's
+ * reductions): 8 warps of 32 or 4 wavefronts of 64, which every GPU allows.
+ * Kernels that take any size are launched with the most a device allows
+ * up to it. */
+#define CLRT_WORK_GROUP 256
+
 /* One entry of the flat device index across all platforms. */
 typedef struct {
     int index;

@@ -16,8 +16,8 @@
  * variant (the candidates are conv_forward_variants and the others below).
  * pixels, data_pixels, taps <= 16; blocks, data_blocks <= 4. A pass whose
  * gemm field is set runs as a tiled GEMM of kernels/conv_gpu.cl instead
- * (tiles of that many outputs a side, 32 or 64, for work-groups of 256
- * work-items) and ignores the CPU-shaped fields. */
+ * (tiles of that many outputs a side, 32 or 64, for work-groups of
+ * CLRT_WORK_GROUP work-items) and ignores the CPU-shaped fields. */
 typedef struct {
     int pixels;      /* output pixels per work-item of the forward kernel */
     int blocks;      /* and its blocks of 16 output channels */
@@ -112,14 +112,18 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
  * data_blocks or data_gemm) and weights (taps and chunks, or weights_gemm
  * and gemm_chunk; only the chunks change the arithmetic). The GEMM
  * variants are TUNE_NOT_CPU; the forward and data ones sum in the order of
- * the others, so they share their key. */
-enum { CONV_FORWARD_VARIANTS = 8, CONV_DATA_VARIANTS = 7, CONV_WEIGHTS_VARIANTS = 10 };
-extern const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS];
-extern const tune_variant conv_data_variants[CONV_DATA_VARIANTS];
-extern const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS];
+ * the others, so they share their key. Each table's count is beside it. */
+extern const tune_variant conv_forward_variants[], conv_data_variants[],
+    conv_weights_variants[];
+extern const int conv_forward_variant_count, conv_data_variant_count,
+    conv_weights_variant_count;
 
 /* The tiles of `base` with the field(s) of site `site` (0 forward, 1
  * data, 2 weights) taken from that site's variant `index`. */
 conv_tiles conv_tiles_with(conv_tiles base, int site, int index);
+
+/* The -D options site `site`'s kernel is built with for a row's tiles:
+ * what conv_create builds it with, and the tuner hashes. */
+void conv_options(int site, const int *tiles, char *buf, size_t size);
 
 #endif

@@ -30,15 +30,19 @@ typedef struct {
     int gpu_wm, gpu_wn, gpu_rm, gpu_rn;
 } dense_tiles;
 
-/* The tuner's candidates for a layer: CLBlast, or the hand kernels with
- * some tiles. The tiles keep every sum's order, so they share the
- * arithmetic key "kernel"; another split-K slice (and CLBlast) does not.
- * The GPU GEMM's variants (TUNE_NOT_CPU, labels "gpu-...") sum each output
- * in one chain per slice, keyed by their slice ("gpu-k64", "gpu-k256").
- * Indices DENSE_GEMM_KERNEL and DENSE_GEMM_CLBLAST are the two paths'
- * defaults. */
-enum { DENSE_VARIANTS = 8 };
-extern const tune_variant dense_variants[DENSE_VARIANTS];
+/* The tuner's candidates for a layer (dense_variant_count of them):
+ * CLBlast, or the hand kernels with some tiles. The tiles keep every sum's
+ * order, so they share the arithmetic key "kernel"; another split-K slice
+ * (and CLBlast) does not. The GPU GEMM's variants (TUNE_NOT_CPU, labels
+ * "gpu-...") sum each output in one chain per slice, keyed by their slice
+ * ("gpu-k64", "gpu-k256"). Indices DENSE_GEMM_KERNEL and
+ * DENSE_GEMM_CLBLAST are the two paths' defaults. */
+extern const tune_variant dense_variants[];
+extern const int dense_variant_count;
+
+/* The -D options of the program a row's kernels are built from, by its
+ * tiles: what dense_create builds with, and the tuner hashes. */
+void dense_options(const int *tiles, char *buf, size_t size);
 
 typedef struct {
     const clrt *rt;

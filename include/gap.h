@@ -19,11 +19,11 @@ typedef struct {
 
 /* The forward's tuner site ("<name>.forward", kind "gap"): "plane", one
  * work-item per plane summing it in order (for CPUs), or "gpu"
- * (TUNE_NOT_CPU), one work-group of 64 per plane summing in a tree (so
- * their keys differ). The backward is one work-item per element either
- * way. */
-enum { GAP_VARIANTS = 2 };
-extern const tune_variant gap_variants[GAP_VARIANTS];
+ * (TUNE_NOT_CPU), one work-group of 64 (the row's tiles[0]) per plane
+ * summing in a tree (so their keys differ). The backward is one work-item
+ * per element either way. */
+extern const tune_variant gap_variants[];
+extern const int gap_variant_count;
 
 /* A layer for batches of up to max_batch inputs of c channels of h x w, as
  * gap_variants[variant]. Bad shapes are CNN_ERR_INPUT. On failure nothing

@@ -23,12 +23,12 @@ typedef struct {
 
 /* The 2x2 stride-2 layers' tuner site ("<name>.windows", kind "pool"):
  * "rows", a row of windows per work-item with 8-wide vectors (for CPUs),
- * or "gpu" (TUNE_NOT_CPU), one window per work-item over a flat range.
- * Both pick the same winners and write the same bits (key "pool"). Other
- * windows have one kernel pair, one output (input) per work-item, and no
- * site. */
-enum { POOL_VARIANTS = 2 };
-extern const tune_variant pool_variants[POOL_VARIANTS];
+ * or "gpu" (TUNE_NOT_CPU), one window per work-item over a flat range in
+ * work-groups of the row's tiles[0] (0 for "rows"). Both pick the same
+ * winners and write the same bits (key "pool"). Other windows have one
+ * kernel pair, one output (input) per work-item, and no site. */
+extern const tune_variant pool_variants[];
+extern const int pool_variant_count;
 
 /* A layer for batches of up to max_batch inputs of c channels of h x w,
  * with p x p windows at stride s (p <= h, p <= w), as pool_variants[variant]

@@ -25,18 +25,21 @@
 #define TUNER_MAX_SITES 64
 #define TUNER_MAX_RULES 64
 #define TUNE_MAX_VARIANTS 32 /* per site */
+#define TUNE_TILES 10       /* numbers per variant: as many as a kind needs */
+#define TUNE_OPTIONS 128    /* bytes of a variant's -D options, NUL included */
 
-/* One way to do a site's work. */
+/* One way to do a site's work: one row of its kind's table. */
 typedef struct {
     const char *label;      /* stable, recorded: "kernel", "clblast", "p4t4s8" */
-    const char *options;    /* -D build options of its program
-                               (clrt_kernels_built); NULL: none */
     const char *arithmetic; /* variants with equal keys give bit-identical
                                results (tiles that keep the summation order);
                                a different order or library differs */
     unsigned where;         /* TUNE_ANYWHERE (0) or TUNE_NOT_CPU; with
                                TUNE_CPU_DEFAULT, what a quick choice on a
                                CPU starts with (else the first that runs) */
+    int tiles[TUNE_TILES];  /* what its kernels are built and launched with
+                               (tile sizes, a work-group size, a mode): the
+                               kind reads them, the tuner only hashes them */
 } tune_variant;
 
 /* Where a variant is a candidate for timing. A variant shaped for a GPU
@@ -46,6 +49,10 @@ typedef struct {
  * variant against the reference on PoCL) or required by a checkpoint. */
 enum { TUNE_ANYWHERE = 0, TUNE_NOT_CPU = 1, TUNE_CPU_DEFAULT = 2 };
 
+/* Writes the -D build options of a variant's program from its tiles into
+ * buf (of size bytes): the function its kind builds the program with. */
+typedef void (*tune_options_fn)(const int *tiles, char *buf, size_t size);
+
 /* One choice point. */
 typedef struct {
     const char *name;       /* the layer's name: "fc1" */
@@ -53,6 +60,7 @@ typedef struct {
     const char *shape_key;  /* everything the timing depends on besides the
                                device: "fc in=7744 out=64 relu=1 batch=32" */
     const clrt_device *dev; /* the device it runs on */
+    tune_options_fn options; /* NULL: its variants' programs take none */
 } tune_site;
 
 /* Times candidate `index` (of the array given to tuner_choose): *ms is the
@@ -176,24 +184,30 @@ void tuner_summary(const tuner *t, char *buf, size_t size);
 
 /* Timing for a site's time_fn (src/tune/timing.c). */
 
-/* Enqueues one run of the work being timed. */
-typedef cnn_status (*tune_enqueue_fn)(void *ctx, cnn_error *err);
+#define TUNE_REPS 3         /* timed runs of a candidate, after one warm-up */
+#define TUNE_MAX_SCRATCH 10 /* scratch buffers of one timing */
 
-/* The smallest device time in ms over `reps` runs of enqueue, after one
- * warm-up run (first launches compile), each measured between two markers
- * so every kernel and the gaps between them count. Waits for the device. */
-cnn_status tune_time_runs(const clrt *rt, int reps, tune_enqueue_fn enqueue,
-                          void *ctx, double *ms, cnn_error *err);
+/* How a kind's candidates are timed: what tune_time reads through its ctx.
+ * The kind gives the sizes of the scratch data its pass reads and writes,
+ * and the three steps; tune_time owns the rest. */
+typedef struct {
+    const clrt *rt;
+    int nbufs;                        /* <= TUNE_MAX_SCRATCH */
+    size_t counts[TUNE_MAX_SCRATCH];  /* floats of each scratch buffer */
+    void *ctx;                        /* the kind's, given to each step */
+    /* Makes candidate `index`'s layer (over bufs: a pass that must follow
+     * another runs that one here, once); on failure nothing to release. */
+    cnn_status (*create)(void *ctx, int index, const cl_mem *bufs, cnn_error *err);
+    /* Enqueues one run of the pass being timed. */
+    cnn_status (*enqueue)(void *ctx, const cl_mem *bufs, cnn_error *err);
+    void (*release)(void *ctx);
+} tune_timing;
 
-/* n zero-filled device buffers of counts[i] floats, scratch data for
- * timing; on failure the ones made are released and all are NULL. */
-cnn_status tune_scratch(const clrt *rt, int n, const size_t *counts,
-                        cl_mem *out, cnn_error *err);
-
-/* tune_time_runs over scratch: the n buffers of tune_scratch are made into
- * bufs (which enqueue reads through ctx), timed over, and released. */
-cnn_status tune_time_on_scratch(const clrt *rt, int n, const size_t *counts,
-                                cl_mem *bufs, int reps, tune_enqueue_fn enqueue,
-                                void *ctx, double *ms, cnn_error *err);
+/* A tune_time_fn over a tune_timing: the candidate's layer on zero-filled
+ * scratch buffers, one warm-up run of the pass (first launches compile),
+ * then the smallest device time of TUNE_REPS runs, each measured between
+ * two markers so every kernel and the gaps between them count. Waits for
+ * the device; the layer and the buffers are released after. */
+cnn_status tune_time(void *timing, int index, double *ms, cnn_error *err);
 
 #endif

@@ -1,7 +1,7 @@
 /* test_conv.c: the convolution layer against its double reference on
  * awkward shapes (strided and padded too) and the reference model's shapes,
- * determinism, Keras' output sizes and padding, and finite-difference
- * checks of the reference itself. */
+ * every variant built as its row says, determinism, Keras' output sizes
+ * and padding, and finite-difference checks of the reference itself. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,12 +248,19 @@ static const sized gemm_shapes[] = {
     {{5, 4, 10, 10, 5, 3, 0, 3, 0}, 5},
 };
 
+/* Each site's table and its count. */
+static const tune_variant *const variants[3] = {conv_forward_variants, conv_data_variants,
+                                               conv_weights_variants};
+
+static int variant_count(int site)
+{
+    return site == 0 ? conv_forward_variant_count
+           : site == 1 ? conv_data_variant_count
+                       : conv_weights_variant_count;
+}
+
 START_TEST(every_variant_matches_reference)
 {
-    static const int count[3] = {CONV_FORWARD_VARIANTS, CONV_DATA_VARIANTS,
-                                 CONV_WEIGHTS_VARIANTS};
-    static const tune_variant *const variants[3] = {
-        conv_forward_variants, conv_data_variants, conv_weights_variants};
     const size_t nshapes = sizeof variant_shapes / sizeof variant_shapes[0];
     const size_t ngemm = sizeof gemm_shapes / sizeof gemm_shapes[0];
     for (int site = 0; site < 3; site++)
@@ -261,7 +268,7 @@ START_TEST(every_variant_matches_reference)
             sized sh = i < nshapes ? variant_shapes[i] : gemm_shapes[i - nshapes];
             const tune_variant *v = variants[site];
             results out[TUNE_MAX_VARIANTS] = {{0}};
-            for (int j = 0; j < count[site]; j++) {
+            for (int j = 0; j < variant_count(site); j++) {
                 if (i >= nshapes && !(v[j].where & TUNE_NOT_CPU))
                     continue;
                 conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
@@ -275,8 +282,38 @@ START_TEST(every_variant_matches_reference)
                               "%s and %s (key %s) differ on shape %zu", v[first].label,
                               v[j].label, v[j].arithmetic, i);
             }
-            for (int j = 0; j < count[site]; j++)
+            for (int j = 0; j < variant_count(site); j++)
                 free(out[j].v);
+        }
+}
+END_TEST
+
+/* Each row's kernel is built with the options the tuner hashes for it
+ * (conv_options of its tiles), at stride 1 and 2; and no two rows of a
+ * site have the same tiles, so no two labels name one kernel. */
+START_TEST(every_variant_is_built_as_its_row_says)
+{
+    static const shape shapes[2] = {{2, 5, 9, 11, 7, 3, 1, 1, 0},
+                                    {2, 3, 9, 8, 5, 3, 1, 2, 1}};
+    cnn_error err = {0};
+    for (int site = 0; site < 3; site++)
+        for (int j = 0; j < variant_count(site); j++) {
+            const tune_variant *v = &variants[site][j];
+            char options[TUNE_OPTIONS];
+            conv_options(site, v->tiles, options, sizeof options);
+            for (int i = 0; i < 2; i++) {
+                conv_layer l;
+                conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
+                TEST_OK(create(&l, shapes[i], 2, &t, &err), err);
+                cl_kernel k[3] = {l.forward, l.backward_data, l.backward_weights};
+                test_built_with(k[site], options, v->label);
+                conv_release(&l);
+            }
+            for (int other = 0; other < j; other++)
+                ck_assert_msg(memcmp(variants[site][other].tiles, v->tiles,
+                                     sizeof v->tiles),
+                              "%s and %s have the same tiles", variants[site][other].label,
+                              v->label);
         }
 }
 END_TEST
@@ -549,6 +586,7 @@ int main(void)
     tcase_add_test(tc, model_conv2);
     tcase_add_test(tc, deterministic);
     tcase_add_test(tc, every_variant_matches_reference);
+    tcase_add_test(tc, every_variant_is_built_as_its_row_says);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

@@ -1,7 +1,7 @@
 /* test_dense.c: the dense layer on both GEMM paths against the double
  * reference (awkward shapes, the reference model's shapes, sub-buffers),
- * determinism, CLBlast error names, and a
- * finite-difference check of the reference itself. */
+ * every variant built as its row says, determinism, CLBlast error names,
+ * and a finite-difference check of the reference itself. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +133,7 @@ static void problem_check(const problem *p, int relu)
 /* The index of the variant labelled `label`. */
 static int variant_index(const char *label)
 {
-    for (int v = 0; v < DENSE_VARIANTS; v++)
+    for (int v = 0; v < dense_variant_count; v++)
         if (!strcmp(dense_variants[v].label, label))
             return v;
     ck_abort_msg("no variant %s", label);
@@ -148,8 +148,7 @@ static void check_shape(int variant, int max_batch, int n, int in,
     dense_layer l;
     TEST_OK(dense_create(&l, test_rt(), max_batch, in, out, relu, variant, &err),
             err);
-    ck_assert_int_eq(l.path, variant == DENSE_GEMM_CLBLAST ? DENSE_GEMM_CLBLAST
-                                                           : DENSE_GEMM_KERNEL);
+    ck_assert_int_eq(l.path, dense_variants[variant].tiles[0]);
     /* A GPU variant runs the GPU GEMM and nothing else does. */
     ck_assert_int_eq(l.gpu_gemm != NULL, dense_variants[variant].where == TUNE_NOT_CPU);
     problem p;
@@ -191,7 +190,7 @@ END_TEST
  * shapes whose edges its tiles meet differently. */
 START_TEST(every_variant_matches_reference)
 {
-    for (int v = 0; v < DENSE_VARIANTS; v++)
+    for (int v = 0; v < dense_variant_count; v++)
         for (int i = 0; i < NSHAPES; i++)
             if (shapes[i].in < 7744)
                 check_shape(v, shapes[i].max_batch, shapes[i].n, shapes[i].in,
@@ -211,7 +210,7 @@ START_TEST(gpu_variants_match_reference)
         {5, 5, 17, 33, 1, 0},   {3, 3, 65, 31, 1, 1},  {33, 33, 257, 65, 0, 0},
         {40, 33, 130, 32, 1, 0}, {1, 1, 1, 1, 1, 0},   {32, 32, 7744, 64, 1, 1},
     };
-    for (int v = 0; v < DENSE_VARIANTS; v++)
+    for (int v = 0; v < dense_variant_count; v++)
         if (dense_variants[v].where == TUNE_NOT_CPU)
             for (int i = 0; i < (int)(sizeof edges / sizeof edges[0]); i++)
                 check_shape(v, edges[i].max_batch, edges[i].n, edges[i].in,
@@ -228,8 +227,8 @@ START_TEST(equal_keys_give_equal_bits)
     problem p;
     problem_init(&p, n, in, out, 5, 0);
     size_t sizes[4] = {(size_t)n * out, (size_t)n * in, (size_t)out * in, (size_t)out};
-    float *first[DENSE_VARIANTS][4] = {{0}};
-    for (int v = 0; v < DENSE_VARIANTS; v++) {
+    float *first[TUNE_MAX_VARIANTS][4] = {{0}};
+    for (int v = 0; v < dense_variant_count; v++) {
         int same = -1;
         for (int u = 0; u < v && same < 0; u++)
             if (!strcmp(dense_variants[u].arithmetic, dense_variants[v].arithmetic))
@@ -248,10 +247,35 @@ START_TEST(equal_keys_give_equal_bits)
                               dense_variants[same].label, dense_variants[v].label, i);
         }
     }
-    for (int v = 0; v < DENSE_VARIANTS; v++)
+    for (int v = 0; v < dense_variant_count; v++)
         for (int i = 0; i < 4; i++)
             free(first[v][i]);
     problem_free(&p);
+}
+END_TEST
+
+/* Each row's GEMMs are built with the options the tuner hashes for it
+ * (dense_options of its tiles); no two rows have the same tiles, so no
+ * two labels name one layer. */
+START_TEST(every_variant_is_built_as_its_row_says)
+{
+    cnn_error err = {0};
+    for (int v = 0; v < dense_variant_count; v++) {
+        char options[TUNE_OPTIONS];
+        dense_options(dense_variants[v].tiles, options, sizeof options);
+        dense_layer l;
+        TEST_OK(dense_create(&l, test_rt(), 3, 20, 7, 1, v, &err), err);
+        test_built_with(l.gpu_gemm ? l.gpu_gemm : l.gemm_nt, options,
+                        dense_variants[v].label);
+        if (!l.gpu_gemm)
+            test_built_with(l.gemm_nn, options, dense_variants[v].label);
+        dense_release(&l);
+        for (int u = 0; u < v; u++)
+            ck_assert_msg(memcmp(dense_variants[u].tiles, dense_variants[v].tiles,
+                                 sizeof dense_variants[v].tiles),
+                          "%s and %s have the same tiles", dense_variants[u].label,
+                          dense_variants[v].label);
+    }
 }
 END_TEST
 
@@ -398,6 +422,7 @@ int main(void)
     tcase_add_test(tc, every_variant_matches_reference);
     tcase_add_test(tc, gpu_variants_match_reference);
     tcase_add_test(tc, equal_keys_give_equal_bits);
+    tcase_add_test(tc, every_variant_is_built_as_its_row_says);
     tcase_add_loop_test(tc, repeat_is_bit_identical, 0, 3);
     tcase_add_test(tc, clblast_errors_are_named);
     suite_add_tcase(s, tc);

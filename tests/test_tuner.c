@@ -1,9 +1,10 @@
 /* test_tuner.c: the tuner's choices — timing on a cache miss and the cache
  * read back without timing, retuning, forcing, the arithmetic a checkpoint
  * requires (and continuing without it when allowed), failing candidates,
- * the record a checkpoint keeps, quick choices finished by a retime; and
- * variants whose build options reach the kernel compiler. Timing is a
- * counting stand-in, so choices are known. */
+ * the record a checkpoint keeps, quick choices finished by a retime, a
+ * cache entry that follows what is built; variants whose build options
+ * reach the kernel compiler; and the timing helper. Timing is a counting
+ * stand-in, so choices are known. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,24 @@
 #include "testutil.h"
 #include "tuner.h"
 
-/* Three variants: v0 and v1 sum in the same order, v2 does not. */
+/* Three variants: v0 and v1 sum in the same order, v2 does not. Their
+ * tiles: a tile size, a split. */
 static const tune_variant three[3] = {
-    {.label = "v0", .options = "-DTILE=4", .arithmetic = "k"},
-    {.label = "v1", .options = "-DTILE=8", .arithmetic = "k"},
-    {.label = "v2", .options = "-DSPLIT=2", .arithmetic = "k-split2"},
+    {.label = "v0", .arithmetic = "k", .tiles = {4, 1}},
+    {.label = "v1", .arithmetic = "k", .tiles = {8, 1}},
+    {.label = "v2", .arithmetic = "k-split2", .tiles = {4, 2}},
 };
+
+/* A kind's options from its rows' tiles, and another kind's. */
+static void tile_options(const int *tiles, char *buf, size_t size)
+{
+    snprintf(buf, size, "-DTILE=%d -DSPLIT=%d", tiles[0], tiles[1]);
+}
+
+static void other_options(const int *tiles, char *buf, size_t size)
+{
+    snprintf(buf, size, "-DOTHER=%d", tiles[0]);
+}
 
 /* The stand-in timing: ms[i] per variant, a failure where fail[i], and a
  * count of calls. */
@@ -61,6 +74,27 @@ static int cache_entries(void)
     int n = 0;
     for (struct dirent *e; d && (e = readdir(d));)
         n += !strncmp(e->d_name, "tune-", 5);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* How many cache entries hold a line starting with `line`. */
+static int cache_lines(const char *line)
+{
+    DIR *d = opendir(test_path("cnn-cl"));
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[4200], text[256];
+        snprintf(path, sizeof path, "%s/cnn-cl/%s", test_dir, e->d_name);
+        FILE *f = strncmp(e->d_name, "tune-", 5) ? NULL : fopen(path, "r");
+        int found = 0;
+        while (f && !found && fgets(text, sizeof text, f))
+            found = !strncmp(text, line, strlen(line));
+        n += found;
+        if (f)
+            fclose(f);
+    }
     if (d)
         closedir(d);
     return n;
@@ -305,23 +339,30 @@ START_TEST(the_record_round_trips)
 END_TEST
 
 /* A timing that builds the variant's program, as a layer's would: each
- * variant renames relu_forward through its options, so only its own
- * program has the kernel it asks for. */
+ * variant renames relu_forward through the options of its tile, so only
+ * its own program has the kernel it asks for. */
 static const tune_variant renamed[2] = {
-    {.label = "a", .options = "-Drelu_forward=tuned_relu_a", .arithmetic = "a"},
-    {.label = "b", .options = "-Drelu_forward=tuned_relu_b", .arithmetic = "a"},
+    {.label = "a", .arithmetic = "a", .tiles = {'a'}},
+    {.label = "b", .arithmetic = "a", .tiles = {'b'}},
 };
+
+static void rename_options(const int *tiles, char *buf, size_t size)
+{
+    snprintf(buf, size, "-Drelu_forward=tuned_relu_%c", tiles[0]);
+}
 
 static cnn_status build_time(void *ctx, int index, double *ms, cnn_error *err)
 {
     const char *names[2] = {"tuned_relu_a", "tuned_relu_b"};
+    char options[TUNE_OPTIONS];
     cl_kernel k = NULL;
     (void)ctx;
+    rename_options(renamed[index].tiles, options, sizeof options);
     /* the variant's kernel exists only in its own program */
-    cnn_status st = clrt_kernels_built(test_rt(), renamed[index].options, 1,
-                                       &names[1 - index], (cl_kernel *const[]){&k}, err);
+    cnn_status st = clrt_kernels_built(test_rt(), options, 1, &names[1 - index],
+                                       (cl_kernel *const[]){&k}, err);
     ck_assert_int_eq(st, CNN_ERR_RUNTIME);
-    if ((st = clrt_kernels_built(test_rt(), renamed[index].options, 1, &names[index],
+    if ((st = clrt_kernels_built(test_rt(), options, 1, &names[index],
                                  (cl_kernel *const[]){&k}, err)))
         return st;
     clrt_release_kernel(&k);
@@ -335,9 +376,9 @@ static cnn_status build_time(void *ctx, int index, double *ms, cnn_error *err)
 START_TEST(a_quick_miss_takes_the_default_and_retime_finishes)
 {
     static const tune_variant quick3[3] = {
-        {.label = "v0", .options = "-DTILE=4", .arithmetic = "k"},
-        {.label = "v1", .options = "-DTILE=8", .arithmetic = "k", .where = TUNE_CPU_DEFAULT},
-        {.label = "v2", .options = "-DSPLIT=2", .arithmetic = "k-split2"},
+        {.label = "v0", .arithmetic = "k", .tiles = {4}},
+        {.label = "v1", .arithmetic = "k", .where = TUNE_CPU_DEFAULT, .tiles = {8}},
+        {.label = "v2", .arithmetic = "k-split2", .tiles = {2}},
     };
     int cpu = (test_rt()->dev.type & CL_DEVICE_TYPE_CPU) != 0;
     timer tm = {.ms = {1, 3, 0.5}};
@@ -419,9 +460,118 @@ START_TEST(variant_options_reach_the_compiler)
     int chosen;
     cnn_error err = {0};
     tune_site s = site("relu1", "relu");
+    s.options = rename_options;
     tuner_init(&t);
     TEST_OK(tuner_choose(&t, &s, renamed, 2, build_time, NULL, &chosen, &err), err);
     ck_assert_int_eq(chosen, 1);
+}
+END_TEST
+
+/* The cache entry follows what is built: the same labels with other tiles,
+ * or other options from the same tiles, are timed again under an entry of
+ * their own, which lists each candidate with its options as the site's
+ * function writes them. */
+START_TEST(the_cache_entry_follows_the_tiles_and_options)
+{
+    tune_variant v[3] = {three[0], three[1], three[2]};
+    timer tm = {.ms = {3, 1, 2}};
+    tune_site s = site("fc1", "fc in=5");
+    int chosen;
+    cnn_error err = {0};
+    tuner t;
+    tuner_init(&t);
+    s.options = tile_options;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(tm.calls, 3);
+    ck_assert_int_eq(cache_lines("# v1 [-DTILE=8 -DSPLIT=1]: 1.0000 ms"), 1);
+    ck_assert_int_eq(cache_lines("# v2 [-DTILE=4 -DSPLIT=2]: 2.0000 ms"), 1);
+
+    v[1].tiles[0] = 16;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(tm.calls, 6);
+    ck_assert_int_eq(cache_entries(), 2);
+    ck_assert_int_eq(cache_lines("# v1 [-DTILE=16 -DSPLIT=1]"), 1);
+
+    s.options = other_options;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(tm.calls, 9);
+    ck_assert_int_eq(cache_entries(), 3);
+    ck_assert_int_eq(cache_lines("# v1 [-DOTHER=16]"), 1);
+
+    /* without options, a site's lines show none */
+    s.options = NULL;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(cache_entries(), 4);
+    ck_assert_int_eq(cache_lines("# v1 []"), 1);
+}
+END_TEST
+
+/* A stand-in kind for tune_time: it counts its steps, checks that the
+ * scratch it is given is zero-filled, and fails where told. */
+typedef struct {
+    int created, runs, released, fail_create, fail_run;
+    int index;
+} kind;
+
+static cnn_status kind_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
+{
+    kind *k = ctx;
+    float got[5] = {1, 1, 1, 1, 1}, zero[5] = {0};
+    if (k->fail_create)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "no layer here");
+    TEST_OK(clrt_read(test_rt(), bufs[1], got, sizeof got, err), *err);
+    ck_assert_mem_eq(got, zero, sizeof got);
+    k->created++;
+    k->index = index;
+    return CNN_OK;
+}
+
+static cnn_status kind_enqueue(void *ctx, const cl_mem *bufs, cnn_error *err)
+{
+    kind *k = ctx;
+    const float one = 1;
+    if (k->fail_run && k->runs == k->fail_run)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "run %d failed", k->runs);
+    k->runs++;
+    CLRT_CALL(err, clEnqueueFillBuffer, (test_rt()->queue, bufs[0], &one, sizeof one, 0,
+                                         3 * sizeof one, 0, NULL, NULL));
+    return CNN_OK;
+}
+
+static void kind_release(void *ctx)
+{
+    ((kind *)ctx)->released++;
+}
+
+/* tune_time makes the scratch (zero-filled), the candidate's layer, runs
+ * the pass once to warm up and TUNE_REPS times more, and releases the
+ * layer; a layer that cannot be made is not released, and a failing run
+ * releases it too. */
+START_TEST(tune_time_warms_up_then_times_the_reps)
+{
+    kind k = {0};
+    tune_timing tm = {.rt = test_rt(), .nbufs = 2, .counts = {3, 5}, .ctx = &k,
+                      .create = kind_create, .enqueue = kind_enqueue,
+                      .release = kind_release};
+    double ms = -1;
+    cnn_error err = {0};
+    TEST_OK(tune_time(&tm, 2, &ms, &err), err);
+    ck_assert(ms >= 0);
+    ck_assert_int_eq(k.index, 2);
+    ck_assert_int_eq(k.created, 1);
+    ck_assert_int_eq(k.runs, 1 + TUNE_REPS);
+    ck_assert_int_eq(k.released, 1);
+
+    k = (kind){.fail_create = 1};
+    ck_assert_int_eq(tune_time(&tm, 0, &ms, &err), CNN_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "no layer here");
+    ck_assert_int_eq(k.released, 0);
+
+    k = (kind){.fail_run = 2};
+    ck_assert_int_eq(tune_time(&tm, 0, &ms, &err), CNN_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "run 2 failed");
+    ck_assert_int_eq(k.released, 1);
 }
 END_TEST
 
@@ -442,6 +592,8 @@ int main(void)
     tcase_add_test(tc, a_quick_miss_takes_the_default_and_retime_finishes);
     tcase_add_test(tc, gpu_variants_are_not_timed_on_a_cpu);
     tcase_add_test(tc, variant_options_reach_the_compiler);
+    tcase_add_test(tc, the_cache_entry_follows_the_tiles_and_options);
+    tcase_add_test(tc, tune_time_warms_up_then_times_the_reps);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rng.h"
 
@@ -70,6 +71,21 @@ void test_download(cl_mem buf, float *x, size_t n)
 {
     cnn_error err = {0};
     TEST_OK(clrt_read(test_rt(), buf, x, n * sizeof(float), &err), err);
+}
+
+void test_built_with(cl_kernel k, const char *options, const char *what)
+{
+    cl_program program;
+    char built[512];
+    ck_assert_int_eq(clGetKernelInfo(k, CL_KERNEL_PROGRAM, sizeof program, &program, NULL),
+                     CL_SUCCESS);
+    ck_assert_int_eq(clGetProgramBuildInfo(program, test_rt()->dev.device,
+                                           CL_PROGRAM_BUILD_OPTIONS, sizeof built, built,
+                                           NULL),
+                     CL_SUCCESS);
+    size_t n = strlen(built), m = strlen(options);
+    ck_assert_msg(n > m && built[n - m - 1] == ' ' && !strcmp(built + n - m, options),
+                  "%s: built with '%s', its row says '%s'", what, built, options);
 }
 
 void test_close(const char *what, const float *out, const double *ref,

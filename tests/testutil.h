@@ -47,6 +47,10 @@ cl_mem test_upload(const float *x, size_t n);
 cl_mem test_poisoned(size_t n);
 void test_download(cl_mem buf, float *x, size_t n);
 
+/* Asserts that kernel k's program was built with `options` after the
+ * runtime's own (as a variant's row says); `what` names it in failures. */
+void test_built_with(cl_kernel k, const char *options, const char *what);
+
 /* Asserts ||out - ref|| / ||ref|| <= rel_norm and, per element,
  * |out - ref| <= 1e-4 + 1e-3 |ref|. `what` names the tensor in failures. */
 void test_close(const char *what, const float *out, const double *ref,

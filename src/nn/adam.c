@@ -13,10 +13,13 @@ adam_config adam_defaults(void)
                          .epsilon = 1e-7f};
 }
 
-const tune_variant adam_variants[ADAM_VARIANTS] = {
-    {"vec16", NULL, "vec16", TUNE_ANYWHERE},
-    {"gpu", NULL, "scalar", TUNE_NOT_CPU},
+/* A row's one number: the work-group size of one parameter per work-item,
+ * 0 for sixteen per work-item in groups the runtime picks. */
+const tune_variant adam_variants[] = {
+    {"vec16", "vec16", TUNE_ANYWHERE, {0}},
+    {"gpu", "scalar", TUNE_NOT_CPU, {CLRT_WORK_GROUP}},
 };
+const int adam_variant_count = sizeof adam_variants / sizeof *adam_variants;
 
 /* The optimizer as adam_variants[variant]. */
 static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
@@ -24,7 +27,7 @@ static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
 {
     memset(a, 0, sizeof *a);
     /* The kernel indexes with int, work-items past the end included. */
-    if (count < 1 || count > INT_MAX - 256)
+    if (count < 1 || count > INT_MAX - CLRT_WORK_GROUP)
         return cnn_fail(err, CNN_ERR_INPUT, "Adam over %d parameters is out "
                         "of range", count);
     a->rt = rt;
@@ -32,17 +35,18 @@ static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
     a->cfg = cfg;
     size_t bytes = (size_t)count * sizeof(float);
     const float zero = 0.0f;
-    cnn_status st = clrt_kernel(rt, variant ? "adam_update_gpu" : "adam_update",
-                                &a->update, err);
-    if (st == CNN_OK && variant) {
-        /* 256 work-items (8 warps) a group, or the most the device allows. */
+    const size_t wg = (size_t)adam_variants[variant].tiles[0];
+    cnn_status st =
+        clrt_kernel(rt, wg ? "adam_update_gpu" : "adam_update", &a->update, err);
+    if (st == CNN_OK && wg) {
+        /* The row's work-group size, or the most the device allows. */
         size_t most = 0;
         cl_int rc = clGetKernelWorkGroupInfo(a->update, rt->dev.device,
                                              CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
                                              &most, NULL);
         if (rc != CL_SUCCESS)
             st = clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
-        for (a->local = 256; a->local > most && a->local > 1; a->local /= 2)
+        for (a->local = wg; a->local > most && a->local > 1; a->local /= 2)
             ;
     }
     if (st == CNN_OK)
@@ -65,27 +69,25 @@ typedef struct {
     int count;
     adam_config cfg;
     adam_optimizer a;
-    cl_mem buf[2]; /* params, grads */
 } adam_timing;
 
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
     adam_timing *t = ctx;
-    return adam_step(&t->a, t->buf[0], t->buf[1], err);
+    (void)bufs;
+    return create_variant(&t->a, t->rt, t->count, t->cfg, index, err);
 }
 
-/* The tuner's timing: one step over count zeroed parameters as variant
- * `index`. */
-static cnn_status adam_time(void *ctx, int index, double *ms, cnn_error *err)
+/* One step on the scratch buffers params, grads. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
 {
     adam_timing *t = ctx;
-    const size_t count[2] = {(size_t)t->count, (size_t)t->count};
-    cnn_status st = create_variant(&t->a, t->rt, t->count, t->cfg, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->rt, 2, count, t->buf, 3, enqueue_step, t, ms, err);
-    adam_release(&t->a);
-    return st;
+    return adam_step(&t->a, b[0], b[1], err);
+}
+
+static void time_release(void *ctx)
+{
+    adam_release(&((adam_timing *)ctx)->a);
 }
 
 cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
@@ -96,10 +98,13 @@ cnn_status adam_create(adam_optimizer *a, const clrt *rt, int count,
     const tune_site site = {.name = "adam.update", .kind = "adam", .shape_key = shape,
                             .dev = &rt->dev};
     adam_timing t = {.rt = rt, .count = count, .cfg = cfg};
+    tune_timing timing = {.rt = rt, .nbufs = 2, .counts = {(size_t)count, (size_t)count},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
     memset(a, 0, sizeof *a);
-    cnn_status st = tuner_choose(tune, &site, adam_variants, ADAM_VARIANTS, adam_time, &t,
-                                 &variant, err);
+    cnn_status st = tuner_choose(tune, &site, adam_variants, adam_variant_count, tune_time,
+                                 &timing, &variant, err);
     return st ? st : create_variant(a, rt, count, cfg, variant, err);
 }
 

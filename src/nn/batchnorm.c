@@ -11,17 +11,15 @@
 #include "layer.h"
 #include "ref/batchnorm.h"
 
-/* Work-items per channel: enough to spread a large batch's reduction, cut
- * down to what the device allows for these kernels. */
-enum { BATCHNORM_LOCAL = 256 };
-
 /* Values per work-item of a chunk (BATCHNORM_GPU_PER in the kernels). */
 enum { GPU_PER = 4 };
 
-const tune_variant batchnorm_variants[BATCHNORM_VARIANTS] = {
-    {"channel", NULL, "channel", TUNE_ANYWHERE},
-    {"gpu", NULL, "gpu", TUNE_NOT_CPU},
+/* A row's one number: how the training kernels split a channel. */
+const tune_variant batchnorm_variants[] = {
+    {"channel", "channel", TUNE_ANYWHERE, {BATCHNORM_PER_CHANNEL}},
+    {"gpu", "gpu", TUNE_NOT_CPU, {BATCHNORM_PER_CHUNK}},
 };
+const int batchnorm_variant_count = sizeof batchnorm_variants / sizeof *batchnorm_variants;
 
 void batchnorm_release(batchnorm_layer *l)
 {
@@ -41,8 +39,9 @@ static size_t chunks(const batchnorm_layer *l, int n)
     return ((size_t)n * l->hw + per - 1) / per;
 }
 
-/* The largest power of two <= BATCHNORM_LOCAL that every reduction kernel
- * of the variant may run as one work-group. */
+/* Work-items per channel (per chunk): the largest power of two <=
+ * CLRT_WORK_GROUP, enough to spread a large batch's reduction, that every
+ * reduction kernel of the variant may run as one work-group. */
 static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
 {
     cl_kernel ks[4] = {l->train, l->backward};
@@ -50,7 +49,7 @@ static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
         ks[0] = l->gpu_sums, ks[1] = l->gpu_normalize;
         ks[2] = l->gpu_grad_sums, ks[3] = l->gpu_grad;
     }
-    l->local = BATCHNORM_LOCAL;
+    l->local = CLRT_WORK_GROUP;
     for (int i = 0; i < (l->gpu ? 4 : 2); i++) {
         size_t most;
         CLRT_CALL(err, clGetKernelWorkGroupInfo,
@@ -69,12 +68,13 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
     /* The kernels index with int. */
     if (max_batch < 1 || c < 1 || h < 1 || w < 1 ||
         (long long)max_batch * c * h * w > INT_MAX || variant < 0 ||
-        variant >= BATCHNORM_VARIANTS)
+        variant >= batchnorm_variant_count)
         return cnn_fail(err, CNN_ERR_INPUT,
                         "batch normalisation: bad shape (batch %d, %d "
                         "channels %dx%d) or variant %d", max_batch, c, h, w, variant);
+    const int mode = batchnorm_variants[variant].tiles[0];
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
-                           .hw = h * w, .gpu = variant == 1};
+                           .hw = h * w, .gpu = mode == BATCHNORM_PER_CHUNK};
     static const char *const names[7] = {
         "batchnorm_forward_infer", "batchnorm_forward_train", "batchnorm_backward",
         "batchnorm_gpu_sums",      "batchnorm_gpu_normalize", "batchnorm_gpu_grad_sums",
@@ -240,34 +240,30 @@ typedef struct {
     const layer_node *nd;
     const layer_env *env;
     batchnorm_layer l;
-    cl_mem buf[10]; /* x, y, dy, dx, then the (C) vectors */
 } bn_timing;
 
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
+{
+    bn_timing *t = ctx;
+    const arch_layer *s = t->nd->spec;
+    (void)bufs;
+    return batchnorm_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
+                            s->in.w, index, err);
+}
+
+/* A training forward and backward at max_batch on the scratch buffers x,
+ * y, dy, dx, then the (C) vectors. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
 {
     const bn_timing *t = ctx;
-    const cl_mem *b = t->buf;
     const int n = t->env->max_batch;
     cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], b[4], b[5], b[6], b[7], b[1], err);
     return st ? st : batchnorm_backward(&t->l, n, b[0], b[4], b[2], b[3], b[8], b[9], err);
 }
 
-/* The tuner's timing: a training forward and backward at max_batch as
- * variant `index`, on zeroed scratch data. */
-static cnn_status bn_time(void *ctx, int index, double *ms, cnn_error *err)
+static void time_release(void *ctx)
 {
-    bn_timing *t = ctx;
-    const arch_layer *s = t->nd->spec;
-    const size_t c = (size_t)s->in.c,
-                 all = (size_t)t->env->max_batch * c * s->in.h * s->in.w;
-    const size_t count[10] = {all, all, all, all, c, c, c, c, c, c};
-    cnn_status st = batchnorm_create(&t->l, t->env->rt, t->env->max_batch, s->in.c,
-                                     s->in.h, s->in.w, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->env->rt, 10, count, t->buf, 3, enqueue_step, t, ms, err);
-    batchnorm_release(&t->l);
-    return st;
+    batchnorm_release(&((bn_timing *)ctx)->l);
 }
 
 /* One site, "<name>.reduce": the training kernels' shape. */
@@ -275,10 +271,17 @@ static cnn_status bn_create(layer_node *nd, const layer_env *env,
                             cnn_error *err)
 {
     const arch_layer *l = nd->spec;
+    const size_t c = (size_t)l->in.c,
+                 all = (size_t)env->max_batch * (size_t)arch_size(l->in);
     bn_timing t = {.nd = nd, .env = env};
+    tune_timing timing = {.rt = env->rt, .nbufs = 10,
+                          .counts = {all, all, all, all, c, c, c, c, c, c},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
-    cnn_status st = layer_choose(nd, env, "reduce", batchnorm_variants, BATCHNORM_VARIANTS,
-                                 bn_time, &t, &variant, err);
+    cnn_status st = layer_choose(nd, env, "reduce", batchnorm_variants,
+                                 batchnorm_variant_count, tune_time, &timing, &variant,
+                                 err);
     return st ? st : batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
                                       l->in.w, variant, err);
 }

@@ -19,66 +19,110 @@ const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 
                                        .gemm = 0, .data_gemm = 0, .weights_gemm = 0,
                                        .gemm_chunk = 0};
 
-/* The sites' candidates, each with the tile fields it sets (pixels,
- * blocks and gemm; taps, chunks, weights_gemm and gemm_chunk); the options
- * are those tiled_kernel and gemm_kernel build the kernel with. The tile
- * sizes keep every sum's order (backward-data skips only products that are
- * zero), and the forward and data GEMMs sum in that order too, so they
- * share one arithmetic key; the weight gradient's chunks do not, and its
- * GEMM sums chunks of pixels rather than of images. */
-const tune_variant conv_forward_variants[CONV_FORWARD_VARIANTS] = {
-    {"p4", "-DCONV_P=4 -DCONV_B=1", "direct", TUNE_ANYWHERE},
-    {"p8", "-DCONV_P=8 -DCONV_B=1", "direct", TUNE_ANYWHERE},
-    {"p16", "-DCONV_P=16 -DCONV_B=1", "direct", TUNE_ANYWHERE},
-    {"p4b2", "-DCONV_P=4 -DCONV_B=2", "direct", TUNE_CPU_DEFAULT},
-    {"p8b2", "-DCONV_P=8 -DCONV_B=2", "direct", TUNE_ANYWHERE},
-    {"p4b4", "-DCONV_P=4 -DCONV_B=4", "direct", TUNE_ANYWHERE},
-    {"g64", "-DCONV_GT=64", "direct", TUNE_NOT_CPU},
-    {"g32", "-DCONV_GT=32", "direct", TUNE_NOT_CPU},
+/* The sites' candidates. A row's tiles are the fields of conv_tiles its
+ * site sets, in this order: forward (pixels, blocks, gemm), data
+ * (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
+ * weights_gemm, gemm_chunk); a GEMM row keeps the defaults of the fields it
+ * does not use. site_program makes a row's kernel's options from them. The
+ * tile sizes keep every sum's order (backward-data skips only products
+ * that are zero), and the forward and data GEMMs sum in that order too, so
+ * they share one arithmetic key; the weight gradient's chunks do not, and
+ * its GEMM sums chunks of pixels rather than of images. */
+const tune_variant conv_forward_variants[] = {
+    {"p4", "direct", TUNE_ANYWHERE, {4, 1, 0}},
+    {"p8", "direct", TUNE_ANYWHERE, {8, 1, 0}},
+    {"p16", "direct", TUNE_ANYWHERE, {16, 1, 0}},
+    {"p4b2", "direct", TUNE_CPU_DEFAULT, {4, 2, 0}},
+    {"p8b2", "direct", TUNE_ANYWHERE, {8, 2, 0}},
+    {"p4b4", "direct", TUNE_ANYWHERE, {4, 4, 0}},
+    {"g64", "direct", TUNE_NOT_CPU, {8, 1, 64}},
+    {"g32", "direct", TUNE_NOT_CPU, {8, 1, 32}},
 };
-static const int forward_tiles[CONV_FORWARD_VARIANTS][3] = {
-    {4, 1, 0}, {8, 1, 0}, {16, 1, 0}, {4, 2, 0}, {8, 2, 0}, {4, 4, 0}, {8, 1, 64}, {8, 1, 32}};
-const tune_variant conv_data_variants[CONV_DATA_VARIANTS] = {
-    {"d4", "-DCONV_DP=4 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
-    {"d8", "-DCONV_DP=8 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
-    {"d16", "-DCONV_DP=16 -DCONV_DB=1", "direct", TUNE_ANYWHERE},
-    {"d4b2", "-DCONV_DP=4 -DCONV_DB=2", "direct", TUNE_CPU_DEFAULT},
-    {"d8b2", "-DCONV_DP=8 -DCONV_DB=2", "direct", TUNE_ANYWHERE},
-    {"gd64", "-DCONV_GT=64", "direct", TUNE_NOT_CPU},
-    {"gd32", "-DCONV_GT=32", "direct", TUNE_NOT_CPU},
+const tune_variant conv_data_variants[] = {
+    {"d4", "direct", TUNE_ANYWHERE, {4, 1, 0}},
+    {"d8", "direct", TUNE_ANYWHERE, {8, 1, 0}},
+    {"d16", "direct", TUNE_ANYWHERE, {16, 1, 0}},
+    {"d4b2", "direct", TUNE_CPU_DEFAULT, {4, 2, 0}},
+    {"d8b2", "direct", TUNE_ANYWHERE, {8, 2, 0}},
+    {"gd64", "direct", TUNE_NOT_CPU, {8, 1, 64}},
+    {"gd32", "direct", TUNE_NOT_CPU, {8, 1, 32}},
 };
-static const int data_tiles[CONV_DATA_VARIANTS][3] = {
-    {4, 1, 0}, {8, 1, 0}, {16, 1, 0}, {4, 2, 0}, {8, 2, 0}, {8, 1, 64}, {8, 1, 32}};
-const tune_variant conv_weights_variants[CONV_WEIGHTS_VARIANTS] = {
-    {"t4c8", "-DCONV_T=4", "c8", TUNE_ANYWHERE},   {"t8c8", "-DCONV_T=8", "c8", TUNE_CPU_DEFAULT},
-    {"t12c8", "-DCONV_T=12", "c8", TUNE_ANYWHERE}, {"t4n1", "-DCONV_T=4", "n1", TUNE_ANYWHERE},
-    {"t8n1", "-DCONV_T=8", "n1", TUNE_ANYWHERE},   {"t12n1", "-DCONV_T=12", "n1", TUNE_ANYWHERE},
-    {"gw64k256", "-DCONV_GT=64", "gk256", TUNE_NOT_CPU},
-    {"gw32k256", "-DCONV_GT=32", "gk256", TUNE_NOT_CPU},
-    {"gw64k1024", "-DCONV_GT=64", "gk1024", TUNE_NOT_CPU},
-    {"gw32k64", "-DCONV_GT=32", "gk64", TUNE_NOT_CPU},
+const tune_variant conv_weights_variants[] = {
+    {"t4c8", "c8", TUNE_ANYWHERE, {4, 8, 0, 0}},
+    {"t8c8", "c8", TUNE_CPU_DEFAULT, {8, 8, 0, 0}},
+    {"t12c8", "c8", TUNE_ANYWHERE, {12, 8, 0, 0}},
+    {"t4n1", "n1", TUNE_ANYWHERE, {4, 0, 0, 0}},
+    {"t8n1", "n1", TUNE_ANYWHERE, {8, 0, 0, 0}},
+    {"t12n1", "n1", TUNE_ANYWHERE, {12, 0, 0, 0}},
+    {"gw64k256", "gk256", TUNE_NOT_CPU, {4, 8, 64, 256}},
+    {"gw32k256", "gk256", TUNE_NOT_CPU, {4, 8, 32, 256}},
+    {"gw64k1024", "gk1024", TUNE_NOT_CPU, {4, 8, 64, 1024}},
+    {"gw32k64", "gk64", TUNE_NOT_CPU, {4, 8, 32, 64}},
 };
-static const int weights_tiles[CONV_WEIGHTS_VARIANTS][4] = {
-    {4, 8, 0, 0}, {8, 8, 0, 0}, {12, 8, 0, 0}, {4, 0, 0, 0}, {8, 0, 0, 0}, {12, 0, 0, 0},
-    {4, 8, 64, 256}, {4, 8, 32, 256}, {4, 8, 64, 1024}, {4, 8, 32, 64}};
+const int conv_forward_variant_count =
+    sizeof conv_forward_variants / sizeof *conv_forward_variants;
+const int conv_data_variant_count = sizeof conv_data_variants / sizeof *conv_data_variants;
+const int conv_weights_variant_count =
+    sizeof conv_weights_variants / sizeof *conv_weights_variants;
+
+/* base with site `site`'s fields set from a row's tiles, in the order
+ * above. */
+static conv_tiles with_row(conv_tiles base, int site, const int *n)
+{
+    if (site == 0) {
+        base.pixels = n[0];
+        base.blocks = n[1];
+        base.gemm = n[2];
+    } else if (site == 1) {
+        base.data_pixels = n[0];
+        base.data_blocks = n[1];
+        base.data_gemm = n[2];
+    } else {
+        base.taps = n[0];
+        base.chunks = n[1];
+        base.weights_gemm = n[2];
+        base.gemm_chunk = n[3];
+    }
+    return base;
+}
 
 conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
 {
-    if (site == 0) {
-        base.pixels = forward_tiles[index][0];
-        base.blocks = forward_tiles[index][1];
-        base.gemm = forward_tiles[index][2];
-    } else if (site == 1) {
-        base.data_pixels = data_tiles[index][0];
-        base.data_blocks = data_tiles[index][1];
-        base.data_gemm = data_tiles[index][2];
-    } else {
-        base.taps = weights_tiles[index][0];
-        base.chunks = weights_tiles[index][1];
-        base.weights_gemm = weights_tiles[index][2];
-        base.gemm_chunk = weights_tiles[index][3];
-    }
-    return base;
+    const tune_variant *v = site == 0   ? conv_forward_variants
+                            : site == 1 ? conv_data_variants
+                                        : conv_weights_variants;
+    return with_row(base, site, v[index].tiles);
+}
+
+/* The GEMM tile side site `site` runs with under t, 0 for conv.cl's
+ * kernel. */
+static int site_gemm(const conv_tiles *t, int site)
+{
+    return site == 0 ? t->gemm : site == 1 ? t->data_gemm : t->weights_gemm;
+}
+
+/* The kernel file site `site`'s kernel comes from under t, and the -D
+ * options its program is built with into options: conv_gpu.cl with the
+ * GEMM's tile side, else conv.cl with the pass's tile sizes. */
+static const char *site_program(const conv_tiles *t, int site, char *options, size_t size)
+{
+    int gemm = site_gemm(t, site);
+    if (gemm)
+        snprintf(options, size, "-DCONV_GT=%d", gemm);
+    else if (site == 0)
+        snprintf(options, size, "-DCONV_P=%d -DCONV_B=%d", t->pixels, t->blocks);
+    else if (site == 1)
+        snprintf(options, size, "-DCONV_DP=%d -DCONV_DB=%d", t->data_pixels,
+                 t->data_blocks);
+    else
+        snprintf(options, size, "-DCONV_T=%d", t->taps);
+    return gemm ? "conv_gpu" : "conv";
+}
+
+void conv_options(int site, const int *tiles, char *buf, size_t size)
+{
+    conv_tiles t = with_row(conv_default_tiles, site, tiles);
+    site_program(&t, site, buf, size);
 }
 
 static size_t pad16(int v) { return (size_t)(v + 15) / 16 * 16; }
@@ -124,37 +168,34 @@ static int windows_fit(int in, int k, int stride, int pad, int out)
            (long)(out - 1) * stride - pad < in;
 }
 
-/* Gets kernel `name` of conv.cl built with "-D<m1>=<v1> -D<m2>=<v2>" (m2
- * NULL: the first only); kernels of equal options share one program. */
-static cnn_status tiled_kernel(const clrt *rt, const char *m1, int v1,
-                               const char *m2, int v2, const char *name,
-                               cl_kernel *out, cnn_error *err)
-{
-    char options[96];
-    int len = snprintf(options, sizeof options, "-D%s=%d", m1, v1);
-    if (m2)
-        snprintf(options + len, sizeof options - (size_t)len, " -D%s=%d", m2, v2);
-    return clrt_kernels_from(rt, "conv", options, 1, &name, &out, err);
-}
+/* conv_gpu.cl's GEMMs run in work-groups of 16 x 16 (their
+ * reqd_work_group_size), the GPU-shaped kernels' size. */
+_Static_assert(16 * 16 == CLRT_WORK_GROUP, "conv_gpu.cl's work-groups are 16 x 16");
 
-/* Gets kernel `name` of conv_gpu.cl with tiles of `tile` outputs a side,
- * checking that it can run in the work-groups of 256 it is written for. */
-static cnn_status gemm_kernel(const clrt *rt, int tile, const char *name,
-                              cl_kernel *out, cnn_error *err)
+/* Gets site `site`'s kernel for the layer's tiles, built as site_program
+ * says; a GEMM's is checked to run in the work-groups it is written for. */
+static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
+                              cnn_error *err)
 {
-    char options[32];
-    snprintf(options, sizeof options, "-DCONV_GT=%d", tile);
-    cnn_status st = clrt_kernels_from(rt, "conv_gpu", options, 1, &name, &out, err);
-    if (st)
+    static const char *const names[3][3] = {
+        {"conv_forward", "conv_forward_strided", "conv_gpu_forward"},
+        {"conv_backward_data", "conv_backward_data_strided", "conv_gpu_data"},
+        {"conv_backward_weights", "conv_backward_weights_strided", "conv_gpu_weights"}};
+    char options[TUNE_OPTIONS];
+    const char *file = site_program(&l->tiles, site, options, sizeof options);
+    int gemm = site_gemm(&l->tiles, site) != 0;
+    const char *name = names[site][gemm ? 2 : l->stride > 1];
+    cnn_status st = clrt_kernels_from(l->rt, file, options, 1, &name, &out, err);
+    if (st || !gemm)
         return st;
     size_t max;
-    CLRT_CALL(err, clGetKernelWorkGroupInfo, (*out, rt->dev.device,
+    CLRT_CALL(err, clGetKernelWorkGroupInfo, (*out, l->rt->dev.device,
                                              CL_KERNEL_WORK_GROUP_SIZE, sizeof max,
                                              &max, NULL));
-    if (max < 256)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "%s runs in work-groups of 256 "
+    if (max < CLRT_WORK_GROUP)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s runs in work-groups of %d "
                         "work-items, and this device allows %zu: choose another "
-                        "variant (--variants)", name, max);
+                        "variant (--variants)", name, CLRT_WORK_GROUP, max);
     return CNN_OK;
 }
 
@@ -255,27 +296,10 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                    {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0},
                    {&l->taps, t->gemm || t->weights_gemm ? (size_t)c * kk : 0},
                    {&l->data_taps, t->data_gemm ? 4 * kk * oc : 0}};
+    cl_kernel *const passes[3] = {&l->forward, &l->backward_data, &l->backward_weights};
     cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
-    if (st == CNN_OK)
-        st = t->gemm ? gemm_kernel(rt, t->gemm, "conv_gpu_forward", &l->forward, err)
-                     : tiled_kernel(rt, "CONV_P", t->pixels, "CONV_B", t->blocks,
-                                    stride > 1 ? "conv_forward_strided" : "conv_forward",
-                                    &l->forward, err);
-    if (st == CNN_OK)
-        st = t->data_gemm
-                 ? gemm_kernel(rt, t->data_gemm, "conv_gpu_data", &l->backward_data, err)
-                 : tiled_kernel(rt, "CONV_DP", t->data_pixels, "CONV_DB", t->data_blocks,
-                                stride > 1 ? "conv_backward_data_strided"
-                                           : "conv_backward_data",
-                                &l->backward_data, err);
-    if (st == CNN_OK)
-        st = t->weights_gemm
-                 ? gemm_kernel(rt, t->weights_gemm, "conv_gpu_weights",
-                               &l->backward_weights, err)
-                 : tiled_kernel(rt, "CONV_T", t->taps, NULL, 0,
-                                stride > 1 ? "conv_backward_weights_strided"
-                                           : "conv_backward_weights",
-                                &l->backward_weights, err);
+    for (int site = 0; st == CNN_OK && site < 3; site++)
+        st = site_kernel(l, site, passes[site], err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i].words)
             st = clrt_buffer(rt, buffers[i].words * sizeof(float), buffers[i].m, err);
@@ -509,6 +533,33 @@ static cnn_status data_gemm(const conv_layer *l, int n, cl_mem y, cl_mem dy, cl_
                                  1, err);
 }
 
+/* dz, dy masked by the ReLU, transposed into dzt for the conv.cl kernels
+ * that read it (the GEMMs mask dy themselves). */
+static cnn_status transpose_dz(const conv_layer *l, int n, cl_mem y, cl_mem dy,
+                               cnn_error *err)
+{
+    int ohw = l->oh * l->ow;
+    size_t g_dz[3] = {(size_t)(ohw + 15) / 16, pad16(l->oc) / 16, (size_t)n};
+    cnn_status st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
+                                  sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
+                                  sizeof ohw, &ohw, sizeof l->relu, &l->relu);
+    return st ? st : clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err);
+}
+
+/* dx: the weights packed for backward-data, then its kernel (on dzt,
+ * unless a GEMM). */
+static cnn_status backward_data(const conv_layer *l, int n, cl_mem w, cl_mem y,
+                                cl_mem dy, cl_mem dx, cnn_error *err)
+{
+    cnn_status st;
+    if ((st = pack(l, w, l->wb, 1, err)) ||
+        (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
+                                 : data_direct(l, n, dx, err)))
+        return st;
+    clrt_profile_flop(l->rt, pass_flop(l, n));
+    return CNN_OK;
+}
+
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err)
@@ -517,32 +568,18 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st)
         return st;
 
-    /* dz transposed once for the conv.cl kernels that read it (the GEMMs
-     * mask dy themselves), then dw and db, then dx. */
-    if (!l->tiles.weights_gemm || (dx && !l->tiles.data_gemm)) {
-        int ohw = l->oh * l->ow;
-        size_t g_dz[3] = {(size_t)(ohw + 15) / 16, pad16(l->oc) / 16, (size_t)n};
-        st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
-                           sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
-                           sizeof ohw, &ohw, sizeof l->relu, &l->relu);
-        if (st || (st = clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err)))
-            return st;
-    }
+    /* dz once for the conv.cl kernels that read it, then dw and db, then
+     * dx. */
+    if ((!l->tiles.weights_gemm || (dx && !l->tiles.data_gemm)) &&
+        (st = transpose_dz(l, n, y, dy, err)))
+        return st;
 
     /* The forward left x's padded copy in xpad (conv.h). */
     cl_mem in = l->padded ? l->xpad : x;
     int h = l->padded ? l->hp : l->h, wd = l->padded ? l->wp : l->w;
     st = l->tiles.weights_gemm ? weights_gemm(l, n, in, h, wd, y, dy, dw, db, err)
                                : weights_direct(l, n, in, h, wd, dw, db, err);
-    if (st || !dx)
-        return st;
-
-    if ((st = pack(l, w, l->wb, 1, err)) ||
-        (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
-                                 : data_direct(l, n, dx, err)))
-        return st;
-    clrt_profile_flop(l->rt, pass_flop(l, n));
-    return CNN_OK;
+    return st || !dx ? st : backward_data(l, n, w, y, dy, dx, err);
 }
 
 /* The layer table's row: token conv<F>k<K>[s<S>][same], Keras'
@@ -598,7 +635,6 @@ typedef struct {
     conv_tiles base; /* the sites chosen so far */
     int site;        /* 0 forward, 1 data, 2 weights */
     conv_layer l;
-    cl_mem buf[8];   /* x, w, b, y, dy, dx, dw, db */
 } conv_timing;
 
 static cnn_status create_node_layer(conv_layer *out, const layer_node *nd,
@@ -611,43 +647,57 @@ static cnn_status create_node_layer(conv_layer *out, const layer_node *nd,
                        l->out.w, nd->relu, tiles, err);
 }
 
-/* The pass a site's kernel runs in: the forward, the backward without dx
- * (weights), or with it (data; the rest is the same for every candidate). */
-static cnn_status enqueue_site(void *ctx, cnn_error *err)
+/* The scratch buffers: x, w, b, y, dy, dx, dw, db. The timing's layer is
+ * the node's with the site's candidate `index`; a backward site's pass
+ * follows a forward (conv.h), run once here. */
+static cnn_status time_create(void *ctx, int index, const cl_mem *b, cnn_error *err)
 {
     conv_timing *t = ctx;
-    const cl_mem *b = t->buf;
-    int n = t->env->max_batch;
-    if (t->site == 0)
-        return conv_forward(&t->l, n, b[0], b[1], b[2], b[3], err);
-    return conv_backward(&t->l, n, b[0], b[1], b[3], b[4], t->site == 1 ? b[5] : NULL,
-                         b[6], b[7], err);
-}
-
-/* The tuner's timing of candidate `index` of the site: a layer of the
- * node's shapes with that variant, on zeroed scratch data. */
-static cnn_status conv_time(void *ctx, int index, double *ms, cnn_error *err)
-{
-    conv_timing *t = ctx;
-    const arch_layer *a = t->nd->spec;
-    size_t n = (size_t)t->env->max_batch, in = (size_t)arch_size(a->in),
-           out = (size_t)arch_size(a->out), wsize = (size_t)a->units * a->in.c * a->k * a->k;
-    const size_t count[8] = {n * in, wsize, (size_t)a->units, n * out, n * out, n * in,
-                             wsize, (size_t)a->units};
     conv_tiles tiles = conv_tiles_with(t->base, t->site, index);
     cnn_status st = create_node_layer(&t->l, t->nd, t->env, &tiles, err);
-    if (st)
-        return st;
-    /* A backward site's pass follows a forward (conv.h), done once here. */
-    if ((st = tune_scratch(t->env->rt, 8, count, t->buf, err)) == CNN_OK && t->site)
-        st = conv_forward(&t->l, t->env->max_batch, t->buf[0], t->buf[1], t->buf[2],
-                          t->buf[3], err);
-    if (st == CNN_OK)
-        st = tune_time_runs(t->env->rt, 3, enqueue_site, t, ms, err);
-    for (int i = 0; i < 8; i++)
-        clrt_release_mem(&t->buf[i]);
-    conv_release(&t->l);
+    if (st == CNN_OK && t->site &&
+        (st = conv_forward(&t->l, t->env->max_batch, b[0], b[1], b[2], b[3], err)))
+        conv_release(&t->l);
     return st;
+}
+
+/* The site's own kernels: the forward; backward-data alone, with the dz
+ * its conv.cl kernel reads; or the backward without dx (the weights). */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const conv_timing *t = ctx;
+    const conv_layer *l = &t->l;
+    int n = t->env->max_batch;
+    cnn_status st = CNN_OK;
+    if (t->site == 0)
+        return conv_forward(l, n, b[0], b[1], b[2], b[3], err);
+    if (t->site == 2)
+        return conv_backward(l, n, b[0], b[1], b[3], b[4], NULL, b[6], b[7], err);
+    if (!l->tiles.data_gemm)
+        st = transpose_dz(l, n, b[3], b[4], err);
+    return st ? st : backward_data(l, n, b[1], b[3], b[4], b[5], err);
+}
+
+static void time_release(void *ctx)
+{
+    conv_timing *t = ctx;
+    conv_release(&t->l);
+}
+
+/* The tuner's options of each site's rows. */
+static void forward_options(const int *tiles, char *buf, size_t size)
+{
+    conv_options(0, tiles, buf, size);
+}
+
+static void data_options(const int *tiles, char *buf, size_t size)
+{
+    conv_options(1, tiles, buf, size);
+}
+
+static void weights_options(const int *tiles, char *buf, size_t size)
+{
+    conv_options(2, tiles, buf, size);
 }
 
 /* Three sites per layer, "<name>.forward", ".data" and ".weights", each
@@ -655,17 +705,28 @@ static cnn_status conv_time(void *ctx, int index, double *ms, cnn_error *err)
  * has no ".data". */
 static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
-    static const struct {
+    const struct {
         const char *suffix, *kind;
         const tune_variant *v;
         int n;
+        tune_options_fn options;
     } sites[3] = {
-        {"forward", "conv.forward", conv_forward_variants, CONV_FORWARD_VARIANTS},
-        {"data", "conv.data", conv_data_variants, CONV_DATA_VARIANTS},
-        {"weights", "conv.weights", conv_weights_variants, CONV_WEIGHTS_VARIANTS},
+        {"forward", "conv.forward", conv_forward_variants, conv_forward_variant_count,
+         forward_options},
+        {"data", "conv.data", conv_data_variants, conv_data_variant_count, data_options},
+        {"weights", "conv.weights", conv_weights_variants, conv_weights_variant_count,
+         weights_options},
     };
     const arch_layer *l = nd->spec;
+    size_t n = (size_t)env->max_batch, in = (size_t)arch_size(l->in),
+           out = (size_t)arch_size(l->out),
+           wsize = (size_t)l->units * l->in.c * l->k * l->k;
     conv_timing t = {.nd = nd, .env = env, .base = conv_default_tiles};
+    tune_timing timing = {.rt = env->rt, .nbufs = 8,
+                          .counts = {n * in, wsize, (size_t)l->units, n * out, n * out,
+                                     n * in, wsize, (size_t)l->units},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     for (int i = 0; i < 3; i++) {
         if ((i == 1 && !env->input_gradient) || (i > 0 && env->tune && env->tune->forward_only))
             continue;
@@ -674,11 +735,11 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
         snprintf(shape, sizeof shape, "%s in=%dx%dx%d relu=%d batch=%d", l->token,
                  l->in.c, l->in.h, l->in.w, nd->relu, env->max_batch);
         const tune_site site = {.name = name, .kind = sites[i].kind, .shape_key = shape,
-                                .dev = &env->rt->dev};
+                                .dev = &env->rt->dev, .options = sites[i].options};
         int chosen;
         t.site = i;
-        cnn_status st = tuner_choose(env->tune, &site, sites[i].v, sites[i].n, conv_time,
-                                     &t, &chosen, err);
+        cnn_status st = tuner_choose(env->tune, &site, sites[i].v, sites[i].n, tune_time,
+                                     &timing, &chosen, err);
         if (st)
             return st;
         t.base = conv_tiles_with(t.base, i, chosen);

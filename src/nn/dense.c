@@ -10,41 +10,51 @@
 #include "ref/dense.h"
 #include "tuner.h"
 
-/* The candidates; each row's options give the kernels the tiles beside it.
- * A split-K slice of 512 keeps a slice of X and W rows in cache while its
- * tiles are computed, and spreads the slices over the cores. */
-const tune_variant dense_variants[DENSE_VARIANTS] = {
-    [DENSE_GEMM_KERNEL] = {"kernel", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 "
-                                     "-DDENSE_NN_TV=2", "kernel"},
-    [DENSE_GEMM_CLBLAST] = {"clblast", NULL, "clblast"},
-    {"kernel-k1024", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 -DDENSE_NN_TV=2",
-     "kernel-k1024"},
-    {"kernel-nt2x8", "-DDENSE_NT_TM=2 -DDENSE_NT_TN=8 -DDENSE_NN_TM=8 -DDENSE_NN_TV=2",
-     "kernel"},
-    {"kernel-nn8x1", "-DDENSE_NT_TM=4 -DDENSE_NT_TN=4 -DDENSE_NN_TM=8 -DDENSE_NN_TV=1",
-     "kernel"},
+/* The candidates. A row's tiles: its path (a dense_gemm), then the fields
+ * of dense_tiles in order (nt_rows, nt_cols, nn_rows, nn_vecs, kc, gpu_wm,
+ * gpu_wn, gpu_rm, gpu_rn; CLBlast's row keeps the hand kernels' defaults,
+ * which its small kernels' work-group size is fitted to). A split-K slice
+ * of 512 keeps a slice of X and W rows in cache while its tiles are
+ * computed, and spreads the slices over the cores. */
+const tune_variant dense_variants[] = {
+    [DENSE_GEMM_KERNEL] = {"kernel", "kernel", TUNE_ANYWHERE,
+                           {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 512}},
+    [DENSE_GEMM_CLBLAST] = {"clblast", "clblast", TUNE_ANYWHERE,
+                            {DENSE_GEMM_CLBLAST, 4, 4, 8, 2, 512}},
+    {"kernel-k1024", "kernel-k1024", TUNE_ANYWHERE,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 1024}},
+    {"kernel-nt2x8", "kernel", TUNE_ANYWHERE, {DENSE_GEMM_KERNEL, 2, 8, 8, 2, 512}},
+    {"kernel-nn8x1", "kernel", TUNE_ANYWHERE, {DENSE_GEMM_KERNEL, 4, 4, 8, 1, 512}},
     /* fc1 of the reference model at batch 32 is a 32 x 64 product over
      * 7744: slices of 64 make 121 x 2 work-groups of its 32 x 32 tiles,
      * enough for every SM of a large GPU; slices of 256 fewer but longer. */
-    {"gpu-k64", "-DDENSE_GPU_WM=8 -DDENSE_GPU_WN=8 -DDENSE_GPU_RM=4 -DDENSE_GPU_RN=4",
-     "gpu-k64", TUNE_NOT_CPU},
-    {"gpu-k256", "-DDENSE_GPU_WM=8 -DDENSE_GPU_WN=8 -DDENSE_GPU_RM=4 -DDENSE_GPU_RN=4",
-     "gpu-k256", TUNE_NOT_CPU},
-    {"gpu-k64-r2", "-DDENSE_GPU_WM=16 -DDENSE_GPU_WN=16 -DDENSE_GPU_RM=2 -DDENSE_GPU_RN=2",
-     "gpu-k64", TUNE_NOT_CPU},
+    {"gpu-k64", "gpu-k64", TUNE_NOT_CPU,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 64, 8, 8, 4, 4}},
+    {"gpu-k256", "gpu-k256", TUNE_NOT_CPU,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 256, 8, 8, 4, 4}},
+    {"gpu-k64-r2", "gpu-k64", TUNE_NOT_CPU,
+     {DENSE_GEMM_KERNEL, 4, 4, 8, 2, 64, 16, 16, 2, 2}},
 };
-static const dense_tiles variant_tiles[DENSE_VARIANTS] = {
-    [DENSE_GEMM_KERNEL] = {4, 4, 8, 2, 512},
-    [DENSE_GEMM_CLBLAST] = {4, 4, 8, 2, 512},
-    {4, 4, 8, 2, 1024},
-    {2, 8, 8, 2, 512},
-    {4, 4, 8, 1, 512},
-    {4, 4, 8, 2, 64, 8, 8, 4, 4},
-    {4, 4, 8, 2, 256, 8, 8, 4, 4},
-    {4, 4, 8, 2, 64, 16, 16, 2, 2},
-};
-/* Timed forward+backward repetitions per path (after a warm-up). */
-#define TIMING_REPS 3
+const int dense_variant_count = sizeof dense_variants / sizeof *dense_variants;
+
+/* A row's tiles after its path, as the layer's. */
+static dense_tiles row_tiles(const int *n)
+{
+    return (dense_tiles){.nt_rows = n[1], .nt_cols = n[2], .nn_rows = n[3],
+                         .nn_vecs = n[4], .kc = n[5], .gpu_wm = n[6], .gpu_wn = n[7],
+                         .gpu_rm = n[8], .gpu_rn = n[9]};
+}
+
+void dense_options(const int *tiles, char *buf, size_t size)
+{
+    const dense_tiles t = row_tiles(tiles);
+    if (t.gpu_wm)
+        snprintf(buf, size, "-DDENSE_GPU_WM=%d -DDENSE_GPU_WN=%d -DDENSE_GPU_RM=%d "
+                 "-DDENSE_GPU_RN=%d", t.gpu_wm, t.gpu_wn, t.gpu_rm, t.gpu_rn);
+    else
+        snprintf(buf, size, "-DDENSE_NT_TM=%d -DDENSE_NT_TN=%d -DDENSE_NN_TM=%d "
+                 "-DDENSE_NN_TV=%d", t.nt_rows, t.nt_cols, t.nn_rows, t.nn_vecs);
+}
 
 const char *dense_clblast_status_name(int code)
 {
@@ -394,39 +404,6 @@ static cnn_status clblast_temp_size(const dense_layer *l, size_t *bytes,
     return CNN_OK;
 }
 
-typedef struct {
-    const dense_layer *l;
-    cl_mem buf[8]; /* x, w, b, y, dy, dx, dw, db */
-} dense_timing;
-
-/* One forward+backward at max_batch, for timing. */
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
-{
-    const dense_timing *t = ctx;
-    const dense_layer *l = t->l;
-    const cl_mem *buf = t->buf;
-    cnn_status st = dense_forward(l, l->max_batch, buf[0], buf[1], buf[2], buf[3], err);
-    return st ? st : dense_backward(l, l->max_batch, buf[0], buf[1], buf[3], buf[4],
-                                    buf[5], buf[6], buf[7], err);
-}
-
-/* The device time of a layer's forward+backward at max_batch on zeroed
- * scratch data, CLBlast's helper kernels and launch gaps included. */
-static cnn_status time_layer(const dense_layer *l, double *best, cnn_error *err)
-{
-    const size_t n = (size_t)l->max_batch, in = (size_t)l->in,
-                 out = (size_t)l->out;
-    const size_t count[8] = {n * in, out * in, out, n * out,
-                             n * out, n * in, out * in, out};
-    dense_timing t = {.l = l};
-    cnn_status st = tune_scratch(l->rt, 8, count, t.buf, err);
-    if (st == CNN_OK)
-        st = tune_time_runs(l->rt, TIMING_REPS, enqueue_step, &t, best, err);
-    for (int i = 0; i < 8; i++)
-        clrt_release_mem(&t.buf[i]);
-    return st;
-}
-
 /* CLBlast has no tuning for a PoCL CPU and falls back to GPU-style
  * parameters; the XgemmDirect parameters its database lists as the Intel
  * CPU default suit a SIMD CPU better. Measured at batch 32 on fc1 (7744 ->
@@ -536,7 +513,8 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
                         cnn_error *err)
 {
     memset(l, 0, sizeof *l);
-    if (max_batch < 1 || in < 1 || out < 1 || variant < 0 || variant >= DENSE_VARIANTS)
+    if (max_batch < 1 || in < 1 || out < 1 || variant < 0 ||
+        variant >= dense_variant_count)
         return cnn_fail(err, CNN_ERR_INPUT,
                         "dense: batch %d, in %d, out %d must all be positive "
                         "(variant %d)", max_batch, in, out, variant);
@@ -545,10 +523,13 @@ cnn_status dense_create(dense_layer *l, const clrt *rt, int max_batch,
     l->in = in;
     l->out = out;
     l->relu = relu != 0;
-    l->path = variant == DENSE_GEMM_CLBLAST ? DENSE_GEMM_CLBLAST : DENSE_GEMM_KERNEL;
-    l->tiles = variant_tiles[variant];
+    const int *tiles = dense_variants[variant].tiles;
+    char options[TUNE_OPTIONS];
+    l->path = (dense_gemm)tiles[0];
+    l->tiles = row_tiles(tiles);
     l->nsplit = (int)ceil_div((size_t)in, (size_t)l->tiles.kc);
-    cnn_status st = create(l, dense_variants[variant].options, err);
+    dense_options(tiles, options, sizeof options);
+    cnn_status st = create(l, options, err);
     if (st) {
         dense_release(l);
         return cnn_fail_context(err, "dense layer %d -> %d", in, out);
@@ -596,20 +577,31 @@ static int fc_params(const arch_layer *l, layer_param *out)
 typedef struct {
     const layer_node *nd;
     const layer_env *env;
+    dense_layer l;
 } fc_timing;
 
-/* The tuner's timing: a layer of this node's shapes as variant `index`. */
-static cnn_status fc_time(void *ctx, int index, double *ms, cnn_error *err)
+/* The timing's layer: the node's shapes as variant `index`. */
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
-    const fc_timing *c = ctx;
-    dense_layer l;
-    cnn_status st = dense_create(&l, c->env->rt, c->env->max_batch, c->nd->spec->in.c,
-                                 c->nd->spec->units, c->nd->relu, index, err);
-    if (st == CNN_OK) {
-        st = time_layer(&l, ms, err);
-        dense_release(&l);
-    }
-    return st;
+    fc_timing *t = ctx;
+    (void)bufs;
+    return dense_create(&t->l, t->env->rt, t->env->max_batch, t->nd->spec->in.c,
+                        t->nd->spec->units, t->nd->relu, index, err);
+}
+
+/* A forward and backward at max_batch on the scratch buffers x, w, b, y,
+ * dy, dx, dw, db, CLBlast's helper kernels included. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const dense_layer *l = &((const fc_timing *)ctx)->l;
+    cnn_status st = dense_forward(l, l->max_batch, b[0], b[1], b[2], b[3], err);
+    return st ? st : dense_backward(l, l->max_batch, b[0], b[1], b[3], b[4], b[5], b[6],
+                                    b[7], err);
+}
+
+static void time_release(void *ctx)
+{
+    dense_release(&((fc_timing *)ctx)->l);
 }
 
 static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err)
@@ -618,11 +610,19 @@ static cnn_status fc_create(layer_node *nd, const layer_env *env, cnn_error *err
     snprintf(shape, sizeof shape, "fc in=%d out=%d relu=%d batch=%d", nd->spec->in.c,
              nd->spec->units, nd->relu, env->max_batch);
     const tune_site site = {.name = nd->spec->name, .kind = nd->spec->kind->prefix,
-                            .shape_key = shape, .dev = &env->rt->dev};
-    fc_timing timing = {nd, env};
+                            .shape_key = shape, .dev = &env->rt->dev,
+                            .options = dense_options};
+    const size_t n = (size_t)env->max_batch, in = (size_t)nd->spec->in.c,
+                 out = (size_t)nd->spec->units;
+    fc_timing t = {.nd = nd, .env = env};
+    tune_timing timing = {.rt = env->rt, .nbufs = 8,
+                          .counts = {n * in, out * in, out, n * out, n * out, n * in,
+                                     out * in, out},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
-    cnn_status st = tuner_choose(env->tune, &site, dense_variants, DENSE_VARIANTS, fc_time,
-                                 &timing, &variant, err);
+    cnn_status st = tuner_choose(env->tune, &site, dense_variants, dense_variant_count,
+                                 tune_time, &timing, &variant, err);
     return st ? st : dense_create(nd->op, env->rt, env->max_batch, nd->spec->in.c,
                                   nd->spec->units, nd->relu, variant, err);
 }

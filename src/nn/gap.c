@@ -9,10 +9,13 @@
 #include "layer.h"
 #include "ref/gap.h"
 
-const tune_variant gap_variants[GAP_VARIANTS] = {
-    {"plane", NULL, "plane", TUNE_ANYWHERE},
-    {"gpu", NULL, "tree", TUNE_NOT_CPU},
+/* A row's one number: the work-items summing a plane in a tree (two warps
+ * for "gpu"), 0 for one work-item summing it in order. */
+const tune_variant gap_variants[] = {
+    {"plane", "plane", TUNE_ANYWHERE, {0}},
+    {"gpu", "tree", TUNE_NOT_CPU, {64}},
 };
+const int gap_variant_count = sizeof gap_variants / sizeof *gap_variants;
 
 cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
                       int h, int w, int variant, cnn_error *err)
@@ -20,18 +23,19 @@ cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
     memset(l, 0, sizeof *l);
     if (max_batch < 1 || c < 1 || h < 1 || w < 1 ||
         (long long)max_batch * c * h * w > INT_MAX || variant < 0 ||
-        variant >= GAP_VARIANTS)
+        variant >= gap_variant_count)
         return cnn_fail(err, CNN_ERR_INPUT, "global average pooling: bad "
                         "shape (batch %d, %d channels %dx%d) or variant %d",
                         max_batch, c, h, w, variant);
     *l = (gap_layer){.rt = rt, .max_batch = max_batch, .c = c, .h = h,
                      .w = w};
-    const char *names[] = {variant ? "gap_gpu_forward" : "gap_forward", "gap_backward"};
+    const size_t tree = (size_t)gap_variants[variant].tiles[0];
+    const char *names[] = {tree ? "gap_gpu_forward" : "gap_forward", "gap_backward"};
     cl_kernel *const kernels[] = {&l->forward, &l->backward};
     cnn_status st = clrt_kernels(rt, 2, names, kernels, err);
-    if (st || !variant)
+    if (st || !tree)
         return st;
-    /* 64 work-items (two warps) a plane, or the most the device allows. */
+    /* The row's work-items a plane, or the most the device allows. */
     size_t most = 0;
     cl_int rc = clGetKernelWorkGroupInfo(l->forward, rt->dev.device,
                                          CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most,
@@ -40,7 +44,7 @@ cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
         gap_release(l);
         return clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
     }
-    for (l->local = 64; l->local > most && l->local > 1; l->local /= 2)
+    for (l->local = tree; l->local > most && l->local > 1; l->local /= 2)
         ;
     return CNN_OK;
 }
@@ -101,30 +105,27 @@ typedef struct {
     const layer_node *nd;
     const layer_env *env;
     gap_layer l;
-    cl_mem buf[2]; /* x, y */
 } gap_timing;
 
-static cnn_status enqueue_forward(void *ctx, cnn_error *err)
-{
-    const gap_timing *t = ctx;
-    return gap_forward(&t->l, t->env->max_batch, t->buf[0], t->buf[1], err);
-}
-
-/* The tuner's timing: a forward at max_batch as variant `index`, on
- * zeroed scratch data. */
-static cnn_status gap_time(void *ctx, int index, double *ms, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
     gap_timing *t = ctx;
     const arch_layer *s = t->nd->spec;
-    const size_t planes = (size_t)t->env->max_batch * s->in.c;
-    const size_t count[2] = {planes * s->in.h * s->in.w, planes};
-    cnn_status st = gap_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
-                               s->in.w, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->env->rt, 2, count, t->buf, 3, enqueue_forward, t, ms, err);
-    gap_release(&t->l);
-    return st;
+    (void)bufs;
+    return gap_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h, s->in.w,
+                      index, err);
+}
+
+/* A forward at max_batch on the scratch buffers x, y. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const gap_timing *t = ctx;
+    return gap_forward(&t->l, t->env->max_batch, b[0], b[1], err);
+}
+
+static void time_release(void *ctx)
+{
+    gap_release(&((gap_timing *)ctx)->l);
 }
 
 /* One site, "<name>.forward". */
@@ -132,10 +133,15 @@ static cnn_status row_create(layer_node *nd, const layer_env *env,
                              cnn_error *err)
 {
     const arch_layer *l = nd->spec;
+    const size_t planes = (size_t)env->max_batch * (size_t)l->in.c;
     gap_timing t = {.nd = nd, .env = env};
+    tune_timing timing = {.rt = env->rt, .nbufs = 2,
+                          .counts = {planes * (size_t)l->in.h * (size_t)l->in.w, planes},
+                          .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                          .release = time_release};
     int variant;
-    cnn_status st = layer_choose(nd, env, "forward", gap_variants, GAP_VARIANTS, gap_time,
-                                 &t, &variant, err);
+    cnn_status st = layer_choose(nd, env, "forward", gap_variants, gap_variant_count,
+                                 tune_time, &timing, &variant, err);
     return st ? st : gap_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
                                 l->in.w, variant, err);
 }

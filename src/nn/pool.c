@@ -32,16 +32,18 @@ cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,
     return clrt_kernels(rt, 2, names, kernels, err);
 }
 
-const tune_variant pool_variants[POOL_VARIANTS] = {
-    {"rows", NULL, "pool", TUNE_ANYWHERE},
-    {"gpu", NULL, "pool", TUNE_NOT_CPU},
+/* A row's one number: the work-group size of its flat range, 0 for the
+ * rows kernels. */
+const tune_variant pool_variants[] = {
+    {"rows", "pool", TUNE_ANYWHERE, {0}},
+    {"gpu", "pool", TUNE_NOT_CPU, {CLRT_WORK_GROUP}},
 };
+const int pool_variant_count = sizeof pool_variants / sizeof *pool_variants;
 
-/* The GPU kernels' work-group size: 256 (8 warps), or the most both
- * kernels allow. */
-static cnn_status pick_wg(pool_layer *l, cnn_error *err)
+/* The GPU kernels' work-group size: wg, or the most both kernels allow. */
+static cnn_status pick_wg(pool_layer *l, size_t wg, cnn_error *err)
 {
-    l->wg = 256;
+    l->wg = wg;
     const cl_kernel ks[2] = {l->forward, l->backward};
     for (int i = 0; i < 2; i++) {
         size_t most;
@@ -57,15 +59,16 @@ static cnn_status pick_wg(pool_layer *l, cnn_error *err)
 cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,
                        int h, int w, int p, int s, int variant, cnn_error *err)
 {
-    if (variant < 0 || variant >= POOL_VARIANTS)
+    if (variant < 0 || variant >= pool_variant_count)
         return cnn_fail(err, CNN_ERR_INPUT, "max-pooling: no variant %d", variant);
-    const int fast = p == 2 && s == 2, gpu = fast && variant == 1;
+    const int wg = pool_variants[variant].tiles[0];
+    const int fast = p == 2 && s == 2, gpu = fast && wg;
     cnn_status st = pool_create_kernels(
         l, rt, "max-pooling",
         gpu ? "maxpool2_gpu_forward" : fast ? "maxpool2_forward" : "maxpool_forward",
         gpu ? "maxpool2_gpu_backward" : fast ? "maxpool2_backward" : "maxpool_backward",
         max_batch, c, h, w, p, s, err);
-    if (st == CNN_OK && gpu && (st = pick_wg(l, err)))
+    if (st == CNN_OK && gpu && (st = pick_wg(l, (size_t)wg, err)))
         pool_release(l);
     return st;
 }
@@ -177,34 +180,29 @@ typedef struct {
     const layer_node *nd;
     const layer_env *env;
     pool_layer l;
-    cl_mem buf[4]; /* x, y, dy, dx */
 } pool_timing;
 
-static cnn_status enqueue_step(void *ctx, cnn_error *err)
-{
-    const pool_timing *t = ctx;
-    const int n = t->env->max_batch;
-    cnn_status st = pool_forward(&t->l, n, t->buf[0], t->buf[1], err);
-    return st ? st : pool_backward(&t->l, n, t->buf[0], t->buf[2], t->buf[3], err);
-}
-
-/* The tuner's timing: forward and backward at max_batch as variant
- * `index`, on zeroed scratch data. */
-static cnn_status pool_time(void *ctx, int index, double *ms, cnn_error *err)
+static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_error *err)
 {
     pool_timing *t = ctx;
     const arch_layer *s = t->nd->spec;
-    const size_t n = (size_t)t->env->max_batch,
-                 in = n * s->in.c * s->in.h * s->in.w,
-                 out = n * s->out.c * s->out.h * s->out.w;
-    const size_t count[4] = {in, out, out, in};
-    cnn_status st = pool_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
-                                s->in.w, s->k, s->stride, index, err);
-    if (st)
-        return st;
-    st = tune_time_on_scratch(t->env->rt, 4, count, t->buf, 3, enqueue_step, t, ms, err);
-    pool_release(&t->l);
-    return st;
+    (void)bufs;
+    return pool_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h, s->in.w,
+                       s->k, s->stride, index, err);
+}
+
+/* Forward and backward at max_batch on the scratch buffers x, y, dy, dx. */
+static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
+{
+    const pool_timing *t = ctx;
+    const int n = t->env->max_batch;
+    cnn_status st = pool_forward(&t->l, n, b[0], b[1], err);
+    return st ? st : pool_backward(&t->l, n, b[0], b[2], b[3], err);
+}
+
+static void time_release(void *ctx)
+{
+    pool_release(&((pool_timing *)ctx)->l);
 }
 
 /* 2x2 stride-2 layers ask the tuner for their kernels' shape. */
@@ -214,9 +212,14 @@ static cnn_status row_create(layer_node *nd, const layer_env *env,
     const arch_layer *l = nd->spec;
     int variant = 0;
     if (l->k == 2 && l->stride == 2) {
+        const size_t in = (size_t)env->max_batch * (size_t)arch_size(l->in),
+                     out = (size_t)env->max_batch * (size_t)arch_size(l->out);
         pool_timing t = {.nd = nd, .env = env};
-        cnn_status st = layer_choose(nd, env, "windows", pool_variants, POOL_VARIANTS,
-                                     pool_time, &t, &variant, err);
+        tune_timing timing = {.rt = env->rt, .nbufs = 4, .counts = {in, out, out, in},
+                              .ctx = &t, .create = time_create, .enqueue = time_enqueue,
+                              .release = time_release};
+        cnn_status st = layer_choose(nd, env, "windows", pool_variants, pool_variant_count,
+                                     tune_time, &timing, &variant, err);
         if (st)
             return st;
     }

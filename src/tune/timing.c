@@ -1,5 +1,6 @@
-/* timing.c: measuring a candidate variant for the tuner: device time
- * between two markers, the minimum over a few runs. */
+/* timing.c: measuring a candidate variant for the tuner: its layer on
+ * scratch data, device time between two markers, the minimum over a few
+ * runs. */
 #include "tuner.h"
 
 static cnn_status marker(const clrt *rt, cl_event *e, cnn_error *err)
@@ -17,13 +18,14 @@ static cnn_status end_time(cl_event e, cl_ulong *t, cnn_error *err)
 
 /* One run's device time: from the end of a marker before it to the end of
  * one after it. */
-static cnn_status time_run(const clrt *rt, tune_enqueue_fn enqueue, void *ctx,
-                           double *ms, cnn_error *err)
+static cnn_status time_run(const tune_timing *tm, const cl_mem *bufs, double *ms,
+                           cnn_error *err)
 {
     cl_event e[2] = {NULL, NULL};
     cl_ulong t0, t1;
-    cnn_status st = marker(rt, &e[0], err);
-    if (!st && !(st = enqueue(ctx, err)) && !(st = marker(rt, &e[1], err))) {
+    cnn_status st = marker(tm->rt, &e[0], err);
+    if (!st && !(st = tm->enqueue(tm->ctx, bufs, err)) &&
+        !(st = marker(tm->rt, &e[1], err))) {
         cl_int rc = clWaitForEvents(1, &e[1]);
         if (rc != CL_SUCCESS)
             st = clrt_fail(err, "clWaitForEvents", rc);
@@ -36,46 +38,48 @@ static cnn_status time_run(const clrt *rt, tune_enqueue_fn enqueue, void *ctx,
     return st;
 }
 
-cnn_status tune_time_runs(const clrt *rt, int reps, tune_enqueue_fn enqueue,
-                          void *ctx, double *ms, cnn_error *err)
+/* The warm-up, then the fastest of TUNE_REPS runs. */
+static cnn_status time_runs(const tune_timing *tm, const cl_mem *bufs, double *ms,
+                            cnn_error *err)
 {
     double t;
-    cnn_status st = time_run(rt, enqueue, ctx, &t, err);
-    for (int r = 0; r < reps && !st; r++)
-        if (!(st = time_run(rt, enqueue, ctx, &t, err)) && (r == 0 || t < *ms))
+    cnn_status st = time_run(tm, bufs, &t, err);
+    for (int r = 0; r < TUNE_REPS && !st; r++)
+        if (!(st = time_run(tm, bufs, &t, err)) && (r == 0 || t < *ms))
             *ms = t;
     return st;
 }
 
-cnn_status tune_scratch(const clrt *rt, int n, const size_t *counts,
-                        cl_mem *out, cnn_error *err)
+/* The zero-filled scratch buffers into bufs (all NULL first, so a failure
+ * leaves only ones to release). */
+static cnn_status scratch(const tune_timing *tm, cl_mem *bufs, cnn_error *err)
 {
     const float zero = 0.0f;
     cnn_status st = CNN_OK;
-    for (int i = 0; i < n; i++)
-        out[i] = NULL;
-    for (int i = 0; i < n && !st; i++) {
-        st = clrt_buffer(rt, counts[i] * sizeof(float), &out[i], err);
+    if (tm->nbufs < 0 || tm->nbufs > TUNE_MAX_SCRATCH)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "timing over %d scratch buffers "
+                        "(at most %d)", tm->nbufs, TUNE_MAX_SCRATCH);
+    for (int i = 0; i < tm->nbufs && !st; i++) {
+        size_t bytes = tm->counts[i] * sizeof(float);
         cl_int rc;
-        if (!st && (rc = clEnqueueFillBuffer(rt->queue, out[i], &zero, sizeof zero, 0,
-                                             counts[i] * sizeof(float), 0, NULL,
-                                             NULL)) != CL_SUCCESS)
+        st = clrt_buffer(tm->rt, bytes, &bufs[i], err);
+        if (!st && (rc = clEnqueueFillBuffer(tm->rt->queue, bufs[i], &zero, sizeof zero, 0,
+                                             bytes, 0, NULL, NULL)) != CL_SUCCESS)
             st = clrt_fail(err, "clEnqueueFillBuffer", rc);
     }
-    for (int i = 0; i < n && st; i++)
-        clrt_release_mem(&out[i]);
     return st;
 }
 
-cnn_status tune_time_on_scratch(const clrt *rt, int n, const size_t *counts,
-                                cl_mem *bufs, int reps, tune_enqueue_fn enqueue,
-                                void *ctx, double *ms, cnn_error *err)
+cnn_status tune_time(void *timing, int index, double *ms, cnn_error *err)
 {
-    cnn_status st = tune_scratch(rt, n, counts, bufs, err);
-    if (st)
-        return st;
-    st = tune_time_runs(rt, reps, enqueue, ctx, ms, err);
-    for (int i = 0; i < n; i++)
+    const tune_timing *tm = timing;
+    cl_mem bufs[TUNE_MAX_SCRATCH] = {NULL};
+    cnn_status st = scratch(tm, bufs, err);
+    if (!st && !(st = tm->create(tm->ctx, index, bufs, err))) {
+        st = time_runs(tm, bufs, ms, err);
+        tm->release(tm->ctx);
+    }
+    for (int i = 0; i < TUNE_MAX_SCRATCH; i++)
         clrt_release_mem(&bufs[i]);
     return st;
 }

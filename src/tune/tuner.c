@@ -122,8 +122,19 @@ static cnn_status record(tuner *t, const tune_site *s, const tune_variant *v,
     return CNN_OK;
 }
 
+/* The -D options variant v's program is built with, as its kind builds it
+ * ("" when the site's variants take none). */
+static void options_of(const tune_site *s, const tune_variant *v, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (s->options)
+        s->options(v->tiles, buf, size);
+}
+
 /* The cache entry of a site on its device among these candidates: it names
- * everything the timing depended on. */
+ * everything the timing depended on. Each candidate counts with its tiles
+ * (how its kernels are launched, too) and the options its kind builds its
+ * program with from them, so the entry follows what is built. */
 static cnn_status cache_entry(const tune_site *s, const tune_variant *v,
                               const int *cand, int ncand, char *path, size_t size,
                               cnn_error *err)
@@ -135,8 +146,10 @@ static cnn_status cache_entry(const tune_site *s, const tune_variant *v,
     for (int i = 0; i < 4; i++)
         h = cache_hash(h, parts[i], strlen(parts[i]) + 1);
     for (int i = 0; i < ncand; i++) {
-        const char *options = v[cand[i]].options ? v[cand[i]].options : "";
+        char options[TUNE_OPTIONS];
+        options_of(s, &v[cand[i]], options, sizeof options);
         h = cache_hash(h, v[cand[i]].label, strlen(v[cand[i]].label) + 1);
+        h = cache_hash(h, v[cand[i]].tiles, sizeof v[cand[i]].tiles);
         h = cache_hash(h, options, strlen(options) + 1);
     }
     char name[64];
@@ -172,10 +185,12 @@ static cnn_status cache_write(const char *path, const tune_site *s,
         return st;
     fprintf(f.f, "%s\n# %s on %s (%s): %s\n", v[best].label, s->name, s->dev->name,
             s->dev->driver_version, s->shape_key);
-    for (int i = 0; i < ncand; i++)
+    for (int i = 0; i < ncand; i++) {
+        char options[TUNE_OPTIONS];
+        options_of(s, &v[cand[i]], options, sizeof options);
         if (ms[i] >= 0)
-            fprintf(f.f, "# %s [%s]: %.4f ms\n", v[cand[i]].label,
-                    v[cand[i]].options ? v[cand[i]].options : "", ms[i]);
+            fprintf(f.f, "# %s [%s]: %.4f ms\n", v[cand[i]].label, options, ms[i]);
+    }
     return atomic_file_commit(&f, err);
 }
 
