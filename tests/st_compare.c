@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "train/safetensors.h"
 
 static float *tensor(const st_header *h, const st_entry *e, size_t *count)
 {

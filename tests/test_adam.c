@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adam.h"
+#include "nn/adam.h"
 #include "ref/adam.h"
 #include "testutil.h"
 

@@ -1,7 +1,7 @@
 /* test_arch.c: architecture specs, good and bad, and their shapes. */
 #include <string.h>
 
-#include "arch.h"
+#include "nn/arch.h"
 #include "testutil.h"
 
 static const arch_shape mnist = {1, 28, 28};

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avgpool.h"
-#include "gap.h"
-#include "layer.h"
+#include "nn/avgpool.h"
+#include "nn/gap.h"
+#include "nn/layer.h"
 #include "ref/activation.h"
 #include "ref/avgpool.h"
 #include "ref/gap.h"

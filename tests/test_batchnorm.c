@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnorm.h"
-#include "layer.h"
+#include "nn/batchnorm.h"
+#include "nn/layer.h"
 #include "ref/activation.h"
 #include "ref/batchnorm.h"
 #include "testutil.h"

@@ -9,11 +9,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "idxfile.h"
-#include "safetensors.h"
+#include "train/safetensors.h"
 #include "testutil.h"
-#include "trainer.h"
+#include "train/trainer.h"
 
 #define SMALL_ARCH "conv4k3-relu-pool2-flatten-fc16-relu-fc10"
 static const arch_shape small_input = {1, 12, 12};

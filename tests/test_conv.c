@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
-#include "layer.h"
+#include "nn/conv.h"
+#include "nn/layer.h"
 #include "ref/activation.h"
 #include "ref/conv.h"
 #include "testutil.h"

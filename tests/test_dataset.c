@@ -7,11 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cifar.h"
-#include "dataset.h"
+#include "data/cifar.h"
+#include "data/dataset.h"
 #include "idxfile.h"
-#include "loader.h"
-#include "records.h"
+#include "data/loader.h"
+#include "data/records.h"
 #include "testutil.h"
 
 #define PIXELS 3072

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dense.h"
+#include "nn/dense.h"
 #include "ref/dense.h"
 #include "testutil.h"
 

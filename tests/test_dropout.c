@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dropout.h"
-#include "layer.h"
+#include "nn/dropout.h"
+#include "nn/layer.h"
 #include "ref/activation.h"
 #include "ref/dropout.h"
 #include "testutil.h"

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idx.h"
+#include "data/idx.h"
 #include "idxfile.h"
 #include "testutil.h"
 

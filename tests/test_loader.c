@@ -5,9 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "idx.h"
+#include "data/idx.h"
 #include "idxfile.h"
-#include "loader.h"
+#include "data/loader.h"
 #include "testutil.h"
 
 static dataset_split split;

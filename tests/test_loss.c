@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loss.h"
+#include "nn/loss.h"
 #include "ref/activation.h"
 #include "ref/loss.h"
 #include "testutil.h"

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "idxfile.h"
-#include "metrics_log.h"
+#include "train/metrics_log.h"
 #include "testutil.h"
 
 static metrics_row row(int epoch)

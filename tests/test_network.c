@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
-#include "dense.h"
-#include "network.h"
+#include "nn/conv.h"
+#include "nn/dense.h"
+#include "nn/network.h"
 #include "ref/adam.h"
 #include "ref/network.h"
-#include "rng.h"
+#include "util/rng.h"
 #include "testutil.h"
 
 /* A small network of the reference model's kinds, odd sizes included. */

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "idxfile.h"
-#include "pnm.h"
+#include "data/pnm.h"
 #include "testutil.h"
 
 /* header followed by n raw bytes, written to test_dir/name */

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "activation.h"
-#include "layer.h"
-#include "pool.h"
+#include "nn/activation.h"
+#include "nn/layer.h"
+#include "nn/pool.h"
 #include "ref/activation.h"
 #include "ref/pool.h"
 #include "testutil.h"

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "replicas.h"
-#include "rng.h"
+#include "parallel/replicas.h"
+#include "util/rng.h"
 #include "testutil.h"
 
 /* Dropout and odd sizes; no batch norm, whose statistics are a slice's. */

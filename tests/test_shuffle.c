@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shuffle.h"
+#include "data/shuffle.h"
 #include "testutil.h"
 
 static int is_permutation(const shuffle *s, uint64_t n)

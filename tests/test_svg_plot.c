@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "idxfile.h"
-#include "svg_plot.h"
+#include "train/svg_plot.h"
 #include "testutil.h"
 
 static char path[4096];

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "tuner.h"
+#include "tune/tuner.h"
 
 /* Three variants: v0 and v1 sum in the same order, v2 does not. Their
  * tiles: a tile size, a split. */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "clrt.h"
+#include "runtime/clrt.h"
 #include "ref/activation.h"
 
 /* What a test binary, its own command line, takes from the environment:

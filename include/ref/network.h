@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "arch.h"
+#include "nn/arch.h"
 
 /* The mode of a pass and what keys its random streams, as the device
  * network has them (network_set_stream, and Adam's step count). */

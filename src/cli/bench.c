@@ -7,13 +7,13 @@
 
 #include <jansson.h>
 
-#include "arch.h"
+#include "nn/arch.h"
 #include "cli.h"
-#include "clock.h"
-#include "comm.h"
-#include "network.h"
-#include "replicas.h"
-#include "rng.h"
+#include "util/clock.h"
+#include "parallel/comm.h"
+#include "nn/network.h"
+#include "parallel/replicas.h"
+#include "util/rng.h"
 
 static const char usage[] =
     "usage: cnn-cl bench [--device N[,N...]] [--batch N] [--steps N] [--arch SPEC]\n"

@@ -4,8 +4,8 @@
 #ifndef CLI_H
 #define CLI_H
 
-#include "cnn_error.h"
-#include "layer.h"
+#include "util/cnn_error.h"
+#include "nn/layer.h"
 
 /* Walks argv of one command. `--name value` and `--name=value` both work. */
 typedef struct {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "clrt.h"
+#include "runtime/clrt.h"
 
 static const char usage[] =
     "usage: cnn-cl devices\n"

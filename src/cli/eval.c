@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "cli.h"
-#include "dataset.h"
-#include "trainer.h"
+#include "data/dataset.h"
+#include "train/trainer.h"
 
 static const char usage[] =
     "usage: cnn-cl eval --model FILE [--device N] [--data DIR]\n"

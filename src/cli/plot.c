@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "metrics_log.h"
-#include "svg_plot.h"
+#include "train/metrics_log.h"
+#include "train/svg_plot.h"
 
 static const char usage[] =
     "usage: cnn-cl plot LOG.csv [-o FILE.svg] [--title TEXT]\n"

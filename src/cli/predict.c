@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "cli.h"
-#include "dataset.h"
-#include "loader.h"
-#include "loss.h"
-#include "pnm.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "nn/loss.h"
+#include "data/pnm.h"
 
 static const char usage[] =
     "usage: cnn-cl predict --model FILE [--device N] [--data DIR] [--first N]\n"

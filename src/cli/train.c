@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
+#include "nn/arch.h"
 #include "cli.h"
-#include "clrt.h"
-#include "comm.h"
-#include "trainer.h"
+#include "runtime/clrt.h"
+#include "parallel/comm.h"
+#include "train/trainer.h"
 
 static const char usage[] =
     "usage: cnn-cl train [--device N[,N...]] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"

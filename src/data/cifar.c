@@ -1,5 +1,5 @@
 /* cifar.c: CIFAR-10's binary batches as a data set (see cifar.h). */
-#include "cifar.h"
+#include "data/cifar.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "records.h"
+#include "data/records.h"
 
 #define PIXELS (CIFAR_CHANNELS * CIFAR_SIDE * CIFAR_SIDE)
 #define RECORD (1 + PIXELS)

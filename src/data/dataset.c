@@ -1,14 +1,14 @@
 /* dataset.c: telling the formats apart, and checking a model against a data
  * set (see dataset.h). */
-#include "dataset.h"
+#include "data/dataset.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cifar.h"
-#include "idx.h"
-#include "records.h"
+#include "data/cifar.h"
+#include "data/idx.h"
+#include "data/records.h"
 
 /* Tried in this order: a folder holding files of two formats is read as
  * the first. */

@@ -1,9 +1,9 @@
 /* idx.c: IDX parsing and validation, with gzip files decompressed once into
  * a cache. See idx.h for the format. */
-#include "idx.h"
+#include "data/idx.h"
 
-#include "cache.h"
-#include "records.h"
+#include "util/cache.h"
+#include "data/records.h"
 
 #include <errno.h>
 #include <fcntl.h>

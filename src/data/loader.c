@@ -3,7 +3,7 @@
  * Slots are filled and consumed in order. The producer only writes a FREE
  * slot and the consumer only takes a FULL one, so a slot is never handed out
  * while the caller still holds it, however slow the caller is. */
-#include "loader.h"
+#include "data/loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "records.h"
-#include "shuffle.h"
+#include "data/records.h"
+#include "data/shuffle.h"
 
 enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_HELD };
 

@@ -1,5 +1,5 @@
 /* pnm.c: see pnm.h. */
-#include "pnm.h"
+#include "data/pnm.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* records.c: reading record fields and scanning labels, for every format
  * (see records.h). */
-#include "records.h"
+#include "data/records.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* shuffle.c: a memoryless seeded permutation (see shuffle.h). */
-#include "shuffle.h"
+#include "data/shuffle.h"
 
-#include "rng.h"
+#include "util/rng.h"
 
 void shuffle_init(shuffle *s, uint64_t seed, uint64_t epoch, uint64_t n)
 {

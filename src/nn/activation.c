@@ -1,11 +1,11 @@
 /* activation.c: host side of the ReLU layer (see activation.h); the kernels
  * are in kernels/activation.cl. */
-#include "activation.h"
+#include "nn/activation.h"
 
 #include <limits.h>
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/activation.h"
 
 cnn_status relu_create(relu_layer *l, const clrt *rt, cnn_error *err)

@@ -1,6 +1,6 @@
 /* adam.c: host side of the Adam optimizer (see adam.h); the kernel is in
  * kernels/adam.cl. */
-#include "adam.h"
+#include "nn/adam.h"
 
 #include <limits.h>
 #include <math.h>

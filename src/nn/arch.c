@@ -1,6 +1,6 @@
 /* arch.c: parsing and shape-checking of architecture specs (see arch.h).
  * Everything kind-specific is in the layer table's rows. */
-#include "arch.h"
+#include "nn/arch.h"
 
 #include <limits.h>
 #include <stdio.h>

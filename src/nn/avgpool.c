@@ -1,8 +1,8 @@
 /* avgpool.c: host side of the average-pooling layer (see avgpool.h), and
  * its row of the layer table; the kernels are in kernels/avgpool.cl. */
-#include "avgpool.h"
+#include "nn/avgpool.h"
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/avgpool.h"
 
 cnn_status avgpool_create(avgpool_layer *l, const clrt *rt, int max_batch,

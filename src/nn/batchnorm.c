@@ -2,13 +2,13 @@
  * the kernels are in kernels/batchnorm.cl) and its row of the layer table,
  * token "bn". A training forward is one launch, a backward one launch (the
  * GPU variant: three and two). */
-#include "batchnorm.h"
+#include "nn/batchnorm.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/batchnorm.h"
 
 /* Values per work-item of a chunk (BATCHNORM_GPU_PER in the kernels). */

@@ -2,13 +2,13 @@
  * for the layouts). Each call enqueues a weight repacking (cheap: the weights
  * change every step) and the kernels of the pass; nothing is allocated per
  * call. */
-#include "conv.h"
+#include "nn/conv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/conv.h"
 
 /* Without a tuner: 8 chunks of the batch in the weight gradient are

@@ -1,14 +1,14 @@
 /* dense.c: the fully connected layer (see dense.h): the two GEMM paths,
  * their shared small kernels, and the timing the tuner chooses by. */
-#include "dense.h"
+#include "nn/dense.h"
 
 #include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/dense.h"
-#include "tuner.h"
+#include "tune/tuner.h"
 
 /* The candidates. A row's tiles: its path (a dense_gemm), then the fields
  * of dense_tiles in order (nt_rows, nt_cols, nn_rows, nn_vecs, kc, gpu_wm,

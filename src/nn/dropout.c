@@ -1,12 +1,12 @@
 /* dropout.c: the dropout layer's host side (see dropout.h; the kernel is in
  * kernels/dropout.cl), and its row of the layer table. */
-#include "dropout.h"
+#include "nn/dropout.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/dropout.h"
 
 cnn_status dropout_create(dropout_layer *l, const clrt *rt, int max_batch,

@@ -4,7 +4,7 @@
  * it runs nothing. */
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 
 static cnn_status flatten_shape(arch_layer *l, cnn_error *err)
 {

@@ -1,12 +1,12 @@
 /* gap.c: host side of the global average pooling layer (see gap.h), and
  * its row of the layer table; the kernels are in kernels/gap.cl. */
-#include "gap.h"
+#include "nn/gap.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/gap.h"
 
 /* A row's one number: the work-items summing a plane in a tree (two warps

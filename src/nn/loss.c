@@ -1,6 +1,6 @@
 /* loss.c: host side of softmax cross-entropy (see loss.h); the kernels are
  * in kernels/loss.cl. */
-#include "loss.h"
+#include "nn/loss.h"
 
 #include <limits.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /* network.c: composing layers into a network (see network.h). */
-#include "network.h"
+#include "nn/network.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "util/rng.h"
 
 /* Adds a parameter tensor of `layer`; offsets are aligned so each can be a
  * sub-buffer. */

@@ -1,12 +1,12 @@
 /* pool.c: host side of the max-pooling layer (see pool.h), and its row of
  * the layer table; the kernels are in kernels/pool.cl. */
-#include "pool.h"
+#include "nn/pool.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "layer.h"
+#include "nn/layer.h"
 #include "ref/pool.h"
 
 cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,

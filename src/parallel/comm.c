@@ -1,5 +1,5 @@
 /* comm.c: the job's ranks (see comm.h), through MPI when built with it. */
-#include "comm.h"
+#include "parallel/comm.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
 /* replicas.c: data-parallel training (see replicas.h). */
-#include "replicas.h"
+#include "parallel/replicas.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "util/clock.h"
 
 /* The exchange's tail, per rank: loss sum, correct count, stop signal. */
 #define TAIL 3

@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#include "batchnorm.h"
+#include "nn/batchnorm.h"
 
 /* Offset of value (sample i, position p) of channel ch. */
 #define AT(i, ch, p) (((size_t)(i) * c + (ch)) * hw + (p))

@@ -1,7 +1,7 @@
 /* dropout.c: reference inverted dropout (see ref/dropout.h). */
 #include "ref/dropout.h"
 
-#include "rng.h"
+#include "util/rng.h"
 
 /* The layer is linear in its input with a diagonal of 0 and 1 / (1 - rate),
  * so the forward and backward are one map. The mask compares with the rate

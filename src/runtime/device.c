@@ -1,5 +1,5 @@
 /* device.c: the flat device index across all OpenCL platforms. */
-#include "clrt.h"
+#include "runtime/clrt.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* errors.c: OpenCL error codes by name, with a next step for the user. */
-#include "clrt.h"
+#include "runtime/clrt.h"
 
 #include <stdio.h>
 

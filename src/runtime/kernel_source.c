@@ -4,7 +4,7 @@
  * from its own file (clrt_kernels_from). The command line takes the folder
  * from CNN_CL_KERNELS, so the messages name that variable: it is what the
  * user set and can unset. */
-#include "clrt.h"
+#include "runtime/clrt.h"
 
 #include <stdio.h>
 #include <stdlib.h>

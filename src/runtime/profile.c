@@ -1,6 +1,6 @@
 /* profile.c: per-kernel device times from OpenCL profiling events, for the
  * benchmark. Normal runs record nothing. */
-#include "clrt.h"
+#include "runtime/clrt.h"
 
 #include <stdlib.h>
 #include <string.h>

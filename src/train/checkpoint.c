@@ -1,5 +1,5 @@
 /* checkpoint.c: training state to and from safetensors (see checkpoint.h). */
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "train/safetensors.h"
 
 enum { MOMENT_M, MOMENT_V };
 

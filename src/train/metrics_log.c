@@ -1,5 +1,5 @@
 /* metrics_log.c: see metrics_log.h. */
-#include "metrics_log.h"
+#include "train/metrics_log.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "atomic_file.h"
+#include "util/atomic_file.h"
 
 enum { FIELDS = 7 };
 

@@ -1,5 +1,5 @@
 /* progress.c: the Keras-style progress bar (see progress.h). */
-#include "progress.h"
+#include "train/progress.h"
 
 #include <unistd.h>
 

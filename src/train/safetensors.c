@@ -1,8 +1,8 @@
 /* safetensors.c: the safetensors file format (see safetensors.h). jansson
  * reads and writes the JSON; this file holds the format's rules. */
-#include "safetensors.h"
+#include "train/safetensors.h"
 
-#include "atomic_file.h"
+#include "util/atomic_file.h"
 
 #include <errno.h>
 #include <jansson.h>

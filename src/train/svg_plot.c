@@ -1,12 +1,12 @@
 /* svg_plot.c: see svg_plot.h. Drawn by hand: the picture is small and fixed,
  * and a plotting library would be a dependency for two panels of lines. */
-#include "svg_plot.h"
+#include "train/svg_plot.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "util/atomic_file.h"
 
 /* Layout in SVG user units (pixels at 100%). */
 enum {

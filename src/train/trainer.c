@@ -12,7 +12,7 @@
  * where the workers wait. Every rank runs this loop over its share of each
  * batch; rank 0 alone prints, logs and writes checkpoints, and a signal at
  * any rank stops all of them at the same step. */
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include <math.h>
 #include <signal.h>
@@ -20,12 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "checkpoint.h"
-#include "clock.h"
-#include "loader.h"
-#include "metrics_log.h"
-#include "progress.h"
+#include "util/atomic_file.h"
+#include "train/checkpoint.h"
+#include "util/clock.h"
+#include "data/loader.h"
+#include "train/metrics_log.h"
+#include "train/progress.h"
 
 /* Batches the loader reads ahead. */
 #define RING_SLOTS 4

@@ -1,7 +1,7 @@
 /* timing.c: measuring a candidate variant for the tuner: its layer on
  * scratch data, device time between two markers, the minimum over a few
  * runs. */
-#include "tuner.h"
+#include "tune/tuner.h"
 
 static cnn_status marker(const clrt *rt, cl_event *e, cnn_error *err)
 {

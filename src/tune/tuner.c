@@ -1,12 +1,12 @@
 /* tuner.c: choosing kernel variants per site (see tuner.h). */
-#include "tuner.h"
+#include "tune/tuner.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "atomic_file.h"
-#include "cache.h"
+#include "util/atomic_file.h"
+#include "util/cache.h"
 
 void tuner_init(tuner *t)
 {

@@ -1,5 +1,5 @@
 /* atomic_file.c: see atomic_file.h. */
-#include "atomic_file.h"
+#include "util/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

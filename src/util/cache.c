@@ -1,5 +1,5 @@
 /* cache.c: the cache folder (see cache.h). */
-#include "cache.h"
+#include "util/cache.h"
 
 #include <errno.h>
 #include <stdio.h>

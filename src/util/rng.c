@@ -1,5 +1,5 @@
 /* rng.c: the host side of rng.h, compiled from kernels/rng.cl itself. */
-#include "rng.h"
+#include "util/rng.h"
 
 #define ulong uint64_t
 #include "kernels/rng.cl"

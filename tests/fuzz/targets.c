@@ -13,16 +13,16 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "arch.h"
-#include "checkpoint.h"
-#include "cifar.h"
-#include "dataset.h"
-#include "idx.h"
-#include "metrics_log.h"
-#include "pnm.h"
-#include "records.h"
-#include "safetensors.h"
-#include "svg_plot.h"
+#include "nn/arch.h"
+#include "train/checkpoint.h"
+#include "data/cifar.h"
+#include "data/dataset.h"
+#include "data/idx.h"
+#include "train/metrics_log.h"
+#include "data/pnm.h"
+#include "data/records.h"
+#include "train/safetensors.h"
+#include "train/svg_plot.h"
 
 /* A broken promise of a parser: libFuzzer reports the abort as a crash. */
 #define PROMISE(cond)                                                          \

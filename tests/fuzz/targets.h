@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cnn_error.h"
+#include "util/cnn_error.h"
 
 typedef cnn_status (*fuzz_target)(const uint8_t *data, size_t size);
 

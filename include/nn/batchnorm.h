@@ -1,0 +1,73 @@
+/* batchnorm: batch normalisation (Keras BatchNormalization() with its
+ * defaults; the moving variance is unbiased, as in PyTorch).
+ *
+ * Per channel c of an (N, C, H, W) input, over its m = N*H*W values; a flat
+ * input is (N, C, 1, 1), so the same layer normalises each feature over the
+ * batch. Training uses the batch's mean and biased variance and moves the
+ * running statistics towards them; inference uses the running statistics.
+ *
+ * The functions only enqueue work on rt's queue; nothing is allocated per
+ * call. Each reduction is one work-group per channel summing in a fixed
+ * order, so results are bit-reproducible (no atomics). */
+#ifndef BATCHNORM_H
+#define BATCHNORM_H
+
+#include "runtime/clrt.h"
+#include "tune/tuner.h"
+
+#define BATCHNORM_EPSILON 1e-3 /* added to the variance */
+#define BATCHNORM_MOMENTUM 0.99 /* running = MOMENTUM * running + (1 - MOMENTUM) * batch */
+
+typedef struct {
+    const clrt *rt;
+    int max_batch, c, hw;
+    size_t local; /* work-items per channel (per chunk when gpu): a power
+                     of two <= CLRT_WORK_GROUP */
+    int gpu;      /* the GPU variant's kernels (below) train */
+    cl_kernel train, infer, backward;
+    cl_kernel gpu_sums, gpu_normalize, gpu_grad_sums, gpu_grad;
+    cl_mem stats; /* (2, C): mean and 1/sqrt(var + eps) of the last training
+                     forward, for the backward pass */
+    cl_mem part;  /* gpu: (2, C, chunks at max_batch) partial sums */
+} batchnorm_layer;
+
+/* The training kernels' tuner site ("<name>.reduce", kind "bn"): "channel",
+ * one work-group per channel walking runs of 256 values with 16-wide
+ * vectors (for CPUs), or "gpu" (TUNE_NOT_CPU), one work-group per chunk of
+ * 4 values per work-item of a channel, the chunks' partial sums then summed
+ * in a fixed order (five launches per step instead of two, but C times the
+ * number of chunks of work-groups instead of C). Their sums run in other
+ * orders, so their keys differ. A row's tiles[0] says which. */
+enum { BATCHNORM_PER_CHANNEL, BATCHNORM_PER_CHUNK };
+extern const tune_variant batchnorm_variants[];
+extern const int batchnorm_variant_count;
+
+/* A layer for inputs (N, c, h, w) with N <= max_batch (h = w = 1 when
+ * flat), as batchnorm_variants[variant]. Bad shapes are CNN_ERR_INPUT. On
+ * failure nothing needs releasing. */
+cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
+                            int c, int h, int w, int variant, cnn_error *err);
+void batchnorm_release(batchnorm_layer *l);
+
+/* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.
+ * x and y are (N, C, H, W); gamma, beta, running_mean, running_var are (C).
+ * training: mean and var are the batch's (var biased, over N*H*W values);
+ * running_mean and running_var are updated in place, the variance entering
+ * unbiased (var * m / (m - 1), or var when m = 1); the batch statistics are
+ * kept for batchnorm_backward.
+ * Otherwise mean and var are running_mean and running_var, left unchanged. */
+cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
+                             cl_mem x, cl_mem gamma, cl_mem beta,
+                             cl_mem running_mean, cl_mem running_var,
+                             cl_mem y, cnn_error *err);
+
+/* Gradients through the training forward that last ran on this x (its batch
+ * statistics): dgamma = sum(dy * xhat), dbeta = sum(dy), both (C) and
+ * overwritten, and dx = gamma / sqrt(var + eps) * (dy - mean(dy)
+ * - xhat * mean(dy * xhat)), skipped when NULL; sums and means per channel
+ * over N*H*W. x, dy and dx are (N, C, H, W), gamma is (C). */
+cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
+                              cl_mem gamma, cl_mem dy, cl_mem dx,
+                              cl_mem dgamma, cl_mem dbeta, cnn_error *err);
+
+#endif

@@ -1,0 +1,220 @@
+/* layer: the table of layer kinds.
+ *
+ * A layer kind (conv, pool, bn, ...) is one row of layer_kinds[] (see
+ * src/nn/layer.c) and its own files: src/nn/<kind>.c (the row, the host
+ * side and the spec token's parser), kernels/<kind>.cl, src/ref/<kind>.c
+ * (the plain C reference, in double). The arch parser, the network's
+ * forward and backward loops, the summary, the checkpoint and the reference
+ * network only ever go through a row; no code outside a kind's own files
+ * names a kind. docs/LAYERS.md says how to add one.
+ *
+ * Shapes are per sample, (C, H, W); a flat vector of N features is
+ * (N, 1, 1). Device activations are (batch, C, H, W), contiguous. */
+#ifndef LAYER_H
+#define LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/clrt.h"
+#include "tune/tuner.h"
+
+#define LAYER_MAX_PARAMS 4
+
+/* A per-sample shape: channels x height x width; (n, 1, 1) when flat. */
+typedef struct {
+    int c, h, w;
+} arch_shape;
+
+typedef struct layer_kind layer_kind;
+
+/* One parsed spec token: the kind and the settings its parser read, and
+ * the shapes arch_parse worked out. Kinds use the fields they need. */
+typedef struct {
+    const layer_kind *kind;
+    int units;             /* conv filters, dense outputs */
+    int k;                 /* conv kernel size, pool window */
+    int stride;            /* conv and pool stride */
+    int same;              /* conv 'same' padding */
+    int pad_top, pad_left; /* the padding before the first row and column */
+    double rate;           /* dropout rate */
+    arch_shape in, out;
+    char token[32];        /* as written in the spec: "conv32k3same" */
+    char name[16];         /* the kind's prefix and a running count: "conv1" */
+} arch_layer;
+
+/* How a parameter tensor starts. */
+typedef enum {
+    LAYER_INIT_ZERO,
+    LAYER_INIT_ONE,
+    LAYER_INIT_GLOROT, /* uniform in +-sqrt(6 / (fan_in + fan_out)), Keras' default */
+} layer_init;
+
+/* A parameter tensor a kind declares, named "<layer>.<what>". */
+typedef struct {
+    const char *what;    /* "weight", "bias", "running_mean" */
+    int ndim;
+    int shape[4];
+    layer_init init;
+    int fan_in, fan_out; /* for LAYER_INIT_GLOROT */
+    int trainable;       /* 0: state the layer itself updates (batch norm's
+                            moving statistics); its gradient stays zero, so
+                            Adam leaves it as the layer wrote it */
+} layer_param;
+
+/* A parameter tensor of a built network: "conv1.weight", (32, 1, 3, 3), at
+ * `offset` floats into the network's flat parameter and gradient buffers. */
+typedef struct {
+    char name[32];
+    int ndim;
+    int shape[4];
+    size_t count;
+    size_t offset;
+    layer_param decl;    /* what the kind declared */
+    cl_mem param, grad;  /* sub-buffers of the flat buffers */
+} net_tensor;
+
+/* A layer of a built network. */
+typedef struct {
+    const arch_layer *spec; /* kind, settings, shapes, name */
+    int relu;               /* a ReLU fused into this layer (LAYER_FUSES_RELU) */
+    net_tensor *params[LAYER_MAX_PARAMS]; /* in the order the kind declared */
+    int nparams;
+    cl_mem y, dy;           /* output and its gradient, (max_batch, out) */
+    void *op;               /* the kind's device state, from create */
+} layer_node;
+
+/* What every layer of a network is built with. */
+typedef struct {
+    const clrt *rt;
+    int max_batch;
+    tuner *tune;     /* asked once per site by kinds with variants (tuner.h);
+                        NULL: each site's first variant */
+    int input_gradient; /* whether backward will be asked for dx (not for
+                           the first trainable layer, nor before it) */
+} layer_env;
+
+/* One pass over a batch. */
+typedef struct {
+    int n;          /* samples in the batch, <= max_batch */
+    int training;   /* 1: training (dropout masks, batch statistics);
+                       0: inference (identity dropout, moving statistics) */
+    uint64_t key;   /* this layer's random stream for this step (rng.h) */
+    int first;      /* the batch's first sample in the whole batch, when
+                       data-parallel training splits it between devices
+                       (random draws follow the sample); 0 otherwise */
+} layer_pass;
+
+/* The reference's pass: the same, for the plain C layers. */
+typedef layer_pass ref_pass;
+
+enum {
+    LAYER_FUSES_RELU = 1 << 0, /* a following 'relu' token folds into it */
+    LAYER_VIEW = 1 << 1,       /* output is the input, reshaped (flatten) */
+    LAYER_SPATIAL = 1 << 2,    /* needs a (C, H, W) input: not after a flat one */
+    LAYER_FLAT_IN = 1 << 3,    /* needs a flat input (dense) */
+    LAYER_FLAT_OUT = 1 << 4,   /* gives a flat output (flatten, dense, gap) */
+    LAYER_CLASSES = 1 << 5,    /* may end the network as the class scores */
+    LAYER_IS_RELU = 1 << 6,    /* folds into a LAYER_FUSES_RELU layer before it */
+};
+
+struct layer_kind {
+    const char *prefix;  /* the token's start and the layer names' stem */
+    const char *syntax;  /* for messages: "conv<F>k<K>[s<S>][same]" */
+    const char *keras;   /* the summary's type: "Conv2D" */
+    unsigned flags;
+
+    /* Reads the rest of a token after its prefix into l (kind and token
+     * are already set). A bad token is CNN_ERR_INPUT naming it. */
+    cnn_status (*parse)(const char *rest, arch_layer *l, cnn_error *err);
+    /* Sets l->out (and any padding) from l->in; an impossible shape is
+     * CNN_ERR_INPUT naming the token. */
+    cnn_status (*shape)(arch_layer *l, cnn_error *err);
+    /* Declares the parameter tensors into out (at most LAYER_MAX_PARAMS);
+     * returns how many. NULL: none. */
+    int (*params)(const arch_layer *l, layer_param *out);
+
+    /* Device side. op_size: bytes of the kind's device state; the network
+     * gives create a zeroed block of that size in nd->op and frees it after
+     * release (layer_node_create, layer_node_release). create builds the
+     * state (kernels, scratch) for batches of up to env->max_batch and on
+     * failure leaves nothing to release; release frees what create made.
+     * A kind that can run more than one way asks env->tune here, once per
+     * node, with the node's name as the site (tuner.h). 0 and NULL for a
+     * view. */
+    size_t op_size;
+    cnn_status (*create)(layer_node *nd, const layer_env *env, cnn_error *err);
+    void (*release)(layer_node *nd);
+    /* Enqueues nd->y from x: (n, in) -> (n, out). */
+    cnn_status (*forward)(layer_node *nd, const layer_pass *p, cl_mem x,
+                          cnn_error *err);
+    /* Enqueues the gradients from nd->dy (of nd->y, after a fused ReLU):
+     * dx (n, in), skipped when NULL, and every trainable parameter's grad
+     * (overwritten). x is the forward's input, nd->y its output. */
+    cnn_status (*backward)(layer_node *nd, const layer_pass *p, cl_mem x,
+                           cl_mem dx, cnn_error *err);
+
+    /* The reference, in double, nothing fused. params and grads list the
+     * layer's tensors as params() declares them; y is (n, out). The
+     * forward may update non-trainable tensors in training. */
+    void (*ref_forward)(const arch_layer *l, const ref_pass *p,
+                        double *const *params, const double *x, double *y);
+    /* dx (n, in; skipped when NULL) and the trainable grads (overwritten)
+     * from dy (n, out). */
+    void (*ref_backward)(const arch_layer *l, const ref_pass *p,
+                         double *const *params, const double *x,
+                         const double *y, const double *dy, double *dx,
+                         double *const *grads);
+
+    /* Floating-point operations of the forward pass per sample, counting
+     * a multiply-add as two (for `cnn-cl bench`); NULL: negligible. */
+    double (*flops)(const arch_layer *l);
+};
+
+/* The table, in the order tokens are matched (a longer prefix first). */
+extern const layer_kind *const layer_kinds[];
+extern const int layer_kind_count;
+
+/* Elements of one sample of shape s. */
+long arch_size(arch_shape s);
+
+/* Builds nd's device state: a zeroed block of kind->op_size bytes in
+ * nd->op, then kind->create; on failure the block is freed and nd->op is
+ * NULL. Out of host memory is CNN_ERR_RUNTIME naming the layer. A view
+ * (no create) gets nothing. */
+cnn_status layer_node_create(layer_node *nd, const layer_env *env,
+                             cnn_error *err);
+/* kind->release, then frees nd->op and sets it to NULL; nothing when
+ * nd->op is NULL, so it is safe on a half-built network and twice. */
+void layer_node_release(layer_node *nd);
+
+/* The random stream of layer `index` (its place in the arch) at a training
+ * step: keyed by (seed, epoch, step, index), so repeated and resumed runs
+ * draw the same dropout masks. The network and the reference both use it. */
+uint64_t layer_stream_key(uint64_t seed, uint64_t epoch, uint64_t step, int index);
+
+/* Helpers for parsers: a decimal number >= 1 at *p, advancing it (-1 when
+ * there is none or it is out of range); and the error for a token that
+ * does not follow l->kind->syntax. */
+long layer_parse_number(const char **p);
+cnn_status layer_bad_token(const arch_layer *l, cnn_error *err);
+
+/* Ready-made row functions: parse for a token with no settings (anything
+ * after the prefix is a bad token), and shape for an output shaped as the
+ * input. */
+cnn_status layer_parse_none(const char *rest, arch_layer *l, cnn_error *err);
+cnn_status layer_shape_same(arch_layer *l, cnn_error *err);
+
+/* For the kinds' device ops: a batch of n outside 1..max_batch, the batch
+ * an op was created for, is CNN_ERR_INPUT naming `what` ("convolution"). */
+cnn_status layer_check_batch(const char *what, int n, int max_batch,
+                             cnn_error *err);
+
+/* For kinds whose one site depends on the input's shape and the batch
+ * alone: asks env->tune to choose among v[0..n) for site "<layer>.<what>"
+ * of nd's kind, keyed "<token> in=CxHxW batch=B" (tuner_choose). */
+cnn_status layer_choose(const layer_node *nd, const layer_env *env, const char *what,
+                        const tune_variant *v, int n, tune_time_fn time_fn, void *ctx,
+                        int *chosen, cnn_error *err);
+
+#endif

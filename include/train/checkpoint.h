@@ -1,0 +1,75 @@
+/* checkpoint: a network's full training state as a safetensors file.
+ *
+ * Tensors: every parameter under its network name ("conv1.weight", PyTorch
+ * layout), and Adam's moments as "adam.m.<name>" and "adam.v.<name>".
+ * __metadata__ holds the arch spec, the data's shape, the position in
+ * training (epoch, batch within it, Adam step), the seed and the settings a
+ * resumed run must keep, among them the kernel variants that computed the
+ * weights (tuner.h), so resuming continues bit-exactly. Version 1 files,
+ * which name one dense GEMM path ("gemm") instead, still load.
+ *
+ * Every tensor's CRC-32 is in the metadata too (safetensors.h); loading
+ * checks each tensor it reads against it. A file without checksums (an older
+ * cnn-cl's, or rewritten by another tool) loads unchecked, and its
+ * checkpoint_meta.note says so for the command line to print. */
+#ifndef CHECKPOINT_H
+#define CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "nn/network.h"
+#include "parallel/replicas.h"
+
+#define CHECKPOINT_FORMAT_VERSION 2
+
+typedef struct {
+    char arch[1024];
+    arch_shape input;
+    int classes;
+    long epoch;          /* epochs completed */
+    long batch;          /* batches done of epoch `epoch` (0 at a boundary) */
+    long step;           /* Adam steps taken */
+    uint64_t seed;
+    long samples;        /* training samples per epoch */
+    int batch_size;
+    float lr;
+    char variants[1024]; /* tuner_arithmetic's record: how the weights were
+                            computed ("fc1=kernel;fc2=kernel"); from a
+                            version 1 file, "fc=<its gemm>" */
+    double loss_sum, correct, seconds; /* the partial epoch's running totals */
+    char note[512];      /* read only: one line for the user ("FILE has no
+                            checksums ..."), or "" */
+} checkpoint_meta;
+
+/* Writes the network's parameters, Adam's moments and `meta` atomically.
+ * Waits for the device. */
+cnn_status checkpoint_save(const char *path, network *net,
+                           const checkpoint_meta *meta, cnn_error *err);
+
+/* Reads and checks the metadata of a checkpoint, so the caller can build the
+ * network it describes. Sets meta->note when the file has no checksums. */
+cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
+                                cnn_error *err);
+
+/* Loads parameters (and, with adam set, Adam's moments and step) into net.
+ * Every tensor's name, dtype, shape and byte range is checked against the
+ * network, and its bytes against their CRC-32; a mismatch is CNN_ERR_INPUT
+ * naming the file and the tensor. */
+cnn_status checkpoint_load(const char *path, network *net, int adam,
+                           cnn_error *err);
+
+/* Builds the network a checkpoint describes on rt, for batches of up to
+ * max_batch, with its weights loaded (not Adam's state): for eval and
+ * predict. Inference needs no bit-exact match, so the layers' variants are
+ * tune's choices, whatever the checkpoint recorded. */
+cnn_status checkpoint_open_network(const char *path, const clrt *rt,
+                                   int max_batch, tuner *tune, network *net,
+                                   checkpoint_meta *meta, cnn_error *err);
+
+/* The same on the opened workers r (replicas_create), for whole batches of
+ * up to `batch`, every device loading the weights: for evaluation
+ * (trainer_evaluate). On failure, replicas_close releases what was built. */
+cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
+                                    tuner *tune, checkpoint_meta *meta, cnn_error *err);
+
+#endif

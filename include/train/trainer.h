@@ -1,0 +1,63 @@
+/* trainer: the training loop — streams shuffled batches from the loader into
+ * the network, one wait per step with the next step already queued, prints
+ * Keras-style progress, validates on the test set after every epoch, logs a
+ * CSV row and writes a checkpoint at the end of every epoch and when SIGINT
+ * or SIGTERM asks it to stop. A resumed run continues bit-exactly. */
+#ifndef TRAINER_H
+#define TRAINER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data/dataset.h"
+#include "parallel/comm.h"
+#include "nn/network.h"
+#include "parallel/replicas.h"
+#include "tune/tuner.h"
+
+typedef struct {
+    int devices[REPLICAS_MAX_DEVICES]; /* this process's, in slice order */
+    int ndevices;
+    comm *comm;            /* the job's ranks (one when not under mpirun) */
+    const char *data;      /* a data folder (IDX or CIFAR-10; see dataset.h) */
+    const char *kernels;   /* NULL, or a folder of .cl files to build instead
+                              of the embedded kernels (clrt_open) */
+    int epochs;            /* total, counting epochs a resumed run already did */
+    int batch;
+    float lr;
+    uint64_t seed;
+    const char *arch;      /* NULL: the checkpoint's when resuming, else default */
+    const char *save;      /* checkpoint path */
+    const char *resume;    /* NULL or a checkpoint to continue */
+    const char *log;       /* NULL or a CSV path */
+    long limit;            /* 0: every training sample */
+    int quiet;
+    tuner tune;            /* forced variants, allow-different; a resumed run
+                              adds the checkpoint's record as required */
+    /* Which options the user gave, so a resumed run can tell a conflict
+     * with the checkpoint from a default. */
+    int set_batch, set_lr, set_seed;
+} train_options;
+
+typedef struct {
+    double val_loss, val_accuracy;
+    int epochs_done;
+    int signal;            /* the signal that stopped training, or 0 */
+    replicas_timing timing; /* with several workers: where the steps' time went */
+    int saved_epochs;      /* the epochs the last end-of-epoch checkpoint this
+                              run wrote holds; 0: it wrote none */
+} train_result;
+
+cnn_status train_run(const train_options *o, train_result *r, cnn_error *err);
+
+/* Streams a whole split through the forward pass of r's workers, in
+ * batches of a slice of up to their networks' max_batch each: mean loss
+ * and accuracy, and, when confusion is not NULL, the classes x classes
+ * counts of the network's classes (row: true label, column: prediction;
+ * with several ranks, each rank's share only). The split's labels must be
+ * below the network's class count. */
+cnn_status trainer_evaluate(replicas *r, const dataset_split *split,
+                            double *loss, double *accuracy, long *confusion,
+                            cnn_error *err);
+
+#endif
