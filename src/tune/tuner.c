@@ -194,6 +194,16 @@ static cnn_status cache_write(const char *path, const tune_site *s,
     return atomic_file_commit(&f, err);
 }
 
+/* A candidate whose timing failed: a note for the user, and its reason
+ * appended to `reasons` for the failure should none run. */
+static void skipped(tuner *t, const tune_site *s, const tune_variant *v, const char *why,
+                    char *reasons, size_t size)
+{
+    note(t, "%s: variant %s skipped: %.300s", s->name, v->label, why);
+    snprintf(reasons + strlen(reasons), size - strlen(reasons), "%s%s: %s",
+             *reasons ? "; " : "", v->label, why);
+}
+
 /* Times each candidate and keeps the fastest; a failing one is skipped. */
 static cnn_status time_all(tuner *t, const tune_site *s, const tune_variant *v,
                            const int *cand, int ncand, tune_time_fn time_fn, void *ctx,
@@ -208,9 +218,7 @@ static cnn_status time_all(tuner *t, const tune_site *s, const tune_variant *v,
         ms[i] = -1;
         if (time_fn(ctx, cand[i], &ms[i], &e)) {
             ms[i] = -1;
-            note(t, "%s: variant %s skipped: %.300s", s->name, v[cand[i]].label, e.msg);
-            snprintf(reasons + strlen(reasons), sizeof reasons - strlen(reasons),
-                     "%s%s: %s", *reasons ? "; " : "", v[cand[i]].label, e.msg);
+            skipped(t, s, &v[cand[i]], e.msg, reasons, sizeof reasons);
         } else if (*best < 0 || ms[i] < ms[*best]) {
             *best = i;
         }
@@ -320,9 +328,7 @@ static cnn_status quick_default(tuner *t, const tune_site *s, const tune_variant
             *chosen = order[i];
             return CNN_OK;
         }
-        note(t, "%s: variant %s skipped: %.300s", s->name, v[order[i]].label, e.msg);
-        snprintf(reasons + strlen(reasons), sizeof reasons - strlen(reasons), "%s%s: %s",
-                 *reasons ? "; " : "", v[order[i]].label, e.msg);
+        skipped(t, s, &v[order[i]], e.msg, reasons, sizeof reasons);
     }
     return cnn_fail(err, CNN_ERR_RUNTIME, "%s: no variant ran here: %s", s->name, reasons);
 }
@@ -399,7 +405,6 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
             if ((st = quick_default(t, s, v, order, ncand, time_fn, ctx, chosen, err)))
                 return st;
             how = TUNE_DEFAULT;
-            have_cache = 1; /* nothing to cache yet */
         } else if ((st = time_all(t, s, v, cand, ncand, time_fn, ctx, ms, &best, err))) {
             return st;
         } else {
@@ -408,7 +413,7 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
             if (have_cache)
                 have_cache = !cache_write(path, s, v, cand, ms, ncand, best, &e);
         }
-        if (!have_cache)
+        if (!have_cache && how != TUNE_DEFAULT)
             note(t, "%s: choice not cached: %.300s", s->name, e.msg);
     }
     if (missing)
