@@ -38,7 +38,7 @@ static cnn_status create(conv_layer *l, shape s, int max_batch,
     geometry g = geometry_of(s);
     return conv_create(l, test_rt(), max_batch, s.c, s.h, s.w, s.oc, s.k,
                        g.stride, g.pad_top, g.pad_left, g.oh, g.ow, s.relu,
-                       tiles, err);
+                       tiles, CONV_BACKWARD, err);
 }
 
 /* Sub-buffer `bytes` at `offset` of parent, for parameters that live inside
@@ -370,35 +370,48 @@ START_TEST(rejects_bad_shapes)
     const clrt *rt = test_rt();
     /* 'valid' 3x3 on a 2x8 input: no output row. */
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 2, 8, 4, 3, 1, 0, 0, 0, 6, 0,
-                                 NULL, &err), CNN_ERR_INPUT);
+                                 NULL, CONV_BACKWARD, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "kernel 3"));
     /* Padding as large as the kernel: the first window misses the input. */
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 3, 0, 12, 6, 0,
-                                 NULL, &err), CNN_ERR_INPUT);
+                                 NULL, CONV_BACKWARD, &err), CNN_ERR_INPUT);
     /* Stride 2, 'same' on 7 rows is 4 of them; a fifth starts at row 7. */
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 5, 4, 0,
-                                 NULL, &err), CNN_ERR_INPUT);
+                                 NULL, CONV_BACKWARD, &err), CNN_ERR_INPUT);
     ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 0, 0, 0, 6, 6, 0,
-                                 NULL, &err), CNN_ERR_INPUT);
+                                 NULL, CONV_BACKWARD, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "stride 0"));
-    TEST_OK(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 4, 4, 0, NULL, &err), err);
+    TEST_OK(conv_create(&l, rt, 4, 3, 7, 7, 4, 3, 2, 1, 1, 4, 4, 0, NULL, CONV_BACKWARD, &err), err);
     conv_release(&l);
     /* GEMM tiles no kernel has, and chunks not of whole steps. */
     conv_tiles t = conv_default_tiles;
     t.data_gemm = 48;
-    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t,
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t, CONV_BACKWARD,
                                  &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "GEMM tiles 0, 48, 0"));
     t = conv_default_tiles;
     t.weights_gemm = 32;
     t.gemm_chunk = 40;
-    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t,
+    ck_assert_int_eq(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, &t, CONV_BACKWARD,
                                  &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "chunk 40"));
-    TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, NULL, &err), err);
+    TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, NULL, CONV_BACKWARD, &err), err);
     ck_assert_int_eq(conv_forward(&l, 5, NULL, NULL, NULL, NULL, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
+    conv_release(&l);
+    /* A layer built without a backward pass refuses it. */
+    TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, NULL, CONV_WEIGHTS,
+                        &err), err);
+    ck_assert_ptr_null(l.backward_data);
+    ck_assert_int_eq(conv_backward(&l, 4, NULL, NULL, NULL, NULL, l.wf, NULL, NULL, &err),
+                     CNN_ERR_RUNTIME);
+    ck_assert_ptr_nonnull(strstr(err.msg, "built without it"));
+    conv_release(&l);
+    TEST_OK(conv_create(&l, rt, 4, 3, 8, 8, 4, 3, 1, 0, 0, 6, 6, 0, NULL, 0, &err), err);
+    ck_assert_ptr_null(l.backward_weights);
+    ck_assert_int_eq(conv_backward(&l, 4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, &err),
+                     CNN_ERR_RUNTIME);
     conv_release(&l);
 }
 END_TEST

@@ -37,9 +37,15 @@ typedef struct {
 /* The defaults: what a layer gets without a tuner. */
 extern const conv_tiles conv_default_tiles;
 
+/* The backward passes a layer is built for: a network's first trainable
+ * layer computes no dx, and eval and predict no backward at all, so their
+ * kernels are neither built nor given scratch. */
+enum { CONV_DATA = 1, CONV_WEIGHTS = 2, CONV_BACKWARD = CONV_DATA | CONV_WEIGHTS };
+
 typedef struct {
     const clrt *rt;
     int max_batch, c, h, w, oc, k, relu;
+    int backward; /* CONV_DATA, CONV_WEIGHTS: the passes built */
     conv_tiles tiles;
     int stride, pad_top, pad_left;
     int oh, ow;  /* output size */
@@ -82,11 +88,13 @@ int conv_axis(int in, int k, int stride, int same, int *out, int *pad);
  * oh, ow). Every window must overlap the input: 0 <= pad_top < k and
  * (oh-1)*stride - pad_top < h, likewise for the columns. relu fuses
  * max(., 0) into the forward. tiles NULL means conv_default_tiles. Bad
- * shapes are CNN_ERR_INPUT. On failure nothing needs releasing. */
+ * shapes are CNN_ERR_INPUT. backward says which backward passes to build
+ * (CONV_DATA, CONV_WEIGHTS); conv_backward asks for no other. On failure
+ * nothing needs releasing. */
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                        int h, int w, int oc, int k, int stride, int pad_top,
                        int pad_left, int oh, int ow, int relu,
-                       const conv_tiles *tiles, cnn_error *err);
+                       const conv_tiles *tiles, int backward, cnn_error *err);
 void conv_release(conv_layer *l);
 
 /* y = conv(x, w) + b, then max(y, 0) if the layer has relu.

@@ -245,7 +245,7 @@ static int gemm_tiles_valid(const conv_tiles *t)
 cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                        int h, int w, int oc, int k, int stride, int pad_top,
                        int pad_left, int oh, int ow, int relu,
-                       const conv_tiles *tiles, cnn_error *err)
+                       const conv_tiles *tiles, int backward, cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     if (max_batch < 1 || c < 1 || oc < 1 || k < 1 || h < 1 || w < 1 ||
@@ -266,7 +266,8 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                       .w = w, .oc = oc, .k = k, .relu = relu != 0,
                       .tiles = tiles ? *tiles : conv_default_tiles,
                       .stride = stride, .pad_top = pad_top,
-                      .pad_left = pad_left, .oh = oh, .ow = ow};
+                      .pad_left = pad_left, .oh = oh, .ow = ow,
+                      .backward = backward & CONV_BACKWARD};
     /* The rows and columns the windows cover, padding included. */
     l->hp = (oh - 1) * stride + k;
     l->wp = (ow - 1) * stride + k;
@@ -277,7 +278,8 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
         l->splits = (int)((rows - 1 + (size_t)t->gemm_chunk - 1) / (size_t)t->gemm_chunk);
     else
         l->splits = t->chunks && t->chunks < max_batch ? t->chunks : max_batch;
-    l->uses_dzt = !t->weights_gemm || !t->data_gemm;
+    const int data = l->backward & CONV_DATA, weights = l->backward & CONV_WEIGHTS;
+    l->uses_dzt = (weights && !t->weights_gemm) || (data && !t->data_gemm);
 
     const char *names[] = {"conv_pack_weights", "conv_pad", "conv_dz",
                            t->weights_gemm ? "conv_gpu_weights_sum"
@@ -288,18 +290,21 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
         cl_mem *m;
         size_t words; /* of 4 bytes: floats, or the tables' ints */
     } buffers[] = {{&l->wf, t->gemm ? 0 : pad16(oc) * c * kk},
-                   {&l->wb, pad16(c) * oc * kk},
+                   {&l->wb, data ? pad16(c) * oc * kk : 0},
                    {&l->dzt, l->uses_dzt ? rows * pad16(oc) : 0},
-                   {&l->part, t->weights_gemm
+                   {&l->part, !weights ? 0
+                              : t->weights_gemm
                                   ? (size_t)l->splits * oc * (c * kk + 1)
                                   : (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)},
                    {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0},
-                   {&l->taps, t->gemm || t->weights_gemm ? (size_t)c * kk : 0},
-                   {&l->data_taps, t->data_gemm ? 4 * kk * oc : 0}};
+                   {&l->taps, t->gemm || (weights && t->weights_gemm) ? (size_t)c * kk : 0},
+                   {&l->data_taps, data && t->data_gemm ? 4 * kk * oc : 0}};
     cl_kernel *const passes[3] = {&l->forward, &l->backward_data, &l->backward_weights};
     cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
+    const int built[3] = {1, data, weights};
     for (int site = 0; st == CNN_OK && site < 3; site++)
-        st = site_kernel(l, site, passes[site], err);
+        if (built[site])
+            st = site_kernel(l, site, passes[site], err);
     for (size_t i = 0; st == CNN_OK && i < sizeof buffers / sizeof buffers[0]; i++)
         if (buffers[i].words)
             st = clrt_buffer(rt, buffers[i].words * sizeof(float), buffers[i].m, err);
@@ -321,6 +326,11 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     return CNN_OK;
 }
 
+/* conv.cl's kernels run in work-groups of 16 work-items along the first dimension, which each
+ * bounds-checks: one shape for every layer and batch, so a compiler that
+ * specializes a kernel per work-group shape (PoCL) builds it once. */
+static const size_t conv_local[3] = {16, 1, 1};
+
 /* Packs w (OC, C, K, K) into out for the forward (data 0) or backward-data
  * (data 1) kernels; see conv_pack_weights. */
 static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int data,
@@ -332,7 +342,7 @@ static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int data,
     cnn_status st = clrt_set_args(l->pack, err, 6, sizeof w, &w, sizeof out,
                                   &out, sizeof l->oc, &l->oc, sizeof l->c,
                                   &l->c, sizeof l->k, &l->k, sizeof data, &data);
-    return st ? st : clrt_launch(l->rt, l->pack, 2, global, NULL, NULL, err);
+    return st ? st : clrt_launch(l->rt, l->pack, 2, global, conv_local, NULL, err);
 }
 
 /* A pass's useful multiply-adds, for the benchmark's per-kernel GFLOPS
@@ -372,7 +382,7 @@ static cnn_status padded_input(const conv_layer *l, int n, cl_mem x, cl_mem *out
                                   sizeof l->h, &l->h, sizeof l->w, &l->w, sizeof l->hp,
                                   &l->hp, sizeof l->wp, &l->wp, sizeof l->pad_top,
                                   &l->pad_top, sizeof l->pad_left, &l->pad_left);
-    return st ? st : clrt_launch(l->rt, l->pad, 2, global, NULL, NULL, err);
+    return st ? st : clrt_launch(l->rt, l->pad, 2, global, conv_local, NULL, err);
 }
 
 /* Launches a conv_gpu.cl GEMM with tiles of `tile` a side over `cols`
@@ -420,7 +430,7 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
                            sizeof l->relu, &l->relu, sizeof has_bias, &has_bias);
     if (st == CNN_OK && l->stride > 1)
         st = set_stride(l, l->forward, 11, err);
-    return st ? st : clrt_launch(l->rt, l->forward, 3, global, NULL, NULL, err);
+    return st ? st : clrt_launch(l->rt, l->forward, 3, global, conv_local, NULL, err);
 }
 
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
@@ -457,7 +467,7 @@ static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, i
                                   sizeof nper, &nper, sizeof n, &n);
     if (st == CNN_OK && l->stride > 1)
         st = set_stride(l, l->backward_weights, 10, err);
-    if (st || (st = clrt_launch(l->rt, l->backward_weights, 3, g_w, NULL, NULL,
+    if (st || (st = clrt_launch(l->rt, l->backward_weights, 3, g_w, conv_local, NULL,
                                 err)))
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
@@ -466,7 +476,7 @@ static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, i
                        &l->part, sizeof dw, &dw, sizeof db, &db, sizeof ckk,
                        &ckk, sizeof ckkp, &ckkp, sizeof l->oc, &l->oc,
                        sizeof splits, &splits);
-    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 2, g_sum, NULL,
+    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 2, g_sum, conv_local,
                                  NULL, err);
 }
 
@@ -491,7 +501,8 @@ static cnn_status weights_gemm(const conv_layer *l, int n, cl_mem in, int h, int
     st = clrt_set_args(l->backward_weights_sum, err, 6, sizeof l->part, &l->part,
                        sizeof dw, &dw, sizeof db, &db, sizeof ckk, &ckk,
                        sizeof l->oc, &l->oc, sizeof chunks, &chunks);
-    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 1, g_sum, NULL,
+    const size_t local = CLRT_WORK_GROUP;
+    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 1, g_sum, &local,
                                  NULL, err);
 }
 
@@ -514,7 +525,7 @@ static cnn_status data_direct(const conv_layer *l, int n, cl_mem dx, cnn_error *
                                   &l->pad_top, sizeof l->pad_left, &l->pad_left,
                                   sizeof l->oh, &l->oh, sizeof l->ow, &l->ow,
                                   sizeof zero, &zero);
-    return st ? st : clrt_launch(l->rt, l->backward_data, 3, g_dx, NULL, NULL, err);
+    return st ? st : clrt_launch(l->rt, l->backward_data, 3, g_dx, conv_local, NULL, err);
 }
 
 /* dx from y, dy and wb by conv_gpu.cl's GEMM. */
@@ -543,7 +554,7 @@ static cnn_status transpose_dz(const conv_layer *l, int n, cl_mem y, cl_mem dy,
     cnn_status st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
                                   sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
                                   sizeof ohw, &ohw, sizeof l->relu, &l->relu);
-    return st ? st : clrt_launch(l->rt, l->dz, 3, g_dz, NULL, NULL, err);
+    return st ? st : clrt_launch(l->rt, l->dz, 3, g_dz, conv_local, NULL, err);
 }
 
 /* dx: the weights packed for backward-data, then its kernel (on dzt,
@@ -567,6 +578,9 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     cnn_status st = layer_check_batch("convolution", n, l->max_batch, err);
     if (st)
         return st;
+    if (!(l->backward & CONV_WEIGHTS) || (dx && !(l->backward & CONV_DATA)))
+        return cnn_fail(err, CNN_ERR_RUNTIME, "convolution: a backward pass "
+                        "asked of a layer built without it");
 
     /* dz once for the conv.cl kernels that read it, then dw and db, then
      * dx. */
@@ -644,7 +658,10 @@ static cnn_status create_node_layer(conv_layer *out, const layer_node *nd,
     const arch_layer *l = nd->spec;
     return conv_create(out, env->rt, env->max_batch, l->in.c, l->in.h, l->in.w,
                        l->units, l->k, l->stride, l->pad_top, l->pad_left, l->out.h,
-                       l->out.w, nd->relu, tiles, err);
+                       l->out.w, nd->relu, tiles,
+                       env->tune && env->tune->forward_only ? 0
+                       : env->input_gradient ? CONV_BACKWARD : CONV_WEIGHTS,
+                       err);
 }
 
 /* The scratch buffers: x, w, b, y, dy, dx, dw, db. The timing's layer is

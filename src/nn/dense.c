@@ -160,11 +160,6 @@ static size_t ceil_div(size_t a, size_t b)
     return (a + b - 1) / b;
 }
 
-static size_t min_size(size_t a, size_t b)
-{
-    return a < b ? a : b;
-}
-
 /* Row-major C = op(A) op(B) on CLBlast, with the layer's own temp buffer. */
 static cnn_status sgemm(const dense_layer *l, CLBlastTranspose ta,
                         CLBlastTranspose tb, size_t m, size_t n, size_t k,
@@ -180,11 +175,14 @@ static cnn_status sgemm(const dense_layer *l, CLBlastTranspose ta,
     return CNN_OK;
 }
 
+/* Every launch keeps its kernel's work-group shape whatever the sizes
+ * (l->wg, or 1 x 8 for dense_gemm_nn), rounding the global size up, since
+ * the kernels bounds-check: a compiler that specializes a kernel per shape
+ * (PoCL) then builds it once, not once per layer and pass. */
 static cnn_status launch1(const dense_layer *l, cl_kernel k, size_t count,
                           cnn_error *err)
 {
-    size_t local = min_size(l->wg, count);
-    return clrt_launch(l->rt, k, 1, &count, &local, NULL, err);
+    return clrt_launch(l->rt, k, 1, &count, &l->wg, NULL, err);
 }
 
 /* Hand path: C = A Bᵀ with split-K, a is (m, k), b is (n, k); y is (m, n)
@@ -204,7 +202,7 @@ static cnn_status gemm_nt(const dense_layer *l, int m, cl_mem a, cl_mem b,
     size_t tiles = ceil_div((size_t)m, (size_t)l->tiles.nt_rows) *
                    ceil_div((size_t)n, (size_t)l->tiles.nt_cols);
     size_t global[2] = {tiles, (size_t)l->nsplit};
-    size_t local[2] = {min_size(l->wg, tiles), 1};
+    size_t local[2] = {l->wg, 1};
     if ((st = clrt_launch(l->rt, l->gemm_nt, 2, global, local, NULL, err)))
         return st;
     clrt_profile_flop(l->rt, 2.0 * m * n * k);
@@ -232,9 +230,7 @@ static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
         return st;
     size_t global[2] = {ceil_div((size_t)m, (size_t)l->tiles.nn_rows),
                         ceil_div((size_t)n, 16 * (size_t)l->tiles.nn_vecs)};
-    size_t local[2];
-    local[0] = min_size(global[0], 8);
-    local[1] = min_size(global[1], l->wg / local[0]);
+    size_t local[2] = {1, 8};
     if ((st = clrt_launch(l->rt, l->gemm_nn, 2, global, local, NULL, err)))
         return st;
     clrt_profile_flop(l->rt, 2.0 * m * n * k);
