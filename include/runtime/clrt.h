@@ -154,6 +154,14 @@ cnn_status clrt_read(const clrt *rt, cl_mem buf, void *dst, size_t bytes,
  * first failure, naming the argument index. */
 cnn_status clrt_set_args(cl_kernel k, cnn_error *err, int nargs, ...);
 
+/* Checks that kernel `name` (k) can run on rt's device in work-groups of
+ * `items` work-items, and that its local memory fits the device's; else
+ * CNN_ERR_RUNTIME naming the limit, which a tuner takes as a variant that
+ * cannot run here (skipped with a note) and a forced variant as the
+ * reason the run stops. */
+cnn_status clrt_kernel_fits(const clrt *rt, cl_kernel k, const char *name, size_t items,
+                            cnn_error *err);
+
 /* Enqueues k over `dims` dimensions; global sizes are rounded up to the
  * local size when one is given (local may be NULL). No host sync. */
 cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
@@ -191,6 +199,11 @@ cnn_status clrt_profile_collect(clrt *rt, clrt_kernel_time **times, int *count,
 
 /* Human-readable type ("CPU", "GPU", "accelerator"). */
 const char *clrt_device_type_name(cl_device_type type);
+
+/* Whether d is a CPU, for the choices that depend on it: its type says CPU
+ * and not GPU (Oclgrind's simulator reports every type, and simulates a
+ * GPU). */
+int clrt_device_is_cpu(const clrt_device *d);
 
 /* The source of all kernels as one string (malloc'd): the embedded copies,
  * or the files of the folder `dir` when it is not NULL. */

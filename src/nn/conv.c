@@ -172,6 +172,11 @@ static int windows_fit(int in, int k, int stride, int pad, int out)
  * reqd_work_group_size), the GPU-shaped kernels' size. */
 _Static_assert(16 * 16 == CLRT_WORK_GROUP, "conv_gpu.cl's work-groups are 16 x 16");
 
+/* conv.cl's kernels run in work-groups of 16 work-items along the first dimension, which each
+ * bounds-checks: one shape for every layer and batch, so a compiler that
+ * specializes a kernel per work-group shape (PoCL) builds it once. */
+static const size_t conv_local[3] = {16, 1, 1};
+
 /* Gets site `site`'s kernel for the layer's tiles, built as site_program
  * says; a GEMM's is checked to run in the work-groups it is written for. */
 static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
@@ -186,17 +191,8 @@ static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
     int gemm = site_gemm(&l->tiles, site) != 0;
     const char *name = names[site][gemm ? 2 : l->stride > 1];
     cnn_status st = clrt_kernels_from(l->rt, file, options, 1, &name, &out, err);
-    if (st || !gemm)
-        return st;
-    size_t max;
-    CLRT_CALL(err, clGetKernelWorkGroupInfo, (*out, l->rt->dev.device,
-                                             CL_KERNEL_WORK_GROUP_SIZE, sizeof max,
-                                             &max, NULL));
-    if (max < CLRT_WORK_GROUP)
-        return cnn_fail(err, CNN_ERR_RUNTIME, "%s runs in work-groups of %d "
-                        "work-items, and this device allows %zu: choose another "
-                        "variant (--variants)", name, CLRT_WORK_GROUP, max);
-    return CNN_OK;
+    return st ? st : clrt_kernel_fits(l->rt, *out, name, gemm ? CLRT_WORK_GROUP : conv_local[0],
+                                      err);
 }
 
 /* Fills the GEMMs' tables of where each step of their sums reads (see
@@ -301,6 +297,8 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                    {&l->data_taps, data && t->data_gemm ? 4 * kk * oc : 0}};
     cl_kernel *const passes[3] = {&l->forward, &l->backward_data, &l->backward_weights};
     cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
+    for (int i = 0; st == CNN_OK && i < (t->weights_gemm ? 3 : 4); i++)
+        st = clrt_kernel_fits(rt, *kernels[i], names[i], conv_local[0], err);
     const int built[3] = {1, data, weights};
     for (int site = 0; st == CNN_OK && site < 3; site++)
         if (built[site])
@@ -325,11 +323,6 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     }
     return CNN_OK;
 }
-
-/* conv.cl's kernels run in work-groups of 16 work-items along the first dimension, which each
- * bounds-checks: one shape for every layer and batch, so a compiler that
- * specializes a kernel per work-group shape (PoCL) builds it once. */
-static const size_t conv_local[3] = {16, 1, 1};
 
 /* Packs w (OC, C, K, K) into out for the forward (data 0) or backward-data
  * (data 1) kernels; see conv_pack_weights. */
@@ -501,8 +494,7 @@ static cnn_status weights_gemm(const conv_layer *l, int n, cl_mem in, int h, int
     st = clrt_set_args(l->backward_weights_sum, err, 6, sizeof l->part, &l->part,
                        sizeof dw, &dw, sizeof db, &db, sizeof ckk, &ckk,
                        sizeof l->oc, &l->oc, sizeof chunks, &chunks);
-    const size_t local = CLRT_WORK_GROUP;
-    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 1, g_sum, &local,
+    return st ? st : clrt_launch(l->rt, l->backward_weights_sum, 1, g_sum, NULL,
                                  NULL, err);
 }
 

@@ -176,9 +176,11 @@ static cnn_status sgemm(const dense_layer *l, CLBlastTranspose ta,
 }
 
 /* Every launch keeps its kernel's work-group shape whatever the sizes
- * (l->wg, or 1 x 8 for dense_gemm_nn), rounding the global size up, since
+ * (l->wg, or nn_local for dense_gemm_nn), rounding the global size up, since
  * the kernels bounds-check: a compiler that specializes a kernel per shape
  * (PoCL) then builds it once, not once per layer and pass. */
+static const size_t nn_local[2] = {1, 8};
+
 static cnn_status launch1(const dense_layer *l, cl_kernel k, size_t count,
                           cnn_error *err)
 {
@@ -230,8 +232,7 @@ static cnn_status gemm_nn(const dense_layer *l, int m, int n, int k,
         return st;
     size_t global[2] = {ceil_div((size_t)m, (size_t)l->tiles.nn_rows),
                         ceil_div((size_t)n, 16 * (size_t)l->tiles.nn_vecs)};
-    size_t local[2] = {1, 8};
-    if ((st = clrt_launch(l->rt, l->gemm_nn, 2, global, local, NULL, err)))
+    if ((st = clrt_launch(l->rt, l->gemm_nn, 2, global, nn_local, NULL, err)))
         return st;
     clrt_profile_flop(l->rt, 2.0 * m * n * k);
     return CNN_OK;
@@ -411,7 +412,7 @@ static cnn_status clblast_tune_for_cpu(const clrt *rt, cnn_error *err)
 {
     static cl_device_id done[8];
     static int ndone;
-    if (!(rt->dev.type & CL_DEVICE_TYPE_CPU))
+    if (!clrt_device_is_cpu(&rt->dev))
         return CNN_OK;
     for (int i = 0; i < ndone; i++)
         if (done[i] == rt->dev.device)
@@ -440,18 +441,14 @@ static cnn_status create_gpu(dense_layer *l, const char *options, cnn_error *err
         st = clrt_kernels(l->rt, 1, &reduce, out + 1, err);
     if (st)
         return st;
-    size_t most[2];
-    for (int i = 0; i < 2; i++)
-        CLRT_CALL(err, clGetKernelWorkGroupInfo,
-                  (*out[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
-                   sizeof most[i], &most[i], NULL));
-    const size_t need = (size_t)l->tiles.gpu_wm * l->tiles.gpu_wn;
-    if (most[0] < need)
-        return cnn_fail(err, CNN_ERR_RUNTIME,
-                        "dense_gpu_gemm needs work-groups of %zu work-items; this "
-                        "device allows %zu for it. Force another fc variant "
-                        "(--variants fc=kernel).", need, most[0]);
-    for (l->wg = 64; l->wg > most[1]; l->wg /= 2)
+    size_t most;
+    CLRT_CALL(err, clGetKernelWorkGroupInfo, (l->splitk_reduce, l->rt->dev.device,
+                                              CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
+                                              &most, NULL));
+    if ((st = clrt_kernel_fits(l->rt, l->gpu_gemm, gemm,
+                               (size_t)l->tiles.gpu_wm * l->tiles.gpu_wn, err)))
+        return st;
+    for (l->wg = 64; l->wg > most; l->wg /= 2)
         ;
     if (l->nsplit > 1)
         return clrt_buffer(l->rt, (size_t)l->nsplit * l->max_batch * l->out * sizeof(float),
@@ -485,6 +482,8 @@ static cnn_status create(dense_layer *l, const char *options, cnn_error *err)
         while (l->wg > max)
             l->wg /= 2;
     }
+    if ((st = clrt_kernel_fits(l->rt, l->gemm_nn, names[1], nn_local[0] * nn_local[1], err)))
+        return st;
 
     const size_t n = (size_t)l->max_batch, out = (size_t)l->out;
     if ((l->nsplit > 1 &&

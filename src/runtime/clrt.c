@@ -2,6 +2,7 @@
  * and the small checked helpers the layers use to move data and launch. */
 #include "runtime/clrt.h"
 
+#include <clblast_c.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,11 @@ cnn_status clrt_open(clrt *rt, int index, const char *kernels, cnn_error *err)
 
 void clrt_close(clrt *rt)
 {
+    /* CLBlast keeps the programs it built for the dense layers until told:
+     * released here, with their context, not by its destructors at exit,
+     * where an OpenCL call corrupts Oclgrind's heap (its thread-local state
+     * is freed by then). */
+    CLBlastClearCache();
     clrt_builds *b = rt->builds;
     for (int i = 0; b && i < b->count; i++) {
         clReleaseProgram(b->programs[i].program);
@@ -331,6 +337,28 @@ cnn_status clrt_set_args(cl_kernel k, cnn_error *err, int nargs, ...)
         }
     }
     va_end(ap);
+    return CNN_OK;
+}
+
+cnn_status clrt_kernel_fits(const clrt *rt, cl_kernel k, const char *name, size_t items,
+                            cnn_error *err)
+{
+    size_t most;
+    cl_ulong used, have;
+    CLRT_CALL(err, clGetKernelWorkGroupInfo, (k, rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
+                                              sizeof most, &most, NULL));
+    CLRT_CALL(err, clGetKernelWorkGroupInfo, (k, rt->dev.device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                              sizeof used, &used, NULL));
+    CLRT_CALL(err, clGetDeviceInfo, (rt->dev.device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof have,
+                                     &have, NULL));
+    if (most < items)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s runs in work-groups of %zu work-items, "
+                        "and %s allows %zu for it: choose another variant (--variants)",
+                        name, items, rt->dev.name, most);
+    if (used > have)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "%s needs %llu bytes of local memory, and %s "
+                        "has %llu: choose another variant (--variants)", name,
+                        (unsigned long long)used, rt->dev.name, (unsigned long long)have);
     return CNN_OK;
 }
 

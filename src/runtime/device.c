@@ -21,6 +21,11 @@ const char *clrt_device_type_name(cl_device_type type)
     return "other";
 }
 
+int clrt_device_is_cpu(const clrt_device *d)
+{
+    return (d->type & CL_DEVICE_TYPE_CPU) && !(d->type & CL_DEVICE_TYPE_GPU);
+}
+
 static int has_extension(cl_device_id dev, const char *ext)
 {
     size_t n = 0;

@@ -250,7 +250,7 @@ static cnn_status different(const tune_site *s, const char *recorded,
                     "results then differ in rounding)", s->name, recorded, have);
 }
 
-static int on_cpu(const tune_site *s) { return (s->dev->type & CL_DEVICE_TYPE_CPU) != 0; }
+static int on_cpu(const tune_site *s) { return clrt_device_is_cpu(s->dev); }
 
 /* The variants worth timing on the site's device with arithmetic key `key`
  * (any key when NULL); all of those with the key when none is meant for
