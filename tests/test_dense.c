@@ -419,12 +419,14 @@ int main(void)
     tcase_add_test(tc, bad_arguments_are_input_errors);
     tcase_add_loop_test(tc, kernel_path_matches_reference, 0, NSHAPES);
     tcase_add_loop_test(tc, clblast_path_matches_reference, 0, NSHAPES);
-    tcase_add_test(tc, every_variant_matches_reference);
     tcase_add_test(tc, gpu_variants_match_reference);
     tcase_add_test(tc, equal_keys_give_equal_bits);
     tcase_add_test(tc, every_variant_is_built_as_its_row_says);
     tcase_add_loop_test(tc, repeat_is_bit_identical, 0, 3);
     tcase_add_test(tc, clblast_errors_are_named);
     suite_add_tcase(s, tc);
+    TCase *sim = test_simulator_case();
+    tcase_add_test(sim, every_variant_matches_reference);
+    suite_add_tcase(s, sim);
     return test_run(s, 0);
 }

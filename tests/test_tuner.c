@@ -380,7 +380,7 @@ START_TEST(a_quick_miss_takes_the_default_and_retime_finishes)
         {.label = "v1", .arithmetic = "k", .where = TUNE_CPU_DEFAULT, .tiles = {8}},
         {.label = "v2", .arithmetic = "k-split2", .tiles = {2}},
     };
-    int cpu = (test_rt()->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+    int cpu = clrt_device_is_cpu(&test_rt()->dev);
     timer tm = {.ms = {1, 3, 0.5}};
     tune_site s = site("fc1", "fc quick");
     tuner t, next, again;

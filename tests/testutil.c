@@ -136,6 +136,15 @@ const char *test_path(const char *name)
     return paths[k];
 }
 
+TCase *test_simulator_case(void)
+{
+    TCase *tc = tcase_create(TEST_SIMULATOR);
+    tcase_set_tags(tc, TEST_SIMULATOR);
+    /* a simulator runs every work-item one by one */
+    tcase_set_timeout(tc, 600);
+    return tc;
+}
+
 int test_run(Suite *s, int fork)
 {
     SRunner *sr = srunner_create(s);
@@ -144,6 +153,11 @@ int test_run(Suite *s, int fork)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    /* Released before main returns: Oclgrind's runtime frees its
+     * thread-local state before atexit handlers and destructors run, and an
+     * OpenCL call from those then corrupts its heap. */
+    if (opened)
+        clrt_close(&runtime);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

@@ -68,6 +68,12 @@ void test_dir_create(void);
 void test_dir_remove(void);
 const char *test_path(const char *name);
 
+/* A TCase of tests sized for a simulated device, tagged TEST_SIMULATOR: the
+ * oclgrind suite runs only those of the suites too slow there whole
+ * (CK_INCLUDE_TAGS); the default suites run them as any other. */
+#define TEST_SIMULATOR "simulator"
+TCase *test_simulator_case(void);
+
 /* Runs a suite; returns the process exit status. Device suites run without
  * forking, since an OpenCL context does not survive fork. */
 int test_run(Suite *s, int fork);
