@@ -154,6 +154,12 @@ cnn_status clrt_read(const clrt *rt, cl_mem buf, void *dst, size_t bytes,
  * first failure, naming the argument index. */
 cnn_status clrt_set_args(cl_kernel k, cnn_error *err, int nargs, ...);
 
+/* *out: the largest power of two up to `start` (itself one) that each of
+ * the n kernels allows in a work-group on rt's device, for kernels written
+ * for any work-group size. */
+cnn_status clrt_work_group(const clrt *rt, const cl_kernel *k, int n, size_t start,
+                           size_t *out, cnn_error *err);
+
 /* Checks that kernel `name` (k) can run on rt's device in work-groups of
  * `items` work-items, and that its local memory fits the device's; else
  * CNN_ERR_RUNTIME naming the limit, which a tuner takes as a variant that

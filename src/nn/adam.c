@@ -40,14 +40,7 @@ static cnn_status create_variant(adam_optimizer *a, const clrt *rt, int count,
         clrt_kernel(rt, wg ? "adam_update_gpu" : "adam_update", &a->update, err);
     if (st == CNN_OK && wg) {
         /* The row's work-group size, or the most the device allows. */
-        size_t most = 0;
-        cl_int rc = clGetKernelWorkGroupInfo(a->update, rt->dev.device,
-                                             CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
-                                             &most, NULL);
-        if (rc != CL_SUCCESS)
-            st = clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
-        for (a->local = wg; a->local > most && a->local > 1; a->local /= 2)
-            ;
+        st = clrt_work_group(rt, &a->update, 1, wg, &a->local, err);
     }
     if (st == CNN_OK)
         st = clrt_buffer(rt, bytes, &a->m, err);

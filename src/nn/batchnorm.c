@@ -49,16 +49,7 @@ static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
         ks[0] = l->gpu_sums, ks[1] = l->gpu_normalize;
         ks[2] = l->gpu_grad_sums, ks[3] = l->gpu_grad;
     }
-    l->local = CLRT_WORK_GROUP;
-    for (int i = 0; i < (l->gpu ? 4 : 2); i++) {
-        size_t most;
-        CLRT_CALL(err, clGetKernelWorkGroupInfo,
-                  (ks[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
-                   sizeof most, &most, NULL));
-        while (l->local > most && l->local > 1)
-            l->local /= 2;
-    }
-    return CNN_OK;
+    return clrt_work_group(l->rt, ks, l->gpu ? 4 : 2, CLRT_WORK_GROUP, &l->local, err);
 }
 
 cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,

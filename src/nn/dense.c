@@ -441,15 +441,10 @@ static cnn_status create_gpu(dense_layer *l, const char *options, cnn_error *err
         st = clrt_kernels(l->rt, 1, &reduce, out + 1, err);
     if (st)
         return st;
-    size_t most;
-    CLRT_CALL(err, clGetKernelWorkGroupInfo, (l->splitk_reduce, l->rt->dev.device,
-                                              CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
-                                              &most, NULL));
     if ((st = clrt_kernel_fits(l->rt, l->gpu_gemm, gemm,
-                               (size_t)l->tiles.gpu_wm * l->tiles.gpu_wn, err)))
+                               (size_t)l->tiles.gpu_wm * l->tiles.gpu_wn, err)) ||
+        (st = clrt_work_group(l->rt, &l->splitk_reduce, 1, 64, &l->wg, err)))
         return st;
-    for (l->wg = 64; l->wg > most; l->wg /= 2)
-        ;
     if (l->nsplit > 1)
         return clrt_buffer(l->rt, (size_t)l->nsplit * l->max_batch * l->out * sizeof(float),
                            &l->partial, err);
@@ -473,16 +468,10 @@ static cnn_status create(dense_layer *l, const char *options, cnn_error *err)
     if (st)
         return st;
     /* One work-group size legal for all five kernels, at most 64. */
-    l->wg = 64;
-    for (int i = 0; i < 5; i++) {
-        size_t max;
-        CLRT_CALL(err, clGetKernelWorkGroupInfo,
-                  (*kernels[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
-                   sizeof max, &max, NULL));
-        while (l->wg > max)
-            l->wg /= 2;
-    }
-    if ((st = clrt_kernel_fits(l->rt, l->gemm_nn, names[1], nn_local[0] * nn_local[1], err)))
+    const cl_kernel all[5] = {l->gemm_nt, l->gemm_nn, l->splitk_reduce, l->bias_act,
+                              l->bias_grad};
+    if ((st = clrt_work_group(l->rt, all, 5, 64, &l->wg, err)) ||
+        (st = clrt_kernel_fits(l->rt, l->gemm_nn, names[1], nn_local[0] * nn_local[1], err)))
         return st;
 
     const size_t n = (size_t)l->max_batch, out = (size_t)l->out;

@@ -36,17 +36,9 @@ cnn_status gap_create(gap_layer *l, const clrt *rt, int max_batch, int c,
     if (st || !tree)
         return st;
     /* The row's work-items a plane, or the most the device allows. */
-    size_t most = 0;
-    cl_int rc = clGetKernelWorkGroupInfo(l->forward, rt->dev.device,
-                                         CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most,
-                                         NULL);
-    if (rc != CL_SUCCESS) {
+    if ((st = clrt_work_group(rt, &l->forward, 1, tree, &l->local, err)))
         gap_release(l);
-        return clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
-    }
-    for (l->local = tree; l->local > most && l->local > 1; l->local /= 2)
-        ;
-    return CNN_OK;
+    return st;
 }
 
 void gap_release(gap_layer *l)

@@ -22,21 +22,11 @@ cnn_status loss_create(loss_layer *l, const clrt *rt, int classes,
     static const char *const names[] = {"softmax_xent", "softmax_forward"};
     cl_kernel *const kernels[] = {&l->xent, &l->softmax};
     cnn_status st = clrt_kernels(rt, 2, names, kernels, err);
-    size_t most = 0;
-    if (st == CNN_OK) {
-        cl_int rc = clGetKernelWorkGroupInfo(l->xent, rt->dev.device,
-                                             CL_KERNEL_WORK_GROUP_SIZE,
-                                             sizeof most, &most, NULL);
-        if (rc != CL_SUCCESS)
-            st = clrt_fail(err, "clGetKernelWorkGroupInfo", rc);
-    }
-    if (st != CNN_OK) {
+    if (st == CNN_OK)
+        st = clrt_work_group(rt, &l->xent, 1, LOSS_LOCAL, &l->local, err);
+    if (st)
         loss_release(l);
-        return st;
-    }
-    for (l->local = LOSS_LOCAL; l->local > most && l->local > 1;)
-        l->local /= 2;
-    return CNN_OK;
+    return st;
 }
 
 void loss_release(loss_layer *l)

@@ -43,17 +43,8 @@ const int pool_variant_count = sizeof pool_variants / sizeof *pool_variants;
 /* The GPU kernels' work-group size: wg, or the most both kernels allow. */
 static cnn_status pick_wg(pool_layer *l, size_t wg, cnn_error *err)
 {
-    l->wg = wg;
     const cl_kernel ks[2] = {l->forward, l->backward};
-    for (int i = 0; i < 2; i++) {
-        size_t most;
-        CLRT_CALL(err, clGetKernelWorkGroupInfo,
-                  (ks[i], l->rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
-                   &most, NULL));
-        while (l->wg > most)
-            l->wg /= 2;
-    }
-    return CNN_OK;
+    return clrt_work_group(l->rt, ks, 2, wg, &l->wg, err);
 }
 
 cnn_status pool_create(pool_layer *l, const clrt *rt, int max_batch, int c,

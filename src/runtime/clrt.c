@@ -340,6 +340,21 @@ cnn_status clrt_set_args(cl_kernel k, cnn_error *err, int nargs, ...)
     return CNN_OK;
 }
 
+cnn_status clrt_work_group(const clrt *rt, const cl_kernel *k, int n, size_t start,
+                           size_t *out, cnn_error *err)
+{
+    *out = start;
+    for (int i = 0; i < n; i++) {
+        size_t most;
+        CLRT_CALL(err, clGetKernelWorkGroupInfo, (k[i], rt->dev.device,
+                                                  CL_KERNEL_WORK_GROUP_SIZE, sizeof most,
+                                                  &most, NULL));
+        while (*out > most && *out > 1)
+            *out /= 2;
+    }
+    return CNN_OK;
+}
+
 cnn_status clrt_kernel_fits(const clrt *rt, cl_kernel k, const char *name, size_t items,
                             cnn_error *err)
 {
