@@ -163,6 +163,11 @@ const char *cli_kernels(void)
     return dir && *dir ? dir : NULL;
 }
 
+int cli_mpi_launched(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
+}
+
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err)
 {
     return cnn_fail(err, CNN_ERR_INPUT,

@@ -344,7 +344,7 @@ int cli_bench(int argc, char **argv)
     }
     if (cli_force_gemm(&tune, gemm, &err))
         return cli_report(&err);
-    int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
+    int launched = cli_mpi_launched();
     if (ndev == 1 && !launched)
         return run(device, (int)batch, (int)steps, spec, &tune, input, (int)classes,
                    json);

@@ -65,6 +65,10 @@ cnn_status cli_default_device(int *index, cnn_error *err);
  * embedded kernels (kernel work without a rebuild); NULL when unset. */
 const char *cli_kernels(void);
 
+/* Whether mpirun started this process (it says so in the environment):
+ * MPI joins only then. */
+int cli_mpi_launched(void);
+
 /* The error for the current argument when no option matched it. */
 cnn_status cli_args_unknown(const cli_args *a, cnn_error *err);
 

@@ -153,9 +153,7 @@ int cli_train(int argc, char **argv)
     }
     if (cli_force_gemm(&o.tune, gemm, &err))
         return cli_report(&err);
-    /* mpirun says so in the environment; MPI joins only then. */
-    int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
-    if (comm_init(&o.comm, launched, &err)) {
+    if (comm_init(&o.comm, cli_mpi_launched(), &err)) {
         comm_finalize(o.comm);
         return cli_report(&err);
     }
