@@ -68,6 +68,10 @@ model=$tmp/m.safetensors
 expect "bad arch token"  2 "unknown token 'tanh'"               -- train --data "$tmp/good" --arch conv2k3-tanh-flatten-fc10
 expect "arch too large"  2 "'conv2k7': a 7x7 kernel is larger than its 6x6 input" -- train --data "$tmp/good" --arch conv2k7-flatten-fc10
 expect "arch classes"    2 "^cnn-cl: $tmp/good/train-labels-idx1-ubyte: label 9 at index 9 implies 10 classes, but the last layer 'fc7' has 7 outputs; if the data is right, end --arch with fc10$" -- train --data "$tmp/good" --arch conv2k3-flatten-fc7
+mkdir -p "$tmp/one" && cp "$tmp/good"/*images* "$tmp/one/"
+CLASSES=1 idx "$tmp/one/train-labels-idx1-ubyte" 1 20
+CLASSES=1 idx "$tmp/one/t10k-labels-idx1-ubyte" 1 5
+expect "one class"       2 "label 0 at index 0 implies 1 class, but the last layer 'fc10' has 10 outputs" -- train --data "$tmp/one" --arch conv2k3-flatten-fc10
 expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
 expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
 expect "resume gemm"     2 "fc1: the checkpoint was computed with variant 'kernel', and the forced 'clblast' computes differently" -- train --data "$tmp/good" --resume "$model" --gemm clblast --epochs 2

@@ -243,9 +243,9 @@ static cnn_status open_dir(const char *dir, dataset *out, cnn_error *err)
         return s;
     out->classes = top.label + 1;
     snprintf(out->classes_from, sizeof out->classes_from,
-             "%s: label %d at index %llu implies %d classes",
+             "%s: label %d at index %llu implies %d class%s",
              out->train.part[top.part].labels.name, top.label,
-             (unsigned long long)top.index, out->classes);
+             (unsigned long long)top.index, out->classes, out->classes == 1 ? "" : "es");
     return records_check_labels(&out->test, out->classes, out->classes_from, NULL, err);
 }
 
