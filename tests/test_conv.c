@@ -598,7 +598,6 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, reference_gradients_match_finite_differences, 0,
                         sizeof numeric / sizeof numeric[0]);
-    tcase_add_test(tc, rejects_bad_shapes);
     tcase_add_test(tc, output_sizes_and_padding_follow_keras);
     tcase_add_test(tc, row_parses_tokens_and_shapes);
     tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,

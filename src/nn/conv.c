@@ -172,13 +172,14 @@ static int windows_fit(int in, int k, int stride, int pad, int out)
  * reqd_work_group_size), the GPU-shaped kernels' size. */
 _Static_assert(16 * 16 == CLRT_WORK_GROUP, "conv_gpu.cl's work-groups are 16 x 16");
 
-/* conv.cl's kernels run in work-groups of 16 work-items along the first dimension, which each
- * bounds-checks: one shape for every layer and batch, so a compiler that
- * specializes a kernel per work-group shape (PoCL) builds it once. */
+/* conv.cl's kernels run in work-groups of 16 work-items along the first
+ * dimension, which each bounds-checks: one shape for every layer and batch,
+ * so a compiler that specializes a kernel per work-group shape (PoCL)
+ * builds it once. */
 static const size_t conv_local[3] = {16, 1, 1};
 
 /* Gets site `site`'s kernel for the layer's tiles, built as site_program
- * says; a GEMM's is checked to run in the work-groups it is written for. */
+ * says, checked to run on the device in the work-groups it is launched in. */
 static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
                               cnn_error *err)
 {
