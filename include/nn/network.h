@@ -111,6 +111,10 @@ typedef cnn_status (*network_node_done)(void *ctx, int node, cnn_error *err);
 cnn_status network_gradients(network *net, int n, network_node_done done,
                              void *ctx, cnn_error *err);
 
+/* The learning rate the next optimizer steps take (the schedule sets it
+ * before every step). */
+void network_set_lr(network *net, float lr);
+
 /* Adam's step from the gradients buffer, as a training step ends. */
 cnn_status network_apply(network *net, cnn_error *err);
 

@@ -100,6 +100,9 @@ void replicas_close(replicas *r);
  * each batch of 32 split into 4 slices of 8-8". */
 void replicas_describe(const replicas *r, int batch, char *buf, size_t size);
 
+/* Sets the learning rate of every device's next steps (network_set_lr). */
+void replicas_set_lr(replicas *r, float lr);
+
 /* Copies rank 0's first network (parameters, Adam's moments and step) to
  * every other device of the job, after a checkpoint was loaded there. */
 cnn_status replicas_share_state(replicas *r, cnn_error *err);

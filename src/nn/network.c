@@ -330,6 +330,8 @@ cnn_status network_gradients(network *net, int n, network_node_done done, void *
     return backward(net, n, done, ctx, err);
 }
 
+void network_set_lr(network *net, float lr) { net->adam.cfg.lr = lr; }
+
 cnn_status network_apply(network *net, cnn_error *err)
 {
     return adam_step(&net->adam, net->params, net->grads, err);

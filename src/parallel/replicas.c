@@ -102,6 +102,12 @@ void replicas_describe(const replicas *r, int batch, char *buf, size_t size)
              (batch + r->workers - 1) / r->workers);
 }
 
+void replicas_set_lr(replicas *r, float lr)
+{
+    for (int d = 0; d < r->ndev; d++)
+        network_set_lr(&r->net[d], lr);
+}
+
 cnn_status replicas_share_state(replicas *r, cnn_error *err)
 {
     if (!parallel(r))
