@@ -7,11 +7,15 @@
 
 /* A single work-group: work-item l handles rows l, l + L, l + 2L, ... and
  * the partial sums are combined by a fixed tree in local memory, so the
- * result does not depend on timing (no atomics). Writes
- *   dlogits = (softmax(logits) - onehot(labels)) / M, the gradient of the
- *             MEAN loss over a batch of M, as Keras and PyTorch define it
- *             (M = N, or the whole batch these N rows are a part of);
- *   totals[0] = sum over the batch of logsumexp(row) - row[label];
+ * result does not depend on timing (no atomics). With label smoothing e
+ * the target is q = (1 - e) onehot(label) + e / K, as PyTorch's
+ * CrossEntropyLoss(label_smoothing=e) has it (e = 0: the plain loss, to the
+ * bit). Writes
+ *   dlogits = (softmax(logits) - q) / M, the gradient of the MEAN loss over
+ *             a batch of M, as Keras and PyTorch define it (M = N, or the
+ *             whole batch these N rows are a part of);
+ *   totals[0] = sum over the batch of -sum_k q_k log softmax(row)_k, that is
+ *             logsumexp(row) - (1 - e) row[label] - e mean(row);
  *   totals[1] = how many rows have argmax == label (ties: lowest index),
  *             a float that is exact below 2^24;
  * or, when accumulate is nonzero, adds those two sums to totals so the host
@@ -22,7 +26,7 @@ __kernel void softmax_xent(__global const float *logits,
                            __global const int *labels,
                            __global float *dlogits, __global float *totals,
                            const int N, const int M, const int K,
-                           const int accumulate,
+                           const int accumulate, const float smoothing,
                            __local float *part_loss, __local float *part_hits)
 {
     int l = get_local_id(0), L = get_local_size(0);
@@ -41,17 +45,21 @@ __kernel void softmax_xent(__global const float *logits,
         /* dz holds exp(z - m) until the sum is known. The maximum's term
          * is exactly 1; summing the others apart and taking log1p keeps the
          * loss of a confident row accurate to float precision. */
-        float rest = 0.0f;
+        float rest = 0.0f, below = 0.0f; /* below: the sum of m - z */
         for (int k = 0; k < K; k++) {
             float e = exp(z[k] - m);
             dz[k] = e;
             rest += k == arg ? 0.0f : e;
+            below += m - z[k];
         }
-        float s = 1.0f + rest;
+        float s = 1.0f + rest, spread = smoothing / (float)K;
         for (int k = 0; k < K; k++)
-            dz[k] = (dz[k] / s - (k == label ? 1.0f : 0.0f)) / (float)M;
+            dz[k] = (dz[k] / s - ((k == label ? 1.0f - smoothing : 0.0f) + spread)) /
+                    (float)M;
         if (label >= 0 && label < K) {
-            loss += (m - z[label]) + log1p(rest);
+            /* Without smoothing, `below` (which may overflow) stays out. */
+            float mean_part = smoothing > 0.0f ? spread * below : 0.0f;
+            loss += (1.0f - smoothing) * (m - z[label]) + mean_part + log1p(rest);
             hits += arg == label ? 1.0f : 0.0f;
         } else {
             loss = NAN;

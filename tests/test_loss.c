@@ -37,7 +37,7 @@ static void release(batch *b)
 /* Runs the fused kernel on one batch and compares dlogits, the loss sum and
  * the correct count with the reference; also softmax alone. */
 static void check_batch(const float *logits, const int32_t *labels, int n,
-                        int k)
+                        int k, float smoothing)
 {
     cnn_error err = {0};
     size_t nk = (size_t)n * k;
@@ -47,7 +47,7 @@ static void check_batch(const float *logits, const int32_t *labels, int n,
     float totals[LOSS_TOTALS];
     for (size_t i = 0; i < nk; i++)
         zd[i] = logits[i];
-    ref_softmax_xent(zd, labels, n, k, dr, &sum, &correct);
+    ref_softmax_xent(zd, labels, n, k, smoothing, dr, &sum, &correct);
     ref_softmax(zd, pr, n, k);
 
     loss_layer l;
@@ -55,7 +55,7 @@ static void check_batch(const float *logits, const int32_t *labels, int n,
     batch b = upload(logits, labels, n, k);
     cl_mem probs = test_poisoned(nk);
     TEST_OK(loss_softmax_xent(&l, n, n, b.logits, b.labels, b.dlogits, b.totals,
-                              0, &err), err);
+                              0, smoothing, &err), err);
     TEST_OK(loss_softmax(&l, n, b.logits, probs, &err), err);
     test_download(b.dlogits, d, nk);
     test_download(b.totals, totals, LOSS_TOTALS);
@@ -90,7 +90,8 @@ START_TEST(xent_matches_reference)
         int32_t *labels = malloc(n * sizeof *labels);
         test_random(z, (size_t)n * k, 100 + s, -5, 5);
         random_labels(labels, n, k, 200 + s);
-        check_batch(z, labels, n, k);
+        check_batch(z, labels, n, k, 0);
+        check_batch(z, labels, n, k, 0.1f);
         free(z), free(labels);
     }
 }
@@ -112,7 +113,8 @@ START_TEST(xent_is_stable_at_extreme_logits)
         z[5 * K + j] = j == 9 ? -1e4f : 1e4f; /* row 5: label the outlier */
         z[6 * K + j] = j % 2 ? 1e4f : -1e4f;  /* row 6: five-way tie */
     }
-    check_batch(z, labels, N, K);
+    check_batch(z, labels, N, K, 0);
+    check_batch(z, labels, N, K, 0.2f);
 }
 END_TEST
 
@@ -133,12 +135,12 @@ START_TEST(xent_accumulates_totals)
         double s, c;
         for (int i = 0; i < N * K; i++)
             zd[i] = z[b][i];
-        ref_softmax_xent(zd, labels[b], N, K, dr, &s, &c);
+        ref_softmax_xent(zd, labels[b], N, K, 0, dr, &s, &c);
         sum += s;
         correct += c;
         batch d = upload(z[b], labels[b], N, K);
         TEST_OK(loss_softmax_xent(&l, N, N, d.logits, d.labels, d.dlogits, shared,
-                                  b, &err), err);
+                                  b, 0, &err), err);
         test_download(shared, totals, LOSS_TOTALS); /* before d is freed */
         release(&d);
     }
@@ -163,7 +165,7 @@ START_TEST(xent_is_deterministic)
     for (int r = 0; r < 2; r++) {
         batch b = upload(z, labels, N, K);
         TEST_OK(loss_softmax_xent(&l, N, N, b.logits, b.labels, b.dlogits,
-                                  b.totals, 0, &err), err);
+                                  b.totals, 0, 0, &err), err);
         test_download(b.dlogits, d[r], N * K);
         test_download(b.totals, totals[r], LOSS_TOTALS);
         release(&b);
@@ -184,11 +186,11 @@ START_TEST(xent_flags_bad_labels)
     TEST_OK(loss_create(&l, test_rt(), 4, &err), err);
     batch b = upload(z, labels, 3, 4);
     TEST_OK(loss_softmax_xent(&l, 3, 3, b.logits, b.labels, b.dlogits, b.totals,
-                              0, &err), err);
+                              0, 0, &err), err);
     test_download(b.totals, totals, LOSS_TOTALS);
     ck_assert(isnan(totals[LOSS_SUM]));
     ck_assert_int_eq(loss_softmax_xent(&l, 0, 0, b.logits, b.labels, b.dlogits,
-                                       b.totals, 0, &err), CNN_ERR_INPUT);
+                                       b.totals, 0, 0, &err), CNN_ERR_INPUT);
     release(&b);
     loss_release(&l);
     ck_assert_int_eq(loss_create(&l, test_rt(), 0, &err), CNN_ERR_INPUT);
@@ -209,11 +211,11 @@ START_TEST(xent_part_of_a_batch_scales_by_the_whole)
     loss_layer l;
     TEST_OK(loss_create(&l, test_rt(), K, &err), err);
     batch b = upload(z, labels, N, K);
-    TEST_OK(loss_softmax_xent(&l, N, N, b.logits, b.labels, b.dlogits, b.totals, 0,
+    TEST_OK(loss_softmax_xent(&l, N, N, b.logits, b.labels, b.dlogits, b.totals, 0, 0,
                               &err), err);
     test_download(b.dlogits, alone, N * K);
     test_download(b.totals, totals[0], LOSS_TOTALS);
-    TEST_OK(loss_softmax_xent(&l, N, M, b.logits, b.labels, b.dlogits, b.totals, 0,
+    TEST_OK(loss_softmax_xent(&l, N, M, b.logits, b.labels, b.dlogits, b.totals, 0, 0,
                               &err), err);
     test_download(b.dlogits, part, N * K);
     test_download(b.totals, totals[1], LOSS_TOTALS);
@@ -221,7 +223,7 @@ START_TEST(xent_part_of_a_batch_scales_by_the_whole)
         ck_assert_float_eq_tol(part[i], alone[i] * N / M, 1e-7);
     ck_assert_mem_eq(totals[0], totals[1], sizeof totals[0]);
     ck_assert_int_eq(loss_softmax_xent(&l, N, N - 1, b.logits, b.labels, b.dlogits,
-                                       b.totals, 0, &err), CNN_ERR_INPUT);
+                                       b.totals, 0, 0, &err), CNN_ERR_INPUT);
     release(&b);
     loss_release(&l);
 }
@@ -230,6 +232,7 @@ END_TEST
 typedef struct {
     const int32_t *labels;
     int n, k;
+    double smoothing;
     double *scratch;
 } xent_args;
 
@@ -238,10 +241,11 @@ static void mean_loss(void *args, const double *z, double *loss)
 {
     xent_args *a = args;
     double correct;
-    ref_softmax_xent(z, a->labels, a->n, a->k, a->scratch, loss, &correct);
+    ref_softmax_xent(z, a->labels, a->n, a->k, a->smoothing, a->scratch, loss, &correct);
     *loss /= a->n;
 }
 
+/* With and without label smoothing. */
 START_TEST(xent_reference_gradient_is_numeric)
 {
     enum { N = 5, K = 7 };
@@ -253,12 +257,44 @@ START_TEST(xent_reference_gradient_is_numeric)
     random_labels(labels, N, K, 801);
     for (int i = 0; i < N * K; i++)
         z[i] = zf[i];
-    ref_softmax_xent(z, labels, N, K, d, &sum, &correct);
-    xent_args a = {labels, N, K, scratch};
-    ref_numeric_grad(mean_loss, &a, z, N * K, &one, &y, 1, 1e-5, num);
-    for (int i = 0; i < N * K; i++)
-        ck_assert_msg(fabs(num[i] - d[i]) < 1e-8, "dlogits[%d] = %.12g, "
-                      "numeric %.12g", i, d[i], num[i]);
+    for (int e = 0; e < 2; e++) {
+        double smoothing = e ? 0.15 : 0;
+        ref_softmax_xent(z, labels, N, K, smoothing, d, &sum, &correct);
+        xent_args a = {labels, N, K, smoothing, scratch};
+        ref_numeric_grad(mean_loss, &a, z, N * K, &one, &y, 1, 1e-5, num);
+        for (int i = 0; i < N * K; i++)
+            ck_assert_msg(fabs(num[i] - d[i]) < 1e-8, "smoothing %g: dlogits[%d] = "
+                          "%.12g, numeric %.12g", smoothing, i, d[i], num[i]);
+    }
+}
+END_TEST
+
+/* PyTorch's definition on a row worked by hand: logits (1, 0, 0), label 0,
+ * smoothing 0.3 give the target (0.8, 0.1, 0.1) and the loss
+ * log(e + 2) - 0.8; the plain loss is log(e + 2) - 1. */
+START_TEST(xent_smoothing_is_pytorchs)
+{
+    cnn_error err = {0};
+    const float z[3] = {1, 0, 0};
+    const int32_t label = 0;
+    float totals[LOSS_TOTALS], d[3];
+    loss_layer l;
+    TEST_OK(loss_create(&l, test_rt(), 3, &err), err);
+    batch b = upload(z, &label, 1, 3);
+    for (int e = 0; e < 2; e++) {
+        float smoothing = e ? 0.3f : 0;
+        TEST_OK(loss_softmax_xent(&l, 1, 1, b.logits, b.labels, b.dlogits, b.totals, 0,
+                                  smoothing, &err), err);
+        test_download(b.totals, totals, LOSS_TOTALS);
+        test_download(b.dlogits, d, 3);
+        double p0 = exp(1.0) / (exp(1.0) + 2), want = log(exp(1.0) + 2) - (e ? 0.8 : 1);
+        ck_assert_double_eq_tol(totals[LOSS_SUM], want, 1e-6);
+        ck_assert_double_eq_tol(d[0], p0 - (e ? 0.8 : 1), 1e-6);
+    }
+    ck_assert_int_eq(loss_softmax_xent(&l, 1, 1, b.logits, b.labels, b.dlogits, b.totals,
+                                       0, 1.0f, &err), CNN_ERR_INPUT);
+    release(&b);
+    loss_release(&l);
 }
 END_TEST
 
@@ -274,6 +310,7 @@ int main(void)
     tcase_add_test(tc, xent_flags_bad_labels);
     tcase_add_test(tc, xent_part_of_a_batch_scales_by_the_whole);
     tcase_add_test(tc, xent_reference_gradient_is_numeric);
+    tcase_add_test(tc, xent_smoothing_is_pytorchs);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

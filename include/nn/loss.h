@@ -13,7 +13,7 @@
 
 /* The layout of the totals buffer: LOSS_TOTALS floats. */
 enum {
-    LOSS_SUM = 0,     /* sum over samples of -log softmax(logits)[label] */
+    LOSS_SUM = 0,     /* sum over samples of -sum_k q_k log softmax(logits)_k */
     LOSS_CORRECT = 1, /* samples whose argmax (lowest on ties) is the label;
                          a float, exact up to 2^24 samples */
     LOSS_TOTALS = 2
@@ -31,8 +31,10 @@ cnn_status loss_create(loss_layer *l, const clrt *rt, int classes,
                        cnn_error *err);
 void loss_release(loss_layer *l);
 
-/* dlogits = (softmax(logits) - onehot(labels)) / M: the gradient of the MEAN
- * loss over a batch of M = mean_over samples (overwritten). M is N, or,
+/* dlogits = (softmax(logits) - q) / M: the gradient of the MEAN loss over a
+ * batch of M = mean_over samples (overwritten), where the target q is
+ * onehot(labels) smoothed as PyTorch's CrossEntropyLoss(label_smoothing):
+ * (1 - smoothing) onehot + smoothing / K, smoothing in [0, 1). M is N, or,
  * when these N rows are one device's part of a batch that data-parallel
  * training splits, the whole batch's size, so the parts' gradients sum to
  * the batch's. totals gets this batch's LOSS_SUM and
@@ -42,7 +44,7 @@ void loss_release(loss_layer *l);
  * (LOSS_TOTALS). */
 cnn_status loss_softmax_xent(const loss_layer *l, int n, int mean_over, cl_mem logits,
                              cl_mem labels, cl_mem dlogits, cl_mem totals,
-                             int accumulate, cnn_error *err);
+                             int accumulate, float smoothing, cnn_error *err);
 
 /* The predicted class of one row of k scores: the argmax, the lowest index
  * on ties, as the accuracy in the totals counts it. */

@@ -46,6 +46,7 @@ typedef struct {
     uint64_t seed, epoch; /* key dropout's random streams (network_set_stream) */
     int part_first, part_total; /* network_set_part; total 0: batches are whole */
     loss_layer loss;
+    float label_smoothing; /* of the training steps' loss */
     adam_optimizer adam;
 } network;
 
@@ -110,6 +111,10 @@ typedef cnn_status (*network_node_done)(void *ctx, int node, cnn_error *err);
  * buffer holds the batch's (part's) gradients. `done` may be NULL. */
 cnn_status network_gradients(network *net, int n, network_node_done done,
                              void *ctx, cnn_error *err);
+
+/* The label smoothing of the training steps' loss (loss.h), 0 after
+ * network_create; evaluation always takes the plain loss. */
+void network_set_label_smoothing(network *net, float smoothing);
 
 /* The learning rate the next optimizer steps take (the schedule sets it
  * before every step). */

@@ -13,10 +13,12 @@
 #include "nn/arch.h"
 
 /* The mode of a pass and what keys its random streams, as the device
- * network has them (network_set_stream, and Adam's step count). */
+ * network has them (network_set_stream, and Adam's step count), and the
+ * loss's label smoothing (network_set_label_smoothing). */
 typedef struct {
     int training;
     uint64_t seed, epoch, step;
+    double label_smoothing;
 } ref_mode;
 
 /* Returns the mean loss over the batch; fills grads (the gradient of that

@@ -4,7 +4,8 @@
  * layout), and Adam's moments as "adam.m.<name>" and "adam.v.<name>".
  * __metadata__ holds the arch spec, the data's shape, the position in
  * training (epoch, batch within it, Adam step), the seed and the settings a
- * resumed run must keep, among them the kernel variants that computed the
+ * resumed run must keep (the schedule and the epochs it spans among them),
+ * and the kernel variants that computed the
  * weights (tuner.h), so resuming continues bit-exactly. Version 1 files,
  * which name one dense GEMM path ("gemm") instead, still load.
  *
@@ -36,6 +37,10 @@ typedef struct {
     char variants[1024]; /* tuner_arithmetic's record: how the weights were
                             computed ("fc1=kernel;fc2=kernel"); from a
                             version 1 file, "fc=<its gemm>" */
+    char schedule[64];   /* --lr-schedule's text (schedule_text) */
+    long warmup;         /* --warmup steps */
+    long epochs;         /* the epochs the run was planned for (--epochs) */
+    float label_smoothing;
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
     char note[512];      /* read only: one line for the user ("FILE has no
                             checksums ..."), or "" */

@@ -47,21 +47,24 @@ static cnn_status check_batch(const loss_layer *l, int n, cnn_error *err)
 
 cnn_status loss_softmax_xent(const loss_layer *l, int n, int mean_over, cl_mem logits,
                              cl_mem labels, cl_mem dlogits, cl_mem totals,
-                             int accumulate, cnn_error *err)
+                             int accumulate, float smoothing, cnn_error *err)
 {
     size_t part = l->local * sizeof(float);
     cnn_status st = check_batch(l, n, err);
     if (st == CNN_OK && mean_over < n)
         st = cnn_fail(err, CNN_ERR_INPUT, "loss: a mean over %d of a batch of %d",
                       mean_over, n);
+    if (st == CNN_OK && !(smoothing >= 0 && smoothing < 1))
+        st = cnn_fail(err, CNN_ERR_INPUT, "loss: label smoothing %g outside [0, 1)",
+                      (double)smoothing);
     if (st == CNN_OK)
-        st = clrt_set_args(l->xent, err, 10, sizeof logits, &logits,
+        st = clrt_set_args(l->xent, err, 11, sizeof logits, &logits,
                            sizeof labels, &labels, sizeof dlogits, &dlogits,
                            sizeof totals, &totals, sizeof n, &n,
                            sizeof mean_over, &mean_over,
                            sizeof l->classes, &l->classes,
                            sizeof accumulate, &accumulate,
-                           part, NULL, part, NULL);
+                           sizeof smoothing, &smoothing, part, NULL, part, NULL);
     if (st != CNN_OK)
         return st;
     return clrt_launch(l->rt, l->xent, 1, &l->local, &l->local, NULL, err);

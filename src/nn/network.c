@@ -308,26 +308,31 @@ static layer_node *last(network *net) { return &net->nodes[net->nnodes - 1]; }
 
 cl_mem network_logits(const network *net) { return net->nodes[net->nnodes - 1].y; }
 
-static cnn_status loss_step(network *net, int n, cnn_error *err)
+static cnn_status loss_step(network *net, int n, int training, cnn_error *err)
 {
     return loss_softmax_xent(&net->loss, n, net->part_total ? net->part_total : n,
                              last(net)->y, net->labels, last(net)->dy, net->totals, 1,
-                             err);
+                             training ? net->label_smoothing : 0, err);
 }
 
 cnn_status network_eval_step(network *net, int n, cnn_error *err)
 {
     cnn_status st = network_forward(net, n, 0, err);
-    return st ? st : loss_step(net, n, err);
+    return st ? st : loss_step(net, n, 0, err);
 }
 
 cnn_status network_gradients(network *net, int n, network_node_done done, void *ctx,
                              cnn_error *err)
 {
     cnn_status st;
-    if ((st = network_forward(net, n, 1, err)) || (st = loss_step(net, n, err)))
+    if ((st = network_forward(net, n, 1, err)) || (st = loss_step(net, n, 1, err)))
         return st;
     return backward(net, n, done, ctx, err);
+}
+
+void network_set_label_smoothing(network *net, float smoothing)
+{
+    net->label_smoothing = smoothing;
 }
 
 void network_set_lr(network *net, float lr) { net->adam.cfg.lr = lr; }

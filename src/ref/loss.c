@@ -19,7 +19,7 @@ void ref_softmax(const double *logits, double *probs, int n, int k)
 }
 
 void ref_softmax_xent(const double *logits, const int32_t *labels, int n,
-                      int k, double *dlogits, double *loss_sum,
+                      int k, double smoothing, double *dlogits, double *loss_sum,
                       double *correct)
 {
     *loss_sum = 0;
@@ -36,11 +36,14 @@ void ref_softmax_xent(const double *logits, const int32_t *labels, int n,
             }
         for (int j = 0; j < k; j++)
             s += exp(z[j] - m);
-        /* -log softmax(z)[label] = logsumexp(z) - z[label] */
-        *loss_sum += m + log(s) - z[labels[r]];
+        /* -sum_j q_j log softmax(z)_j, with log softmax(z)_j =
+         * z_j - logsumexp(z) and q the smoothed one-hot target */
+        double lse = m + log(s);
+        for (int j = 0; j < k; j++) {
+            double q = (j == labels[r] ? 1 - smoothing : 0) + smoothing / k;
+            *loss_sum += q * (lse - z[j]);
+            d[j] = (d[j] - q) / n;
+        }
         *correct += arg == labels[r];
-        d[labels[r]] -= 1;
-        for (int j = 0; j < k; j++)
-            d[j] /= n;
     }
 }

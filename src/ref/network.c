@@ -36,8 +36,8 @@ double ref_network_loss(const arch *a, const ref_mode *mode, double *const *para
     }
 
     double loss_sum, right;
-    ref_softmax_xent(ys[a->count], labels, n, a->classes, dys[a->count], &loss_sum,
-                     &right);
+    ref_softmax_xent(ys[a->count], labels, n, a->classes, mode->label_smoothing,
+                     dys[a->count], &loss_sum, &right);
     if (correct)
         *correct = right;
 

@@ -69,7 +69,7 @@ cnn_status checkpoint_save(const char *path, network *net,
                       : network_tensor_read(net, t, 0, p, err);
             p += t->count;
         }
-    st_meta m[16];
+    st_meta m[24];
     int k = 0;
     meta_set(m, &k, "format", "cnn-cl");
     meta_set(m, &k, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
@@ -84,6 +84,10 @@ cnn_status checkpoint_save(const char *path, network *net,
     meta_set(m, &k, "batch_size", "%d", meta->batch_size);
     meta_set(m, &k, "lr", "%.9g", (double)meta->lr);
     meta_set(m, &k, "variants", "%s", meta->variants);
+    meta_set(m, &k, "lr_schedule", "%s", meta->schedule);
+    meta_set(m, &k, "warmup", "%ld", meta->warmup);
+    meta_set(m, &k, "epochs", "%ld", meta->epochs);
+    meta_set(m, &k, "label_smoothing", "%.9g", (double)meta->label_smoothing);
     meta_set(m, &k, "epoch_loss_sum", "%.17g", meta->loss_sum);
     meta_set(m, &k, "epoch_correct", "%.17g", meta->correct);
     meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
@@ -191,6 +195,19 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
         (st = need_double(h, "epoch_correct", &m->correct, err)) ||
         (st = need_double(h, "epoch_seconds", &m->seconds, err)))
         return st;
+    /* Older checkpoints ran at a constant rate, without smoothing. */
+    double smoothing = 0;
+    snprintf(m->schedule, sizeof m->schedule, "constant");
+    if ((v = st_meta_get(h, "lr_schedule")))
+        snprintf(m->schedule, sizeof m->schedule, "%s", v);
+    if ((st_meta_get(h, "warmup") &&
+         (st = need_long(h, "warmup", 0, LONG_MAX, &m->warmup, err))) ||
+        (st_meta_get(h, "epochs") &&
+         (st = need_long(h, "epochs", 0, LONG_MAX, &m->epochs, err))) ||
+        (st_meta_get(h, "label_smoothing") &&
+         (st = need_double(h, "label_smoothing", &smoothing, err))))
+        return st;
+    m->label_smoothing = (float)smoothing;
     m->classes = (int)classes;
     m->seed = (uint64_t)seed;
     m->batch_size = (int)batch_size;
