@@ -536,12 +536,16 @@ static void write_dataset(void)
 #define STATEFUL_ARCH "conv4k3-relu-bn-drop0.25-pool2-flatten-fc16-relu-drop0.5-fc10"
 
 static const char *train_arch = SMALL_ARCH;
+/* What else the runs of resume_check train with. */
+static schedule train_schedule;
+static float train_smoothing;
 
 static train_options options(int epochs, float lr, const char *save, const char *resume)
 {
     train_options o = {.data = test_dir, .epochs = epochs, .batch = 8, .lr = lr, .seed = 3,
                        .arch = resume ? NULL : train_arch, .save = save, .resume = resume,
-                       .quiet = 1};
+                       .quiet = 1, .sched = train_schedule,
+                       .label_smoothing = train_smoothing};
     cnn_error err = {0};
     tuner_init(&o.tune);
     TEST_OK(tuner_force(&o.tune, "fc=kernel", &err), err);
@@ -675,6 +679,26 @@ START_TEST(resume_is_bit_exact_with_batch_norm_and_dropout)
 }
 END_TEST
 
+/* A schedule whose warmup (15 steps) runs past the first epoch (13 steps)
+ * and label smoothing: the resumed run takes both from the checkpoint. */
+START_TEST(resume_is_bit_exact_with_a_schedule_and_smoothing)
+{
+    cnn_error err = {0};
+    TEST_OK(schedule_parse("step:1:0.5", &train_schedule, &err), err);
+    train_schedule.warmup = 15;
+    train_smoothing = 0.1f;
+    resume_check();
+    checkpoint_meta m;
+    TEST_OK(checkpoint_read_meta(test_path("resumed.safetensors"), &m, &err), err);
+    ck_assert_str_eq(m.schedule, "step:1:0.5");
+    ck_assert_int_eq(m.warmup, 15);
+    ck_assert_int_eq(m.epochs, 2);
+    ck_assert_float_eq(m.label_smoothing, 0.1f);
+    train_schedule = (schedule){0};
+    train_smoothing = 0;
+}
+END_TEST
+
 START_TEST(diverging_loss_stops_training_and_keeps_the_checkpoint)
 {
     write_dataset();
@@ -718,6 +742,7 @@ int main(void)
     tcase_add_test(tc, resume_is_bit_exact);
     tcase_add_test(tc, resume_is_bit_exact_with_batch_norm_and_dropout);
     tcase_add_test(tc, quick_start_computes_as_a_tuned_run);
+    tcase_add_test(tc, resume_is_bit_exact_with_a_schedule_and_smoothing);
     tcase_add_test(tc, diverging_loss_stops_training_and_keeps_the_checkpoint);
     suite_add_tcase(s, tc);
     return test_run(s, 0);

@@ -15,7 +15,8 @@
 static metrics_row row(int epoch)
 {
     return (metrics_row){epoch, 2.0 / epoch, 1 - 0.5 / epoch, 2.1 / epoch,
-                         1 - 0.6 / epoch, 12.3456 + epoch, 4321.06 * epoch};
+                         1 - 0.6 / epoch, 12.3456 + epoch, 4321.06 * epoch,
+                         1e-3 / epoch};
 }
 
 /* The number of entries in test_dir other than . and .. */
@@ -59,6 +60,7 @@ START_TEST(round_trip)
         ck_assert_double_eq_tol(back[i].seconds, rows[i].seconds, 5e-4);
         ck_assert_double_eq_tol(back[i].images_per_second,
                                 rows[i].images_per_second, 0.05);
+        ck_assert_double_eq_tol(back[i].lr, rows[i].lr, 1e-6 * rows[i].lr);
     }
     free(back);
 
@@ -67,9 +69,9 @@ START_TEST(round_trip)
     char line[256];
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
     ck_assert_str_eq(line, "epoch,loss,accuracy,val_loss,val_accuracy,seconds,"
-                           "images_per_second\n");
+                           "images_per_second,lr\n");
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
-    ck_assert_str_eq(line, "1,2.000000,0.500000,2.100000,0.400000,13.346,4321.1\n");
+    ck_assert_str_eq(line, "1,2.000000,0.500000,2.100000,0.400000,13.346,4321.1,0.001\n");
     fclose(f);
 }
 END_TEST
@@ -132,7 +134,8 @@ static void expect_fault(const char *text, size_t n, const char *fault)
     ck_assert_int_eq(count, 0);
 }
 
-#define HEADER METRICS_LOG_HEADER "\n"
+/* The faults of a row are read in an older log's format. */
+#define HEADER METRICS_LOG_HEADER_V1 "\n"
 #define ROW1 "1,0.5,0.9,0.6,0.8,10.5,5000.0\n"
 #define FAULT(text, fault) expect_fault(text, sizeof(text) - 1, fault)
 
@@ -143,6 +146,9 @@ START_TEST(malformed_files_name_the_line)
     FAULT("Epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n",
           "line 1: header is");
     FAULT(HEADER ROW1 "2,0.4,0.9,0.5,0.8,10.5\n", "line 3: 6 comma-separated fields, expected 7");
+    FAULT(METRICS_LOG_HEADER "\n" ROW1, "line 2: 7 comma-separated fields, expected 8");
+    FAULT(METRICS_LOG_HEADER "\n1,0.5,0.9,0.6,0.8,10.5,5000.0,x\n",
+          "line 2: lr 'x' is not a number");
     FAULT(HEADER "1,0.5,0.9,0.6,0.8,10.5,5000.0,7\n", "line 2: 8 comma-separated fields");
     FAULT(HEADER "1,0.5,abc,0.6,0.8,10.5,5000.0\n", "line 2: accuracy 'abc' is not a number");
     FAULT(HEADER "1,0.5,0.9,,0.8,10.5,5000.0\n", "line 2: val_loss '' is not a number");
@@ -156,9 +162,10 @@ START_TEST(malformed_files_name_the_line)
 }
 END_TEST
 
+/* Also in an older log's format, which has no rate. */
 START_TEST(crlf_and_missing_final_newline_are_accepted)
 {
-    static const char text[] = METRICS_LOG_HEADER "\r\n1,0.5,0.9,0.6,0.8,10.5,5000.0\r\n"
+    static const char text[] = METRICS_LOG_HEADER_V1 "\r\n1,0.5,0.9,0.6,0.8,10.5,5000.0\r\n"
                                "3,0.4,0.9,0.5,0.8,10.5,5000.0";
     const char *path = idxfile_raw(test_dir, "log.csv", text, sizeof text - 1);
     cnn_error err = {0};
@@ -168,6 +175,7 @@ START_TEST(crlf_and_missing_final_newline_are_accepted)
     ck_assert_int_eq(count, 2);
     ck_assert_int_eq(rows[1].epoch, 3);
     ck_assert_double_eq(rows[1].images_per_second, 5000.0);
+    ck_assert(isnan(rows[1].lr));
     free(rows);
 }
 END_TEST

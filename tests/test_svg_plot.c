@@ -19,7 +19,8 @@ static void setup(void)
     snprintf(path, sizeof path, "%s/plot.svg", test_dir);
 }
 
-/* A run that learns: loss falls from ~2.3, accuracy rises towards 0.99. */
+/* A run that learns: loss falls from ~2.3, accuracy rises towards 0.99;
+ * logged without rates, as an older log is. */
 static metrics_row *run(int count)
 {
     metrics_row *rows = malloc((size_t)count * sizeof *rows);
@@ -27,7 +28,7 @@ static metrics_row *run(int count)
     for (int i = 0; i < count; i++) {
         double t = exp(-0.3 * i);
         rows[i] = (metrics_row){i + 1, 0.03 + 2.27 * t, 0.99 - 0.89 * t,
-                                0.05 + 2.2 * t, 0.985 - 0.88 * t, 10.0, 6000.0};
+                                0.05 + 2.2 * t, 0.985 - 0.88 * t, 10.0, 6000.0, NAN};
     }
     return rows;
 }
@@ -226,6 +227,32 @@ START_TEST(title_is_escaped)
 }
 END_TEST
 
+/* A log with rates gets their panel too: one series, no legend, so the
+ * loss and accuracy panels are as before. */
+START_TEST(rates_get_their_own_panel)
+{
+    metrics_row *rows = run(10);
+    for (int i = 0; i < 10; i++)
+        rows[i].lr = 1e-3 * (1 + cos(M_PI * (i + 1) / 10)) / 2;
+    cnn_error err = {0};
+    TEST_OK(svg_plot_write(path, rows, 10, "cosine", &err), err);
+    check_with_xmllint();
+    char *svg = slurp();
+    check_well_formed(svg);
+    ck_assert_ptr_nonnull(strstr(svg, "id=\"lr-panel\""));
+    ck_assert_ptr_nonnull(strstr(svg, "width=\"1500\""));
+    ck_assert_ptr_nonnull(strstr(svg, ">Learning rate</text>"));
+    ck_assert_int_eq(occurrences(svg, ">epoch</text>"), 3);
+    ck_assert_int_eq(occurrences(svg, "<circle"), 5 * 10 + 4);
+    ck_assert_int_eq(occurrences(svg, "<polyline class=\"train\""), 3);
+    ck_assert_int_eq(occurrences(svg, ">train</text>"), 2);
+    /* the rate's axis reads in its own units */
+    ck_assert_ptr_nonnull(strstr(svg, ">0.0010</text>"));
+    free(svg);
+    free(rows);
+}
+END_TEST
+
 START_TEST(no_rows_is_an_input_error)
 {
     cnn_error err = {0};
@@ -245,6 +272,7 @@ int main(void)
     tcase_add_test(tc, fifty_epochs);
     tcase_add_test(tc, hundred_epochs_and_a_diverged_value);
     tcase_add_test(tc, title_is_escaped);
+    tcase_add_test(tc, rates_get_their_own_panel);
     tcase_add_test(tc, no_rows_is_an_input_error);
     suite_add_tcase(s, tc);
     return test_run(s, 1);

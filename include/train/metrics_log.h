@@ -2,7 +2,9 @@
  *
  * One header row, exactly METRICS_LOG_HEADER, then one row per epoch in
  * increasing epoch order:
- *   epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second
+ *   epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second,lr
+ * lr is the learning rate of the epoch's last step. A log an older cnn-cl
+ * wrote, without the lr column (METRICS_LOG_HEADER_V1), reads with lr NaN.
  * The training loop rewrites the whole log after every epoch (atomically,
  * so a crash leaves the previous log), and on --resume reads it back to keep
  * the rows of the epochs already done. Reading is strict: a fault is
@@ -12,8 +14,9 @@
 
 #include "util/cnn_error.h"
 
-#define METRICS_LOG_HEADER \
+#define METRICS_LOG_HEADER_V1 \
     "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second"
+#define METRICS_LOG_HEADER METRICS_LOG_HEADER_V1 ",lr"
 
 typedef struct metrics_row {
     int epoch;                  /* 1-based */
@@ -21,6 +24,7 @@ typedef struct metrics_row {
     double val_loss, val_accuracy;
     double seconds;             /* wall time of the epoch */
     double images_per_second;   /* training throughput */
+    double lr;                  /* the rate of the epoch's last step */
 } metrics_row;
 
 /* Reads the log at path into *rows (malloc'd, the caller frees it; NULL
@@ -30,7 +34,7 @@ cnn_status metrics_log_read(const char *path, metrics_row **rows, int *count,
                             cnn_error *err);
 
 /* Writes the whole log (header and count rows) atomically: metrics with
- * %.6f, seconds with %.3f, images/s with %.1f. */
+ * %.6f, seconds with %.3f, images/s with %.1f, the rate with %.6g. */
 cnn_status metrics_log_write(const char *path, const metrics_row *rows,
                              int count, cnn_error *err);
 

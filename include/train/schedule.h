@@ -23,15 +23,13 @@
 
 typedef struct schedule_kind schedule_kind;
 
+/* Zeroed, the constant rate without warmup. */
 typedef struct {
     const schedule_kind *kind;
     long every;    /* step:E:G: E, epochs between changes */
     double gamma;  /* step:E:G: G */
     long warmup;   /* steps of linear warmup; 0: none */
 } schedule;
-
-/* The constant rate without warmup. */
-schedule schedule_constant(void);
 
 /* Reads --lr-schedule's text ("constant", "step:E:G", "cosine",
  * "onecycle") into s, keeping s->warmup. A bad text is CNN_ERR_INPUT naming

@@ -1,10 +1,11 @@
 /* svg_plot: a picture of a training run from its metrics log.
  *
- * One self-contained SVG (no scripts, fonts or other files) with two panels
+ * One self-contained SVG (no scripts, fonts or other files) with panels
  * side by side: loss and accuracy against epoch, training solid and
- * validation dashed in distinct colours, with axes, round ticks, a legend and
- * a marker on every epoch so that a single epoch still shows. Non-finite
- * values (a diverged run) are left out, breaking the line. */
+ * validation dashed in distinct colours, and the learning rate at each
+ * epoch's end when the log has it; axes, round ticks, a legend and a marker
+ * on every epoch so that a single epoch still shows. Non-finite values (a
+ * diverged run) are left out, breaking the line. */
 #ifndef SVG_PLOT_H
 #define SVG_PLOT_H
 

@@ -13,6 +13,7 @@
 #include "parallel/comm.h"
 #include "nn/network.h"
 #include "parallel/replicas.h"
+#include "train/schedule.h"
 #include "tune/tuner.h"
 
 typedef struct {
@@ -24,7 +25,9 @@ typedef struct {
                               of the embedded kernels (clrt_open) */
     int epochs;            /* total, counting epochs a resumed run already did */
     int batch;
-    float lr;
+    float lr;              /* the base rate the schedule scales */
+    schedule sched;        /* the rate of every step, warmup included */
+    float label_smoothing; /* of the training loss (loss.h) */
     uint64_t seed;
     const char *arch;      /* NULL: the checkpoint's when resuming, else default */
     const char *save;      /* checkpoint path */
@@ -36,7 +39,8 @@ typedef struct {
                               adds the checkpoint's record as required */
     /* Which options the user gave, so a resumed run can tell a conflict
      * with the checkpoint from a default. */
-    int set_batch, set_lr, set_seed;
+    int set_batch, set_lr, set_seed, set_epochs, set_schedule, set_warmup,
+        set_smoothing;
 } train_options;
 
 typedef struct {

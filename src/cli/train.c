@@ -11,6 +11,7 @@
 
 static const char usage[] =
     "usage: cnn-cl train [--device N[,N...]] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
+    "                    [--lr-schedule S] [--warmup N] [--label-smoothing E]\n"
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--log FILE.csv] [--limit N] [--gemm auto|clblast|kernel]\n"
     "                    [--allow-different-arithmetic] [--quiet]\n"
@@ -30,7 +31,14 @@ static const char usage[] =
     "                 and test_batch.bin (default $CNN_CL_DATA, else datasets/mnist)\n"
     "  --epochs N     total epochs, counting those a resumed run already did (5)\n"
     "  --batch N      batch size (32)\n"
-    "  --lr X         Adam's learning rate (0.001)\n"
+    "  --lr X         the learning rate, the schedule's peak (0.001)\n"
+    "  --lr-schedule S  the rate of every step (docs/TRAINING.md): constant,\n"
+    "                 step:E:G (times G every E epochs), cosine (to 0 over the\n"
+    "                 run) or onecycle (PyTorch's OneCycleLR) (constant)\n"
+    "  --warmup N     raise the rate linearly over the first N steps, then\n"
+    "                 start the schedule (0)\n"
+    "  --label-smoothing E  train on targets (1 - E) one-hot + E / classes, as\n"
+    "                 PyTorch's CrossEntropyLoss; val_loss stays plain (0)\n"
     "  --seed N       seed of the initial weights, the shuffling and dropout (1)\n"
     "  --arch SPEC    the network: tokens joined by '-' (listed below; default\n"
     "                 " ARCH_DEFAULT ")\n"
@@ -111,6 +119,25 @@ int cli_train(int argc, char **argv)
         } else if (cli_args_is(&a, "--epochs")) {
             if (!(st = cli_args_int(&a, 1, 100000, &v, &err)))
                 o.epochs = (int)v;
+            o.set_epochs = 1;
+        } else if (cli_args_is(&a, "--lr-schedule")) {
+            if (!(st = cli_args_value(&a, &text, &err)))
+                st = schedule_parse(text, &o.sched, &err);
+            o.set_schedule = 1;
+        } else if (cli_args_is(&a, "--warmup")) {
+            if (!(st = cli_args_int(&a, 0, 0x7fffffffL, &v, &err)))
+                o.sched.warmup = v;
+            o.set_warmup = 1;
+        } else if (cli_args_is(&a, "--label-smoothing")) {
+            if (!(st = cli_args_value(&a, &text, &err))) {
+                char *end;
+                double e = strtod(text, &end);
+                if (end == text || *end || !(e >= 0 && e < 1))
+                    st = cnn_fail(&err, CNN_ERR_INPUT, "--label-smoothing: '%s' is not "
+                                  "a number in [0, 1)", text);
+                o.label_smoothing = (float)e;
+            }
+            o.set_smoothing = 1;
         } else if (cli_args_is(&a, "--batch")) {
             if (!(st = cli_args_int(&a, 1, 65536, &v, &err)))
                 o.batch = (int)v;

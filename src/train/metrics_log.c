@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,11 @@
 
 #include "util/atomic_file.h"
 
-enum { FIELDS = 7 };
+enum { FIELDS = 8, FIELDS_V1 = 7 };
 
 static const char *const field_names[FIELDS] = {
     "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds",
-    "images_per_second"};
+    "images_per_second", "lr"};
 
 static cnn_status bad_line(cnn_error *err, const char *path, long line,
                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -31,8 +32,9 @@ static cnn_status bad_line(cnn_error *err, const char *path, long line,
     return cnn_fail(err, CNN_ERR_INPUT, "%s: line %ld: %s", path, line, what);
 }
 
-/* Parses one data row (its line ending already removed) into r. */
-static cnn_status parse_row(char *text, const char *path, long line,
+/* Parses one data row (its line ending already removed) of `fields` into
+ * r. */
+static cnn_status parse_row(char *text, int fields, const char *path, long line,
                             metrics_row *r, cnn_error *err)
 {
     char *field[FIELDS];
@@ -45,11 +47,13 @@ static cnn_status parse_row(char *text, const char *path, long line,
             break;
         *p++ = '\0';
     }
-    if (n != FIELDS)
+    if (n != fields)
         return bad_line(err, path, line, "%d comma-separated fields, expected %d (%s)",
-                        n, FIELDS, METRICS_LOG_HEADER);
+                        n, fields, fields == FIELDS ? METRICS_LOG_HEADER
+                                                    : METRICS_LOG_HEADER_V1);
     double v[FIELDS];
-    for (int i = 0; i < FIELDS; i++) {
+    v[FIELDS - 1] = NAN;
+    for (int i = 0; i < fields; i++) {
         char *end;
         errno = 0;
         if (i == 0) {
@@ -71,6 +75,7 @@ static cnn_status parse_row(char *text, const char *path, long line,
     r->val_accuracy = v[4];
     r->seconds = v[5];
     r->images_per_second = v[6];
+    r->lr = v[7];
     return CNN_OK;
 }
 
@@ -81,6 +86,7 @@ static cnn_status read_rows(FILE *f, const char *path, metrics_row **rows,
     size_t cap = 0, have = 0;
     ssize_t len;
     long line = 0;
+    int fields = FIELDS;
     cnn_status s = CNN_OK;
     while (s == CNN_OK && (len = getline(&text, &cap, f)) >= 0) {
         line++;
@@ -92,7 +98,9 @@ static cnn_status read_rows(FILE *f, const char *path, metrics_row **rows,
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
             text[--len] = '\0';
         if (line == 1) {
-            if (strcmp(text, METRICS_LOG_HEADER))
+            if (!strcmp(text, METRICS_LOG_HEADER_V1))
+                fields = FIELDS_V1;
+            else if (strcmp(text, METRICS_LOG_HEADER))
                 s = bad_line(err, path, line, "header is '%.200s', expected '%s'",
                              text, METRICS_LOG_HEADER);
             continue;
@@ -116,7 +124,7 @@ static cnn_status read_rows(FILE *f, const char *path, metrics_row **rows,
             *rows = grown;
         }
         metrics_row *r = &(*rows)[*count];
-        if ((s = parse_row(text, path, line, r, err)))
+        if ((s = parse_row(text, fields, path, line, r, err)))
             break;
         if (*count > 0 && r->epoch <= r[-1].epoch) {
             s = bad_line(err, path, line, "epoch %d does not follow epoch %d",
@@ -171,9 +179,9 @@ cnn_status metrics_log_write(const char *path, const metrics_row *rows,
     fputs(METRICS_LOG_HEADER "\n", a.f);
     for (int i = 0; i < count; i++) {
         const metrics_row *r = &rows[i];
-        fprintf(a.f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", r->epoch, r->loss,
+        fprintf(a.f, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f,%.6g\n", r->epoch, r->loss,
                 r->accuracy, r->val_loss, r->val_accuracy, r->seconds,
-                r->images_per_second);
+                r->images_per_second, r->lr);
     }
     return atomic_file_commit(&a, err);
 }

@@ -47,7 +47,7 @@ static void timing(const progress *p, long done, double seconds, int finished,
 }
 
 void progress_update(progress *p, long done, double seconds, double loss,
-                     double accuracy)
+                     double accuracy, double lr)
 {
     if (p->quiet || !p->tty)
         return;
@@ -57,14 +57,14 @@ void progress_update(progress *p, long done, double seconds, double loss,
     int width = 1;
     for (long n = p->total; n >= 10; n /= 10)
         width++;
-    fprintf(p->out, "\r%*ld/%ld [%s] - %s - loss: %.4f - accuracy: %.4f\033[K",
-            width, done, p->total, b, t, loss, accuracy);
+    fprintf(p->out, "\r%*ld/%ld [%s] - %s - loss: %.4f - accuracy: %.4f - lr: %.3g\033[K",
+            width, done, p->total, b, t, loss, accuracy, lr);
     fflush(p->out);
     p->last_draw = seconds;
 }
 
 void progress_end(progress *p, long done, double seconds, double loss,
-                  double accuracy, double val_loss, double val_accuracy)
+                  double accuracy, double val_loss, double val_accuracy, double lr)
 {
     if (p->quiet)
         return;
@@ -75,6 +75,6 @@ void progress_end(progress *p, long done, double seconds, double loss,
             done, p->total, b, t, loss, accuracy);
     if (val_loss >= 0)
         fprintf(p->out, " - val_loss: %.4f - val_accuracy: %.4f", val_loss, val_accuracy);
-    fprintf(p->out, "%s\n", p->tty ? "\033[K" : "");
+    fprintf(p->out, " - lr: %.3g%s\n", lr, p->tty ? "\033[K" : "");
     fflush(p->out);
 }

@@ -43,8 +43,8 @@ static double onecycle_rate(const schedule *s, double lr, long t, long per_epoch
     (void)s, (void)per_epoch;
     double initial = lr / 25, min = initial / 1e4;
     double up_end = 0.3 * (double)n - 1, down_end = (double)n - 1;
-    if ((double)t <= up_end)
-        return anneal(initial, lr, (double)t / up_end);
+    if ((double)t <= up_end) /* up_end > 0 here unless t = 0 = up_end */
+        return anneal(initial, lr, up_end > 0 ? (double)t / up_end : 1);
     return anneal(lr, min, ((double)t - up_end) / (down_end - up_end));
 }
 
@@ -56,7 +56,8 @@ static const schedule_kind kinds[] = {
 };
 enum { KINDS = sizeof kinds / sizeof kinds[0] };
 
-schedule schedule_constant(void) { return (schedule){.kind = &kinds[0]}; }
+/* A zeroed schedule is the constant rate. */
+static const schedule_kind *kind_of(const schedule *s) { return s->kind ? s->kind : kinds; }
 
 cnn_status schedule_parse(const char *text, schedule *s, cnn_error *err)
 {
@@ -95,18 +96,18 @@ cnn_status schedule_parse(const char *text, schedule *s, cnn_error *err)
 
 void schedule_text(const schedule *s, char *buf, size_t size)
 {
-    if (s->kind == &kinds[1])
+    if (kind_of(s) == &kinds[1])
         snprintf(buf, size, "step:%ld:%.17g", s->every, s->gamma);
     else
-        snprintf(buf, size, "%s", s->kind->name);
+        snprintf(buf, size, "%s", kind_of(s)->name);
 }
 
-int schedule_needs_total(const schedule *s) { return s->kind->needs_total; }
+int schedule_needs_total(const schedule *s) { return kind_of(s)->needs_total; }
 
 double schedule_rate(const schedule *s, double lr, long t, long per_epoch, long total)
 {
     if (t < s->warmup)
         return lr * (double)(t + 1) / (double)s->warmup;
     long n = total - s->warmup;
-    return s->kind->rate(s, lr, t - s->warmup, per_epoch, n > 0 ? n : 1);
+    return kind_of(s)->rate(s, lr, t - s->warmup, per_epoch, n > 0 ? n : 1);
 }

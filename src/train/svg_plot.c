@@ -1,5 +1,5 @@
 /* svg_plot.c: see svg_plot.h. Drawn by hand: the picture is small and fixed,
- * and a plotting library would be a dependency for two panels of lines. */
+ * and a plotting library would be a dependency for three panels of lines. */
 #include "train/svg_plot.h"
 
 #include <math.h>
@@ -10,9 +10,8 @@
 
 /* Layout in SVG user units (pixels at 100%). */
 enum {
-    WIDTH = 1000,
     HEIGHT = 460,
-    PANEL_WIDTH = WIDTH / 2,
+    PANEL_WIDTH = 500,
     PLOT_LEFT = 82,      /* from the panel's left edge: tick labels, y label */
     PLOT_RIGHT = 22,     /* from the panel's right edge */
     PLOT_TOP = 96,
@@ -21,6 +20,13 @@ enum {
 
 static const char train_colour[] = "#1f77b4";
 static const char val_colour[] = "#e8710a";
+
+/* What a panel draws: the first two have a training and a validation
+ * series, the rate one series. */
+typedef enum { PANEL_LOSS, PANEL_ACCURACY, PANEL_RATE } panel_kind;
+
+static const char *const panel_ids[] = {"loss", "accuracy", "lr"};
+static const char *const panel_titles[] = {"Loss", "Accuracy", "Learning rate"};
 
 /* A linear axis: the data range [lo, hi] drawn onto pixels [p0, p1], with
  * ticks every `step` from `first` to `last`, labelled with `decimals`. */
@@ -145,10 +151,13 @@ static void put_text(FILE *f, const char *text)
     }
 }
 
-static double metric(const metrics_row *r, int accuracy, int validation)
+static double metric(const metrics_row *r, panel_kind kind, int validation)
 {
-    return accuracy ? (validation ? r->val_accuracy : r->accuracy)
-                    : (validation ? r->val_loss : r->loss);
+    switch (kind) {
+    case PANEL_LOSS: return validation ? r->val_loss : r->loss;
+    case PANEL_ACCURACY: return validation ? r->val_accuracy : r->accuracy;
+    default: return r->lr;
+    }
 }
 
 static void grid_and_ticks(FILE *f, const axis *x, const axis *y)
@@ -186,7 +195,7 @@ static void grid_and_ticks(FILE *f, const axis *x, const axis *y)
 /* One series: polylines through the finite values (broken where a value is
  * not finite), then a marker on each, filled for training and hollow for
  * validation so the two differ without colour too. */
-static void series(FILE *f, const metrics_row *rows, int count, int accuracy,
+static void series(FILE *f, const metrics_row *rows, int count, panel_kind kind,
                    int validation, const axis *x, const axis *y)
 {
     const char *colour = validation ? val_colour : train_colour;
@@ -195,7 +204,7 @@ static void series(FILE *f, const metrics_row *rows, int count, int accuracy,
     double r = count <= 30 ? 3.5 : count <= 60 ? 2.6 : 1.8;
     int in_line = 0;
     for (int i = 0; i < count; i++) {
-        double v = metric(&rows[i], accuracy, validation);
+        double v = metric(&rows[i], kind, validation);
         if (!isfinite(v)) {
             if (in_line)
                 fputs("\"/>\n", f);
@@ -215,7 +224,7 @@ static void series(FILE *f, const metrics_row *rows, int count, int accuracy,
     fprintf(f, "<g fill=\"%s\" stroke=\"%s\" stroke-width=\"1.5\">\n",
             validation ? "white" : colour, colour);
     for (int i = 0; i < count; i++) {
-        double v = metric(&rows[i], accuracy, validation);
+        double v = metric(&rows[i], kind, validation);
         if (isfinite(v))
             fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\"/>\n",
                     axis_map(x, rows[i].epoch), axis_map(y, v), r);
@@ -236,38 +245,43 @@ static void legend_entry(FILE *f, double x, double y, int validation)
             x + 36, y + 4, validation ? "validation" : "train");
 }
 
-static void panel(FILE *f, const metrics_row *rows, int count, int accuracy)
+/* Panel `kind` at place `at` from the left. */
+static void panel(FILE *f, const metrics_row *rows, int count, panel_kind kind, int at)
 {
-    const char *name = accuracy ? "accuracy" : "loss";
-    double left = accuracy * PANEL_WIDTH + PLOT_LEFT;
-    double right = (accuracy + 1) * PANEL_WIDTH - PLOT_RIGHT;
+    const char *name = panel_ids[kind];
+    int two = kind != PANEL_RATE;
+    double left = at * PANEL_WIDTH + PLOT_LEFT;
+    double right = (at + 1) * PANEL_WIDTH - PLOT_RIGHT;
     double min = INFINITY, max = -INFINITY;
     for (int i = 0; i < count; i++)
-        for (int validation = 0; validation < 2; validation++) {
-            double v = metric(&rows[i], accuracy, validation);
+        for (int validation = 0; validation <= two; validation++) {
+            double v = metric(&rows[i], kind, validation);
             if (isfinite(v)) {
                 min = fmin(min, v);
                 max = fmax(max, v);
             }
         }
     axis x = epoch_axis(rows, count, left, right);
-    axis y = value_axis(min, max, accuracy, PLOT_BOTTOM, PLOT_TOP);
+    axis y = value_axis(min, max, kind == PANEL_ACCURACY, PLOT_BOTTOM, PLOT_TOP);
 
     fprintf(f, "<g id=\"%s-panel\">\n", name);
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"15\" font-weight=\"bold\" "
-            "fill=\"#222\">%s</text>\n", left, PLOT_TOP - 22,
-            accuracy ? "Accuracy" : "Loss");
-    legend_entry(f, right - 190, PLOT_TOP - 26, 0);
-    legend_entry(f, right - 108, PLOT_TOP - 26, 1);
+            "fill=\"#222\">%s</text>\n", left, PLOT_TOP - 22, panel_titles[kind]);
+    if (two) {
+        legend_entry(f, right - 190, PLOT_TOP - 26, 0);
+        legend_entry(f, right - 108, PLOT_TOP - 26, 1);
+    }
     grid_and_ticks(f, &x, &y);
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"13\" fill=\"#222\" "
             "text-anchor=\"middle\">epoch</text>\n", (left + right) / 2,
             PLOT_BOTTOM + 44);
     fprintf(f, "<text transform=\"translate(%.1f,%d) rotate(-90)\" font-size=\"13\" "
             "fill=\"#222\" text-anchor=\"middle\">%s</text>\n",
-            left - 60, (PLOT_TOP + PLOT_BOTTOM) / 2, name);
-    series(f, rows, count, accuracy, 0, &x, &y);
-    series(f, rows, count, accuracy, 1, &x, &y);
+            left - 60, (PLOT_TOP + PLOT_BOTTOM) / 2, kind == PANEL_RATE ? "rate at the "
+            "epoch's end" : name);
+    series(f, rows, count, kind, 0, &x, &y);
+    if (two)
+        series(f, rows, count, kind, 1, &x, &y);
     fputs("</g>\n", f);
 }
 
@@ -280,21 +294,26 @@ cnn_status svg_plot_write(const char *path, const metrics_row *rows, int count,
     cnn_status s = atomic_file_open(&a, path, err);
     if (s)
         return s;
+    /* The rate's panel when the log has one (an older log does not). */
+    int panels = 2;
+    for (int i = 0; i < count && panels == 2; i++)
+        panels += isfinite(rows[i].lr) != 0;
+    const int width = panels * PANEL_WIDTH;
     FILE *f = a.f;
     fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
             "viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, "
-            "sans-serif\">\n", WIDTH, HEIGHT, WIDTH, HEIGHT);
+            "sans-serif\">\n", width, HEIGHT, width, HEIGHT);
     fputs("<title>", f);
     put_text(f, title);
     fputs("</title>\n", f);
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", WIDTH, HEIGHT);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", width, HEIGHT);
     fprintf(f, "<text x=\"%d\" y=\"34\" font-size=\"19\" font-weight=\"bold\" "
-            "fill=\"#111\" text-anchor=\"middle\">", WIDTH / 2);
+            "fill=\"#111\" text-anchor=\"middle\">", width / 2);
     put_text(f, title);
     fputs("</text>\n", f);
-    panel(f, rows, count, 0);
-    panel(f, rows, count, 1);
+    for (int k = 0; k < panels; k++)
+        panel(f, rows, count, (panel_kind)k, k);
     fputs("</svg>\n", f);
     return atomic_file_commit(&a, err);
 }

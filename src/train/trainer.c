@@ -26,6 +26,7 @@
 #include "data/loader.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
+#include "train/schedule.h"
 
 /* Batches the loader reads ahead. */
 #define RING_SLOTS 4
@@ -46,6 +47,13 @@ typedef struct {
     replicas *rep;
     loader *loader;
     int train;
+    /* training: the rate of every step, from the schedule */
+    const schedule *sched;
+    double base_lr;
+    long first_step;      /* the run's step at this epoch's batch 0 */
+    long total_steps;
+    double lr;            /* the rate of the last step enqueued */
+    long next;            /* the epoch's batch enqueued next */
     progress *progress;   /* NULL: no progress output */
     long *confusion;      /* NULL: not wanted */
     /* results */
@@ -58,10 +66,17 @@ typedef struct {
 
 static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *err)
 {
+    if (s->train) {
+        s->lr = schedule_rate(s->sched, s->base_lr, s->first_step + s->next,
+                              loader_batches(s->loader), s->total_steps);
+        replicas_set_lr(s->rep, (float)s->lr);
+    }
     cnn_status st = s->train ? replicas_train_step(s->rep, b, stop_signal, &f->step, err)
                              : replicas_eval_step(s->rep, b, &f->step, err);
-    if (st == CNN_OK)
+    if (st == CNN_OK) {
         f->batch = b;
+        s->next++;
+    }
     return st;
 }
 
@@ -116,7 +131,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
         double seconds = seconds_before + clock_seconds() - t0;
         if (s->progress && s->samples && progress_due(s->progress, seconds))
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
-                            s->correct / (double)s->samples);
+                            s->correct / (double)s->samples, s->lr);
         cur = 1 - cur;
         /* Training stops at the step the workers agreed on; an evaluation
          * stops at once for this process's signal, and the workers agree
@@ -180,7 +195,8 @@ cnn_status trainer_evaluate(replicas *r, const dataset_split *split, double *los
 static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
                                cnn_error *err)
 {
-    char why[256] = "";
+    char why[256] = "", sched[64];
+    schedule_text(&o->sched, sched, sizeof sched);
     if (o->arch && strcmp(o->arch, m->arch))
         snprintf(why, sizeof why, "--arch %s differs from its %s", o->arch, m->arch);
     else if (o->set_batch && o->batch != m->batch_size)
@@ -190,9 +206,35 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
     else if (o->set_seed && o->seed != m->seed)
         snprintf(why, sizeof why, "--seed %llu differs from its %llu",
                  (unsigned long long)o->seed, (unsigned long long)m->seed);
+    else if (o->set_schedule && strcmp(sched, m->schedule))
+        snprintf(why, sizeof why, "--lr-schedule %s differs from its %s", sched,
+                 m->schedule);
+    else if (o->set_warmup && o->sched.warmup != m->warmup)
+        snprintf(why, sizeof why, "--warmup %ld differs from its %ld", o->sched.warmup,
+                 m->warmup);
+    else if (o->set_smoothing && o->label_smoothing != m->label_smoothing)
+        snprintf(why, sizeof why, "--label-smoothing %g differs from its %g",
+                 (double)o->label_smoothing, (double)m->label_smoothing);
     if (*why)
         return cnn_fail(err, CNN_ERR_INPUT, "--resume %s: %s; leave the option out to "
                         "continue the run exactly", o->resume, why);
+    return CNN_OK;
+}
+
+/* A schedule that spans the run (cosine, onecycle) keeps the epochs it was
+ * planned for: they are the checkpoint's unless --epochs says otherwise, and
+ * then they must agree. */
+static cnn_status plan_epochs(train_options *o, const checkpoint_meta *m, cnn_error *err)
+{
+    if (!schedule_needs_total(&o->sched) || m->epochs < 1)
+        return CNN_OK;
+    if (!o->set_epochs)
+        o->epochs = (int)m->epochs;
+    else if (o->epochs != m->epochs)
+        return cnn_fail(err, CNN_ERR_INPUT, "--resume %s: its %s schedule spans %ld "
+                        "epochs, and --epochs %d would change the rate of the steps "
+                        "left; leave --epochs out to continue the run exactly",
+                        o->resume, m->schedule, m->epochs, o->epochs);
     return CNN_OK;
 }
 
@@ -207,6 +249,10 @@ static cnn_status fill_meta(checkpoint_meta *m, const network *net,
     m->samples = (long)samples;
     m->batch_size = o->batch;
     m->lr = o->lr;
+    schedule_text(&o->sched, m->schedule, sizeof m->schedule);
+    m->warmup = o->sched.warmup;
+    m->epochs = o->epochs;
+    m->label_smoothing = o->label_smoothing;
     return tuner_arithmetic(&o->tune, m->variants, sizeof m->variants, err);
 }
 
@@ -256,6 +302,12 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         o->batch = s->resume.batch_size;
         o->lr = s->resume.lr;
         o->seed = s->resume.seed;
+        o->label_smoothing = s->resume.label_smoothing;
+        if ((st = schedule_parse(s->resume.schedule, &o->sched, err)))
+            return cnn_fail_context(err, "--resume %s", o->resume);
+        o->sched.warmup = s->resume.warmup;
+        if ((st = plan_epochs(o, &s->resume, err)))
+            return st;
         if ((st = tuner_require(&o->tune, s->resume.variants, err)))
             return cnn_fail_context(err, "--resume %s", o->resume);
     }
@@ -292,6 +344,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         o->tune.quick = 0;
     if ((st = replicas_create(&s->rep, &a, o->batch, &o->tune, cfg, err)))
         return st;
+    for (int d = 0; d < s->rep.ndev; d++)
+        network_set_label_smoothing(&s->rep.net[d], o->label_smoothing);
     /* Every device starts alike: the same initialisation, or rank 0's
      * checkpoint handed to all. */
     if (o->resume && s->root)
@@ -339,8 +393,17 @@ static void print_header(session *s)
     network_summary(first_net(s), stdout);
     char variants[512];
     tuner_summary(&o->tune, variants, sizeof variants);
-    printf("variants: %s; batch %d, lr %g, seed %llu, %d epoch%s\n", variants, o->batch,
-           (double)o->lr, (unsigned long long)o->seed, o->epochs, o->epochs == 1 ? "" : "s");
+    char sched[64], warmup[48] = "", smoothing[48] = "";
+    schedule_text(&o->sched, sched, sizeof sched);
+    if (o->sched.warmup)
+        snprintf(warmup, sizeof warmup, ", warmup %ld step%s", o->sched.warmup,
+                 o->sched.warmup == 1 ? "" : "s");
+    if (o->label_smoothing > 0)
+        snprintf(smoothing, sizeof smoothing, ", label smoothing %g",
+                 (double)o->label_smoothing);
+    printf("variants: %s; batch %d, lr %g (%s%s)%s, seed %llu, %d epoch%s\n", variants,
+           o->batch, (double)o->lr, sched, warmup, smoothing, (unsigned long long)o->seed,
+           o->epochs, o->epochs == 1 ? "" : "s");
     if (o->resume)
         printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
                s->resume.epoch + 1, s->resume.batch, s->resume.step);
@@ -386,8 +449,15 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         progress p;
         progress_begin(&p, stdout, o->quiet || !s->root, (int)epoch + 1, o->epochs,
                        loader_batches(s->loader));
+        long per_epoch = loader_batches(s->loader);
         stream str = {.rep = &s->rep, .loader = s->loader, .train = 1, .progress = &p,
-                      .done = first};
+                      .done = first, .next = first, .sched = &o->sched,
+                      .base_lr = o->lr, .first_step = epoch * per_epoch,
+                      .total_steps = (long)o->epochs * per_epoch};
+        /* A resume past the epoch's last step (it stopped while validating)
+         * takes none: its rate is the last one taken. */
+        str.lr = schedule_rate(&o->sched, o->lr, str.first_step + (first ? first - 1 : 0),
+                               per_epoch, str.total_steps);
         /* Every batch but an epoch's last is whole; a checkpoint taken
          * during validation has done them all. */
         if (resumed) {
@@ -409,7 +479,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         double n = (double)str.samples;
         metrics_row row = {.epoch = (int)epoch + 1, .loss = str.loss_sum / n,
                            .accuracy = str.correct / n, .seconds = seconds,
-                           .images_per_second = n / seconds};
+                           .images_per_second = n / seconds, .lr = str.lr};
         /* A signal during validation stops it at once; the checkpoint then
          * holds the whole epoch's training, and a resume validates again. */
         int signal = str.signal;
@@ -425,7 +495,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
             break;
         }
         progress_end(&p, str.done, seconds, row.loss, row.accuracy, row.val_loss,
-                     row.val_accuracy);
+                     row.val_accuracy, row.lr);
         r->val_loss = row.val_loss;
         r->val_accuracy = row.val_accuracy;
         r->epochs_done = (int)epoch + 1;
@@ -467,8 +537,10 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
             print_header(&s);
         if (given->resume && s.resume.epoch >= s.o.epochs) {
             if (s.root)
-                printf("%s already holds %ld epoch%s; nothing to train (raise --epochs)\n",
-                       given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s");
+                printf("%s already holds %ld epoch%s; nothing to train (%s)\n",
+                       given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s",
+                       schedule_needs_total(&s.o.sched) ? "its schedule has ended"
+                                                        : "raise --epochs");
             r->epochs_done = (int)s.resume.epoch;
             metrics_row row = {0};
             int signal;
