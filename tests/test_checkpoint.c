@@ -160,6 +160,108 @@ START_TEST(mismatches_name_the_tensor)
 }
 END_TEST
 
+/* Writes net's parameter tensors as another tool would: no metadata, an
+ * extra tensor, and `drop` (when not NULL) left out, `reshape` (when not
+ * NULL) given a shape of one more row. */
+static void write_foreign(const char *path, network *net, const char *drop,
+                          const char *reshape)
+{
+    st_tensor t[NET_MAX_TENSORS + 1];
+    int shapes[NET_MAX_TENSORS][4], n = 0;
+    float *data = malloc((net->param_count + 64 * net->ntensors + 1) * sizeof *data), *p = data;
+    cnn_error err = {0};
+    for (int i = 0; i < net->ntensors; i++) {
+        const net_tensor *x = &net->tensors[i];
+        if (drop && !strcmp(x->name, drop))
+            continue;
+        memcpy(shapes[n], x->shape, sizeof shapes[n]);
+        size_t count = x->count;
+        if (reshape && !strcmp(x->name, reshape)) {
+            count += x->count / (size_t)x->shape[0];
+            shapes[n][0]++;
+            memset(p, 0, count * sizeof *p);
+        }
+        TEST_OK(network_tensor_read(net, x, 0, p, &err), err);
+        t[n] = (st_tensor){x->name, x->ndim, shapes[n], p};
+        p += count;
+        n++;
+    }
+    static const int one[1] = {1};
+    *p = 5;
+    t[n++] = (st_tensor){"bn9.num_batches_tracked", 1, one, p};
+    TEST_OK(st_write(path, t, n, NULL, 0, &err), err);
+    free(data);
+}
+
+/* A network of SMALL_ARCH, initialised from `seed`. */
+static void fresh(network *net, const char *spec, uint64_t seed)
+{
+    cnn_error err = {0};
+    arch a;
+    TEST_OK(arch_parse(spec, small_input, 10, &a, &err), err);
+    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_init(net, seed, &err), err);
+}
+
+static void assert_same_weights(network *a, network *b)
+{
+    cnn_error err = {0};
+    ck_assert_int_eq(a->ntensors, b->ntensors);
+    for (int i = 0; i < a->ntensors; i++) {
+        size_t n = a->tensors[i].count;
+        float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+        TEST_OK(network_tensor_read(a, &a->tensors[i], 0, x, &err), err);
+        TEST_OK(network_tensor_read(b, &b->tensors[i], 0, y, &err), err);
+        ck_assert_msg(!memcmp(x, y, n * sizeof *x), "%s differs", a->tensors[i].name);
+        free(x), free(y);
+    }
+}
+
+/* --init: the weights of a cnn-cl checkpoint or of another tool's file by
+ * name, with the optimizer's state left fresh; whatever does not fit is
+ * named. */
+START_TEST(init_takes_the_weights_by_name)
+{
+    network a, b, c;
+    cnn_error err = {0};
+    trained(&a, 3);
+    checkpoint_meta m = meta_of(&a);
+    const char *path = test_path("init.safetensors");
+    TEST_OK(checkpoint_save(path, &a, &m, &err), err);
+    char spec[1024];
+    TEST_OK(checkpoint_init_spec(path, spec, sizeof spec, &err), err);
+    ck_assert_str_eq(spec, SMALL_ARCH);
+    fresh(&b, SMALL_ARCH, 7);
+    TEST_OK(checkpoint_load_weights(path, &b, &err), err);
+    assert_same_weights(&a, &b);
+    ck_assert_int_eq(b.adam.step, 0);
+    network_release(&b);
+
+    const char *foreign = test_path("torch.safetensors");
+    write_foreign(foreign, &a, NULL, NULL);
+    TEST_OK(checkpoint_init_spec(foreign, spec, sizeof spec, &err), err);
+    ck_assert_str_eq(spec, "");
+    fresh(&b, SMALL_ARCH, 7);
+    TEST_OK(checkpoint_load_weights(foreign, &b, &err), err);
+    assert_same_weights(&a, &b);
+
+    write_foreign(foreign, &a, "fc2.bias", NULL);
+    ck_assert_int_eq(checkpoint_load_weights(foreign, &b, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "tensor 'fc2.bias' is missing"), "%s", err.msg);
+    write_foreign(foreign, &a, NULL, "fc1.weight");
+    ck_assert_int_eq(checkpoint_load_weights(foreign, &b, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "tensor 'fc1.weight' is F32 [17,100], the network "
+                         "needs F32 [16,100]"), "%s", err.msg);
+    fresh(&c, "conv4k3-relu-pool2-flatten-fc10", 7);
+    ck_assert_int_eq(checkpoint_load_weights(path, &c, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "was trained as " SMALL_ARCH ", not "
+                         "conv4k3-relu-pool2-flatten-fc10"), "%s", err.msg);
+    network_release(&a);
+    network_release(&b);
+    network_release(&c);
+}
+END_TEST
+
 static void write_bytes(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -732,6 +834,7 @@ int main(void)
     tcase_add_test(tc, round_trip_of_the_training_state);
     tcase_add_test(tc, file_is_standard_safetensors);
     tcase_add_test(tc, mismatches_name_the_tensor);
+    tcase_add_test(tc, init_takes_the_weights_by_name);
     tcase_add_test(tc, malformed_files_are_input_errors);
     tcase_add_test(tc, duplicate_keys_are_refused);
     tcase_add_test(tc, oversized_header_is_refused);

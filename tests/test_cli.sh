@@ -74,6 +74,23 @@ CLASSES=1 idx "$tmp/one/t10k-labels-idx1-ubyte" 1 5
 expect "one class"       2 "label 0 at index 0 implies 1 class, but the last layer 'fc10' has 10 outputs" -- train --data "$tmp/one" --arch conv2k3-flatten-fc10
 expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
 expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
+# Schedules, smoothing and fine-tuning: bad values are exit 2 naming the
+# option; a schedule that spans the run keeps its epochs on resume.
+expect "bad schedule"    2 "^cnn-cl: --lr-schedule: 'cosine:2' is not one of constant, step:E:G" -- train --lr-schedule cosine:2
+expect "bad step"        2 "'step:0:0.5' is not one of" -- train --lr-schedule step:0:0.5
+expect "bad warmup"      2 "^cnn-cl: --warmup: '-1' is not an integer" -- train --warmup -1
+expect "bad smoothing"   2 "^cnn-cl: --label-smoothing: '1' is not a number in \[0, 1\)$" -- train --label-smoothing 1
+cosine=$tmp/cosine.safetensors
+expect "schedule"        0 'lr 0\.0005 \(cosine, warmup 2 steps\), label smoothing 0\.1,' -- train "${small[@]}" --epochs 2 --batch 4 --lr 0.0005 --lr-schedule cosine --warmup 2 --label-smoothing 0.1 --save "$cosine" --log "$tmp/cosine.csv"
+expect "schedule plot"   0 "^$tmp/cosine\.svg$" -- plot "$tmp/cosine.csv"
+if [ "$(head -1 "$tmp/cosine.csv")" = epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second,lr ] &&
+   grep -q 'id="lr-panel"' "$tmp/cosine.svg"; then ok; else fail "schedule log: $(cat "$tmp/cosine.csv")"; fi
+expect "schedule epochs" 2 "its cosine schedule spans 2 epochs, and --epochs 3 would change the rate" -- train --data "$tmp/good" --resume "$cosine" --epochs 3
+expect "schedule change" 2 '--lr-schedule onecycle differs from its cosine' -- train --data "$tmp/good" --resume "$cosine" --lr-schedule onecycle
+expect "schedule ended"  0 'already holds 2 epochs; nothing to train \(its schedule has ended\)' -- train --data "$tmp/good" --resume "$cosine"
+expect "init"            0 '^Test accuracy: .* after 1 epoch; model saved to ' -- train --data "$tmp/good" --init "$cosine" --epochs 1 --batch 4 --save "$tmp/tuned.safetensors" --quiet
+expect "init arch"       2 "^cnn-cl: --init: $cosine was trained as conv2k3-relu-flatten-fc10, not conv3k3-relu-flatten-fc10; give that --arch \(or none\)" -- train --data "$tmp/good" --init "$cosine" --arch conv3k3-relu-flatten-fc10
+expect "init and resume" 2 'give one of them' -- train --data "$tmp/good" --init "$cosine" --resume "$cosine"
 expect "resume gemm"     2 "fc1: the checkpoint was computed with variant 'kernel', and the forced 'clblast' computes differently" -- train --data "$tmp/good" --resume "$model" --gemm clblast --epochs 2
 # A recorded variant no build has (the header edited in place, its length
 # kept) stops a resume, unless different arithmetic is allowed.

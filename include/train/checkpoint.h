@@ -63,6 +63,20 @@ cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
 cnn_status checkpoint_load(const char *path, network *net, int adam,
                            cnn_error *err);
 
+/* Fine-tuning (--init): the arch a cnn-cl checkpoint at path was trained
+ * as into spec (size bytes), or "" for a safetensors file another tool
+ * wrote (PyTorch's), which records none. */
+cnn_status checkpoint_init_spec(const char *path, char *spec, size_t size,
+                                cnn_error *err);
+
+/* Loads every parameter tensor of net (the moving statistics included) by
+ * name from a cnn-cl checkpoint or another tool's safetensors file, and
+ * nothing else: the optimizer starts afresh. Tensors the network lacks (an
+ * optimizer's state, PyTorch's num_batches_tracked) are passed over. A
+ * cnn-cl checkpoint of another arch, a missing tensor, or one of another
+ * dtype or shape is CNN_ERR_INPUT naming it. */
+cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *err);
+
 /* Builds the network a checkpoint describes on rt, for batches of up to
  * max_batch, with its weights loaded (not Adam's state): for eval and
  * predict. Inference needs no bit-exact match, so the layers' variants are

@@ -32,6 +32,8 @@ typedef struct {
     const char *arch;      /* NULL: the checkpoint's when resuming, else default */
     const char *save;      /* checkpoint path */
     const char *resume;    /* NULL or a checkpoint to continue */
+    const char *init;      /* NULL or a checkpoint whose weights start the run,
+                              with a fresh optimizer and schedule */
     const char *log;       /* NULL or a CSV path */
     long limit;            /* 0: every training sample */
     int quiet;

@@ -13,6 +13,7 @@ static const char usage[] =
     "usage: cnn-cl train [--device N[,N...]] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
     "                    [--lr-schedule S] [--warmup N] [--label-smoothing E]\n"
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
+    "                    [--init FILE]\n"
     "                    [--log FILE.csv] [--limit N] [--gemm auto|clblast|kernel]\n"
     "                    [--allow-different-arithmetic] [--quiet]\n"
     "\n"
@@ -46,6 +47,9 @@ static const char usage[] =
     "                 (cnn-cl.safetensors)\n"
     "  --resume FILE  continue a run exactly where its checkpoint left off, with\n"
     "                 the kernel variants that computed it\n"
+    "  --init FILE    fine-tune: start from the weights of a checkpoint (cnn-cl's,\n"
+    "                 or a PyTorch safetensors file with the same names) with a\n"
+    "                 fresh optimizer and schedule; --arch defaults to its arch\n"
     "  --log FILE     CSV of per-epoch metrics (for `cnn-cl plot`)\n"
     "  --limit N      train on the first N training samples only\n"
     "  --gemm PATH    dense layers' GEMM: auto (the tuner's choice), clblast\n"
@@ -162,6 +166,8 @@ int cli_train(int argc, char **argv)
             st = cli_args_value(&a, &o.save, &err);
         } else if (cli_args_is(&a, "--resume")) {
             st = cli_args_value(&a, &o.resume, &err);
+        } else if (cli_args_is(&a, "--init")) {
+            st = cli_args_value(&a, &o.init, &err);
         } else if (cli_args_is(&a, "--log")) {
             st = cli_args_value(&a, &o.log, &err);
         } else if (cli_args_is(&a, "--limit")) {
@@ -177,6 +183,11 @@ int cli_train(int argc, char **argv)
         }
         if (st)
             return cli_report(&err);
+    }
+    if (o.init && o.resume) {
+        cnn_fail(&err, CNN_ERR_INPUT, "--init %s starts a new run and --resume %s "
+                 "continues one; give one of them", o.init, o.resume);
+        return cli_report(&err);
     }
     if (cli_force_gemm(&o.tune, gemm, &err))
         return cli_report(&err);

@@ -305,6 +305,52 @@ cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *
     return st;
 }
 
+/* The arch a cnn-cl file records; "" in another tool's. */
+static void recorded_spec(const st_header *h, char *spec, size_t size)
+{
+    const char *format = st_meta_get(h, "format"), *arch = st_meta_get(h, "arch");
+    snprintf(spec, size, "%s", format && !strcmp(format, "cnn-cl") && arch ? arch : "");
+}
+
+cnn_status checkpoint_init_spec(const char *path, char *spec, size_t size,
+                                cnn_error *err)
+{
+    st_header h;
+    cnn_status st = st_read_header(path, &h, err);
+    if (st)
+        return st;
+    recorded_spec(&h, spec, size);
+    st_header_free(&h);
+    return CNN_OK;
+}
+
+cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *err)
+{
+    st_header h;
+    char spec[sizeof net->arch.spec];
+    cnn_status st = st_read_header(path, &h, err);
+    if (st)
+        return st;
+    recorded_spec(&h, spec, sizeof spec);
+    float *buf = malloc(net->param_count * sizeof *buf);
+    if (*spec && strcmp(spec, net->arch.spec))
+        st = cnn_fail(err, CNN_ERR_INPUT, "%s was trained as %s, not %s; give that "
+                      "--arch (or none) to start from it", path, spec, net->arch.spec);
+    else if (!buf)
+        st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
+        const net_tensor *t = &net->tensors[i];
+        const st_entry *e;
+        if ((st = match(&h, t->name, t, &e, err)) ||
+            (st = st_read_f32(&h, e, buf, t->count, err)))
+            break;
+        st = network_tensor_write(net, t, buf, err);
+    }
+    free(buf);
+    st_header_free(&h);
+    return st;
+}
+
 /* The metadata of a checkpoint and the arch it describes. */
 static cnn_status read_arch(const char *path, checkpoint_meta *meta, arch *a,
                             cnn_error *err)

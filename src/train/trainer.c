@@ -311,7 +311,13 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         if ((st = tuner_require(&o->tune, s->resume.variants, err)))
             return cnn_fail_context(err, "--resume %s", o->resume);
     }
-    const char *spec = o->resume ? s->resume.arch : o->arch ? o->arch : ARCH_DEFAULT;
+    /* Fine-tuning starts from the arch the checkpoint records, unless told. */
+    char init_spec[sizeof s->resume.arch] = "";
+    if (o->init && !o->arch && (st = checkpoint_init_spec(o->init, init_spec,
+                                                          sizeof init_spec, err)))
+        return cnn_fail_context(err, "--init");
+    const char *spec = o->resume ? s->resume.arch : o->arch ? o->arch
+                       : *init_spec ? init_spec : ARCH_DEFAULT;
     if ((st = dataset_open(o->data, &s->data, err)))
         return st;
     arch a;
@@ -354,6 +360,11 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         st = replicas_share_state(&s->rep, err);
     for (int d = 0; d < s->rep.ndev && st == CNN_OK && !o->resume; d++)
         st = network_init(&s->rep.net[d], o->seed, err);
+    if (o->init && st == CNN_OK) {
+        if (s->root && (st = checkpoint_load_weights(o->init, first_net(s), err)))
+            return cnn_fail_context(err, "--init");
+        st = replicas_share_state(&s->rep, err);
+    }
     if (st == CNN_OK)
         st = loader_open(&s->loader, &s->data.train, o->batch, samples, o->seed, 1,
                          RING_SLOTS, err);
