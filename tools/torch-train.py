@@ -4,26 +4,36 @@ that cnn-cl's speed and accuracy are measured against.
 
     /usr/bin/python3 tools/torch-train.py [--data DIR] [--epochs N] [--seed N]
                                           [--init keras|torch] [--arch SPEC]
-                                          [--limit N]
+                                          [--limit N] [--batch N] [RECIPE]
 
-DIR holds IDX files (train-*, t10k-*) or CIFAR-10 binary batches
-(data_batch_1..5.bin, test_batch.bin); the network is torch-eval.py's
-builder for SPEC (any cnn-cl arch spec) on DIR's image shape. Batch 32, Adam
-(lr 1e-3, betas 0.9/0.999, eps 1e-7 as Keras), mean sparse categorical
-cross-entropy, reshuffled every epoch, two threads. --init keras (the
-default) uses Glorot-uniform weights and zero biases as cnn-cl does (batch
-norm starts at scale 1, shift 0 in both); --init torch keeps PyTorch's own
-initialisation. --limit N trains on the first N training images only, as
-cnn-cl's --limit does. Prints, per epoch, the training seconds (without
-evaluation; also as CPU seconds of this process, which shared cores disturb
-less) and the test loss and accuracy in inference mode, then the wall time
-of the whole job (reading the data included).
+RECIPE takes the options of `cnn-cl train` that choose how it trains, with
+the same defaults and meanings (docs/TRAINING.md): --lr, --optimizer
+adam|adamw|sgd|rmsprop, --momentum, --nesterov, --weight-decay, --eps,
+--rho, --lr-schedule, --warmup, --label-smoothing and --clip-norm. `adam`
+is Keras' rule as cnn-cl computes it (KerasAdam below; torch.optim.Adam
+places eps differently), the others are torch.optim's, and the schedules
+torch.optim.lr_scheduler's, stepped once per batch. DIR holds IDX files
+(train-*, t10k-*) or CIFAR-10 binary batches (data_batch_1..5.bin,
+test_batch.bin); the network is torch-eval.py's builder for SPEC (any
+cnn-cl arch spec) on DIR's image shape. Batch 32 by default, mean sparse
+categorical cross-entropy, reshuffled every epoch, two threads. --init
+keras (the default) uses Glorot-uniform weights and zero biases as cnn-cl
+does (batch norm starts at scale 1, shift 0 in both); --init torch keeps
+PyTorch's own initialisation. --limit N trains on the first N training
+images only, as cnn-cl's --limit does. Prints, per epoch, the training
+seconds (without evaluation; also as CPU seconds of this process, which
+shared cores disturb less) and the test loss and accuracy in inference
+mode, then the wall time of the whole job (reading the data included).
+torch-compare.py imports the recipe (recipe_options, make_optimizer,
+make_scheduler) from here.
 """
 import argparse
 import importlib.util
+import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -36,6 +46,89 @@ torch_eval = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(torch_eval)
 
 BATCH = 32
+
+
+class KerasAdam(torch.optim.Optimizer):
+    """cnn-cl's `adam`: Keras' rule, m / (sqrt(v) + eps) with both bias
+    corrections folded into the rate, and --weight-decay added to the
+    gradient as torch.optim.Adam adds it."""
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                state = self.state[p]
+                if not state:
+                    state.update(t=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
+                state["t"] += 1
+                t = state["t"]
+                g = p.grad + group["weight_decay"] * p
+                state["m"].mul_(b1).add_((1 - b1) * g)
+                state["v"].mul_(b2).add_((1 - b2) * g * g)
+                lr_t = group["lr"] * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                p.sub_(lr_t * state["m"] / (state["v"].sqrt() + group["eps"]))
+
+
+def recipe_options(ap):
+    """Adds cnn-cl train's recipe options, with its defaults, to parser ap."""
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"], default="adam")
+    ap.add_argument("--momentum", type=float, default=0.0)
+    ap.add_argument("--nesterov", action="store_true")
+    ap.add_argument("--weight-decay", type=float,
+                    help="default 0.01 for adamw, else 0")
+    ap.add_argument("--eps", type=float, help="default 1e-8 for adamw, else 1e-7")
+    ap.add_argument("--rho", type=float, default=0.9, help="rmsprop's alpha (0.9)")
+    ap.add_argument("--lr-schedule", default="constant")
+    ap.add_argument("--warmup", type=int, default=0)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--clip-norm", type=float, default=0.0)
+
+
+def make_optimizer(args, params):
+    """The optimizer of parsed recipe options."""
+    adamw = args.optimizer == "adamw"
+    wd = args.weight_decay if args.weight_decay is not None else 0.01 if adamw else 0.0
+    eps = args.eps if args.eps is not None else 1e-8 if adamw else 1e-7
+    if args.optimizer == "adam":
+        return KerasAdam(params, args.lr, eps=eps, weight_decay=wd)
+    if adamw:
+        return torch.optim.AdamW(params, lr=args.lr, eps=eps, weight_decay=wd)
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum,
+                               nesterov=args.nesterov, weight_decay=wd)
+    return torch.optim.RMSprop(params, lr=args.lr, alpha=args.rho, eps=eps,
+                               momentum=args.momentum, weight_decay=wd)
+
+
+def make_scheduler(args, opt, steps, per_epoch):
+    """The scheduler of --lr-schedule and --warmup over a run of `steps`
+    steps, `per_epoch` a epoch, stepped after every step; None for a
+    constant rate. The schedule starts after the warmup, over the steps
+    left (SequentialLR), as cnn-cl's does."""
+    n, schedule = steps - args.warmup, args.lr_schedule
+    lrs = torch.optim.lr_scheduler
+    if schedule == "cosine":
+        main = lrs.CosineAnnealingLR(opt, T_max=n, eta_min=0)
+    elif schedule == "onecycle":
+        main = lrs.OneCycleLR(opt, max_lr=args.lr, total_steps=n, cycle_momentum=False)
+    elif schedule.startswith("step:"):
+        _, every, gamma = schedule.split(":")
+        main = lrs.StepLR(opt, step_size=int(every) * per_epoch, gamma=float(gamma))
+    elif schedule == "constant":
+        main = None
+    else:
+        raise torch_eval.InputError(f"--lr-schedule: '{schedule}' is not constant, "
+                                    "step:E:G, cosine or onecycle")
+    if not args.warmup:
+        return main
+    linear = lrs.LinearLR(opt, start_factor=1 / args.warmup, end_factor=1,
+                          total_iters=args.warmup - 1)
+    return lrs.SequentialLR(opt, [linear, main], milestones=[args.warmup]) if main else linear
 
 
 def pixels(images):
@@ -53,6 +146,8 @@ def main():
     ap.add_argument("--init", choices=["keras", "torch"], default="keras")
     ap.add_argument("--arch", default=torch_eval.DEFAULT_ARCH)
     ap.add_argument("--limit", type=int, help="train on the first N training images only")
+    ap.add_argument("--batch", type=int, default=BATCH)
+    recipe_options(ap)
     args = ap.parse_args()
     if args.epochs < 1:
         raise torch_eval.InputError(f"--epochs {args.epochs}: must be at least 1")
@@ -60,6 +155,8 @@ def main():
         raise torch_eval.InputError(f"--limit {args.limit}: must be at least 1")
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
+    # SequentialLR steps its schedules with an epoch argument, which 1.13 warns of.
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch.optim.lr_scheduler")
 
     # Kept as uint8 and scaled per batch: CIFAR-10 as floats would be 600 MB.
     x, y = (torch.from_numpy(a.copy()) for a in torch_eval.read_dataset(args.data, "train"))
@@ -83,17 +180,24 @@ def main():
     # PyTorch's batch norm cannot train on a batch of one sample (Keras
     # can): such a final batch is left out when the net has batch norm.
     has_bn = any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in net.modules())
-    end = len(x) - 1 if has_bn and len(x) % BATCH == 1 else len(x)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    end = len(x) - 1 if has_bn and len(x) % args.batch == 1 else len(x)
+    per_epoch = -(-end // args.batch)
+    opt = make_optimizer(args, net.parameters())
+    sched = make_scheduler(args, opt, args.epochs * per_epoch, per_epoch)
     for epoch in range(1, args.epochs + 1):
         net.train()
         order = torch.randperm(len(x))
         start, cpu = time.perf_counter(), time.process_time()
-        for i in range(0, end, BATCH):
-            batch = order[i:i + BATCH]
+        for i in range(0, end, args.batch):
+            batch = order[i:i + args.batch]
             opt.zero_grad()
-            F.cross_entropy(net(pixels(x[batch])), y[batch]).backward()
+            F.cross_entropy(net(pixels(x[batch])), y[batch],
+                            label_smoothing=args.label_smoothing).backward()
+            if args.clip_norm:
+                nn.utils.clip_grad_norm_(net.parameters(), args.clip_norm)
             opt.step()
+            if sched:
+                sched.step()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         net.eval()
         with torch.no_grad():
