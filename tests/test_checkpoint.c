@@ -25,7 +25,7 @@ static void trained(network *net, int steps)
     cnn_error err = {0};
     arch a;
     TEST_OK(arch_parse(SMALL_ARCH, small_input, 10, &a, &err), err);
-    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(net, 5, &err), err);
     float x[4 * 144];
     int32_t labels[4] = {1, 2, 3, 9};
@@ -41,7 +41,7 @@ static void trained(network *net, int steps)
 static checkpoint_meta meta_of(const network *net)
 {
     checkpoint_meta m = {.input = small_input, .classes = 10, .epoch = 3, .batch = 7,
-                         .step = net->adam.step, .seed = 42, .samples = 1000,
+                         .step = net->optim.step, .seed = 42, .samples = 1000,
                          .batch_size = 4, .lr = 0.001f, .loss_sum = 12.5, .correct = 17,
                          .seconds = 1.25};
     snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH);
@@ -69,10 +69,11 @@ START_TEST(round_trip_of_the_training_state)
 
     trained(&b, 0);
     TEST_OK(checkpoint_load(path, &b, 1, &err), err);
-    ck_assert_int_eq(b.adam.step, 3);
+    ck_assert_int_eq(b.optim.step, 3);
     size_t bytes = a.param_floats * sizeof(float);
     char *pa = malloc(bytes), *pb = malloc(bytes);
-    cl_mem bufs[3][2] = {{a.params, b.params}, {a.adam.m, b.adam.m}, {a.adam.v, b.adam.v}};
+    cl_mem bufs[3][2] = {{a.params, b.params}, {a.optim.state[0], b.optim.state[0]},
+                         {a.optim.state[1], b.optim.state[1]}};
     for (int i = 0; i < 3; i++) {
         TEST_OK(clrt_read(test_rt(), bufs[i][0], pa, bytes, &err), err);
         TEST_OK(clrt_read(test_rt(), bufs[i][1], pb, bytes, &err), err);
@@ -137,7 +138,7 @@ static void expect_load_error(const char *spec, arch_shape in, const char *needl
     arch a;
     network other, net;
     TEST_OK(arch_parse(spec, in, 10, &a, &err), err);
-    TEST_OK(network_create(&other, test_rt(), &a, 2, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&other, test_rt(), &a, 2, NULL, optim_defaults(NULL), &err), err);
     checkpoint_meta m = meta_of(&other);
     snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH); /* a lying header */
     const char *path = test_path("other.safetensors");
@@ -430,7 +431,7 @@ START_TEST(file_without_checksums_loads_with_a_note)
     network net;
     trained(&net, 0);
     TEST_OK(checkpoint_load(path, &net, 1, &err), err);
-    ck_assert_int_eq(net.adam.step, 2);
+    ck_assert_int_eq(net.optim.step, 2);
     network_release(&net);
 
     /* dropping one checksum of many is damage, not another tool's file */

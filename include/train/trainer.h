@@ -25,6 +25,9 @@ typedef struct {
     int epochs;            /* total, counting epochs a resumed run already did */
     int batch;
     float lr;
+    optim_config optim;    /* the optimizer and its settings but lr (rule NULL:
+                              Adam's defaults); a resumed run takes the
+                              checkpoint's */
     uint64_t seed;
     const char *arch;      /* NULL: the checkpoint's when resuming, else default */
     const char *save;      /* checkpoint path */
@@ -37,7 +40,15 @@ typedef struct {
     /* Which options the user gave, so a resumed run can tell a conflict
      * with the checkpoint from a default. */
     int set_batch, set_lr, set_seed;
+    unsigned set_optim;    /* TRAIN_SET_* bits */
 } train_options;
+
+/* The optimizer's settings the user gave (train_options.set_optim): each
+ * must mean something to the optimizer, and a resumed run refuses one that
+ * differs from its checkpoint's. */
+enum { TRAIN_SET_OPTIMIZER = 1, TRAIN_SET_MOMENTUM = 2, TRAIN_SET_NESTEROV = 4,
+       TRAIN_SET_WEIGHT_DECAY = 8, TRAIN_SET_EPS = 16, TRAIN_SET_RHO = 32,
+       TRAIN_SET_CLIP_NORM = 64 };
 
 typedef struct {
     double val_loss, val_accuracy;
