@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/network.h"
 #include "nn/optim.h"
 #include "ref/optim.h"
 #include "testutil.h"
@@ -364,6 +365,59 @@ START_TEST(untrained_values_keep_their_bits)
 }
 END_TEST
 
+/* In a network with batch norm, every rule's weight decay shrinks the
+ * trainable tensors and leaves the moving statistics and the padding
+ * between tensors exactly as they were (given values that decay would
+ * change), steps of zero gradients apart. */
+START_TEST(decay_skips_untrained_tensors_and_padding)
+{
+    variant = _i;
+    cnn_error err = {0};
+    arch a;
+    TEST_OK(arch_parse("conv3k3-bn-relu-flatten-fc10", (arch_shape){1, 8, 8}, 10, &a, &err),
+            err);
+    for (int k = 0; k < optim_rule_count; k++) {
+        optim_config cfg = optim_defaults(&optim_rules[k]);
+        cfg.lr = 0.1f;
+        cfg.weight_decay = 0.1f;
+        cfg.momentum = optim_rules[k].takes & OPTIM_TAKES_MOMENTUM ? 0.9f : 0;
+        cfg.clip_norm = 1.0f;
+        tuner t;
+        tuner_init(&t);
+        char rule[64];
+        snprintf(rule, sizeof rule, "%s=%s", cfg.rule->name, optim_variants[variant].label);
+        TEST_OK(tuner_force(&t, rule, &err), err);
+        network net;
+        TEST_OK(network_create(&net, test_rt(), &a, 2, &t, cfg, &err), err);
+        size_t n = net.param_floats;
+        float *before = malloc(n * sizeof *before), *after = malloc(n * sizeof *after);
+        unsigned char *trained = calloc(n, 1);
+        for (int i = 0; i < net.ntensors; i++)
+            if (net.tensors[i].decl.trainable)
+                memset(trained + net.tensors[i].offset, 1, net.tensors[i].count);
+        size_t untrained = 0;
+        for (size_t i = 0; i < n; i++)
+            untrained += !trained[i];
+        ck_assert_uint_gt(untrained, 2 * 3); /* the statistics at least */
+        test_random(before, n, 4, 0.5f, 2);
+        TEST_OK(clrt_write(test_rt(), net.params, before, n * sizeof *before, &err), err);
+        for (int step = 0; step < 3; step++)
+            TEST_OK(network_apply(&net, &err), err);
+        TEST_OK(clrt_read(test_rt(), net.params, after, n * sizeof *after, &err), err);
+        for (size_t i = 0; i < n; i++)
+            if (trained[i])
+                ck_assert_msg(fabsf(after[i]) < fabsf(before[i]), "%s: %zu did not decay",
+                              cfg.rule->name, i);
+            else
+                ck_assert_msg(!memcmp(&after[i], &before[i], sizeof after[i]),
+                              "%s: untrained %zu went from %g to %g", cfg.rule->name, i,
+                              (double)before[i], (double)after[i]);
+        free(before), free(after), free(trained);
+        network_release(&net);
+    }
+}
+END_TEST
+
 START_TEST(rejects_empty)
 {
     variant = _i;
@@ -410,6 +464,7 @@ int main(void)
     tcase_add_loop_test(tc, clipping_matches_reference, 0, optim_variant_count);
     tcase_add_loop_test(tc, update_is_elementwise, 0, optim_variant_count);
     tcase_add_loop_test(tc, untrained_values_keep_their_bits, 0, optim_variant_count);
+    tcase_add_loop_test(tc, decay_skips_untrained_tensors_and_padding, 0, optim_variant_count);
     tcase_add_loop_test(tc, rejects_empty, 0, optim_variant_count);
     tcase_add_test(tc, rules_are_found_by_name);
     suite_add_tcase(s, tc);
