@@ -19,13 +19,13 @@
 static const arch_shape small_input = {1, 12, 12};
 
 
-/* A small network trained for `steps` steps on random data. */
-static void trained(network *net, int steps)
+/* A small network trained with `cfg` for `steps` steps on random data. */
+static void trained_with(network *net, int steps, optim_config cfg)
 {
     cnn_error err = {0};
     arch a;
     TEST_OK(arch_parse(SMALL_ARCH, small_input, 10, &a, &err), err);
-    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, cfg, &err), err);
     TEST_OK(network_init(net, 5, &err), err);
     float x[4 * 144];
     int32_t labels[4] = {1, 2, 3, 9};
@@ -38,10 +38,40 @@ static void trained(network *net, int steps)
     ck_assert_int_eq(clFinish(net->rt->queue), CL_SUCCESS);
 }
 
+/* The same with Adam. */
+static void trained(network *net, int steps)
+{
+    trained_with(net, steps, optim_defaults(NULL));
+}
+
+/* Every rule with every setting it takes away from its default, and one
+ * without momentum: the cases a checkpoint must carry. */
+static int optimizer_cases(optim_config *out)
+{
+    int n = 0;
+    for (int k = 0; k < optim_rule_count; k++) {
+        const optim_rule *r = &optim_rules[k];
+        optim_config c = optim_defaults(r);
+        c.weight_decay = 0.02f;
+        c.clip_norm = 0.5f;
+        if (r->takes & OPTIM_TAKES_EPS)
+            c.eps = 1e-5f;
+        if (r->takes & OPTIM_TAKES_RHO)
+            c.rho = 0.8f;
+        if (r->takes & OPTIM_TAKES_MOMENTUM) {
+            out[n++] = c;
+            c.momentum = 0.9f;
+            c.nesterov = (r->takes & OPTIM_TAKES_NESTEROV) != 0;
+        }
+        out[n++] = c;
+    }
+    return n;
+}
+
 static checkpoint_meta meta_of(const network *net)
 {
     checkpoint_meta m = {.input = small_input, .classes = 10, .epoch = 3, .batch = 7,
-                         .step = net->adam.step, .seed = 42, .samples = 1000,
+                         .step = net->optim.step, .seed = 42, .samples = 1000,
                          .batch_size = 4, .lr = 0.001f, .loss_sum = 12.5, .correct = 17,
                          .seconds = 1.25};
     snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH);
@@ -69,10 +99,11 @@ START_TEST(round_trip_of_the_training_state)
 
     trained(&b, 0);
     TEST_OK(checkpoint_load(path, &b, 1, &err), err);
-    ck_assert_int_eq(b.adam.step, 3);
+    ck_assert_int_eq(b.optim.step, 3);
     size_t bytes = a.param_floats * sizeof(float);
     char *pa = malloc(bytes), *pb = malloc(bytes);
-    cl_mem bufs[3][2] = {{a.params, b.params}, {a.adam.m, b.adam.m}, {a.adam.v, b.adam.v}};
+    cl_mem bufs[3][2] = {{a.params, b.params}, {a.optim.state[0], b.optim.state[0]},
+                         {a.optim.state[1], b.optim.state[1]}};
     for (int i = 0; i < 3; i++) {
         TEST_OK(clrt_read(test_rt(), bufs[i][0], pa, bytes, &err), err);
         TEST_OK(clrt_read(test_rt(), bufs[i][1], pb, bytes, &err), err);
@@ -82,6 +113,65 @@ START_TEST(round_trip_of_the_training_state)
     free(pb);
     network_release(&a);
     network_release(&b);
+}
+END_TEST
+
+/* Each optimizer's state round-trips bit for bit under its own names, with
+ * its settings in the metadata; a state momentum 0 never touches is not
+ * saved; loading another optimizer's state is refused naming both. */
+START_TEST(round_trip_of_every_optimizer)
+{
+    optim_config cases[2 * 8];
+    int n = optimizer_cases(cases);
+    for (int c = 0; c < n; c++) {
+        const optim_config *cfg = &cases[c];
+        network a, b;
+        cnn_error err = {0};
+        trained_with(&a, 3, *cfg);
+        checkpoint_meta m = meta_of(&a), back;
+        const char *path = test_path("optim.safetensors");
+        TEST_OK(checkpoint_save(path, &a, &m, &err), err);
+        TEST_OK(checkpoint_read_meta(path, &back, &err), err);
+        ck_assert_ptr_eq(back.optim.rule, cfg->rule);
+        ck_assert(back.optim.momentum == cfg->momentum && back.optim.nesterov == cfg->nesterov &&
+                  back.optim.weight_decay == cfg->weight_decay && back.optim.eps == cfg->eps &&
+                  back.optim.rho == cfg->rho && back.optim.clip_norm == cfg->clip_norm);
+        st_header h;
+        TEST_OK(st_read_header(path, &h, &err), err);
+        for (int k = 0; k < cfg->rule->nstate; k++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s.%s.fc2.bias", cfg->rule->name,
+                     cfg->rule->state[k]);
+            ck_assert_msg((st_find(&h, name) != NULL) == optim_state_live(cfg, k),
+                          "%s: %s", cfg->rule->name, name);
+        }
+        st_header_free(&h);
+        trained_with(&b, 0, *cfg);
+        TEST_OK(checkpoint_load(path, &b, 1, &err), err);
+        ck_assert_int_eq(b.optim.step, 3);
+        size_t bytes = a.param_floats * sizeof(float);
+        char *pa = malloc(bytes), *pb = malloc(bytes);
+        for (int k = -1; k < cfg->rule->nstate; k++) {
+            TEST_OK(clrt_read(test_rt(), k < 0 ? a.params : a.optim.state[k], pa, bytes, &err),
+                    err);
+            TEST_OK(clrt_read(test_rt(), k < 0 ? b.params : b.optim.state[k], pb, bytes, &err),
+                    err);
+            ck_assert_msg(memcmp(pa, pb, bytes) == 0, "%s: state %d differs after loading",
+                          cfg->rule->name, k);
+        }
+        free(pa);
+        free(pb);
+        network_release(&b);
+        const optim_config other = optim_defaults(&optim_rules[cfg->rule == optim_rules]);
+        trained_with(&b, 0, other);
+        ck_assert_int_eq(checkpoint_load(path, &b, 1, &err), CNN_ERR_INPUT);
+        ck_assert_msg(strstr(err.msg, cfg->rule->name) && strstr(err.msg, other.rule->name),
+                      "%s", err.msg);
+        /* the weights alone load whatever the optimizer (eval, predict) */
+        TEST_OK(checkpoint_load(path, &b, 0, &err), err);
+        network_release(&b);
+        network_release(&a);
+    }
 }
 END_TEST
 
@@ -137,7 +227,7 @@ static void expect_load_error(const char *spec, arch_shape in, const char *needl
     arch a;
     network other, net;
     TEST_OK(arch_parse(spec, in, 10, &a, &err), err);
-    TEST_OK(network_create(&other, test_rt(), &a, 2, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&other, test_rt(), &a, 2, NULL, optim_defaults(NULL), &err), err);
     checkpoint_meta m = meta_of(&other);
     snprintf(m.arch, sizeof m.arch, "%s", SMALL_ARCH); /* a lying header */
     const char *path = test_path("other.safetensors");
@@ -199,7 +289,7 @@ static void fresh(network *net, const char *spec, uint64_t seed)
     cnn_error err = {0};
     arch a;
     TEST_OK(arch_parse(spec, small_input, 10, &a, &err), err);
-    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(net, test_rt(), &a, 4, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(net, seed, &err), err);
 }
 
@@ -234,7 +324,7 @@ START_TEST(init_takes_the_weights_by_name)
     fresh(&b, SMALL_ARCH, 7);
     TEST_OK(checkpoint_load_weights(path, &b, &err), err);
     assert_same_weights(&a, &b);
-    ck_assert_int_eq(b.adam.step, 0);
+    ck_assert_int_eq(b.optim.step, 0);
     network_release(&b);
 
     const char *foreign = test_path("torch.safetensors");
@@ -532,7 +622,7 @@ START_TEST(file_without_checksums_loads_with_a_note)
     network net;
     trained(&net, 0);
     TEST_OK(checkpoint_load(path, &net, 1, &err), err);
-    ck_assert_int_eq(net.adam.step, 2);
+    ck_assert_int_eq(net.optim.step, 2);
     network_release(&net);
 
     /* dropping one checksum of many is damage, not another tool's file */
@@ -641,13 +731,15 @@ static const char *train_arch = SMALL_ARCH;
 /* What else the runs of resume_check train with. */
 static schedule train_schedule;
 static float train_smoothing;
+static optim_config train_optim; /* rule NULL: Adam's defaults */
 
 static train_options options(int epochs, float lr, const char *save, const char *resume)
 {
     train_options o = {.data = test_dir, .epochs = epochs, .batch = 8, .lr = lr, .seed = 3,
                        .arch = resume ? NULL : train_arch, .save = save, .resume = resume,
                        .quiet = 1, .sched = train_schedule,
-                       .label_smoothing = train_smoothing};
+                       .label_smoothing = train_smoothing,
+                       .optim = resume ? (optim_config){0} : train_optim};
     cnn_error err = {0};
     tuner_init(&o.tune);
     TEST_OK(tuner_force(&o.tune, "fc=kernel", &err), err);
@@ -801,6 +893,28 @@ START_TEST(resume_is_bit_exact_with_a_schedule_and_smoothing)
 }
 END_TEST
 
+/* Every optimizer resumes bit-exactly, with its settings from the
+ * checkpoint alone, on the network with batch norm's statistics (which its
+ * weight decay must leave alone). */
+START_TEST(resume_is_bit_exact_for_every_optimizer)
+{
+    train_arch = STATEFUL_ARCH;
+    optim_config cases[2 * 8];
+    int n = optimizer_cases(cases);
+    for (int c = 0; c < n; c++) {
+        train_optim = cases[c];
+        resume_check();
+        checkpoint_meta m;
+        cnn_error err = {0};
+        TEST_OK(checkpoint_read_meta(test_path("resumed.safetensors"), &m, &err), err);
+        ck_assert_ptr_eq(m.optim.rule, cases[c].rule);
+        ck_assert(m.optim.momentum == cases[c].momentum);
+    }
+    train_optim = (optim_config){0};
+    train_arch = SMALL_ARCH;
+}
+END_TEST
+
 START_TEST(diverging_loss_stops_training_and_keeps_the_checkpoint)
 {
     write_dataset();
@@ -832,6 +946,7 @@ int main(void)
     tcase_set_timeout(tc, 180);
     tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, round_trip_of_the_training_state);
+    tcase_add_test(tc, round_trip_of_every_optimizer);
     tcase_add_test(tc, file_is_standard_safetensors);
     tcase_add_test(tc, mismatches_name_the_tensor);
     tcase_add_test(tc, init_takes_the_weights_by_name);
@@ -844,6 +959,7 @@ int main(void)
     tcase_add_test(tc, metadata_numbers_out_of_range_are_refused);
     tcase_add_test(tc, resume_is_bit_exact);
     tcase_add_test(tc, resume_is_bit_exact_with_batch_norm_and_dropout);
+    tcase_add_test(tc, resume_is_bit_exact_for_every_optimizer);
     tcase_add_test(tc, quick_start_computes_as_a_tuned_run);
     tcase_add_test(tc, resume_is_bit_exact_with_a_schedule_and_smoothing);
     tcase_add_test(tc, diverging_loss_stops_training_and_keeps_the_checkpoint);

@@ -105,7 +105,24 @@ open(sys.argv[2], 'wb').write(data[:8] + header + data[8 + n:])
 EOF
 expect "resume unknown variant" 2 "fc1: the checkpoint was computed with variant 'kernex', which none here gives \\(here: kernel, clblast, kernel-k1024, kernel-nt2x8, kernel-nn8x1, gpu-k64, gpu-k256, gpu-k64-r2\\); pass --allow-different-arithmetic" -- train --data "$tmp/good" --resume "$edited" --epochs 2
 expect "resume different" 0 '^note: fc1: recorded kernex, running (kernel|clblast|gpu)(-[a-z0-9]+)*$' -- train --data "$tmp/good" --resume "$edited" --epochs 2 --allow-different-arithmetic --save "$tmp/different.safetensors" --quiet
-expect "train variants"  0 '^variants: conv1.forward=(p[0-9]+(b[0-9])?|g[0-9]+) conv1.weights=(t[0-9]+(c8|n1)|gw[0-9]+k[0-9]+) fc1=kernel adam.update=(vec16|gpu); batch 4' -- train "${small[@]}" --epochs 1 --batch 4 --save "$tmp/v.safetensors"
+expect "train variants"  0 '^variants: conv1.forward=(p[0-9]+(b[0-9])?|g[0-9]+) conv1.weights=(t[0-9]+(c8|n1)|gw[0-9]+k[0-9]+) fc1=kernel adam.update=(vec16|gpu); optimizer adam, batch 4' -- train "${small[@]}" --epochs 1 --batch 4 --save "$tmp/v.safetensors"
+# The optimizers: their options checked, the header naming them, and a
+# resume that takes its checkpoint's settings and refuses others.
+expect "bad optimizer"   2 "--optimizer: 'adagrad' is none of adam, adamw, sgd, rmsprop" -- train --optimizer adagrad
+expect "bad momentum"    2 "--momentum: '1.5' is not a number in \\[0, 1\\)" -- train --optimizer sgd --momentum 1.5
+expect "bad eps"         2 "--eps: '0' is not a number in \\(0, 1\\]" -- train --eps 0
+expect "bad clip"        2 "--clip-norm: '-1' is not a number" -- train --clip-norm -1
+expect "nesterov alone"  2 '--nesterov needs --momentum above 0' -- train "${small[@]}" --optimizer sgd --nesterov --save "$tmp/x.safetensors"
+expect "rho for sgd"     2 '--rho means nothing to --optimizer sgd; it is for rmsprop$' -- train "${small[@]}" --optimizer sgd --rho 0.5 --save "$tmp/x.safetensors"
+expect "momentum adam"   2 '--momentum means nothing to --optimizer adam; it is for sgd, rmsprop$' -- train "${small[@]}" --momentum 0.9 --save "$tmp/x.safetensors"
+expect "nesterov adamw"  2 '--nesterov means nothing to --optimizer adamw; it is for sgd$' -- train "${small[@]}" --optimizer adamw --nesterov --save "$tmp/x.safetensors"
+sgd=$tmp/sgd.safetensors
+expect "train sgd"       0 '; optimizer sgd \(momentum 0.9, nesterov, weight decay 0.001, clip norm 1\), batch 4, lr 0.01' -- train "${small[@]}" --epochs 1 --batch 4 --save "$sgd" --optimizer sgd --lr 0.01 --momentum 0.9 --nesterov --weight-decay 1e-3 --clip-norm 1
+expect "resume sgd"      0 '; optimizer sgd \(momentum 0.9, nesterov, weight decay 0.001, clip norm 1\), batch 4, lr 0.01' -- train --data "$tmp/good" --resume "$sgd" --epochs 2 --save "$tmp/sgd2.safetensors" --momentum 0.9
+expect "resume other optimizer" 2 "--resume $sgd: --optimizer adam differs from its sgd" -- train --data "$tmp/good" --resume "$sgd" --epochs 2 --optimizer adam
+expect "resume other momentum" 2 "--resume $sgd: --momentum 0.5 differs from its 0.9" -- train --data "$tmp/good" --resume "$sgd" --epochs 2 --momentum 0.5
+expect "resume rho for sgd" 2 "--rho means nothing to --optimizer sgd \\(the checkpoint's\\)" -- train --data "$tmp/good" --resume "$sgd" --epochs 2 --rho 0.5
+expect "resume adam's"   2 "--resume $model: --optimizer rmsprop differs from its adam" -- train --data "$tmp/good" --resume "$model" --epochs 2 --optimizer rmsprop
 CNN_CL_GEMM=blas expect "bad env gemm" 2 "CNN_CL_GEMM: unknown GEMM path 'blas'; use auto, clblast or kernel" -- train --data "$tmp/good" --save "$tmp/never.safetensors"
 expect "bad gemm"        2 "--gemm: unknown GEMM path 'fast'" -- bench --gemm fast
 expect "eval"            0 'test accuracy: [0-9.]+$'            -- eval --model "$model" --data "$tmp/good"

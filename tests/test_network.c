@@ -9,7 +9,7 @@
 #include "nn/conv.h"
 #include "nn/dense.h"
 #include "nn/network.h"
-#include "ref/adam.h"
+#include "ref/optim.h"
 #include "ref/network.h"
 #include "util/rng.h"
 #include "testutil.h"
@@ -81,7 +81,7 @@ START_TEST(reference_model_has_515146_parameters)
     arch a = parse(ARCH_DEFAULT, (arch_shape){1, 28, 28}, 10);
     network net;
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), &a, 4, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), &a, 4, NULL, optim_defaults(NULL), &err), err);
     ck_assert_uint_eq(net.param_count, 515146);
     ck_assert_int_eq(net.ntensors, 8);
     const char *names[] = {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
@@ -102,7 +102,7 @@ START_TEST(glorot_initialisation)
     arch a = parse(SMALL_ARCH, small_input, 4);
     network net;
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), &a, 3, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), &a, 3, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(&net, 11, &err), err);
     float first[5 * 2 * 9], again[5 * 2 * 9];
     for (int i = 0; i < net.ntensors; i++) {
@@ -140,7 +140,7 @@ static void finite_difference_check(const arch *a, int n, size_t stride)
 {
     network net; /* only for the tensor list and shapes */
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), a, n, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), a, n, NULL, optim_defaults(NULL), &err), err);
     tensors p = ref_tensors(&net), g = ref_tensors(&net);
     for (int i = 0; i < p.count; i++) {
         float *f = malloc(p.size[i] * sizeof *f);
@@ -206,7 +206,7 @@ static void train_step_check(const char *spec, arch_shape input, int classes,
     arch a = parse(spec, input, classes);
     network net;
     cnn_error err = {0};
-    TEST_OK(network_create(&net, test_rt(), &a, max_batch, tune, adam_defaults(), &err), err);
+    TEST_OK(network_create(&net, test_rt(), &a, max_batch, tune, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(&net, 3, &err), err);
     tensors p = ref_tensors(&net), g = ref_tensors(&net);
     for (int i = 0; i < net.ntensors; i++) {
@@ -236,7 +236,7 @@ static void train_step_check(const char *spec, arch_shape input, int classes,
                   "loss %.8g, reference %.8g", loss_sum / n, loss_ref);
     ck_assert_double_eq(correct, correct_ref);
 
-    adam_config cfg = adam_defaults();
+    optim_config cfg = optim_defaults(NULL);
     for (int i = 0; i < net.ntensors; i++) {
         const net_tensor *t = &net.tensors[i];
         float *dev = malloc(t->count * sizeof *dev);
@@ -246,8 +246,8 @@ static void train_step_check(const char *spec, arch_shape input, int classes,
         test_close(what, dev, g.v[i], t->count, TEST_TOL_GRAD);
 
         double *m = calloc(t->count, sizeof *m), *v = calloc(t->count, sizeof *v);
-        ref_adam_step(p.v[i], g.v[i], m, v, (long)t->count, 1, cfg.lr, cfg.beta1,
-                      cfg.beta2, cfg.epsilon);
+        double *state[2] = {m, v};
+        ref_adam_step(&cfg, 1, p.v[i], g.v[i], state, NULL, (long)t->count);
         TEST_OK(network_tensor_read(&net, t, 0, dev, &err), err);
         snprintf(what, sizeof what, "updated %s", t->name);
         test_close(what, dev, p.v[i], t->count, TEST_TOL_FORWARD);
@@ -353,7 +353,7 @@ START_TEST(tuner_chooses_every_site)
         cnn_error err = {0};
         tuner_init(&t[r]);
         t[r].retune = r == 2;
-        TEST_OK(network_create(&net, test_rt(), &a, 32, &t[r], adam_defaults(), &err), err);
+        TEST_OK(network_create(&net, test_rt(), &a, 32, &t[r], optim_defaults(NULL), &err), err);
         ck_assert_int_eq(t[r].nchoices, 9);
         char expect[512] = "";
         for (int i = 0; i < 9; i++) {
@@ -418,7 +418,7 @@ START_TEST(training_is_deterministic)
     cnn_error err = {0};
     for (int r = 0; r < 2; r++) {
         network net;
-        TEST_OK(network_create(&net, test_rt(), &a, n, NULL, adam_defaults(), &err), err);
+        TEST_OK(network_create(&net, test_rt(), &a, n, NULL, optim_defaults(NULL), &err), err);
         TEST_OK(network_init(&net, 1, &err), err);
         for (int step = 0; step < 3; step++) {
             TEST_OK(network_upload(&net, x, labels, n, &err), err);

@@ -2,7 +2,7 @@
 # test_parallel.sh: data-parallel training as a user runs it — two devices
 # of one process (--device 0,1 on PoCL's two devices), and, given mpirun,
 # two ranks: the job's output, bit-identical repeats, first-step gradients
-# against one worker, an interrupted run resumed exactly, resuming with
+# against one worker for every optimizer, an interrupted run resumed exactly, resuming with
 # another worker count, and how a signal or a dead rank ends the job.
 # Usage: test_parallel.sh path/to/cnn-cl path/to/st_compare [mpirun]
 set -uo pipefail
@@ -52,6 +52,23 @@ train "$tmp/g1.safetensors" --device 0 --limit 8 --epochs 1 -q >/dev/null 2>&1
 train "$tmp/g2.safetensors" --device 0,1 --limit 8 --epochs 1 -q >/dev/null 2>&1
 "$compare" "$tmp/g1.safetensors" "$tmp/g2.safetensors" adam.m. 1e-6 >"$tmp/cmp" && ok ||
   fail "first-step gradients of 2 devices against 1: $(cat "$tmp/cmp")"
+
+# 2b. Every optimizer (momentum, Nesterov, weight decay, clipping that acts):
+#     its state after the first step on two devices against one (the
+#     gradients' sums differ only in rounding), and the clipped norm alike
+#     on both devices: their checkpoints are the same run's.
+optimizers=("sgd --lr 0.01 --momentum 0.9 --nesterov --weight-decay 1e-3 --clip-norm 0.01"
+            "adamw --clip-norm 0.05" "rmsprop --momentum 0.5 --weight-decay 1e-3"
+            "adam --weight-decay 1e-3 --clip-norm 0.05")
+states=(sgd.momentum. adamw.exp_avg. rmsprop.square_avg. adam.m.)
+for i in "${!optimizers[@]}"; do
+  read -ra opt <<<"--optimizer ${optimizers[i]}"
+  train "$tmp/o1-$i.safetensors" --device 0 --limit 8 --epochs 1 -q "${opt[@]}" >/dev/null 2>&1
+  train "$tmp/o2-$i.safetensors" --device 0,1 --limit 8 --epochs 1 -q "${opt[@]}" >/dev/null 2>&1
+  "$compare" "$tmp/o1-$i.safetensors" "$tmp/o2-$i.safetensors" "${states[i]}" 1e-5 >"$tmp/cmp" &&
+    "$compare" "$tmp/o1-$i.safetensors" "$tmp/o2-$i.safetensors" conv1. 1e-5 >>"$tmp/cmp" && ok ||
+    fail "${opt[*]}: first step of 2 devices against 1: $(cat "$tmp/cmp")"
+done
 
 # 3. A checkpoint of two devices resumes on one; a batch too small is refused.
 train "$tmp/half.safetensors" --device 0,1 --epochs 1 -q >/dev/null 2>&1
@@ -104,6 +121,15 @@ mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 1 --limit 8 -
   --save "$tmp/mg.safetensors" -q >/dev/null 2>&1
 "$compare" "$tmp/g1.safetensors" "$tmp/mg.safetensors" adam.m. 1e-6 >"$tmp/cmp" && ok ||
   fail "first-step gradients of 2 ranks against 1 device: $(cat "$tmp/cmp")"
+# Every optimizer on 2 ranks computes what 2 devices of one rank do, bit for
+# bit: the same slices, summed in the same order.
+for i in "${!optimizers[@]}"; do
+  read -ra opt <<<"--optimizer ${optimizers[i]}"
+  mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 1 --limit 8 --gemm kernel \
+    --save "$tmp/om-$i.safetensors" -q "${opt[@]}" >/dev/null 2>&1
+  "$compare" "$tmp/o2-$i.safetensors" "$tmp/om-$i.safetensors" "" 0 >"$tmp/cmp" && ok ||
+    fail "${opt[*]}: 2 ranks against 2 devices: $(cat "$tmp/cmp")"
+done
 # Ranks and devices combine: 2 ranks x 2 devices.
 POCL_DEVICES="pthread pthread" bin=$mpirun expect "ranks x devices" 0 \
   '4 workers \(2 ranks x 2 devices\)' -- -np 2 --oversubscribe "$bin" train --data "$tmp/d" \

@@ -54,7 +54,7 @@ static void open_two(replicas *r, const char *spec, int batch)
     cnn_error err = {0};
     arch a = parse(spec);
     TEST_OK(replicas_open(r, NULL, both, 2, test_kernels(), &err), err);
-    TEST_OK(replicas_create(r, &a, batch, NULL, adam_defaults(), &err), err);
+    TEST_OK(replicas_create(r, &a, batch, NULL, optim_defaults(NULL), &err), err);
     for (int d = 0; d < 2; d++)
         TEST_OK(network_init(&r->net[d], 5, &err), err);
     TEST_OK(replicas_totals_set(r, 0, 0, &err), err);
@@ -87,7 +87,7 @@ START_TEST(summed_gradients_are_the_whole_batch)
     /* One network on the whole batch, with the same variants (the first). */
     arch a = parse(GRAD_ARCH);
     network one;
-    TEST_OK(network_create(&one, test_rt(), &a, n, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&one, test_rt(), &a, n, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(&one, 5, &err), err);
     TEST_OK(network_totals_reset(&one, &err), err);
     TEST_OK(network_upload(&one, b.images, b.labels, n, &err), err);
@@ -148,8 +148,8 @@ static float *three_steps(void)
     ck_assert_int_eq(r.slice_n[0], 0);
     float *p0 = params(&r, 0), *p1 = params(&r, 1);
     ck_assert_mem_eq(p0, p1, r.net[0].param_floats * sizeof *p0);
-    ck_assert_int_eq(r.net[0].adam.step, 3);
-    ck_assert_int_eq(r.net[1].adam.step, 3);
+    ck_assert_int_eq(r.net[0].optim.step, 3);
+    ck_assert_int_eq(r.net[1].optim.step, 3);
     /* The moving statistics moved (they are not only the initial ones). */
     const net_tensor *mean = NULL;
     for (int i = 0; i < r.net[0].ntensors; i++)
@@ -168,7 +168,7 @@ START_TEST(devices_stay_identical_and_runs_repeat)
     arch s = parse(STATE_ARCH);
     network n;
     cnn_error err = {0};
-    TEST_OK(network_create(&n, test_rt(), &s, 1, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&n, test_rt(), &s, 1, NULL, optim_defaults(NULL), &err), err);
     ck_assert_mem_eq(a, b, n.param_floats * sizeof *a);
     network_release(&n);
     free(a);
@@ -184,13 +184,13 @@ START_TEST(one_worker_steps_as_one_network)
     cnn_error err = {0};
     arch a = parse(STATE_ARCH);
     network one;
-    TEST_OK(network_create(&one, test_rt(), &a, 6, NULL, adam_defaults(), &err), err);
+    TEST_OK(network_create(&one, test_rt(), &a, 6, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(&one, 5, &err), err);
     TEST_OK(network_totals_reset(&one, &err), err);
     replicas r;
     const int device = test_device();
     TEST_OK(replicas_open(&r, NULL, &device, 1, test_kernels(), &err), err);
-    TEST_OK(replicas_create(&r, &a, 6, NULL, adam_defaults(), &err), err);
+    TEST_OK(replicas_create(&r, &a, 6, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(&r.net[0], 5, &err), err);
     TEST_OK(replicas_totals_set(&r, 0, 0, &err), err);
     const int sizes[3] = {6, 5, 1};

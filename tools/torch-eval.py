@@ -14,8 +14,8 @@ semantics; parameters named as cnn-cl names them (conv1, conv2, bn1, fc1,
 prints, in inference mode (dropout off, batch norm on its moving
 statistics), the mean cross-entropy and accuracy on the test set of DIR:
 t10k-{images-idx3,labels-idx1}-ubyte[.gz] (IDX) or test_batch.bin
-(CIFAR-10 binary), pixels scaled by 1/255. Adam's moments (adam.m.*,
-adam.v.*) are ignored. A bad file, argument or spec exits with status 2 and
+(CIFAR-10 binary), pixels scaled by 1/255. The optimizer's state
+(adam.*, adamw.*, sgd.*, rmsprop.*) is ignored. A bad file, argument or spec exits with status 2 and
 one line. Needs PyTorch (Debian: apt-get install python3-torch) and NumPy.
 torch-train.py imports the builder (Net) and the readers from here.
 """
@@ -30,6 +30,10 @@ import sys
 import numpy as np
 import torch
 from torch import nn
+
+# The prefixes of the optimizers' state in a checkpoint (src/nn/optim.c's
+# table): "adam.m.fc1.weight" and the like.
+OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop"}
 import torch.nn.functional as F
 
 DEFAULT_ARCH = "conv32k3-relu-pool2-conv64k3-relu-flatten-fc64-relu-fc10"
@@ -61,7 +65,7 @@ def read_safetensors(path):
     data = memoryview(blob)[8 + n:]
     tensors = {}
     for name, entry in header.items():
-        if name.startswith("adam."):
+        if name.split(".")[0] in OPTIMIZERS:
             continue
         try:
             dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]

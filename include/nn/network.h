@@ -4,13 +4,13 @@
  * forward loop and one backward loop call each layer's row; a ReLU right
  * after a kind that fuses it is folded into that layer, and a view (flatten)
  * shares its input's buffers. Every device buffer — parameters, gradients,
- * Adam's moments, each layer's activations and gradients — is allocated
+ * the optimizer's state, each layer's activations and gradients — is allocated
  * once for batches of up to max_batch, never per step.
  *
  * Parameters live in one flat buffer, each tensor at an aligned offset, in
  * PyTorch layouts: conv weight (OC, IC, K, K), dense weight (OUT, IN),
- * flatten in (C, H, W) order; gradients use the same layout, so Adam is one
- * launch. Tensors a layer updates itself (batch norm's moving statistics)
+ * flatten in (C, H, W) order; gradients use the same layout, so the
+ * optimizer is one launch. Tensors a layer updates itself (batch norm's moving statistics)
  * sit there too with gradients that stay zero, which leaves them as the
  * layer wrote them. A training step is enqueued whole: nothing waits for the
  * device until the caller does. */
@@ -21,11 +21,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "nn/adam.h"
 #include "nn/arch.h"
 #include "runtime/clrt.h"
 #include "nn/layer.h"
 #include "nn/loss.h"
+#include "nn/optim.h"
 
 #define NET_MAX_TENSORS (LAYER_MAX_PARAMS * ARCH_MAX_LAYERS)
 
@@ -47,16 +47,16 @@ typedef struct {
     int part_first, part_total; /* network_set_part; total 0: batches are whole */
     loss_layer loss;
     float label_smoothing; /* of the training steps' loss */
-    adam_optimizer adam;
+    optimizer optim;
 } network;
 
 /* Builds the network of `a` on rt for batches of up to max_batch, with
- * Adam's settings. Each layer that can run more than one way asks `tune`
+ * the optimizer `optim` (weight decay on its trainable tensors only). Each layer that can run more than one way asks `tune`
  * once (tuner.h), which records the choices; NULL takes each one's first
  * variant. Parameters start at zero: call network_init. On failure nothing
  * needs releasing. */
 cnn_status network_create(network *net, const clrt *rt, const arch *a,
-                          int max_batch, tuner *tune, adam_config adam,
+                          int max_batch, tuner *tune, optim_config optim,
                           cnn_error *err);
 void network_release(network *net);
 
@@ -79,7 +79,7 @@ cnn_status network_upload(network *net, const float *images,
                           const int32_t *labels, int n, cnn_error *err);
 
 /* Sets what keys the layers' random streams (dropout's masks) besides the
- * Adam step: the seed and the epoch. A resumed run sets the same values, so
+ * optimizer's step: the seed and the epoch. A resumed run sets the same values, so
  * it draws the same masks. */
 void network_set_stream(network *net, uint64_t seed, uint64_t epoch);
 
@@ -99,7 +99,7 @@ cnn_status network_forward(network *net, int n, int training, cnn_error *err);
 cl_mem network_logits(const network *net);
 
 /* One training step over the uploaded batch: forward, loss (added to the
- * running totals), backward, Adam. Enqueued only. */
+ * running totals), backward, the optimizer. Enqueued only. */
 cnn_status network_train_step(network *net, int n, cnn_error *err);
 
 /* Called once each node's backward pass is enqueued, last node first, with
@@ -107,7 +107,7 @@ cnn_status network_train_step(network *net, int n, cnn_error *err);
  * gradients back while the nodes before it still compute. */
 typedef cnn_status (*network_node_done)(void *ctx, int node, cnn_error *err);
 
-/* A training step without Adam: forward, loss, backward, so the gradients
+/* A training step without the optimizer: forward, loss, backward, so the gradients
  * buffer holds the batch's (part's) gradients. `done` may be NULL. */
 cnn_status network_gradients(network *net, int n, network_node_done done,
                              void *ctx, cnn_error *err);
@@ -120,7 +120,7 @@ void network_set_label_smoothing(network *net, float smoothing);
  * before every step). */
 void network_set_lr(network *net, float lr);
 
-/* Adam's step from the gradients buffer, as a training step ends. */
+/* The optimizer's step from the gradients buffer, as a training step ends. */
 cnn_status network_apply(network *net, cnn_error *err);
 
 /* Where node `node`'s tensors lie in the flat parameter and gradient

@@ -13,8 +13,9 @@
  *  3. every rank sums each gathered layer in rank order: the same sum in
  *     the same order everywhere, whatever order MPI would have used, so a
  *     job of the same shape gives bit-identical weights run after run;
- *  4. the sum goes to every device, and every device takes the same Adam
- *     step, so the weights stay identical everywhere.
+ *  4. the sum goes to every device, and every device takes the same
+ *     optimizer step (clipping included: the same sum gives the same norm),
+ *     so the weights stay identical everywhere.
  * The exchange's tail carries each rank's loss totals and whether a signal
  * asked it to stop, so all ranks stop at the same step. Non-trainable state
  * (batch norm's moving statistics) is replaced by the workers' average,
@@ -39,7 +40,7 @@
 /* Where a rank's step time went, for docs/SCALING.md and bench. */
 typedef struct {
     long steps;
-    double step_s;     /* whole steps, from the uploads to Adam enqueued */
+    double step_s;     /* whole steps, from the uploads to the optimizer enqueued */
     double wait_s;     /* until the devices' last gradients are summed */
     double exchange_s; /* after that, waiting for the exchange to end */
     /* The last step's timeline, in ms from its start, per node: when its
@@ -93,7 +94,7 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
  * variant. A batch smaller than the workers is CNN_ERR_INPUT: each needs a
  * sample. */
 cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
-                           adam_config adam, cnn_error *err);
+                           optim_config optim, cnn_error *err);
 void replicas_close(replicas *r);
 
 /* The job for people: "data-parallel: 4 workers (2 ranks x 2 devices),
@@ -103,13 +104,14 @@ void replicas_describe(const replicas *r, int batch, char *buf, size_t size);
 /* Sets the learning rate of every device's next steps (network_set_lr). */
 void replicas_set_lr(replicas *r, float lr);
 
-/* Copies rank 0's first network (parameters, Adam's moments and step) to
- * every other device of the job, after a checkpoint was loaded there. */
+/* Copies rank 0's first network (parameters, the optimizer's state and
+ * step) to every other device of the job, after a checkpoint was loaded
+ * there. */
 cnn_status replicas_share_state(replicas *r, cnn_error *err);
 
 /* One training step over b, this rank's share of a batch (loader_set_share
  * with first_worker, ndev, workers), held in s. With several workers it
- * blocks until the step's Adam is enqueued, the job's totals known; one
+ * blocks until the step's optimizer is enqueued, the job's totals known; one
  * worker only enqueues it. `stop` is a signal this rank got (0: none);
  * after the step r->stop is the one the job agreed on. b's arrays must
  * stay untouched until replicas_step_wait. */

@@ -1,13 +1,17 @@
 /* checkpoint: a network's full training state as a safetensors file.
  *
  * Tensors: every parameter under its network name ("conv1.weight", PyTorch
- * layout), and Adam's moments as "adam.m.<name>" and "adam.v.<name>".
- * __metadata__ holds the arch spec, the data's shape, the position in
- * training (epoch, batch within it, Adam step), the seed and the settings a
- * resumed run must keep (the schedule and the epochs it spans among them),
- * and the kernel variants that computed the
- * weights (tuner.h), so resuming continues bit-exactly. Version 1 files,
- * which name one dense GEMM path ("gemm") instead, still load.
+ * layout), and the optimizer's state of the trainable ones under its own
+ * prefix, "<optimizer>.<state>.<name>" ("adam.m.conv1.weight",
+ * "sgd.momentum.fc1.bias"; optim.h's table names each rule's). __metadata__
+ * holds the arch spec, the data's shape, the position in training (epoch,
+ * batch within it, optimizer step), the seed, the optimizer and its
+ * hyperparameters (a file without them trained with Adam's defaults) and
+ * the other settings a resumed run must keep (the schedule and the epochs
+ * it spans among them), among them the kernel
+ * variants that computed the weights (tuner.h), so resuming continues
+ * bit-exactly. Version 1 files, which name one dense GEMM path ("gemm")
+ * instead, still load.
  *
  * Every tensor's CRC-32 is in the metadata too (safetensors.h); loading
  * checks each tensor it reads against it. A file without checksums (an older
@@ -29,11 +33,13 @@ typedef struct {
     int classes;
     long epoch;          /* epochs completed */
     long batch;          /* batches done of epoch `epoch` (0 at a boundary) */
-    long step;           /* Adam steps taken */
+    long step;           /* optimizer steps taken */
     uint64_t seed;
     long samples;        /* training samples per epoch */
     int batch_size;
     float lr;
+    optim_config optim;  /* read only: the optimizer and its hyperparameters
+                            (its lr is `lr`); saving writes the network's */
     char variants[1024]; /* tuner_arithmetic's record: how the weights were
                             computed ("fc1=kernel;fc2=kernel"); from a
                             version 1 file, "fc=<its gemm>" */
@@ -46,7 +52,8 @@ typedef struct {
                             checksums ..."), or "" */
 } checkpoint_meta;
 
-/* Writes the network's parameters, Adam's moments and `meta` atomically.
+/* Writes the network's parameters, its optimizer's state and settings, and
+ * `meta` atomically.
  * Waits for the device. */
 cnn_status checkpoint_save(const char *path, network *net,
                            const checkpoint_meta *meta, cnn_error *err);
@@ -56,11 +63,12 @@ cnn_status checkpoint_save(const char *path, network *net,
 cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
                                 cnn_error *err);
 
-/* Loads parameters (and, with adam set, Adam's moments and step) into net.
+/* Loads parameters (and, with state set, the optimizer's state and step)
+ * into net; the file's optimizer must then be net's.
  * Every tensor's name, dtype, shape and byte range is checked against the
  * network, and its bytes against their CRC-32; a mismatch is CNN_ERR_INPUT
  * naming the file and the tensor. */
-cnn_status checkpoint_load(const char *path, network *net, int adam,
+cnn_status checkpoint_load(const char *path, network *net, int state,
                            cnn_error *err);
 
 /* Fine-tuning (--init): the arch a cnn-cl checkpoint at path was trained
@@ -78,7 +86,7 @@ cnn_status checkpoint_init_spec(const char *path, char *spec, size_t size,
 cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *err);
 
 /* Builds the network a checkpoint describes on rt, for batches of up to
- * max_batch, with its weights loaded (not Adam's state): for eval and
+ * max_batch, with its weights loaded (not the optimizer's state): for eval and
  * predict. Inference needs no bit-exact match, so the layers' variants are
  * tune's choices, whatever the checkpoint recorded. */
 cnn_status checkpoint_open_network(const char *path, const clrt *rt,

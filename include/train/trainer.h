@@ -28,6 +28,9 @@ typedef struct {
     float lr;              /* the base rate the schedule scales */
     schedule sched;        /* the rate of every step, warmup included */
     float label_smoothing; /* of the training loss (loss.h) */
+    optim_config optim;    /* the optimizer and its settings but lr (rule NULL:
+                              Adam's defaults); a resumed run takes the
+                              checkpoint's */
     uint64_t seed;
     const char *arch;      /* NULL: the checkpoint's when resuming, else default */
     const char *save;      /* checkpoint path */
@@ -43,7 +46,15 @@ typedef struct {
      * with the checkpoint from a default. */
     int set_batch, set_lr, set_seed, set_epochs, set_schedule, set_warmup,
         set_smoothing;
+    unsigned set_optim;    /* TRAIN_SET_* bits */
 } train_options;
+
+/* The optimizer's settings the user gave (train_options.set_optim): each
+ * must mean something to the optimizer, and a resumed run refuses one that
+ * differs from its checkpoint's. */
+enum { TRAIN_SET_OPTIMIZER = 1, TRAIN_SET_MOMENTUM = 2, TRAIN_SET_NESTEROV = 4,
+       TRAIN_SET_WEIGHT_DECAY = 8, TRAIN_SET_EPS = 16, TRAIN_SET_RHO = 32,
+       TRAIN_SET_CLIP_NORM = 64 };
 
 typedef struct {
     double val_loss, val_accuracy;

@@ -187,7 +187,7 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
     if (st)
         goto fail_alloc;
 
-    if ((st = network_create(&net, &rt, &a, batch, tune, adam_defaults(), &err)))
+    if ((st = network_create(&net, &rt, &a, batch, tune, optim_defaults(NULL), &err)))
         goto fail_alloc;
     double warm_ms;
     if ((st = network_init(&net, 1, &err)) ||
@@ -229,7 +229,7 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     if (st == CNN_OK)
         st = replicas_open(&r, c, devices, ndev, cli_kernels(), &err);
     if (st == CNN_OK)
-        st = replicas_create(&r, &a, batch, tune, adam_defaults(), &err);
+        st = replicas_create(&r, &a, batch, tune, optim_defaults(NULL), &err);
     size_t pixels = (size_t)arch_size(input);
     loader_batch b = {.total = batch};
     b.first = loader_slice(batch, r.first_worker, r.workers);

@@ -12,15 +12,17 @@
 static const char usage[] =
     "usage: cnn-cl train [--device N[,N...]] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
     "                    [--lr-schedule S] [--warmup N] [--label-smoothing E]\n"
+    "                    [--optimizer adam|adamw|sgd|rmsprop] [--momentum M] [--nesterov]\n"
+    "                    [--weight-decay W] [--eps E] [--rho R] [--clip-norm C]\n"
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--init FILE]\n"
     "                    [--log FILE.csv] [--limit N] [--gemm auto|clblast|kernel]\n"
     "                    [--allow-different-arithmetic] [--quiet]\n"
     "\n"
-    "Trains the network with Adam on sparse categorical cross-entropy, validating\n"
-    "on the test set after every epoch. Kernel variants not yet in the cache\n"
-    "start on the device's defaults; after the first epoch the variants that\n"
-    "compute the same bits are timed and the fastest cached (README, Kernel\n"
+    "Trains the network with the optimizer on sparse categorical cross-entropy,\n"
+    "validating on the test set after every epoch. Kernel variants not yet in the\n"
+    "cache start on the device's defaults; after the first epoch the variants\n"
+    "that compute the same bits are timed and the fastest cached (README, Kernel\n"
     "variants).\n"
     "\n"
     "  --device N     OpenCL device index from `cnn-cl devices`\n"
@@ -38,6 +40,16 @@ static const char usage[] =
     "                 run) or onecycle (PyTorch's OneCycleLR) (constant)\n"
     "  --warmup N     raise the rate linearly over the first N steps, then\n"
     "                 start the schedule (0)\n"
+    "  --optimizer R  adam (Keras' rule and defaults), or as PyTorch's: adamw, sgd,\n"
+    "                 rmsprop (default adam)\n"
+    "  --momentum M   sgd's and rmsprop's momentum, in [0, 1) (0)\n"
+    "  --nesterov     sgd: Nesterov momentum (needs --momentum above 0)\n"
+    "  --weight-decay W  L2 term added to the gradients (adam, sgd, rmsprop; 0),\n"
+    "                 or adamw's decoupled decay (0.01); trainable tensors only\n"
+    "  --eps E        adam's, adamw's and rmsprop's epsilon (1e-7, 1e-8, 1e-7)\n"
+    "  --rho R        rmsprop's discounting factor, PyTorch's alpha (0.9)\n"
+    "  --clip-norm C  scale the gradients so their global L2 norm is at most C\n"
+    "                 (torch.nn.utils.clip_grad_norm_; default off)\n"
     "  --label-smoothing E  train on targets (1 - E) one-hot + E / classes, as\n"
     "                 PyTorch's CrossEntropyLoss; val_loss stays plain (0)\n"
     "  --seed N       seed of the initial weights, the shuffling and dropout (1)\n"
@@ -46,7 +58,8 @@ static const char usage[] =
     "  --save FILE    checkpoint written after every epoch and on Ctrl-C\n"
     "                 (cnn-cl.safetensors)\n"
     "  --resume FILE  continue a run exactly where its checkpoint left off, with\n"
-    "                 the kernel variants that computed it\n"
+    "                 the kernel variants that computed it and its optimizer\n"
+    "                 settings (one given must agree)\n"
     "  --init FILE    fine-tune: start from the weights of a checkpoint (cnn-cl's,\n"
     "                 or a PyTorch safetensors file with the same names) with a\n"
     "                 fresh optimizer and schedule; --arch defaults to its arch\n"
@@ -91,6 +104,24 @@ static int finish(const train_options *o, const train_result *r, cnn_status st,
     return 0;
 }
 
+/* --option's value as a number in [min, max) (max_in: [min, max]) into
+ * *out; min_out excludes min. */
+static cnn_status number(cli_args *a, double min, int min_out, double max, int max_in,
+                         float *out, cnn_error *err)
+{
+    const char *text;
+    cnn_status st = cli_args_value(a, &text, err);
+    if (st)
+        return st;
+    char *end;
+    double x = strtod(text, &end);
+    if (end == text || *end || !(min_out ? x > min : x >= min) || !(max_in ? x <= max : x < max))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: '%s' is not a number in %c%g, %g%c", a->name,
+                        text, min_out ? '(' : '[', min, max, max_in ? ']' : ')');
+    *out = (float)x;
+    return CNN_OK;
+}
+
 int cli_train(int argc, char **argv)
 {
     cnn_error err = {0};
@@ -99,6 +130,8 @@ int cli_train(int argc, char **argv)
     tuner_init(&o.tune);
     o.tune.quick = 1;
     const char *gemm = NULL;
+    const char *optimizer = "adam";
+    optim_config given = {0}; /* the optimizer settings given, by o.set_optim */
     if (cli_default_device(&o.devices[0], &err))
         return cli_report(&err);
     o.ndevices = 1;
@@ -156,6 +189,30 @@ int cli_train(int argc, char **argv)
                 o.lr = (float)lr;
             }
             o.set_lr = 1;
+        } else if (cli_args_is(&a, "--optimizer")) {
+            if (!(st = cli_args_value(&a, &optimizer, &err)) && !optim_find(optimizer))
+                st = cnn_fail(&err, CNN_ERR_INPUT, "--optimizer: '%s' is none of adam, "
+                              "adamw, sgd, rmsprop", optimizer);
+            o.set_optim |= TRAIN_SET_OPTIMIZER;
+        } else if (cli_args_is(&a, "--momentum")) {
+            st = number(&a, 0, 0, 1, 0, &given.momentum, &err);
+            o.set_optim |= TRAIN_SET_MOMENTUM;
+        } else if (cli_args_is(&a, "--nesterov")) {
+            given.nesterov = 1;
+            o.set_optim |= TRAIN_SET_NESTEROV;
+        } else if (cli_args_is(&a, "--weight-decay")) {
+            st = number(&a, 0, 0, 1, 1, &given.weight_decay, &err);
+            o.set_optim |= TRAIN_SET_WEIGHT_DECAY;
+        } else if (cli_args_is(&a, "--eps")) {
+            /* 0 would divide zero by zero where moments are zero (padding) */
+            st = number(&a, 0, 1, 1, 1, &given.eps, &err);
+            o.set_optim |= TRAIN_SET_EPS;
+        } else if (cli_args_is(&a, "--rho")) {
+            st = number(&a, 0, 0, 1, 0, &given.rho, &err);
+            o.set_optim |= TRAIN_SET_RHO;
+        } else if (cli_args_is(&a, "--clip-norm")) {
+            st = number(&a, 0, 1, 1e30, 1, &given.clip_norm, &err);
+            o.set_optim |= TRAIN_SET_CLIP_NORM;
         } else if (cli_args_is(&a, "--seed")) {
             if (!(st = cli_args_int(&a, 0, 0x7fffffffL, &v, &err)))
                 o.seed = (uint64_t)v;
@@ -191,6 +248,18 @@ int cli_train(int argc, char **argv)
     }
     if (cli_force_gemm(&o.tune, gemm, &err))
         return cli_report(&err);
+    /* The optimizer's defaults, then what was given, in any order. */
+    o.optim = optim_defaults(optim_find(optimizer));
+    if (o.set_optim & TRAIN_SET_MOMENTUM)
+        o.optim.momentum = given.momentum;
+    o.optim.nesterov = given.nesterov;
+    if (o.set_optim & TRAIN_SET_WEIGHT_DECAY)
+        o.optim.weight_decay = given.weight_decay;
+    if (o.set_optim & TRAIN_SET_EPS)
+        o.optim.eps = given.eps;
+    if (o.set_optim & TRAIN_SET_RHO)
+        o.optim.rho = given.rho;
+    o.optim.clip_norm = given.clip_norm;
     if (comm_init(&o.comm, cli_mpi_launched(), &err)) {
         comm_finalize(o.comm);
         return cli_report(&err);

@@ -58,7 +58,7 @@ static cnn_status create_buffers(network *net, cnn_error *err)
     if ((st = clrt_buffer(rt, pbytes, &net->params, err)) ||
         (st = clrt_buffer(rt, pbytes, &net->grads, err)))
         return st;
-    /* Padding between tensors must read as zero for Adam. */
+    /* Padding between tensors must read as zero for the optimizer. */
     float zero = 0;
     CLRT_CALL(err, clEnqueueFillBuffer, (rt->queue, net->params, &zero, sizeof zero,
               0, pbytes, 0, NULL, NULL));
@@ -132,19 +132,38 @@ static cnn_status create_layers(network *net, tuner *tune, cnn_error *err)
     return CNN_OK;
 }
 
-static cnn_status create_ops(network *net, tuner *tune, adam_config cfg,
+/* The optimizer, its weight decay restricted to the trainable tensors:
+ * padding and the tensors a layer updates itself keep their values. */
+static cnn_status create_optim(network *net, tuner *tune, optim_config cfg,
+                               cnn_error *err)
+{
+    unsigned char *decays = calloc(net->param_floats + 1, 1);
+    if (!decays)
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    for (int i = 0; i < net->ntensors; i++) {
+        const net_tensor *t = &net->tensors[i];
+        if (t->decl.trainable)
+            memset(decays + t->offset, 1, t->count);
+    }
+    cnn_status st = optim_create(&net->optim, net->rt, (int)net->param_floats, cfg, decays,
+                                 tune, err);
+    free(decays);
+    return st;
+}
+
+static cnn_status create_ops(network *net, tuner *tune, optim_config cfg,
                              cnn_error *err)
 {
     cnn_status st;
     if ((st = create_layers(net, tune, err)) ||
         (st = loss_create(&net->loss, net->rt, net->arch.classes, err)) ||
-        (st = adam_create(&net->adam, net->rt, (int)net->param_floats, cfg, tune, err)))
+        (st = create_optim(net, tune, cfg, err)))
         return st;
     return network_totals_reset(net, err);
 }
 
 cnn_status network_create(network *net, const clrt *rt, const arch *a,
-                          int max_batch, tuner *tune, adam_config adam,
+                          int max_batch, tuner *tune, optim_config optim,
                           cnn_error *err)
 {
     memset(net, 0, sizeof *net);
@@ -154,7 +173,7 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
     plan(net, &net->arch);
     cnn_status st = create_buffers(net, err);
     if (st == CNN_OK)
-        st = create_ops(net, tune, adam, err);
+        st = create_ops(net, tune, optim, err);
     if (st)
         network_release(net);
     return st;
@@ -170,8 +189,8 @@ cnn_status network_retune(network *net, tuner *tune, cnn_error *err)
         return st;
     CLRT_CALL(err, clFinish, (net->rt->queue));
     /* The layers hold nothing between steps but their kernels and scratch:
-     * made again with next's choices, they compute as before. Adam keeps
-     * its moments, and its key has one variant on every device. */
+     * made again with next's choices, they compute as before. The optimizer
+     * keeps its state, and its key has one variant on every device. */
     for (int i = 0; i < net->nnodes; i++)
         layer_node_release(&net->nodes[i]);
     if ((st = create_layers(net, &next, err)))
@@ -194,8 +213,8 @@ void network_release(network *net)
     }
     if (net->loss.rt)
         loss_release(&net->loss);
-    if (net->adam.rt)
-        adam_release(&net->adam);
+    if (net->optim.rt)
+        optim_release(&net->optim);
     clrt_release_mem(&net->params);
     clrt_release_mem(&net->grads);
     clrt_release_mem(&net->x);
@@ -250,13 +269,13 @@ cnn_status network_upload(network *net, const float *images,
 }
 
 /* The pass of node i: its random stream is that of its place in the arch,
- * at the step Adam is about to take. */
+ * at the step the optimizer is about to take. */
 static layer_pass pass(const network *net, int i, int n, int training)
 {
     int index = (int)(net->nodes[i].spec - net->arch.layers);
     return (layer_pass){.n = n, .training = training, .first = net->part_first,
                         .key = layer_stream_key(net->seed, net->epoch,
-                                                (uint64_t)net->adam.step, index)};
+                                                (uint64_t)net->optim.step, index)};
 }
 
 cnn_status network_forward(network *net, int n, int training, cnn_error *err)
@@ -335,11 +354,11 @@ void network_set_label_smoothing(network *net, float smoothing)
     net->label_smoothing = smoothing;
 }
 
-void network_set_lr(network *net, float lr) { net->adam.cfg.lr = lr; }
+void network_set_lr(network *net, float lr) { net->optim.cfg.lr = lr; }
 
 cnn_status network_apply(network *net, cnn_error *err)
 {
-    return adam_step(&net->adam, net->params, net->grads, err);
+    return optim_step(&net->optim, net->params, net->grads, err);
 }
 
 cnn_status network_train_step(network *net, int n, cnn_error *err)

@@ -39,7 +39,7 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
 }
 
 cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
-                           adam_config adam, cnn_error *err)
+                           optim_config optim, cnn_error *err)
 {
     if (batch < r->workers)
         return cnn_fail(err, CNN_ERR_INPUT, "--batch %d is smaller than the %d workers "
@@ -48,7 +48,7 @@ cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
     cnn_status st;
     char chosen[4096] = "";
     if (comm_rank(r->comm) == 0 &&
-        (st = network_create(&r->net[0], &r->rt[0], a, slice, tune, adam, err)))
+        (st = network_create(&r->net[0], &r->rt[0], a, slice, tune, optim, err)))
         return st;
     /* Rank 0's choices, forced everywhere else; one worker's tuner stays
      * free to time its quick choices again (network_retune). */
@@ -59,7 +59,7 @@ cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
     if (tune && *chosen && (st = tuner_force(tune, chosen, err)))
         return st;
     for (int d = comm_rank(r->comm) == 0; d < r->ndev; d++)
-        if ((st = network_create(&r->net[d], &r->rt[d], a, slice, tune, adam, err)))
+        if ((st = network_create(&r->net[d], &r->rt[d], a, slice, tune, optim, err)))
             return st;
     if (!parallel(r))
         return CNN_OK;
@@ -114,25 +114,28 @@ cnn_status replicas_share_state(replicas *r, cnn_error *err)
         return CNN_OK;
     network *first = &r->net[0];
     size_t bytes = first->param_floats * sizeof(float);
-    float *buf = malloc(3 * bytes);
+    /* The parameters and every state buffer of the optimizer, live or not
+     * (a zeroed momentum buffer is zero everywhere anyway). */
+    int parts = 1 + first->optim.cfg.rule->nstate;
+    float *buf = malloc((size_t)parts * bytes);
     if (!buf)
         return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-    cl_mem part[3] = {first->params, first->adam.m, first->adam.v};
-    long step = first->adam.step;
+    long step = first->optim.step;
     int root = comm_rank(r->comm) == 0;
     cnn_status st = CNN_OK;
-    for (int k = 0; k < 3 && st == CNN_OK && root; k++)
-        st = clrt_read(&r->rt[0], part[k], (char *)buf + (size_t)k * bytes, bytes, err);
+    for (int k = 0; k < parts && st == CNN_OK && root; k++)
+        st = clrt_read(&r->rt[0], k ? first->optim.state[k - 1] : first->params,
+                       (char *)buf + (size_t)k * bytes, bytes, err);
     if (st == CNN_OK)
-        st = comm_broadcast(r->comm, buf, 3 * bytes, err);
+        st = comm_broadcast(r->comm, buf, (size_t)parts * bytes, err);
     if (st == CNN_OK)
         st = comm_broadcast(r->comm, &step, sizeof step, err);
     for (int d = root; d < r->ndev && st == CNN_OK; d++) {
         network *n = &r->net[d];
-        cl_mem to[3] = {n->params, n->adam.m, n->adam.v};
-        for (int k = 0; k < 3 && st == CNN_OK; k++)
-            st = clrt_write(&r->rt[d], to[k], (char *)buf + (size_t)k * bytes, bytes, err);
-        n->adam.step = step;
+        for (int k = 0; k < parts && st == CNN_OK; k++)
+            st = clrt_write(&r->rt[d], k ? n->optim.state[k - 1] : n->params,
+                            (char *)buf + (size_t)k * bytes, bytes, err);
+        n->optim.step = step;
     }
     free(buf);
     return st;
@@ -346,7 +349,7 @@ static cnn_status settle_idle(replicas *r, cnn_error *err)
 
 /* Every device takes the job's step: the non-trainable tensors' new values
  * into the parameters, the gradients (zero for those) into the gradients,
- * then Adam. */
+ * then the optimizer, which clips the same sum on every device alike. */
 static cnn_status apply(replicas *r, cnn_error *err)
 {
     network *n0 = &r->net[0];

@@ -10,15 +10,20 @@
 
 #include "train/safetensors.h"
 
-enum { MOMENT_M, MOMENT_V };
-
-static const char *moment_prefix[] = {"adam.m.", "adam.v."};
-
-/* Reads or writes one tensor's region of Adam's moment buffer. */
-static cnn_status moment_io(network *net, const net_tensor *t, int which, float *host,
-                            int write, cnn_error *err)
+/* The checkpoint name of state k of net's optimizer for tensor t:
+ * "adam.m.conv1.weight". */
+static void state_name(const network *net, int k, const net_tensor *t, char *buf,
+                       size_t size)
 {
-    cl_mem buf = which == MOMENT_M ? net->adam.m : net->adam.v;
+    const optim_rule *r = net->optim.cfg.rule;
+    snprintf(buf, size, "%s.%s.%s", r->name, r->state[k], t->name);
+}
+
+/* Reads or writes one tensor's region of the optimizer's state k. */
+static cnn_status state_io(network *net, const net_tensor *t, int k, float *host,
+                           int write, cnn_error *err)
+{
+    cl_mem buf = net->optim.state[k];
     size_t off = t->offset * sizeof(float), bytes = t->count * sizeof(float);
     if (write)
         CLRT_CALL(err, clEnqueueWriteBuffer, (net->rt->queue, buf, CL_TRUE, off, bytes,
@@ -27,6 +32,14 @@ static cnn_status moment_io(network *net, const net_tensor *t, int which, float 
         CLRT_CALL(err, clEnqueueReadBuffer, (net->rt->queue, buf, CL_TRUE, off, bytes,
                   host, 0, NULL, NULL));
     return CNN_OK;
+}
+
+/* Whether the file entry of kind `kind` (0: the parameter, k + 1: state k)
+ * of tensor t is in a checkpoint of net: the optimizer moves trainable
+ * tensors only, and a state is saved only while it is live. */
+static int saved(const network *net, int kind, const net_tensor *t)
+{
+    return !kind || (t->decl.trainable && optim_state_live(&net->optim.cfg, kind - 1));
 }
 
 static void meta_set(st_meta *m, int *k, const char *key, const char *fmt, ...)
@@ -45,31 +58,35 @@ static void meta_set(st_meta *m, int *k, const char *key, const char *fmt, ...)
 cnn_status checkpoint_save(const char *path, network *net,
                            const checkpoint_meta *meta, cnn_error *err)
 {
-    st_tensor tensors[3 * NET_MAX_TENSORS];
-    char names[3 * NET_MAX_TENSORS][64];
-    float *data = malloc(3 * net->param_count * sizeof *data);
+    enum { KINDS = 1 + OPTIM_MAX_STATE };
+    st_tensor tensors[KINDS * NET_MAX_TENSORS];
+    char names[KINDS * NET_MAX_TENSORS][96];
+    float *data = malloc(KINDS * net->param_count * sizeof *data);
     if (!data)
         return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     cnn_status st = CNN_OK;
     float *p = data;
     int n = 0;
-    for (int kind = 0; kind < 3 && st == CNN_OK; kind++)
+    for (int kind = 0; kind < KINDS && st == CNN_OK; kind++)
         for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
             const net_tensor *t = &net->tensors[i];
-            if (kind && !t->decl.trainable)
-                continue; /* Adam does not move it: no moments */
+            if (!saved(net, kind, t))
+                continue;
             st_tensor *s = &tensors[n];
-            snprintf(names[n], sizeof names[0], "%s%s",
-                     kind ? moment_prefix[kind - 1] : "", t->name);
+            if (kind)
+                state_name(net, kind - 1, t, names[n], sizeof names[0]);
+            else
+                snprintf(names[n], sizeof names[0], "%s", t->name);
             s->name = names[n++];
             s->ndim = t->ndim;
             s->shape = t->shape;
             s->data = p;
-            st = kind ? moment_io(net, t, kind - 1, p, 0, err)
+            st = kind ? state_io(net, t, kind - 1, p, 0, err)
                       : network_tensor_read(net, t, 0, p, err);
             p += t->count;
         }
-    st_meta m[24];
+    const optim_config *o = &net->optim.cfg;
+    st_meta m[32]; /* 26 at most: the settings, and each rule's own */
     int k = 0;
     meta_set(m, &k, "format", "cnn-cl");
     meta_set(m, &k, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
@@ -83,6 +100,17 @@ cnn_status checkpoint_save(const char *path, network *net,
     meta_set(m, &k, "samples", "%ld", meta->samples);
     meta_set(m, &k, "batch_size", "%d", meta->batch_size);
     meta_set(m, &k, "lr", "%.9g", (double)meta->lr);
+    meta_set(m, &k, "optimizer", "%s", o->rule->name);
+    meta_set(m, &k, "weight_decay", "%.9g", (double)o->weight_decay);
+    meta_set(m, &k, "clip_norm", "%.9g", (double)o->clip_norm);
+    if (o->rule->takes & OPTIM_TAKES_MOMENTUM)
+        meta_set(m, &k, "momentum", "%.9g", (double)o->momentum);
+    if (o->rule->takes & OPTIM_TAKES_NESTEROV)
+        meta_set(m, &k, "nesterov", "%d", o->nesterov);
+    if (o->rule->takes & OPTIM_TAKES_EPS)
+        meta_set(m, &k, "eps", "%.9g", (double)o->eps);
+    if (o->rule->takes & OPTIM_TAKES_RHO)
+        meta_set(m, &k, "rho", "%.9g", (double)o->rho);
     meta_set(m, &k, "variants", "%s", meta->variants);
     meta_set(m, &k, "lr_schedule", "%s", meta->schedule);
     meta_set(m, &k, "warmup", "%ld", meta->warmup);
@@ -141,6 +169,48 @@ static cnn_status need_double(const st_header *h, const char *key, double *out,
     return CNN_OK;
 }
 
+/* Metadata `key` as a float in [min, max] into *out. */
+static cnn_status need_float(const st_header *h, const char *key, double min, double max,
+                             float *out, cnn_error *err)
+{
+    double x;
+    cnn_status st = need_double(h, key, &x, err);
+    if (st)
+        return st;
+    if (!(x >= min && x <= max))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata '%s' is %g, not from %g to %g",
+                        h->path, key, x, min, max);
+    *out = (float)x;
+    return CNN_OK;
+}
+
+/* The optimizer and its hyperparameters; a file without them (an older
+ * cnn-cl's) trained with Adam's defaults. */
+static cnn_status parse_optim(const st_header *h, optim_config *o, cnn_error *err)
+{
+    const char *name = st_meta_get(h, "optimizer");
+    const optim_rule *r = name ? optim_find(name) : NULL;
+    if (name && !r)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'optimizer' is '%s', which this "
+                        "cnn-cl does not know", h->path, name);
+    *o = optim_defaults(r);
+    if (!name)
+        return CNN_OK;
+    long nesterov = 0;
+    cnn_status st;
+    if ((st = need_float(h, "weight_decay", 0, 1e30, &o->weight_decay, err)) ||
+        (st = need_float(h, "clip_norm", 0, 1e30, &o->clip_norm, err)) ||
+        ((r->takes & OPTIM_TAKES_MOMENTUM) &&
+         (st = need_float(h, "momentum", 0, 1, &o->momentum, err))) ||
+        ((r->takes & OPTIM_TAKES_NESTEROV) &&
+         (st = need_long(h, "nesterov", 0, 1, &nesterov, err))) ||
+        ((r->takes & OPTIM_TAKES_EPS) && (st = need_float(h, "eps", 1e-30, 1, &o->eps, err))) ||
+        ((r->takes & OPTIM_TAKES_RHO) && (st = need_float(h, "rho", 0, 1, &o->rho, err))))
+        return st;
+    o->nesterov = (int)nesterov;
+    return CNN_OK;
+}
+
 static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *err)
 {
     memset(m, 0, sizeof *m);
@@ -191,6 +261,8 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
     /* Version 1 ran every dense layer on one GEMM path, whose label is
      * that path's arithmetic key. */
     snprintf(m->variants, sizeof m->variants, version == 1 ? "fc=%s" : "%s", v);
+    if ((st = parse_optim(h, &m->optim, err)))
+        return st;
     if ((st = need_double(h, "epoch_loss_sum", &m->loss_sum, err)) ||
         (st = need_double(h, "epoch_correct", &m->correct, err)) ||
         (st = need_double(h, "epoch_seconds", &m->seconds, err)))
@@ -258,8 +330,9 @@ static cnn_status match(const st_header *h, const char *name, const net_tensor *
     return CNN_OK;
 }
 
-cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *err)
+cnn_status checkpoint_load(const char *path, network *net, int state, cnn_error *err)
 {
+    enum { KINDS = 1 + OPTIM_MAX_STATE };
     st_header h;
     cnn_status st = st_read_header(path, &h, err);
     if (st)
@@ -270,12 +343,17 @@ cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *
         st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     if (st == CNN_OK)
         st = parse_meta(&h, &meta, err);
-    /* Every tensor in the file must belong to this network. */
+    /* Every tensor in the file must belong to this network: a parameter,
+     * or its state under the optimizer the file names. */
+    const optim_rule *rule = meta.optim.rule;
     for (int i = 0; st == CNN_OK && i < h.count; i++) {
         const char *name = h.entries[i].name;
-        for (int k = 0; k < 2; k++)
-            if (!strncmp(name, moment_prefix[k], strlen(moment_prefix[k])))
-                name += strlen(moment_prefix[k]);
+        size_t len = strlen(rule->name);
+        for (int k = 0; k < rule->nstate; k++)
+            if (!strncmp(name, rule->name, len) && name[len] == '.' &&
+                !strncmp(name + len + 1, rule->state[k], strlen(rule->state[k])) &&
+                name[len + 1 + strlen(rule->state[k])] == '.')
+                name += len + strlen(rule->state[k]) + 2;
         int known = 0;
         for (int j = 0; j < net->ntensors && !known; j++)
             known = !strcmp(name, net->tensors[j].name);
@@ -283,23 +361,28 @@ cnn_status checkpoint_load(const char *path, network *net, int adam, cnn_error *
             st = cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' is not part of the "
                           "network %s", path, h.entries[i].name, net->arch.spec);
     }
-    for (int kind = 0; kind < (adam ? 3 : 1) && st == CNN_OK; kind++)
+    if (st == CNN_OK && state && rule != net->optim.cfg.rule)
+        st = cnn_fail(err, CNN_ERR_INPUT, "%s: its optimizer is %s, the network's %s",
+                      path, rule->name, net->optim.cfg.rule->name);
+    for (int kind = 0; kind < (state ? KINDS : 1) && st == CNN_OK; kind++)
         for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
             const net_tensor *t = &net->tensors[i];
-            if (kind && !t->decl.trainable)
+            if (!saved(net, kind, t))
                 continue;
             char name[160];
-            snprintf(name, sizeof name, "%s%s", kind ? moment_prefix[kind - 1] : "",
-                     t->name);
+            if (kind)
+                state_name(net, kind - 1, t, name, sizeof name);
+            else
+                snprintf(name, sizeof name, "%s", t->name);
             const st_entry *e;
             if ((st = match(&h, name, t, &e, err)) ||
                 (st = st_read_f32(&h, e, buf, t->count, err)))
                 break;
-            st = kind ? moment_io(net, t, kind - 1, buf, 1, err)
+            st = kind ? state_io(net, t, kind - 1, buf, 1, err)
                       : network_tensor_write(net, t, buf, err);
         }
-    if (st == CNN_OK && adam)
-        net->adam.step = meta.step;
+    if (st == CNN_OK && state)
+        net->optim.step = meta.step;
     free(buf);
     st_header_free(&h);
     return st;
@@ -371,7 +454,7 @@ cnn_status checkpoint_open_network(const char *path, const clrt *rt,
     arch a;
     cnn_status st;
     if ((st = read_arch(path, meta, &a, err)) ||
-        (st = network_create(net, rt, &a, max_batch, tune, adam_defaults(), err)))
+        (st = network_create(net, rt, &a, max_batch, tune, optim_defaults(NULL), err)))
         return st;
     if ((st = checkpoint_load(path, net, 0, err)))
         network_release(net);
@@ -384,7 +467,7 @@ cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
     arch a;
     cnn_status st;
     if ((st = read_arch(path, meta, &a, err)) ||
-        (st = replicas_create(r, &a, batch, tune, adam_defaults(), err)))
+        (st = replicas_create(r, &a, batch, tune, optim_defaults(NULL), err)))
         return st;
     for (int d = 0; d < r->ndev && st == CNN_OK; d++)
         st = checkpoint_load(path, &r->net[d], 0, err);

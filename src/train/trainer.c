@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -191,6 +192,57 @@ cnn_status trainer_evaluate(replicas *r, const dataset_split *split, double *los
                     &signal, err);
 }
 
+/* The optimizer's settings given as numbers: the option, its train_options
+ * bit, the optim_config field and the optim_rule.takes bit of the rules
+ * it means something to (0: all). */
+typedef struct {
+    const char *option;
+    unsigned set;
+    size_t offset;
+    unsigned takes;
+} optim_setting;
+
+static const optim_setting optim_settings[] = {
+    {"--momentum", TRAIN_SET_MOMENTUM, offsetof(optim_config, momentum), OPTIM_TAKES_MOMENTUM},
+    {"--weight-decay", TRAIN_SET_WEIGHT_DECAY, offsetof(optim_config, weight_decay), 0},
+    {"--eps", TRAIN_SET_EPS, offsetof(optim_config, eps), OPTIM_TAKES_EPS},
+    {"--rho", TRAIN_SET_RHO, offsetof(optim_config, rho), OPTIM_TAKES_RHO},
+    {"--clip-norm", TRAIN_SET_CLIP_NORM, offsetof(optim_config, clip_norm), 0},
+};
+
+/* Every optimizer setting given means something to the optimizer, and
+ * --nesterov has momentum to work on (PyTorch refuses it without). */
+static cnn_status check_optim(const train_options *o, cnn_error *err)
+{
+    const optim_rule *r = o->optim.rule;
+    const char *option = NULL;
+    unsigned takes = 0;
+    for (size_t i = 0; i < sizeof optim_settings / sizeof *optim_settings; i++)
+        if ((o->set_optim & optim_settings[i].set) && optim_settings[i].takes &&
+            !(r->takes & optim_settings[i].takes)) {
+            option = optim_settings[i].option;
+            takes = optim_settings[i].takes;
+        }
+    if ((o->set_optim & TRAIN_SET_NESTEROV) && !(r->takes & OPTIM_TAKES_NESTEROV)) {
+        option = "--nesterov";
+        takes = OPTIM_TAKES_NESTEROV;
+    }
+    if (option) {
+        char which[64] = "";
+        for (int i = 0; i < optim_rule_count; i++)
+            if (optim_rules[i].takes & takes)
+                snprintf(which + strlen(which), sizeof which - strlen(which), "%s%s",
+                         *which ? ", " : "", optim_rules[i].name);
+        return cnn_fail(err, CNN_ERR_INPUT, "%s means nothing to --optimizer %s%s; it is "
+                        "for %s", option, r->name, o->resume ? " (the checkpoint's)" : "",
+                        which);
+    }
+    if (o->optim.nesterov && !(o->optim.momentum > 0))
+        return cnn_fail(err, CNN_ERR_INPUT, "--nesterov needs --momentum above 0 (Nesterov "
+                        "momentum without momentum is plain SGD; PyTorch refuses it too)");
+    return CNN_OK;
+}
+
 /* Settings a resumed run must share with its checkpoint. */
 static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
                                cnn_error *err)
@@ -206,6 +258,9 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
     else if (o->set_seed && o->seed != m->seed)
         snprintf(why, sizeof why, "--seed %llu differs from its %llu",
                  (unsigned long long)o->seed, (unsigned long long)m->seed);
+    else if ((o->set_optim & TRAIN_SET_OPTIMIZER) && o->optim.rule != m->optim.rule)
+        snprintf(why, sizeof why, "--optimizer %s differs from its %s", o->optim.rule->name,
+                 m->optim.rule->name);
     else if (o->set_schedule && strcmp(sched, m->schedule))
         snprintf(why, sizeof why, "--lr-schedule %s differs from its %s", sched,
                  m->schedule);
@@ -215,6 +270,19 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
     else if (o->set_smoothing && o->label_smoothing != m->label_smoothing)
         snprintf(why, sizeof why, "--label-smoothing %g differs from its %g",
                  (double)o->label_smoothing, (double)m->label_smoothing);
+    /* Settings its optimizer does not take are refused by check_optim. */
+    for (size_t i = 0; !*why && i < sizeof optim_settings / sizeof *optim_settings; i++) {
+        const optim_setting *x = &optim_settings[i];
+        float given = *(const float *)((const char *)&o->optim + x->offset);
+        float was = *(const float *)((const char *)&m->optim + x->offset);
+        if ((o->set_optim & x->set) && (!x->takes || (m->optim.rule->takes & x->takes)) &&
+            given != was)
+            snprintf(why, sizeof why, "%s %g differs from its %g", x->option, (double)given,
+                     (double)was);
+    }
+    if (!*why && (o->set_optim & TRAIN_SET_NESTEROV) && !m->optim.nesterov &&
+        (m->optim.rule->takes & OPTIM_TAKES_NESTEROV))
+        snprintf(why, sizeof why, "--nesterov differs from its plain momentum");
     if (*why)
         return cnn_fail(err, CNN_ERR_INPUT, "--resume %s: %s; leave the option out to "
                         "continue the run exactly", o->resume, why);
@@ -283,6 +351,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
 {
     s->o = *given;
     train_options *o = &s->o;
+    if (!o->optim.rule)
+        o->optim = optim_defaults(NULL);
     s->root = comm_rank(o->comm) == 0;
     cnn_status st;
     /* A checkpoint or log that could not be written is refused now, not
@@ -301,6 +371,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
             return st;
         o->batch = s->resume.batch_size;
         o->lr = s->resume.lr;
+        o->optim = s->resume.optim;
         o->seed = s->resume.seed;
         o->label_smoothing = s->resume.label_smoothing;
         if ((st = schedule_parse(s->resume.schedule, &o->sched, err)))
@@ -311,6 +382,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         if ((st = tuner_require(&o->tune, s->resume.variants, err)))
             return cnn_fail_context(err, "--resume %s", o->resume);
     }
+    if ((st = check_optim(o, err)))
+        return st;
     /* Fine-tuning starts from the arch the checkpoint records, unless told. */
     char init_spec[sizeof s->resume.arch] = "";
     if (o->init && !o->arch && (st = checkpoint_init_spec(o->init, init_spec,
@@ -340,7 +413,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         while (s->nrows && s->rows[s->nrows - 1].epoch > s->resume.epoch)
             s->nrows--;
     }
-    adam_config cfg = adam_defaults();
+    optim_config cfg = o->optim;
     cfg.lr = o->lr;
     if ((st = replicas_open(&s->rep, o->comm, o->devices, o->ndevices, o->kernels, err)))
         return st;
@@ -402,7 +475,7 @@ static void print_header(session *s)
     }
     printf("Model: %s\n", first_net(s)->arch.spec);
     network_summary(first_net(s), stdout);
-    char variants[512];
+    char variants[512], optim[256];
     tuner_summary(&o->tune, variants, sizeof variants);
     char sched[64], warmup[48] = "", smoothing[48] = "";
     schedule_text(&o->sched, sched, sizeof sched);
@@ -412,9 +485,10 @@ static void print_header(session *s)
     if (o->label_smoothing > 0)
         snprintf(smoothing, sizeof smoothing, ", label smoothing %g",
                  (double)o->label_smoothing);
-    printf("variants: %s; batch %d, lr %g (%s%s)%s, seed %llu, %d epoch%s\n", variants,
-           o->batch, (double)o->lr, sched, warmup, smoothing, (unsigned long long)o->seed,
-           o->epochs, o->epochs == 1 ? "" : "s");
+    optim_describe(&o->optim, optim, sizeof optim);
+    printf("variants: %s; optimizer %s, batch %d, lr %g (%s%s)%s, seed %llu, %d epoch%s\n",
+           variants, optim, o->batch, (double)o->lr, sched, warmup, smoothing,
+           (unsigned long long)o->seed, o->epochs, o->epochs == 1 ? "" : "s");
     if (o->resume)
         printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
                s->resume.epoch + 1, s->resume.batch, s->resume.step);
@@ -432,7 +506,7 @@ static cnn_status save(session *s, long epoch, const stream *st, double seconds,
     if (r)
         return r;
     m.epoch = epoch;
-    m.step = first_net(s)->adam.step;
+    m.step = first_net(s)->optim.step;
     if (st) { /* mid-epoch: where to pick up, and the totals so far */
         m.batch = st->done;
         m.loss_sum = st->loss_sum;
