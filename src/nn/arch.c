@@ -223,6 +223,9 @@ cnn_status arch_parse_from(const char *spec, arch_shape input, int classes,
         if (*p == '-') {
             if (!*++p)
                 return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' ends with '-'", spec);
+            if (*p == ']')
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: empty token before ']' in "
+                                "'%s'", spec);
         } else if (*p && *p != ']') {
             return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' is followed by '%c' in "
                             "'%s'; layers are joined by '-'", l->token, *p, spec);
