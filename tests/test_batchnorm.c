@@ -243,7 +243,7 @@ START_TEST(row_parses_bn_only)
     }
     ck_assert_str_eq(layer_bn.prefix, "bn");
     ck_assert_str_eq(layer_bn.keras, "BatchNormalization");
-    ck_assert_uint_eq(layer_bn.flags, 0);
+    ck_assert_uint_eq(layer_bn.flags, LAYER_NORM); /* a block's projection follows suit */
 }
 END_TEST
 
