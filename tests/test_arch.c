@@ -71,6 +71,66 @@ START_TEST(bad_specs_name_token_and_reason)
 }
 END_TEST
 
+/* Blocks nest; each one's two ends carry its name, counted in the order
+ * blocks open, and the layers inside are counted with the rest. */
+START_TEST(blocks_nest_and_name_their_layers)
+{
+    arch a;
+    cnn_error err = {0};
+    TEST_OK(arch_parse("conv4k3same-res[conv4k3same-res[conv4k3same]-conv8k3s2same-bn]-relu-"
+                       "res[relu]-gap-fc10", mnist, 10, &a, &err), err);
+    const char *names[] = {"conv1", "res1", "conv2", "res2", "conv3", "res2", "conv4",
+                           "bn1",   "res1", "relu1", "res3", "relu2", "res3", "gap1", "fc1"};
+    ck_assert_int_eq(a.count, 15);
+    for (int i = 0; i < a.count; i++)
+        ck_assert_str_eq(a.layers[i].name, names[i]);
+    const arch_layer *outer = &a.layers[8], *inner = &a.layers[5];
+    ck_assert(outer->kind->flags & LAYER_BLOCK_END);
+    ck_assert(a.layers[1].kind->flags & LAYER_BLOCK_BEGIN);
+    ck_assert_int_eq(outer->pair, 1);
+    ck_assert_int_eq(a.layers[1].pair, 8);
+    ck_assert_int_eq(inner->pair, 3);
+    /* the outer block projects 4 -> 8 channels at stride 2, with batch norm */
+    ck_assert_int_eq(outer->units, 8);
+    ck_assert_int_eq(outer->chain_stride, 2);
+    ck_assert_int_eq(outer->chain_norm, 1);
+    ck_assert_int_eq(outer->out.h, 14);
+    ck_assert_int_eq(outer->skip.c, 4);
+    ck_assert_str_eq(outer->token, "res[conv4k3same-res[conv4k3...]");
+    /* the inner one and the last are identities */
+    ck_assert_int_eq(inner->units, 0);
+    ck_assert_int_eq(inner->chain_norm, 0);
+    ck_assert_int_eq(a.layers[12].units, 0);
+    ck_assert_str_eq(a.layers[12].token, "res[relu]");
+    /* blocks on flat features project too: a 1x1 convolution of 1x1 */
+    TEST_OK(arch_parse("flatten-fc8-res[fc4-relu]-fc10", mnist, 10, &a, &err), err);
+    ck_assert_int_eq(a.layers[5].units, 4);
+    ck_assert_int_eq(a.layers[5].skip.c, 8);
+}
+END_TEST
+
+START_TEST(bad_blocks_name_the_block)
+{
+    expect_bad("res[conv8k3same-flatten-fc10", "block res1 is never closed: end it with ']'");
+    expect_bad("conv8k3]-flatten-fc10", "a ']' closes no block");
+    expect_bad("res[conv8k3same]]-flatten-fc10", "a ']' closes no block");
+    expect_bad("res[]-flatten-fc10", "block res1 'res[]' is empty");
+    expect_bad("res[conv8k3]-flatten-fc10",
+               "block res1 'res[conv8k3]' turns its 28x28 input into 26x26, but its "
+               "shortcut, a 1x1 convolution at the chain's stride 1, gives 28x28");
+    expect_bad("conv2k3same-res[pool3]-flatten-fc10",
+               "block res1 'res[pool3]' turns its 28x28 input into 9x9");
+    expect_bad("res[flatten-fc10]-fc10", "block res1 'res[flatten-fc10]': 'flatten' makes "
+               "its chain flat, but its shortcut (a 1x1 convolution) keeps the input's 1x28x28");
+    expect_bad("res[res[gap]]-fc10", "block res2 'res[gap]': 'gap' makes its chain flat");
+    expect_bad("res3-flatten-fc10", "'res3' is not res[<TOKENS>]");
+    expect_bad("res[conv8k3same]conv8k3-flatten-fc10",
+               "'res[conv8k3same]' is followed by 'c'");
+    expect_bad("res[conv8k3same-]-flatten-fc10", "empty token before ']'");
+    expect_bad("res[conv8k3same]-flatten-res[fc10]", "the last layer 'res[fc10]' must be fc10");
+}
+END_TEST
+
 /* A class count the caller can explain leads the message: it may be the
  * fault (a corrupted label), not the spec. */
 START_TEST(class_mismatch_names_the_counts_origin)
@@ -101,6 +161,8 @@ int main(void)
     tcase_add_test(tc, odd_sizes_floor_when_pooling);
     tcase_add_test(tc, bad_specs_name_token_and_reason);
     tcase_add_test(tc, class_mismatch_names_the_counts_origin);
+    tcase_add_test(tc, blocks_nest_and_name_their_layers);
+    tcase_add_test(tc, bad_blocks_name_the_block);
     suite_add_tcase(s, tc);
     return test_run(s, 1);
 }

@@ -244,9 +244,10 @@ static void check_row(const layer_kind *kind, const char *token,
     nd.dy = test_upload(dy, ny);
     cl_mem bx = test_upload(x, nx), bdx = test_poisoned(nx);
     TEST_OK(layer_node_create(&nd, &env, &err), err);
-    TEST_OK(kind->forward(&nd, &p, bx, &err), err);
-    TEST_OK(kind->backward(&nd, &p, bx, NULL, &err), err);
-    TEST_OK(kind->backward(&nd, &p, bx, bdx, &err), err);
+    layer_pass dp = {.n = n, .training = 1};
+    TEST_OK(kind->forward(&nd, &dp, bx, &err), err);
+    TEST_OK(kind->backward(&nd, &dp, bx, NULL, &err), err);
+    TEST_OK(kind->backward(&nd, &dp, bx, bdx, &err), err);
     test_download(nd.y, y, ny);
     test_download(bdx, dx, nx);
     test_close(token, y, yr, ny, TEST_TOL_FORWARD);

@@ -243,7 +243,7 @@ START_TEST(row_parses_bn_only)
     }
     ck_assert_str_eq(layer_bn.prefix, "bn");
     ck_assert_str_eq(layer_bn.keras, "BatchNormalization");
-    ck_assert_uint_eq(layer_bn.flags, 0);
+    ck_assert_uint_eq(layer_bn.flags, LAYER_NORM); /* a block's projection follows suit */
 }
 END_TEST
 
@@ -299,6 +299,7 @@ START_TEST(row_adapters_match_reference_row)
     layer_env env = {.rt = test_rt(), .max_batch = N};
     TEST_OK(layer_node_create(&nd, &env, &err), err);
     layer_pass train = {.n = N, .training = 1}, infer = {.n = N};
+    ref_pass rtrain = {.n = N, .training = 1}, rinfer = {.n = N};
     TEST_OK(layer_bn.forward(&nd, &train, bx, &err), err);
     TEST_OK(layer_bn.backward(&nd, &train, bx, bdx, &err), err);
 
@@ -309,8 +310,8 @@ START_TEST(row_adapters_match_reference_row)
     }
     double yr[NX], dxr[NX];
     float out[NX], got[4][C];
-    layer_bn.ref_forward(&spec, &train, pd, xd, yr);
-    layer_bn.ref_backward(&spec, &train, pd, xd, yr, dyd, dxr, gd);
+    layer_bn.ref_forward(&spec, &rtrain, pd, xd, yr);
+    layer_bn.ref_backward(&spec, &rtrain, pd, xd, yr, dyd, dxr, gd);
     test_download(nd.y, out, NX);
     test_close("bn row y", out, yr, NX, TEST_TOL_FORWARD);
     test_download(bdx, out, NX);
@@ -325,7 +326,7 @@ START_TEST(row_adapters_match_reference_row)
     ck_assert_mem_eq(got[3], zero, sizeof zero);
 
     TEST_OK(layer_bn.forward(&nd, &infer, bx, &err), err);
-    layer_bn.ref_forward(&spec, &infer, pd, xd, yr);
+    layer_bn.ref_forward(&spec, &rinfer, pd, xd, yr);
     test_download(nd.y, out, NX);
     test_close("bn row y (inference)", out, yr, NX, TEST_TOL_FORWARD);
 

@@ -187,6 +187,21 @@ expect "train every kind" 0 'bn1 \(BatchNormalization\) +\(None, 32, 32, 4\) +16
 expect "summary input"   0 'input \(InputLayer\) +\(None, 32, 32, 3\) +0$' -- train --data "$tmp/cifar" --resume "$dmodel" --epochs 2 --batch 3
 expect "eval every kind" 0 'test accuracy: [0-9.]+$'            -- eval --model "$dmodel" --data "$tmp/cifar"
 expect "predict every kind" 0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$dmodel" --image "$tmp/red.ppm"
+# Residual blocks: the Add rows with their shortcut's parameters, the
+# shortcut's tensors saved under the block's name, resumed and evaluated.
+res=conv4k3same-bn-relu-res[conv4k3same-bn-relu-conv4k3same-bn]-relu-res[conv6k3s2same-bn-relu-conv6k3same-bn]-relu-gap-fc10
+rmodel=$tmp/r.safetensors
+expect "train blocks"    0 'res2 \(Add, relu\) +\(None, 16, 16, 6\) +48$' -- train --data "$tmp/cifar" --arch "$res" --gemm kernel --epochs 1 --batch 3 --save "$rmodel"
+grep -q '"res2.proj_bn.running_var"' "$rmodel" && grep -q '"res2.proj.weight"' "$rmodel" &&
+  ! grep -q '"res1.proj' "$rmodel" && ok || fail "blocks: the checkpoint's shortcut tensors"
+expect "resume blocks"   0 'res1 \(Add, relu\) +\(None, 32, 32, 4\) +0$' -- train --data "$tmp/cifar" --resume "$rmodel" --epochs 2 --batch 3
+expect "eval blocks"     0 'test accuracy: [0-9.]+$'            -- eval --model "$rmodel" --data "$tmp/cifar"
+expect "arch block open" 2 "block res1 is never closed: end it with '\]'" -- train --data "$tmp/good" --arch 'res[conv2k3same-flatten-fc10'
+expect "arch block close" 2 "a '\]' closes no block" -- train --data "$tmp/good" --arch 'conv2k3]-flatten-fc10'
+expect "arch block empty" 2 "block res1 'res\[\]' is empty" -- train --data "$tmp/good" --arch 'res[]-flatten-fc10'
+expect "arch block size" 2 "block res1 'res\[conv2k3\]' turns its 6x6 input into 4x4, but its shortcut" -- train --data "$tmp/good" --arch 'res[conv2k3]-flatten-fc10'
+expect "arch block flat" 2 "block res1 'res\[gap\]': 'gap' makes its chain flat" -- train --data "$tmp/good" --arch 'res[gap]-fc10'
+expect "train help blocks" 0 'Arch tokens: .*res\[<TOKENS>\]' -- train --help
 expect "arch stride 0"   2 "'conv2k3s0' is not conv<F>k<K>\[s<S>\]\[same\]" -- train --data "$tmp/good" --arch conv2k3s0-flatten-fc10
 expect "arch pool large" 2 "'pool7s1': cannot pool a 6x6 input" -- train --data "$tmp/good" --arch pool7s1-flatten-fc10
 expect "arch drop rate"  2 "'drop1': the dropout rate must be in \[0, 1\)" -- train --data "$tmp/good" --arch drop1-flatten-fc10

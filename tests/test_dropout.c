@@ -344,8 +344,9 @@ START_TEST(dropout_row_matches_its_reference)
         TEST_OK(layer_drop.backward(&nd, &p, bx, NULL, &err), err);
         test_download(nd.y, y, COUNT);
         test_download(bdx, dx, COUNT);
-        layer_drop.ref_forward(&spec, &p, NULL, xd, yr);
-        layer_drop.ref_backward(&spec, &p, NULL, xd, yr, dyd, dxr, NULL);
+        ref_pass rp = {.n = N, .training = training, .key = KEY};
+        layer_drop.ref_forward(&spec, &rp, NULL, xd, yr);
+        layer_drop.ref_backward(&spec, &rp, NULL, xd, yr, dyd, dxr, NULL);
         for (int i = 0; i < COUNT; i++)
             ck_assert((y[i] == 0) == (yr[i] == 0) &&
                       (dx[i] == 0) == (dxr[i] == 0));

@@ -33,6 +33,24 @@ static const arch_shape small_input = {2, 11, 11};
 #define EVERY_KIND_GAP_ARCH "conv5k3-relu-pool2-conv4k3-relu-avgpool2s1-gap-fc7-relu-fc4"
 static const arch_shape every_kind_input = {3, 13, 11};
 
+/* BLOCKS: residual blocks with every kind of shortcut: identity (res1 and,
+ * nested in it, res2; a ReLU folded into res1's add, none into res2's),
+ * projected at stride 2 with batch norm (res3), projected without it on a
+ * change of channels (res4), and on flat features, identity with batch
+ * norm (res5) and projected (res6). As above, bn sits where a shortcut
+ * also carries its input: a bias whose every path runs into bn, there a
+ * projection's included, may have a gradient of 0 (BLOCK_FLAT_ARCH, with a
+ * flat projection and its bn, is checked by finite differences, and
+ * test_res holds that block's device passes against the reference). */
+#define BLOCK_ARCH \
+    "conv4k3-relu-res[bn-conv4k3same-relu-res[conv4k3same-relu-conv4k1]-conv4k3same]-relu-" \
+    "res[bn-conv6k3s2same-relu-conv6k3same]-relu-res[conv5k1-relu]-flatten-fc7-relu-" \
+    "res[bn-relu-fc7]-res[fc5-relu]-relu-fc4"
+#define BLOCK_FLAT_ARCH "conv3k3s2-relu-flatten-fc6-relu-res[fc5-relu-bn-fc5]-relu-fc4"
+/* A network that opens with blocks: res1's projection (its chain has no
+ * parameters) is the first trainable layer, asked for no input gradient. */
+#define BLOCK_START_ARCH "res[pool1s2]-relu-res[conv3k3same-relu-conv3k3same]-relu-flatten-fc4"
+
 static arch parse(const char *spec, arch_shape input, int classes)
 {
     arch a;
@@ -289,6 +307,76 @@ START_TEST(train_step_gap_network)
 }
 END_TEST
 
+START_TEST(reference_gradients_block_network_every_element)
+{
+    arch a = parse(BLOCK_ARCH, every_kind_input, 4);
+    finite_difference_check(&a, 3, 1);
+    a = parse(BLOCK_START_ARCH, every_kind_input, 4);
+    finite_difference_check(&a, 3, 1);
+    a = parse(BLOCK_FLAT_ARCH, every_kind_input, 4);
+    finite_difference_check(&a, 3, 1);
+}
+END_TEST
+
+START_TEST(train_step_block_network)
+{
+    train_step_check(BLOCK_ARCH, every_kind_input, 4, 8, 5, NULL);
+    train_step_check(BLOCK_START_ARCH, every_kind_input, 4, 8, 5, NULL);
+}
+END_TEST
+
+static int tensor_named(const network *net, const char *name)
+{
+    for (int i = 0; i < net->ntensors; i++)
+        if (!strcmp(net->tensors[i].name, name))
+            return i;
+    ck_abort_msg("no tensor %s", name);
+    return -1;
+}
+
+/* A block's tensors sit with its name, projection and batch norm as
+ * torchvision's downsample: adjacent, so the node's span holds them. */
+START_TEST(block_tensors_and_summary)
+{
+    arch a = parse(BLOCK_ARCH, every_kind_input, 4);
+    network net;
+    cnn_error err = {0};
+    TEST_OK(network_create(&net, test_rt(), &a, 2, NULL, optim_defaults(NULL), &err), err);
+    static const char *const names[] = {"res3.proj.weight", "res3.proj_bn.weight",
+                                        "res3.proj_bn.bias", "res3.proj_bn.running_mean",
+                                        "res3.proj_bn.running_var"};
+    int at = tensor_named(&net, names[0]);
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(net.tensors[at + i].name, names[i]);
+    ck_assert_int_eq(net.tensors[at].shape[0], 6);
+    ck_assert_int_eq(net.tensors[at].shape[1], 4);
+    ck_assert_int_eq(net.tensors[at].shape[2], 1);
+    ck_assert_int_eq(net.tensors[tensor_named(&net, "res4.proj.weight")].shape[0], 5);
+    /* no res1 or res2 tensors: identities */
+    for (int i = 0; i < net.ntensors; i++)
+        ck_assert(strncmp(net.tensors[i].name, "res1.", 5) && strncmp(net.tensors[i].name, "res2.", 5));
+
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    network_summary(&net, f);
+    fclose(f);
+    /* Keras' Add row, the projection's 24 + 4 * 6 parameters counted;
+     * the begins print no row */
+    ck_assert_msg(strstr(text, "res3 (Add, relu)             (None, 6, 5, 6)              48\n") &&
+                  strstr(text, "res6 (Add, relu)             (None, 5)                    35\n") &&
+                  strstr(text, "res4 (Add)                   (None, 6, 5, 5)              30\n") &&
+                  strstr(text, "res1 (Add, relu)             (None, 11, 9, 4)              0\n"),
+                  "%s", text);
+    int rows = 0;
+    for (const char *s = text; (s = strstr(s, "res1 (")); s++)
+        rows++;
+    ck_assert_int_eq(rows, 1);
+    free(text);
+    network_release(&net);
+}
+END_TEST
+
 START_TEST(train_step_reference_model_batch_32)
 {
     tuner t; /* cached or timed, as a user's run */
@@ -312,14 +400,19 @@ START_TEST(train_step_gpu_variants)
 {
     static const char gpu[] = "conv.forward=g32,conv.data=gd32,conv.weights=gw32k64,"
                               "fc=gpu-k64,pool=gpu,bn=gpu,adam=gpu,gap=gpu";
-    tuner a = forcing(gpu), b = forcing(gpu);
+    tuner a = forcing(gpu), b = forcing(gpu), c = forcing(gpu);
     train_step_check(EVERY_KIND_ARCH, every_kind_input, 4, 8, 5, &a);
     train_step_check(EVERY_KIND_GAP_ARCH, every_kind_input, 4, 8, 5, &b);
-    char labels[512];
+    train_step_check(BLOCK_ARCH, every_kind_input, 4, 8, 5, &c);
+    char labels[2048];
     tuner_summary(&a, labels, sizeof labels);
     ck_assert_msg(strstr(labels, "conv1.forward=g32") && strstr(labels, "bn1.reduce=gpu") &&
                   strstr(labels, "adam.update=gpu") && strstr(labels, "fc1=gpu-k64"),
                   "chosen: %s", labels);
+    tuner_summary(&c, labels, sizeof labels);
+    ck_assert_msg(strstr(labels, "res3.proj.forward=g32") &&
+                  strstr(labels, "res3.proj.weights=gw32k64") &&
+                  strstr(labels, "res3.proj_bn.reduce=gpu"), "chosen: %s", labels);
 }
 END_TEST
 
@@ -449,6 +542,8 @@ int main(void)
     tcase_add_test(tc, reference_gradients_reference_model_every_tensor);
     tcase_add_test(tc, reference_gradients_every_kind_every_element);
     tcase_add_test(tc, reference_gradients_gap_network_every_element);
+    tcase_add_test(tc, reference_gradients_block_network_every_element);
+    tcase_add_test(tc, block_tensors_and_summary);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
     tcase_add_test(tc, tuner_chooses_every_site);
@@ -457,6 +552,7 @@ int main(void)
     TCase *sim = test_simulator_case();
     tcase_add_test(sim, train_step_every_kind);
     tcase_add_test(sim, train_step_gap_network);
+    tcase_add_test(sim, train_step_block_network);
     tcase_add_test(sim, train_step_gpu_variants);
     suite_add_tcase(s, sim);
     return test_run(s, 0);

@@ -69,6 +69,19 @@ for i in "${!optimizers[@]}"; do
     "$compare" "$tmp/o1-$i.safetensors" "$tmp/o2-$i.safetensors" conv1. 1e-5 >>"$tmp/cmp" && ok ||
     fail "${opt[*]}: first step of 2 devices against 1: $(cat "$tmp/cmp")"
 done
+# 2c. A network of residual blocks (identity and projected at stride 2,
+#     with batch norm): two devices repeat byte for byte, and their
+#     first-step gradients are one device's.
+blocks=conv6k3same-relu-res[conv6k3same-relu-conv6k3same]-relu-res[conv8k3s2same-bn-relu-conv8k3same-bn]-relu-gap-fc10
+train "$tmp/b2.safetensors" --arch "$blocks" --device 0,1 -q >/dev/null 2>&1 &&
+  train "$tmp/b2again.safetensors" --arch "$blocks" --device 0,1 -q >/dev/null 2>&1 &&
+  cmp -s "$tmp/b2.safetensors" "$tmp/b2again.safetensors" && ok ||
+  fail "blocks, two devices twice: the checkpoints differ"
+blocks_nobn=conv6k3same-relu-res[conv6k3same-relu-conv6k3same]-relu-res[conv8k3s2same-relu-conv8k3same]-relu-gap-fc10
+train "$tmp/bg1.safetensors" --arch "$blocks_nobn" --device 0 --limit 8 --epochs 1 -q >/dev/null 2>&1
+train "$tmp/bg2.safetensors" --arch "$blocks_nobn" --device 0,1 --limit 8 --epochs 1 -q >/dev/null 2>&1
+"$compare" "$tmp/bg1.safetensors" "$tmp/bg2.safetensors" adam.m. 1e-6 >"$tmp/cmp" && ok ||
+  fail "blocks, first-step gradients of 2 devices against 1: $(cat "$tmp/cmp")"
 
 # 3. A checkpoint of two devices resumes on one; a batch too small is refused.
 train "$tmp/half.safetensors" --device 0,1 --epochs 1 -q >/dev/null 2>&1

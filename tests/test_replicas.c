@@ -4,7 +4,9 @@
  * and batch norm's moving statistics stay identical, and a second run
  * repeats the first bit for bit; a batch smaller than the workers leaves a
  * device idle without breaking either; the totals are the job's. One
- * worker steps as one network does, bit for bit, with steps queued ahead. */
+ * worker steps as one network does, bit for bit, with steps queued ahead.
+ * Each also on a network of residual blocks, whose nodes' gradients are
+ * read back as each node's backward ends, a block's begin last. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,12 @@
 #define GRAD_ARCH "conv5k3s2same-relu-drop0.25-pool2-conv3k2-relu-flatten-fc7-relu-drop0.5-fc4"
 /* Every kind with state, for the weights staying identical. */
 #define STATE_ARCH "conv5k3same-relu-bn-drop0.25-pool2-flatten-fc7-relu-fc4"
+/* Residual blocks, identity and projected at stride 2: no batch norm for
+ * the gradients, with it for the state. */
+#define BLOCK_GRAD_ARCH "conv4k3same-relu-res[conv4k3same-relu-conv4k3same]-relu-" \
+    "res[conv5k3s2same-relu-conv5k3same]-relu-flatten-fc4"
+#define BLOCK_STATE_ARCH "conv4k3same-relu-res[conv4k3same-relu-bn-conv4k3same]-relu-" \
+    "res[conv5k3s2same-relu-conv5k3same-bn]-relu-flatten-fc4"
 static const arch_shape input = {2, 11, 9};
 
 static const int both[2] = {0, 1};
@@ -79,13 +87,13 @@ static float *params(replicas *r, int d)
     return p;
 }
 
-START_TEST(summed_gradients_are_the_whole_batch)
+static void summed_gradients(const char *spec)
 {
     const int n = 7;
     cnn_error err = {0};
     loader_batch b = make_batch(n, 11);
     /* One network on the whole batch, with the same variants (the first). */
-    arch a = parse(GRAD_ARCH);
+    arch a = parse(spec);
     network one;
     TEST_OK(network_create(&one, test_rt(), &a, n, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(&one, 5, &err), err);
@@ -97,7 +105,7 @@ START_TEST(summed_gradients_are_the_whole_batch)
 
     replicas r;
     double job_loss, job_correct;
-    open_two(&r, GRAD_ARCH, n);
+    open_two(&r, spec, n);
     step(&r, &b, &job_loss, &job_correct);
     ck_assert_int_eq(r.slice_n[0] + r.slice_n[1], n);
     ck_assert_int_eq(r.stop, 0);
@@ -121,15 +129,21 @@ START_TEST(summed_gradients_are_the_whole_batch)
     network_release(&one);
     free_batch(&b);
 }
+
+START_TEST(summed_gradients_are_the_whole_batch)
+{
+    summed_gradients(GRAD_ARCH);
+    summed_gradients(BLOCK_GRAD_ARCH);
+}
 END_TEST
 
 /* Three steps, the last one a batch of one sample (the second device
  * idle); returns device 0's parameters after checking device 1 has the
  * same. */
-static float *three_steps(void)
+static float *three_steps(const char *spec)
 {
     replicas r;
-    open_two(&r, STATE_ARCH, 6);
+    open_two(&r, spec, 6);
     const int sizes[3] = {6, 5, 1};
     double loss_before = 0;
     for (int k = 0; k < 3; k++) {
@@ -162,10 +176,10 @@ static float *three_steps(void)
     return p0;
 }
 
-START_TEST(devices_stay_identical_and_runs_repeat)
+static void identical_and_repeated(const char *spec)
 {
-    float *a = three_steps(), *b = three_steps();
-    arch s = parse(STATE_ARCH);
+    float *a = three_steps(spec), *b = three_steps(spec);
+    arch s = parse(spec);
     network n;
     cnn_error err = {0};
     TEST_OK(network_create(&n, test_rt(), &s, 1, NULL, optim_defaults(NULL), &err), err);
@@ -174,15 +188,21 @@ START_TEST(devices_stay_identical_and_runs_repeat)
     free(a);
     free(b);
 }
+
+START_TEST(devices_stay_identical_and_runs_repeat)
+{
+    identical_and_repeated(STATE_ARCH);
+    identical_and_repeated(BLOCK_STATE_ARCH);
+}
 END_TEST
 
 /* One worker, the trainer's one-device case, with each step enqueued before
  * the one before it is waited for: the network's own steps bit for bit,
  * and its totals. */
-START_TEST(one_worker_steps_as_one_network)
+static void one_worker(const char *spec)
 {
     cnn_error err = {0};
-    arch a = parse(STATE_ARCH);
+    arch a = parse(spec);
     network one;
     TEST_OK(network_create(&one, test_rt(), &a, 6, NULL, optim_defaults(NULL), &err), err);
     TEST_OK(network_init(&one, 5, &err), err);
@@ -222,6 +242,12 @@ START_TEST(one_worker_steps_as_one_network)
         free_batch(&b[k]);
     replicas_close(&r);
     network_release(&one);
+}
+
+START_TEST(one_worker_steps_as_one_network)
+{
+    one_worker(STATE_ARCH);
+    one_worker(BLOCK_STATE_ARCH);
 }
 END_TEST
 

@@ -9,8 +9,12 @@ little-endian header length, a JSON header, raw little-endian data), builds
 the torch.nn equivalent of the "arch" spec in its metadata for its "input"
 shape (CxHxW) -- tokens conv<F>k<K>[s<S>][same], pool<P>[s<S>],
 avgpool<P>[s<S>], gap, bn, relu, drop<R>, flatten, fc<N>, with Keras'
-semantics; parameters named as cnn-cl names them (conv1, conv2, bn1, fc1,
-...), in PyTorch layouts, so load_state_dict takes them unchanged -- and
+semantics, and residual blocks res[TOKENS] (nesting), whose shortcut is
+the input or, where the chain changes the shape, torchvision's
+downsample: a 1x1 convolution without bias at the chain's stride, then
+batch norm when the chain holds one; parameters named as cnn-cl names them
+(conv1, conv2, bn1, fc1, res1.proj, res1.proj_bn, ...), in PyTorch
+layouts, so load_state_dict takes them unchanged -- and
 prints, in inference mode (dropout off, batch norm on its moving
 statistics), the mean cross-entropy and accuracy on the test set of DIR:
 t10k-{images-idx3,labels-idx1}-ubyte[.gz] (IDX) or test_batch.bin
@@ -86,7 +90,7 @@ def read_safetensors(path):
 # prefixes first); numbers are 1 to 2^20.
 SYNTAX = {"conv": "conv<F>k<K>[s<S>][same]", "avgpool": "avgpool<P>[s<S>]",
           "pool": "pool<P>[s<S>]", "gap": "gap", "bn": "bn", "relu": "relu",
-          "drop": "drop<R>", "flatten": "flatten", "fc": "fc<N>"}
+          "drop": "drop<R>", "flatten": "flatten", "fc": "fc<N>", "res": "res[<TOKENS>]"}
 MAX_NUMBER = 1 << 20
 
 
@@ -105,6 +109,65 @@ def _same_padding(size, k, s):
     return out, total // 2, total - total // 2
 
 
+def _tokens(spec):
+    """The spec's tokens, a block's 'res[' and ']' among them."""
+    out, i = [], 0
+    while i < len(spec):
+        if spec.startswith("res[", i):
+            out.append("res[")
+            i += 4
+            continue
+        if spec[i] == "]":
+            out.append("]")
+            i += 1
+        else:
+            j = i
+            while j < len(spec) and spec[j] not in "-]":
+                j += 1
+            if j == i:
+                raise InputError(f"arch: empty token in '{spec}'")
+            out.append(spec[i:j])
+            i = j
+        if i < len(spec) and spec[i] == "-":
+            i += 1
+            if i == len(spec) or spec[i] == "]":
+                raise InputError(f"arch: empty token in '{spec}'")
+        elif i < len(spec) and spec[i] != "]":
+            raise InputError(f"arch: '{out[-1]}' is followed by '{spec[i]}' in '{spec}'")
+    return out
+
+
+class Shortcut(nn.Module):
+    """A block's projection: proj, a 1x1 convolution without bias at the
+    chain's stride, and proj_bn when the chain holds batch norm (torchvision's
+    downsample). Flat features are taken as 1x1 images."""
+
+    def __init__(self, c, f, stride, norm, flat):
+        super().__init__()
+        self.proj = nn.Conv2d(c, f, 1, stride=stride, bias=False)
+        self.proj_bn = nn.BatchNorm2d(f, eps=1e-3, momentum=0.01) if norm else None
+        self.flat = flat
+
+    def forward(self, x):
+        y = self.proj(x[:, :, None, None] if self.flat else x)
+        if self.proj_bn is not None:
+            y = self.proj_bn(y)
+        return torch.flatten(y, 1) if self.flat else y
+
+
+class Block:
+    """A residual block: its chain's steps, plus its shortcut."""
+
+    def __init__(self, steps, shortcut):
+        self.steps, self.shortcut = steps, shortcut
+
+    def __call__(self, x):
+        y = x
+        for step in self.steps:
+            y = step(y)
+        return y + self.shortcut(x)
+
+
 class Net(nn.Module):
     """The network of a cnn-cl arch spec, for inputs of shape (c, h, w).
     Children are named as cnn-cl names layers: the kind's prefix and a running
@@ -118,13 +181,48 @@ class Net(nn.Module):
         counts = {}
         flat = False  # after flatten, gap or fc: c features as an (n, c) tensor
 
+        steps = self.steps  # the innermost open block's chain
+        blocks = []  # the open blocks: outer steps, input shape, name, stride, norm
+
         def add(prefix, module):
             counts[prefix] = counts.get(prefix, 0) + 1
             self.add_module(f"{prefix}{counts[prefix]}", module)
-            self.steps.append(module)
+            steps.append(module)
 
-        for tok in spec.split("-"):
+        def stride(s):
+            for b in blocks:
+                b["stride"] *= s
+
+        tok = ""
+        for tok in _tokens(spec):
             shape = f"{c}x{h}x{w}" if not flat else f"{c} features"
+            if tok == "res[":
+                counts["res"] = counts.get("res", 0) + 1
+                blocks.append({"steps": steps, "in": (c, h, w, flat), "stride": 1,
+                               "norm": False, "name": f"res{counts['res']}"})
+                steps = []
+                continue
+            if tok == "]":
+                if not blocks:
+                    raise InputError(f"arch: a ']' closes no block in '{spec}'")
+                b = blocks.pop()
+                name, (ic, ih, iw, iflat) = b["name"], b["in"]
+                if not steps:
+                    raise InputError(f"arch: block {name} is empty")
+                if flat and not iflat:
+                    raise InputError(f"arch: block {name} makes its chain flat, but its "
+                                     "shortcut keeps the input spatial")
+                shortcut = lambda x: x
+                if (ic, ih, iw) != (c, h, w):
+                    st = b["stride"]
+                    if ((ih - 1) // st + 1, (iw - 1) // st + 1) != (h, w):
+                        raise InputError(f"arch: block {name} turns {ih}x{iw} into {h}x{w}, "
+                                         f"which a 1x1 convolution at stride {st} does not")
+                    shortcut = Shortcut(ic, c, st, b["norm"], flat)
+                    self.add_module(name, shortcut)
+                b["steps"].append(Block(steps, shortcut))
+                steps = b["steps"]
+                continue
             if flat and re.match(r"conv|pool|avgpool|gap", tok):
                 raise InputError(f"arch: '{tok}' cannot follow a flat layer "
                                  f"(its input is {shape})")
@@ -136,13 +234,14 @@ class Net(nn.Module):
                     ow, left, right = _same_padding(w, k, s)
                     if top or bottom or left or right:
                         pad = (left, right, top, bottom)
-                        self.steps.append(lambda x, pad=pad: F.pad(x, pad))
+                        steps.append(lambda x, pad=pad: F.pad(x, pad))
                 else:
                     if k > h or k > w:
                         raise InputError(f"arch: '{tok}': a {k}x{k} kernel is larger "
                                          f"than its {h}x{w} input")
                     oh, ow = (h - k) // s + 1, (w - k) // s + 1
                 add("conv", nn.Conv2d(c, f, k, stride=s))
+                stride(s)
                 c, h, w = f, oh, ow
             elif m := re.fullmatch(r"(avgpool|pool)(\d+)(?:s(\d+))?", tok):
                 p = _number(m[2], tok)
@@ -151,22 +250,25 @@ class Net(nn.Module):
                     raise InputError(f"arch: '{tok}': a {p}x{p} window is larger "
                                      f"than its {h}x{w} input")
                 fn = F.avg_pool2d if m[1] == "avgpool" else F.max_pool2d
-                self.steps.append(lambda x, fn=fn, p=p, s=s: fn(x, p, s))
+                steps.append(lambda x, fn=fn, p=p, s=s: fn(x, p, s))
+                stride(s)
                 h, w = (h - p) // s + 1, (w - p) // s + 1
             elif tok == "gap":
-                self.steps.append(lambda x: x.mean((2, 3)))
+                steps.append(lambda x: x.mean((2, 3)))
                 h, w, flat = 1, 1, True
             elif tok == "bn":
                 norm = nn.BatchNorm1d if flat else nn.BatchNorm2d
                 add("bn", norm(c, eps=1e-3, momentum=0.01))
+                for b in blocks:
+                    b["norm"] = True
             elif m := re.fullmatch(r"drop(\d+(?:\.\d+)?)", tok):
                 if not float(m[1]) < 1:
                     raise InputError(f"arch: '{tok}': the dropout rate must be in [0, 1)")
                 add("drop", nn.Dropout(float(m[1])))
             elif tok == "relu":
-                self.steps.append(F.relu)
+                steps.append(F.relu)
             elif tok == "flatten":
-                self.steps.append(lambda x: torch.flatten(x, 1))
+                steps.append(lambda x: torch.flatten(x, 1))
                 c, h, w, flat = c * h * w, 1, 1, True
             elif m := re.fullmatch(r"fc(\d+)", tok):
                 # cnn-cl takes any 1x1 input as flat, as it is laid out the same.
@@ -174,7 +276,7 @@ class Net(nn.Module):
                     raise InputError(f"arch: '{tok}' needs a flat input: put 'flatten' "
                                      f"before it (its input is {shape})")
                 if not flat:
-                    self.steps.append(lambda x: torch.flatten(x, 1))
+                    steps.append(lambda x: torch.flatten(x, 1))
                 n = _number(m[1], tok)
                 add("fc", nn.Linear(c, n))
                 c, flat = n, True
@@ -183,6 +285,8 @@ class Net(nn.Module):
             else:
                 raise InputError(f"arch: unknown token '{tok}' in '{spec}' "
                                  f"(known: {', '.join(SYNTAX.values())})")
+        if blocks:
+            raise InputError(f"arch: block {blocks[-1]['name']} is never closed")
         if not re.fullmatch(r"fc\d+", tok):
             raise InputError(f"arch: '{spec}' does not end in fc<N> class scores")
         self.classes = c

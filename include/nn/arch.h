@@ -5,7 +5,9 @@
  *
  * Tokens are joined by '-'; each belongs to the kind of the layer table
  * (layer.h) whose prefix it starts with, and that kind parses the rest.
- * The softmax is part of the loss, not of the spec. */
+ * A residual block is the LAYER_BLOCK_BEGIN row's prefix ("res["), tokens
+ * and ']': a layer of each of the two block rows around its chain's; blocks
+ * nest. The softmax is part of the loss, not of the spec. */
 #ifndef ARCH_H
 #define ARCH_H
 

@@ -19,7 +19,9 @@
 #include "runtime/clrt.h"
 #include "tune/tuner.h"
 
-#define LAYER_MAX_PARAMS 4
+/* A projected residual shortcut has the most: its convolution's weight and
+ * its batch norm's four. */
+#define LAYER_MAX_PARAMS 5
 
 /* A per-sample shape: channels x height x width; (n, 1, 1) when flat. */
 typedef struct {
@@ -39,6 +41,12 @@ typedef struct {
     int pad_top, pad_left; /* the padding before the first row and column */
     double rate;           /* dropout rate */
     arch_shape in, out;
+    /* A block (LAYER_BLOCK_BEGIN ... LAYER_BLOCK_END), set by arch_parse: */
+    int pair;              /* the other end's index in the arch */
+    arch_shape skip;       /* the end's: the block's input, which the
+                              shortcut carries */
+    int chain_stride;      /* the end's: the product of its chain's strides */
+    int chain_norm;        /* the end's: its chain holds a LAYER_NORM layer */
     char token[32];        /* as written in the spec: "conv32k3same" */
     char name[16];         /* the kind's prefix and a running count: "conv1" */
 } arch_layer;
@@ -75,13 +83,14 @@ typedef struct {
 } net_tensor;
 
 /* A layer of a built network. */
-typedef struct {
+typedef struct layer_node {
     const arch_layer *spec; /* kind, settings, shapes, name */
     int relu;               /* a ReLU fused into this layer (LAYER_FUSES_RELU) */
     net_tensor *params[LAYER_MAX_PARAMS]; /* in the order the kind declared */
     int nparams;
     cl_mem y, dy;           /* output and its gradient, (max_batch, out) */
     void *op;               /* the kind's device state, from create */
+    struct layer_node *pair; /* a block's begin or end: the other one */
 } layer_node;
 
 /* What every layer of a network is built with. */
@@ -105,8 +114,17 @@ typedef struct {
                        (random draws follow the sample); 0 otherwise */
 } layer_pass;
 
-/* The reference's pass: the same, for the plain C layers. */
-typedef layer_pass ref_pass;
+/* The reference's pass: the same, for the plain C layers, and what a
+ * block's two ends share. */
+typedef struct {
+    int n, training;
+    uint64_t key;
+    int first;
+    const double *skip; /* a block's end: the block's input, (n, skip) */
+    double *dskip;      /* the shortcut's gradient w.r.t. the block's input,
+                           (n, skip): the end's backward writes it, the
+                           begin's adds it to its dx */
+} ref_pass;
 
 enum {
     LAYER_FUSES_RELU = 1 << 0, /* a following 'relu' token folds into it */
@@ -116,12 +134,22 @@ enum {
     LAYER_FLAT_OUT = 1 << 4,   /* gives a flat output (flatten, dense, gap) */
     LAYER_CLASSES = 1 << 5,    /* may end the network as the class scores */
     LAYER_IS_RELU = 1 << 6,    /* folds into a LAYER_FUSES_RELU layer before it */
+    /* A residual block, written <prefix>[TOKENS] with the begin's prefix
+     * (which ends in '['), is two layers around its chain: */
+    LAYER_BLOCK_BEGIN = 1 << 7, /* a view of the block's input; its backward
+                                   adds the shortcut's gradient into dx */
+    LAYER_BLOCK_END = 1 << 8,   /* joins the chain's output and the shortcut;
+                                   the block's name stem, syntax and row */
+    LAYER_NORM = 1 << 9,        /* batch norm: a block whose chain holds one
+                                   normalises a projected shortcut too */
 };
 
 struct layer_kind {
     const char *prefix;  /* the token's start and the layer names' stem */
-    const char *syntax;  /* for messages: "conv<F>k<K>[s<S>][same]" */
-    const char *keras;   /* the summary's type: "Conv2D" */
+    const char *syntax;  /* for messages: "conv<F>k<K>[s<S>][same]"; NULL
+                            for a block's begin, which its end's names */
+    const char *keras;   /* the summary's type: "Conv2D"; NULL: no row (a
+                            block's begin) */
     unsigned flags;
 
     /* Reads the rest of a token after its prefix into l (kind and token

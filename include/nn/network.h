@@ -2,9 +2,13 @@
  *
  * Built from an arch (see arch.h) through the layer table (layer.h): one
  * forward loop and one backward loop call each layer's row; a ReLU right
- * after a kind that fuses it is folded into that layer, and a view (flatten)
- * shares its input's buffers. Every device buffer — parameters, gradients,
- * the optimizer's state, each layer's activations and gradients — is allocated
+ * after a kind that fuses it is folded into that layer, and a view (flatten,
+ * a residual block's begin) shares its input's buffers. A block's two
+ * nodes are paired (layer_node.pair): its end reads the block's input as
+ * its begin's output, and the begin's backward, which runs after the
+ * chain's, adds the shortcut's gradient the end left. Every device buffer
+ * — parameters, gradients, the optimizer's state, each layer's activations
+ * and gradients — is allocated
  * once for batches of up to max_batch, never per step.
  *
  * Parameters live in one flat buffer, each tensor at an aligned offset, in

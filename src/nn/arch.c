@@ -13,8 +13,9 @@ void arch_known_tokens(char *buf, size_t size)
     size_t used = 0;
     buf[0] = '\0';
     for (int i = 0; i < layer_kind_count && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
-                                 layer_kinds[i]->syntax);
+        if (layer_kinds[i]->syntax)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
+                                     layer_kinds[i]->syntax);
 }
 
 static const layer_kind *kind_of(const char *token)
@@ -82,6 +83,76 @@ cnn_status arch_parse(const char *spec, arch_shape input, int classes,
     return arch_parse_from(spec, input, classes, NULL, out, err);
 }
 
+/* The one row with `flag`: a block's begin or end. */
+static const layer_kind *kind_with(unsigned flag)
+{
+    for (int i = 0; i < layer_kind_count; i++)
+        if (layer_kinds[i]->flags & flag)
+            return layer_kinds[i];
+    return NULL;
+}
+
+static int kind_index(const layer_kind *kind)
+{
+    int k = 0;
+    while (layer_kinds[k] != kind)
+        k++;
+    return k;
+}
+
+/* The parser's state: the blocks open, innermost last. */
+typedef struct {
+    int begin[ARCH_MAX_LAYERS]; /* each open block's begin layer */
+    int flattened[ARCH_MAX_LAYERS]; /* whether its input was flat */
+    const char *text[ARCH_MAX_LAYERS]; /* where its '<prefix>[' starts */
+    int depth;
+} open_blocks;
+
+/* Closes the innermost open block, whose text ends at `end` (its ']'): its
+ * end layer joins the chain's output, `shape`, with the block's input. */
+static cnn_status close_block(arch *out, open_blocks *b, const char *end, arch_shape shape,
+                              int flattened, cnn_error *err)
+{
+    int first = b->begin[--b->depth];
+    arch_layer *begin = &out->layers[first];
+    if (out->count == ARCH_MAX_LAYERS)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: more than %d layers "
+                        "(each block counts two)", ARCH_MAX_LAYERS);
+    arch_layer *l = &out->layers[out->count];
+    l->kind = kind_with(LAYER_BLOCK_END);
+    /* The block's text names it in messages, shortened to fit. */
+    int len = (int)(end - b->text[b->depth]) + 1;
+    if (len < (int)sizeof l->token)
+        snprintf(l->token, sizeof l->token, "%.*s", len, b->text[b->depth]);
+    else
+        snprintf(l->token, sizeof l->token, "%.*s...]", (int)sizeof l->token - 5,
+                 b->text[b->depth]);
+    memcpy(l->name, begin->name, sizeof l->name);
+    if (out->count == first + 1)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: block %s '%s' is empty: put "
+                        "layers between the brackets", l->name, l->token);
+    l->chain_stride = 1;
+    for (int i = first + 1; i < out->count; i++) {
+        const arch_layer *in = &out->layers[i];
+        if (flattened != b->flattened[b->depth])
+            if (in->kind->flags & LAYER_FLAT_OUT)
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: block %s '%s': '%s' makes "
+                                "its chain flat, but its shortcut (a 1x1 convolution) "
+                                "keeps the input's %dx%dx%d; end the block before it",
+                                l->name, l->token, in->token, begin->in.c, begin->in.h,
+                                begin->in.w);
+        /* A nested block's layers are this chain's too. */
+        if (in->stride > 1)
+            l->chain_stride *= in->stride;
+        l->chain_norm |= (in->kind->flags & LAYER_NORM) != 0;
+    }
+    l->in = shape;
+    l->skip = begin->in;
+    l->pair = first;
+    begin->pair = out->count++;
+    return l->kind->shape(l, err);
+}
+
 cnn_status arch_parse_from(const char *spec, arch_shape input, int classes,
                            const char *origin, arch *out, cnn_error *err)
 {
@@ -99,33 +170,72 @@ cnn_status arch_parse_from(const char *spec, arch_shape input, int classes,
     out->classes = classes;
     arch_shape shape = input;
     int flattened = 0, counts[64] = {0};
+    open_blocks blocks = {.depth = 0};
+    const layer_kind *begin_kind = kind_with(LAYER_BLOCK_BEGIN);
+    const int block_names = kind_index(kind_with(LAYER_BLOCK_END));
     for (const char *p = spec; *p;) {
-        size_t len = strcspn(p, "-");
-        if (len == 0 || len >= sizeof out->layers[0].token)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: empty or overlong token in '%s'",
-                            spec);
-        if (out->count == ARCH_MAX_LAYERS)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: more than %d layers",
-                            ARCH_MAX_LAYERS);
-        arch_layer *l = &out->layers[out->count++];
-        memcpy(l->token, p, len);
-        l->token[len] = '\0';
-        cnn_status st = parse_layer(l, shape, flattened, err);
-        if (st)
-            return st;
+        cnn_status st;
+        arch_layer *l = &out->layers[out->count];
+        if (*p == ']') {
+            if (!blocks.depth)
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: a ']' closes no block in "
+                                "'%s' (a block is %s)", spec,
+                                kind_with(LAYER_BLOCK_END)->syntax);
+            if ((st = close_block(out, &blocks, p, shape, flattened, err)))
+                return st;
+            l = &out->layers[out->count - 1];
+            p++;
+        } else {
+            int opens = !strncmp(p, begin_kind->prefix, strlen(begin_kind->prefix));
+            size_t len = opens ? strlen(begin_kind->prefix) : strcspn(p, "-]");
+            if (len == 0 || len >= sizeof l->token)
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: empty or overlong token "
+                                "in '%s'", spec);
+            if (out->count == ARCH_MAX_LAYERS)
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: more than %d layers%s",
+                                ARCH_MAX_LAYERS, blocks.depth || opens ? " (each block "
+                                "counts two)" : "");
+            out->count++;
+            memcpy(l->token, p, len);
+            l->token[len] = '\0';
+            if ((st = parse_layer(l, shape, flattened, err)))
+                return st;
+            /* A block's two ends are named after it, in the order blocks
+             * open. */
+            int k = opens ? block_names : kind_index(l->kind);
+            snprintf(l->name, sizeof l->name, "%s%d", layer_kinds[k]->prefix, ++counts[k]);
+            if (opens) {
+                blocks.begin[blocks.depth] = out->count - 1;
+                blocks.flattened[blocks.depth] = flattened;
+                blocks.text[blocks.depth++] = p;
+                p += len;
+                shape = l->out;
+                continue;
+            }
+            p += len;
+        }
         if (arch_size(l->out) > INT_MAX)
             return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' gives %dx%dx%d, more than "
                             "%d values", l->token, l->out.c, l->out.h, l->out.w, INT_MAX);
-        int k = 0;
-        while (layer_kinds[k] != l->kind)
-            k++;
-        snprintf(l->name, sizeof l->name, "%s%d", l->kind->prefix, ++counts[k]);
         /* Once flat, always flat: spatial kinds cannot follow. */
         flattened |= (l->kind->flags & LAYER_FLAT_OUT) != 0;
         shape = l->out;
-        p += len;
-        if (*p == '-' && !*++p)
-            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' ends with '-'", spec);
+        if (*p == '-') {
+            if (!*++p)
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' ends with '-'", spec);
+            if (*p == ']')
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: empty token before ']' in "
+                                "'%s'", spec);
+        } else if (*p && *p != ']') {
+            return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' is followed by '%c' in "
+                            "'%s'; layers are joined by '-'", l->token, *p, spec);
+        }
+    }
+    if (blocks.depth) {
+        const arch_layer *open = &out->layers[blocks.begin[blocks.depth - 1]];
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: block %s is never closed: end it "
+                        "with ']' (a block is %s)", open->name,
+                        kind_with(LAYER_BLOCK_END)->syntax);
     }
     if (out->count == 0)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the spec is empty");

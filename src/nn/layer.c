@@ -8,12 +8,14 @@
 #include "util/rng.h"
 
 extern const layer_kind layer_conv, layer_pool, layer_avgpool, layer_gap,
-    layer_relu, layer_flatten, layer_fc, layer_drop, layer_bn;
+    layer_relu, layer_flatten, layer_fc, layer_drop, layer_bn, layer_res_begin,
+    layer_res;
 
-/* Matched in this order: a prefix that starts another must come after it. */
+/* Matched in this order: a prefix that starts another must come after it
+ * ("res[" before "res"). */
 const layer_kind *const layer_kinds[] = {
     &layer_conv, &layer_pool, &layer_avgpool, &layer_gap, &layer_relu,
-    &layer_flatten, &layer_fc, &layer_drop, &layer_bn,
+    &layer_flatten, &layer_fc, &layer_drop, &layer_bn, &layer_res_begin, &layer_res,
 };
 const int layer_kind_count = sizeof layer_kinds / sizeof layer_kinds[0];
 

@@ -30,9 +30,10 @@ static net_tensor *add_tensor(network *net, const char *layer, const layer_param
 }
 
 /* Lays out the nodes and tensors of `a`: folds ReLUs into the layers that
- * fuse them. */
+ * fuse them, and pairs each block's two ends. */
 static void plan(network *net, const arch *a)
 {
+    int node_of[ARCH_MAX_LAYERS];
     for (int i = 0; i < a->count; i++) {
         const arch_layer *l = &a->layers[i];
         layer_node *prev = net->nnodes ? &net->nodes[net->nnodes - 1] : NULL;
@@ -41,7 +42,12 @@ static void plan(network *net, const arch *a)
             prev->relu = 1;
             continue;
         }
+        node_of[i] = net->nnodes;
         layer_node *n = &net->nodes[net->nnodes++];
+        if (l->kind->flags & LAYER_BLOCK_END) {
+            n->pair = &net->nodes[node_of[l->pair]];
+            n->pair->pair = n;
+        }
         n->spec = l;
         layer_param decl[LAYER_MAX_PARAMS];
         n->nparams = l->kind->params ? l->kind->params(l, decl) : 0;
@@ -442,6 +448,8 @@ void network_summary(const network *net, FILE *f)
     fprintf(f, "%-28s %-20s %10d\n", "input (InputLayer)", shape, 0);
     for (int i = 0; i < net->nnodes; i++) {
         const layer_node *n = &net->nodes[i];
+        if (!n->spec->kind->keras)
+            continue;
         size_t params = 0;
         for (int p = 0; p < n->nparams; p++)
             params += n->params[p]->count;
