@@ -69,7 +69,21 @@ for i in "${!optimizers[@]}"; do
     "$compare" "$tmp/o1-$i.safetensors" "$tmp/o2-$i.safetensors" conv1. 1e-5 >>"$tmp/cmp" && ok ||
     fail "${opt[*]}: first step of 2 devices against 1: $(cat "$tmp/cmp")"
 done
-# 2c. A network of residual blocks (identity and projected at stride 2,
+# 2c. A schedule with warmup and label smoothing over 8 steps: every device
+#     takes each step's rate (the first step's weights against one device),
+#     and two devices repeat byte for byte; 2 ranks must match them (5).
+recipe=(--optimizer sgd --lr 0.05 --momentum 0.9 --lr-schedule onecycle --warmup 3
+        --label-smoothing 0.1 --limit 32)
+train "$tmp/r1.safetensors" --device 0 --limit 8 --epochs 1 -q "${recipe[@]:0:10}" >/dev/null 2>&1
+train "$tmp/r2.safetensors" --device 0,1 --limit 8 --epochs 1 -q "${recipe[@]:0:10}" >/dev/null 2>&1
+"$compare" "$tmp/r1.safetensors" "$tmp/r2.safetensors" conv1. 1e-5 >"$tmp/cmp" && ok ||
+  fail "schedule: first step of 2 devices against 1: $(cat "$tmp/cmp")"
+train "$tmp/rs.safetensors" --device 0,1 -q "${recipe[@]}" >/dev/null 2>&1 &&
+  train "$tmp/rs-again.safetensors" --device 0,1 -q "${recipe[@]}" >/dev/null 2>&1 &&
+  cmp -s "$tmp/rs.safetensors" "$tmp/rs-again.safetensors" && ok ||
+  fail "schedule, two devices twice: the checkpoints differ"
+
+# 2d. A network of residual blocks (identity and projected at stride 2,
 #     with batch norm): two devices repeat byte for byte, and their
 #     first-step gradients are one device's.
 blocks=conv6k3same-relu-res[conv6k3same-relu-conv6k3same]-relu-res[conv8k3s2same-bn-relu-conv8k3same-bn]-relu-gap-fc10
@@ -143,6 +157,11 @@ for i in "${!optimizers[@]}"; do
   "$compare" "$tmp/o2-$i.safetensors" "$tmp/om-$i.safetensors" "" 0 >"$tmp/cmp" && ok ||
     fail "${opt[*]}: 2 ranks against 2 devices: $(cat "$tmp/cmp")"
 done
+# The schedule's 8 steps on 2 ranks, bit for bit as on 2 devices.
+mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+  --save "$tmp/rm.safetensors" -q "${recipe[@]}" >/dev/null 2>&1
+"$compare" "$tmp/rs.safetensors" "$tmp/rm.safetensors" "" 0 >"$tmp/cmp" && ok ||
+  fail "schedule: 2 ranks against 2 devices: $(cat "$tmp/cmp")"
 # Ranks and devices combine: 2 ranks x 2 devices.
 POCL_DEVICES="pthread pthread" bin=$mpirun expect "ranks x devices" 0 \
   '4 workers \(2 ranks x 2 devices\)' -- -np 2 --oversubscribe "$bin" train --data "$tmp/d" \
