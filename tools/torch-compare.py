@@ -141,11 +141,7 @@ def initial(args, shape):
     """SPEC's network with Glorot-uniform weights and zero biases, seed 1."""
     torch.manual_seed(1)
     net = torch_eval.Net(args.arch, *shape)
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+    torch_train.keras_init(net)
     return net
 
 

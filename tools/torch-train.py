@@ -25,7 +25,7 @@ seconds (without evaluation; also as CPU seconds of this process, which
 shared cores disturb less) and the test loss and accuracy in inference
 mode, then the wall time of the whole job (reading the data included).
 torch-compare.py imports the recipe (recipe_options, make_optimizer,
-make_scheduler) from here.
+make_scheduler) and keras_init from here.
 """
 import argparse
 import importlib.util
@@ -71,6 +71,16 @@ class KerasAdam(torch.optim.Optimizer):
                 state["v"].mul_(b2).add_((1 - b2) * g * g)
                 lr_t = group["lr"] * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
                 p.sub_(lr_t * state["m"] / (state["v"].sqrt() + group["eps"]))
+
+
+def keras_init(net):
+    """cnn-cl's (Keras') initialisation: Glorot-uniform weights, zero biases
+    (a shortcut's projection has none)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def recipe_options(ap):
@@ -170,10 +180,7 @@ def main():
     torch_eval.check_labels(args.data, y.numpy(), net.classes)
     torch_eval.check_labels(args.data, ty.numpy(), net.classes)
     if args.init == "keras":
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        keras_init(net)
     print(f"arch {args.arch} on {'x'.join(map(str, x.shape[1:]))}: "
           f"{sum(p.numel() for p in net.parameters())} parameters; "
           f"{len(x)} training, {len(tx)} test images; seed {args.seed}", flush=True)
