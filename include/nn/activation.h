@@ -9,6 +9,7 @@
 typedef struct {
     const clrt *rt;
     cl_kernel forward, backward;
+    size_t local; /* both kernels' work-group size */
 } relu_layer;
 
 /* On failure nothing needs releasing. */

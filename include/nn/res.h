@@ -24,6 +24,7 @@
 typedef struct {
     const clrt *rt;
     cl_kernel add, add_backward, accumulate;
+    size_t local; /* the kernels' work-group size */
 } res_joins;
 
 /* On failure nothing needs releasing. */

@@ -14,7 +14,14 @@ cnn_status relu_create(relu_layer *l, const clrt *rt, cnn_error *err)
     l->rt = rt;
     static const char *const names[] = {"relu_forward", "relu_backward"};
     cl_kernel *const kernels[] = {&l->forward, &l->backward};
-    return clrt_kernels(rt, 2, names, kernels, err);
+    cnn_status st = clrt_kernels(rt, 2, names, kernels, err);
+    if (st == CNN_OK) {
+        const cl_kernel both[] = {l->forward, l->backward};
+        st = clrt_work_group(rt, both, 2, CLRT_WORK_GROUP, &l->local, err);
+    }
+    if (st)
+        relu_release(l);
+    return st;
 }
 
 void relu_release(relu_layer *l)
@@ -24,14 +31,12 @@ void relu_release(relu_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-/* One work-item per element, in a global size rounded up to a multiple of
- * 64 so that the runtime, left to choose the work-group size (legal on every
- * device), can pick a large one rather than a divisor of an odd count. */
+/* One work-item per element, in work-groups of one size whatever the count:
+ * PoCL compiles a kernel once per work-group shape. */
 static cnn_status launch(const relu_layer *l, cl_kernel k, size_t count,
                          cnn_error *err)
 {
-    size_t global = (count + 63) / 64 * 64;
-    return clrt_launch(l->rt, k, 1, &global, NULL, NULL, err);
+    return clrt_launch(l->rt, k, 1, &count, &l->local, NULL, err);
 }
 
 static cnn_status check_count(size_t count, cnn_error *err)

@@ -30,6 +30,10 @@ cnn_status res_joins_create(res_joins *j, const clrt *rt, cnn_error *err)
     static const char *const names[] = {"res_add", "res_add_backward", "res_accumulate"};
     cl_kernel *const kernels[] = {&j->add, &j->add_backward, &j->accumulate};
     cnn_status st = clrt_kernels(rt, 3, names, kernels, err);
+    if (st == CNN_OK) {
+        const cl_kernel all[] = {j->add, j->add_backward, j->accumulate};
+        st = clrt_work_group(rt, all, 3, CLRT_WORK_GROUP, &j->local, err);
+    }
     if (st)
         res_joins_release(j);
     return st;
@@ -43,12 +47,11 @@ void res_joins_release(res_joins *j)
     memset(j, 0, sizeof *j);
 }
 
-/* One work-item per value, the global size rounded up to a multiple of 64
- * so that the runtime may choose a large work-group (as activation.c). */
+/* One work-item per value, in work-groups of one size whatever the count:
+ * PoCL compiles a kernel once per work-group shape. */
 static cnn_status launch(const res_joins *j, cl_kernel k, size_t count, cnn_error *err)
 {
-    size_t global = (count + 63) / 64 * 64;
-    return clrt_launch(j->rt, k, 1, &global, NULL, NULL, err);
+    return clrt_launch(j->rt, k, 1, &count, &j->local, NULL, err);
 }
 
 static cnn_status check_count(size_t count, cnn_error *err)
