@@ -177,17 +177,33 @@ os.execv(sys.argv[1], sys.argv[1:])' "$bin" "$@" >"$tmp/sig.out" 2>&1 &
 interrupted "eval SIGINT" INT 130 "" eval --model "$slowmodel" --data "$tmp/slow"
 interrupted "predict SIGTERM" TERM 143 "" predict --model "$slowmodel" --data "$tmp/slow" --first 24000
 # During validation (8 training images, then 24,000 to validate): the
-# checkpoint holds the whole epoch, and a resume validates it again.
+# checkpoint holds the whole epoch, and a resume validates it again. The run
+# has a schedule that spans its two epochs and label smoothing: the resume
+# takes both, and its tensors are those of the run never stopped.
 rm -f "$tmp/val.safetensors"
-interrupted "validation SIGTERM" TERM 143 "Epoch 1/2" train --data "$tmp/slow" \
-  --arch conv32k3-relu-conv32k3-relu-flatten-fc10 --gemm kernel --limit 8 --epochs 2 \
+run=(--data "$tmp/slow" --arch conv32k3-relu-conv32k3-relu-flatten-fc10 --gemm kernel
+     --limit 8 --epochs 2 --lr-schedule onecycle --label-smoothing 0.1)
+interrupted "validation SIGTERM" TERM 143 "Epoch 1/2" train "${run[@]}" \
   --save "$tmp/val.safetensors"
 grep -q "stopped at epoch 1, batch 1/1, validating; saved" "$tmp/sig.out" && ok ||
   fail "validation SIGTERM: $(cat "$tmp/sig.out")"
-"$bin" train --data "$tmp/slow" --limit 8 --epochs 2 --quiet --resume "$tmp/val.safetensors" \
+"$bin" train --data "$tmp/slow" --limit 8 --quiet --resume "$tmp/val.safetensors" \
   --save "$tmp/val1.safetensors" >"$tmp/val1.out" 2>&1 &&
   grep -q "after 2 epochs; model saved" "$tmp/val1.out" && ok ||
   fail "validation SIGTERM: resume: $(cat "$tmp/val1.out")"
+"$bin" train "${run[@]}" --quiet --save "$tmp/straight.safetensors" >/dev/null 2>&1
+python3 - "$tmp/val1.safetensors" "$tmp/straight.safetensors" <<'PY' && ok ||
+import json, struct, sys
+def tensors(path):
+    data = open(path, 'rb').read()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header.pop('__metadata__')
+    return {k: data[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]
+            for k, v in header.items()}
+sys.exit(tensors(sys.argv[1]) != tensors(sys.argv[2]))
+PY
+  fail "validation SIGTERM: the resumed run's tensors are not the straight run's"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

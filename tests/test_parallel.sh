@@ -69,19 +69,26 @@ for i in "${!optimizers[@]}"; do
     "$compare" "$tmp/o1-$i.safetensors" "$tmp/o2-$i.safetensors" conv1. 1e-5 >>"$tmp/cmp" && ok ||
     fail "${opt[*]}: first step of 2 devices against 1: $(cat "$tmp/cmp")"
 done
-# 2c. A schedule with warmup and label smoothing over 8 steps: every device
-#     takes each step's rate (the first step's weights against one device),
-#     and two devices repeat byte for byte; 2 ranks must match them (5).
-recipe=(--optimizer sgd --lr 0.05 --momentum 0.9 --lr-schedule onecycle --warmup 3
-        --label-smoothing 0.1 --limit 32)
-train "$tmp/r1.safetensors" --device 0 --limit 8 --epochs 1 -q "${recipe[@]:0:10}" >/dev/null 2>&1
-train "$tmp/r2.safetensors" --device 0,1 --limit 8 --epochs 1 -q "${recipe[@]:0:10}" >/dev/null 2>&1
-"$compare" "$tmp/r1.safetensors" "$tmp/r2.safetensors" conv1. 1e-5 >"$tmp/cmp" && ok ||
-  fail "schedule: first step of 2 devices against 1: $(cat "$tmp/cmp")"
-train "$tmp/rs.safetensors" --device 0,1 -q "${recipe[@]}" >/dev/null 2>&1 &&
-  train "$tmp/rs-again.safetensors" --device 0,1 -q "${recipe[@]}" >/dev/null 2>&1 &&
-  cmp -s "$tmp/rs.safetensors" "$tmp/rs-again.safetensors" && ok ||
-  fail "schedule, two devices twice: the checkpoints differ"
+# 2c. Every schedule, with warmup and label smoothing, over 8 steps: every
+#     device takes each step's rate (the first step's weights against one
+#     device), and two devices repeat byte for byte; 2 ranks must match
+#     them (5).
+schedules=(step:1:0.5 cosine onecycle)
+recipe() { # SCHEDULE: the options of its run
+  echo --optimizer sgd --lr 0.05 --momentum 0.9 --lr-schedule "$1" --warmup 3 \
+    --label-smoothing 0.1
+}
+for s in "${schedules[@]}"; do
+  read -ra r <<<"$(recipe "$s")"
+  train "$tmp/r1-$s.safetensors" --device 0 --limit 8 --epochs 1 -q "${r[@]}" >/dev/null 2>&1
+  train "$tmp/r2-$s.safetensors" --device 0,1 --limit 8 --epochs 1 -q "${r[@]}" >/dev/null 2>&1
+  "$compare" "$tmp/r1-$s.safetensors" "$tmp/r2-$s.safetensors" conv1. 1e-5 >"$tmp/cmp" && ok ||
+    fail "$s: first step of 2 devices against 1: $(cat "$tmp/cmp")"
+  train "$tmp/rs-$s.safetensors" --device 0,1 --limit 32 -q "${r[@]}" >/dev/null 2>&1 &&
+    train "$tmp/rs-again.safetensors" --device 0,1 --limit 32 -q "${r[@]}" >/dev/null 2>&1 &&
+    cmp -s "$tmp/rs-$s.safetensors" "$tmp/rs-again.safetensors" && ok ||
+    fail "$s, two devices twice: the checkpoints differ"
+done
 
 # 2d. A network of residual blocks (identity and projected at stride 2,
 #     with batch norm): two devices repeat byte for byte, and their
@@ -157,11 +164,14 @@ for i in "${!optimizers[@]}"; do
   "$compare" "$tmp/o2-$i.safetensors" "$tmp/om-$i.safetensors" "" 0 >"$tmp/cmp" && ok ||
     fail "${opt[*]}: 2 ranks against 2 devices: $(cat "$tmp/cmp")"
 done
-# The schedule's 8 steps on 2 ranks, bit for bit as on 2 devices.
-mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
-  --save "$tmp/rm.safetensors" -q "${recipe[@]}" >/dev/null 2>&1
-"$compare" "$tmp/rs.safetensors" "$tmp/rm.safetensors" "" 0 >"$tmp/cmp" && ok ||
-  fail "schedule: 2 ranks against 2 devices: $(cat "$tmp/cmp")"
+# Every schedule's 8 steps on 2 ranks, bit for bit as on 2 devices.
+for s in "${schedules[@]}"; do
+  read -ra r <<<"$(recipe "$s")"
+  mpi "$bin" train --data "$tmp/d" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+    --limit 32 --save "$tmp/rm-$s.safetensors" -q "${r[@]}" >/dev/null 2>&1
+  "$compare" "$tmp/rs-$s.safetensors" "$tmp/rm-$s.safetensors" "" 0 >"$tmp/cmp" && ok ||
+    fail "$s: 2 ranks against 2 devices: $(cat "$tmp/cmp")"
+done
 # Ranks and devices combine: 2 ranks x 2 devices.
 POCL_DEVICES="pthread pthread" bin=$mpirun expect "ranks x devices" 0 \
   '4 workers \(2 ranks x 2 devices\)' -- -np 2 --oversubscribe "$bin" train --data "$tmp/d" \
