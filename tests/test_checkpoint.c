@@ -2,6 +2,7 @@
  * of the whole training state, every mismatch named, and exact resume: two
  * epochs straight and one plus a resumed second give identical weights. */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,8 @@ START_TEST(round_trip_of_the_training_state)
     cnn_error err = {0};
     trained(&a, 3);
     checkpoint_meta m = meta_of(&a), back;
+    m.validation_split = 0.2;
+    m.stop = (stopping){.patience = 3, .best_loss = 0.1, .best_epoch = 2, .since_best = 1};
     const char *path = test_path("state.safetensors");
     TEST_OK(checkpoint_save(path, &a, &m, &err), err);
     TEST_OK(checkpoint_read_meta(path, &back, &err), err);
@@ -96,6 +99,17 @@ START_TEST(round_trip_of_the_training_state)
     ck_assert_int_eq(back.input.h, 12);
     ck_assert_double_eq(back.loss_sum, 12.5);
     ck_assert_str_eq(back.variants, "fc1=kernel;fc2=kernel");
+    /* a resume stops where the run would have: the split and record exact */
+    ck_assert(back.validation_split == 0.2 && back.stop.best_loss == 0.1);
+    ck_assert_int_eq(back.stop.patience, 3);
+    ck_assert_int_eq(back.stop.best_epoch, 2);
+    ck_assert_int_eq(back.stop.since_best, 1);
+    m.validation_split = 1.5;
+    TEST_OK(checkpoint_save(test_path("split.safetensors"), &a, &m, &err), err);
+    ck_assert_int_eq(checkpoint_read_meta(test_path("split.safetensors"), &back, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "metadata 'validation_split' is 1.5, not from 0 to 1"),
+                  "%s", err.msg);
 
     trained(&b, 0);
     TEST_OK(checkpoint_load(path, &b, 1, &err), err);
@@ -678,6 +692,10 @@ START_TEST(older_versions_name_one_gemm_path)
     TEST_OK(checkpoint_read_meta(path, &m, &err), err);
     ck_assert_str_eq(m.variants, "fc=clblast");
     ck_assert_int_eq(m.step, 5);
+    /* nothing held out, no best epoch yet */
+    ck_assert(m.validation_split == 0 && isinf(m.stop.best_loss));
+    ck_assert_int_eq(m.stop.best_epoch, 0);
+    ck_assert_int_eq(m.stop.patience, 0);
     write_meta(path, "2", "gemm", "clblast");
     ck_assert_int_eq(checkpoint_read_meta(path, &m, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, "metadata 'variants' is missing"), "%s", err.msg);

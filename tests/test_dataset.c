@@ -1,6 +1,6 @@
 /* test_dataset.c: telling data folders apart, CIFAR-10's batches (shape,
  * counts, classes, every fault named in one line), the loader streaming
- * across its files, and a model's fit to a data set. */
+ * across its files, the validation split, and a model's fit to a data set. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 
 #include "data/cifar.h"
 #include "data/dataset.h"
+#include "data/holdout.h"
 #include "idxfile.h"
 #include "data/loader.h"
 #include "data/records.h"
@@ -169,6 +170,58 @@ START_TEST(loader_streams_across_the_batch_files)
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(order[i], TRAIN + i);
     loader_close(l);
+}
+END_TEST
+
+/* Of the 15 samples --limit keeps, 0.2 holds out the last 3 (Keras:
+ * int(15 * 0.8) = 12 train), before shuffling: samples 12..14, which
+ * straddle batch files 3 and 4; the 12 trained on are 0..11, shuffled. */
+START_TEST(validation_split_holds_out_the_last_samples)
+{
+    write_cifar();
+    cnn_error err = {0};
+    dataset ds;
+    TEST_OK(dataset_open(test_dir, &ds, &err), err);
+    dataset_split fit, held;
+    TEST_OK(holdout_divide(&ds.train, 15, 0.2, &fit, &held, &err), err);
+    ck_assert_uint_eq(fit.count, 12);
+    ck_assert_uint_eq(held.count, 3);
+    loader *l;
+    int order[TRAIN];
+    TEST_OK(loader_open(&l, &held, 2, 0, 1, 0, 2, &err), err);
+    ck_assert_int_eq(run_epoch(l, 0, 0, order), 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(order[i], 12 + i);
+    loader_close(l);
+    TEST_OK(loader_open(&l, &fit, 5, 0, 7, 1, 2, &err), err);
+    ck_assert_int_eq(run_epoch(l, 1, 0, order), 12);
+    int seen[TRAIN] = {0}, moved = 0;
+    for (int i = 0; i < 12; i++) {
+        ck_assert_int_lt(order[i], 12);
+        ck_assert_int_eq(seen[order[i]]++, 0);
+        moved += order[i] != i;
+    }
+    ck_assert_int_gt(moved, 0);
+    loader_close(l);
+    /* the whole split, and one from the middle of a file to its end */
+    TEST_OK(holdout_divide(&ds.train, TRAIN, 0.5, &fit, &held, &err), err);
+    ck_assert_uint_eq(fit.count, 8);
+    ck_assert_uint_eq(held.count, 9);
+    dataset_split mid = holdout_range(&ds.train, 8, 2);
+    ck_assert_int_eq(mid.nparts, 1);
+    TEST_OK(loader_open(&l, &mid, 4, 0, 1, 0, 2, &err), err);
+    ck_assert_int_eq(run_epoch(l, 0, 0, order), 2);
+    ck_assert_int_eq(order[0], 8);
+    ck_assert_int_eq(order[1], 9);
+    loader_close(l);
+    /* a side left empty is refused with both counts */
+    ck_assert_int_eq(holdout_divide(&ds.train, 4, 0.8, &fit, &held, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "of 4 samples leaves 0 for training and 4 for "
+                         "validation"), "%s", err.msg);
+    ck_assert_int_eq(holdout_divide(&ds.train, 17, 1e-20, &fit, &held, &err),
+                     CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "leaves 17 for training and 0 for validation"), "%s",
+                  err.msg);
 }
 END_TEST
 
@@ -340,6 +393,7 @@ int main(void)
     tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, cifar_shape_counts_and_parts);
     tcase_add_test(tc, loader_streams_across_the_batch_files);
+    tcase_add_test(tc, validation_split_holds_out_the_last_samples);
     tcase_add_test(tc, missing_batch_file);
     tcase_add_test(tc, only_some_files);
     tcase_add_test(tc, size_not_whole_records);

@@ -8,7 +8,8 @@
  * batch within it, optimizer step), the seed, the optimizer and its
  * hyperparameters (a file without them trained with Adam's defaults) and
  * the other settings a resumed run must keep (the schedule and the epochs
- * it spans among them), among them the kernel
+ * it spans, the validation split, the best epoch so far and the
+ * early-stopping patience among them), among them the kernel
  * variants that computed the weights (tuner.h), so resuming continues
  * bit-exactly. Version 1 files, which name one dense GEMM path ("gemm")
  * instead, still load.
@@ -24,6 +25,7 @@
 
 #include "nn/network.h"
 #include "parallel/replicas.h"
+#include "train/stopping.h"
 
 #define CHECKPOINT_FORMAT_VERSION 2
 
@@ -47,6 +49,10 @@ typedef struct {
     long warmup;         /* --warmup steps */
     long epochs;         /* the epochs the run was planned for (--epochs) */
     float label_smoothing;
+    double validation_split; /* the fraction held out (holdout.h); 0: none,
+                            the test set validates */
+    stopping stop;       /* the best epoch so far and the patience; a file
+                            without them: none yet, patience 0 */
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
     char note[512];      /* read only: one line for the user ("FILE has no
                             checksums ..."), or "" */

@@ -1,8 +1,11 @@
 /* trainer: the training loop — streams shuffled batches from the loader into
  * the network, one wait per step with the next step already queued, prints
- * Keras-style progress, validates on the test set after every epoch, logs a
- * CSV row and writes a checkpoint at the end of every epoch and when SIGINT
- * or SIGTERM asks it to stop. A resumed run continues bit-exactly. */
+ * Keras-style progress, validates after every epoch (on the test set, or on
+ * a held-out part of the training set, holdout.h), logs a CSV row and
+ * writes a checkpoint at the end of every epoch and when SIGINT or SIGTERM
+ * asks it to stop; it keeps the epoch of the lowest val_loss and may stop
+ * when none is lower for a while (stopping.h). A resumed run continues
+ * bit-exactly. */
 #ifndef TRAINER_H
 #define TRAINER_H
 
@@ -39,13 +42,18 @@ typedef struct {
                               with a fresh optimizer and schedule */
     const char *log;       /* NULL or a CSV path */
     long limit;            /* 0: every training sample */
+    double validation_split; /* the fraction of the kept samples held out to
+                              validate on; 0: the test set validates */
+    int patience;          /* --early-stopping; 0: train every epoch */
+    const char *save_best; /* NULL, or where the lowest val_loss's epoch is
+                              kept (a checkpoint like save's) */
     int quiet;
     tuner tune;            /* forced variants, allow-different; a resumed run
                               adds the checkpoint's record as required */
     /* Which options the user gave, so a resumed run can tell a conflict
      * with the checkpoint from a default. */
     int set_batch, set_lr, set_seed, set_epochs, set_schedule, set_warmup,
-        set_smoothing;
+        set_smoothing, set_patience;
     unsigned set_optim;    /* TRAIN_SET_* bits */
 } train_options;
 
@@ -57,8 +65,12 @@ enum { TRAIN_SET_OPTIMIZER = 1, TRAIN_SET_MOMENTUM = 2, TRAIN_SET_NESTEROV = 4,
        TRAIN_SET_CLIP_NORM = 64 };
 
 typedef struct {
-    double val_loss, val_accuracy;
+    double val_loss, val_accuracy; /* the last epoch's */
+    double test_loss, test_accuracy; /* of the weights kept: the best epoch's
+                              with save_best, else the last's */
     int epochs_done;
+    int stopped_early;     /* the patience ran out */
+    long best_epoch;       /* the lowest val_loss's epoch; 0: none */
     int signal;            /* the signal that stopped training, or 0 */
     replicas_timing timing; /* with several workers: where the steps' time went */
     int saved_epochs;      /* the epochs the last end-of-epoch checkpoint this

@@ -16,11 +16,15 @@ static const char usage[] =
     "                    [--weight-decay W] [--eps E] [--rho R] [--clip-norm C]\n"
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--init FILE]\n"
-    "                    [--log FILE.csv] [--limit N] [--gemm auto|clblast|kernel]\n"
+    "                    [--log FILE.csv] [--limit N] [--validation-split F]\n"
+    "                    [--early-stopping P] [--save-best FILE]\n"
+    "                    [--gemm auto|clblast|kernel]\n"
     "                    [--allow-different-arithmetic] [--quiet]\n"
     "\n"
     "Trains the network with the optimizer on sparse categorical cross-entropy,\n"
-    "validating on the test set after every epoch. Kernel variants not yet in the\n"
+    "validating after every epoch on the test set, or on the part of the training\n"
+    "set --validation-split holds out (the test set is then evaluated once, at\n"
+    "the end). Kernel variants not yet in the\n"
     "cache start on the device's defaults; after the first epoch the variants\n"
     "that compute the same bits are timed and the fastest cached (README, Kernel\n"
     "variants).\n"
@@ -65,6 +69,13 @@ static const char usage[] =
     "                 fresh optimizer and schedule; --arch defaults to its arch\n"
     "  --log FILE     CSV of per-epoch metrics (for `cnn-cl plot`)\n"
     "  --limit N      train on the first N training samples only\n"
+    "  --validation-split F  hold out the last F (0 < F < 1) of the training\n"
+    "                 samples kept, before shuffling, and validate on them, as\n"
+    "                 Keras's validation_split: floor(N (1 - F)) train\n"
+    "  --early-stopping P  stop after P epochs without a lower val_loss\n"
+    "                 (Keras's EarlyStopping(patience=P))\n"
+    "  --save-best FILE  keep the epoch of the lowest val_loss in FILE (a\n"
+    "                 checkpoint); the final test figures are its\n"
     "  --gemm PATH    dense layers' GEMM: auto (the tuner's choice), clblast\n"
     "                 or kernel (default $CNN_CL_GEMM, else auto)\n"
     "  --allow-different-arithmetic\n"
@@ -97,10 +108,17 @@ static int finish(const train_options *o, const train_result *r, cnn_status st,
     }
     if (r->signal)
         return 128 + r->signal;
+    char stopped[64] = "", kept[4200] = "";
+    if (r->stopped_early)
+        snprintf(stopped, sizeof stopped, " (stopped early: the lowest val_loss was "
+                 "epoch %ld's)", r->best_epoch);
+    if (o->save_best && r->best_epoch)
+        snprintf(kept, sizeof kept, "; epoch %ld kept in %s", r->best_epoch, o->save_best);
     if (comm_rank(o->comm) == 0)
-        printf("Test accuracy: %.4f - test loss: %.4f after %d epoch%s%s%s\n",
-               r->val_accuracy, r->val_loss, r->epochs_done, epochs_s,
-               r->saved_epochs ? "; model saved to " : "", r->saved_epochs ? o->save : "");
+        printf("Test accuracy: %.4f - test loss: %.4f after %d epoch%s%s%s%s%s\n",
+               r->test_accuracy, r->test_loss, r->epochs_done, epochs_s, stopped,
+               r->saved_epochs ? "; model saved to " : "", r->saved_epochs ? o->save : "",
+               kept);
     return 0;
 }
 
@@ -229,6 +247,22 @@ int cli_train(int argc, char **argv)
             st = cli_args_value(&a, &o.log, &err);
         } else if (cli_args_is(&a, "--limit")) {
             st = cli_args_int(&a, 1, 0x7fffffffL, &o.limit, &err);
+        } else if (cli_args_is(&a, "--validation-split")) {
+            /* In double, as Keras counts: a float's 0.2 would train one fewer. */
+            if (!(st = cli_args_value(&a, &text, &err))) {
+                char *end;
+                o.validation_split = strtod(text, &end);
+                if (end == text || *end || !(o.validation_split > 0 &&
+                                             o.validation_split < 1))
+                    st = cnn_fail(&err, CNN_ERR_INPUT, "--validation-split: '%s' is not "
+                                  "a number in (0, 1)", text);
+            }
+        } else if (cli_args_is(&a, "--early-stopping")) {
+            if (!(st = cli_args_int(&a, 1, 100000, &v, &err)))
+                o.patience = (int)v;
+            o.set_patience = 1;
+        } else if (cli_args_is(&a, "--save-best")) {
+            st = cli_args_value(&a, &o.save_best, &err);
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
         } else if (cli_args_is(&a, "--allow-different-arithmetic")) {

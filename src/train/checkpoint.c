@@ -86,7 +86,7 @@ cnn_status checkpoint_save(const char *path, network *net,
             p += t->count;
         }
     const optim_config *o = &net->optim.cfg;
-    st_meta m[32]; /* 26 at most: the settings, and each rule's own */
+    st_meta m[40]; /* 31 at most: the settings, and each rule's own */
     int k = 0;
     meta_set(m, &k, "format", "cnn-cl");
     meta_set(m, &k, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
@@ -116,6 +116,11 @@ cnn_status checkpoint_save(const char *path, network *net,
     meta_set(m, &k, "warmup", "%ld", meta->warmup);
     meta_set(m, &k, "epochs", "%ld", meta->epochs);
     meta_set(m, &k, "label_smoothing", "%.9g", (double)meta->label_smoothing);
+    meta_set(m, &k, "validation_split", "%.17g", meta->validation_split);
+    meta_set(m, &k, "early_stopping", "%d", meta->stop.patience);
+    meta_set(m, &k, "best_val_loss", "%.17g", meta->stop.best_loss);
+    meta_set(m, &k, "best_epoch", "%ld", meta->stop.best_epoch);
+    meta_set(m, &k, "epochs_since_best", "%ld", meta->stop.since_best);
     meta_set(m, &k, "epoch_loss_sum", "%.17g", meta->loss_sum);
     meta_set(m, &k, "epoch_correct", "%.17g", meta->correct);
     meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
@@ -280,6 +285,24 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
          (st = need_double(h, "label_smoothing", &smoothing, err))))
         return st;
     m->label_smoothing = (float)smoothing;
+    /* Older checkpoints held nothing out and had seen no best epoch. */
+    long patience = 0;
+    stopping_init(&m->stop, 0);
+    if ((st_meta_get(h, "validation_split") &&
+         (st = need_double(h, "validation_split", &m->validation_split, err))) ||
+        (st_meta_get(h, "early_stopping") &&
+         (st = need_long(h, "early_stopping", 0, INT_MAX, &patience, err))) ||
+        (st_meta_get(h, "best_val_loss") &&
+         (st = need_double(h, "best_val_loss", &m->stop.best_loss, err))) ||
+        (st_meta_get(h, "best_epoch") &&
+         (st = need_long(h, "best_epoch", 0, LONG_MAX, &m->stop.best_epoch, err))) ||
+        (st_meta_get(h, "epochs_since_best") &&
+         (st = need_long(h, "epochs_since_best", 0, LONG_MAX, &m->stop.since_best, err))))
+        return st;
+    if (!(m->validation_split >= 0 && m->validation_split < 1))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'validation_split' is %g, not "
+                        "from 0 to 1", h->path, m->validation_split);
+    m->stop.patience = (int)patience;
     m->classes = (int)classes;
     m->seed = (uint64_t)seed;
     m->batch_size = (int)batch_size;

@@ -24,6 +24,7 @@
 #include "util/atomic_file.h"
 #include "train/checkpoint.h"
 #include "util/clock.h"
+#include "data/holdout.h"
 #include "data/loader.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
@@ -270,6 +271,10 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
     else if (o->set_smoothing && o->label_smoothing != m->label_smoothing)
         snprintf(why, sizeof why, "--label-smoothing %g differs from its %g",
                  (double)o->label_smoothing, (double)m->label_smoothing);
+    else if (o->validation_split > 0 && o->validation_split != m->validation_split)
+        snprintf(why, sizeof why, "--validation-split %g differs from its %g%s",
+                 o->validation_split, m->validation_split,
+                 m->validation_split > 0 ? "" : " (it validated on the test set)");
     /* Settings its optimizer does not take are refused by check_optim. */
     for (size_t i = 0; !*why && i < sizeof optim_settings / sizeof *optim_settings; i++) {
         const optim_setting *x = &optim_settings[i];
@@ -321,6 +326,7 @@ static cnn_status fill_meta(checkpoint_meta *m, const network *net,
     m->warmup = o->sched.warmup;
     m->epochs = o->epochs;
     m->label_smoothing = o->label_smoothing;
+    m->validation_split = o->validation_split;
     return tuner_arithmetic(&o->tune, m->variants, sizeof m->variants, err);
 }
 
@@ -329,6 +335,11 @@ typedef struct {
     int root;              /* rank 0: prints, logs, checkpoints */
     checkpoint_meta resume;
     dataset data;
+    uint64_t kept;         /* the training samples --limit keeps */
+    dataset_split fit;     /* those trained on: all kept, or the first part */
+    const dataset_split *val; /* validated on: the held-out part, or the test set */
+    dataset_split held;
+    stopping stop;         /* the best epoch so far; rank 0's */
     replicas rep;
     loader *loader;
     metrics_row *rows;
@@ -361,6 +372,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         return cnn_fail_context(err, "--save");
     if (s->root && o->log && atomic_file_check(o->log, err))
         return cnn_fail_context(err, "--log");
+    if (s->root && o->save_best && atomic_file_check(o->save_best, err))
+        return cnn_fail_context(err, "--save-best");
     for (int d = 0; d < o->ndevices; d++) {
         clrt_device dev;
         if ((st = clrt_device_get(o->devices[d], &dev, err)))
@@ -374,6 +387,11 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         o->optim = s->resume.optim;
         o->seed = s->resume.seed;
         o->label_smoothing = s->resume.label_smoothing;
+        o->validation_split = s->resume.validation_split;
+        /* Patience is how long to wait, not how to compute: a resume may
+         * change it, and takes the checkpoint's unless told. */
+        if (!o->set_patience)
+            o->patience = s->resume.stop.patience;
         if ((st = schedule_parse(s->resume.schedule, &o->sched, err)))
             return cnn_fail_context(err, "--resume %s", o->resume);
         o->sched.warmup = s->resume.warmup;
@@ -400,6 +418,21 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         return st;
     uint64_t samples = o->limit && (uint64_t)o->limit < s->data.train.count
                            ? (uint64_t)o->limit : s->data.train.count;
+    s->kept = samples;
+    s->fit = s->data.train;
+    s->val = &s->data.test;
+    if (o->validation_split > 0) {
+        if ((st = holdout_divide(&s->data.train, samples, o->validation_split, &s->fit,
+                                 &s->held, err)))
+            return st;
+        s->val = &s->held;
+    }
+    if (o->resume) {
+        s->stop = s->resume.stop;
+        s->stop.patience = o->patience;
+    } else {
+        stopping_init(&s->stop, o->patience);
+    }
     arch_shape was = s->resume.input;
     if (o->resume && (s->resume.samples != (long)samples || was.c != input.c ||
                       was.h != input.h || was.w != input.w))
@@ -439,7 +472,7 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         st = replicas_share_state(&s->rep, err);
     }
     if (st == CNN_OK)
-        st = loader_open(&s->loader, &s->data.train, o->batch, samples, o->seed, 1,
+        st = loader_open(&s->loader, &s->fit, o->batch, samples, o->seed, 1,
                          RING_SLOTS, err);
     if (st == CNN_OK)
         st = loader_set_share(s->loader, s->rep.first_worker, s->rep.ndev,
@@ -463,9 +496,13 @@ static void print_header(session *s)
                clrt_device_type_name(dev->type));
     }
     const dataset *d = &s->data;
-    printf("data: %s (%s): %llu training images%s, %llu test images, %dx%dx%d, %d classes\n",
-           o->data, d->format, (unsigned long long)loader_samples(s->loader),
-           loader_samples(s->loader) < d->train.count ? " (--limit)" : "",
+    char held[96] = "";
+    if (o->validation_split > 0)
+        snprintf(held, sizeof held, ", %llu held out for validation (--validation-split %g)",
+                 (unsigned long long)s->held.count, o->validation_split);
+    printf("data: %s (%s): %llu training images%s%s, %llu test images, %dx%dx%d, %d "
+           "classes\n", o->data, d->format, (unsigned long long)loader_samples(s->loader),
+           s->kept < d->train.count ? " (--limit)" : "", held,
            (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
            d->classes);
     if (s->rep.workers > 1) { /* one worker is one device: no split to tell */
@@ -495,16 +532,17 @@ static void print_header(session *s)
     fflush(stdout);
 }
 
-/* Rank 0 writes the checkpoint; the others have the same state. */
-static cnn_status save(session *s, long epoch, const stream *st, double seconds,
-                       cnn_error *err)
+/* Rank 0 writes the checkpoint to path; the others have the same state. */
+static cnn_status save(session *s, const char *path, long epoch, const stream *st,
+                       double seconds, cnn_error *err)
 {
     if (!s->root)
         return CNN_OK;
     checkpoint_meta m;
-    cnn_status r = fill_meta(&m, first_net(s), &s->o, loader_samples(s->loader), err);
+    cnn_status r = fill_meta(&m, first_net(s), &s->o, s->kept, err);
     if (r)
         return r;
+    m.stop = s->stop;
     m.epoch = epoch;
     m.step = first_net(s)->optim.step;
     if (st) { /* mid-epoch: where to pick up, and the totals so far */
@@ -513,13 +551,46 @@ static cnn_status save(session *s, long epoch, const stream *st, double seconds,
         m.correct = st->correct;
         m.seconds = seconds;
     }
-    return checkpoint_save(s->o.save, first_net(s), &m, err);
+    return checkpoint_save(path, first_net(s), &m, err);
 }
 
 static cnn_status validate(session *s, metrics_row *row, int *signal, cnn_error *err)
 {
-    return evaluate(&s->rep, s->o.batch, &s->data.test, &row->val_loss, &row->val_accuracy,
+    return evaluate(&s->rep, s->o.batch, s->val, &row->val_loss, &row->val_accuracy,
                     NULL, signal, err);
+}
+
+/* Takes the epoch's val_loss into the record, rank 0's for every rank, and
+ * keeps the epoch when it is the best. The best file is written before the
+ * latest checkpoint: if it fails, --save still holds the epoch before, whose
+ * record names the best file's epoch, and a resume redoes this one. */
+static cnn_status keep_best(session *s, long epoch, double val_loss, cnn_error *err)
+{
+    int best = stopping_take(&s->stop, epoch + 1, val_loss);
+    cnn_status st = comm_broadcast(s->o.comm, &s->stop, sizeof s->stop, err);
+    if (st == CNN_OK && best && s->o.save_best &&
+        (st = save(s, s->o.save_best, epoch + 1, NULL, 0, err)))
+        cnn_fail_context(err, "--save-best");
+    return st;
+}
+
+/* The test set's figures for the weights kept: the best epoch's, read back
+ * from the best file, where one was kept. */
+static cnn_status test(session *s, train_result *r, cnn_error *err)
+{
+    cnn_status st = CNN_OK;
+    r->best_epoch = s->stop.best_epoch;
+    if (s->o.save_best && s->stop.best_epoch) {
+        if (s->root && (st = checkpoint_load(s->o.save_best, first_net(s), 0, err)))
+            return cnn_fail_context(err, "--save-best");
+        if ((st = replicas_share_state(&s->rep, err)))
+            return st;
+    }
+    int signal = 0;
+    st = evaluate(&s->rep, s->o.batch, &s->data.test, &r->test_loss, &r->test_accuracy,
+                  NULL, &signal, err);
+    r->signal = signal;
+    return st;
 }
 
 static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
@@ -571,7 +642,7 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         if (!str.stopped && (st = validate(s, &row, &signal, err)))
             break;
         if (signal) {
-            if ((st = save(s, epoch, &str, seconds, err)) == CNN_OK && !o->quiet && s->root)
+            if ((st = save(s, o->save, epoch, &str, seconds, err)) == CNN_OK && !o->quiet && s->root)
                 printf("\n%s: stopped at epoch %ld, batch %ld/%ld%s; saved %s (continue "
                        "with --resume %s)\n", strsignal(signal), epoch + 1, str.done,
                        loader_batches(s->loader), str.stopped ? "" : ", validating",
@@ -584,7 +655,8 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         r->val_loss = row.val_loss;
         r->val_accuracy = row.val_accuracy;
         r->epochs_done = (int)epoch + 1;
-        if ((st = save(s, epoch + 1, NULL, 0, err)))
+        if ((st = keep_best(s, epoch, row.val_loss, err)) ||
+            (st = save(s, o->save, epoch + 1, NULL, 0, err)))
             break;
         r->saved_epochs = (int)epoch + 1;
         if (o->log && s->root) {
@@ -594,6 +666,14 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
             s->rows = grown;
             s->rows[s->nrows++] = row;
             st = metrics_log_write(o->log, s->rows, s->nrows, err);
+        }
+        if (st == CNN_OK && stopping_due(&s->stop)) {
+            r->stopped_early = 1;
+            if (!o->quiet && s->root)
+                printf("Early stopping after epoch %ld: no lower val_loss for %d epoch%s; "
+                       "the lowest was epoch %ld's, %.4f\n", epoch + 1, o->patience,
+                       o->patience == 1 ? "" : "s", s->stop.best_epoch, s->stop.best_loss);
+            break;
         }
         /* The next epoch runs at a tuned run's speed, computing the same. */
         if (st == CNN_OK && epoch + 1 < o->epochs && s->rep.workers == 1)
@@ -620,18 +700,17 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
     if (st == CNN_OK) {
         if (!s.o.quiet && s.root)
             print_header(&s);
-        if (given->resume && s.resume.epoch >= s.o.epochs) {
+        int stopped = given->resume && stopping_due(&s.stop);
+        if (given->resume && (s.resume.epoch >= s.o.epochs || stopped)) {
             if (s.root)
                 printf("%s already holds %ld epoch%s; nothing to train (%s)\n",
                        given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s",
-                       schedule_needs_total(&s.o.sched) ? "its schedule has ended"
-                                                        : "raise --epochs");
+                       stopped ? "it stopped early; raise --early-stopping"
+                       : schedule_needs_total(&s.o.sched) ? "its schedule has ended"
+                                                          : "raise --epochs");
             r->epochs_done = (int)s.resume.epoch;
-            metrics_row row = {0};
-            int signal;
-            st = validate(&s, &row, &signal, err);
-            r->val_loss = row.val_loss;
-            r->val_accuracy = row.val_accuracy;
+            r->stopped_early = stopped;
+            st = test(&s, r, err);
         } else {
             struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
             sigemptyset(&sa.sa_mask);
@@ -639,6 +718,15 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
             sigaction(SIGINT, &sa, &old_int);
             sigaction(SIGTERM, &sa, &old_term);
             st = train_epochs(&s, r, err);
+            /* Without a held-out part or a best file, the last validation
+             * was the test set's, of the last weights. */
+            if (st == CNN_OK && !r->signal && (s.o.validation_split > 0 || s.o.save_best))
+                st = test(&s, r, err);
+            else if (st == CNN_OK) {
+                r->test_loss = r->val_loss;
+                r->test_accuracy = r->val_accuracy;
+                r->best_epoch = s.stop.best_epoch;
+            }
             sigaction(SIGINT, &old_int, NULL);
             sigaction(SIGTERM, &old_term, NULL);
         }
