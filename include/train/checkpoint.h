@@ -8,7 +8,8 @@
  * batch within it, optimizer step), the seed, the optimizer and its
  * hyperparameters (a file without them trained with Adam's defaults) and
  * the other settings a resumed run must keep (the schedule and the epochs
- * it spans among them), among them the kernel
+ * it spans among them; the input statistics of --normalize, whose absence
+ * means inputs x / 255), among them the kernel
  * variants that computed the weights (tuner.h), so resuming continues
  * bit-exactly. Version 1 files, which name one dense GEMM path ("gemm")
  * instead, still load.
@@ -22,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "data/normalize.h"
 #include "nn/network.h"
 #include "parallel/replicas.h"
 
@@ -47,6 +49,8 @@ typedef struct {
     long warmup;         /* --warmup steps */
     long epochs;         /* the epochs the run was planned for (--epochs) */
     float label_smoothing;
+    norm_stats norm;     /* "normalize_mean", "normalize_std": channels 0
+                            when the file has neither */
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
     char note[512];      /* read only: one line for the user ("FILE has no
                             checksums ..."), or "" */

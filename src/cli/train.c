@@ -16,7 +16,8 @@ static const char usage[] =
     "                    [--weight-decay W] [--eps E] [--rho R] [--clip-norm C]\n"
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--init FILE]\n"
-    "                    [--log FILE.csv] [--limit N] [--gemm auto|clblast|kernel]\n"
+    "                    [--log FILE.csv] [--limit N] [--normalize]\n"
+    "                    [--gemm auto|clblast|kernel]\n"
     "                    [--allow-different-arithmetic] [--quiet]\n"
     "\n"
     "Trains the network with the optimizer on sparse categorical cross-entropy,\n"
@@ -65,6 +66,9 @@ static const char usage[] =
     "                 fresh optimizer and schedule; --arch defaults to its arch\n"
     "  --log FILE     CSV of per-epoch metrics (for `cnn-cl plot`)\n"
     "  --limit N      train on the first N training samples only\n"
+    "  --normalize    feed (x - mean) / std per channel, the training samples'\n"
+    "                 mean and standard deviation (computed once, then cached);\n"
+    "                 the checkpoint keeps them for eval, predict and --resume\n"
     "  --gemm PATH    dense layers' GEMM: auto (the tuner's choice), clblast\n"
     "                 or kernel (default $CNN_CL_GEMM, else auto)\n"
     "  --allow-different-arithmetic\n"
@@ -229,6 +233,8 @@ int cli_train(int argc, char **argv)
             st = cli_args_value(&a, &o.log, &err);
         } else if (cli_args_is(&a, "--limit")) {
             st = cli_args_int(&a, 1, 0x7fffffffL, &o.limit, &err);
+        } else if (cli_args_is(&a, "--normalize")) {
+            o.normalize = 1;
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
         } else if (cli_args_is(&a, "--allow-different-arithmetic")) {

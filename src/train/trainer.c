@@ -159,13 +159,17 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
  * its end, the one the workers agreed on; a pass it cut short has no
  * figures. */
 static cnn_status evaluate(replicas *rep, int batch, const dataset_split *split,
-                           double *loss, double *accuracy, long *confusion, int *signal,
-                           cnn_error *err)
+                           const norm_stats *norm, double *loss, double *accuracy,
+                           long *confusion, int *signal, cnn_error *err)
 {
     loader *l;
     cnn_status st = loader_open(&l, split, batch, 0, 0, 0, RING_SLOTS, err);
     if (st)
         return st;
+    if ((st = loader_set_norm(l, norm, err))) {
+        loader_close(l);
+        return st;
+    }
     stream s = {.rep = rep, .loader = l, .confusion = confusion};
     size_t k = (size_t)rep->net[0].arch.classes;
     if (confusion)
@@ -184,12 +188,13 @@ static cnn_status evaluate(replicas *rep, int batch, const dataset_split *split,
     return st;
 }
 
-cnn_status trainer_evaluate(replicas *r, const dataset_split *split, double *loss,
-                            double *accuracy, long *confusion, cnn_error *err)
+cnn_status trainer_evaluate(replicas *r, const dataset_split *split,
+                            const norm_stats *norm, double *loss, double *accuracy,
+                            long *confusion, cnn_error *err)
 {
     int signal;
-    return evaluate(r, r->net[0].max_batch * r->workers, split, loss, accuracy, confusion,
-                    &signal, err);
+    return evaluate(r, r->net[0].max_batch * r->workers, split, norm, loss, accuracy,
+                    confusion, &signal, err);
 }
 
 /* The optimizer's settings given as numbers: the option, its train_options
@@ -270,6 +275,9 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
     else if (o->set_smoothing && o->label_smoothing != m->label_smoothing)
         snprintf(why, sizeof why, "--label-smoothing %g differs from its %g",
                  (double)o->label_smoothing, (double)m->label_smoothing);
+    else if (o->normalize && !m->norm.channels)
+        snprintf(why, sizeof why, "--normalize, but it was trained on inputs x / 255 "
+                 "without it");
     /* Settings its optimizer does not take are refused by check_optim. */
     for (size_t i = 0; !*why && i < sizeof optim_settings / sizeof *optim_settings; i++) {
         const optim_setting *x = &optim_settings[i];
@@ -329,6 +337,8 @@ typedef struct {
     int root;              /* rank 0: prints, logs, checkpoints */
     checkpoint_meta resume;
     dataset data;
+    norm_stats norm;       /* the inputs' statistics; channels 0 without */
+    const char *norm_from; /* where they came from, for the header */
     replicas rep;
     loader *loader;
     metrics_row *rows;
@@ -407,6 +417,19 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
                         "of %dx%dx%d, this data gives %llu of %dx%dx%d; use the same "
                         "--data and --limit", o->resume, s->resume.samples, was.c, was.h,
                         was.w, (unsigned long long)samples, input.c, input.h, input.w);
+    if (o->resume) {
+        s->norm = s->resume.norm;
+        s->norm_from = "the checkpoint's";
+    } else if (o->normalize) {
+        /* Rank 0 reads or computes them, so the ranks neither race for the
+         * cache entry nor pass over the data each. */
+        int cached = 0;
+        if (s->root && (st = norm_cached(&s->data.train, samples, &s->norm, &cached, err)))
+            return st;
+        if ((st = comm_broadcast(o->comm, &s->norm, sizeof s->norm, err)))
+            return st;
+        s->norm_from = cached ? "cached" : "computed";
+    }
     if (s->root && o->log && o->resume && access(o->log, F_OK) == 0) {
         if ((st = metrics_log_read(o->log, &s->rows, &s->nrows, err)))
             return st;
@@ -444,6 +467,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     if (st == CNN_OK)
         st = loader_set_share(s->loader, s->rep.first_worker, s->rep.ndev,
                               s->rep.workers, err);
+    if (st == CNN_OK)
+        st = loader_set_norm(s->loader, &s->norm, err);
     return st;
 }
 
@@ -468,6 +493,12 @@ static void print_header(session *s)
            loader_samples(s->loader) < d->train.count ? " (--limit)" : "",
            (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
            d->classes);
+    if (s->norm.channels) {
+        char mean[128], std[128];
+        norm_format(s->norm.mean, s->norm.channels, mean, sizeof mean);
+        norm_format(s->norm.std, s->norm.channels, std, sizeof std);
+        printf("normalize: mean %s, std %s (%s)\n", mean, std, s->norm_from);
+    }
     if (s->rep.workers > 1) { /* one worker is one device: no split to tell */
         char job[160];
         replicas_describe(&s->rep, o->batch, job, sizeof job);
@@ -505,6 +536,7 @@ static cnn_status save(session *s, long epoch, const stream *st, double seconds,
     cnn_status r = fill_meta(&m, first_net(s), &s->o, loader_samples(s->loader), err);
     if (r)
         return r;
+    m.norm = s->norm;
     m.epoch = epoch;
     m.step = first_net(s)->optim.step;
     if (st) { /* mid-epoch: where to pick up, and the totals so far */
@@ -518,7 +550,7 @@ static cnn_status save(session *s, long epoch, const stream *st, double seconds,
 
 static cnn_status validate(session *s, metrics_row *row, int *signal, cnn_error *err)
 {
-    return evaluate(&s->rep, s->o.batch, &s->data.test, &row->val_loss, &row->val_accuracy,
+    return evaluate(&s->rep, s->o.batch, &s->data.test, &s->norm, &row->val_loss, &row->val_accuracy,
                     NULL, signal, err);
 }
 
