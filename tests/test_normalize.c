@@ -309,7 +309,7 @@ START_TEST(loader_applies_the_statistics)
     norm_stats one = {.channels = 1, .mean = {0.5f}, .std = {1.0f}};
     TEST_OK(loader_open(&l, &ds.train, 4, 0, 0, 0, 2, &err), err);
     ck_assert_int_eq(loader_set_norm(l, &one, &err), CNN_ERR_INPUT);
-    ck_assert_str_eq(err.msg, "normalisation of 1 channels for images of 3");
+    ck_assert_str_eq(err.msg, "input statistics of 1 channel for images of 3");
     loader_close(l);
 }
 END_TEST

@@ -67,8 +67,8 @@ cnn_status loader_set_share(loader *l, int first, int n, int parts, cnn_error *e
 cnn_status loader_set_norm(loader *l, const norm_stats *n, cnn_error *err)
 {
     if (n->channels && n->channels != l->split.shape.c)
-        return cnn_fail(err, CNN_ERR_INPUT, "normalisation of %d channels for images of "
-                        "%d", n->channels, l->split.shape.c);
+        return cnn_fail(err, CNN_ERR_INPUT, "input statistics of %d channel%s for images "
+                        "of %d", n->channels, n->channels == 1 ? "" : "s", l->split.shape.c);
     l->norm = *n;
     return CNN_OK;
 }

@@ -61,10 +61,10 @@ cnn_status norm_compute(const dataset_split *split, uint64_t limit, norm_stats *
     dataset_shape s = split->shape;
     uint64_t samples = limit && limit < split->count ? limit : split->count;
     if (s.c < 1 || s.c > NORM_MAX_CHANNELS)
-        return cnn_fail(err, CNN_ERR_INPUT, "--normalize: images of %d channels; it "
-                        "handles 1 to %d", s.c, NORM_MAX_CHANNELS);
+        return cnn_fail(err, CNN_ERR_INPUT, "images of %d channels cannot be normalised; "
+                        "1 to %d can", s.c, NORM_MAX_CHANNELS);
     if (!samples)
-        return cnn_fail(err, CNN_ERR_INPUT, "--normalize: the training split is empty");
+        return cnn_fail(err, CNN_ERR_INPUT, "no samples to compute input statistics of");
     size_t biggest = 0;
     for (int k = 0; k < split->nparts; k++)
         if (split->part[k].images.stride > biggest)
