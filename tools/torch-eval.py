@@ -18,7 +18,10 @@ layouts, so load_state_dict takes them unchanged -- and
 prints, in inference mode (dropout off, batch norm on its moving
 statistics), the mean cross-entropy and accuracy on the test set of DIR:
 t10k-{images-idx3,labels-idx1}-ubyte[.gz] (IDX) or test_batch.bin
-(CIFAR-10 binary), pixels scaled by 1/255. The optimizer's state
+(CIFAR-10 binary), pixels scaled by 1/255 and, where the metadata holds
+"normalize_mean" and "normalize_std" (cnn-cl train --normalize), then
+normalised per channel as cnn-cl does: (x - mean) / std in float32, in
+that order (normalize below). The optimizer's state
 (adam.*, adamw.*, sgd.*, rmsprop.*) is ignored. A bad file, argument or spec exits with status 2 and
 one line. Needs PyTorch (Debian: apt-get install python3-torch) and NumPy.
 torch-train.py imports the builder (Net) and the readers from here.
@@ -368,6 +371,32 @@ def check_labels(directory, labels, classes):
                          f"model's {classes} classes")
 
 
+def norm_stats(meta, path, channels):
+    """The checkpoint's input statistics as float32 arrays (mean, std) of
+    shape (channels, 1, 1), or None when it has none."""
+    mean, std = meta.get("normalize_mean"), meta.get("normalize_std")
+    if mean is None and std is None:
+        return None
+    try:
+        stats = [np.array([float(v) for v in text.split(",")], dtype=np.float32)
+                 for text in (mean, std)]
+    except (AttributeError, ValueError):
+        stats = None
+    if stats is None or any(len(v) != channels for v in stats) or not (stats[1] > 0).all():
+        raise InputError(f"{path}: metadata normalize_mean '{mean}' and normalize_std "
+                         f"'{std}' are not {channels} numbers each (std above 0)")
+    return tuple(v.reshape(channels, 1, 1) for v in stats)
+
+
+def normalize(images, stats):
+    """uint8 images (n, c, h, w) as cnn-cl feeds them: x / 255 in float32,
+    then (x - mean) / std per channel when stats is not None."""
+    x = images.astype(np.float32) / np.float32(255.0)
+    if stats is not None:
+        x = (x - stats[0]) / stats[1]
+    return x
+
+
 def load(net, tensors, path, spec):
     """Loads a checkpoint's tensors into net. Every tensor must be there, of
     its shape, except batch norm's num_batches_tracked, which cnn-cl does
@@ -411,13 +440,14 @@ def main():
         raise InputError(f"{args.model}: metadata says {meta['classes']} classes, "
                          f"arch '{spec}' gives {net.classes}")
     check_labels(args.data, labels, net.classes)
+    stats = norm_stats(meta, args.model, images.shape[1])
     load(net, tensors, args.model, spec)
     net.eval()
 
     loss_sum, correct = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(images), args.batch):
-            x = torch.from_numpy(images[i:i + args.batch].astype(np.float32) / 255.0)
+            x = torch.from_numpy(normalize(images[i:i + args.batch], stats))
             y = torch.from_numpy(labels[i:i + args.batch].astype(np.int64))
             scores = net(x)
             loss_sum += F.cross_entropy(scores, y, reduction="sum").item()

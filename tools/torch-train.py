@@ -4,7 +4,8 @@ that cnn-cl's speed and accuracy are measured against.
 
     /usr/bin/python3 tools/torch-train.py [--data DIR] [--epochs N] [--seed N]
                                           [--init keras|torch] [--arch SPEC]
-                                          [--limit N] [--batch N] [RECIPE]
+                                          [--limit N] [--batch N] [--normalize]
+                                          [RECIPE]
 
 RECIPE takes the options of `cnn-cl train` that choose how it trains, with
 the same defaults and meanings (docs/TRAINING.md): --lr, --optimizer
@@ -20,7 +21,10 @@ categorical cross-entropy, reshuffled every epoch, two threads. --init
 keras (the default) uses Glorot-uniform weights and zero biases as cnn-cl
 does (batch norm starts at scale 1, shift 0 in both); --init torch keeps
 PyTorch's own initialisation. --limit N trains on the first N training
-images only, as cnn-cl's --limit does. Prints, per epoch, the training
+images only, as cnn-cl's --limit does. --normalize feeds (x - mean) / std
+per channel, with the mean and population standard deviation of the
+training images used (after --limit; std 1 for a constant channel), as
+cnn-cl's --normalize does. Prints, per epoch, the training
 seconds (without evaluation; also as CPU seconds of this process, which
 shared cores disturb less) and the test loss and accuracy in inference
 mode, then the wall time of the whole job (reading the data included).
@@ -141,9 +145,24 @@ def make_scheduler(args, opt, steps, per_epoch):
     return lrs.SequentialLR(opt, [linear, main], milestones=[args.warmup]) if main else linear
 
 
-def pixels(images):
-    """uint8 images (n, c, h, w) as floats in [0, 1]."""
-    return images.float() / 255.0
+def input_stats(images):
+    """cnn-cl's --normalize statistics of uint8 images (n, c, h, w): float32
+    (mean, std) of shape (c, 1, 1), the mean and population standard
+    deviation of each channel's x / 255 in double, std 1 where it is 0."""
+    counts = [np.bincount(images[:, c].reshape(-1), minlength=256)
+              for c in range(images.shape[1])]
+    v = np.arange(256) / 255.0
+    mean = np.array([(n * v).sum() / n.sum() for n in counts])
+    std = np.sqrt([(n * (v - m) ** 2).sum() / n.sum() for n, m in zip(counts, mean)])
+    std[std.astype(np.float32) == 0] = 1
+    return tuple(torch.from_numpy(a.astype(np.float32).reshape(-1, 1, 1)) for a in (mean, std))
+
+
+def pixels(images, stats):
+    """uint8 images (n, c, h, w) as cnn-cl feeds them: x / 255, then
+    normalised per channel when stats is not None."""
+    x = images.float() / 255.0
+    return x if stats is None else (x - stats[0]) / stats[1]
 
 
 def main():
@@ -157,6 +176,8 @@ def main():
     ap.add_argument("--arch", default=torch_eval.DEFAULT_ARCH)
     ap.add_argument("--limit", type=int, help="train on the first N training images only")
     ap.add_argument("--batch", type=int, default=BATCH)
+    ap.add_argument("--normalize", action="store_true",
+                    help="normalise inputs per channel by the training images' statistics")
     recipe_options(ap)
     args = ap.parse_args()
     if args.epochs < 1:
@@ -176,6 +197,10 @@ def main():
         raise torch_eval.InputError(f"{args.data}: training images are "
                                     f"{list(x.shape[1:])}, test images {list(tx.shape[1:])}")
     y, ty = y.long(), ty.long()
+    stats = input_stats(x.numpy()) if args.normalize else None
+    if stats is not None:
+        print(f"normalize: mean {','.join(f'{v:.9g}' for v in stats[0].flatten().tolist())}, "
+              f"std {','.join(f'{v:.9g}' for v in stats[1].flatten().tolist())}", flush=True)
     net = torch_eval.Net(args.arch, *x.shape[1:])
     torch_eval.check_labels(args.data, y.numpy(), net.classes)
     torch_eval.check_labels(args.data, ty.numpy(), net.classes)
@@ -198,7 +223,7 @@ def main():
         for i in range(0, end, args.batch):
             batch = order[i:i + args.batch]
             opt.zero_grad()
-            F.cross_entropy(net(pixels(x[batch])), y[batch],
+            F.cross_entropy(net(pixels(x[batch], stats)), y[batch],
                             label_smoothing=args.label_smoothing).backward()
             if args.clip_norm:
                 nn.utils.clip_grad_norm_(net.parameters(), args.clip_norm)
@@ -208,7 +233,8 @@ def main():
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         net.eval()
         with torch.no_grad():
-            scores = torch.cat([net(pixels(tx[i:i + 1000])) for i in range(0, len(tx), 1000)])
+            scores = torch.cat([net(pixels(tx[i:i + 1000], stats))
+                                for i in range(0, len(tx), 1000)])
             loss = F.cross_entropy(scores, ty).item()
             accuracy = (scores.argmax(1) == ty).float().mean().item()
         print(f"epoch {epoch}: {seconds:.1f} s training ({cpu:.1f} s CPU) - test loss: {loss:.4f} - "

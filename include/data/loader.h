@@ -16,9 +16,11 @@
 
 #include "util/cnn_error.h"
 #include "data/dataset.h"
+#include "data/normalize.h"
 
 typedef struct {
-    float *images;    /* (count, c, h, w) of the split's shape, in [0, 1] */
+    float *images;    /* (count, c, h, w) of the split's shape, in [0, 1]
+                         unless normalised (loader_set_norm) */
     int32_t *labels;  /* count */
     int count;        /* samples here: the batch's, or this process's share */
     int total;        /* samples in the whole batch: batch size, or fewer last */
@@ -43,6 +45,11 @@ int loader_slice(int total, int i, int parts);
  * process's share) instead of the whole batch. Before loader_start; a bad
  * range is CNN_ERR_INPUT. */
 cnn_status loader_set_share(loader *l, int first, int n, int parts, cnn_error *err);
+
+/* Makes l normalise every sample it loads with n (normalize.h), as the
+ * data a network was trained on was; n's channels must be the split's.
+ * Before loader_start. */
+cnn_status loader_set_norm(loader *l, const norm_stats *n, cnn_error *err);
 
 /* Samples per epoch and batches per epoch. */
 uint64_t loader_samples(const loader *l);

@@ -9,7 +9,8 @@
  * hyperparameters (a file without them trained with Adam's defaults) and
  * the other settings a resumed run must keep (the schedule and the epochs
  * it spans, the validation split, the best epoch so far and the
- * early-stopping patience among them), among them the kernel
+ * early-stopping patience among them; the input statistics of --normalize,
+ * whose absence means inputs x / 255), among them the kernel
  * variants that computed the weights (tuner.h), so resuming continues
  * bit-exactly. Version 1 files, which name one dense GEMM path ("gemm")
  * instead, still load.
@@ -23,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "data/normalize.h"
 #include "nn/network.h"
 #include "parallel/replicas.h"
 #include "train/stopping.h"
@@ -53,6 +55,8 @@ typedef struct {
                             the test set validates */
     stopping stop;       /* the best epoch so far and the patience; a file
                             without them: none yet, patience 0 */
+    norm_stats norm;     /* "normalize_mean", "normalize_std": channels 0
+                            when the file has neither */
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
     char note[512];      /* read only: one line for the user ("FILE has no
                             checksums ..."), or "" */

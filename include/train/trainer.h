@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "data/dataset.h"
+#include "data/normalize.h"
 #include "parallel/comm.h"
 #include "nn/network.h"
 #include "parallel/replicas.h"
@@ -47,6 +48,9 @@ typedef struct {
     int patience;          /* --early-stopping; 0: train every epoch */
     const char *save_best; /* NULL, or where the lowest val_loss's epoch is
                               kept (a checkpoint like save's) */
+    int normalize;         /* --normalize: inputs by the training set's
+                              statistics (normalize.h); a resumed run takes
+                              the checkpoint's */
     int quiet;
     tuner tune;            /* forced variants, allow-different; a resumed run
                               adds the checkpoint's record as required */
@@ -79,14 +83,15 @@ typedef struct {
 
 cnn_status train_run(const train_options *o, train_result *r, cnn_error *err);
 
-/* Streams a whole split through the forward pass of r's workers, in
- * batches of a slice of up to their networks' max_batch each: mean loss
- * and accuracy, and, when confusion is not NULL, the classes x classes
- * counts of the network's classes (row: true label, column: prediction;
- * with several ranks, each rank's share only). The split's labels must be
+/* Streams a whole split, normalised by norm (channels 0: not), through the
+ * forward pass of r's workers, in batches of a slice of up to their
+ * networks' max_batch each: mean loss and accuracy, and, when confusion
+ * is not NULL, the classes x classes counts of the network's classes (row:
+ * true label, column: prediction; with several ranks, each rank's share
+ * only). The split's labels must be
  * below the network's class count. */
 cnn_status trainer_evaluate(replicas *r, const dataset_split *split,
-                            double *loss, double *accuracy, long *confusion,
-                            cnn_error *err);
+                            const norm_stats *norm, double *loss, double *accuracy,
+                            long *confusion, cnn_error *err);
 
 #endif

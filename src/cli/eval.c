@@ -13,7 +13,8 @@ static const char usage[] =
     "\n"
     "Evaluates a checkpoint on the test set of DIR (default $CNN_CL_DATA, else\n"
     "datasets/mnist; IDX or CIFAR-10): loss, accuracy, accuracy per class and\n"
-    "the confusion matrix (rows: true class, columns: predicted).\n";
+    "the confusion matrix (rows: true class, columns: predicted). Inputs are\n"
+    "normalised as the checkpoint was trained (train --normalize).\n";
 
 /* Evaluation has no backward pass, so it takes larger batches. */
 #define EVAL_BATCH 256
@@ -48,7 +49,7 @@ static int run(const char *model, int device, const char *data)
                                                     k, &err)
                               : cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
     if (st == CNN_OK)
-        st = trainer_evaluate(&r, &ds.test, &loss, &accuracy, confusion, &err);
+        st = trainer_evaluate(&r, &ds.test, &meta.norm, &loss, &accuracy, confusion, &err);
     if (st == CNN_OK) {
         printf("model: %s (%s, %ld epoch%s)\n", model, meta.arch, meta.epoch,
                meta.epoch == 1 ? "" : "s");

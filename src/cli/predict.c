@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "data/normalize.h"
 #include "nn/loss.h"
 #include "data/pnm.h"
 
@@ -19,12 +20,13 @@ static const char usage[] =
     "image of the model's input size (28x28 for MNIST, 32x32 for CIFAR-10):\n"
     "a grey PGM (P2 or P5) for a one-channel model, a colour PPM (P3 or P6)\n"
     "for a three-channel one, drawn as the data set is (MNIST: white on\n"
-    "black).\n";
+    "black). Inputs are normalised as the checkpoint was trained (train\n"
+    "--normalize).\n";
 
 #define PREDICT_BATCH 256
 
-static cnn_status predict_test(network *net, const char *data, long first,
-                               cnn_error *err)
+static cnn_status predict_test(network *net, const norm_stats *norm, const char *data,
+                               long first, cnn_error *err)
 {
     dataset ds;
     arch_shape in = net->arch.input;
@@ -37,6 +39,10 @@ static cnn_status predict_test(network *net, const char *data, long first,
     loader *l;
     if ((st = loader_open(&l, &ds.test, net->max_batch, (uint64_t)first, 0, 0, 2, err)))
         return st;
+    if ((st = loader_set_norm(l, norm, err))) {
+        loader_close(l);
+        return st;
+    }
     int k = net->arch.classes;
     float *probs = malloc((size_t)net->max_batch * (size_t)k * sizeof *probs);
     long shown = 0;
@@ -63,7 +69,8 @@ static cnn_status predict_test(network *net, const char *data, long first,
     return st;
 }
 
-static cnn_status predict_image(network *net, const char *path, cnn_error *err)
+static cnn_status predict_image(network *net, const norm_stats *norm, const char *path,
+                                cnn_error *err)
 {
     arch_shape in = net->arch.input;
     int k = net->arch.classes;
@@ -72,8 +79,9 @@ static cnn_status predict_image(network *net, const char *path, cnn_error *err)
     int32_t label = 0; /* unused by the forward pass */
     cnn_status st = pixels && probs ? CNN_OK
                                     : cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-    if (st == CNN_OK && !(st = pnm_read(path, in.c, in.h, in.w, pixels, err)) &&
-        !(st = network_upload(net, pixels, &label, 1, err)) &&
+    if (st == CNN_OK && !(st = pnm_read(path, in.c, in.h, in.w, pixels, err)))
+        norm_apply(norm, pixels, (size_t)in.h * (size_t)in.w);
+    if (st == CNN_OK && !(st = network_upload(net, pixels, &label, 1, err)) &&
         !(st = network_probabilities(net, 1, probs, err))) {
         int c = loss_argmax(probs, k);
         printf("%s: Predicted = %d (probability %.4f)\n", path, c, (double)probs[c]);
@@ -134,9 +142,9 @@ int cli_predict(int argc, char **argv)
         if (*meta.note)
             fprintf(stderr, "note: %s\n", meta.note);
         if (image)
-            st = predict_image(&net, image, &err);
+            st = predict_image(&net, &meta.norm, image, &err);
         if (st == CNN_OK && first)
-            st = predict_test(&net, data, first, &err);
+            st = predict_test(&net, &meta.norm, data, first, &err);
         network_release(&net);
     }
     clrt_close(&rt);

@@ -17,7 +17,7 @@ static const char usage[] =
     "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--init FILE]\n"
     "                    [--log FILE.csv] [--limit N] [--validation-split F]\n"
-    "                    [--early-stopping P] [--save-best FILE]\n"
+    "                    [--early-stopping P] [--save-best FILE] [--normalize]\n"
     "                    [--gemm auto|clblast|kernel]\n"
     "                    [--allow-different-arithmetic] [--quiet]\n"
     "\n"
@@ -76,6 +76,9 @@ static const char usage[] =
     "                 (Keras's EarlyStopping(patience=P))\n"
     "  --save-best FILE  keep the epoch of the lowest val_loss in FILE (a\n"
     "                 checkpoint); the final test figures are its\n"
+    "  --normalize    feed (x - mean) / std per channel, the training samples'\n"
+    "                 mean and standard deviation (computed once, then cached);\n"
+    "                 the checkpoint keeps them for eval, predict and --resume\n"
     "  --gemm PATH    dense layers' GEMM: auto (the tuner's choice), clblast\n"
     "                 or kernel (default $CNN_CL_GEMM, else auto)\n"
     "  --allow-different-arithmetic\n"
@@ -263,6 +266,8 @@ int cli_train(int argc, char **argv)
             o.set_patience = 1;
         } else if (cli_args_is(&a, "--save-best")) {
             st = cli_args_value(&a, &o.save_best, &err);
+        } else if (cli_args_is(&a, "--normalize")) {
+            o.normalize = 1;
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
         } else if (cli_args_is(&a, "--allow-different-arithmetic")) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/normalize.h"
 #include "data/records.h"
 #include "data/shuffle.h"
 
@@ -22,6 +23,7 @@ struct loader {
     int fd_images[DATASET_MAX_PARTS], fd_labels[DATASET_MAX_PARTS];
     int batch, nslots, shuffle;
     int share_first, share_n, parts; /* loader_set_share */
+    norm_stats norm;                 /* loader_set_norm */
     uint64_t samples, seed;
     size_t pixels;
     unsigned char *raw; /* one image, producer only */
@@ -62,6 +64,15 @@ cnn_status loader_set_share(loader *l, int first, int n, int parts, cnn_error *e
     return CNN_OK;
 }
 
+cnn_status loader_set_norm(loader *l, const norm_stats *n, cnn_error *err)
+{
+    if (n->channels && n->channels != l->split.shape.c)
+        return cnn_fail(err, CNN_ERR_INPUT, "input statistics of %d channel%s for images "
+                        "of %d", n->channels, n->channels == 1 ? "" : "s", l->split.shape.c);
+    l->norm = *n;
+    return CNN_OK;
+}
+
 static cnn_status fill(loader *l, loader_batch *b, long index)
 {
     uint64_t first = (uint64_t)index * (uint64_t)l->batch;
@@ -91,6 +102,7 @@ static cnn_status fill(loader *l, loader_batch *b, long index)
         float *dst = b->images + (size_t)i * l->pixels;
         for (size_t p = 0; p < l->pixels; p++)
             dst[p] = (float)l->raw[p] / 255.0f;
+        norm_apply(&l->norm, dst, (size_t)l->split.shape.h * (size_t)l->split.shape.w);
         b->labels[i] = label;
     }
     return CNN_OK;

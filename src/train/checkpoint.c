@@ -86,7 +86,7 @@ cnn_status checkpoint_save(const char *path, network *net,
             p += t->count;
         }
     const optim_config *o = &net->optim.cfg;
-    st_meta m[40]; /* 31 at most: the settings, and each rule's own */
+    st_meta m[40]; /* 33 at most: the settings, and each rule's own */
     int k = 0;
     meta_set(m, &k, "format", "cnn-cl");
     meta_set(m, &k, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
@@ -121,6 +121,14 @@ cnn_status checkpoint_save(const char *path, network *net,
     meta_set(m, &k, "best_val_loss", "%.17g", meta->stop.best_loss);
     meta_set(m, &k, "best_epoch", "%ld", meta->stop.best_epoch);
     meta_set(m, &k, "epochs_since_best", "%ld", meta->stop.since_best);
+    /* Left out without --normalize, so such a file reads as an older one. */
+    if (meta->norm.channels) {
+        char v[sizeof m[0].value];
+        norm_format(meta->norm.mean, meta->norm.channels, v, sizeof v);
+        meta_set(m, &k, "normalize_mean", "%s", v);
+        norm_format(meta->norm.std, meta->norm.channels, v, sizeof v);
+        meta_set(m, &k, "normalize_std", "%s", v);
+    }
     meta_set(m, &k, "epoch_loss_sum", "%.17g", meta->loss_sum);
     meta_set(m, &k, "epoch_correct", "%.17g", meta->correct);
     meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
@@ -216,6 +224,33 @@ static cnn_status parse_optim(const st_header *h, optim_config *o, cnn_error *er
     return CNN_OK;
 }
 
+/* The input statistics, both keys or neither, one value per input channel
+ * and every std above 0. */
+static cnn_status parse_norm(const st_header *h, checkpoint_meta *m, cnn_error *err)
+{
+    const char *mean = st_meta_get(h, "normalize_mean"), *std = st_meta_get(h, "normalize_std");
+    if (!mean && !std)
+        return CNN_OK;
+    if (!mean || !std)
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata '%s' is missing beside '%s'",
+                        h->path, mean ? "normalize_std" : "normalize_mean",
+                        mean ? "normalize_mean" : "normalize_std");
+    int c = m->input.c;
+    norm_stats *n = &m->norm;
+    if (c > NORM_MAX_CHANNELS || norm_parse(mean, c, n->mean))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'normalize_mean' is '%s', not "
+                        "one number per input channel (%d)", h->path, mean, c);
+    if (norm_parse(std, c, n->std))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'normalize_std' is '%s', not "
+                        "one number per input channel (%d)", h->path, std, c);
+    for (int i = 0; i < c; i++)
+        if (!(n->std[i] > 0))
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'normalize_std' is '%s'; "
+                            "each must be above 0", h->path, std);
+    n->channels = c;
+    return CNN_OK;
+}
+
 static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *err)
 {
     memset(m, 0, sizeof *m);
@@ -303,6 +338,8 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
         return cnn_fail(err, CNN_ERR_INPUT, "%s: metadata 'validation_split' is %g, not "
                         "from 0 to 1", h->path, m->validation_split);
     m->stop.patience = (int)patience;
+    if ((st = parse_norm(h, m, err)))
+        return st;
     m->classes = (int)classes;
     m->seed = (uint64_t)seed;
     m->batch_size = (int)batch_size;

@@ -160,13 +160,17 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
  * its end, the one the workers agreed on; a pass it cut short has no
  * figures. */
 static cnn_status evaluate(replicas *rep, int batch, const dataset_split *split,
-                           double *loss, double *accuracy, long *confusion, int *signal,
-                           cnn_error *err)
+                           const norm_stats *norm, double *loss, double *accuracy,
+                           long *confusion, int *signal, cnn_error *err)
 {
     loader *l;
     cnn_status st = loader_open(&l, split, batch, 0, 0, 0, RING_SLOTS, err);
     if (st)
         return st;
+    if ((st = loader_set_norm(l, norm, err))) {
+        loader_close(l);
+        return st;
+    }
     stream s = {.rep = rep, .loader = l, .confusion = confusion};
     size_t k = (size_t)rep->net[0].arch.classes;
     if (confusion)
@@ -185,12 +189,13 @@ static cnn_status evaluate(replicas *rep, int batch, const dataset_split *split,
     return st;
 }
 
-cnn_status trainer_evaluate(replicas *r, const dataset_split *split, double *loss,
-                            double *accuracy, long *confusion, cnn_error *err)
+cnn_status trainer_evaluate(replicas *r, const dataset_split *split,
+                            const norm_stats *norm, double *loss, double *accuracy,
+                            long *confusion, cnn_error *err)
 {
     int signal;
-    return evaluate(r, r->net[0].max_batch * r->workers, split, loss, accuracy, confusion,
-                    &signal, err);
+    return evaluate(r, r->net[0].max_batch * r->workers, split, norm, loss, accuracy,
+                    confusion, &signal, err);
 }
 
 /* The optimizer's settings given as numbers: the option, its train_options
@@ -275,6 +280,9 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
         snprintf(why, sizeof why, "--validation-split %g differs from its %g%s",
                  o->validation_split, m->validation_split,
                  m->validation_split > 0 ? "" : " (it validated on the test set)");
+    else if (o->normalize && !m->norm.channels)
+        snprintf(why, sizeof why, "--normalize, but it was trained on inputs x / 255 "
+                 "without it");
     /* Settings its optimizer does not take are refused by check_optim. */
     for (size_t i = 0; !*why && i < sizeof optim_settings / sizeof *optim_settings; i++) {
         const optim_setting *x = &optim_settings[i];
@@ -340,6 +348,8 @@ typedef struct {
     const dataset_split *val; /* validated on: the held-out part, or the test set */
     dataset_split held;
     stopping stop;         /* the best epoch so far; rank 0's */
+    norm_stats norm;       /* the inputs' statistics; channels 0 without */
+    const char *norm_from; /* where they came from, for the header */
     replicas rep;
     loader *loader;
     metrics_row *rows;
@@ -440,6 +450,21 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
                         "of %dx%dx%d, this data gives %llu of %dx%dx%d; use the same "
                         "--data and --limit", o->resume, s->resume.samples, was.c, was.h,
                         was.w, (unsigned long long)samples, input.c, input.h, input.w);
+    if (o->resume) {
+        s->norm = s->resume.norm;
+        s->norm_from = "the checkpoint's";
+    } else if (o->normalize) {
+        /* Rank 0 reads or computes them, so the ranks neither race for the
+         * cache entry nor pass over the data each. Over the samples trained
+         * on: a held-out part is data the network must not have seen. */
+        int cached = 0;
+        uint64_t fitted = o->validation_split > 0 ? s->fit.count : samples;
+        if (s->root && (st = norm_cached(&s->data.train, fitted, &s->norm, &cached, err)))
+            return st;
+        if ((st = comm_broadcast(o->comm, &s->norm, sizeof s->norm, err)))
+            return st;
+        s->norm_from = cached ? "cached" : "computed";
+    }
     if (s->root && o->log && o->resume && access(o->log, F_OK) == 0) {
         if ((st = metrics_log_read(o->log, &s->rows, &s->nrows, err)))
             return st;
@@ -477,6 +502,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
     if (st == CNN_OK)
         st = loader_set_share(s->loader, s->rep.first_worker, s->rep.ndev,
                               s->rep.workers, err);
+    if (st == CNN_OK)
+        st = loader_set_norm(s->loader, &s->norm, err);
     return st;
 }
 
@@ -505,6 +532,12 @@ static void print_header(session *s)
            s->kept < d->train.count ? " (--limit)" : "", held,
            (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
            d->classes);
+    if (s->norm.channels) {
+        char mean[128], std[128];
+        norm_format(s->norm.mean, s->norm.channels, mean, sizeof mean);
+        norm_format(s->norm.std, s->norm.channels, std, sizeof std);
+        printf("normalize: mean %s, std %s (%s)\n", mean, std, s->norm_from);
+    }
     if (s->rep.workers > 1) { /* one worker is one device: no split to tell */
         char job[160];
         replicas_describe(&s->rep, o->batch, job, sizeof job);
@@ -543,6 +576,7 @@ static cnn_status save(session *s, const char *path, long epoch, const stream *s
     if (r)
         return r;
     m.stop = s->stop;
+    m.norm = s->norm;
     m.epoch = epoch;
     m.step = first_net(s)->optim.step;
     if (st) { /* mid-epoch: where to pick up, and the totals so far */
@@ -556,7 +590,8 @@ static cnn_status save(session *s, const char *path, long epoch, const stream *s
 
 static cnn_status validate(session *s, metrics_row *row, int *signal, cnn_error *err)
 {
-    return evaluate(&s->rep, s->o.batch, s->val, &row->val_loss, &row->val_accuracy,
+    return evaluate(&s->rep, s->o.batch, s->val, &s->norm, &row->val_loss,
+                    &row->val_accuracy,
                     NULL, signal, err);
 }
 
@@ -587,7 +622,8 @@ static cnn_status test(session *s, train_result *r, cnn_error *err)
             return st;
     }
     int signal = 0;
-    st = evaluate(&s->rep, s->o.batch, &s->data.test, &r->test_loss, &r->test_accuracy,
+    st = evaluate(&s->rep, s->o.batch, &s->data.test, &s->norm, &r->test_loss,
+                  &r->test_accuracy,
                   NULL, &signal, err);
     r->signal = signal;
     return st;
