@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "util/cnn_error.h"
+#include "data/augment.h"
 #include "data/dataset.h"
 
 typedef struct {
@@ -43,6 +44,11 @@ int loader_slice(int total, int i, int parts);
  * process's share) instead of the whole batch. Before loader_start; a bad
  * range is CNN_ERR_INPUT. */
 cnn_status loader_set_share(loader *l, int first, int n, int parts, cnn_error *err);
+
+/* Makes l transform every image it reads (training only): sample r of
+ * epoch e with the draws of augment_key(seed, e, r), r its index in the
+ * split. Before loader_start. */
+void loader_set_augment(loader *l, const augment *a);
 
 /* Samples per epoch and batches per epoch. */
 uint64_t loader_samples(const loader *l);
