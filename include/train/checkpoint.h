@@ -47,6 +47,7 @@ typedef struct {
     long warmup;         /* --warmup steps */
     long epochs;         /* the epochs the run was planned for (--epochs) */
     float label_smoothing;
+    char augment[128];   /* --augment's text (augment_text); "none" */
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
     char note[512];      /* read only: one line for the user ("FILE has no
                             checksums ..."), or "" */
