@@ -4,7 +4,8 @@ that cnn-cl's speed and accuracy are measured against.
 
     /usr/bin/python3 tools/torch-train.py [--data DIR] [--epochs N] [--seed N]
                                           [--init keras|torch] [--arch SPEC]
-                                          [--limit N] [--batch N] [RECIPE]
+                                          [--limit N] [--batch N] [--augment LIST]
+                                          [RECIPE]
 
 RECIPE takes the options of `cnn-cl train` that choose how it trains, with
 the same defaults and meanings (docs/TRAINING.md): --lr, --optimizer
@@ -20,7 +21,10 @@ categorical cross-entropy, reshuffled every epoch, two threads. --init
 keras (the default) uses Glorot-uniform weights and zero biases as cnn-cl
 does (batch norm starts at scale 1, shift 0 in both); --init torch keeps
 PyTorch's own initialisation. --limit N trains on the first N training
-images only, as cnn-cl's --limit does. Prints, per epoch, the training
+images only, as cnn-cl's --limit does. --augment LIST transforms the
+training images as cnn-cl's does (docs/TRAINING.md, Augmentation): flip
+and crop:P, joined by commas, with the same distribution but torch's own
+draws (torchvision is not needed). Prints, per epoch, the training
 seconds (without evaluation; also as CPU seconds of this process, which
 shared cores disturb less) and the test loss and accuracy in inference
 mode, then the wall time of the whole job (reading the data included).
@@ -146,6 +150,46 @@ def pixels(images):
     return images.float() / 255.0
 
 
+AUGMENT_FORMS = ("flip (mirror left to right with probability 0.5), crop:P (zero-pad by P "
+                 "pixels, P from 1 to 255, then crop at the original size at random), "
+                 "joined by commas, or none")
+
+
+def parse_augment(text):
+    """--augment's list as cnn-cl reads it: [("flip", 0), ("crop", P), ...]."""
+    if text == "none":
+        return []
+    steps = []
+    for item in text.split(","):
+        name, colon, arg = item.partition(":")
+        if name == "flip" and not colon:
+            steps.append(("flip", 0))
+        elif name == "crop" and arg.isdigit() and 1 <= int(arg) <= 255:
+            steps.append(("crop", int(arg)))
+        else:
+            raise torch_eval.InputError(f"--augment: '{item}' in '{text}' is not a transform; "
+                                        f"it takes {AUGMENT_FORMS}")
+    return steps
+
+
+def augment(images, steps):
+    """steps applied in order to float images (n, c, h, w), each image with
+    draws of its own: RandomHorizontalFlip() and RandomCrop(size, padding=P)
+    in torch ops."""
+    n, c, h, w = images.shape
+    for name, pad in steps:
+        if name == "flip":
+            mirror = torch.rand(n) < 0.5
+            images = torch.where(mirror[:, None, None, None], images.flip(3), images)
+        else:
+            padded = F.pad(images, (pad, pad, pad, pad))
+            rows = torch.randint(0, 2 * pad + 1, (n, 1)) + torch.arange(h)
+            cols = torch.randint(0, 2 * pad + 1, (n, 1)) + torch.arange(w)
+            images = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
+                            rows[:, None, :, None], cols[:, None, None, :]]
+    return images
+
+
 def main():
     started = time.perf_counter()
     ap = argparse.ArgumentParser(description="Trains a cnn-cl network in PyTorch.")
@@ -157,8 +201,10 @@ def main():
     ap.add_argument("--arch", default=torch_eval.DEFAULT_ARCH)
     ap.add_argument("--limit", type=int, help="train on the first N training images only")
     ap.add_argument("--batch", type=int, default=BATCH)
+    ap.add_argument("--augment", default="none", help="flip, crop:P, joined by commas")
     recipe_options(ap)
     args = ap.parse_args()
+    steps = parse_augment(args.augment)
     if args.epochs < 1:
         raise torch_eval.InputError(f"--epochs {args.epochs}: must be at least 1")
     if args.limit is not None and args.limit < 1:
@@ -198,7 +244,7 @@ def main():
         for i in range(0, end, args.batch):
             batch = order[i:i + args.batch]
             opt.zero_grad()
-            F.cross_entropy(net(pixels(x[batch])), y[batch],
+            F.cross_entropy(net(augment(pixels(x[batch]), steps)), y[batch],
                             label_smoothing=args.label_smoothing).backward()
             if args.clip_norm:
                 nn.utils.clip_grad_norm_(net.parameters(), args.clip_norm)
