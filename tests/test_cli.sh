@@ -74,6 +74,17 @@ CLASSES=1 idx "$tmp/one/t10k-labels-idx1-ubyte" 1 5
 expect "one class"       2 "label 0 at index 0 implies 1 class, but the last layer 'fc10' has 10 outputs" -- train --data "$tmp/one" --arch conv2k3-flatten-fc10
 expect "train"           0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train "${small[@]}" --epochs 1 --batch 4 --save "$model" --quiet
 expect "resume conflict" 2 '--batch 8 differs from its 4'   -- train --data "$tmp/good" --resume "$model" --batch 8 --epochs 2
+# --augment: bad lists name the option and the accepted forms; the
+# checkpoint records the list, a resume takes it and refuses another.
+expect "augment bad"     2 "^cnn-cl: --augment: 'crop:0' in 'flip,crop:0' is not a transform; it takes flip .*crop:P .*joined by commas, or none$" -- train --data "$tmp/good" --augment flip,crop:0
+expect "augment unknown" 2 "^cnn-cl: --augment: 'rotate' in 'rotate' is not a transform" -- train --data "$tmp/good" --augment rotate
+amodel=$tmp/aug.safetensors
+expect "augment train"   0 ', augment flip,crop:1, seed 1' -- train "${small[@]}" --epochs 1 --batch 4 --save "$amodel" --augment flip,crop:1
+expect "augment resume"  0 ', augment flip,crop:1, seed 1' -- train --data "$tmp/good" --resume "$amodel" --epochs 2 --save "$tmp/aug2.safetensors"
+expect "augment change"  2 "^cnn-cl: --resume $amodel: --augment crop:1 differs from its flip,crop:1; leave the option out" -- train --data "$tmp/good" --resume "$amodel" --epochs 2 --augment crop:1
+expect "augment added"   2 "--augment flip differs from its none" -- train --data "$tmp/good" --resume "$model" --epochs 2 --augment flip
+expect "tta bad"         2 "^cnn-cl: --tta: 'crop' is not a test-time augmentation; it takes flip$" -- eval --model "$model" --data "$tmp/good" --tta crop
+expect "tta flip"        0 '^test loss: [0-9.]+ - test accuracy: [0-9.]+ \(test-time flip' -- eval --model "$amodel" --data "$tmp/good" --tta flip
 # Schedules, smoothing and fine-tuning: bad values are exit 2 naming the
 # option; a schedule that spans the run keeps its epochs on resume.
 expect "bad schedule"    2 "^cnn-cl: --lr-schedule: 'cosine:2' is not one of constant, step:E:G" -- train --lr-schedule cosine:2
@@ -178,6 +189,8 @@ expect "predict ppm"     2 "six\.ppm: image has 3 channels \(a colour PPM\); exp
 cmodel=$tmp/c.safetensors
 expect "train cifar"     0 '^Test accuracy: [0-9.]+ - test loss: [0-9.]+ after 1 epoch; model saved to ' -- train --data "$tmp/cifar" --arch conv2k3-relu-pool2-flatten-fc10 --gemm kernel --epochs 1 --batch 3 --save "$cmodel" --quiet
 expect "eval cifar"      0 '^data: .*cifar \(CIFAR-10\): 2 test images$' -- eval --model "$cmodel" --data "$tmp/cifar"
+expect "augment cifar"   0 '^Test accuracy' -- train --data "$tmp/cifar" --arch conv2k3-relu-pool2-flatten-fc10 --gemm kernel --epochs 1 --batch 3 --save "$tmp/ca.safetensors" --quiet --augment crop:3,flip
+expect "tta cifar"       0 'test-time flip' -- eval --model "$tmp/ca.safetensors" --data "$tmp/cifar" --tta flip
 { printf 'P3\n32 32\n255\n'; for _ in $(seq 1024); do printf '255 0 0\n'; done; } > "$tmp/red.ppm"
 expect "predict colour"  0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$cmodel" --image "$tmp/red.ppm"
 # Every kind of layer, in training and then in inference mode.

@@ -2,7 +2,7 @@
 # test_parallel.sh: data-parallel training as a user runs it — two devices
 # of one process (--device 0,1 on PoCL's two devices), and, given mpirun,
 # two ranks: the job's output, bit-identical repeats, first-step gradients
-# against one worker for every optimizer, an interrupted run resumed exactly, resuming with
+# against one worker for every optimizer, an interrupted run resumed exactly (augmented too), resuming with
 # another worker count, and how a signal or a dead rank ends the job.
 # Usage: test_parallel.sh path/to/cnn-cl path/to/st_compare [mpirun]
 set -uo pipefail
@@ -128,6 +128,36 @@ wait $cut
 two_long "$tmp/cut.safetensors" --resume "$tmp/cut.safetensors" >/dev/null 2>&1 &&
   cmp -s "$tmp/straight.safetensors" "$tmp/cut.safetensors" && ok ||
   fail "two devices, interrupted and resumed: the checkpoint differs from a straight run's"
+
+# 4b. Augmented (flip, then crop): a sample is transformed alike on any
+#     device, so two devices' first step is one device's (and not the
+#     unaugmented one's), two devices repeat byte for byte, and a run
+#     stopped by SIGINT resumes, taking the list from its checkpoint, to
+#     the straight run's checkpoint byte for byte.
+aug=(--augment flip,crop:2)
+train "$tmp/a1.safetensors" --device 0 --limit 8 --epochs 1 -q "${aug[@]}" >/dev/null 2>&1
+train "$tmp/a2.safetensors" --device 0,1 --limit 8 --epochs 1 -q "${aug[@]}" >/dev/null 2>&1
+"$compare" "$tmp/a1.safetensors" "$tmp/a2.safetensors" adam.m. 1e-6 >"$tmp/cmp" &&
+  "$compare" "$tmp/a1.safetensors" "$tmp/a2.safetensors" conv1. 1e-5 >>"$tmp/cmp" &&
+  ! "$compare" "$tmp/g1.safetensors" "$tmp/a1.safetensors" adam.m. 1e-6 >/dev/null && ok ||
+  fail "augmented: first step of 2 devices against 1 (or the unaugmented step): $(cat "$tmp/cmp")"
+train "$tmp/a3.safetensors" --device 0,1 -q "${aug[@]}" >/dev/null 2>&1 &&
+  train "$tmp/a4.safetensors" --device 0,1 -q "${aug[@]}" >/dev/null 2>&1 &&
+  cmp -s "$tmp/a3.safetensors" "$tmp/a4.safetensors" && ok ||
+  fail "augmented, two devices twice: the checkpoints differ"
+two_long "$tmp/astraight.safetensors" "${aug[@]}" >/dev/null 2>&1
+# cnn-cl itself in the background, not a function's subshell: that shell
+# (SIGINT ignored, as in any background job) would swallow the signal.
+"$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+  --device 0,1 --save "$tmp/acut.safetensors" -q "${aug[@]}" >/dev/null 2>&1 &
+cut=$!
+for _ in $(seq 600); do [ -f "$tmp/acut.safetensors" ] && break; sleep 0.1; done
+kill -INT $cut
+wait $cut
+rc=$?
+[ $rc -eq 130 ] && two_long "$tmp/acut.safetensors" --resume "$tmp/acut.safetensors" >/dev/null 2>&1 &&
+  cmp -s "$tmp/astraight.safetensors" "$tmp/acut.safetensors" && ok ||
+  fail "augmented, interrupted (exit $rc) and resumed: the checkpoint differs from a straight run's"
 
 if [ -z "$mpirun" ]; then
   echo "$passed passed, $failed failed (no mpirun: the MPI checks did not run)"

@@ -5,6 +5,7 @@ that cnn-cl's speed and accuracy are measured against.
     /usr/bin/python3 tools/torch-train.py [--data DIR] [--epochs N] [--seed N]
                                           [--init keras|torch] [--arch SPEC]
                                           [--limit N] [--batch N] [--normalize]
+                                          [--augment LIST]
                                           [RECIPE]
 
 RECIPE takes the options of `cnn-cl train` that choose how it trains, with
@@ -24,7 +25,11 @@ PyTorch's own initialisation. --limit N trains on the first N training
 images only, as cnn-cl's --limit does. --normalize feeds (x - mean) / std
 per channel, with the mean and population standard deviation of the
 training images used (after --limit; std 1 for a constant channel), as
-cnn-cl's --normalize does. Prints, per epoch, the training
+cnn-cl's --normalize does. --augment LIST transforms the training images
+as cnn-cl's does (docs/TRAINING.md, Augmentation): flip and crop:P, joined
+by commas, before the normalisation, with the same distribution but
+torch's own draws (torchvision is not needed). Prints, per epoch, the
+training
 seconds (without evaluation; also as CPU seconds of this process, which
 shared cores disturb less) and the test loss and accuracy in inference
 mode, then the wall time of the whole job (reading the data included).
@@ -158,11 +163,56 @@ def input_stats(images):
     return tuple(torch.from_numpy(a.astype(np.float32).reshape(-1, 1, 1)) for a in (mean, std))
 
 
-def pixels(images, stats):
+def pixels(images, stats=None):
     """uint8 images (n, c, h, w) as cnn-cl feeds them: x / 255, then
     normalised per channel when stats is not None."""
-    x = images.float() / 255.0
+    return normalized(images.float() / 255.0, stats)
+
+
+def normalized(x, stats):
+    """x in [0, 1] normalised per channel by stats (mean, std), or as it is
+    when stats is None."""
     return x if stats is None else (x - stats[0]) / stats[1]
+
+
+AUGMENT_FORMS = ("flip (mirror left to right with probability 0.5), crop:P (zero-pad by P "
+                 "pixels, P from 1 to 255, then crop at the original size at random), "
+                 "joined by commas, or none")
+
+
+def parse_augment(text):
+    """--augment's list as cnn-cl reads it: [("flip", 0), ("crop", P), ...]."""
+    if text == "none":
+        return []
+    steps = []
+    for item in text.split(","):
+        name, colon, arg = item.partition(":")
+        if name == "flip" and not colon:
+            steps.append(("flip", 0))
+        elif name == "crop" and arg.isdigit() and 1 <= int(arg) <= 255:
+            steps.append(("crop", int(arg)))
+        else:
+            raise torch_eval.InputError(f"--augment: '{item}' in '{text}' is not a transform; "
+                                        f"it takes {AUGMENT_FORMS}")
+    return steps
+
+
+def augment(images, steps):
+    """steps applied in order to float images (n, c, h, w), each image with
+    draws of its own: RandomHorizontalFlip() and RandomCrop(size, padding=P)
+    in torch ops."""
+    n, c, h, w = images.shape
+    for name, pad in steps:
+        if name == "flip":
+            mirror = torch.rand(n) < 0.5
+            images = torch.where(mirror[:, None, None, None], images.flip(3), images)
+        else:
+            padded = F.pad(images, (pad, pad, pad, pad))
+            rows = torch.randint(0, 2 * pad + 1, (n, 1)) + torch.arange(h)
+            cols = torch.randint(0, 2 * pad + 1, (n, 1)) + torch.arange(w)
+            images = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
+                            rows[:, None, :, None], cols[:, None, None, :]]
+    return images
 
 
 def main():
@@ -178,8 +228,10 @@ def main():
     ap.add_argument("--batch", type=int, default=BATCH)
     ap.add_argument("--normalize", action="store_true",
                     help="normalise inputs per channel by the training images' statistics")
+    ap.add_argument("--augment", default="none", help="flip, crop:P, joined by commas")
     recipe_options(ap)
     args = ap.parse_args()
+    steps = parse_augment(args.augment)
     if args.epochs < 1:
         raise torch_eval.InputError(f"--epochs {args.epochs}: must be at least 1")
     if args.limit is not None and args.limit < 1:
@@ -223,7 +275,7 @@ def main():
         for i in range(0, end, args.batch):
             batch = order[i:i + args.batch]
             opt.zero_grad()
-            F.cross_entropy(net(pixels(x[batch], stats)), y[batch],
+            F.cross_entropy(net(normalized(augment(pixels(x[batch]), steps), stats)), y[batch],
                             label_smoothing=args.label_smoothing).backward()
             if args.clip_norm:
                 nn.utils.clip_grad_norm_(net.parameters(), args.clip_norm)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "util/cnn_error.h"
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "data/normalize.h"
 
@@ -50,6 +51,11 @@ cnn_status loader_set_share(loader *l, int first, int n, int parts, cnn_error *e
  * data a network was trained on was; n's channels must be the split's.
  * Before loader_start. */
 cnn_status loader_set_norm(loader *l, const norm_stats *n, cnn_error *err);
+
+/* Makes l transform every image it reads (training only): sample r of
+ * epoch e with the draws of augment_key(seed, e, r), r its index in the
+ * split. Before loader_start. */
+void loader_set_augment(loader *l, const augment *a);
 
 /* Samples per epoch and batches per epoch. */
 uint64_t loader_samples(const loader *l);

@@ -57,6 +57,7 @@ typedef struct {
                             without them: none yet, patience 0 */
     norm_stats norm;     /* "normalize_mean", "normalize_std": channels 0
                             when the file has neither */
+    char augment[128];   /* --augment's text (augment_text); "none" */
     double loss_sum, correct, seconds; /* the partial epoch's running totals */
     char note[512];      /* read only: one line for the user ("FILE has no
                             checksums ..."), or "" */

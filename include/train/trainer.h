@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "data/normalize.h"
 #include "parallel/comm.h"
@@ -36,6 +37,8 @@ typedef struct {
                               Adam's defaults); a resumed run takes the
                               checkpoint's */
     uint64_t seed;
+    augment augment;       /* of the training images only; a resumed run
+                              takes the checkpoint's */
     const char *arch;      /* NULL: the checkpoint's when resuming, else default */
     const char *save;      /* checkpoint path */
     const char *resume;    /* NULL or a checkpoint to continue */
@@ -57,7 +60,7 @@ typedef struct {
     /* Which options the user gave, so a resumed run can tell a conflict
      * with the checkpoint from a default. */
     int set_batch, set_lr, set_seed, set_epochs, set_schedule, set_warmup,
-        set_smoothing, set_patience;
+        set_smoothing, set_patience, set_augment;
     unsigned set_optim;    /* TRAIN_SET_* bits */
 } train_options;
 

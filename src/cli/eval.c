@@ -2,24 +2,30 @@
  * and the confusion matrix. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "train/checkpoint.h"
 #include "cli.h"
 #include "data/dataset.h"
 #include "train/trainer.h"
+#include "train/tta.h"
 
 static const char usage[] =
-    "usage: cnn-cl eval --model FILE [--device N] [--data DIR]\n"
+    "usage: cnn-cl eval --model FILE [--device N] [--data DIR] [--tta flip]\n"
     "\n"
     "Evaluates a checkpoint on the test set of DIR (default $CNN_CL_DATA, else\n"
     "datasets/mnist; IDX or CIFAR-10): loss, accuracy, accuracy per class and\n"
     "the confusion matrix (rows: true class, columns: predicted). Inputs are\n"
-    "normalised as the checkpoint was trained (train --normalize).\n";
+    "normalised as the checkpoint was trained (train --normalize).\n"
+    "\n"
+    "  --tta flip     classify each image by the mean of its softmax\n"
+    "                 probabilities and its mirror's; the loss is the mean of\n"
+    "                 -ln(that mean's probability of the true class)\n";
 
 /* Evaluation has no backward pass, so it takes larger batches. */
 #define EVAL_BATCH 256
 
-static int run(const char *model, int device, const char *data)
+static int run(const char *model, int device, const char *data, int tta)
 {
     cnn_error err = {0};
     clrt_device dev;
@@ -49,13 +55,18 @@ static int run(const char *model, int device, const char *data)
                                                     k, &err)
                               : cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
     if (st == CNN_OK)
-        st = trainer_evaluate(&r, &ds.test, &meta.norm, &loss, &accuracy, confusion, &err);
+        st = tta ? tta_evaluate(&r.net[0], &ds.test, &meta.norm, &loss, &accuracy, confusion,
+                                &err)
+                 : trainer_evaluate(&r, &ds.test, &meta.norm, &loss, &accuracy, confusion,
+                                    &err);
     if (st == CNN_OK) {
         printf("model: %s (%s, %ld epoch%s)\n", model, meta.arch, meta.epoch,
                meta.epoch == 1 ? "" : "s");
         printf("data: %s (%s): %llu test images\n", data, ds.format,
                (unsigned long long)ds.test.count);
-        printf("test loss: %.4f - test accuracy: %.4f\n\n", loss, accuracy);
+        printf("test loss: %.4f - test accuracy: %.4f%s\n\n", loss, accuracy,
+               tta ? " (test-time flip: the mean of each image's and its mirror's "
+                     "probabilities)" : "");
         printf("class  accuracy  images\n");
         for (int c = 0; c < k; c++) {
             long row = 0;
@@ -85,7 +96,7 @@ int cli_eval(int argc, char **argv)
     int device;
     if (cli_default_device(&device, &err))
         return cli_report(&err);
-    const char *data = cli_default_data(), *model = NULL;
+    const char *data = cli_default_data(), *model = NULL, *tta = NULL;
     cli_args a;
     cli_args_init(&a, "eval", argc, argv);
     while (cli_args_next(&a)) {
@@ -95,6 +106,10 @@ int cli_eval(int argc, char **argv)
             return 0;
         } else if (cli_args_is(&a, "--model")) {
             st = cli_args_value(&a, &model, &err);
+        } else if (cli_args_is(&a, "--tta")) {
+            if (!(st = cli_args_value(&a, &tta, &err)) && strcmp(tta, "flip"))
+                st = cnn_fail(&err, CNN_ERR_INPUT, "--tta: '%s' is not a test-time "
+                              "augmentation; it takes flip", tta);
         } else if (cli_option_device(&a, &device, &st, &err) ||
                    cli_option_data(&a, &data, &st, &err)) {
             /* taken */
@@ -108,5 +123,5 @@ int cli_eval(int argc, char **argv)
         cnn_fail(&err, CNN_ERR_INPUT, "eval needs --model FILE; see `cnn-cl eval --help`");
         return cli_report(&err);
     }
-    return run(model, device, data);
+    return run(model, device, data, tta != NULL);
 }

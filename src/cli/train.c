@@ -14,7 +14,7 @@ static const char usage[] =
     "                    [--lr-schedule S] [--warmup N] [--label-smoothing E]\n"
     "                    [--optimizer adam|adamw|sgd|rmsprop] [--momentum M] [--nesterov]\n"
     "                    [--weight-decay W] [--eps E] [--rho R] [--clip-norm C]\n"
-    "                    [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
+    "                    [--augment LIST] [--seed N] [--arch SPEC] [--save FILE] [--resume FILE]\n"
     "                    [--init FILE]\n"
     "                    [--log FILE.csv] [--limit N] [--validation-split F]\n"
     "                    [--early-stopping P] [--save-best FILE] [--normalize]\n"
@@ -56,7 +56,12 @@ static const char usage[] =
     "                 (torch.nn.utils.clip_grad_norm_; default off)\n"
     "  --label-smoothing E  train on targets (1 - E) one-hot + E / classes, as\n"
     "                 PyTorch's CrossEntropyLoss; val_loss stays plain (0)\n"
-    "  --seed N       seed of the initial weights, the shuffling and dropout (1)\n"
+    "  --augment LIST transform the training images (never validation's): flip\n"
+    "                 (mirror left to right with probability 0.5) and crop:P\n"
+    "                 (zero-pad by P pixels, crop at the original size at random),\n"
+    "                 joined by commas, applied in that order (none)\n"
+    "  --seed N       seed of the initial weights, the shuffling, dropout and\n"
+    "                 augmentation (1)\n"
     "  --arch SPEC    the network: tokens joined by '-' (listed below; default\n"
     "                 " ARCH_DEFAULT ")\n"
     "  --save FILE    checkpoint written after every epoch and on Ctrl-C\n"
@@ -234,6 +239,10 @@ int cli_train(int argc, char **argv)
         } else if (cli_args_is(&a, "--clip-norm")) {
             st = number(&a, 0, 1, 1e30, 1, &given.clip_norm, &err);
             o.set_optim |= TRAIN_SET_CLIP_NORM;
+        } else if (cli_args_is(&a, "--augment")) {
+            if (!(st = cli_args_value(&a, &text, &err)))
+                st = augment_parse(text, "--augment", &o.augment, &err);
+            o.set_augment = 1;
         } else if (cli_args_is(&a, "--seed")) {
             if (!(st = cli_args_int(&a, 0, 0x7fffffffL, &v, &err)))
                 o.seed = (uint64_t)v;

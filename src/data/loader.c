@@ -27,6 +27,9 @@ struct loader {
     uint64_t samples, seed;
     size_t pixels;
     unsigned char *raw; /* one image, producer only */
+    augment augment;
+    uint64_t epoch;
+    float *scratch;     /* one image for augment_apply, producer only */
 
     loader_batch *slots;
     enum slot_state *state;
@@ -73,6 +76,8 @@ cnn_status loader_set_norm(loader *l, const norm_stats *n, cnn_error *err)
     return CNN_OK;
 }
 
+void loader_set_augment(loader *l, const augment *a) { l->augment = *a; }
+
 static cnn_status fill(loader *l, loader_batch *b, long index)
 {
     uint64_t first = (uint64_t)index * (uint64_t)l->batch;
@@ -84,6 +89,7 @@ static cnn_status fill(loader *l, loader_batch *b, long index)
     for (int i = 0; i < b->count; i++) {
         uint64_t pos = first + (uint64_t)(b->first + i);
         uint64_t r = l->shuffle ? shuffle_at(&l->order, pos) : pos;
+        uint64_t sample = r;
         int k = 0; /* the part holding sample r, as record r of it */
         while (r >= l->split.part[k].count)
             r -= l->split.part[k++].count;
@@ -102,6 +108,11 @@ static cnn_status fill(loader *l, loader_batch *b, long index)
         float *dst = b->images + (size_t)i * l->pixels;
         for (size_t p = 0; p < l->pixels; p++)
             dst[p] = (float)l->raw[p] / 255.0f;
+        /* As torchvision composes them: the crop pads with black, which
+         * then normalises as any black pixel does. */
+        if (l->augment.n)
+            augment_apply(&l->augment, augment_key(l->seed, l->epoch, sample), dst,
+                          l->scratch, l->split.shape.c, l->split.shape.h, l->split.shape.w);
         norm_apply(&l->norm, dst, (size_t)l->split.shape.h * (size_t)l->split.shape.w);
         b->labels[i] = label;
     }
@@ -184,9 +195,10 @@ cnn_status loader_open(loader **out, const dataset_split *split, int batch,
         }
     }
     l->raw = malloc(l->pixels);
+    l->scratch = malloc(l->pixels * sizeof *l->scratch);
     l->slots = calloc((size_t)slots, sizeof *l->slots);
     l->state = calloc((size_t)slots, sizeof *l->state);
-    int ok = l->raw && l->slots && l->state;
+    int ok = l->raw && l->scratch && l->slots && l->state;
     for (int k = 0; ok && k < slots; k++) {
         l->slots[k].images = malloc((size_t)batch * l->pixels * sizeof(float));
         l->slots[k].labels = malloc((size_t)batch * sizeof(int32_t));
@@ -209,6 +221,7 @@ cnn_status loader_start(loader *l, uint64_t epoch, long first_batch,
         return cnn_fail(err, CNN_ERR_INPUT, "batch %ld is outside the epoch's "
                         "%ld batches", first_batch, loader_batches(l));
     shuffle_init(&l->order, l->seed, epoch, l->samples);
+    l->epoch = epoch;
     for (int k = 0; k < l->nslots; k++)
         l->state[k] = SLOT_FREE;
     l->next_fill = l->next_take = first_batch;
@@ -272,6 +285,7 @@ void loader_close(loader *l)
     free(l->slots);
     free(l->state);
     free(l->raw);
+    free(l->scratch);
     for (int k = 0; k < DATASET_MAX_PARTS; k++) {
         if (l->fd_images[k] >= 0)
             close(l->fd_images[k]);

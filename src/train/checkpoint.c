@@ -86,7 +86,7 @@ cnn_status checkpoint_save(const char *path, network *net,
             p += t->count;
         }
     const optim_config *o = &net->optim.cfg;
-    st_meta m[40]; /* 33 at most: the settings, and each rule's own */
+    st_meta m[40]; /* 34 at most: the settings, and each rule's own */
     int k = 0;
     meta_set(m, &k, "format", "cnn-cl");
     meta_set(m, &k, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
@@ -129,6 +129,7 @@ cnn_status checkpoint_save(const char *path, network *net,
         norm_format(meta->norm.std, meta->norm.channels, v, sizeof v);
         meta_set(m, &k, "normalize_std", "%s", v);
     }
+    meta_set(m, &k, "augment", "%s", meta->augment);
     meta_set(m, &k, "epoch_loss_sum", "%.17g", meta->loss_sum);
     meta_set(m, &k, "epoch_correct", "%.17g", meta->correct);
     meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
@@ -307,11 +308,15 @@ static cnn_status parse_meta(const st_header *h, checkpoint_meta *m, cnn_error *
         (st = need_double(h, "epoch_correct", &m->correct, err)) ||
         (st = need_double(h, "epoch_seconds", &m->seconds, err)))
         return st;
-    /* Older checkpoints ran at a constant rate, without smoothing. */
+    /* Older checkpoints ran at a constant rate, without smoothing or
+     * augmentation. */
     double smoothing = 0;
     snprintf(m->schedule, sizeof m->schedule, "constant");
     if ((v = st_meta_get(h, "lr_schedule")))
         snprintf(m->schedule, sizeof m->schedule, "%s", v);
+    snprintf(m->augment, sizeof m->augment, "none");
+    if ((v = st_meta_get(h, "augment")))
+        snprintf(m->augment, sizeof m->augment, "%s", v);
     if ((st_meta_get(h, "warmup") &&
          (st = need_long(h, "warmup", 0, LONG_MAX, &m->warmup, err))) ||
         (st_meta_get(h, "epochs") &&

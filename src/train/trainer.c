@@ -253,8 +253,9 @@ static cnn_status check_optim(const train_options *o, cnn_error *err)
 static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
                                cnn_error *err)
 {
-    char why[256] = "", sched[64];
+    char why[512] = "", sched[64], aug[128];
     schedule_text(&o->sched, sched, sizeof sched);
+    augment_text(&o->augment, aug, sizeof aug);
     if (o->arch && strcmp(o->arch, m->arch))
         snprintf(why, sizeof why, "--arch %s differs from its %s", o->arch, m->arch);
     else if (o->set_batch && o->batch != m->batch_size)
@@ -283,6 +284,8 @@ static cnn_status check_resume(const train_options *o, const checkpoint_meta *m,
     else if (o->normalize && !m->norm.channels)
         snprintf(why, sizeof why, "--normalize, but it was trained on inputs x / 255 "
                  "without it");
+    else if (o->set_augment && strcmp(aug, m->augment))
+        snprintf(why, sizeof why, "--augment %s differs from its %s", aug, m->augment);
     /* Settings its optimizer does not take are refused by check_optim. */
     for (size_t i = 0; !*why && i < sizeof optim_settings / sizeof *optim_settings; i++) {
         const optim_setting *x = &optim_settings[i];
@@ -335,6 +338,7 @@ static cnn_status fill_meta(checkpoint_meta *m, const network *net,
     m->epochs = o->epochs;
     m->label_smoothing = o->label_smoothing;
     m->validation_split = o->validation_split;
+    augment_text(&o->augment, m->augment, sizeof m->augment);
     return tuner_arithmetic(&o->tune, m->variants, sizeof m->variants, err);
 }
 
@@ -402,6 +406,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
          * change it, and takes the checkpoint's unless told. */
         if (!o->set_patience)
             o->patience = s->resume.stop.patience;
+        if ((st = augment_parse(s->resume.augment, "metadata 'augment'", &o->augment, err)))
+            return cnn_fail_context(err, "--resume %s", o->resume);
         if ((st = schedule_parse(s->resume.schedule, &o->sched, err)))
             return cnn_fail_context(err, "--resume %s", o->resume);
         o->sched.warmup = s->resume.warmup;
@@ -500,6 +506,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
         st = loader_open(&s->loader, &s->fit, o->batch, samples, o->seed, 1,
                          RING_SLOTS, err);
     if (st == CNN_OK)
+        loader_set_augment(s->loader, &o->augment);
+    if (st == CNN_OK)
         st = loader_set_share(s->loader, s->rep.first_worker, s->rep.ndev,
                               s->rep.workers, err);
     if (st == CNN_OK)
@@ -547,7 +555,7 @@ static void print_header(session *s)
     network_summary(first_net(s), stdout);
     char variants[512], optim[256];
     tuner_summary(&o->tune, variants, sizeof variants);
-    char sched[64], warmup[48] = "", smoothing[48] = "";
+    char sched[64], warmup[48] = "", smoothing[48] = "", aug[160] = "";
     schedule_text(&o->sched, sched, sizeof sched);
     if (o->sched.warmup)
         snprintf(warmup, sizeof warmup, ", warmup %ld step%s", o->sched.warmup,
@@ -555,9 +563,13 @@ static void print_header(session *s)
     if (o->label_smoothing > 0)
         snprintf(smoothing, sizeof smoothing, ", label smoothing %g",
                  (double)o->label_smoothing);
+    if (o->augment.n) {
+        snprintf(aug, sizeof aug, ", augment ");
+        augment_text(&o->augment, aug + strlen(aug), sizeof aug - strlen(aug));
+    }
     optim_describe(&o->optim, optim, sizeof optim);
-    printf("variants: %s; optimizer %s, batch %d, lr %g (%s%s)%s, seed %llu, %d epoch%s\n",
-           variants, optim, o->batch, (double)o->lr, sched, warmup, smoothing,
+    printf("variants: %s; optimizer %s, batch %d, lr %g (%s%s)%s%s, seed %llu, %d epoch%s\n",
+           variants, optim, o->batch, (double)o->lr, sched, warmup, smoothing, aug,
            (unsigned long long)o->seed, o->epochs, o->epochs == 1 ? "" : "s");
     if (o->resume)
         printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,

@@ -1,0 +1,170 @@
+/* augment.c: the transforms' table, the parser and the fast transforms
+ * (see augment.h; ref/augment.c is their plain reference). */
+#include "data/augment.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rng.h"
+
+#define AUGMENT_STREAM_TAG 0x4155474d454e54ull /* "AUGMENT" */
+#define CROP_MAX_PAD 255
+
+const char augment_forms[] =
+    "flip (mirror left to right with probability 0.5), crop:P (zero-pad by P "
+    "pixels, P from 1 to 255, then crop at the original size at random), "
+    "joined by commas, or none";
+
+uint64_t augment_key(uint64_t seed, uint64_t epoch, uint64_t index)
+{
+    return rng_key(rng_key(rng_key(seed, AUGMENT_STREAM_TAG), epoch), index);
+}
+
+/* Each step of the list draws from its own sub-stream, so adding a step
+ * leaves the draws of those before it alone. */
+int augment_draw_flip(uint64_t key, int step)
+{
+    return (int)(rng_bits(rng_key(key, (uint64_t)step), 0) >> 63);
+}
+
+void augment_draw_crop(uint64_t key, int step, int pad, int *dy, int *dx)
+{
+    uint64_t k = rng_key(key, (uint64_t)step);
+    uint64_t n = 2 * (uint64_t)pad + 1; /* a bias of n / 2^64 at most */
+    *dy = (int)(rng_bits(k, 0) % n);
+    *dx = (int)(rng_bits(k, 1) % n);
+}
+
+static int parse_none(const char *arg, int *param)
+{
+    *param = 0;
+    return arg == NULL;
+}
+
+static int parse_pad(const char *arg, int *param)
+{
+    if (!arg || *arg < '0' || *arg > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || *end || v < 1 || v > CROP_MAX_PAD)
+        return 0;
+    *param = (int)v;
+    return 1;
+}
+
+static void apply_flip(int param, uint64_t key, int step, float *img, float *scratch,
+                       int c, int h, int w)
+{
+    (void)param, (void)scratch;
+    if (!augment_draw_flip(key, step))
+        return;
+    for (long row = 0; row < (long)c * h; row++)
+        for (float *a = img + row * w, *b = a + w - 1; a < b; a++, b--) {
+            float t = *a;
+            *a = *b;
+            *b = t;
+        }
+}
+
+/* Output pixel (y, x) is input (y + dy - pad, x + dx - pad), or 0 outside
+ * the input: only the rows and columns inside are read. */
+static void apply_crop(int pad, uint64_t key, int step, float *img, float *scratch,
+                       int c, int h, int w)
+{
+    int dy, dx;
+    augment_draw_crop(key, step, pad, &dy, &dx);
+    if (dy == pad && dx == pad)
+        return;
+    size_t plane = (size_t)h * (size_t)w;
+    memcpy(scratch, img, (size_t)c * plane * sizeof *img);
+    int sx = dx - pad; /* source column of output column 0 */
+    int x0 = sx < 0 ? -sx : 0, x1 = w - (sx > 0 ? sx : 0);
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++) {
+            float *out = img + ch * plane + (size_t)y * w;
+            int src = y + dy - pad;
+            if (src < 0 || src >= h || x0 >= x1) {
+                memset(out, 0, (size_t)w * sizeof *out);
+                continue;
+            }
+            const float *in = scratch + ch * plane + (size_t)src * w;
+            memset(out, 0, (size_t)x0 * sizeof *out);
+            memcpy(out + x0, in + x0 + sx, (size_t)(x1 - x0) * sizeof *out);
+            memset(out + x1, 0, (size_t)(w - x1) * sizeof *out);
+        }
+}
+
+typedef struct {
+    const char *name;
+    int (*parse)(const char *arg, int *param); /* arg: after ':', or NULL */
+    void (*apply)(int param, uint64_t key, int step, float *img, float *scratch,
+                  int c, int h, int w);
+} augment_kind;
+
+static const augment_kind kinds[] = {
+    {"flip", parse_none, apply_flip},
+    {"crop", parse_pad, apply_crop},
+};
+
+cnn_status augment_parse(const char *text, const char *option, augment *out,
+                         cnn_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!strcmp(text, "none"))
+        return CNN_OK;
+    const char *p = text;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        int ok = len > 0 && len < sizeof item && out->n < AUGMENT_MAX;
+        if (ok) {
+            memcpy(item, p, len);
+            item[len] = '\0';
+            char *colon = strchr(item, ':');
+            if (colon)
+                *colon = '\0';
+            ok = 0;
+            for (size_t k = 0; !ok && k < sizeof kinds / sizeof *kinds; k++)
+                if (!strcmp(item, kinds[k].name) &&
+                    kinds[k].parse(colon ? colon + 1 : NULL, &out->step[out->n].param)) {
+                    out->step[out->n++].kind = (int)k;
+                    ok = 1;
+                }
+        }
+        if (!ok) {
+            const char *why = out->n >= AUGMENT_MAX ? " (more than 8)" : "";
+            memset(out, 0, sizeof *out);
+            return cnn_fail(err, CNN_ERR_INPUT, "%s: '%.*s' in '%s' is not a transform%s; "
+                            "it takes %s", option, (int)(len < 64 ? len : 64), p, text,
+                            why, augment_forms);
+        }
+        if (!p[len])
+            return CNN_OK;
+        p += len + 1;
+    }
+}
+
+void augment_text(const augment *a, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", a->n ? "" : "none");
+    for (int i = 0; i < a->n; i++) {
+        size_t at = strlen(buf);
+        const augment_kind *k = &kinds[a->step[i].kind];
+        if (k->parse == parse_none)
+            snprintf(buf + at, size - at, "%s%s", i ? "," : "", k->name);
+        else
+            snprintf(buf + at, size - at, "%s%s:%d", i ? "," : "", k->name,
+                     a->step[i].param);
+    }
+}
+
+void augment_apply(const augment *a, uint64_t key, float *image, float *scratch,
+                   int c, int h, int w)
+{
+    for (int i = 0; i < a->n; i++)
+        kinds[a->step[i].kind].apply(a->step[i].param, key, i, image, scratch, c, h, w);
+}
