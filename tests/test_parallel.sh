@@ -125,7 +125,12 @@ two_long "$tmp/straight.safetensors" >/dev/null 2>&1
 "$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
   --device 0,1 --save "$tmp/cut.safetensors" -q >/dev/null 2>&1 &
 cut=$!
-for _ in $(seq 600); do [ -f "$tmp/cut.safetensors" ] && break; sleep 0.1; done
+# Signalled only once it trains: before that (timing the variants under
+# load can take a minute) SIGINT is still ignored, as in any background job.
+for _ in $(seq 3000); do
+  [ -f "$tmp/cut.safetensors" ] || ! kill -0 $cut 2>/dev/null && break
+  sleep 0.1
+done
 kill -INT $cut
 wait $cut
 rc=$?
@@ -153,7 +158,10 @@ two_long "$tmp/astraight.safetensors" "${aug[@]}" >/dev/null 2>&1
 "$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
   --device 0,1 --save "$tmp/acut.safetensors" -q "${aug[@]}" >/dev/null 2>&1 &
 cut=$!
-for _ in $(seq 600); do [ -f "$tmp/acut.safetensors" ] && break; sleep 0.1; done
+for _ in $(seq 3000); do
+  [ -f "$tmp/acut.safetensors" ] || ! kill -0 $cut 2>/dev/null && break
+  sleep 0.1
+done
 kill -INT $cut
 wait $cut
 rc=$?
