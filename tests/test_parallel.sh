@@ -119,24 +119,32 @@ two_long() { # SAVE ARGS...
   "$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
     --device 0,1 --save "$save" -q "$@"
 }
-two_long "$tmp/straight.safetensors" >/dev/null 2>&1
-# cnn-cl itself in the background, not a function's subshell: that shell
-# (SIGINT ignored, as in any background job) would swallow the signal.
-"$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
-  --device 0,1 --save "$tmp/cut.safetensors" -q >/dev/null 2>&1 &
-cut=$!
-# Signalled only once it trains: before that (timing the variants under
-# load can take a minute) SIGINT is still ignored, as in any background job.
-for _ in $(seq 3000); do
-  [ -f "$tmp/cut.safetensors" ] || ! kill -0 $cut 2>/dev/null && break
-  sleep 0.1
-done
-kill -INT $cut
-wait $cut
-rc=$?
-[ $rc -eq 130 ] && two_long "$tmp/cut.safetensors" --resume "$tmp/cut.safetensors" >/dev/null 2>&1 &&
-  cmp -s "$tmp/straight.safetensors" "$tmp/cut.safetensors" && ok ||
-  fail "two devices, interrupted (exit $rc) and resumed: the checkpoint differs from a straight run's"
+# cut_resumed NAME FILE ARGS...: a straight run of ARGS into FILE-straight,
+# one stopped by SIGINT into FILE and resumed there: exit 130, then the
+# straight run's checkpoint byte for byte.
+cut_resumed() {
+  local name=$1 file=$2 rc cut
+  shift 2
+  two_long "$file-straight" "$@" >/dev/null 2>&1
+  # cnn-cl itself in the background, not a function's subshell: that shell
+  # (SIGINT ignored, as in any background job) would swallow the signal.
+  "$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
+    --device 0,1 --save "$file" -q "$@" >/dev/null 2>&1 &
+  cut=$!
+  # Signalled only once it trains: before that (timing the variants under
+  # load can take a minute) SIGINT is still ignored, as in any background job.
+  for _ in $(seq 3000); do
+    [ -f "$file" ] || ! kill -0 $cut 2>/dev/null && break
+    sleep 0.1
+  done
+  kill -INT $cut
+  wait $cut
+  rc=$?
+  [ $rc -eq 130 ] && two_long "$file" --resume "$file" >/dev/null 2>&1 &&
+    cmp -s "$file-straight" "$file" && ok ||
+    fail "$name, interrupted (exit $rc) and resumed: the checkpoint differs from a straight run's"
+}
+cut_resumed "two devices" "$tmp/cut.safetensors"
 
 # 4b. Augmented (flip, then crop): a sample is transformed alike on any
 #     device, so two devices' first step is one device's (and not the
@@ -154,20 +162,7 @@ train "$tmp/a3.safetensors" --device 0,1 -q "${aug[@]}" >/dev/null 2>&1 &&
   train "$tmp/a4.safetensors" --device 0,1 -q "${aug[@]}" >/dev/null 2>&1 &&
   cmp -s "$tmp/a3.safetensors" "$tmp/a4.safetensors" && ok ||
   fail "augmented, two devices twice: the checkpoints differ"
-two_long "$tmp/astraight.safetensors" "${aug[@]}" >/dev/null 2>&1
-"$bin" train --data "$tmp/long" --arch "$arch" --batch 8 --epochs 2 --gemm kernel \
-  --device 0,1 --save "$tmp/acut.safetensors" -q "${aug[@]}" >/dev/null 2>&1 &
-cut=$!
-for _ in $(seq 3000); do
-  [ -f "$tmp/acut.safetensors" ] || ! kill -0 $cut 2>/dev/null && break
-  sleep 0.1
-done
-kill -INT $cut
-wait $cut
-rc=$?
-[ $rc -eq 130 ] && two_long "$tmp/acut.safetensors" --resume "$tmp/acut.safetensors" >/dev/null 2>&1 &&
-  cmp -s "$tmp/astraight.safetensors" "$tmp/acut.safetensors" && ok ||
-  fail "augmented, interrupted (exit $rc) and resumed: the checkpoint differs from a straight run's"
+cut_resumed "augmented" "$tmp/acut.safetensors" "${aug[@]}"
 
 if [ -z "$mpirun" ]; then
   echo "$passed passed, $failed failed (no mpirun: the MPI checks did not run)"
