@@ -27,9 +27,10 @@ per channel, with the mean and population standard deviation of the
 training images used (after --limit; std 1 for a constant channel), as
 cnn-cl's --normalize does. --augment LIST transforms the training images
 as cnn-cl's does (docs/TRAINING.md, Augmentation): flip and crop:P, joined
-by commas, before the normalisation, with the same distribution but
-torch's own draws (torchvision is not needed). Prints, per epoch, the
-training
+by commas, before the normalisation (torchvision is not needed). The
+training order and the augmentation's draws are cnn-cl's for the same
+--seed (data_order.py), so both see the same images in the same order;
+the initial weights are torch's draws. Prints, per epoch, the training
 seconds (without evaluation; also as CPU seconds of this process, which
 shared cores disturb less) and the test loss and accuracy in inference
 mode, then the wall time of the whole job (reading the data included).
@@ -48,6 +49,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+import data_order
 
 _spec = importlib.util.spec_from_file_location(
     "torch_eval", os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch-eval.py"))
@@ -197,19 +200,20 @@ def parse_augment(text):
     return steps
 
 
-def augment(images, steps):
-    """steps applied in order to float images (n, c, h, w), each image with
-    draws of its own: RandomHorizontalFlip() and RandomCrop(size, padding=P)
-    in torch ops."""
+def augment(images, steps, keys):
+    """steps applied in order to float images (n, c, h, w) with cnn-cl's
+    draws for their augmentation keys: RandomHorizontalFlip() and
+    RandomCrop(size, padding=P) in torch ops."""
     n, c, h, w = images.shape
-    for name, pad in steps:
+    for step, (name, pad) in enumerate(steps):
         if name == "flip":
-            mirror = torch.rand(n) < 0.5
+            mirror = torch.from_numpy(data_order.flip_draws(keys, step))
             images = torch.where(mirror[:, None, None, None], images.flip(3), images)
         else:
             padded = F.pad(images, (pad, pad, pad, pad))
-            rows = torch.randint(0, 2 * pad + 1, (n, 1)) + torch.arange(h)
-            cols = torch.randint(0, 2 * pad + 1, (n, 1)) + torch.arange(w)
+            dy, dx = (torch.from_numpy(a) for a in data_order.crop_draws(keys, step, pad))
+            rows = dy[:, None] + torch.arange(h)
+            cols = dx[:, None] + torch.arange(w)
             images = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
                             rows[:, None, :, None], cols[:, None, None, :]]
     return images
@@ -270,12 +274,16 @@ def main():
     sched = make_scheduler(args, opt, args.epochs * per_epoch, per_epoch)
     for epoch in range(1, args.epochs + 1):
         net.train()
-        order = torch.randperm(len(x))
         start, cpu = time.perf_counter(), time.process_time()
+        order = data_order.permutation(args.seed, epoch - 1, len(x))
+        keys = data_order.augment_keys(args.seed, epoch - 1, order) if steps else None
         for i in range(0, end, args.batch):
-            batch = order[i:i + args.batch]
+            batch = torch.from_numpy(order[i:i + args.batch])
+            images = pixels(x[batch])
+            if steps:
+                images = augment(images, steps, keys[i:i + args.batch])
             opt.zero_grad()
-            F.cross_entropy(net(normalized(augment(pixels(x[batch]), steps), stats)), y[batch],
+            F.cross_entropy(net(normalized(images, stats)), y[batch],
                             label_smoothing=args.label_smoothing).backward()
             if args.clip_norm:
                 nn.utils.clip_grad_norm_(net.parameters(), args.clip_norm)
