@@ -124,6 +124,23 @@ else
   fail "no space left: exit $rc: $out"
 fi
 
+# --save-best on a full disk (a 1 MB tmpfs; --save elsewhere): exit 1 naming
+# the best file, which is written before the latest checkpoint, so nothing
+# claims an epoch that was not kept; no temporary left on the full disk.
+mkdir -p "$tmp/tinybest"
+out=$(in_mount size=1m "$tmp/tinybest" bash -c '"$@"; rc=$?; ls "'"$tmp/tinybest"'"; exit $rc' _ \
+      "$bin" train "${big[@]}" --save "$tmp/sb.safetensors" \
+      --save-best "$tmp/tinybest/best.safetensors" 2>&1)
+rc=$?
+if [ "$rc" -eq 77 ]; then
+  skip "save-best no space left: no mount namespace"
+elif [ "$rc" -eq 1 ] && [ ! -e "$tmp/sb.safetensors" ] && ! grep -q "tmp-" <<<"$out" &&
+     grep -Eq "^cnn-cl: .*--save-best: $tmp/tinybest/best\.safetensors: cannot write: No space left on device$" <<<"$out"; then
+  ok
+else
+  fail "save-best no space left: exit $rc: $out"
+fi
+
 # An allocation beyond the device: exit 1 naming the bytes and the limits.
 expect "device memory"   1 '^cnn-cl: allocating [0-9]+ bytes: more than the [0-9]+ bytes the device allows in one buffer \([0-9]+ bytes in all\)' -- train "${small[@]}" --arch conv8k3-relu-flatten-fc65536-relu-fc65536-fc10 --save "$tmp/huge.safetensors"
 

@@ -2,10 +2,11 @@
 # test_validation.sh: --validation-split, --early-stopping and --save-best
 # as a user runs them — which samples are held out, the counts, the stop
 # epoch and the kept weights against a run of exactly that many epochs, a
-# resume in the middle of the patience, and the same on two devices.
-# Usage: test_validation.sh path/to/cnn-cl path/to/st_compare
+# resume in the middle of the patience, and the same on two devices and,
+# given mpirun, on two ranks with normalised inputs.
+# Usage: test_validation.sh path/to/cnn-cl path/to/st_compare [mpirun]
 set -uo pipefail
-bin=$1 compare=$2
+bin=$1 compare=$2 mpirun=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
@@ -93,6 +94,23 @@ POCL_DEVICES="pthread pthread" "$bin" "${run[@]}" "${two[@]}" --epochs 8 --save 
 read -r best2 stop2 < <(awk -F, 'NR > 1 { if (!seen || $4 + 0 < low) { low = $4 + 0; b = $1; seen = 1 }
   else if ($1 - b >= 3 && !s) s = $1 } END { print b, s }' "$tmp/f2.csv")
 POCL_DEVICES="pthread pthread" expect "two devices" 0 "after ${stop2:-8} epochs \(stopped early: the lowest val_loss was epoch ${best2:-0}'s\); .*; epoch ${best2:-0} kept in" -- "${run[@]}" "${two[@]}" --epochs 8 --early-stopping 3 --save "$tmp/e2.st" --save-best "$tmp/best2.st" -q
+
+# Two ranks with --normalize: the statistics, the stop, the best file and
+# the latest checkpoint are those of the two devices of one process.
+if [ -n "$mpirun" ]; then
+  stopped=(--epochs 8 --early-stopping 3 --normalize -q)
+  POCL_DEVICES="pthread pthread" "$bin" "${run[@]}" "${two[@]}" "${stopped[@]}" \
+    --save "$tmp/n2.st" --save-best "$tmp/nbest2.st" >/dev/null 2>&1
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 POCL_DEVICES=pthread \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    "$mpirun" -np 2 --oversubscribe "$bin" "${run[@]}" "${split[@]}" "${stopped[@]}" \
+    --save "$tmp/nm.st" --save-best "$tmp/nbestm.st" >"$tmp/nm.out" 2>&1
+  "$compare" "$tmp/n2.st" "$tmp/nm.st" "" 0 >"$tmp/cmp" &&
+    "$compare" "$tmp/nbest2.st" "$tmp/nbestm.st" "" 0 >>"$tmp/cmp" && cmp -s "$tmp/n2.st" "$tmp/nm.st" &&
+    ok || fail "two ranks, normalised: not the two devices' files: $(cat "$tmp/cmp" "$tmp/nm.out")"
+else
+  echo "no mpirun: the two-rank check did not run"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
