@@ -2,11 +2,13 @@
 # bench-vs-pytorch.sh: the 19,200-image job, cnn-cl beside PyTorch. Each
 # trains one epoch on the first 19,200 MNIST training images at the defaults
 # (the reference model, batch 32, Adam), then evaluates the 10,000 test
-# images. Each whole process is timed by the wall clock, start-up and data
+# images; --arch, --data, --limit and --batch change the job alike for
+# both. Each whole process is timed by the wall clock, start-up and data
 # reading included: `cnn-cl train` (which also writes its checkpoint, to a
 # temporary file) and tools/torch-train.py (PyTorch on 2 threads).
 #
-#   tools/bench-vs-pytorch.sh [--repeat N] [--build DIR]
+#   tools/bench-vs-pytorch.sh [--repeat N] [--build DIR] [--arch SPEC]
+#                             [--data DIR] [--limit N] [--batch N]
 #
 # --repeat N runs the two alternately N times and reports each run and the
 # medians; --build DIR holds cnn-cl (default build/). Start-up is the time
@@ -20,6 +22,9 @@ export LC_ALL=C # a decimal point in $EPOCHREALTIME and awk
 
 limit=19200
 repeat=1
+arch=() # --arch SPEC, or each tool's default: the reference model
+data=datasets/mnist
+batch=32
 build=build
 python=/usr/bin/python3
 
@@ -30,26 +35,28 @@ fail() { # MESSAGE: exit 2 with it
 
 while [ $# -gt 0 ]; do
   case $1 in
-    --repeat | --build)
+    --repeat | --build | --arch | --data | --limit | --batch)
       [ $# -ge 2 ] || fail "$1 needs a value"
-      if [ "$1" = --repeat ]; then repeat=$2; else build=$2; fi
+      case $1 in
+        --repeat) repeat=$2 ;; --build) build=$2 ;; --arch) arch=(--arch "$2") ;;
+        --data) data=$2 ;; --limit) limit=$2 ;; --batch) batch=$2 ;;
+      esac
       shift 2 ;;
-    --repeat=*) repeat=${1#*=}; shift ;;
-    --build=*) build=${1#*=}; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) fail "unknown option '$1'; usage: tools/bench-vs-pytorch.sh [--repeat N] [--build DIR]" ;;
+    *) fail "unknown option '$1'; usage: tools/bench-vs-pytorch.sh [--repeat N] [--build DIR] [--arch SPEC] [--data DIR] [--limit N] [--batch N]" ;;
   esac
 done
-[[ $repeat =~ ^[1-9][0-9]*$ ]] || fail "--repeat '$repeat' is not a positive integer"
+for n in repeat limit batch; do
+  [[ ${!n} =~ ^[1-9][0-9]*$ ]] || fail "--$n '${!n}' is not a positive integer"
+done
 bin=$(cd "$build" 2>/dev/null && pwd)/cnn-cl || fail "$build: no such build folder"
 [ -x "$bin" ] || fail "$build has no cnn-cl; build it first (ninja -C $build)"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-data=datasets/mnist
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   [ -e "$data/$f" ] || [ -e "$data/$f.gz" ] ||
-    fail "$data/$f is missing; fetch MNIST with tools/fetch-datasets.sh mnist"
+    fail "$data/$f is missing; fetch it with tools/fetch-datasets.sh"
 done
 torch_version=$("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null) ||
   fail "$python cannot import torch (Debian 12: apt-get install python3-torch)"
@@ -91,16 +98,18 @@ median() { # VALUES...
     printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-echo "the 19,200-image job: 1 epoch on the first $limit MNIST training images, then the"
-echo "10,000 test images; the reference model, batch 32, Adam; whole processes by the wall clock"
+echo "1 epoch on the first $limit training images of $data, then its test images;"
+echo "${arch[1]:-the reference model}, batch $batch, Adam; whole processes by the wall clock"
 echo "cnn-cl: $bin; PyTorch $torch_version on 2 threads"
 cnn_walls=() torch_walls=()
 for ((r = 1; r <= repeat; r++)); do
   timed "$tmp/cnn-cl.log" '^Epoch 1/' \
-    "$bin" train --data "$data" --epochs 1 --limit "$limit" --save "$tmp/model.safetensors"
+    "$bin" train --data "$data" "${arch[@]}" --batch "$batch" --epochs 1 --limit "$limit" \
+    --save "$tmp/model.safetensors"
   cnn_wall=$wall cnn_startup=$startup
   timed "$tmp/torch.log" '^arch ' \
-    "$python" tools/torch-train.py --data "$data" --epochs 1 --limit "$limit"
+    "$python" tools/torch-train.py --data "$data" "${arch[@]}" --batch "$batch" --epochs 1 \
+    --limit "$limit"
   torch_wall=$wall torch_startup=$startup
   cnn_walls+=("$cnn_wall") torch_walls+=("$torch_wall")
   [ "$r" -gt 1 ] || sed -n 's/^device [0-9]*: /cnn-cl device: /p' "$tmp/cnn-cl.log"
