@@ -13,12 +13,13 @@
 #include "parallel/comm.h"
 #include "nn/network.h"
 #include "parallel/replicas.h"
+#include "runtime/peak.h"
 #include "util/rng.h"
 
 static const char usage[] =
     "usage: cnn-cl bench [--device N[,N...]] [--batch N] [--steps N] [--arch SPEC]\n"
     "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
-    "                    [--json] [--retune] [--variants LIST]\n"
+    "                    [--json] [--retune] [--variants LIST] [--peak]\n"
     "\n"
     "Times training steps (forward, backward, Adam) of the network on random\n"
     "data: the whole step by the wall clock, waiting once per step, then each\n"
@@ -33,6 +34,11 @@ static const char usage[] =
     "The profiled steps are timed by the wall clock too: the busy share is\n"
     "their kernel time over their wall time. Kernel times count cnn-cl's own\n"
     "kernels, not CLBlast's. --json prints the figures as one JSON object.\n"
+    "\n"
+    "The roof: the device's FP32 multiply-add rate and memory bandwidth, measured\n"
+    "first (about a second) with vectorised kernels of their own; each\n"
+    "convolution's and GEMM's rate is given as its share of that rate. --peak\n"
+    "measures and prints the roof alone.\n"
     "\n"
     "With a --device list, or under mpirun, it times data-parallel steps instead\n"
     "(--batch is the whole batch): the step, the part spent until the devices'\n"
@@ -84,7 +90,14 @@ typedef struct {
     double kernel_ms;        /* summed kernel device time per profiled step */
     clrt_kernel_time *kernels; /* summed over all profiled steps */
     int nkernels;
+    peak_figures peak;       /* the device's roof */
 } bench_result;
+
+static void print_peak_text(const peak_figures *p)
+{
+    printf("roof (measured): %.1f GFLOPS (FP32 multiply-add), %.1f GB/s (read + write)\n",
+           p->gflops, p->gbps);
+}
 
 static void print_text(const clrt *rt, int device, const char *variants,
                        const bench_result *b)
@@ -96,6 +109,7 @@ static void print_text(const clrt *rt, int device, const char *variants,
     printf("training step: %.2f ms (%.0f images/s, %.1f GFLOPS, %.1f s per "
            "60000-image epoch)\n", b->step_ms, b->batch / b->step_ms * 1e3,
            b->flop / b->step_ms * 1e-6, 60000.0 / b->batch * b->step_ms * 1e-3);
+    print_peak_text(&b->peak);
     printf("kernels (device time from profiling events, %d profiled steps of %.2f ms):\n",
            b->steps, b->profiled_step_ms);
     for (int i = 0; i < b->nkernels; i++) {
@@ -103,7 +117,8 @@ static void print_text(const clrt *rt, int device, const char *variants,
         printf("  %-32s %5.1f calls/step %9.3f ms/call %9.3f ms/step", k->name,
                (double)k->calls / b->steps, k->ms / k->calls, k->ms / b->steps);
         if (k->flop > 0)
-            printf(" %7.1f GFLOPS", k->flop / k->ms * 1e-6);
+            printf(" %7.1f GFLOPS %5.1f%% of the roof", k->flop / k->ms * 1e-6,
+                   100 * k->flop / k->ms * 1e-6 / b->peak.gflops);
         putchar('\n');
     }
     printf("  %-32s %9.3f ms/step (cnn-cl's kernels; CLBlast's own GEMM kernels are "
@@ -118,14 +133,15 @@ static cnn_status print_json(const clrt *rt, const char *variants, const bench_r
 {
     json_t *kernels = json_array();
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:[i,i,i], s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:o}",
+        "{s:s, s:s, s:s, s:[i,i,i], s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, "
+        "s:f, s:o}",
         "device", rt->dev.name, "platform", rt->dev.platform_name, "arch", b->spec,
         "input", b->input.c, b->input.h, b->input.w, "classes", b->classes,
         "batch", b->batch, "steps", b->steps, "variants", variants,
         "step_ms", b->step_ms, "images_per_second", b->batch / b->step_ms * 1e3,
         "gflops", b->flop / b->step_ms * 1e-6, "profiled_step_ms", b->profiled_step_ms,
         "kernel_ms_per_step", b->kernel_ms, "busy_share", b->kernel_ms / b->profiled_step_ms,
-        "kernels", kernels);
+        "peak_gflops", b->peak.gflops, "peak_gbps", b->peak.gbps, "kernels", kernels);
     int failed = !kernels || !o;
     for (int i = 0; !failed && i < b->nkernels; i++) {
         const clrt_kernel_time *k = &b->kernels[i];
@@ -133,9 +149,12 @@ static cnn_status print_json(const clrt *rt, const char *variants, const bench_r
                               (double)k->calls / b->steps, "ms_per_step", k->ms / b->steps);
         /* The array owns e from here, even when appending fails. gflops only
          * for the kernels whose launches say what they compute. */
+        double gflops = k->flop / k->ms * 1e-6;
         failed = json_array_append_new(kernels, e) ||
                  (k->flop > 0 &&
-                  json_object_set_new(e, "gflops", json_real(k->flop / k->ms * 1e-6)));
+                  (json_object_set_new(e, "gflops", json_real(gflops)) ||
+                   json_object_set_new(e, "share_of_peak",
+                                       json_real(gflops / b->peak.gflops))));
     }
     if (!failed)
         failed = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) ||
@@ -167,8 +186,26 @@ static cnn_status random_batch(int batch, size_t pixels, int classes, float **x,
     return CNN_OK;
 }
 
+/* --peak: the roof alone. */
+static cnn_status print_peak(const clrt *rt, int device, const peak_figures *p, int json,
+                             cnn_error *err)
+{
+    if (!json) {
+        printf("device %d: %s (%s)\n", device, rt->dev.name, rt->dev.platform_name);
+        print_peak_text(p);
+        return CNN_OK;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:f, s:f}", "device", rt->dev.name, "platform",
+                          rt->dev.platform_name, "peak_gflops", p->gflops, "peak_gbps",
+                          p->gbps);
+    int failed = !o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) ||
+                 putchar('\n') == EOF || fflush(stdout);
+    json_decref(o);
+    return failed ? cnn_fail(err, CNN_ERR_RUNTIME, "cannot write the JSON report") : CNN_OK;
+}
+
 static int run(int device, int batch, int steps, const char *spec, tuner *tune,
-               arch_shape input, int classes, int json)
+               arch_shape input, int classes, int json, int peak_only)
 {
     cnn_error err = {0};
     arch a;
@@ -178,12 +215,20 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
     clrt rt;
     if (clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
+    peak_figures peak;
+    cnn_status st = peak_measure(&rt, &peak, &err);
+    if (st || peak_only) {
+        if (!st)
+            st = print_peak(&rt, device, &peak, json, &err);
+        clrt_close(&rt);
+        return st ? cli_report(&err) : 0;
+    }
     network net;
     bench_result b = {.spec = spec, .input = input, .classes = classes, .batch = batch,
-                      .steps = steps, .flop = train_flop(&a) * batch};
+                      .steps = steps, .flop = train_flop(&a) * batch, .peak = peak};
     float *x;
     int32_t *labels;
-    cnn_status st = random_batch(batch, pixels, classes, &x, &labels, &err);
+    st = random_batch(batch, pixels, classes, &x, &labels, &err);
     if (st)
         goto fail_alloc;
 
@@ -304,7 +349,7 @@ int cli_bench(int argc, char **argv)
     long batch = 32, steps = 50, classes = 10;
     arch_shape input = {1, 28, 28};
     const char *spec = ARCH_DEFAULT;
-    int json = 0;
+    int json = 0, peak_only = 0;
     cli_args a;
     cli_args_init(&a, "bench", argc, argv);
     while (cli_args_next(&a)) {
@@ -336,6 +381,8 @@ int cli_bench(int argc, char **argv)
                 st = tuner_force(&tune, text, &err);
         } else if (cli_args_is(&a, "--json")) {
             json = 1;
+        } else if (cli_args_is(&a, "--peak")) {
+            peak_only = 1;
         } else {
             st = cli_args_unknown(&a, &err);
         }
@@ -347,7 +394,12 @@ int cli_bench(int argc, char **argv)
     int launched = cli_mpi_launched();
     if (ndev == 1 && !launched)
         return run(device, (int)batch, (int)steps, spec, &tune, input, (int)classes,
-                   json);
+                   json, peak_only);
+    if (peak_only) {
+        cnn_fail(&err, CNN_ERR_INPUT, "--peak measures one device; give one --device, "
+                 "without mpirun");
+        return cli_report(&err);
+    }
     if (json) {
         cnn_fail(&err, CNN_ERR_INPUT, "--json: data-parallel figures are printed as "
                  "text; leave --json out, or bench one device");
