@@ -36,7 +36,7 @@ static const char usage[] =
     "kernels, not CLBlast's. --json prints the figures as one JSON object.\n"
     "\n"
     "The roof: the device's FP32 multiply-add rate and memory bandwidth, measured\n"
-    "first (about a second) with vectorised kernels of their own; each\n"
+    "after the steps (about a second) with vectorised kernels of their own; each\n"
     "convolution's and GEMM's rate is given as its share of that rate. --peak\n"
     "measures and prints the roof alone.\n"
     "\n"
@@ -215,17 +215,17 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
     clrt rt;
     if (clrt_open(&rt, device, cli_kernels(), &err))
         return cli_report(&err);
-    peak_figures peak;
-    cnn_status st = peak_measure(&rt, &peak, &err);
-    if (st || peak_only) {
-        if (!st)
+    cnn_status st;
+    if (peak_only) {
+        peak_figures peak;
+        if (!(st = peak_measure(&rt, &peak, &err)))
             st = print_peak(&rt, device, &peak, json, &err);
         clrt_close(&rt);
         return st ? cli_report(&err) : 0;
     }
     network net;
     bench_result b = {.spec = spec, .input = input, .classes = classes, .batch = batch,
-                      .steps = steps, .flop = train_flop(&a) * batch, .peak = peak};
+                      .steps = steps, .flop = train_flop(&a) * batch};
     float *x;
     int32_t *labels;
     st = random_batch(batch, pixels, classes, &x, &labels, &err);
@@ -241,7 +241,8 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
         (st = time_steps(&net, batch, steps, &b.step_ms, &err)) ||
         (st = clrt_profile_start(&rt, &err)) ||
         (st = time_steps(&net, batch, steps, &b.profiled_step_ms, &err)) ||
-        (st = clrt_profile_collect(&rt, &b.kernels, &b.nkernels, &err)))
+        (st = clrt_profile_collect(&rt, &b.kernels, &b.nkernels, &err)) ||
+        (st = peak_measure(&rt, &b.peak, &err)))
         goto done;
     for (int i = 0; i < b.nkernels; i++)
         b.kernel_ms += b.kernels[i].ms / steps;
