@@ -215,7 +215,15 @@ expect "arch block empty" 2 "block res1 'res\[\]' is empty" -- train --data "$tm
 expect "arch block size" 2 "block res1 'res\[conv2k3\]' turns its 6x6 input into 4x4, but its shortcut" -- train --data "$tmp/good" --arch 'res[conv2k3]-flatten-fc10'
 expect "arch block flat" 2 "block res1 'res\[gap\]': 'gap' makes its chain flat" -- train --data "$tmp/good" --arch 'res[gap]-fc10'
 expect "train help blocks" 0 'Arch tokens: .*res\[<TOKENS>\]' -- train --help
-expect "arch stride 0"   2 "'conv2k3s0' is not conv<F>k<K>\[s<S>\]\[same\]" -- train --data "$tmp/good" --arch conv2k3s0-flatten-fc10
+expect "arch stride 0"   2 "'conv2k3s0' is not conv<F>k<K>\[s<S>\]\[same\|p<P>\]" -- train --data "$tmp/good" --arch conv2k3s0-flatten-fc10
+# PyTorch's padding=P: the layer's row, its checkpoint evaluated; the bad forms.
+pmodel=$tmp/p.safetensors
+expect "train pad"       0 'conv1 \(Conv2D, relu\) +\(None, 3, 3, 2\) +20$' -- train --data "$tmp/good" --arch conv2k3s2p1-relu-conv3k5p2-flatten-fc10 --epochs 1 --batch 4 --save "$pmodel"
+expect "eval pad"        0 'test accuracy: [0-9.]+$'            -- eval --model "$pmodel" --data "$tmp/good"
+expect "arch pad empty"  2 "'conv2k3p' is not conv<F>k<K>" -- train --data "$tmp/good" --arch conv2k3p-flatten-fc10
+expect "arch pad same"   2 "'conv2k3samep1' is not conv<F>k<K>" -- train --data "$tmp/good" --arch conv2k3samep1-flatten-fc10
+expect "arch pad bound"  2 "'conv2k3p9': padding 9 for a 3x3 kernel; cnn-cl pads 0 to 2" -- train --data "$tmp/good" --arch conv2k3p9-flatten-fc10
+expect "arch pad small"  2 "'conv2k9p1': a 9x9 kernel is larger than its 6x6 input padded by 1 on every side \(8x8\)" -- train --data "$tmp/good" --arch conv2k9p1-flatten-fc10
 expect "arch pool large" 2 "'pool7s1': cannot pool a 6x6 input" -- train --data "$tmp/good" --arch pool7s1-flatten-fc10
 expect "arch drop rate"  2 "'drop1': the dropout rate must be in \[0, 1\)" -- train --data "$tmp/good" --arch drop1-flatten-fc10
 expect "arch after gap"  2 "'conv2k1' cannot follow a flat layer" -- train --data "$tmp/good" --arch gap-conv2k1-fc10

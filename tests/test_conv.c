@@ -1,7 +1,8 @@
 /* test_conv.c: the convolution layer against its double reference on
  * awkward shapes (strided and padded too) and the reference model's shapes,
- * every variant built as its row says, determinism, Keras' output sizes
- * and padding, and finite-difference checks of the reference itself. */
+ * every variant built as its row says, determinism, Keras' and PyTorch's
+ * output sizes and padding, the row's tokens, and finite-difference checks
+ * of the reference itself. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,10 @@
 #include "ref/conv.h"
 #include "testutil.h"
 
-/* same selects Keras' 'same' padding, else 'valid'. */
+/* same selects Keras' 'same' padding, else pad zeros on every side (0:
+ * 'valid'). */
 typedef struct {
-    int n, c, h, w, oc, k, relu, stride, same;
+    int n, c, h, w, oc, k, relu, stride, same, pad;
 } shape;
 
 /* The output size and padding of s, from conv_axis. */
@@ -26,8 +28,8 @@ typedef struct {
 static geometry geometry_of(shape s)
 {
     geometry g = {.stride = s.stride};
-    ck_assert(conv_axis(s.h, s.k, g.stride, s.same, &g.oh, &g.pad_top));
-    ck_assert(conv_axis(s.w, s.k, g.stride, s.same, &g.ow, &g.pad_left));
+    ck_assert(conv_axis(s.h, s.k, g.stride, s.same, s.pad, &g.oh, &g.pad_top));
+    ck_assert(conv_axis(s.w, s.k, g.stride, s.same, s.pad, &g.ow, &g.pad_left));
     return g;
 }
 
@@ -158,10 +160,10 @@ static void check(shape s, int max_batch, int with_dx, int views)
 }
 
 static const shape awkward[] = {
-    {1, 1, 5, 7, 1, 1, 0, 1, 0},    {3, 3, 9, 8, 5, 3, 1, 1, 0},
-    {33, 7, 11, 13, 13, 5, 0, 1, 0}, {3, 13, 7, 9, 7, 3, 1, 1, 0},
-    {2, 5, 6, 9, 32, 1, 1, 1, 0},   {1, 64, 9, 7, 3, 3, 0, 1, 0},
-    {3, 32, 10, 12, 64, 5, 1, 1, 0}, {1, 3, 5, 5, 17, 5, 1, 1, 0},
+    {1, 1, 5, 7, 1, 1, 0, 1, 0, 0},    {3, 3, 9, 8, 5, 3, 1, 1, 0, 0},
+    {33, 7, 11, 13, 13, 5, 0, 1, 0, 0}, {3, 13, 7, 9, 7, 3, 1, 1, 0, 0},
+    {2, 5, 6, 9, 32, 1, 1, 1, 0, 0},   {1, 64, 9, 7, 3, 3, 0, 1, 0, 0},
+    {3, 32, 10, 12, 64, 5, 1, 1, 0, 0}, {1, 3, 5, 5, 17, 5, 1, 1, 0, 0},
 };
 
 START_TEST(matches_reference_on_awkward_shapes)
@@ -170,19 +172,28 @@ START_TEST(matches_reference_on_awkward_shapes)
 }
 END_TEST
 
-/* {n, c, h, w, oc, k, relu, stride, same}. */
+/* {n, c, h, w, oc, k, relu, stride, same, pad}. */
 static const shape strided[] = {
-    {3, 3, 7, 9, 5, 3, 1, 2, 1},    /* 4x5, one row/column of padding each side */
-    {2, 4, 8, 10, 6, 3, 0, 2, 1},   /* 4x5, padding only after */
-    {3, 5, 6, 7, 7, 2, 1, 1, 1},    /* K=2 'same': padding only after */
-    {5, 3, 11, 12, 9, 5, 0, 2, 0},  /* 4x4, the last column unused */
-    {3, 6, 9, 8, 17, 1, 1, 2, 0},   /* K=1: every other pixel */
-    {2, 3, 7, 6, 5, 4, 0, 1, 1},    /* K=4 'same': 1 before, 2 after */
-    {3, 2, 9, 9, 4, 4, 1, 2, 1},    /* K=4 s2 'same': 1 before, 2 after */
-    {3, 4, 10, 10, 5, 3, 0, 3, 0},  /* s3 valid: 3x3, the last row unused */
-    {2, 4, 10, 10, 5, 3, 1, 3, 1},  /* s3 'same': 4x4 */
-    {2, 3, 3, 4, 4, 5, 0, 1, 1},    /* 'same' with a kernel larger than x */
-    {3, 20, 9, 9, 33, 3, 1, 2, 1},  /* several channel blocks */
+    {3, 3, 7, 9, 5, 3, 1, 2, 1, 0},    /* 4x5, one row/column of padding each side */
+    {2, 4, 8, 10, 6, 3, 0, 2, 1, 0},   /* 4x5, padding only after */
+    {3, 5, 6, 7, 7, 2, 1, 1, 1, 0},    /* K=2 'same': padding only after */
+    {5, 3, 11, 12, 9, 5, 0, 2, 0, 0},  /* 4x4, the last column unused */
+    {3, 6, 9, 8, 17, 1, 1, 2, 0, 0},   /* K=1: every other pixel */
+    {2, 3, 7, 6, 5, 4, 0, 1, 1, 0},    /* K=4 'same': 1 before, 2 after */
+    {3, 2, 9, 9, 4, 4, 1, 2, 1, 0},    /* K=4 s2 'same': 1 before, 2 after */
+    {3, 4, 10, 10, 5, 3, 0, 3, 0, 0},  /* s3 valid: 3x3, the last row unused */
+    {2, 4, 10, 10, 5, 3, 1, 3, 1, 0},  /* s3 'same': 4x4 */
+    {2, 3, 3, 4, 4, 5, 0, 1, 1, 0},    /* 'same' with a kernel larger than x */
+    {3, 20, 9, 9, 33, 3, 1, 2, 1, 0},  /* several channel blocks */
+    /* PyTorch's padding=P: P rows and columns before, at most P used after. */
+    {3, 3, 7, 9, 5, 3, 1, 2, 0, 1},    /* s2 p1: 4x5, one used after */
+    {2, 4, 8, 10, 6, 3, 0, 2, 0, 1},   /* s2 p1: 4x5, none used after */
+    {3, 5, 9, 7, 7, 5, 1, 1, 0, 2},    /* K=5 p2: 9x7 */
+    {2, 3, 11, 10, 6, 5, 0, 2, 0, 2},  /* K=5 s2 p2: 6x5 */
+    {2, 4, 10, 11, 5, 3, 1, 3, 0, 2},  /* s3 p2: 4x5, windows with 2 zero rows */
+    {2, 3, 8, 9, 4, 5, 0, 3, 0, 1},    /* K=5 s3 p1: 2x3 */
+    {3, 2, 3, 4, 4, 5, 1, 1, 0, 2},    /* p2, a kernel larger than x: 3x4 */
+    {3, 20, 9, 8, 33, 3, 1, 2, 0, 1},  /* s2 p1, several channel blocks */
 };
 
 START_TEST(matches_reference_strided_and_padded)
@@ -195,36 +206,37 @@ END_TEST
  * parameters as views. */
 START_TEST(strided_smaller_batch_than_created)
 {
-    check((shape){5, 7, 13, 11, 19, 3, 1, 2, 1}, 9, 1, 1);
+    check((shape){5, 7, 13, 11, 19, 3, 1, 2, 1, 0}, 9, 1, 1);
 }
 END_TEST
 
 /* A layer serves any batch up to the one it was created for. */
 START_TEST(smaller_batch_than_created)
 {
-    check((shape){33, 5, 8, 11, 7, 3, 1, 1, 0}, 40, 1, 0);
+    check((shape){33, 5, 8, 11, 7, 3, 1, 1, 0, 0}, 40, 1, 0);
 }
 END_TEST
 
 /* conv1 needs no input gradient; its parameters are views of one buffer. */
 START_TEST(model_conv1)
 {
-    check((shape){32, 1, 28, 28, 32, 3, 1, 1, 0}, 32, 0, 1);
+    check((shape){32, 1, 28, 28, 32, 3, 1, 1, 0, 0}, 32, 0, 1);
 }
 END_TEST
 
 START_TEST(model_conv2)
 {
-    check((shape){32, 32, 13, 13, 64, 3, 1, 1, 0}, 32, 1, 1);
+    check((shape){32, 32, 13, 13, 64, 3, 1, 1, 0, 0}, 32, 1, 1);
 }
 END_TEST
 
 /* Every variant the tuner may pick, whether or not it wins here: each of
  * a site's candidates (with the other sites at their defaults) on a
  * 'valid' shape, a strided 'same' one, one with more images than chunks
- * and channels past a block, batch 1 at stride 2, and stride 3 with an
- * unused last row and column, in a layer made for a larger batch where it
- * says so. Variants that share an arithmetic key must give the same bits
+ * and channels past a block, batch 1 at stride 2, stride 3 with an
+ * unused last row and column, and PyTorch's padding (p1 at stride 2 in a
+ * layer made for a larger batch, K=5 p2 at strides 1 and 3), in a layer
+ * made for a larger batch where it says so. Variants that share an arithmetic key must give the same bits
  * as the first of them. */
 typedef struct {
     shape s;
@@ -232,20 +244,25 @@ typedef struct {
 } sized;
 
 static const sized variant_shapes[] = {
-    {{3, 5, 9, 11, 7, 3, 1, 1, 0}, 3},
-    {{3, 20, 9, 9, 33, 3, 1, 2, 1}, 3},
-    {{19, 3, 7, 6, 17, 4, 0, 1, 1}, 19},
-    {{1, 3, 9, 8, 5, 3, 1, 2, 1}, 4},
-    {{5, 4, 10, 10, 5, 3, 0, 3, 0}, 5},
+    {{3, 5, 9, 11, 7, 3, 1, 1, 0, 0}, 3},
+    {{3, 20, 9, 9, 33, 3, 1, 2, 1, 0}, 3},
+    {{19, 3, 7, 6, 17, 4, 0, 1, 1, 0}, 19},
+    {{1, 3, 9, 8, 5, 3, 1, 2, 1, 0}, 4},
+    {{5, 4, 10, 10, 5, 3, 0, 3, 0, 0}, 5},
+    {{3, 3, 9, 8, 5, 3, 1, 2, 0, 1}, 4},
+    {{2, 4, 7, 9, 6, 5, 0, 1, 0, 2}, 2},
+    {{2, 3, 11, 10, 5, 5, 1, 3, 0, 2}, 2},
 };
 
 /* The GEMM variants also on: partial tiles on every edge of every pass at
  * tiles of 32 and 64 (67 channels in, 70 out, 330 pixels in and out, 603
  * taps, two chunks of 256 pixels); a first layer of one channel, its
- * 2028 pixels two chunks of 1024. */
+ * 2028 pixels two chunks of 1024; and K=5 s2 p2 on the first shape's
+ * channels. */
 static const sized gemm_shapes[] = {
-    {{3, 67, 11, 10, 70, 3, 1, 1, 1}, 3},
-    {{3, 1, 28, 28, 32, 3, 1, 1, 0}, 5},
+    {{3, 67, 11, 10, 70, 3, 1, 1, 1, 0}, 3},
+    {{3, 1, 28, 28, 32, 3, 1, 1, 0, 0}, 5},
+    {{3, 67, 11, 10, 70, 5, 1, 2, 0, 2}, 3},
 };
 
 /* Each site's table and its count. */
@@ -305,8 +322,8 @@ END_TEST
  * site have the same tiles, so no two labels name one kernel. */
 START_TEST(every_variant_is_built_as_its_row_says)
 {
-    static const shape shapes[2] = {{2, 5, 9, 11, 7, 3, 1, 1, 0},
-                                    {2, 3, 9, 8, 5, 3, 1, 2, 1}};
+    static const shape shapes[2] = {{2, 5, 9, 11, 7, 3, 1, 1, 0, 0},
+                                    {2, 3, 9, 8, 5, 3, 1, 2, 1, 0}};
     cnn_error err = {0};
     for (int site = 0; site < 3; site++)
         for (int j = 0; j < variant_count(site); j++) {
@@ -334,7 +351,7 @@ END_TEST
 START_TEST(deterministic)
 {
     cnn_error err = {0};
-    shape s = {9, 13, 12, 11, 21, 3, 1, 1, 0};
+    shape s = {9, 13, 12, 11, 21, 3, 1, 1, 0, 0};
     size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.oc * s.c * 9;
     size_t ny = (size_t)s.n * s.oc * 10 * 9;
     float *x = test_random_new(nx, 6, -1, 1), *w = test_random_new(nw, 7, -0.1f, 0.1f);
@@ -429,28 +446,34 @@ START_TEST(rejects_bad_shapes)
 END_TEST
 
 /* Keras' sizes: 'valid' floor((in-k)/s)+1; 'same' ceil(in/s) with the odd
- * padding row after. */
-START_TEST(output_sizes_and_padding_follow_keras)
+ * padding row after; and PyTorch's padding=P, floor((in+2P-k)/s)+1 with P
+ * before (the sizes torch.nn.Conv2d gives). */
+START_TEST(output_sizes_and_padding_follow_keras_and_pytorch)
 {
-    /* {in, k, stride, same, out, pad} */
-    static const int cases[][6] = {
-        {28, 3, 1, 0, 26, 0}, {28, 3, 1, 1, 28, 1}, {28, 3, 2, 1, 14, 0},
-        {7, 3, 2, 1, 4, 1},   {8, 3, 2, 1, 4, 0},   {11, 5, 2, 0, 4, 0},
-        {12, 5, 2, 0, 4, 0},  {9, 1, 2, 0, 5, 0},   {7, 4, 1, 1, 7, 1},
-        {6, 2, 1, 1, 6, 0},   {10, 3, 3, 0, 3, 0},  {10, 3, 3, 1, 4, 1},
-        {3, 5, 1, 1, 3, 2},   {3, 5, 2, 1, 2, 2},   {5, 5, 1, 0, 1, 0},
-        {1, 3, 4, 1, 1, 1},
+    /* {in, k, stride, same, P, out, padding before} */
+    static const int cases[][7] = {
+        {28, 3, 1, 0, 0, 26, 0}, {28, 3, 1, 1, 0, 28, 1}, {28, 3, 2, 1, 0, 14, 0},
+        {7, 3, 2, 1, 0, 4, 1},   {8, 3, 2, 1, 0, 4, 0},   {11, 5, 2, 0, 0, 4, 0},
+        {12, 5, 2, 0, 0, 4, 0},  {9, 1, 2, 0, 0, 5, 0},   {7, 4, 1, 1, 0, 7, 1},
+        {6, 2, 1, 1, 0, 6, 0},   {10, 3, 3, 0, 0, 3, 0},  {10, 3, 3, 1, 0, 4, 1},
+        {3, 5, 1, 1, 0, 3, 2},   {3, 5, 2, 1, 0, 2, 2},   {5, 5, 1, 0, 0, 1, 0},
+        {1, 3, 4, 1, 0, 1, 1},
+        {28, 3, 1, 0, 1, 28, 1}, {28, 3, 2, 0, 1, 14, 1}, {8, 3, 2, 0, 1, 4, 1},
+        {7, 3, 2, 0, 1, 4, 1},   {9, 5, 2, 0, 2, 5, 2},   {10, 3, 3, 0, 1, 4, 1},
+        {10, 3, 3, 0, 2, 4, 2},  {1, 3, 1, 0, 1, 1, 1},   {1, 5, 2, 0, 2, 1, 2},
+        {3, 5, 1, 0, 1, 1, 1},   {2, 4, 1, 0, 3, 5, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int *c = cases[i];
         int out = -1, pad = -1;
-        ck_assert(conv_axis(c[0], c[1], c[2], c[3], &out, &pad));
-        ck_assert_msg(out == c[4] && pad == c[5],
-                      "in %d k %d s %d same %d: out %d pad %d, want %d %d",
-                      c[0], c[1], c[2], c[3], out, pad, c[4], c[5]);
+        ck_assert(conv_axis(c[0], c[1], c[2], c[3], c[4], &out, &pad));
+        ck_assert_msg(out == c[5] && pad == c[6],
+                      "in %d k %d s %d same %d P %d: out %d pad %d, want %d %d",
+                      c[0], c[1], c[2], c[3], c[4], out, pad, c[5], c[6]);
     }
     int out = -1, pad = -1;
-    ck_assert(!conv_axis(3, 5, 1, 0, &out, &pad));
+    ck_assert(!conv_axis(3, 5, 1, 0, 0, &out, &pad));
+    ck_assert(!conv_axis(2, 5, 2, 0, 1, &out, &pad));
     ck_assert_int_eq(out, -1);
 }
 END_TEST
@@ -472,31 +495,44 @@ static cnn_status through_row(const char *token, int h, int w, arch_layer *l,
 
 START_TEST(row_parses_tokens_and_shapes)
 {
-    /* {token, in h, in w, filters, k, stride, same, out h, out w, pads} */
+    /* {token, in h, in w, filters, k, stride, same, P, out h, out w, pads} */
     static const struct {
         const char *token;
-        int h, w, units, k, stride, same, oh, ow, pad_top, pad_left;
+        int h, w, units, k, stride, same, pad, oh, ow, pad_top, pad_left;
     } ok[] = {
-        {"conv32k3", 28, 28, 32, 3, 1, 0, 26, 26, 0, 0},
-        {"conv32k3same", 28, 28, 32, 3, 1, 1, 28, 28, 1, 1},
-        {"conv64k3s2same", 7, 9, 64, 3, 2, 1, 4, 5, 1, 1},
-        {"conv64k3s2same", 8, 10, 64, 3, 2, 1, 4, 5, 0, 0},
-        {"conv16k5s2", 11, 12, 16, 5, 2, 0, 4, 4, 0, 0},
-        {"conv8k2same", 6, 7, 8, 2, 1, 1, 6, 7, 0, 0},
-        {"conv4k4same", 7, 6, 4, 4, 1, 1, 7, 6, 1, 1},
-        {"conv5k3s3", 10, 10, 5, 3, 3, 0, 3, 3, 0, 0},
-        {"conv5k1s2", 9, 8, 5, 1, 2, 0, 5, 4, 0, 0},
+        {"conv32k3", 28, 28, 32, 3, 1, 0, 0, 26, 26, 0, 0},
+        {"conv32k3same", 28, 28, 32, 3, 1, 1, 0, 28, 28, 1, 1},
+        {"conv64k3s2same", 7, 9, 64, 3, 2, 1, 0, 4, 5, 1, 1},
+        {"conv64k3s2same", 8, 10, 64, 3, 2, 1, 0, 4, 5, 0, 0},
+        {"conv16k5s2", 11, 12, 16, 5, 2, 0, 0, 4, 4, 0, 0},
+        {"conv8k2same", 6, 7, 8, 2, 1, 1, 0, 6, 7, 0, 0},
+        {"conv4k4same", 7, 6, 4, 4, 1, 1, 0, 7, 6, 1, 1},
+        {"conv5k3s3", 10, 10, 5, 3, 3, 0, 0, 3, 3, 0, 0},
+        {"conv5k1s2", 9, 8, 5, 1, 2, 0, 0, 5, 4, 0, 0},
         /* Keras allows 'same' with a kernel larger than the input. */
-        {"conv2k5same", 3, 4, 2, 5, 1, 1, 3, 4, 2, 2},
+        {"conv2k5same", 3, 4, 2, 5, 1, 1, 0, 3, 4, 2, 2},
+        /* PyTorch's padding=P: P before, whatever the stride leaves unused
+         * after ('same' at s2 on 8 pads 0 before, 1 after). */
+        {"conv8k3s2p1", 8, 7, 8, 3, 2, 0, 1, 4, 4, 1, 1},
+        {"conv8k3p1", 28, 28, 8, 3, 1, 0, 1, 28, 28, 1, 1},
+        {"conv6k5s2p2", 7, 6, 6, 5, 2, 0, 2, 4, 3, 2, 2},
+        {"conv4k3s3p1", 10, 11, 4, 3, 3, 0, 1, 4, 4, 1, 1},
+        {"conv4k3s3p2", 10, 11, 4, 3, 3, 0, 2, 4, 5, 2, 2},
+        {"conv2k5s2p4", 3, 3, 2, 5, 2, 0, 4, 4, 4, 4, 4},
+        /* A kernel larger than the input fits once padded. */
+        {"conv4k5p2", 1, 2, 4, 5, 1, 0, 2, 1, 2, 2, 2},
+        /* p0: the plain token's layer. */
+        {"conv5k3s3p0", 10, 10, 5, 3, 3, 0, 0, 3, 3, 0, 0},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         cnn_error err = {0};
         arch_layer l;
         TEST_OK(through_row(ok[i].token, ok[i].h, ok[i].w, &l, &err), err);
         ck_assert_msg(l.units == ok[i].units && l.k == ok[i].k &&
-                          l.stride == ok[i].stride && l.same == ok[i].same,
-                      "%s parsed as %d %d %d %d", ok[i].token, l.units, l.k,
-                      l.stride, l.same);
+                          l.stride == ok[i].stride && l.same == ok[i].same &&
+                          l.pad == ok[i].pad,
+                      "%s parsed as %d %d %d %d %d", ok[i].token, l.units, l.k,
+                      l.stride, l.same, l.pad);
         ck_assert_msg(l.out.c == ok[i].units && l.out.h == ok[i].oh &&
                           l.out.w == ok[i].ow && l.pad_top == ok[i].pad_top &&
                           l.pad_left == ok[i].pad_left,
@@ -509,13 +545,16 @@ START_TEST(row_parses_tokens_and_shapes)
         "conv32",    "conv32k0",     "conv32k3s0", "conv32k3sam",
         "conv32k3same2", "conv32k", "convk3",      "conv32k3s",
         "conv32k3s2s2", "conv32k3samesame", "conv32k3sames2", "conv32k3x",
+        "conv8k3p",  "conv8k3samep1", "conv8k3p1same", "conv8k3p1s2",
+        "conv8k3p00", "conv8k3p01",  "conv8k3pp1", "conv8k3p1p1", "conv8k3p1x",
+        "conv8k3p2000000",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cnn_error err = {0};
         arch_layer l;
         ck_assert_int_eq(through_row(bad[i], 28, 28, &l, &err), CNN_ERR_INPUT);
         char want[128];
-        snprintf(want, sizeof want, "'%s' is not conv<F>k<K>[s<S>][same]",
+        snprintf(want, sizeof want, "'%s' is not conv<F>k<K>[s<S>][same|p<P>]",
                  bad[i]);
         ck_assert_msg(strstr(err.msg, want), "%s: %s", bad[i], err.msg);
     }
@@ -527,6 +566,29 @@ START_TEST(row_parses_tokens_and_shapes)
                                   "3x3 input"), "%s", err.msg);
     ck_assert_int_eq(through_row("conv8k5s2", 9, 4, &l, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, "its 9x4 input"), "%s", err.msg);
+    ck_assert_int_eq(through_row("conv8k5p1", 2, 9, &l, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "'conv8k5p1': a 5x5 kernel is larger than its 2x9 "
+                                  "input padded by 1 on every side (4x11)"), "%s", err.msg);
+    ck_assert_int_eq(through_row("conv8k7s3p1", 9, 4, &l, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "its 9x4 input padded by 1"), "%s", err.msg);
+
+    /* At most K-1 zeros a side, whatever the input. */
+    static const char *const wide[][2] = {{"conv8k3p3", "padding 3 for a 3x3 kernel; "
+                                                        "cnn-cl pads 0 to 2"},
+                                          {"conv8k3s2p9", "padding 9 for a 3x3"},
+                                          {"conv8k1p1", "padding 1 for a 1x1"}};
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) {
+        ck_assert_int_eq(through_row(wide[i][0], 28, 28, &l, &err), CNN_ERR_INPUT);
+        ck_assert_msg(strstr(err.msg, wide[i][0]) && strstr(err.msg, wide[i][1]), "%s",
+                      err.msg);
+    }
+
+    /* p0 is the plain token: the same fields, so the same layer. */
+    arch_layer plain;
+    TEST_OK(through_row("conv8k3s2", 9, 8, &plain, &err), err);
+    TEST_OK(through_row("conv8k3s2p0", 9, 8, &l, &err), err);
+    memcpy(l.token, plain.token, sizeof l.token);
+    ck_assert_mem_eq(&l, &plain, sizeof l);
 }
 END_TEST
 
@@ -549,13 +611,16 @@ static void conv_function(void *args, const double *v, double *y)
                      s.k, g.stride, g.pad_top, g.pad_left, g.oh, g.ow, 0);
 }
 
-/* {n, c, h, w, oc, k, relu (unused), stride, same}. */
+/* {n, c, h, w, oc, k, relu (unused), stride, same, pad}. */
 static const shape numeric[] = {
-    {2, 3, 6, 5, 4, 3, 0, 1, 0}, /* stride 1 'valid' */
-    {2, 2, 7, 6, 3, 3, 0, 2, 1}, /* s2 'same', padding before and after */
-    {1, 2, 5, 6, 3, 4, 0, 1, 1}, /* K=4 'same' */
-    {2, 2, 8, 10, 3, 2, 0, 3, 0}, /* s3 'valid', unused rows and columns */
-    {1, 2, 3, 4, 2, 5, 0, 1, 1}, /* 'same', kernel larger than the input */
+    {2, 3, 6, 5, 4, 3, 0, 1, 0, 0}, /* stride 1 'valid' */
+    {2, 2, 7, 6, 3, 3, 0, 2, 1, 0}, /* s2 'same', padding before and after */
+    {1, 2, 5, 6, 3, 4, 0, 1, 1, 0}, /* K=4 'same' */
+    {2, 2, 8, 10, 3, 2, 0, 3, 0, 0}, /* s3 'valid', unused rows and columns */
+    {1, 2, 3, 4, 2, 5, 0, 1, 1, 0}, /* 'same', kernel larger than the input */
+    {2, 2, 7, 6, 3, 3, 0, 2, 0, 1}, /* s2 p1 */
+    {1, 2, 6, 5, 2, 5, 0, 1, 0, 2}, /* K=5 p2 */
+    {2, 2, 8, 7, 3, 3, 0, 3, 0, 2}, /* s3 p2 */
 };
 
 /* The reference's gradients against central differences of
@@ -598,7 +663,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, reference_gradients_match_finite_differences, 0,
                         sizeof numeric / sizeof numeric[0]);
-    tcase_add_test(tc, output_sizes_and_padding_follow_keras);
+    tcase_add_test(tc, output_sizes_and_padding_follow_keras_and_pytorch);
     tcase_add_test(tc, row_parses_tokens_and_shapes);
     tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,
                         sizeof awkward / sizeof awkward[0]);

@@ -47,6 +47,12 @@ static const arch_shape every_kind_input = {3, 13, 11};
     "res[bn-conv6k3s2same-relu-conv6k3same]-relu-res[conv5k1-relu]-flatten-fc7-relu-" \
     "res[bn-relu-fc7]-res[fc5-relu]-relu-fc4"
 #define BLOCK_FLAT_ARCH "conv3k3s2-relu-flatten-fc6-relu-res[fc5-relu-bn-fc5]-relu-fc4"
+/* PADDED: PyTorch's padding=P (p<P> tokens) at strides 1, 2 and 3, P 1
+ * and 2, K 3 and 5, in a block as torchvision's ResNets stride it (the
+ * chain's s2 p<P> matches its 1x1 projection at stride 2): 13x11 gives
+ * 7x6, 4x3 in the block, then 2x1. */
+#define PAD_ARCH \
+    "conv8k3s2p1-relu-res[bn-conv8k3p1-relu-conv6k5s2p2]-relu-conv4k3s3p1-relu-flatten-fc4"
 /* A network that opens with blocks: res1's projection (its chain has no
  * parameters) is the first trainable layer, asked for no input gradient. */
 #define BLOCK_START_ARCH "res[pool1s2]-relu-res[conv3k3same-relu-conv3k3same]-relu-flatten-fc4"
@@ -318,6 +324,21 @@ START_TEST(reference_gradients_block_network_every_element)
 }
 END_TEST
 
+START_TEST(reference_gradients_pad_network_every_element)
+{
+    arch a = parse(PAD_ARCH, every_kind_input, 4);
+    ck_assert_int_eq(a.layers[0].out.h, 7);
+    ck_assert_int_eq(a.layers[0].out.w, 6);
+    finite_difference_check(&a, 3, 1);
+}
+END_TEST
+
+START_TEST(train_step_pad_network)
+{
+    train_step_check(PAD_ARCH, every_kind_input, 4, 8, 5, NULL);
+}
+END_TEST
+
 START_TEST(train_step_block_network)
 {
     train_step_check(BLOCK_ARCH, every_kind_input, 4, 8, 5, NULL);
@@ -395,15 +416,17 @@ static tuner forcing(const char *list)
 }
 
 /* Every site on its GPU variant (forced: a CPU would not time them): whole
- * training steps of both every-kind networks against the reference. */
+ * training steps of both every-kind networks, the blocks' and the padded
+ * one against the reference. */
 START_TEST(train_step_gpu_variants)
 {
     static const char gpu[] = "conv.forward=g32,conv.data=gd32,conv.weights=gw32k64,"
                               "fc=gpu-k64,pool=gpu,bn=gpu,adam=gpu,gap=gpu";
-    tuner a = forcing(gpu), b = forcing(gpu), c = forcing(gpu);
+    tuner a = forcing(gpu), b = forcing(gpu), c = forcing(gpu), d = forcing(gpu);
     train_step_check(EVERY_KIND_ARCH, every_kind_input, 4, 8, 5, &a);
     train_step_check(EVERY_KIND_GAP_ARCH, every_kind_input, 4, 8, 5, &b);
     train_step_check(BLOCK_ARCH, every_kind_input, 4, 8, 5, &c);
+    train_step_check(PAD_ARCH, every_kind_input, 4, 8, 5, &d);
     char labels[2048];
     tuner_summary(&a, labels, sizeof labels);
     ck_assert_msg(strstr(labels, "conv1.forward=g32") && strstr(labels, "bn1.reduce=gpu") &&
@@ -543,6 +566,7 @@ int main(void)
     tcase_add_test(tc, reference_gradients_every_kind_every_element);
     tcase_add_test(tc, reference_gradients_gap_network_every_element);
     tcase_add_test(tc, reference_gradients_block_network_every_element);
+    tcase_add_test(tc, reference_gradients_pad_network_every_element);
     tcase_add_test(tc, block_tensors_and_summary);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
@@ -553,6 +577,7 @@ int main(void)
     tcase_add_test(sim, train_step_every_kind);
     tcase_add_test(sim, train_step_gap_network);
     tcase_add_test(sim, train_step_block_network);
+    tcase_add_test(sim, train_step_pad_network);
     tcase_add_test(sim, train_step_gpu_variants);
     suite_add_tcase(s, sim);
     return test_run(s, 0);

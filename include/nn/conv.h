@@ -1,6 +1,6 @@
 /* conv: 2-D convolution layer, square kernels of any size, any stride, zero
- * padding before and after (Keras' 'valid' and 'same'), any channel counts,
- * with ReLU fused as an option.
+ * padding before and after (Keras' 'valid' and 'same', PyTorch's
+ * padding=P), any channel counts, with ReLU fused as an option.
  *
  * The functions only enqueue work on rt's queue. conv_create builds the
  * kernels and allocates the scratch a batch of up to max_batch needs; the
@@ -73,13 +73,15 @@ typedef struct {
                          o*OH*OW, 0) of each step of its sum */
 } conv_layer;
 
-/* Keras' output size and padding along one axis of `in` values, for a
- * kernel of k and a stride: 'valid' (same 0): out = floor((in-k)/stride)+1,
- * pad 0; 'same': out = ceil(in/stride), and of the total padding
- * max((out-1)*stride + k - in, 0), pad = half (rounded down) goes before
- * the first value, the rest after the last. Returns 0, setting nothing,
- * when 'valid' and k > in. */
-int conv_axis(int in, int k, int stride, int same, int *out, int *pad);
+/* The output size and the padding before the first value along one axis of
+ * `in` values, for a kernel of k and a stride. Keras' 'same' (same set):
+ * out = ceil(in/stride), and of the total padding max((out-1)*stride + k -
+ * in, 0), half (rounded down) goes before the first value, the rest after
+ * the last. Otherwise PyTorch's `pad` zeros at both ends (0: Keras'
+ * 'valid'): out = floor((in + 2 pad - k)/stride) + 1, *before = pad; the
+ * windows use at most pad of the zeros after the last value. Returns 0,
+ * setting nothing, when no window fits (in + 2 pad < k). */
+int conv_axis(int in, int k, int stride, int same, int pad, int *out, int *before);
 
 /* Shapes: input (N, c, h, w) with N <= max_batch, weights (oc, c, k, k),
  * output (N, oc, oh, ow); output pixel (oy, ox) sees the input rows from

@@ -38,6 +38,7 @@ typedef struct {
     int k;                 /* conv kernel size, pool window */
     int stride;            /* conv and pool stride */
     int same;              /* conv 'same' padding */
+    int pad;               /* conv zeros on every side (p<P>), 0 none */
     int pad_top, pad_left; /* the padding before the first row and column */
     double rate;           /* dropout rate */
     arch_shape in, out;
@@ -146,7 +147,7 @@ enum {
 
 struct layer_kind {
     const char *prefix;  /* the token's start and the layer names' stem */
-    const char *syntax;  /* for messages: "conv<F>k<K>[s<S>][same]"; NULL
+    const char *syntax;  /* for messages: "conv<F>k<K>[s<S>][same|p<P>]"; NULL
                             for a block's begin, which its end's names */
     const char *keras;   /* the summary's type: "Conv2D"; NULL: no row (a
                             block's begin) */

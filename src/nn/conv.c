@@ -133,18 +133,18 @@ static int ckkpad(const conv_layer *l)
     return (ckk + t - 1) / t * t;
 }
 
-int conv_axis(int in, int k, int stride, int same, int *out, int *pad)
+int conv_axis(int in, int k, int stride, int same, int pad, int *out, int *before)
 {
     if (!same) {
-        if (k > in)
+        if (k > in + 2 * pad)
             return 0;
-        *out = (in - k) / stride + 1;
-        *pad = 0;
+        *out = (in + 2 * pad - k) / stride + 1;
+        *before = pad;
         return 1;
     }
     *out = (in + stride - 1) / stride;
     int total = (*out - 1) * stride + k - in;
-    *pad = total > 0 ? total / 2 : 0;
+    *before = total > 0 ? total / 2 : 0;
     return 1;
 }
 
@@ -589,8 +589,9 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     return st || !dx ? st : backward_data(l, n, w, y, dy, dx, err);
 }
 
-/* The layer table's row: token conv<F>k<K>[s<S>][same], Keras'
- * Conv2D(F, K, strides=S, padding='valid' or 'same'). */
+/* The layer table's row: token conv<F>k<K>[s<S>][same|p<P>], Keras'
+ * Conv2D(F, K, strides=S, padding='valid' or 'same'), or with p<P>
+ * PyTorch's Conv2d(C, F, K, stride=S, padding=P). */
 
 static cnn_status conv_parse(const char *rest, arch_layer *l, cnn_error *err)
 {
@@ -605,21 +606,42 @@ static cnn_status conv_parse(const char *rest, arch_layer *l, cnn_error *err)
         l->stride = (int)layer_parse_number(&rest);
     }
     l->same = strncmp(rest, "same", 4) == 0;
-    if (l->same)
+    if (l->same) {
         rest += 4;
-    if (l->units < 1 || l->k < 1 || l->stride < 1 || *rest)
+    } else if (*rest == 'p') {
+        /* p0 is the plain token's layer; other numbers start at 1. */
+        if (*++rest == '0')
+            rest++;
+        else
+            l->pad = (int)layer_parse_number(&rest);
+    }
+    if (l->units < 1 || l->k < 1 || l->stride < 1 || l->pad < 0 || *rest)
         return layer_bad_token(l, err);
+    /* Fewer zeros than the kernel's side, so every window overlaps the
+     * input (conv_create's rule); PyTorch takes more, and gives windows
+     * that see only zeros. */
+    if (l->pad >= l->k)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': padding %d for a %dx%d "
+                        "kernel; cnn-cl pads 0 to %d, less than the kernel's side",
+                        l->token, l->pad, l->k, l->k, l->k - 1);
     return CNN_OK;
 }
 
-/* A 'valid' kernel must fit in its input; 'same' pads the input to fit. */
+/* 'valid' needs the kernel to fit in its input, p<P> in its input with P
+ * zeros on every side; 'same' pads the input to fit. */
 static cnn_status conv_shape(arch_layer *l, cnn_error *err)
 {
     int oh, ow;
-    if (!conv_axis(l->in.h, l->k, l->stride, l->same, &oh, &l->pad_top) ||
-        !conv_axis(l->in.w, l->k, l->stride, l->same, &ow, &l->pad_left))
+    if (!conv_axis(l->in.h, l->k, l->stride, l->same, l->pad, &oh, &l->pad_top) ||
+        !conv_axis(l->in.w, l->k, l->stride, l->same, l->pad, &ow, &l->pad_left)) {
+        char padded[64] = "";
+        if (l->pad)
+            snprintf(padded, sizeof padded, " padded by %d on every side (%dx%d)",
+                     l->pad, l->in.h + 2 * l->pad, l->in.w + 2 * l->pad);
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s': a %dx%d kernel is larger "
-                        "than its %dx%d input", l->token, l->k, l->k, l->in.h, l->in.w);
+                        "than its %dx%d input%s", l->token, l->k, l->k, l->in.h,
+                        l->in.w, padded);
+    }
     l->out = (arch_shape){l->units, oh, ow};
     return CNN_OK;
 }
@@ -797,7 +819,7 @@ static double conv_flops(const arch_layer *l)
 }
 
 const layer_kind layer_conv = {
-    .prefix = "conv", .syntax = "conv<F>k<K>[s<S>][same]", .keras = "Conv2D",
+    .prefix = "conv", .syntax = "conv<F>k<K>[s<S>][same|p<P>]", .keras = "Conv2D",
     .flags = LAYER_FUSES_RELU | LAYER_SPATIAL,
     .parse = conv_parse, .shape = conv_shape, .params = conv_params,
     .op_size = sizeof(conv_layer),
