@@ -7,9 +7,10 @@ independent check of cnn-cl's own numbers.
 Reads the safetensors file by hand (no safetensors package: an 8-byte
 little-endian header length, a JSON header, raw little-endian data), builds
 the torch.nn equivalent of the "arch" spec in its metadata for its "input"
-shape (CxHxW) -- tokens conv<F>k<K>[s<S>][same], pool<P>[s<S>],
+shape (CxHxW) -- tokens conv<F>k<K>[s<S>][same|p<P>], pool<P>[s<S>],
 avgpool<P>[s<S>], gap, bn, relu, drop<R>, flatten, fc<N>, with Keras'
-semantics, and residual blocks res[TOKENS] (nesting), whose shortcut is
+semantics (p<P> is nn.Conv2d's padding=P), and residual blocks
+res[TOKENS] (nesting), whose shortcut is
 the input or, where the chain changes the shape, torchvision's
 downsample: a 1x1 convolution without bias at the chain's stride, then
 batch norm when the chain holds one; parameters named as cnn-cl names them
@@ -91,7 +92,7 @@ def read_safetensors(path):
 
 # Tokens, as cnn-cl's arch parser takes them (matched by prefix, longer
 # prefixes first); numbers are 1 to 2^20.
-SYNTAX = {"conv": "conv<F>k<K>[s<S>][same]", "avgpool": "avgpool<P>[s<S>]",
+SYNTAX = {"conv": "conv<F>k<K>[s<S>][same|p<P>]", "avgpool": "avgpool<P>[s<S>]",
           "pool": "pool<P>[s<S>]", "gap": "gap", "bn": "bn", "relu": "relu",
           "drop": "drop<R>", "flatten": "flatten", "fc": "fc<N>", "res": "res[<TOKENS>]"}
 MAX_NUMBER = 1 << 20
@@ -229,9 +230,15 @@ class Net(nn.Module):
             if flat and re.match(r"conv|pool|avgpool|gap", tok):
                 raise InputError(f"arch: '{tok}' cannot follow a flat layer "
                                  f"(its input is {shape})")
-            if m := re.fullmatch(r"conv(\d+)k(\d+)(?:s(\d+))?(same)?", tok):
+            if m := re.fullmatch(r"conv(\d+)k(\d+)(?:s(\d+))?(?:(same)|p(0|[1-9]\d*))?",
+                                 tok):
                 f, k = _number(m[1], tok), _number(m[2], tok)
                 s = _number(m[3], tok) if m[3] else 1
+                # p<P>: P zeros on every side, fewer than the kernel's side.
+                p = _number(m[5], tok) if m[5] and m[5] != "0" else 0
+                if p >= k:
+                    raise InputError(f"arch: '{tok}': padding {p} for a {k}x{k} kernel; "
+                                     f"cnn-cl pads 0 to {k - 1}, less than the kernel's side")
                 if m[4]:
                     oh, top, bottom = _same_padding(h, k, s)
                     ow, left, right = _same_padding(w, k, s)
@@ -239,11 +246,13 @@ class Net(nn.Module):
                         pad = (left, right, top, bottom)
                         steps.append(lambda x, pad=pad: F.pad(x, pad))
                 else:
-                    if k > h or k > w:
+                    if k > h + 2 * p or k > w + 2 * p:
+                        padded = (f" padded by {p} on every side ({h + 2 * p}x{w + 2 * p})"
+                                  if p else "")
                         raise InputError(f"arch: '{tok}': a {k}x{k} kernel is larger "
-                                         f"than its {h}x{w} input")
-                    oh, ow = (h - k) // s + 1, (w - k) // s + 1
-                add("conv", nn.Conv2d(c, f, k, stride=s))
+                                         f"than its {h}x{w} input{padded}")
+                    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+                add("conv", nn.Conv2d(c, f, k, stride=s, padding=p))
                 stride(s)
                 c, h, w = f, oh, ow
             elif m := re.fullmatch(r"(avgpool|pool)(\d+)(?:s(\d+))?", tok):
