@@ -27,6 +27,7 @@
 #include "data/normalize.h"
 #include "nn/network.h"
 #include "parallel/replicas.h"
+#include "train/safetensors.h"
 #include "train/stopping.h"
 
 #define CHECKPOINT_FORMAT_VERSION 2
@@ -73,6 +74,18 @@ cnn_status checkpoint_save(const char *path, network *net,
  * network it describes. Sets meta->note when the file has no checksums. */
 cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
                                 cnn_error *err);
+
+/* checkpoint_read_meta, and the arch the checkpoint describes, parsed
+ * (arch.h); an arch that does not parse is CNN_ERR_INPUT naming the file.
+ * Needs no device: for building the network, and for export. */
+cnn_status checkpoint_read_arch(const char *path, checkpoint_meta *meta, arch *a,
+                                cnn_error *err);
+
+/* Reads tensor `name` of a checkpoint's header h (st_read_header) into out:
+ * it must be there as F32 of shape[0 .. ndim), and its bytes must match
+ * their CRC-32; otherwise CNN_ERR_INPUT naming the file and the tensor. */
+cnn_status checkpoint_read_tensor(const st_header *h, const char *name, int ndim,
+                                  const int *shape, float *out, cnn_error *err);
 
 /* Loads parameters (and, with state set, the optimizer's state and step)
  * into net; the file's optimizer must then be net's.

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/safetensors.h"
-
 /* The checkpoint name of state k of net's optimizer for tensor t:
  * "adam.m.conv1.weight". */
 static void state_name(const network *net, int k, const net_tensor *t, char *buf,
@@ -367,32 +365,34 @@ cnn_status checkpoint_read_meta(const char *path, checkpoint_meta *meta,
     return st;
 }
 
-/* Checks that `name` is in the file with t's dtype and shape; fills *e. */
-static cnn_status match(const st_header *h, const char *name, const net_tensor *t,
-                        const st_entry **e, cnn_error *err)
+cnn_status checkpoint_read_tensor(const st_header *h, const char *name, int ndim,
+                                  const int *shape, float *out, cnn_error *err)
 {
-    *e = st_find(h, name);
-    if (!*e)
+    const st_entry *e = st_find(h, name);
+    if (!e)
         return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' is missing", h->path, name);
-    int same = !strcmp((*e)->dtype, "F32") && (*e)->ndim == t->ndim;
-    for (int d = 0; same && d < t->ndim; d++)
-        same = (*e)->shape[d] == t->shape[d];
+    size_t count = 1;
+    int same = !strcmp(e->dtype, "F32") && e->ndim == ndim;
+    for (int d = 0; d < ndim; d++) {
+        same = same && e->shape[d] == shape[d];
+        count *= (size_t)shape[d];
+    }
     if (!same) {
         char want[64] = "", got[64] = "";
-        for (int d = 0; d < t->ndim; d++)
+        for (int d = 0; d < ndim; d++)
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? "," : "",
-                     t->shape[d]);
-        for (int d = 0; d < (*e)->ndim; d++)
+                     shape[d]);
+        for (int d = 0; d < e->ndim; d++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "",
-                     (long long)(*e)->shape[d]);
+                     (long long)e->shape[d]);
         return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' is %s [%s], the network "
-                        "needs F32 [%s]", h->path, name, (*e)->dtype, got, want);
+                        "needs F32 [%s]", h->path, name, e->dtype, got, want);
     }
-    if ((*e)->end - (*e)->begin != t->count * 4)
+    if (e->end - e->begin != count * 4)
         return cnn_fail(err, CNN_ERR_INPUT, "%s: tensor '%s' has %llu bytes for %zu "
-                        "floats", h->path, name,
-                        (unsigned long long)((*e)->end - (*e)->begin), t->count);
-    return CNN_OK;
+                        "floats", h->path, name, (unsigned long long)(e->end - e->begin),
+                        count);
+    return st_read_f32(h, e, out, count, err);
 }
 
 cnn_status checkpoint_load(const char *path, network *net, int state, cnn_error *err)
@@ -439,9 +439,7 @@ cnn_status checkpoint_load(const char *path, network *net, int state, cnn_error 
                 state_name(net, kind - 1, t, name, sizeof name);
             else
                 snprintf(name, sizeof name, "%s", t->name);
-            const st_entry *e;
-            if ((st = match(&h, name, t, &e, err)) ||
-                (st = st_read_f32(&h, e, buf, t->count, err)))
+            if ((st = checkpoint_read_tensor(&h, name, t->ndim, t->shape, buf, err)))
                 break;
             st = kind ? state_io(net, t, kind - 1, buf, 1, err)
                       : network_tensor_write(net, t, buf, err);
@@ -488,9 +486,7 @@ cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *er
         st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
         const net_tensor *t = &net->tensors[i];
-        const st_entry *e;
-        if ((st = match(&h, t->name, t, &e, err)) ||
-            (st = st_read_f32(&h, e, buf, t->count, err)))
+        if ((st = checkpoint_read_tensor(&h, t->name, t->ndim, t->shape, buf, err)))
             break;
         st = network_tensor_write(net, t, buf, err);
     }
@@ -499,9 +495,8 @@ cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *er
     return st;
 }
 
-/* The metadata of a checkpoint and the arch it describes. */
-static cnn_status read_arch(const char *path, checkpoint_meta *meta, arch *a,
-                            cnn_error *err)
+cnn_status checkpoint_read_arch(const char *path, checkpoint_meta *meta, arch *a,
+                                cnn_error *err)
 {
     cnn_status st;
     if ((st = checkpoint_read_meta(path, meta, err)))
@@ -518,7 +513,7 @@ cnn_status checkpoint_open_network(const char *path, const clrt *rt,
     memset(net, 0, sizeof *net);
     arch a;
     cnn_status st;
-    if ((st = read_arch(path, meta, &a, err)) ||
+    if ((st = checkpoint_read_arch(path, meta, &a, err)) ||
         (st = network_create(net, rt, &a, max_batch, tune, optim_defaults(NULL), err)))
         return st;
     if ((st = checkpoint_load(path, net, 0, err)))
@@ -531,7 +526,7 @@ cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
 {
     arch a;
     cnn_status st;
-    if ((st = read_arch(path, meta, &a, err)) ||
+    if ((st = checkpoint_read_arch(path, meta, &a, err)) ||
         (st = replicas_create(r, &a, batch, tune, optim_defaults(NULL), err)))
         return st;
     for (int d = 0; d < r->ndev && st == CNN_OK; d++)
