@@ -15,6 +15,7 @@ static const char usage[] =
     "  train     train the network (cnn-cl train --help)\n"
     "  eval      test loss, accuracy and confusion matrix of a checkpoint\n"
     "  predict   classify test images or a PGM or PPM image with a checkpoint\n"
+    "  export    write a checkpoint as an ONNX model\n"
     "  devices   list the OpenCL devices and their --device index\n"
     "  bench     time the training step on a device\n"
     "  plot      draw a metrics log as an SVG (cnn-cl plot --help)\n"
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
         return cli_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "predict"))
         return cli_predict(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export"))
+        return cli_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench"))
         return cli_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot"))

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "interop/onnx_graph.h"
 #include "runtime/clrt.h"
 #include "tune/tuner.h"
 
@@ -127,6 +128,23 @@ typedef struct {
                            begin's adds it to its dx */
 } ref_pass;
 
+/* A layer's part of an ONNX graph (interop/onnx_export.c fills it in for
+ * the kind's onnx function). Values are (N, C, H, W), or (N, features)
+ * once flat. */
+typedef struct {
+    onnx_graph *g;
+    const char *x;              /* the input value */
+    int flat;                   /* x is (N, features): a LAYER_FLAT_OUT layer
+                                   came before */
+    const char *const *values;  /* each earlier layer's output value, by its
+                                   index in the arch: a block's end finds the
+                                   block's input as its begin's */
+    const layer_param *decl;    /* the tensors as params() declares them, */
+    const float *const *params; /* their values from the checkpoint, */
+    const char *const *names;   /* and their names, "<layer>.<what>" */
+    const char *y;              /* set by the kind: the output value */
+} onnx_layer_io;
+
 enum {
     LAYER_FUSES_RELU = 1 << 0, /* a following 'relu' token folds into it */
     LAYER_VIEW = 1 << 1,       /* output is the input, reshaped (flatten) */
@@ -198,6 +216,13 @@ struct layer_kind {
     /* Floating-point operations of the forward pass per sample, counting
      * a multiply-add as two (for `cnn-cl bench`); NULL: negligible. */
     double (*flops)(const arch_layer *l);
+
+    /* The inference forward as ONNX operators (`cnn-cl export`): adds
+     * nodes from io->x, and the tensors as initializers (layer_onnx_tensor),
+     * through the graph builder (onnx_graph.h), then sets io->y and
+     * returns the graph's status (onnx_graph_status). A fused ReLU is
+     * not the kind's: the relu that follows has a row of its own. */
+    cnn_status (*onnx)(const arch_layer *l, onnx_layer_io *io, cnn_error *err);
 };
 
 /* The table, in the order tokens are matched (a longer prefix first). */
@@ -233,6 +258,13 @@ cnn_status layer_bad_token(const arch_layer *l, cnn_error *err);
  * input. */
 cnn_status layer_parse_none(const char *rest, arch_layer *l, cnn_error *err);
 cnn_status layer_shape_same(arch_layer *l, cnn_error *err);
+
+/* For the kinds' onnx functions: tensor i of io as an initializer, named
+ * and shaped as declared; returns its name. layer_onnx_same is the onnx of
+ * a kind that computes nothing at inference (dropout, a block's begin):
+ * y is x. */
+const char *layer_onnx_tensor(onnx_layer_io *io, int i);
+cnn_status layer_onnx_same(const arch_layer *l, onnx_layer_io *io, cnn_error *err);
 
 /* For the kinds' device ops: a batch of n outside 1..max_batch, the batch
  * an op was created for, is CNN_ERR_INPUT naming `what` ("convolution"). */

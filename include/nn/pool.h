@@ -9,6 +9,7 @@
 #ifndef POOL_H
 #define POOL_H
 
+#include "nn/layer.h"
 #include "runtime/clrt.h"
 #include "tune/tuner.h"
 
@@ -60,5 +61,10 @@ cnn_status pool_create_kernels(pool_layer *l, const clrt *rt, const char *what,
                                int s, cnn_error *err);
 cnn_status pool_launch(const pool_layer *l, cl_kernel k, int n, int cols,
                        int rows, cnn_error *err);
+/* The two rows' onnx: the node `op` ("MaxPool", "AveragePool") over l's
+ * window and stride, without padding, whose floor of the output size is
+ * the rows'. */
+cnn_status pool_onnx(const arch_layer *l, onnx_layer_io *io, const char *op,
+                     cnn_error *err);
 
 #endif

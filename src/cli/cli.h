@@ -81,5 +81,6 @@ int cli_bench(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_predict(int argc, char **argv);
 int cli_plot(int argc, char **argv);
+int cli_export(int argc, char **argv);
 
 #endif

@@ -113,6 +113,12 @@ static void relu_ref_backward(const arch_layer *l, const ref_pass *p,
         ref_relu_backward(y, dy, dx, (long)p->n * arch_size(l->out));
 }
 
+static cnn_status relu_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    io->y = onnx_graph_node(io->g, "Relu", l->name, &io->x, 1, NULL, 0);
+    return onnx_graph_status(io->g, err);
+}
+
 const layer_kind layer_relu = {
     .prefix = "relu", .syntax = "relu", .keras = "ReLU", .flags = LAYER_IS_RELU,
     .parse = layer_parse_none, .shape = layer_shape_same,
@@ -120,4 +126,5 @@ const layer_kind layer_relu = {
     .create = relu_row_create, .release = relu_row_release,
     .forward = relu_row_forward, .backward = relu_row_backward,
     .ref_forward = relu_ref_forward, .ref_backward = relu_ref_backward,
+    .onnx = relu_onnx,
 };

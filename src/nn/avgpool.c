@@ -97,6 +97,11 @@ static void row_ref_backward(const arch_layer *l, const ref_pass *p,
                              l->stride);
 }
 
+static cnn_status row_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    return pool_onnx(l, io, "AveragePool", err);
+}
+
 const layer_kind layer_avgpool = {
     .prefix = "avgpool",
     .syntax = "avgpool<P>[s<S>]",
@@ -111,4 +116,5 @@ const layer_kind layer_avgpool = {
     .backward = row_backward,
     .ref_forward = row_ref_forward,
     .ref_backward = row_ref_backward,
+    .onnx = row_onnx,
 };

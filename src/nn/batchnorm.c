@@ -314,6 +314,17 @@ static void bn_ref_backward(const arch_layer *l, const ref_pass *p,
                            l->in.c, l->in.h * l->in.w);
 }
 
+/* Inference: the moving statistics, cnn-cl's epsilon (ONNX's default is
+ * 1e-5). */
+static cnn_status bn_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    const char *in[] = {io->x, layer_onnx_tensor(io, 0), layer_onnx_tensor(io, 1),
+                        layer_onnx_tensor(io, 2), layer_onnx_tensor(io, 3)};
+    const onnx_attr eps = ONNX_FLOAT("epsilon", (float)BATCHNORM_EPSILON);
+    io->y = onnx_graph_node(io->g, "BatchNormalization", l->name, in, 5, &eps, 1);
+    return onnx_graph_status(io->g, err);
+}
+
 const layer_kind layer_bn = {
     .prefix = "bn",
     .syntax = "bn",
@@ -329,4 +340,5 @@ const layer_kind layer_bn = {
     .backward = bn_backward,
     .ref_forward = bn_ref_forward,
     .ref_backward = bn_ref_backward,
+    .onnx = bn_onnx,
 };

@@ -818,6 +818,28 @@ static double conv_flops(const arch_layer *l)
     return 2.0 * l->units * l->in.c * l->k * l->k * l->out.h * l->out.w;
 }
 
+/* Keras' 'same' padding as ONNX's explicit pads, [top, left, bottom,
+ * right]: what conv_axis puts after the last row or column is the total
+ * padding less the part before. */
+static int pad_after(int in, int k, int stride, int out, int before)
+{
+    int total = (out - 1) * stride + k - in;
+    return total > before ? total - before : 0;
+}
+
+static cnn_status conv_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    const char *in[] = {io->x, layer_onnx_tensor(io, 0), layer_onnx_tensor(io, 1)};
+    const int bottom = pad_after(l->in.h, l->k, l->stride, l->out.h, l->pad_top),
+              right = pad_after(l->in.w, l->k, l->stride, l->out.w, l->pad_left);
+    const onnx_attr a[] = {ONNX_INTS("kernel_shape", l->k, l->k),
+                           ONNX_INTS("strides", l->stride, l->stride),
+                           ONNX_INTS("pads", l->pad_top, l->pad_left, bottom, right)};
+    const int padded = l->pad_top || l->pad_left || bottom || right;
+    io->y = onnx_graph_node(io->g, "Conv", l->name, in, 3, a, padded ? 3 : 2);
+    return onnx_graph_status(io->g, err);
+}
+
 const layer_kind layer_conv = {
     .prefix = "conv", .syntax = "conv<F>k<K>[s<S>][same|p<P>]", .keras = "Conv2D",
     .flags = LAYER_FUSES_RELU | LAYER_SPATIAL,
@@ -826,5 +848,5 @@ const layer_kind layer_conv = {
     .create = conv_row_create, .release = conv_row_release,
     .forward = conv_row_forward, .backward = conv_row_backward,
     .ref_forward = conv_ref_forward, .ref_backward = conv_ref_backward,
-    .flops = conv_flops,
+    .flops = conv_flops, .onnx = conv_onnx,
 };

@@ -643,6 +643,15 @@ static void fc_ref_backward(const arch_layer *l, const ref_pass *p,
 
 static double fc_flops(const arch_layer *l) { return 2.0 * l->units * l->in.c; }
 
+/* y = x W^T + b, W (OUT, IN) as PyTorch keeps it. */
+static cnn_status fc_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    const char *in[] = {io->x, layer_onnx_tensor(io, 0), layer_onnx_tensor(io, 1)};
+    const onnx_attr trans_b = ONNX_INT("transB", 1);
+    io->y = onnx_graph_node(io->g, "Gemm", l->name, in, 3, &trans_b, 1);
+    return onnx_graph_status(io->g, err);
+}
+
 const layer_kind layer_fc = {
     .prefix = "fc", .syntax = "fc<N>", .keras = "Dense",
     .flags = LAYER_FUSES_RELU | LAYER_FLAT_IN | LAYER_FLAT_OUT | LAYER_CLASSES,
@@ -651,5 +660,5 @@ const layer_kind layer_fc = {
     .create = fc_create, .release = fc_release,
     .forward = fc_forward, .backward = fc_backward,
     .ref_forward = fc_ref_forward, .ref_backward = fc_ref_backward,
-    .flops = fc_flops,
+    .flops = fc_flops, .onnx = fc_onnx,
 };

@@ -153,4 +153,5 @@ const layer_kind layer_drop = {
     .create = dropout_row_create, .release = dropout_row_release,
     .forward = dropout_row_forward, .backward = dropout_row_backward,
     .ref_forward = dropout_ref_forward, .ref_backward = dropout_ref_backward,
+    .onnx = layer_onnx_same, /* the identity at inference */
 };

@@ -30,9 +30,18 @@ static void flatten_ref_backward(const arch_layer *l, const ref_pass *p,
         memcpy(dx, dy, (size_t)p->n * (size_t)arch_size(l->in) * sizeof *dx);
 }
 
+/* (N, C, H, W) -> (N, C*H*W) in the same order. */
+static cnn_status flatten_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    const onnx_attr axis = ONNX_INT("axis", 1);
+    io->y = onnx_graph_node(io->g, "Flatten", l->name, &io->x, 1, &axis, 1);
+    return onnx_graph_status(io->g, err);
+}
+
 const layer_kind layer_flatten = {
     .prefix = "flatten", .syntax = "flatten", .keras = "Flatten",
     .flags = LAYER_VIEW | LAYER_SPATIAL | LAYER_FLAT_OUT,
     .parse = layer_parse_none, .shape = flatten_shape,
     .ref_forward = flatten_ref_forward, .ref_backward = flatten_ref_backward,
+    .onnx = flatten_onnx,
 };

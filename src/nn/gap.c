@@ -170,6 +170,17 @@ static void row_ref_backward(const arch_layer *l, const ref_pass *p,
         ref_gap_backward(dy, dx, p->n, l->in.c, l->in.h, l->in.w);
 }
 
+/* GlobalAveragePool keeps (N, C, 1, 1); the row's output is flat. */
+static cnn_status row_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    char stem[sizeof l->name + 8];
+    snprintf(stem, sizeof stem, "%s.pool", l->name);
+    const char *pooled = onnx_graph_node(io->g, "GlobalAveragePool", stem, &io->x, 1, NULL, 0);
+    const onnx_attr axis = ONNX_INT("axis", 1);
+    io->y = onnx_graph_node(io->g, "Flatten", l->name, &pooled, 1, &axis, 1);
+    return onnx_graph_status(io->g, err);
+}
+
 const layer_kind layer_gap = {
     .prefix = "gap",
     .syntax = "gap",
@@ -184,4 +195,5 @@ const layer_kind layer_gap = {
     .backward = row_backward,
     .ref_forward = row_ref_forward,
     .ref_backward = row_ref_backward,
+    .onnx = row_onnx,
 };

@@ -48,6 +48,19 @@ cnn_status layer_shape_same(arch_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
+const char *layer_onnx_tensor(onnx_layer_io *io, int i)
+{
+    return onnx_graph_tensor(io->g, io->names[i], io->decl[i].ndim, io->decl[i].shape,
+                             io->params[i]);
+}
+
+cnn_status layer_onnx_same(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    (void)l, (void)err;
+    io->y = io->x;
+    return CNN_OK;
+}
+
 cnn_status layer_check_batch(const char *what, int n, int max_batch,
                              cnn_error *err)
 {

@@ -251,6 +251,20 @@ static void row_ref_backward(const arch_layer *l, const ref_pass *p,
                              l->stride);
 }
 
+cnn_status pool_onnx(const arch_layer *l, onnx_layer_io *io, const char *op,
+                     cnn_error *err)
+{
+    const onnx_attr a[] = {ONNX_INTS("kernel_shape", l->k, l->k),
+                           ONNX_INTS("strides", l->stride, l->stride)};
+    io->y = onnx_graph_node(io->g, op, l->name, &io->x, 1, a, 2);
+    return onnx_graph_status(io->g, err);
+}
+
+static cnn_status row_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    return pool_onnx(l, io, "MaxPool", err);
+}
+
 const layer_kind layer_pool = {
     .prefix = "pool",
     .syntax = "pool<P>[s<S>]",
@@ -265,4 +279,5 @@ const layer_kind layer_pool = {
     .backward = row_backward,
     .ref_forward = row_ref_forward,
     .ref_backward = row_ref_backward,
+    .onnx = row_onnx,
 };

@@ -370,6 +370,51 @@ static double res_flops(const arch_layer *l)
     return l->units ? add + 2.0 * l->units * l->skip.c * l->out.h * l->out.w : add;
 }
 
+/* The projection of the block's input *s, replaced by its value: a 1x1
+ * Conv without bias at the chain's stride (on flat features a Gemm by the
+ * same weight, as (F, C)), then batch norm through bn's row when the chain
+ * normalises, on the projection's tensors 1 to 4. */
+static cnn_status projection_onnx(const arch_layer *l, onnx_layer_io *io, const char **s,
+                                  cnn_error *err)
+{
+    char stem[sizeof l->name + 8];
+    snprintf(stem, sizeof stem, "%s.proj", l->name);
+    if (io->flat) {
+        const int dims[] = {l->units, l->skip.c};
+        const char *in[] = {*s, onnx_graph_tensor(io->g, io->names[0], 2, dims,
+                                                  io->params[0])};
+        const onnx_attr trans_b = ONNX_INT("transB", 1);
+        *s = onnx_graph_node(io->g, "Gemm", stem, in, 2, &trans_b, 1);
+    } else {
+        const char *in[] = {*s, layer_onnx_tensor(io, 0)};
+        const onnx_attr a[] = {ONNX_INTS("kernel_shape", 1, 1),
+                               ONNX_INTS("strides", l->chain_stride, l->chain_stride)};
+        *s = onnx_graph_node(io->g, "Conv", stem, in, 2, a, 2);
+    }
+    if (!l->chain_norm)
+        return onnx_graph_status(io->g, err);
+    arch_layer bn = {.kind = &layer_bn};
+    snprintf(bn.name, sizeof bn.name, "%s.proj_bn", l->name);
+    onnx_layer_io sub = *io;
+    sub.x = *s;
+    sub.decl++, sub.params++, sub.names++;
+    cnn_status st = layer_bn.onnx(&bn, &sub, err);
+    *s = sub.y;
+    return st;
+}
+
+/* y = the chain's output + the shortcut: the block's input (its begin's
+ * value) or its projection. */
+static cnn_status res_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
+{
+    const char *in[] = {io->x, io->values[l->pair]};
+    cnn_status st = l->units ? projection_onnx(l, io, &in[1], err) : CNN_OK;
+    if (st)
+        return st;
+    io->y = onnx_graph_node(io->g, "Add", l->name, in, 2, NULL, 0);
+    return onnx_graph_status(io->g, err);
+}
+
 const layer_kind layer_res = {
     .prefix = "res", .syntax = "res[<TOKENS>]", .keras = "Add",
     .flags = LAYER_BLOCK_END | LAYER_FUSES_RELU,
@@ -378,7 +423,7 @@ const layer_kind layer_res = {
     .create = res_create, .release = res_release,
     .forward = res_forward, .backward = res_backward,
     .ref_forward = res_ref_forward, .ref_backward = res_ref_backward,
-    .flops = res_flops,
+    .flops = res_flops, .onnx = res_onnx,
 };
 
 /* The begin: a view of the block's input. */
@@ -407,4 +452,5 @@ const layer_kind layer_res_begin = {
     .parse = layer_parse_none, .shape = layer_shape_same,
     .backward = begin_backward,
     .ref_forward = begin_ref_forward, .ref_backward = begin_ref_backward,
+    .onnx = layer_onnx_same, /* its value is the block's input, which the end reads */
 };
