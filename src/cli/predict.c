@@ -13,7 +13,7 @@
 
 static const char usage[] =
     "usage: cnn-cl predict --model FILE [--device N] [--data DIR] [--first N]\n"
-    "                      [--image FILE.pgm|FILE.ppm]\n"
+    "                      [--image FILE.pgm|FILE.ppm] [--probabilities]\n"
     "\n"
     "Prints the predicted class and its probability for the first N test\n"
     "images of DIR (default 5; $CNN_CL_DATA, else datasets/mnist), or for an\n"
@@ -21,12 +21,24 @@ static const char usage[] =
     "a grey PGM (P2 or P5) for a one-channel model, a colour PPM (P3 or P6)\n"
     "for a three-channel one, drawn as the data set is (MNIST: white on\n"
     "black). Inputs are normalised as the checkpoint was trained (train\n"
-    "--normalize).\n";
+    "--normalize).\n"
+    "\n"
+    "  --probabilities  also print every class's probability, in class order,\n"
+    "                   each as it reads back as the same float (%.9g)\n";
 
 #define PREDICT_BATCH 256
 
+/* --probabilities: the line under a prediction. */
+static void print_probabilities(const float *p, int k)
+{
+    fputs("  probabilities:", stdout);
+    for (int c = 0; c < k; c++)
+        printf(" %.9g", (double)p[c]);
+    putchar('\n');
+}
+
 static cnn_status predict_test(network *net, const norm_stats *norm, const char *data,
-                               long first, cnn_error *err)
+                               long first, int all, cnn_error *err)
 {
     dataset ds;
     arch_shape in = net->arch.input;
@@ -61,6 +73,8 @@ static cnn_status predict_test(network *net, const norm_stats *norm, const char 
             int c = loss_argmax(p, k);
             printf("Image %ld: Predicted = %d, Actual = %d (probability %.4f)\n", ++shown,
                    c, b->labels[i], (double)p[c]);
+            if (all)
+                print_probabilities(p, k);
         }
         loader_release(l, b);
     }
@@ -70,7 +84,7 @@ static cnn_status predict_test(network *net, const norm_stats *norm, const char 
 }
 
 static cnn_status predict_image(network *net, const norm_stats *norm, const char *path,
-                                cnn_error *err)
+                                int all, cnn_error *err)
 {
     arch_shape in = net->arch.input;
     int k = net->arch.classes;
@@ -85,6 +99,8 @@ static cnn_status predict_image(network *net, const norm_stats *norm, const char
         !(st = network_probabilities(net, 1, probs, err))) {
         int c = loss_argmax(probs, k);
         printf("%s: Predicted = %d (probability %.4f)\n", path, c, (double)probs[c]);
+        if (all)
+            print_probabilities(probs, k);
     }
     free(pixels);
     free(probs);
@@ -99,6 +115,7 @@ int cli_predict(int argc, char **argv)
         return cli_report(&err);
     const char *data = cli_default_data(), *model = NULL, *image = NULL;
     long first = 0;
+    int all = 0;
     cli_args a;
     cli_args_init(&a, "predict", argc, argv);
     while (cli_args_next(&a)) {
@@ -115,6 +132,8 @@ int cli_predict(int argc, char **argv)
             st = cli_args_int(&a, 1, 0x7fffffffL, &first, &err);
         } else if (cli_args_is(&a, "--image")) {
             st = cli_args_value(&a, &image, &err);
+        } else if (cli_args_is(&a, "--probabilities")) {
+            all = 1;
         } else {
             st = cli_args_unknown(&a, &err);
         }
@@ -142,9 +161,9 @@ int cli_predict(int argc, char **argv)
         if (*meta.note)
             fprintf(stderr, "note: %s\n", meta.note);
         if (image)
-            st = predict_image(&net, &meta.norm, image, &err);
+            st = predict_image(&net, &meta.norm, image, all, &err);
         if (st == CNN_OK && first)
-            st = predict_test(&net, &meta.norm, data, first, &err);
+            st = predict_test(&net, &meta.norm, data, first, all, &err);
         network_release(&net);
     }
     clrt_close(&rt);
