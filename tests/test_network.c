@@ -12,25 +12,14 @@
 #include "ref/optim.h"
 #include "ref/network.h"
 #include "util/rng.h"
+#include "every_kind.h"
 #include "testutil.h"
 
 /* A small network of the reference model's kinds, odd sizes included. */
 #define SMALL_ARCH "conv5k3-relu-pool2-conv3k2-relu-flatten-fc7-relu-fc4"
 static const arch_shape small_input = {2, 11, 11};
 
-/* EVERY KIND: a network that uses every kind of the layer table at least
- * once, with a ReLU that is not fused (after a pool), on odd sizes. A new
- * kind goes in here.
- * bn sits where its many values per channel vary in sign before the ReLU: a
- * bias whose every path into bn is an always-active ReLU has a gradient of
- * exactly 0, and Adam's first step would turn its float noise into +-lr. */
-#define EVERY_KIND_ARCH \
-    "conv5k3s2same-relu-bn-drop0.25-pool3s2-relu-conv3k2same-relu-avgpool2s1-flatten-fc7-relu-" \
-    "drop0.5-fc4"
-/* gap gives a flat output as flatten does, so it has a network of its own,
- * with the stride-1 'valid' convolution and the 2x2 pool of the reference
- * model. */
-#define EVERY_KIND_GAP_ARCH "conv5k3-relu-pool2-conv4k3-relu-avgpool2s1-gap-fc7-relu-fc4"
+/* EVERY_KIND_ARCH and EVERY_KIND_GAP_ARCH, on odd sizes: */
 static const arch_shape every_kind_input = {3, 13, 11};
 
 /* BLOCKS: residual blocks with every kind of shortcut: identity (res1 and,
