@@ -181,6 +181,13 @@ expect "predict test label 200" 2 "$test200" -- predict --model "$model" --data 
 { printf 'P2\n6 6\n255\n'; for _ in $(seq 36); do printf '0 '; done; } > "$tmp/six.pgm"
 { printf 'P2\n5 5\n255\n'; for _ in $(seq 25); do printf '0 '; done; } > "$tmp/five.pgm"
 expect "predict image"   0 'six\.pgm: Predicted = [0-9] \(probability' -- predict --model "$model" --image "$tmp/six.pgm"
+# --probabilities: a line of ten under each prediction, and they sum to 1.
+probs='^  probabilities: ([-0-9.e]+ ){9}[-0-9.e]+$'
+expect "predict probabilities" 0 "$probs" -- predict --model "$model" --data "$tmp/good" --first 2 --probabilities
+expect "image probabilities" 0 "$probs" -- predict --model "$model" --image "$tmp/six.pgm" --probabilities
+"$bin" predict --model "$model" --image "$tmp/six.pgm" --probabilities 2>/dev/null |
+  awk '/^  probabilities:/ { for (i = 2; i <= NF; i++) s += $i; n++ }
+       END { exit !(n == 1 && s > 0.9999 && s < 1.0001) }' && ok || fail "image probabilities: not one line summing to 1"
 expect "predict bad pgm" 2 'image is 5 wide and 5 high; expected 6 wide and 6 high' -- predict --model "$model" --image "$tmp/five.pgm"
 { printf 'P6\n6 6\n255\n'; head -c 108 /dev/zero; } > "$tmp/six.ppm"
 expect "predict ppm"     2 "six\.ppm: image has 3 channels \(a colour PPM\); expected 1 channel$" -- predict --model "$model" --image "$tmp/six.ppm"
@@ -228,6 +235,32 @@ expect "arch pool large" 2 "'pool7s1': cannot pool a 6x6 input" -- train --data 
 expect "arch drop rate"  2 "'drop1': the dropout rate must be in \[0, 1\)" -- train --data "$tmp/good" --arch drop1-flatten-fc10
 expect "arch after gap"  2 "'conv2k1' cannot follow a flat layer" -- train --data "$tmp/good" --arch gap-conv2k1-fc10
 expect "predict grey to colour" 2 'six\.pgm: image has 1 channel \(a grey PGM\); expected 3 channels$' -- predict --model "$cmodel" --image "$tmp/six.pgm"
+
+# export: a checkpoint as ONNX, with no device (the interop suite runs the
+# models elsewhere). The same checkpoint gives the same bytes; bad usage, a
+# missing or damaged checkpoint and an output that cannot be written are
+# exit 2 naming the fault, and leave no file, nor any old one changed.
+expect "export help"     0 '^usage: cnn-cl export --model FILE\.safetensors -o FILE\.onnx' -- export --help
+expect "export no output" 2 "^cnn-cl: export needs --model FILE and -o FILE\.onnx" -- export --model "$model"
+expect "export no model" 2 "^cnn-cl: export needs --model FILE" -- export -o "$tmp/m.onnx"
+expect "export flag"     2 "^cnn-cl: export: unknown option '--bogus'" -- export --bogus
+expect "export missing"  2 "^cnn-cl: $tmp/none\.safetensors: cannot open" -- export --model "$tmp/none.safetensors" -o "$tmp/m.onnx"
+expect "export not a checkpoint" 2 'run\.csv: not a valid safetensors file' -- export --model "$tmp/run.csv" -o "$tmp/m.onnx"
+expect "export no folder" 2 "^cnn-cl: $tmp/none/m\.onnx: cannot create" -- export --model "$model" -o "$tmp/none/m.onnx"
+expect "export to folder" 2 "^cnn-cl: $tmp: is a folder" -- export --model "$model" -o "$tmp"
+[ ! -e "$tmp/m.onnx" ] && ok || fail "export: a failed export left $tmp/m.onnx"
+for m in "$model" "$dmodel" "$rmodel"; do
+  expect "export $(basename "$m")" 0 "^$tmp/export\.onnx$" -- export --model "$m" -o "$tmp/export.onnx"
+  cp "$tmp/export.onnx" "$tmp/first.onnx"
+  expect "export again"  0 "^$tmp/export\.onnx$" -- export --model "$m" -o "$tmp/export.onnx"
+  cmp -s "$tmp/export.onnx" "$tmp/first.onnx" && ok || fail "export: $m gave other bytes the second time"
+done
+expect "export damaged"  2 "$damaged" -- export --model "$tmp/flip.safetensors" -o "$tmp/export.onnx"
+cmp -s "$tmp/export.onnx" "$tmp/first.onnx" && ok || fail "export: a failed export changed the old file"
+chmod a-w "$tmp/first.onnx"
+expect "export read-only" 2 "^cnn-cl: $tmp/first\.onnx: is read-only" -- export --model "$rmodel" -o "$tmp/first.onnx"
+expect "export no checksums" 0 "^note: .*nocrc\.safetensors has no checksums" -- export --model "$tmp/nocrc.safetensors" -o "$tmp/nocrc.onnx"
+ls "$tmp"/*.tmp-* >/dev/null 2>&1 && fail "export: temporaries left: $(ls "$tmp"/*.tmp-*)" || ok
 
 # CNN_CL_KERNELS reads the kernels from a folder; a compile error there shows
 # the compiler's log.
