@@ -12,7 +12,8 @@ cd "$root"
 
 packages=(gcc pkg-config meson ninja-build python3 ocl-icd-libopencl1 ocl-icd-opencl-dev
           opencl-c-headers libclblast-dev check zlib1g-dev libjansson-dev pocl-opencl-icd
-          libopenmpi-dev openmpi-bin ca-certificates curl oclgrind python3-numpy)
+          libopenmpi-dev openmpi-bin ca-certificates curl oclgrind python3-numpy
+          protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
 
 need=()
 for p in "${packages[@]}"; do
