@@ -4,9 +4,9 @@
  * src/nn/layer.c) and its own files: src/nn/<kind>.c (the row, the host
  * side and the spec token's parser), kernels/<kind>.cl, src/ref/<kind>.c
  * (the plain C reference, in double). The arch parser, the network's
- * forward and backward loops, the summary, the checkpoint and the reference
- * network only ever go through a row; no code outside a kind's own files
- * names a kind. docs/LAYERS.md says how to add one.
+ * forward and backward loops, the summary, the checkpoint, the reference
+ * network and the ONNX export only ever go through a row; no code outside
+ * a kind's own files names a kind. docs/LAYERS.md says how to add one.
  *
  * Shapes are per sample, (C, H, W); a flat vector of N features is
  * (N, 1, 1). Device activations are (batch, C, H, W), contiguous. */
