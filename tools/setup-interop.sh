@@ -10,26 +10,13 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. tools/packages.sh
 ort_version=1.31.1
 modules=build/interop
 
 packages=(python3-onnx python3-opencv)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
-need=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-interop: missing Debian packages; run this, then tools/setup-interop.sh again:" >&2
-    echo "  sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
-    exit 1
-  fi
-  echo "setup-interop: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+need_packages setup-interop "${packages[@]}"
 
 installed=$(node -p "require('./$modules/node_modules/onnxruntime-node/package.json').version" \
             2>/dev/null || true)
