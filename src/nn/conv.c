@@ -835,6 +835,7 @@ static cnn_status conv_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *e
     const onnx_attr a[] = {ONNX_INTS("kernel_shape", l->k, l->k),
                            ONNX_INTS("strides", l->stride, l->stride),
                            ONNX_INTS("pads", l->pad_top, l->pad_left, bottom, right)};
+    /* pads, a's last, only where there is padding */
     const int padded = l->pad_top || l->pad_left || bottom || right;
     io->y = onnx_graph_node(io->g, "Conv", l->name, in, 3, a, padded ? 3 : 2);
     return onnx_graph_status(io->g, err);
