@@ -257,6 +257,19 @@ START_TEST(model_holds_every_kind)
 }
 END_TEST
 
+/* p<P> pads P on every side, as PyTorch does, where the windows use
+ * less after the last row (8 + 2 - 3 at stride 2 leaves one unused). */
+START_TEST(explicit_padding_is_on_every_side)
+{
+    Onnx__ModelProto *m = exported("conv3k3s2p1-conv2k5p2-flatten-fc4", (arch_shape){1, 8, 8},
+                                   &no_norm);
+    assert_ints(node(m, "conv1"), "pads", 4, (int64_t[]){1, 1, 1, 1});
+    assert_ints(node(m, "conv1"), "strides", 2, (int64_t[]){2, 2});
+    assert_ints(node(m, "conv2"), "pads", 4, (int64_t[]){2, 2, 2, 2});
+    onnx__model_proto__free_unpacked(m, NULL);
+}
+END_TEST
+
 /* A valid convolution has no pads; gap pools and flattens. */
 START_TEST(gap_pools_and_flattens)
 {
@@ -373,6 +386,7 @@ int main(void)
     tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, every_row_exports);
     tcase_add_test(tc, model_holds_every_kind);
+    tcase_add_test(tc, explicit_padding_is_on_every_side);
     tcase_add_test(tc, gap_pools_and_flattens);
     tcase_add_test(tc, input_is_normalised);
     tcase_add_test(tc, blocks_add_their_shortcuts);

@@ -818,20 +818,21 @@ static double conv_flops(const arch_layer *l)
     return 2.0 * l->units * l->in.c * l->k * l->k * l->out.h * l->out.w;
 }
 
-/* Keras' 'same' padding as ONNX's explicit pads, [top, left, bottom,
- * right]: what conv_axis puts after the last row or column is the total
- * padding less the part before. */
-static int pad_after(int in, int k, int stride, int out, int before)
+/* ONNX's explicit pads, [top, left, bottom, right], of conv_axis's
+ * padding: after the last row or column, 'same' has the total padding
+ * less the part before, and p<P> has P (of which the windows may use
+ * less: they are the same either way). */
+static int pad_after(int in, int k, int stride, int out, int before, int pad)
 {
     int total = (out - 1) * stride + k - in;
-    return total > before ? total - before : 0;
+    return total - before > pad ? total - before : pad;
 }
 
 static cnn_status conv_onnx(const arch_layer *l, onnx_layer_io *io, cnn_error *err)
 {
     const char *in[] = {io->x, layer_onnx_tensor(io, 0), layer_onnx_tensor(io, 1)};
-    const int bottom = pad_after(l->in.h, l->k, l->stride, l->out.h, l->pad_top),
-              right = pad_after(l->in.w, l->k, l->stride, l->out.w, l->pad_left);
+    const int bottom = pad_after(l->in.h, l->k, l->stride, l->out.h, l->pad_top, l->pad),
+              right = pad_after(l->in.w, l->k, l->stride, l->out.w, l->pad_left, l->pad);
     const onnx_attr a[] = {ONNX_INTS("kernel_shape", l->k, l->k),
                            ONNX_INTS("strides", l->stride, l->stride),
                            ONNX_INTS("pads", l->pad_top, l->pad_left, bottom, right)};
