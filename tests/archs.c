@@ -1,12 +1,13 @@
-/* every_kind.c: prints the every-kind networks of every_kind.h, one per
- * line, for the shell tests: EVERY_KIND_ARCH, then EVERY_KIND_GAP_ARCH. */
+/* archs.c: prints the networks of archs.h, one a line as NAME=SPEC, for
+ * the shell tests. */
 #include <stdio.h>
 
-#include "every_kind.h"
+#include "archs.h"
 
 int main(void)
 {
-    puts(EVERY_KIND_ARCH);
-    puts(EVERY_KIND_GAP_ARCH);
+    printf("EVERY_KIND_ARCH=%s\n", EVERY_KIND_ARCH);
+    printf("EVERY_KIND_GAP_ARCH=%s\n", EVERY_KIND_GAP_ARCH);
+    printf("PAD_ARCH=%s\n", PAD_ARCH);
     return 0;
 }

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # test_interop.sh: the interop suite — checkpoints exported as ONNX and run
-# elsewhere. Five networks (the reference model, normalised; both every-kind
-# networks; a residual network with a projected block, one with an identity
-# block and a projected flat one) train briefly on MNIST and are exported.
+# elsewhere. Six networks (the reference model, normalised; both every-kind
+# networks and the p<P> one of tests/archs.h; a residual network with a
+# projected block, one with an identity block and a projected flat one)
+# train briefly on MNIST and are exported.
 # Each model must pass onnx's full checker and strict shape inference, and
 # OpenCV's dnn and ONNX Runtime must give every probability of 100 test
 # images within 1e-5 of `cnn-cl predict --probabilities`, choosing the same
 # classes (tests/interop.py, tests/interop.js).
-# Usage: test_interop.sh path/to/cnn-cl path/to/every_kind DATA MODULES
+# Usage: test_interop.sh path/to/cnn-cl path/to/archs DATA MODULES
 # where MODULES holds node_modules/onnxruntime-node (tools/setup-interop.sh).
 set -uo pipefail
-bin=$1 every_kind=$2 data=$3 modules=$4
+bin=$1 archs=$2 data=$3 modules=$4
 here=$(dirname "$0")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -24,19 +25,21 @@ if ! /usr/bin/python3 -c 'import onnx, cv2' 2>/dev/null ||
   exit 1
 fi
 
-# The every-kind networks give 4 classes; MNIST has 10.
-mapfile -t kinds < <("$every_kind")
+# The networks of tests/archs.h give 4 classes; MNIST has 10.
+declare -A shared
+while IFS='=' read -r name spec; do shared[$name]=${spec%fc4}fc10; done < <("$archs")
 declare -A specs=(
   [reference]=''
-  [every_kind]=${kinds[0]%fc4}fc10
-  [every_kind_gap]=${kinds[1]%fc4}fc10
+  [every_kind]=${shared[EVERY_KIND_ARCH]}
+  [every_kind_gap]=${shared[EVERY_KIND_GAP_ARCH]}
+  [padded]=${shared[PAD_ARCH]}
   [projected]='conv8k3same-bn-relu-res[conv16k3s2same-bn-relu-conv16k3same-bn]-relu-gap-fc10'
   [identity]='conv8k3s2same-bn-relu-res[conv8k3same-bn-relu-conv8k3same-bn]-relu-flatten-fc16-relu-res[fc8-relu-bn]-relu-fc10'
 )
 images=$tmp/images.f32
 /usr/bin/python3 "$here/interop.py" images "$data" 100 "$images" || exit 1
 
-for name in reference every_kind every_kind_gap projected identity; do
+for name in reference every_kind every_kind_gap padded projected identity; do
   m=$tmp/$name
   args=(--data "$data" --limit 256 --epochs 1 --save "$m.safetensors" --quiet)
   if [ -n "${specs[$name]}" ]; then args+=(--arch "${specs[$name]}"); else args+=(--normalize); fi

@@ -12,14 +12,14 @@
 #include "ref/optim.h"
 #include "ref/network.h"
 #include "util/rng.h"
-#include "every_kind.h"
+#include "archs.h"
 #include "testutil.h"
 
 /* A small network of the reference model's kinds, odd sizes included. */
 #define SMALL_ARCH "conv5k3-relu-pool2-conv3k2-relu-flatten-fc7-relu-fc4"
 static const arch_shape small_input = {2, 11, 11};
 
-/* EVERY_KIND_ARCH and EVERY_KIND_GAP_ARCH, on odd sizes: */
+/* EVERY_KIND_ARCH, EVERY_KIND_GAP_ARCH and PAD_ARCH, on odd sizes: */
 static const arch_shape every_kind_input = {3, 13, 11};
 
 /* BLOCKS: residual blocks with every kind of shortcut: identity (res1 and,
@@ -36,12 +36,6 @@ static const arch_shape every_kind_input = {3, 13, 11};
     "res[bn-conv6k3s2same-relu-conv6k3same]-relu-res[conv5k1-relu]-flatten-fc7-relu-" \
     "res[bn-relu-fc7]-res[fc5-relu]-relu-fc4"
 #define BLOCK_FLAT_ARCH "conv3k3s2-relu-flatten-fc6-relu-res[fc5-relu-bn-fc5]-relu-fc4"
-/* PADDED: PyTorch's padding=P (p<P> tokens) at strides 1, 2 and 3, P 1
- * and 2, K 3 and 5, in a block as torchvision's ResNets stride it (the
- * chain's s2 p<P> matches its 1x1 projection at stride 2): 13x11 gives
- * 7x6, 4x3 in the block, then 2x1. */
-#define PAD_ARCH \
-    "conv8k3s2p1-relu-res[bn-conv8k3p1-relu-conv6k5s2p2]-relu-conv4k3s3p1-relu-flatten-fc4"
 /* A network that opens with blocks: res1's projection (its chain has no
  * parameters) is the first trainable layer, asked for no input gradient. */
 #define BLOCK_START_ARCH "res[pool1s2]-relu-res[conv3k3same-relu-conv3k3same]-relu-flatten-fc4"
