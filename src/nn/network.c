@@ -438,14 +438,31 @@ static void shape_text(arch_shape s, char *buf, size_t size)
         snprintf(buf, size, "(None, %d, %d, %d)", s.h, s.w, s.c);
 }
 
+/* A row's name and type: "conv1 (Conv2D, relu)". */
+static void row_name(const layer_node *n, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s (%s%s)", n->spec->name, n->spec->kind->keras,
+             n->relu ? ", relu" : "");
+}
+
 void network_summary(const network *net, FILE *f)
 {
-    static const char rule[] =
-        "============================================================";
-    char name[64], shape[32];
-    fprintf(f, "%-28s %-20s %10s\n%s\n", "Layer (type)", "Output Shape", "Param #", rule);
+    char name[64], shape[32], rule[128];
+    /* Keras' 28 columns for the names, wider when one needs more (a
+     * "bn12 (BatchNormalization, relu)"), so the columns stay aligned. */
+    int width = 28;
+    for (int i = 0; i < net->nnodes; i++)
+        if (net->nodes[i].spec->kind->keras) {
+            row_name(&net->nodes[i], name, sizeof name);
+            width = (int)strlen(name) > width ? (int)strlen(name) : width;
+        }
+    const int ruled = width + 32; /* the shape's column, the count's and two spaces */
+    memset(rule, '=', (size_t)ruled);
+    rule[ruled] = '\0';
+    fprintf(f, "%-*s %-20s %10s\n%s\n", width, "Layer (type)", "Output Shape", "Param #",
+            rule);
     shape_text(net->arch.input, shape, sizeof shape);
-    fprintf(f, "%-28s %-20s %10d\n", "input (InputLayer)", shape, 0);
+    fprintf(f, "%-*s %-20s %10d\n", width, "input (InputLayer)", shape, 0);
     for (int i = 0; i < net->nnodes; i++) {
         const layer_node *n = &net->nodes[i];
         if (!n->spec->kind->keras)
@@ -453,10 +470,9 @@ void network_summary(const network *net, FILE *f)
         size_t params = 0;
         for (int p = 0; p < n->nparams; p++)
             params += n->params[p]->count;
-        snprintf(name, sizeof name, "%s (%s%s)", n->spec->name, n->spec->kind->keras,
-                 n->relu ? ", relu" : "");
+        row_name(n, name, sizeof name);
         shape_text(n->spec->out, shape, sizeof shape);
-        fprintf(f, "%-28s %-20s %10zu\n", name, shape, params);
+        fprintf(f, "%-*s %-20s %10zu\n", width, name, shape, params);
     }
     fprintf(f, "%s\nTotal params: %zu\nTrainable params: %zu\nNon-trainable params: %zu\n",
             rule, net->param_count, net->trainable_count,
