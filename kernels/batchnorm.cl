@@ -1,6 +1,8 @@
 /* batchnorm.cl: batch normalisation, forward (training and inference) and
  * backward (see batchnorm.h). x, y, dy, dx are (N, C, HW); a flat input has
  * HW = 1. Per-channel vectors are (C); stats is (2, C): mean, then invstd.
+ * With relu set, a following ReLU is folded in as activation.cl computes
+ * it: y = fmax(y, 0), and dy is read as dy where y > 0, else 0.
  *
  * The training kernels run one work-group of L work-items (a power of two,
  * the host's explicit local size) per channel. The channel's values are
@@ -39,6 +41,24 @@ int16 batchnorm_inside(int j, int len)
 {
     return (int16)(j) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) <
            (int16)(len);
+}
+
+/* dy's 16 values at p + j (zero from len on), through the folded ReLU when
+ * relu: zero where the forward's output y, at the same place, is not
+ * positive. */
+float16 batchnorm_dy16(__global const float *dy, __global const float *y, size_t at,
+                       int j, int len, int relu)
+{
+    const float16 g = vec_load16(dy + at, j, len);
+    return relu ? select((float16)(0.0f), g, vec_load16(y + at, j, len) > (float16)(0.0f))
+                : g;
+}
+
+/* The scalar batchnorm_dy16: dy[at], or 0 where relu and y[at] is not
+ * positive. */
+float batchnorm_dy(__global const float *dy, __global const float *y, size_t at, int relu)
+{
+    return !relu || y[at] > 0.0f ? dy[at] : 0.0f;
 }
 
 /* The sum of every work-item's v, returned to all of them; part holds L
@@ -85,7 +105,7 @@ __kernel void batchnorm_forward_train(__global const float *x,
                                       __global float *y, __global float *stats,
                                       const int n, const int c, const int hw,
                                       const float eps, const float momentum,
-                                      __local float *part)
+                                      const int relu, __local float *part)
 {
     const int ch = get_group_id(0), l = get_local_id(0),
               L = get_local_size(0), m = n * hw,
@@ -115,9 +135,10 @@ __kernel void batchnorm_forward_train(__global const float *x,
     for (int u = l; u < runs; u += L) {
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16)
-            batchnorm_store((vec_load16(x + at, j, len) - mean) * scale + shift,
-                            y + at, j, len);
+        for (int j = 0; j < len; j += 16) {
+            const float16 v = (vec_load16(x + at, j, len) - mean) * scale + shift;
+            batchnorm_store(relu ? fmax(v, (float16)(0.0f)) : v, y + at, j, len);
+        }
     }
     if (l == 0)
         batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
@@ -133,28 +154,31 @@ __kernel void batchnorm_forward_infer(__global const float *x,
                                       __global const float *running_var,
                                       __global float *y, const int total,
                                       const int c, const int hw,
-                                      const float eps)
+                                      const float eps, const int relu)
 {
     const int i = get_global_id(0);
     if (i >= total)
         return;
     const int ch = i / hw % c;
-    y[i] = (x[i] - running_mean[ch]) * (gamma[ch] * rsqrt(running_var[ch] + eps))
-           + beta[ch];
+    const float v = (x[i] - running_mean[ch]) * (gamma[ch] * rsqrt(running_var[ch] + eps))
+                    + beta[ch];
+    y[i] = relu ? fmax(v, 0.0f) : v;
 }
 
 /* Backward through the training forward whose statistics are in stats:
  * dgamma[ch] = sum(dy * xhat), dbeta[ch] = sum(dy), and, when has_dx,
- * dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
+ * dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy
+ * masked by the forward's output y when relu.
  * Global size (C * L), local size (L). */
 __kernel void batchnorm_backward(__global const float *x,
                                  __global const float *gamma,
                                  __global const float *dy,
+                                 __global const float *y,
                                  __global const float *stats,
                                  __global float *dx, __global float *dgamma,
                                  __global float *dbeta, const int n,
                                  const int c, const int hw, const int has_dx,
-                                 __local float *part)
+                                 const int relu, __local float *part)
 {
     const int ch = get_group_id(0), l = get_local_id(0),
               L = get_local_size(0), m = n * hw,
@@ -166,7 +190,7 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             /* Lanes past the run hold dy = 0, so they add nothing. */
-            const float16 g = vec_load16(dy + at, j, len);
+            const float16 g = batchnorm_dy16(dy, y, at, j, len, relu);
             vdy += g;
             vdyx = fma(g, (vec_load16(x + at, j, len) - mean) * invstd, vdyx);
         }
@@ -186,7 +210,8 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             const float16 xhat = (vec_load16(x + at, j, len) - mean) * invstd;
-            batchnorm_store(scale * (vec_load16(dy + at, j, len) - mdy - xhat * mdyx),
+            batchnorm_store(scale * (batchnorm_dy16(dy, y, at, j, len, relu) - mdy -
+                                     xhat * mdyx),
                             dx + at, j, len);
         }
     }
@@ -259,7 +284,8 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
                                       __global float *y, __global float *stats,
                                       __global const float *part, const int n,
                                       const int c, const int hw, const float eps,
-                                      const float momentum, __local float *scratch)
+                                      const float momentum, const int relu,
+                                      __local float *scratch)
 {
     const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
               m = n * hw, g_count = get_num_groups(0),
@@ -273,7 +299,8 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
         const int i = first + t * L;
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
-            y[at] = (x[at] - mean) * scale + shift;
+            const float v = (x[at] - mean) * scale + shift;
+            y[at] = relu ? fmax(v, 0.0f) : v;
         }
     }
     if (g == 0 && get_local_id(0) == 0)
@@ -282,12 +309,13 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
 }
 
 /* part[0][ch][g] = the sum of dy over chunk g, part[1][ch][g] the sum of
- * dy * xhat. */
+ * dy * xhat (dy masked by y when relu). */
 __kernel void batchnorm_gpu_grad_sums(__global const float *x,
                                       __global const float *dy,
+                                      __global const float *y,
                                       __global const float *stats,
                                       __global float *part, const int n,
-                                      const int c, const int hw,
+                                      const int c, const int hw, const int relu,
                                       __local float *scratch)
 {
     const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
@@ -299,8 +327,9 @@ __kernel void batchnorm_gpu_grad_sums(__global const float *x,
         const int i = first + t * L;
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
-            sdy += dy[at];
-            sdyx = fma(dy[at], (x[at] - mean) * invstd, sdyx);
+            const float g = batchnorm_dy(dy, y, at, relu);
+            sdy += g;
+            sdyx = fma(g, (x[at] - mean) * invstd, sdyx);
         }
     }
     sdy = batchnorm_group_sum(sdy, scratch);
@@ -312,15 +341,17 @@ __kernel void batchnorm_gpu_grad_sums(__global const float *x,
 }
 
 /* dgamma and dbeta (chunk 0) and, when has_dx, dx over the chunk, from the
- * sums in part. */
+ * sums in part (dy masked by y when relu). */
 __kernel void batchnorm_gpu_grad(__global const float *x,
                                  __global const float *gamma,
                                  __global const float *dy,
+                                 __global const float *y,
                                  __global const float *stats,
                                  __global const float *part, __global float *dx,
                                  __global float *dgamma, __global float *dbeta,
                                  const int n, const int c, const int hw,
-                                 const int has_dx, __local float *scratch)
+                                 const int has_dx, const int relu,
+                                 __local float *scratch)
 {
     const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
               m = n * hw, g_count = get_num_groups(0),
@@ -341,7 +372,7 @@ __kernel void batchnorm_gpu_grad(__global const float *x,
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
             const float xhat = (x[at] - mean) * invstd;
-            dx[at] = scale * (dy[at] - mdy - xhat * mdyx);
+            dx[at] = scale * (batchnorm_dy(dy, y, at, relu) - mdy - xhat * mdyx);
         }
     }
 }

@@ -1,13 +1,16 @@
 /* test_batchnorm.c: the batch-normalisation layer against its double
  * reference on awkward shapes (spatial and flat, batch 1 included), in
- * training and inference; the reference against hand-computed values and
- * finite differences; and the "bn" row: its parser, shape, parameters and
- * adapters. */
+ * training and inference, with a ReLU folded in and without; the fold
+ * against batch norm and the ReLU layer run apart, bit for bit; the
+ * reference against hand-computed values and finite differences; and the
+ * "bn" row: its parser, shape, parameters and adapters. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/layer.h"
 #include "ref/activation.h"
@@ -29,17 +32,38 @@ static void random_params(float *p[4], int c, uint64_t seed)
         p[i] = test_random_new((size_t)c, seed + i, range[i][0], range[i][1]);
 }
 
+/* The reference of a layer with a ReLU folded in (relu), given the
+ * device's output y of the same forward: y = max(y, 0) in place, and dy
+ * (of the ReLU's output) masked where the device's y is not positive, as
+ * the device's backward reads it. Taking the device's y for the mask keeps
+ * an output within rounding of 0 from flipping it. */
+static void ref_fold(int relu, double *yr, const float *y, const double *dy, double *dym,
+                     size_t count)
+{
+    if (!relu) {
+        memcpy(dym, dy, count * sizeof *dy);
+        return;
+    }
+    ref_relu_forward(yr, yr, (long)count);
+    double *yd = test_widen(y, count);
+    ref_relu_backward(yd, dy, dym, (long)count);
+    free(yd);
+}
+
 /* A training forward, its backward, then an inference forward, all on the
- * device from random data of shape s (in a layer created for max_batch),
- * against the reference: y, the moved running statistics, dx, dgamma,
- * dbeta, and the inference y from the device's moved statistics. The x
- * values sit off zero so a one-pass variance would lose digits. */
-static void check(shape s, int max_batch, int with_dx, int variant)
+ * device from random data of shape s (in a layer created for max_batch,
+ * a ReLU folded in when relu), against the reference: y, the moved running
+ * statistics, dx, dgamma, dbeta, and the inference y from the device's
+ * moved statistics. The training x sits off zero so a one-pass variance
+ * would lose digits; beta, and the inference x about 0, spread the outputs
+ * on both sides of the ReLU's 0. */
+static void check(shape s, int max_batch, int with_dx, int relu, int variant)
 {
     cnn_error err = {0};
     int hw = s.h * s.w;
     size_t nx = (size_t)s.n * s.c * hw, nc = (size_t)s.c;
     float *x = test_random_new(nx, 1, 2, 4), *dy = test_random_new(nx, 2, -1, 1);
+    float *xi = test_random_new(nx, 4, -1, 1);
     float *p[4];
     random_params(p, s.c, 3);
     float *y = malloc(nx * sizeof *y), *dx = malloc(nx * sizeof *dx);
@@ -48,10 +72,10 @@ static void check(shape s, int max_batch, int with_dx, int variant)
     float *db = malloc(nc * sizeof *db);
 
     batchnorm_layer l;
-    TEST_OK(batchnorm_create(&l, test_rt(), max_batch, s.c, s.h, s.w, variant, &err),
+    TEST_OK(batchnorm_create(&l, test_rt(), max_batch, s.c, s.h, s.w, relu, variant, &err),
             err);
     ck_assert_int_eq(l.gpu, batchnorm_variants[variant].tiles[0] == BATCHNORM_PER_CHUNK);
-    cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, nx);
+    cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, nx), bxi = test_upload(xi, nx);
     cl_mem bp[4];
     for (int i = 0; i < 4; i++)
         bp[i] = test_upload(p[i], nc);
@@ -60,9 +84,9 @@ static void check(shape s, int max_batch, int with_dx, int variant)
     cl_mem bdb = test_poisoned(nc);
     TEST_OK(batchnorm_forward(&l, s.n, 1, bx, bp[0], bp[1], bp[2], bp[3], by,
                               &err), err);
-    TEST_OK(batchnorm_backward(&l, s.n, bx, bp[0], bdy, with_dx ? bdx : NULL,
+    TEST_OK(batchnorm_backward(&l, s.n, bx, by, bp[0], bdy, with_dx ? bdx : NULL,
                                bdg, bdb, &err), err);
-    TEST_OK(batchnorm_forward(&l, s.n, 0, bx, bp[0], bp[1], bp[2], bp[3], byi,
+    TEST_OK(batchnorm_forward(&l, s.n, 0, bxi, bp[0], bp[1], bp[2], bp[3], byi,
                               &err), err);
     test_download(by, y, nx);
     test_download(byi, yi, nx);
@@ -78,27 +102,36 @@ static void check(shape s, int max_batch, int with_dx, int variant)
         pd[i] = test_widen(p[i], nc);
     double *yr = malloc(nx * sizeof *yr), *dxr = malloc(nx * sizeof *dxr);
     double *dgr = malloc(nc * sizeof *dgr), *dbr = malloc(nc * sizeof *dbr);
+    double *dym = malloc(nx * sizeof *dym);
     ref_batchnorm_forward(xd, pd[0], pd[1], pd[2], pd[3], yr, s.n, s.c, hw, 1);
+    ref_fold(relu, yr, y, dyd, dym, nx);
     test_close("bn y (training)", y, yr, nx, TEST_TOL_FORWARD);
     test_close("bn running_mean", rm, pd[2], nc, TEST_TOL_FORWARD);
     test_close("bn running_var", rv, pd[3], nc, TEST_TOL_FORWARD);
-    ref_batchnorm_backward(xd, pd[0], dyd, dxr, dgr, dbr, s.n, s.c, hw);
+    ref_batchnorm_backward(xd, pd[0], dym, dxr, dgr, dbr, s.n, s.c, hw);
     test_close("bn dgamma", dg, dgr, nc, TEST_TOL_GRAD);
     test_close("bn dbeta", db, dbr, nc, TEST_TOL_GRAD);
     if (with_dx)
         test_close("bn dx", dx, dxr, nx, TEST_TOL_GRAD);
-    double *rmd = test_widen(rm, nc), *rvd = test_widen(rv, nc);
-    ref_batchnorm_forward(xd, pd[0], pd[1], rmd, rvd, yr, s.n, s.c, hw, 0);
+    double *rmd = test_widen(rm, nc), *rvd = test_widen(rv, nc), *xid = test_widen(xi, nx);
+    ref_batchnorm_forward(xid, pd[0], pd[1], rmd, rvd, yr, s.n, s.c, hw, 0);
+    ref_fold(relu, yr, yi, dyd, dym, nx);
     test_close("bn y (inference)", yi, yr, nx, TEST_TOL_FORWARD);
+    if (relu) { /* the fold had outputs on both sides of 0 */
+        size_t cut = 0;
+        for (size_t i = 0; i < nx; i++)
+            cut += (y[i] == 0.0f) + (yi[i] == 0.0f);
+        ck_assert_msg(cut > 0 && cut < 2 * nx, "%zu of %zu outputs cut", cut, 2 * nx);
+    }
 
-    cl_mem mems[] = {bx, bdy, bp[0], bp[1], bp[2], bp[3], by, byi, bdx, bdg,
+    cl_mem mems[] = {bx, bdy, bxi, bp[0], bp[1], bp[2], bp[3], by, byi, bdx, bdg,
                      bdb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         clReleaseMemObject(mems[i]);
     batchnorm_release(&l);
     void *host[] = {x, dy, p[0], p[1], p[2], p[3], y, dx, yi, rm, rv, dg, db,
                     xd, dyd, pd[0], pd[1], pd[2], pd[3], yr, dxr, dgr, dbr,
-                    rmd, rvd};
+                    rmd, rvd, dym, xi, xid};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
 }
@@ -115,11 +148,11 @@ static const shape awkward[] = {
 };
 enum { AWKWARD = sizeof awkward / sizeof awkward[0] };
 
-/* Each shape as each variant. */
+/* Each shape as each variant, with a ReLU folded in and without. */
 START_TEST(matches_reference_on_awkward_shapes)
 {
-    const shape s = awkward[_i / batchnorm_variant_count];
-    check(s, s.n, 1, _i % batchnorm_variant_count);
+    const shape s = awkward[_i / (2 * batchnorm_variant_count)];
+    check(s, s.n, 1, _i % 2, _i / 2 % batchnorm_variant_count);
 }
 END_TEST
 
@@ -127,11 +160,130 @@ END_TEST
  * needs no dx. */
 START_TEST(smaller_batch_without_dx)
 {
-    for (int v = 0; v < batchnorm_variant_count; v++) {
-        check((shape){3, 6, 4, 5}, 8, 0, v);
-        if (batchnorm_variants[v].tiles[0] == BATCHNORM_PER_CHUNK)
-            check((shape){3, 2, 40, 40}, 8, 0, v);
+    for (int v = 0; v < batchnorm_variant_count; v++)
+        for (int relu = 0; relu < 2; relu++) {
+            check((shape){3, 6, 4, 5}, 8, 0, relu, v);
+            if (batchnorm_variants[v].tiles[0] == BATCHNORM_PER_CHUNK)
+                check((shape){3, 2, 40, 40}, 8, 0, relu, v);
+        }
+}
+END_TEST
+
+/* Batch norm with the ReLU folded in against batch norm and the ReLU layer
+ * run apart, bit for bit: training forward, backward (through the ReLU
+ * layer's backward apart) with and without dx, the moving statistics and
+ * an inference forward, each variant. The channels of (3, 6, 5, 7) give
+ * the ReLU its edge cases: 0 random; 1 constant with gamma < 0 and
+ * beta = -0.0, so y is -0.0 (in inference too: the running mean is that
+ * constant); 2 the same with gamma > 0 and beta = +0.0; 3 a NaN among its
+ * values (in training the statistics and so every y are NaN; in inference
+ * one y); 4 random; 5 an infinity. dy holds -0.0 in channel 0 and NaN in
+ * channel 3, where the ReLU cuts every value in training. */
+enum { SN = 3, SC = 6, SH = 5, SW = 7, SX = SN * SC * SH * SW, SHW = SH * SW };
+
+static void special_inputs(float *x, float *dy, float *p[4])
+{
+    test_random(x, SX, 60, -2, 2);
+    test_random(dy, SX, 61, -1, 1);
+    random_params(p, SC, 62);
+    for (int i = 0; i < SN; i++)
+        for (int k = 0; k < SHW; k++) {
+            const size_t at = ((size_t)i * SC) * SHW + k;
+            x[at + 1 * SHW] = x[at + 2 * SHW] = 2.0f;
+            if (k % 5 == 0)
+                dy[at] = -0.0f;
+            dy[at + 3 * SHW] = NAN;
+        }
+    x[(size_t)1 * SC * SHW + 3 * SHW + 4] = NAN;
+    x[(size_t)2 * SC * SHW + 5 * SHW + 9] = INFINITY;
+    p[0][1] = -0.75f, p[1][1] = -0.0f, p[2][1] = 2.0f;
+    p[0][2] = 0.75f, p[1][2] = 0.0f, p[2][2] = 2.0f;
+}
+
+/* The outputs of one run: y, dx, dgamma, dbeta, running mean and variance
+ * after the training forward, and the inference y. */
+typedef struct {
+    float y[SX], dx[SX], dg[SC], db[SC], rm[SC], rv[SC], yi[SX];
+} bn_run;
+
+/* Runs layer l (relu folded or not) on the special inputs; with apart, a
+ * ReLU layer after its forwards and before its backward. */
+static void special_run(int variant, int fold, int with_dx, bn_run *out)
+{
+    cnn_error err = {0};
+    float x[SX], dy[SX], *p[4];
+    special_inputs(x, dy, p);
+    batchnorm_layer l;
+    relu_layer r;
+    TEST_OK(batchnorm_create(&l, test_rt(), SN, SC, SH, SW, fold, variant, &err), err);
+    TEST_OK(relu_create(&r, test_rt(), &err), err);
+    cl_mem bx = test_upload(x, SX), bdy = test_upload(dy, SX), bp[4];
+    for (int i = 0; i < 4; i++)
+        bp[i] = test_upload(p[i], SC);
+    cl_mem bz = test_poisoned(SX), by = test_poisoned(SX), bdz = test_poisoned(SX);
+    cl_mem bdx = test_poisoned(SX), bdg = test_poisoned(SC), bdb = test_poisoned(SC);
+    cl_mem y = fold ? bz : by, dz = fold ? bdy : bdz;
+    TEST_OK(batchnorm_forward(&l, SN, 1, bx, bp[0], bp[1], bp[2], bp[3], bz, &err), err);
+    if (!fold) {
+        TEST_OK(relu_forward(&r, SX, bz, by, &err), err);
+        TEST_OK(relu_backward(&r, SX, by, bdy, bdz, &err), err);
     }
+    TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], dz,
+                               with_dx ? bdx : NULL, bdg, bdb, &err), err);
+    test_download(y, out->y, SX);
+    test_download(bdx, out->dx, SX);
+    test_download(bdg, out->dg, SC);
+    test_download(bdb, out->db, SC);
+    test_download(bp[2], out->rm, SC);
+    test_download(bp[3], out->rv, SC);
+    /* Inference from the running statistics special_inputs set. */
+    for (int i = 2; i < 4; i++)
+        TEST_OK(clrt_write(test_rt(), bp[i], p[i], SC * sizeof(float), &err), err);
+    TEST_OK(batchnorm_forward(&l, SN, 0, bx, bp[0], bp[1], bp[2], bp[3], bz, &err), err);
+    if (!fold)
+        TEST_OK(relu_forward(&r, SX, bz, by, &err), err);
+    test_download(y, out->yi, SX);
+    if (!fold) { /* the cases are there: batch norm gave -0.0 and NaN */
+        float z[SX];
+        test_download(bz, z, SX);
+        ck_assert(z[1 * SHW] == 0.0f && signbit(z[1 * SHW]));
+        ck_assert(isnan(z[(size_t)1 * SC * SHW + 3 * SHW + 4]));
+        ck_assert(isinf(z[(size_t)2 * SC * SHW + 5 * SHW + 9]));
+    }
+    cl_mem mems[] = {bx, bdy, bp[0], bp[1], bp[2], bp[3], bz, by, bdz, bdx, bdg, bdb};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        clReleaseMemObject(mems[i]);
+    relu_release(&r);
+    batchnorm_release(&l);
+    for (int i = 0; i < 4; i++)
+        free(p[i]);
+}
+
+START_TEST(fold_matches_relu_apart_bit_for_bit)
+{
+    const int variant = _i / 2, with_dx = _i % 2;
+    bn_run *run = malloc(2 * sizeof *run);
+    ck_assert_ptr_nonnull(run);
+    for (int fold = 0; fold < 2; fold++)
+        special_run(variant, fold, with_dx, &run[fold]);
+    const struct {
+        const char *what;
+        size_t at, size;
+    } parts[] = {
+        {"y", offsetof(bn_run, y), sizeof run->y},
+        {"dx", offsetof(bn_run, dx), with_dx ? sizeof run->dx : 0},
+        {"dgamma", offsetof(bn_run, dg), sizeof run->dg},
+        {"dbeta", offsetof(bn_run, db), sizeof run->db},
+        {"running_mean", offsetof(bn_run, rm), sizeof run->rm},
+        {"running_var", offsetof(bn_run, rv), sizeof run->rv},
+        {"y (inference)", offsetof(bn_run, yi), sizeof run->yi},
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        ck_assert_msg(!memcmp((char *)&run[0] + parts[i].at, (char *)&run[1] + parts[i].at,
+                              parts[i].size),
+                      "%s of variant %s differs with the ReLU folded in", parts[i].what,
+                      batchnorm_variants[variant].label);
+    free(run);
 }
 END_TEST
 
@@ -139,17 +291,17 @@ START_TEST(rejects_bad_shapes)
 {
     cnn_error err = {0};
     batchnorm_layer l;
-    ck_assert_int_eq(batchnorm_create(&l, test_rt(), 4, 0, 3, 3, 0, &err),
+    ck_assert_int_eq(batchnorm_create(&l, test_rt(), 4, 0, 3, 3, 0, 0, &err),
                      CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "0 channels"));
     ck_assert_int_eq(
-        batchnorm_create(&l, test_rt(), 4, 3, 2, 2, batchnorm_variant_count, &err),
+        batchnorm_create(&l, test_rt(), 4, 3, 2, 2, 1, batchnorm_variant_count, &err),
         CNN_ERR_INPUT);
-    TEST_OK(batchnorm_create(&l, test_rt(), 4, 3, 2, 2, 0, &err), err);
+    TEST_OK(batchnorm_create(&l, test_rt(), 4, 3, 2, 2, 1, 0, &err), err);
     ck_assert_int_eq(batchnorm_forward(&l, 5, 1, NULL, NULL, NULL, NULL, NULL,
                                        NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
-    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, NULL,
+    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, NULL, NULL,
                                         NULL, &err), CNN_ERR_INPUT);
     batchnorm_release(&l);
 }
@@ -243,7 +395,8 @@ START_TEST(row_parses_bn_only)
     }
     ck_assert_str_eq(layer_bn.prefix, "bn");
     ck_assert_str_eq(layer_bn.keras, "BatchNormalization");
-    ck_assert_uint_eq(layer_bn.flags, LAYER_NORM); /* a block's projection follows suit */
+    /* a block's projection follows suit; a following relu folds in */
+    ck_assert_uint_eq(layer_bn.flags, LAYER_NORM | LAYER_FUSES_RELU);
 }
 END_TEST
 
@@ -274,10 +427,12 @@ START_TEST(row_keeps_the_shape_and_declares_four_tensors)
 END_TEST
 
 /* The row's device adapters against its reference adapters, through a
- * hand-built node: a training forward and backward, then inference. The
- * running statistics' grads start at zero and must stay so. */
+ * hand-built node: a training forward and backward, then inference; with
+ * a ReLU folded in (the node's relu), against the reference rows of bn and
+ * relu. The running statistics' grads start at zero and must stay so. */
 START_TEST(row_adapters_match_reference_row)
 {
+    const int relu = _i;
     cnn_error err = {0};
     enum { N = 3, C = 4, H = 3, W = 5, NX = N * C * H * W };
     arch_layer spec = token("bn", (arch_shape){C, H, W});
@@ -287,7 +442,7 @@ START_TEST(row_adapters_match_reference_row)
     random_params(p, C, 32);
     const float zero[C] = {0};
     net_tensor t[4];
-    layer_node nd = {.spec = &spec, .nparams = 4};
+    layer_node nd = {.spec = &spec, .nparams = 4, .relu = relu};
     for (int i = 0; i < 4; i++) {
         t[i] = (net_tensor){.param = test_upload(p[i], C),
                             .grad = test_upload(zero, C)};
@@ -308,11 +463,12 @@ START_TEST(row_adapters_match_reference_row)
         pd[i] = test_widen(p[i], C);
         gd[i] = test_widen(zero, C);
     }
-    double yr[NX], dxr[NX];
+    double yr[NX], dxr[NX], dym[NX];
     float out[NX], got[4][C];
     layer_bn.ref_forward(&spec, &rtrain, pd, xd, yr);
-    layer_bn.ref_backward(&spec, &rtrain, pd, xd, yr, dyd, dxr, gd);
     test_download(nd.y, out, NX);
+    ref_fold(relu, yr, out, dyd, dym, NX);
+    layer_bn.ref_backward(&spec, &rtrain, pd, xd, yr, dym, dxr, gd);
     test_close("bn row y", out, yr, NX, TEST_TOL_FORWARD);
     test_download(bdx, out, NX);
     test_close("bn row dx", out, dxr, NX, TEST_TOL_GRAD);
@@ -328,6 +484,7 @@ START_TEST(row_adapters_match_reference_row)
     TEST_OK(layer_bn.forward(&nd, &infer, bx, &err), err);
     layer_bn.ref_forward(&spec, &rinfer, pd, xd, yr);
     test_download(nd.y, out, NX);
+    ref_fold(relu, yr, out, dyd, dym, NX);
     test_close("bn row y (inference)", out, yr, NX, TEST_TOL_FORWARD);
 
     layer_node_release(&nd);
@@ -355,11 +512,13 @@ int main(void)
     tcase_add_loop_test(tc, reference_gradients_match_finite_differences, 0, 3);
     tcase_add_test(tc, rejects_bad_shapes);
     tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,
-                        AWKWARD * batchnorm_variant_count);
+                        AWKWARD * 2 * batchnorm_variant_count);
     tcase_add_test(tc, smaller_batch_without_dx);
+    tcase_add_loop_test(tc, fold_matches_relu_apart_bit_for_bit, 0,
+                        2 * batchnorm_variant_count);
     tcase_add_test(tc, row_parses_bn_only);
     tcase_add_test(tc, row_keeps_the_shape_and_declares_four_tensors);
-    tcase_add_test(tc, row_adapters_match_reference_row);
+    tcase_add_loop_test(tc, row_adapters_match_reference_row, 0, 2);
     suite_add_tcase(s, tc);
     return test_run(s, 0);
 }

@@ -200,10 +200,11 @@ expect "augment cifar"   0 '^Test accuracy' -- train --data "$tmp/cifar" --arch 
 expect "tta cifar"       0 'test-time flip' -- eval --model "$tmp/ca.safetensors" --data "$tmp/cifar" --tta flip
 { printf 'P3\n32 32\n255\n'; for _ in $(seq 1024); do printf '255 0 0\n'; done; } > "$tmp/red.ppm"
 expect "predict colour"  0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$cmodel" --image "$tmp/red.ppm"
-# Every kind of layer, in training and then in inference mode.
-deep=conv4k3same-bn-relu-pool2-drop0.25-conv4k3s2same-relu-avgpool2s1-conv3k1-relu-gap-fc10
+# Every kind of layer, in training and then in inference mode; a ReLU
+# folded into bn, and one after a pool that folds none.
+deep=conv4k3same-bn-relu-pool2-drop0.25-conv4k3s2same-relu-avgpool2s1-relu-conv3k1-relu-gap-fc10
 dmodel=$tmp/d.safetensors
-expect "train every kind" 0 'bn1 \(BatchNormalization\) +\(None, 32, 32, 4\) +16$' -- train --data "$tmp/cifar" --arch "$deep" --gemm kernel --epochs 1 --batch 3 --save "$dmodel"
+expect "train every kind" 0 'bn1 \(BatchNormalization, relu\) +\(None, 32, 32, 4\) +16$' -- train --data "$tmp/cifar" --arch "$deep" --gemm kernel --epochs 1 --batch 3 --save "$dmodel"
 expect "summary input"   0 'input \(InputLayer\) +\(None, 32, 32, 3\) +0$' -- train --data "$tmp/cifar" --resume "$dmodel" --epochs 2 --batch 3
 expect "eval every kind" 0 'test accuracy: [0-9.]+$'            -- eval --model "$dmodel" --data "$tmp/cifar"
 expect "predict every kind" 0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$dmodel" --image "$tmp/red.ppm"

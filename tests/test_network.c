@@ -40,6 +40,12 @@ static const arch_shape every_kind_input = {3, 13, 11};
  * parameters) is the first trainable layer, asked for no input gradient. */
 #define BLOCK_START_ARCH "res[pool1s2]-relu-res[conv3k3same-relu-conv3k3same]-relu-flatten-fc4"
 
+/* Every bn followed by a relu, which folds into it: spatial, in blocks (one
+ * projected with its own bn, which folds none) and flat. */
+#define BN_RELU_ARCH \
+    "conv4k3same-bn-relu-res[conv4k3same-bn-relu-conv4k3same-bn]-relu-" \
+    "res[conv6k3s2same-bn-relu-conv6k3same-bn]-relu-flatten-fc7-bn-relu-fc4"
+
 static arch parse(const char *spec, arch_shape input, int classes)
 {
     arch a;
@@ -366,11 +372,12 @@ START_TEST(block_tensors_and_summary)
     network_summary(&net, f);
     fclose(f);
     /* Keras' Add row, the projection's 24 + 4 * 6 parameters counted;
-     * the begins print no row */
-    ck_assert_msg(strstr(text, "res3 (Add, relu)             (None, 6, 5, 6)              48\n") &&
-                  strstr(text, "res6 (Add, relu)             (None, 5)                    35\n") &&
-                  strstr(text, "res4 (Add)                   (None, 6, 5, 5)              30\n") &&
-                  strstr(text, "res1 (Add, relu)             (None, 11, 9, 4)              0\n"),
+     * the begins print no row (the names' column is 30 wide for
+     * "bn3 (BatchNormalization, relu)") */
+    ck_assert_msg(strstr(text, "res3 (Add, relu)               (None, 6, 5, 6)              48\n") &&
+                  strstr(text, "res6 (Add, relu)               (None, 5)                    35\n") &&
+                  strstr(text, "res4 (Add)                     (None, 6, 5, 5)              30\n") &&
+                  strstr(text, "res1 (Add, relu)               (None, 11, 9, 4)              0\n"),
                   "%s", text);
     int rows = 0;
     for (const char *s = text; (s = strstr(s, "res1 (")); s++)
@@ -419,6 +426,98 @@ START_TEST(train_step_gpu_variants)
     ck_assert_msg(strstr(labels, "res3.proj.forward=g32") &&
                   strstr(labels, "res3.proj.weights=gw32k64") &&
                   strstr(labels, "res3.proj_bn.reduce=gpu"), "chosen: %s", labels);
+}
+END_TEST
+
+/* bn as it was before it folded a following relu. */
+extern const layer_kind layer_bn;
+
+/* Three training steps, the loss totals, every tensor after them (the
+ * moving statistics included) and an inference pass's probabilities, of
+ * BN_RELU_ARCH with its ReLUs folded into bn and with them run apart (the
+ * arch's bn rows swapped for a copy without LAYER_FUSES_RELU): the same
+ * bits, on each bn variant. */
+START_TEST(bn_relu_fold_keeps_every_bit)
+{
+    static const char *const variants[] = {"bn=channel", "bn=gpu"};
+    layer_kind apart = layer_bn;
+    apart.flags &= ~(unsigned)LAYER_FUSES_RELU;
+    arch a[2] = {parse(BN_RELU_ARCH, every_kind_input, 4),
+                 parse(BN_RELU_ARCH, every_kind_input, 4)};
+    for (int i = 0; i < a[1].count; i++)
+        if (a[1].layers[i].kind == &layer_bn)
+            a[1].layers[i].kind = &apart;
+    enum { N = 6, STEPS = 3 };
+    const size_t size = N * (size_t)arch_size(every_kind_input);
+    /* a batch per step: uploads read the host arrays after they return */
+    float *x = malloc(STEPS * size * sizeof *x), probs[2][N * 4];
+    double *xd = malloc(size * sizeof *xd), totals[2][2];
+    int32_t labels[STEPS][N];
+    for (int step = 0; step < STEPS; step++)
+        random_batch(&a[0], N, 40 + (uint64_t)step, x + step * size, xd, labels[step]);
+    cnn_error err = {0};
+    network net[2];
+    tuner t[2];
+    for (int k = 0; k < 2; k++) {
+        t[k] = forcing(variants[_i]);
+        TEST_OK(network_create(&net[k], test_rt(), &a[k], 8, &t[k], optim_defaults(NULL),
+                               &err), err);
+        TEST_OK(network_init(&net[k], 5, &err), err);
+        TEST_OK(network_totals_reset(&net[k], &err), err);
+        for (int step = 0; step < STEPS; step++) {
+            TEST_OK(network_upload(&net[k], x + step * size, labels[step], N, &err), err);
+            TEST_OK(network_train_step(&net[k], N, &err), err);
+        }
+        TEST_OK(network_totals_read(&net[k], &totals[k][0], &totals[k][1], &err), err);
+        TEST_OK(network_probabilities(&net[k], N, probs[k], &err), err);
+    }
+    /* the four ReLUs folded: one node each fewer */
+    ck_assert_int_eq(net[0].nnodes + 4, net[1].nnodes);
+    ck_assert_mem_eq(totals[0], totals[1], sizeof totals[0]);
+    ck_assert_mem_eq(probs[0], probs[1], sizeof probs[0]);
+    ck_assert_int_eq(net[0].ntensors, net[1].ntensors);
+    for (int i = 0; i < net[0].ntensors; i++) {
+        const net_tensor *t0 = &net[0].tensors[i], *t1 = &net[1].tensors[i];
+        ck_assert_str_eq(t0->name, t1->name);
+        float *v[2] = {malloc(t0->count * sizeof(float)), malloc(t0->count * sizeof(float))};
+        TEST_OK(network_tensor_read(&net[0], t0, 0, v[0], &err), err);
+        TEST_OK(network_tensor_read(&net[1], t1, 0, v[1], &err), err);
+        ck_assert_msg(!memcmp(v[0], v[1], t0->count * sizeof(float)),
+                      "%s differs with the ReLUs folded (%s)", t0->name, variants[_i]);
+        free(v[0]);
+        free(v[1]);
+    }
+    for (int k = 0; k < 2; k++)
+        network_release(&net[k]);
+    free(x);
+    free(xd);
+}
+END_TEST
+
+/* A bn with a folded ReLU prints as a conv with one does, its name's
+ * column widened to hold it. */
+START_TEST(bn_relu_summary)
+{
+    arch a = parse(BN_RELU_ARCH, every_kind_input, 4);
+    network net;
+    cnn_error err = {0};
+    TEST_OK(network_create(&net, test_rt(), &a, 2, NULL, optim_defaults(NULL), &err), err);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    network_summary(&net, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "Layer (type)                   Output Shape            Param #\n"
+                               "===================================================="
+                               "==========\n"
+                               "input (InputLayer)             (None, 13, 11, 3)             0\n"
+                               "conv1 (Conv2D)                 (None, 13, 11, 4)           112\n"
+                               "bn1 (BatchNormalization, relu) (None, 13, 11, 4)            16\n") &&
+                  strstr(text, "bn5 (BatchNormalization)       (None, 7, 6, 6)              24\n") &&
+                  strstr(text, "bn6 (BatchNormalization, relu) (None, 7)                    28\n") &&
+                  !strstr(text, "(ReLU)"), "%s", text);
+    free(text);
+    network_release(&net);
 }
 END_TEST
 
@@ -551,6 +650,8 @@ int main(void)
     tcase_add_test(tc, reference_gradients_block_network_every_element);
     tcase_add_test(tc, reference_gradients_pad_network_every_element);
     tcase_add_test(tc, block_tensors_and_summary);
+    tcase_add_test(tc, bn_relu_summary);
+    tcase_add_loop_test(tc, bn_relu_fold_keeps_every_bit, 0, 2);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
     tcase_add_test(tc, tuner_chooses_every_site);

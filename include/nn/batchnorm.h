@@ -6,6 +6,10 @@
  * batch. Training uses the batch's mean and biased variance and moves the
  * running statistics towards them; inference uses the running statistics.
  *
+ * A ReLU that follows may be folded in (relu): the forward writes max(y, 0)
+ * and the backward masks dy as it reads it, with the arithmetic of the
+ * separate ReLU layer, so the bits are those of the two layers.
+ *
  * The functions only enqueue work on rt's queue; nothing is allocated per
  * call. Each reduction is one work-group per channel summing in a fixed
  * order, so results are bit-reproducible (no atomics). */
@@ -21,6 +25,7 @@
 typedef struct {
     const clrt *rt;
     int max_batch, c, hw;
+    int relu;     /* a following ReLU folded in */
     size_t local; /* work-items per channel (per chunk when gpu): a power
                      of two <= CLRT_WORK_GROUP */
     int gpu;      /* the GPU variant's kernels (below) train */
@@ -43,13 +48,15 @@ extern const tune_variant batchnorm_variants[];
 extern const int batchnorm_variant_count;
 
 /* A layer for inputs (N, c, h, w) with N <= max_batch (h = w = 1 when
- * flat), as batchnorm_variants[variant]. Bad shapes are CNN_ERR_INPUT. On
- * failure nothing needs releasing. */
+ * flat), a ReLU folded in when relu, as batchnorm_variants[variant]. Bad
+ * shapes are CNN_ERR_INPUT. On failure nothing needs releasing. */
 cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
-                            int c, int h, int w, int variant, cnn_error *err);
+                            int c, int h, int w, int relu, int variant,
+                            cnn_error *err);
 void batchnorm_release(batchnorm_layer *l);
 
-/* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.
+/* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel, then
+ * max(y, 0) when the layer folds a ReLU.
  * x and y are (N, C, H, W); gamma, beta, running_mean, running_var are (C).
  * training: mean and var are the batch's (var biased, over N*H*W values);
  * running_mean and running_var are updated in place, the variance entering
@@ -62,11 +69,13 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
                              cl_mem y, cnn_error *err);
 
 /* Gradients through the training forward that last ran on this x (its batch
- * statistics): dgamma = sum(dy * xhat), dbeta = sum(dy), both (C) and
- * overwritten, and dx = gamma / sqrt(var + eps) * (dy - mean(dy)
+ * statistics) and wrote y: dgamma = sum(dy * xhat), dbeta = sum(dy), both
+ * (C) and overwritten, and dx = gamma / sqrt(var + eps) * (dy - mean(dy)
  * - xhat * mean(dy * xhat)), skipped when NULL; sums and means per channel
- * over N*H*W. x, dy and dx are (N, C, H, W), gamma is (C). */
-cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
+ * over N*H*W. With a folded ReLU, dy is the gradient of the ReLU's output
+ * and is taken as 0 where y is not positive; without one, y is never read
+ * (it may be NULL). x, y, dy and dx are (N, C, H, W), gamma is (C). */
+cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
                               cl_mem gamma, cl_mem dy, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err);
 

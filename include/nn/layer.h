@@ -271,9 +271,10 @@ cnn_status layer_onnx_same(const arch_layer *l, onnx_layer_io *io, cnn_error *er
 cnn_status layer_check_batch(const char *what, int n, int max_batch,
                              cnn_error *err);
 
-/* For kinds whose one site depends on the input's shape and the batch
- * alone: asks env->tune to choose among v[0..n) for site "<layer>.<what>"
- * of nd's kind, keyed "<token> in=CxHxW batch=B" (tuner_choose). */
+/* For kinds whose one site depends on the input's shape, a folded ReLU
+ * and the batch alone: asks env->tune to choose among v[0..n) for site
+ * "<layer>.<what>" of nd's kind, keyed "<token> in=CxHxW batch=B", with
+ * " relu=1" before the batch when nd folds one (tuner_choose). */
 cnn_status layer_choose(const layer_node *nd, const layer_env *env, const char *what,
                         const tune_variant *v, int n, tune_time_fn time_fn, void *ctx,
                         int *chosen, cnn_error *err);

@@ -1,7 +1,7 @@
 /* batchnorm.c: the batch-normalisation layer's host side (see batchnorm.h;
  * the kernels are in kernels/batchnorm.cl) and its row of the layer table,
- * token "bn". A training forward is one launch, a backward one launch (the
- * GPU variant: three and two). */
+ * token "bn", which folds a following ReLU. A training forward is one
+ * launch, a backward one launch (the GPU variant: three and two). */
 #include "nn/batchnorm.h"
 
 #include <limits.h>
@@ -53,7 +53,8 @@ static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
 }
 
 cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
-                            int c, int h, int w, int variant, cnn_error *err)
+                            int c, int h, int w, int relu, int variant,
+                            cnn_error *err)
 {
     memset(l, 0, sizeof *l);
     /* The kernels index with int. */
@@ -65,7 +66,8 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                         "channels %dx%d) or variant %d", max_batch, c, h, w, variant);
     const int mode = batchnorm_variants[variant].tiles[0];
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
-                           .hw = h * w, .gpu = mode == BATCHNORM_PER_CHUNK};
+                           .hw = h * w, .relu = relu != 0,
+                           .gpu = mode == BATCHNORM_PER_CHUNK};
     static const char *const names[7] = {
         "batchnorm_forward_infer", "batchnorm_forward_train", "batchnorm_backward",
         "batchnorm_gpu_sums",      "batchnorm_gpu_normalize", "batchnorm_gpu_grad_sums",
@@ -117,35 +119,38 @@ static cnn_status gpu_forward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
             st = gpu_launch(l, l->gpu_sums, n, err);
     }
     if (st == CNN_OK)
-        st = clrt_set_args(l->gpu_normalize, err, 14, sizeof x, &x, sizeof gamma, &gamma,
+        st = clrt_set_args(l->gpu_normalize, err, 15, sizeof x, &x, sizeof gamma, &gamma,
                            sizeof beta, &beta, sizeof running_mean, &running_mean,
                            sizeof running_var, &running_var, sizeof y, &y,
                            sizeof l->stats, &l->stats, sizeof l->part, &l->part,
                            sizeof n, &n, sizeof l->c, &l->c, sizeof l->hw, &l->hw,
-                           sizeof eps, &eps, sizeof momentum, &momentum, scratch, NULL);
+                           sizeof eps, &eps, sizeof momentum, &momentum,
+                           sizeof l->relu, &l->relu, scratch, NULL);
     return st ? st : gpu_launch(l, l->gpu_normalize, n, err);
 }
 
 /* Backward on the GPU kernels: the chunks' sums of dy and dy xhat, then
  * dgamma, dbeta and dx. */
-static cnn_status gpu_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem gamma,
-                               cl_mem dy, cl_mem dx, cl_mem dgamma, cl_mem dbeta,
-                               cnn_error *err)
+static cnn_status gpu_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
+                               cl_mem gamma, cl_mem dy, cl_mem dx, cl_mem dgamma,
+                               cl_mem dbeta, cnn_error *err)
 {
     const size_t scratch = l->local * sizeof(float);
     const int has_dx = dx != NULL;
-    cnn_status st = clrt_set_args(l->gpu_grad_sums, err, 8, sizeof x, &x, sizeof dy, &dy,
-                                  sizeof l->stats, &l->stats, sizeof l->part, &l->part,
-                                  sizeof n, &n, sizeof l->c, &l->c, sizeof l->hw, &l->hw,
+    cnn_status st = clrt_set_args(l->gpu_grad_sums, err, 10, sizeof x, &x, sizeof dy, &dy,
+                                  sizeof y, &y, sizeof l->stats, &l->stats,
+                                  sizeof l->part, &l->part, sizeof n, &n, sizeof l->c,
+                                  &l->c, sizeof l->hw, &l->hw, sizeof l->relu, &l->relu,
                                   scratch, NULL);
     if (st == CNN_OK)
         st = gpu_launch(l, l->gpu_grad_sums, n, err);
     if (st == CNN_OK)
-        st = clrt_set_args(l->gpu_grad, err, 13, sizeof x, &x, sizeof gamma, &gamma,
-                           sizeof dy, &dy, sizeof l->stats, &l->stats, sizeof l->part,
-                           &l->part, sizeof dx, &dx, sizeof dgamma, &dgamma,
-                           sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
-                           sizeof l->hw, &l->hw, sizeof has_dx, &has_dx, scratch, NULL);
+        st = clrt_set_args(l->gpu_grad, err, 15, sizeof x, &x, sizeof gamma, &gamma,
+                           sizeof dy, &dy, sizeof y, &y, sizeof l->stats, &l->stats,
+                           sizeof l->part, &l->part, sizeof dx, &dx, sizeof dgamma,
+                           &dgamma, sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c,
+                           &l->c, sizeof l->hw, &l->hw, sizeof has_dx, &has_dx,
+                           sizeof l->relu, &l->relu, scratch, NULL);
     return st ? st : gpu_launch(l, l->gpu_grad, n, err);
 }
 
@@ -162,29 +167,30 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
     if (!training) {
         int total = n * l->c * l->hw;
         size_t global = (size_t)total;
-        st = clrt_set_args(l->infer, err, 10, sizeof x, &x, sizeof gamma,
+        st = clrt_set_args(l->infer, err, 11, sizeof x, &x, sizeof gamma,
                            &gamma, sizeof beta, &beta, sizeof running_mean,
                            &running_mean, sizeof running_var, &running_var,
                            sizeof y, &y, sizeof total, &total, sizeof l->c,
-                           &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps);
+                           &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
+                           sizeof l->relu, &l->relu);
         return st ? st : clrt_launch(l->rt, l->infer, 1, &global, NULL, NULL,
                                      err);
     }
     if (l->gpu)
         return gpu_forward(l, n, x, gamma, beta, running_mean, running_var, y, err);
     size_t global = (size_t)l->c * l->local;
-    st = clrt_set_args(l->train, err, 13, sizeof x, &x, sizeof gamma, &gamma,
+    st = clrt_set_args(l->train, err, 14, sizeof x, &x, sizeof gamma, &gamma,
                        sizeof beta, &beta, sizeof running_mean, &running_mean,
                        sizeof running_var, &running_var, sizeof y, &y,
                        sizeof l->stats, &l->stats, sizeof n, &n, sizeof l->c,
                        &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
-                       sizeof momentum, &momentum, l->local * sizeof(float),
-                       NULL);
+                       sizeof momentum, &momentum, sizeof l->relu, &l->relu,
+                       l->local * sizeof(float), NULL);
     return st ? st : clrt_launch(l->rt, l->train, 1, &global, &l->local, NULL,
                                  err);
 }
 
-cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
+cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
                               cl_mem gamma, cl_mem dy, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
@@ -194,20 +200,21 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x,
         return st;
     int has_dx = dx != NULL;
     if (l->gpu)
-        return gpu_backward(l, n, x, gamma, dy, dx, dgamma, dbeta, err);
+        return gpu_backward(l, n, x, y, gamma, dy, dx, dgamma, dbeta, err);
     size_t global = (size_t)l->c * l->local;
-    st = clrt_set_args(l->backward, err, 12, sizeof x, &x, sizeof gamma,
-                       &gamma, sizeof dy, &dy, sizeof l->stats, &l->stats,
-                       sizeof dx, &dx, sizeof dgamma, &dgamma, sizeof dbeta,
-                       &dbeta, sizeof n, &n, sizeof l->c, &l->c, sizeof l->hw,
-                       &l->hw, sizeof has_dx, &has_dx,
-                       l->local * sizeof(float), NULL);
+    st = clrt_set_args(l->backward, err, 14, sizeof x, &x, sizeof gamma,
+                       &gamma, sizeof dy, &dy, sizeof y, &y, sizeof l->stats,
+                       &l->stats, sizeof dx, &dx, sizeof dgamma, &dgamma,
+                       sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
+                       sizeof l->hw, &l->hw, sizeof has_dx, &has_dx,
+                       sizeof l->relu, &l->relu, l->local * sizeof(float), NULL);
     return st ? st : clrt_launch(l->rt, l->backward, 1, &global, &l->local,
                                  NULL, err);
 }
 
 /* The row: token "bn", no settings; any input, output of the same shape;
- * parameters gamma, beta and the two running statistics, each (C). */
+ * parameters gamma, beta and the two running statistics, each (C); a
+ * following ReLU folds in (nd->relu). */
 
 static int bn_params(const arch_layer *l, layer_param *out)
 {
@@ -239,7 +246,7 @@ static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_erro
     const arch_layer *s = t->nd->spec;
     (void)bufs;
     return batchnorm_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
-                            s->in.w, index, err);
+                            s->in.w, t->nd->relu, index, err);
 }
 
 /* A training forward and backward at max_batch on the scratch buffers x,
@@ -249,7 +256,8 @@ static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
     const bn_timing *t = ctx;
     const int n = t->env->max_batch;
     cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], b[4], b[5], b[6], b[7], b[1], err);
-    return st ? st : batchnorm_backward(&t->l, n, b[0], b[4], b[2], b[3], b[8], b[9], err);
+    return st ? st : batchnorm_backward(&t->l, n, b[0], b[1], b[4], b[2], b[3], b[8], b[9],
+                                        err);
 }
 
 static void time_release(void *ctx)
@@ -274,7 +282,7 @@ static cnn_status bn_create(layer_node *nd, const layer_env *env,
                                  batchnorm_variant_count, tune_time, &timing, &variant,
                                  err);
     return st ? st : batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
-                                      l->in.w, variant, err);
+                                      l->in.w, nd->relu, variant, err);
 }
 
 static void bn_release(layer_node *nd) { batchnorm_release(nd->op); }
@@ -292,7 +300,7 @@ static cnn_status bn_forward(layer_node *nd, const layer_pass *p, cl_mem x,
 static cnn_status bn_backward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cl_mem dx, cnn_error *err)
 {
-    return batchnorm_backward(nd->op, p->n, x, nd->params[0]->param, nd->dy,
+    return batchnorm_backward(nd->op, p->n, x, nd->y, nd->params[0]->param, nd->dy,
                               dx, nd->params[0]->grad, nd->params[1]->grad,
                               err);
 }
@@ -329,7 +337,7 @@ const layer_kind layer_bn = {
     .prefix = "bn",
     .syntax = "bn",
     .keras = "BatchNormalization",
-    .flags = LAYER_NORM,
+    .flags = LAYER_FUSES_RELU | LAYER_NORM,
     .parse = layer_parse_none,
     .shape = layer_shape_same,
     .params = bn_params,

@@ -77,8 +77,8 @@ cnn_status layer_choose(const layer_node *nd, const layer_env *env, const char *
     const arch_layer *l = nd->spec;
     char name[TUNE_NAME], shape[96];
     snprintf(name, sizeof name, "%s.%s", l->name, what);
-    snprintf(shape, sizeof shape, "%s in=%dx%dx%d batch=%d", l->token, l->in.c, l->in.h,
-             l->in.w, env->max_batch);
+    snprintf(shape, sizeof shape, "%s in=%dx%dx%d%s batch=%d", l->token, l->in.c, l->in.h,
+             l->in.w, nd->relu ? " relu=1" : "", env->max_batch);
     const tune_site site = {.name = name, .kind = l->kind->prefix, .shape_key = shape,
                             .dev = &env->rt->dev};
     return tuner_choose(env->tune, &site, v, n, time_fn, ctx, chosen, err);

@@ -275,8 +275,9 @@ static cnn_status res_backward(layer_node *nd, const layer_pass *p, cl_mem x,
         return st;
     cl_mem dz = g;
     if (l->chain_norm) {
-        /* s is free after the forward: it takes bn's dx. */
-        st = batchnorm_backward(op->bn.op, p->n, op->z, t[1]->param, g, op->s,
+        /* s is free after the forward: it takes bn's dx. No ReLU is folded
+         * into the projection's bn, so it reads no y. */
+        st = batchnorm_backward(op->bn.op, p->n, op->z, NULL, t[1]->param, g, op->s,
                                 t[1]->grad, t[2]->grad, err);
         dz = op->s;
     }
