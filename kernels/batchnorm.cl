@@ -4,12 +4,13 @@
  * With relu set, a following ReLU is folded in as activation.cl computes
  * it: y = fmax(y, 0), and dy is read as dy where y > 0, else 0.
  *
- * The training kernels run one work-group of L work-items (a power of two,
- * the host's explicit local size) per channel. The channel's values are
- * cut into runs of up to BATCHNORM_RUN consecutive values of one image;
- * work-item l takes runs l, l + L, l + 2L, ... and walks each with 16-lane
- * vectors, and the L partial sums meet in a fixed tree in local memory, so
- * every result is bit-reproducible. */
+ * The training kernels (and the CPU variant's inference) run one
+ * work-group of L work-items (a power of two, the host's explicit local
+ * size) per channel. The channel's values are cut into runs of up to
+ * BATCHNORM_RUN consecutive values of one image; work-item l takes runs l,
+ * l + L, l + 2L, ... and walks each with 16-lane vectors, and the L partial
+ * sums meet in a fixed tree in local memory, so every result is
+ * bit-reproducible. */
 
 #define BATCHNORM_RUN 256
 
@@ -43,14 +44,29 @@ int16 batchnorm_inside(int j, int len)
            (int16)(len);
 }
 
-/* dy's 16 values at p + j (zero from len on), through the folded ReLU when
+/* vec_load16(p + at, j, len) from an array of total values: where the
+ * array holds all 16 a run's last, partial vector is read whole and the
+ * lanes from len on are zeroed by a select, not a loop over lanes: the
+ * same values, read faster. Inlined: PoCL calls it otherwise, which made
+ * the backward slower than the loop it saves. */
+static inline __attribute__((always_inline)) float16
+batchnorm_load16(__global const float *p, size_t at, int j, int len, size_t total)
+{
+    if (j + 16 > len && at + j + 16 <= total)
+        return select((float16)(0.0f), vload16(0, p + at + j), batchnorm_inside(j, len));
+    return vec_load16(p + at, j, len);
+}
+
+/* dy's 16 values at at + j (zero from len on), through the folded ReLU when
  * relu: zero where the forward's output y, at the same place, is not
  * positive. */
-float16 batchnorm_dy16(__global const float *dy, __global const float *y, size_t at,
-                       int j, int len, int relu)
+static inline __attribute__((always_inline)) float16
+batchnorm_dy16(__global const float *dy, __global const float *y, size_t at, int j,
+               int len, size_t total, int relu)
 {
-    const float16 g = vec_load16(dy + at, j, len);
-    return relu ? select((float16)(0.0f), g, vec_load16(y + at, j, len) > (float16)(0.0f))
+    const float16 g = batchnorm_load16(dy, at, j, len, total);
+    return relu ? select((float16)(0.0f), g,
+                         batchnorm_load16(y, at, j, len, total) > (float16)(0.0f))
                 : g;
 }
 
@@ -78,10 +94,6 @@ float batchnorm_group_sum(float v, __local float *part)
     return total;
 }
 
-/* Training forward: the batch mean and biased variance of channel ch (two
- * passes, so a large mean does not swamp the variance), y, the moved running
- * statistics, and stats for the backward pass.
- * Global size (C * L), local size (L). */
 /* After a training forward of channel ch over m values: the moving
  * statistics move toward the batch's (the variance unbiased, as Keras
  * does), and stats keeps the mean and 1/std for the backward. */
@@ -97,6 +109,27 @@ static void batchnorm_keep(__global float *running_mean, __global float *running
     stats[c + ch] = invstd;
 }
 
+/* y = (x - mean) * scale + shift over channel ch's runs of this
+ * work-item, then max(y, 0) when relu. */
+void batchnorm_normalize(__global const float *x, __global float *y, int n, int c, int hw,
+                         int ch, float mean, float scale, float shift, int relu)
+{
+    const int runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
+    const size_t total = (size_t)n * c * hw;
+    for (int u = get_local_id(0); u < runs; u += get_local_size(0)) {
+        int len;
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16) {
+            const float16 v = (batchnorm_load16(x, at, j, len, total) - mean) * scale + shift;
+            batchnorm_store(relu ? fmax(v, (float16)(0.0f)) : v, y + at, j, len);
+        }
+    }
+}
+
+/* Training forward: the batch mean and biased variance of channel ch (two
+ * passes, so a large mean does not swamp the variance), y, the moved running
+ * statistics, and stats for the backward pass.
+ * Global size (C * L), local size (L). */
 __kernel void batchnorm_forward_train(__global const float *x,
                                       __global const float *gamma,
                                       __global const float *beta,
@@ -110,51 +143,61 @@ __kernel void batchnorm_forward_train(__global const float *x,
     const int ch = get_group_id(0), l = get_local_id(0),
               L = get_local_size(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
+    const size_t total = (size_t)n * c * hw;
     float16 s = (float16)(0.0f);
     for (int u = l; u < runs; u += L) {
         int len;
-        __global const float *p = x + batchnorm_run(u, ch, c, hw, &len);
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16)
-            s += vec_load16(p, j, len);
+            s += batchnorm_load16(x, at, j, len, total);
     }
     const float mean = batchnorm_group_sum(vec_hsum16(s), part) / (float)m;
     float16 q = (float16)(0.0f);
     for (int u = l; u < runs; u += L) {
         int len;
-        __global const float *p = x + batchnorm_run(u, ch, c, hw, &len);
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             /* Lanes past the run must add 0, not mean squared. */
-            const float16 d = select((float16)(0.0f), vec_load16(p, j, len) - mean,
+            const float16 d = select((float16)(0.0f),
+                                     batchnorm_load16(x, at, j, len, total) - mean,
                                      batchnorm_inside(j, len));
             q = fma(d, d, q);
         }
     }
     const float var = batchnorm_group_sum(vec_hsum16(q), part) / (float)m;
     const float invstd = rsqrt(var + eps);
-    const float scale = gamma[ch] * invstd, shift = beta[ch];
-    for (int u = l; u < runs; u += L) {
-        int len;
-        const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16) {
-            const float16 v = (vec_load16(x + at, j, len) - mean) * scale + shift;
-            batchnorm_store(relu ? fmax(v, (float16)(0.0f)) : v, y + at, j, len);
-        }
-    }
+    batchnorm_normalize(x, y, n, c, hw, ch, mean, gamma[ch] * invstd, beta[ch], relu);
     if (l == 0)
         batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
                        momentum);
 }
 
-/* Inference forward with the running statistics, one work-item per value.
- * Global size (N * C * HW). */
+/* Inference forward with the running statistics, channel ch by the
+ * work-group's L work-items as the training forward's last pass (the CPU
+ * variant's). Global size (C * L), local size (L). */
 __kernel void batchnorm_forward_infer(__global const float *x,
                                       __global const float *gamma,
                                       __global const float *beta,
                                       __global const float *running_mean,
                                       __global const float *running_var,
-                                      __global float *y, const int total,
-                                      const int c, const int hw,
-                                      const float eps, const int relu)
+                                      __global float *y, const int n, const int c,
+                                      const int hw, const float eps, const int relu)
+{
+    const int ch = get_group_id(0);
+    batchnorm_normalize(x, y, n, c, hw, ch, running_mean[ch],
+                        gamma[ch] * rsqrt(running_var[ch] + eps), beta[ch], relu);
+}
+
+/* The same one work-item per value (the GPU variant's).
+ * Global size (N * C * HW). */
+__kernel void batchnorm_gpu_infer(__global const float *x,
+                                  __global const float *gamma,
+                                  __global const float *beta,
+                                  __global const float *running_mean,
+                                  __global const float *running_var,
+                                  __global float *y, const int total,
+                                  const int c, const int hw,
+                                  const float eps, const int relu)
 {
     const int i = get_global_id(0);
     if (i >= total)
@@ -183,6 +226,7 @@ __kernel void batchnorm_backward(__global const float *x,
     const int ch = get_group_id(0), l = get_local_id(0),
               L = get_local_size(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
+    const size_t total = (size_t)n * c * hw;
     const float mean = stats[ch], invstd = stats[c + ch];
     float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
     for (int u = l; u < runs; u += L) {
@@ -190,9 +234,9 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             /* Lanes past the run hold dy = 0, so they add nothing. */
-            const float16 g = batchnorm_dy16(dy, y, at, j, len, relu);
+            const float16 g = batchnorm_dy16(dy, y, at, j, len, total, relu);
             vdy += g;
-            vdyx = fma(g, (vec_load16(x + at, j, len) - mean) * invstd, vdyx);
+            vdyx = fma(g, (batchnorm_load16(x, at, j, len, total) - mean) * invstd, vdyx);
         }
     }
     const float sdy = batchnorm_group_sum(vec_hsum16(vdy), part),
@@ -209,8 +253,8 @@ __kernel void batchnorm_backward(__global const float *x,
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
-            const float16 xhat = (vec_load16(x + at, j, len) - mean) * invstd;
-            batchnorm_store(scale * (batchnorm_dy16(dy, y, at, j, len, relu) - mdy -
+            const float16 xhat = (batchnorm_load16(x, at, j, len, total) - mean) * invstd;
+            batchnorm_store(scale * (batchnorm_dy16(dy, y, at, j, len, total, relu) - mdy -
                                      xhat * mdyx),
                             dx + at, j, len);
         }

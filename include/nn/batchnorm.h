@@ -42,7 +42,9 @@ typedef struct {
  * 4 values per work-item of a channel, the chunks' partial sums then summed
  * in a fixed order (five launches per step instead of two, but C times the
  * number of chunks of work-groups instead of C). Their sums run in other
- * orders, so their keys differ. A row's tiles[0] says which. */
+ * orders, so their keys differ. A row's tiles[0] says which. Inference
+ * follows the row too ("channel": the same runs; "gpu": a work-item per
+ * value), with the same arithmetic either way. */
 enum { BATCHNORM_PER_CHANNEL, BATCHNORM_PER_CHUNK };
 extern const tune_variant batchnorm_variants[];
 extern const int batchnorm_variant_count;

@@ -41,15 +41,15 @@ static size_t chunks(const batchnorm_layer *l, int n)
 
 /* Work-items per channel (per chunk): the largest power of two <=
  * CLRT_WORK_GROUP, enough to spread a large batch's reduction, that every
- * reduction kernel of the variant may run as one work-group. */
+ * kernel of the variant launched in work-groups may run as one. */
 static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
 {
-    cl_kernel ks[4] = {l->train, l->backward};
+    cl_kernel ks[4] = {l->infer, l->train, l->backward};
     if (l->gpu) {
         ks[0] = l->gpu_sums, ks[1] = l->gpu_normalize;
         ks[2] = l->gpu_grad_sums, ks[3] = l->gpu_grad;
     }
-    return clrt_work_group(l->rt, ks, l->gpu ? 4 : 2, CLRT_WORK_GROUP, &l->local, err);
+    return clrt_work_group(l->rt, ks, l->gpu ? 4 : 3, CLRT_WORK_GROUP, &l->local, err);
 }
 
 cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
@@ -68,18 +68,17 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
                            .hw = h * w, .relu = relu != 0,
                            .gpu = mode == BATCHNORM_PER_CHUNK};
-    static const char *const names[7] = {
-        "batchnorm_forward_infer", "batchnorm_forward_train", "batchnorm_backward",
-        "batchnorm_gpu_sums",      "batchnorm_gpu_normalize", "batchnorm_gpu_grad_sums",
-        "batchnorm_gpu_grad"};
-    cl_kernel *const kernels[7] = {&l->infer,        &l->train,    &l->backward,
-                                   &l->gpu_sums,     &l->gpu_normalize,
-                                   &l->gpu_grad_sums, &l->gpu_grad};
-    /* Inference, then the variant's training kernels. */
-    cnn_status st = clrt_kernels(rt, 1, names, kernels, err);
-    if (st == CNN_OK)
-        st = l->gpu ? clrt_kernels(rt, 4, names + 3, kernels + 3, err)
-                    : clrt_kernels(rt, 2, names + 1, kernels + 1, err);
+    /* The variant's inference and training kernels. */
+    static const char *const cpu_names[3] = {
+        "batchnorm_forward_infer", "batchnorm_forward_train", "batchnorm_backward"};
+    static const char *const gpu_names[5] = {
+        "batchnorm_gpu_infer", "batchnorm_gpu_sums", "batchnorm_gpu_normalize",
+        "batchnorm_gpu_grad_sums", "batchnorm_gpu_grad"};
+    cl_kernel *const cpu_kernels[3] = {&l->infer, &l->train, &l->backward};
+    cl_kernel *const gpu_kernels[5] = {&l->infer, &l->gpu_sums, &l->gpu_normalize,
+                                       &l->gpu_grad_sums, &l->gpu_grad};
+    cnn_status st = l->gpu ? clrt_kernels(rt, 5, gpu_names, gpu_kernels, err)
+                           : clrt_kernels(rt, 3, cpu_names, cpu_kernels, err);
     if (st == CNN_OK)
         st = pick_local(l, err);
     if (st == CNN_OK)
@@ -165,16 +164,18 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
         return st;
     float eps = (float)BATCHNORM_EPSILON, momentum = (float)BATCHNORM_MOMENTUM;
     if (!training) {
-        int total = n * l->c * l->hw;
-        size_t global = (size_t)total;
+        /* The GPU variant's kernel takes a value per work-item, the CPU
+         * variant's a channel per work-group. */
+        int count = l->gpu ? n * l->c * l->hw : n;
+        size_t global = l->gpu ? (size_t)count : (size_t)l->c * l->local;
         st = clrt_set_args(l->infer, err, 11, sizeof x, &x, sizeof gamma,
                            &gamma, sizeof beta, &beta, sizeof running_mean,
                            &running_mean, sizeof running_var, &running_var,
-                           sizeof y, &y, sizeof total, &total, sizeof l->c,
+                           sizeof y, &y, sizeof count, &count, sizeof l->c,
                            &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
                            sizeof l->relu, &l->relu);
-        return st ? st : clrt_launch(l->rt, l->infer, 1, &global, NULL, NULL,
-                                     err);
+        return st ? st : clrt_launch(l->rt, l->infer, 1, &global,
+                                     l->gpu ? NULL : &l->local, NULL, err);
     }
     if (l->gpu)
         return gpu_forward(l, n, x, gamma, beta, running_mean, running_var, y, err);
