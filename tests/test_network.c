@@ -344,6 +344,18 @@ static int tensor_named(const network *net, const char *name)
     return -1;
 }
 
+/* The model summary of net as a malloc'd string. */
+static char *summary_text(const network *net)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    ck_assert_ptr_nonnull(f);
+    network_summary(net, f);
+    fclose(f);
+    return text;
+}
+
 /* A block's tensors sit with its name, projection and batch norm as
  * torchvision's downsample: adjacent, so the node's span holds them. */
 START_TEST(block_tensors_and_summary)
@@ -366,11 +378,7 @@ START_TEST(block_tensors_and_summary)
     for (int i = 0; i < net.ntensors; i++)
         ck_assert(strncmp(net.tensors[i].name, "res1.", 5) && strncmp(net.tensors[i].name, "res2.", 5));
 
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    network_summary(&net, f);
-    fclose(f);
+    char *text = summary_text(&net);
     /* Keras' Add row, the projection's 24 + 4 * 6 parameters counted;
      * the begins print no row (the names' column is 30 wide for
      * "bn3 (BatchNormalization, relu)") */
@@ -502,11 +510,7 @@ START_TEST(bn_relu_summary)
     network net;
     cnn_error err = {0};
     TEST_OK(network_create(&net, test_rt(), &a, 2, NULL, optim_defaults(NULL), &err), err);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    network_summary(&net, f);
-    fclose(f);
+    char *text = summary_text(&net);
     ck_assert_msg(strstr(text, "Layer (type)                   Output Shape            Param #\n"
                                "===================================================="
                                "==========\n"
