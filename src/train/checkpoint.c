@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interop/onnx_import.h"
+
 /* The checkpoint name of state k of net's optimizer for tensor t:
  * "adam.m.conv1.weight". */
 static void state_name(const network *net, int k, const net_tensor *t, char *buf,
@@ -458,26 +460,59 @@ static void recorded_spec(const st_header *h, char *spec, size_t size)
     snprintf(spec, size, "%s", format && !strcmp(format, "cnn-cl") && arch ? arch : "");
 }
 
+/* A file of weights to load by name: a safetensors file's header, or an
+ * ONNX model imported (onnx_import_is says which). */
+typedef struct {
+    const char *path;
+    st_header h;
+    onnx_model *onnx;
+} weights_file;
+
+static cnn_status weights_open(const char *path, weights_file *f, cnn_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    return onnx_import_is(path) ? onnx_import_read(path, &f->onnx, err)
+                                : st_read_header(path, &f->h, err);
+}
+
+static void weights_close(weights_file *f)
+{
+    if (f->onnx)
+        onnx_model_free(f->onnx);
+    else
+        st_header_free(&f->h);
+}
+
+/* The arch the file records into spec; "" for another tool's safetensors. */
+static void weights_spec(const weights_file *f, char *spec, size_t size)
+{
+    if (f->onnx)
+        snprintf(spec, size, "%s", f->onnx->a.spec);
+    else
+        recorded_spec(&f->h, spec, size);
+}
+
 cnn_status checkpoint_init_spec(const char *path, char *spec, size_t size,
                                 cnn_error *err)
 {
-    st_header h;
-    cnn_status st = st_read_header(path, &h, err);
+    weights_file f;
+    cnn_status st = weights_open(path, &f, err);
     if (st)
         return st;
-    recorded_spec(&h, spec, size);
-    st_header_free(&h);
+    weights_spec(&f, spec, size);
+    weights_close(&f);
     return CNN_OK;
 }
 
 cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *err)
 {
-    st_header h;
+    weights_file f;
     char spec[sizeof net->arch.spec];
-    cnn_status st = st_read_header(path, &h, err);
+    cnn_status st = weights_open(path, &f, err);
     if (st)
         return st;
-    recorded_spec(&h, spec, sizeof spec);
+    weights_spec(&f, spec, sizeof spec);
     float *buf = malloc(net->param_count * sizeof *buf);
     if (*spec && strcmp(spec, net->arch.spec))
         st = cnn_fail(err, CNN_ERR_INPUT, "%s was trained as %s, not %s; give that "
@@ -486,12 +521,14 @@ cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *er
         st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     for (int i = 0; i < net->ntensors && st == CNN_OK; i++) {
         const net_tensor *t = &net->tensors[i];
-        if ((st = checkpoint_read_tensor(&h, t->name, t->ndim, t->shape, buf, err)))
+        st = f.onnx ? onnx_model_tensor(f.onnx, path, t->name, t->ndim, t->shape, buf, err)
+                    : checkpoint_read_tensor(&f.h, t->name, t->ndim, t->shape, buf, err);
+        if (st)
             break;
         st = network_tensor_write(net, t, buf, err);
     }
     free(buf);
-    st_header_free(&h);
+    weights_close(&f);
     return st;
 }
 
@@ -499,11 +536,32 @@ cnn_status checkpoint_read_arch(const char *path, checkpoint_meta *meta, arch *a
                                 cnn_error *err)
 {
     cnn_status st;
+    if (onnx_import_is(path)) {
+        onnx_model *m;
+        if ((st = onnx_import_read(path, &m, err)))
+            return st;
+        memset(meta, 0, sizeof *meta);
+        *a = m->a;
+        snprintf(meta->arch, sizeof meta->arch, "%s", a->spec);
+        meta->input = a->input;
+        meta->classes = a->classes;
+        meta->norm = m->norm;
+        onnx_model_free(m);
+        return CNN_OK;
+    }
     if ((st = checkpoint_read_meta(path, meta, err)))
         return st;
     if ((st = arch_parse(meta->arch, meta->input, meta->classes, a, err)))
         return cnn_fail_context(err, "%s", path);
     return CNN_OK;
+}
+
+/* The parameters of the model at path into net, built from its arch: a
+ * checkpoint's, every tensor of which must be net's, or an ONNX model's. */
+static cnn_status load_params(const char *path, network *net, cnn_error *err)
+{
+    return onnx_import_is(path) ? checkpoint_load_weights(path, net, err)
+                                : checkpoint_load(path, net, 0, err);
 }
 
 cnn_status checkpoint_open_network(const char *path, const clrt *rt,
@@ -516,7 +574,7 @@ cnn_status checkpoint_open_network(const char *path, const clrt *rt,
     if ((st = checkpoint_read_arch(path, meta, &a, err)) ||
         (st = network_create(net, rt, &a, max_batch, tune, optim_defaults(NULL), err)))
         return st;
-    if ((st = checkpoint_load(path, net, 0, err)))
+    if ((st = load_params(path, net, err)))
         network_release(net);
     return st;
 }
@@ -530,6 +588,6 @@ cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
         (st = replicas_create(r, &a, batch, tune, optim_defaults(NULL), err)))
         return st;
     for (int d = 0; d < r->ndev && st == CNN_OK; d++)
-        st = checkpoint_load(path, &r->net[d], 0, err);
+        st = load_params(path, &r->net[d], err);
     return st;
 }
