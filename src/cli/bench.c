@@ -13,12 +13,14 @@
 #include "parallel/comm.h"
 #include "nn/network.h"
 #include "parallel/replicas.h"
+#include "train/checkpoint.h"
 #include "runtime/peak.h"
 #include "util/rng.h"
 
 static const char usage[] =
     "usage: cnn-cl bench [--device N[,N...]] [--batch N] [--steps N] [--arch SPEC]\n"
-    "                    [--input CxHxW] [--classes N] [--gemm auto|clblast|kernel]\n"
+    "                    [--input CxHxW] [--classes N] [--model FILE]\n"
+    "                    [--gemm auto|clblast|kernel]\n"
     "                    [--json] [--retune] [--variants LIST] [--peak]\n"
     "\n"
     "Times training steps (forward, backward, Adam) of the network on random\n"
@@ -26,7 +28,9 @@ static const char usage[] =
     "kernel's device time from profiling events. Defaults: the reference\n"
     "model, input 1x28x28 (3x32x32 for CIFAR-10), 10 classes, batch 32, 50\n"
     "steps, kernel variants as cached, else chosen by timing ($CNN_CL_GEMM or\n"
-    "--gemm forces the dense layers'). --retune times every variant afresh and\n"
+    "--gemm forces the dense layers'). --model takes the arch, input and\n"
+    "classes of a checkpoint or an ONNX model (FILE.onnx) instead, the options\n"
+    "after it overriding them. --retune times every variant afresh and\n"
     "rewrites the cache. --variants forces some: a site or a kind, '=', a\n"
     "label, joined by ',' (conv2.forward=p8b2,conv.weights=t8c8,fc=kernel);\n"
     "the labels are those bench prints.\n"
@@ -350,6 +354,8 @@ int cli_bench(int argc, char **argv)
     long batch = 32, steps = 50, classes = 10;
     arch_shape input = {1, 28, 28};
     const char *spec = ARCH_DEFAULT;
+    checkpoint_meta meta; /* --model's */
+    arch from;
     int json = 0, peak_only = 0;
     cli_args a;
     cli_args_init(&a, "bench", argc, argv);
@@ -373,6 +379,14 @@ int cli_bench(int argc, char **argv)
                 st = cli_parse_shape("--input", text, &input, &err);
         } else if (cli_args_is(&a, "--classes")) {
             st = cli_args_int(&a, 1, 65536, &classes, &err);
+        } else if (cli_args_is(&a, "--model")) {
+            const char *model;
+            if (!(st = cli_args_value(&a, &model, &err)) &&
+                !(st = checkpoint_read_arch(model, &meta, &from, &err))) {
+                spec = meta.arch;
+                input = from.input;
+                classes = from.classes;
+            }
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
         } else if (cli_args_is(&a, "--retune")) {
