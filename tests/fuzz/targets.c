@@ -22,6 +22,7 @@
 #include "data/pnm.h"
 #include "data/records.h"
 #include "train/safetensors.h"
+#include "interop/onnx_import.h"
 #include "train/svg_plot.h"
 
 /* A broken promise of a parser: libFuzzer reports the abort as a crash. */
@@ -260,6 +261,44 @@ cnn_status fuzz_safetensors(const uint8_t *data, size_t size)
     return s;
 }
 
+cnn_status fuzz_onnx(const uint8_t *data, size_t size)
+{
+    char path[4200];
+    if (put(work_path(path, sizeof path, "input.onnx"), data, size))
+        return CNN_ERR_RUNTIME;
+    onnx_model *m;
+    cnn_error err = {0};
+    cnn_status s = onnx_import_read(path, &m, &err);
+    PROMISE(s == CNN_OK || err.msg[0]);
+    if (s)
+        return s;
+    /* The arch parsed, and every tensor of its layers is there, at the
+     * shape the layer declares, its values readable. */
+    check_arch(&m->a);
+    int tensors = 0;
+    for (int i = 0; i < m->a.count; i++) {
+        const arch_layer *l = &m->a.layers[i];
+        layer_param decl[LAYER_MAX_PARAMS];
+        int n = l->kind->params ? l->kind->params(l, decl) : 0;
+        for (int p = 0; p < n; p++, tensors++) {
+            char name[96];
+            size_t count = 1;
+            snprintf(name, sizeof name, "%s.%s", l->name, decl[p].what);
+            for (int d = 0; d < decl[p].ndim; d++)
+                count *= (size_t)decl[p].shape[d];
+            float *buf = malloc(count * sizeof *buf);
+            PROMISE(buf);
+            PROMISE(onnx_model_tensor(m, path, name, decl[p].ndim, decl[p].shape, buf,
+                                      &err) == CNN_OK);
+            free(buf);
+        }
+    }
+    PROMISE(tensors == m->count);
+    PROMISE(m->norm.channels == 0 || m->norm.channels == m->a.input.c);
+    onnx_model_free(m);
+    return CNN_OK;
+}
+
 cnn_status fuzz_pnm(const uint8_t *data, size_t size)
 {
     static const int want[][3] = {{1, 28, 28}, {3, 32, 32}, {1, 2, 3}, {3, 3, 2},
@@ -346,5 +385,6 @@ cnn_status fuzz_metrics(const uint8_t *data, size_t size)
 const fuzz_entry fuzz_targets[] = {
     {"idx", fuzz_idx},   {"cifar", fuzz_cifar}, {"safetensors", fuzz_safetensors},
     {"pnm", fuzz_pnm},   {"arch", fuzz_arch},   {"metrics", fuzz_metrics},
+    {"onnx", fuzz_onnx},
 };
 const int fuzz_target_count = sizeof fuzz_targets / sizeof fuzz_targets[0];

@@ -28,6 +28,9 @@ cnn_status fuzz_cifar(const uint8_t *data, size_t size);
 /* A safetensors file: st_read_header, every F32 tensor read, then the
  * checkpoint metadata (checkpoint_read_meta) and its arch spec. */
 cnn_status fuzz_safetensors(const uint8_t *data, size_t size);
+/* An ONNX model (onnx_import_read): its arch checked, every tensor of
+ * its layers read at the declared shape. */
+cnn_status fuzz_onnx(const uint8_t *data, size_t size);
 /* A PGM or PPM (pnm_read) asked for at a few channel counts and sizes. */
 cnn_status fuzz_pnm(const uint8_t *data, size_t size);
 /* An arch spec (arch_parse) for a few input shapes and class counts. */
