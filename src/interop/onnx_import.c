@@ -701,7 +701,9 @@ static cnn_status on_scale(walk *w, const Onnx__NodeProto *n, int *taken)
 
 static cnn_status on_node(walk *w, const Onnx__NodeProto *n)
 {
-    const char *op = n->op_type ? n->op_type : "";
+    const char *op = n->op_type;
+    if (!op)
+        return refuse(w, n, "it has no op_type");
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
         return refuse(w, n, "domain '%s' is not ONNX's own", n->domain);
     if (!strcmp(op, "Constant"))
