@@ -11,6 +11,11 @@ python3-opencv, run with /usr/bin/python3).
       probabilities (ORT, one line per image, from interop.js) against
       cnn-cl's (CNNCL, `predict --probabilities` output): every probability
       within TOLERANCE, and the same class chosen for every image.
+  interop.py torch DATA OUT.onnx
+      trains a small CNN in PyTorch (Debian's python3-torch) on the first
+      2,000 training images of DATA, its input divided by 255 inside the
+      model, exports it to OUT.onnx (opset 13), and prints its accuracy on
+      the whole test set, which cnn-cl's eval of the import must match.
 """
 import gzip
 import os
@@ -21,13 +26,59 @@ import numpy as np
 TOLERANCE = 1e-5
 
 
-def read_idx_images(data, count):
-    path = os.path.join(data, 't10k-images-idx3-ubyte')
-    raw = open(path, 'rb').read() if os.path.exists(path) else gzip.open(path + '.gz').read()
+def read_idx(data, name):
+    path = os.path.join(data, name)
+    return open(path, 'rb').read() if os.path.exists(path) else gzip.open(path + '.gz').read()
+
+
+def read_idx_images(data, count, split='t10k'):
+    path = split + '-images-idx3-ubyte'
+    raw = read_idx(data, path)
     n, rows, cols = (int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(3))
     assert raw[:4] == b'\0\0\x08\x03' and n >= count, path
     pixels = np.frombuffer(raw, np.uint8, count * rows * cols, 16)
     return pixels.reshape(count, 1, rows, cols).astype(np.float32)
+
+
+def read_idx_labels(data, count, split='t10k'):
+    raw = read_idx(data, split + '-labels-idx1-ubyte')
+    return np.frombuffer(raw, np.uint8, count, 8).astype(np.int64)
+
+
+def torch_model(data, out):
+    """PyTorch's own network, trained briefly and exported; its accuracy."""
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+                nn.Linear(16 * 7 * 7, 32), nn.ReLU(), nn.Linear(32, 10))
+
+        def forward(self, x):
+            return self.body(x / 255)
+
+    net = Net()
+    x = torch.from_numpy(read_idx_images(data, 2000, 'train'))
+    y = torch.from_numpy(read_idx_labels(data, 2000, 'train'))
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for epoch in range(2):
+        for i in range(0, 2000, 32):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x[i:i + 32]), y[i:i + 32]).backward()
+            opt.step()
+    net.eval()
+    tx = torch.from_numpy(read_idx_images(data, 10000))
+    ty = torch.from_numpy(read_idx_labels(data, 10000))
+    with torch.no_grad():
+        correct = (net(tx).argmax(1) == ty).sum().item()
+    torch.onnx.export(net, tx[:1], out, opset_version=13, input_names=['input'],
+                      output_names=['logits'], dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}})
+    print('%.6f' % (correct / 10000))
 
 
 def cnncl_probabilities(path):
@@ -68,6 +119,9 @@ def check(model_path, images_path, cnncl_path, ort_path):
 def main(argv):
     if argv[1] == 'images':
         read_idx_images(argv[2], int(argv[3])).tofile(argv[4])
+        return 0
+    if argv[1] == 'torch':
+        torch_model(argv[2], argv[3])
         return 0
     return 1 if check(*argv[2:6]) else 0
 

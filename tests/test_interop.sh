@@ -7,7 +7,8 @@
 # Each model must pass onnx's full checker and strict shape inference, and
 # OpenCV's dnn and ONNX Runtime must give every probability of 100 test
 # images within 1e-5 of `cnn-cl predict --probabilities`, choosing the same
-# classes (tests/interop.py, tests/interop.js).
+# classes (tests/interop.py, tests/interop.js). Then a PyTorch model comes
+# the other way: imported, its accuracy must be PyTorch's.
 # Usage: test_interop.sh path/to/cnn-cl path/to/archs DATA MODULES
 # where MODULES holds node_modules/onnxruntime-node (tools/setup-interop.sh).
 set -uo pipefail
@@ -52,6 +53,23 @@ for name in reference every_kind every_kind_gap padded projected identity; do
   if /usr/bin/python3 "$here/interop.py" check "$m.onnx" "$images" "$m.cnn-cl.txt" \
        "$m.ort.txt"; then ok; else fail "$name: see above"; fi
 done
+
+# Import: a network trained and exported by PyTorch (interop.py torch, its
+# input divided by 255 inside the model) evaluates in cnn-cl to PyTorch's
+# own test accuracy within 1e-4, and fine-tunes from it.
+if want=$(/usr/bin/python3 "$here/interop.py" torch "$data" "$tmp/torch.onnx"); then
+  out=$("$bin" eval --model "$tmp/torch.onnx" --data "$data" 2>&1)
+  got=$(sed -n 's/^test loss: .* - test accuracy: //p' <<<"$out")
+  if [ -n "$got" ] && awk -v a="$want" -v b="$got" 'BEGIN { d = a - b; exit !(d <= 1e-4 && d >= -1e-4) }'; then
+    ok
+  else
+    fail "import: PyTorch's accuracy $want, cnn-cl's eval: $out"
+  fi
+  expect "import init torch" 0 '^Test accuracy' -- train --data "$data" --init "$tmp/torch.onnx" \
+    --epochs 1 --limit 256 --save "$tmp/torch.safetensors" --quiet
+else
+  fail "import: PyTorch could not train and export its model"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
