@@ -132,5 +132,12 @@ check_stats "$c" "$tmp/cifar" 6 && ok || fail "CIFAR-10 statistics"
 { printf 'P3\n32 32\n255\n'; for _ in $(seq 1024); do printf '255 0 0\n'; done; } > "$tmp/red.ppm"
 expect "colour image"    0 'red\.ppm: Predicted = [0-9] \(probability' -- predict --model "$c" --image "$tmp/red.ppm"
 
+# The statistics go through ONNX and back: the export's Sub and Div become
+# the import's statistics, and the predictions are the same bytes.
+"$bin" export --model "$m" -o "$tmp/m.onnx" >/dev/null || fail "export $m"
+[ "$("$bin" predict --model "$tmp/m.onnx" --data "$tmp/idx" --probabilities 2>&1)" = \
+  "$("$bin" predict --model "$m" --data "$tmp/idx" --probabilities 2>&1)" ] && ok ||
+  fail "import: $tmp/m.onnx predicts otherwise than $m"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
