@@ -18,7 +18,14 @@
  * Every tensor's CRC-32 is in the metadata too (safetensors.h); loading
  * checks each tensor it reads against it. A file without checksums (an older
  * cnn-cl's, or rewritten by another tool) loads unchecked, and its
- * checkpoint_meta.note says so for the command line to print. */
+ * checkpoint_meta.note says so for the command line to print.
+ *
+ * Where a model is read for inference or fine-tuning (checkpoint_read_arch,
+ * checkpoint_init_spec, checkpoint_load_weights, checkpoint_open_network,
+ * checkpoint_open_replicas), a path that onnx_import_is names (FILE.onnx)
+ * is an ONNX model instead, imported (onnx_import.h): its arch, input,
+ * classes and input statistics fill the metadata (the rest is zero), and
+ * its tensors load by name as a checkpoint's do. */
 #ifndef CHECKPOINT_H
 #define CHECKPOINT_H
 

@@ -21,7 +21,7 @@ static const char usage[] =
     "a grey PGM (P2 or P5) for a one-channel model, a colour PPM (P3 or P6)\n"
     "for a three-channel one, drawn as the data set is (MNIST: white on\n"
     "black). Inputs are normalised as the checkpoint was trained (train\n"
-    "--normalize).\n"
+    "--normalize). --model FILE.onnx imports an ONNX model (see README).\n"
     "\n"
     "  --probabilities  also print every class's probability, in class order,\n"
     "                   each as it reads back as the same float (%.9g)\n";

@@ -830,7 +830,10 @@ static cnn_status name_tensors(walk *w, onnx_model *m)
             continue;
         while (next < w->nitems && !w->items[next].nparams)
             next++;
-        item *it = &w->items[next++]; /* as many as the layers with tensors */
+        if (next == w->nitems)
+            return cnn_fail(w->err, CNN_ERR_INPUT, "%s: cnn-cl's %s has tensors the graph "
+                            "does not give", w->path, l->name);
+        item *it = &w->items[next++];
         if (it->nparams != n || (it->proj_stride && it->proj_stride != l->chain_stride))
             return refuse(w, it->node, "cnn-cl's %s has %d tensors (a projection at "
                           "stride %d, with batch norm only when its chain has one); "
