@@ -39,10 +39,16 @@ __kernel void peak_fma(__global float *out, const int iters, const float m, cons
     vstore16(x7, 7, o);
 }
 
-/* y = s * x over 16 floats per work-item: one read and one write of each
- * byte, as STREAM's scale. */
-__kernel void peak_scale(__global const float *x, __global float *y, const float s)
+/* y = s * x over n16 runs of 16 floats: one read and one write of each
+ * byte, as STREAM's scale. Each work-item takes a contiguous share of the
+ * runs, so a few work-groups cover any size (PoCL spends microseconds on
+ * each group) and a CPU core streams through memory in order. */
+__kernel void peak_scale(__global const float *x, __global float *y, const float s,
+                         const long n16)
 {
-    const size_t i = get_global_id(0);
-    vstore16(s * vload16(i, x), i, y);
+    const long items = get_global_size(0), gid = get_global_id(0);
+    const long share = (n16 + items - 1) / items;
+    const long end = min(n16, (gid + 1) * share);
+    for (long i = gid * share; i < end; i++)
+        vstore16(s * vload16(i, x), i, y);
 }

@@ -36,17 +36,21 @@ START_TEST(scale_matches_reference)
     cnn_error err = {0};
     peak_kernels k = {0};
     TEST_OK(peak_open(test_rt(), &k, &err), err);
-    const size_t n = 16 * 53;
-    float *x = test_random_new(n, 3, -2.0f, 2.0f), *got = malloc(n * sizeof *got),
-          *want = malloc(n * sizeof *want);
-    cl_mem bx = test_upload(x, n), by = test_poisoned(n);
-    TEST_OK(peak_scale(test_rt(), &k, bx, by, n, 0.75f, &err), err);
-    test_download(by, got, n);
-    ref_peak_scale(x, want, n, 0.75f);
-    ck_assert(!memcmp(got, want, n * sizeof *got));
-    clReleaseMemObject(bx);
-    clReleaseMemObject(by);
-    free(x), free(got), free(want);
+    /* Fewer runs than work-items, and more: each work-item then strides. */
+    const size_t sizes[] = {16 * 53, 16 * 9001};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i];
+        float *x = test_random_new(n, 3, -2.0f, 2.0f), *got = malloc(n * sizeof *got),
+              *want = malloc(n * sizeof *want);
+        cl_mem bx = test_upload(x, n), by = test_poisoned(n);
+        TEST_OK(peak_scale(test_rt(), &k, bx, by, n, 0.75f, &err), err);
+        test_download(by, got, n);
+        ref_peak_scale(x, want, n, 0.75f);
+        ck_assert_msg(!memcmp(got, want, n * sizeof *got), "%zu floats", n);
+        clReleaseMemObject(bx);
+        clReleaseMemObject(by);
+        free(x), free(got), free(want);
+    }
     peak_close(&k);
 }
 END_TEST

@@ -26,7 +26,8 @@ void peak_close(peak_kernels *k);
  * + l]. */
 cnn_status peak_fma(const clrt *rt, const peak_kernels *k, cl_mem out, size_t items,
                     int iters, float m, float c, cnn_error *err);
-/* Enqueues y = s * x over n floats (n a multiple of 16). */
+/* Enqueues y = s * x over n floats (n a multiple of 16), in as many
+ * work-items as peak_fma's launches have at most. */
 cnn_status peak_scale(const clrt *rt, const peak_kernels *k, cl_mem x, cl_mem y, size_t n,
                       float s, cnn_error *err);
 

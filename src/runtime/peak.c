@@ -12,6 +12,13 @@
  * choice to the driver (the tests' odd sizes). */
 #define PEAK_WORK_GROUP 256
 
+/* Work-items of a launch: enough to fill a GPU (2048 resident per compute
+ * unit); a CPU's work-groups are spread over its cores all the same. */
+static size_t peak_items(const clrt *rt)
+{
+    return (size_t)rt->dev.compute_units * 2048;
+}
+
 cnn_status peak_open(const clrt *rt, peak_kernels *k, cnn_error *err)
 {
     static const char *const names[] = {"peak_fma", "peak_scale"};
@@ -40,8 +47,12 @@ cnn_status peak_fma(const clrt *rt, const peak_kernels *k, cl_mem out, size_t it
 cnn_status peak_scale(const clrt *rt, const peak_kernels *k, cl_mem x, cl_mem y, size_t n,
                       float s, cnn_error *err)
 {
-    size_t items = n / 16, local;
-    cnn_status st = clrt_set_args(k->scale, err, 3, sizeof x, &x, sizeof y, &y, sizeof s, &s);
+    cl_long n16 = (cl_long)(n / 16);
+    size_t items = peak_items(rt), local;
+    if (items > n / 16)
+        items = n / 16;
+    cnn_status st = clrt_set_args(k->scale, err, 4, sizeof x, &x, sizeof y, &y, sizeof s, &s,
+                                  sizeof n16, &n16);
     if (!st)
         st = clrt_work_group(rt, &k->scale, 1, PEAK_WORK_GROUP, &local, err);
     return st ? st : clrt_launch(rt, k->scale, 1, &items, items % local ? NULL : &local,
@@ -65,9 +76,7 @@ static cnn_status timed(const clrt *rt, const peak_kernels *k, cl_mem a, cl_mem 
 
 cnn_status peak_measure(const clrt *rt, peak_figures *out, cnn_error *err)
 {
-    /* Enough work-items to fill a GPU (2048 resident per compute unit);
-     * a CPU's work-groups are spread over its cores all the same. */
-    size_t items = (size_t)rt->dev.compute_units * 2048;
+    size_t items = peak_items(rt);
     size_t bytes = PEAK_MAX_BUFFER;
     if (bytes > rt->dev.max_alloc)
         bytes = rt->dev.max_alloc;
