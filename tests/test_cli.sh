@@ -277,7 +277,11 @@ for pair in "$model:good" "$pmodel:good" "$dmodel:cifar" "$rmodel:cifar"; do
     fail "import: $o predicts otherwise than $m: $(diff "$tmp/want.txt" "$tmp/got.txt" | head -4)"
 done
 expect "import eval"     0 "^model: $tmp/r\.onnx \(conv4k3p1-bn-relu-res\[conv4k3p1-bn-relu-conv4k3p1-bn\]-relu-res\[conv6k3s2same-bn" -- eval --model "$tmp/r.onnx" --data "$tmp/cifar"
-expect "import bench"    0 'training step: '  -- bench --model "$tmp/p.onnx" --steps 1 --batch 2 --gemm kernel
+# Under the sanitizers (CI), LeakSanitizer's own tracer crashed at this
+# run's exit (signal 11 in the tracer, not a leak report); the leak check
+# stays on for every other run.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+  expect "import bench"    0 'training step: '  -- bench --model "$tmp/p.onnx" --steps 1 --batch 2 --gemm kernel
 expect "import init"     0 '^Test accuracy' -- train --data "$tmp/cifar" --init "$tmp/d.onnx" --gemm kernel --epochs 1 --batch 3 --save "$tmp/i.safetensors" --quiet
 expect "import init arch" 2 "d\.onnx was trained as conv4k3p1-bn-relu-pool2-conv4k3s2same-[^ ]*-gap-fc10, not conv2k3-flatten-fc10" -- train --data "$tmp/cifar" --init "$tmp/d.onnx" --arch conv2k3-flatten-fc10 --epochs 1
 cp "$tmp/run.csv" "$tmp/bad.onnx"
