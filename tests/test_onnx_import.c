@@ -102,6 +102,16 @@ START_TEST(pytorch_chain)
 }
 END_TEST
 
+/* Flatten, then a Gemm (transB=1) of zero weights of shape fc (classes,
+ * features): the tail every test graph ends with. */
+static const char *classifier(onnx_graph *g, const char *x, const int *fc)
+{
+    x = onnx_graph_node(g, "Flatten", "f", &x, 1, NULL, 0);
+    const onnx_attr trans_b = ONNX_INT("transB", 1);
+    const char *gemm[] = {x, tensor(g, "g", 2, fc, 0)};
+    return onnx_graph_node(g, "Gemm", "fc", gemm, 2, &trans_b, 1);
+}
+
 /* Keras' 'same' pads put the odd row and column after; the statistics of
  * a Sub and Div after the Div by 255; an identity residual block. */
 START_TEST(same_padding_statistics_and_blocks)
@@ -120,10 +130,7 @@ START_TEST(same_padding_statistics_and_blocks)
     x = onnx_graph_node(g, "Add", "res", res, 2, NULL, 0);
     const onnx_attr pool[] = {ONNX_INTS("kernel_shape", 2, 2)};
     x = onnx_graph_node(g, "AveragePool", "p", &x, 1, pool, 1);
-    x = onnx_graph_node(g, "Flatten", "f", &x, 1, NULL, 0);
-    const onnx_attr trans_b = ONNX_INT("transB", 1);
-    const char *gemm[] = {x, tensor(g, "g", 2, fc, 0)};
-    x = onnx_graph_node(g, "Gemm", "fc", gemm, 2, &trans_b, 1);
+    x = classifier(g, x, fc);
     onnx_model *m;
     cnn_error err = {0};
     TEST_OK(import(g, x, 3, &m, &err), err);
@@ -145,10 +152,7 @@ static void refused(const char *op, const onnx_attr *attrs, int nattrs, int weig
     const int w[] = {2, 1, 3, 3}, fc[] = {2, 72};
     const char *in[] = {x, weight ? tensor(g, "w", 4, w, 0) : NULL};
     x = onnx_graph_node(g, op, "bad", in, weight ? 2 : 1, attrs, nattrs);
-    x = onnx_graph_node(g, "Flatten", "f", &x, 1, NULL, 0);
-    const onnx_attr trans_b = ONNX_INT("transB", 1);
-    const char *gemm[] = {x, tensor(g, "g", 2, fc, 0)};
-    x = onnx_graph_node(g, "Gemm", "fc", gemm, 2, &trans_b, 1);
+    x = classifier(g, x, fc);
     onnx_model *m = NULL;
     cnn_error err = {0};
     ck_assert_int_eq(import(g, x, 2, &m, &err), CNN_ERR_INPUT);
@@ -175,10 +179,7 @@ START_TEST(input_must_be_pixels_over_255)
     TEST_OK(onnx_graph_create(&g, "test", "1", &err), err);
     const int dims[] = {1, 6, 6}, fc[] = {2, 36};
     const char *x = onnx_graph_input(g, "x", 3, dims);
-    x = onnx_graph_node(g, "Flatten", "f", &x, 1, NULL, 0);
-    const onnx_attr trans_b = ONNX_INT("transB", 1);
-    const char *gemm[] = {x, tensor(g, "g", 2, fc, 0)};
-    x = onnx_graph_node(g, "Gemm", "fc", gemm, 2, &trans_b, 1);
+    x = classifier(g, x, fc);
     onnx_model *m = NULL;
     ck_assert_int_eq(import(g, x, 2, &m, &err), CNN_ERR_INPUT);
     ck_assert_msg(strstr(err.msg, "node 'f' (Flatten): the graph must start with a Div of "
@@ -202,10 +203,7 @@ START_TEST(batchnorm_epsilon_must_match)
     const char *bn[] = {x, tensor(g, "s", 1, c, 1), tensor(g, "b", 1, c, 0),
                         tensor(g, "m", 1, c, 0), tensor(g, "v", 1, c, 1)};
     x = onnx_graph_node(g, "BatchNormalization", "bn", bn, 5, NULL, 0);
-    x = onnx_graph_node(g, "Flatten", "f", &x, 1, NULL, 0);
-    const onnx_attr trans_b = ONNX_INT("transB", 1);
-    const char *gemm[] = {x, tensor(g, "g", 2, fc, 0)};
-    x = onnx_graph_node(g, "Gemm", "fc", gemm, 2, &trans_b, 1);
+    x = classifier(g, x, fc);
     onnx_model *m = NULL;
     cnn_error err = {0};
     ck_assert_int_eq(import(g, x, 2, &m, &err), CNN_ERR_INPUT);
