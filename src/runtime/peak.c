@@ -59,7 +59,8 @@ cnn_status peak_scale(const clrt *rt, const peak_kernels *k, cl_mem x, cl_mem y,
                                  NULL, err);
 }
 
-/* The seconds of one launch of the fma (scale NULL) or the scale kernel. */
+/* The seconds of one launch: of peak_fma over `size` work-items when iters
+ * is above 0, else of peak_scale from a to b over `size` floats. */
 static cnn_status timed(const clrt *rt, const peak_kernels *k, cl_mem a, cl_mem b,
                         size_t size, int iters, double *seconds, cnn_error *err)
 {
