@@ -46,6 +46,10 @@ cnn_status norm_compute(const dataset_split *split, uint64_t limit, norm_stats *
 cnn_status norm_cached(const dataset_split *split, uint64_t limit, norm_stats *out,
                        int *cached, cnn_error *err);
 
+/* Scales n pixel bytes to [0, 1], x / 255 in float: how every sample read
+ * from a data set enters the network (the loader, cnn_cl_predict_bytes). */
+void norm_scale(const unsigned char *bytes, size_t n, float *out);
+
 /* Normalises one sample in place: `n->channels` planes of `plane` pixels
  * each. Nothing changes when n->channels is 0. */
 void norm_apply(const norm_stats *n, float *x, size_t plane);

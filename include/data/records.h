@@ -1,5 +1,6 @@
 /* records: reading the fixed-stride records of a data set's files, shared by
- * the formats (idx.c, cifar.c), the model check and the loader.
+ * the formats (idx.c, cifar.c), the model check, the loader and the
+ * library's reader (cnn_cl_data_read).
  *
  * A field of every record of a file sits at a fixed offset and stride
  * (dataset_field in dataset.h); these helpers read such fields and know
@@ -35,5 +36,24 @@ typedef struct {
 cnn_status records_check_labels(const dataset_split *split, int classes,
                                 const char *why, records_label *largest,
                                 cnn_error *err);
+
+/* A split's files, held open to read its samples by index. */
+typedef struct {
+    dataset_split split;
+    int images[DATASET_MAX_PARTS], labels[DATASET_MAX_PARTS]; /* -1: closed */
+} records_files;
+
+/* Opens every file of split's parts; one that cannot be opened is
+ * CNN_ERR_INPUT naming it, and leaves nothing open. */
+cnn_status records_open(records_files *f, const dataset_split *split, cnn_error *err);
+
+/* Reads sample r of the split (its index counting part after part): its
+ * c * h * w pixel bytes, planar, and its label. A read that fails or ends
+ * early is CNN_ERR_INPUT naming the file and the record. */
+cnn_status records_sample(const records_files *f, uint64_t r, unsigned char *pixels,
+                          unsigned char *label, cnn_error *err);
+
+/* Closes what records_open opened; safe after a failed open. */
+void records_close(records_files *f);
 
 #endif

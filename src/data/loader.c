@@ -5,12 +5,8 @@
  * while the caller still holds it, however slow the caller is. */
 #include "data/loader.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "data/normalize.h"
 #include "data/records.h"
@@ -20,7 +16,7 @@ enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_HELD };
 
 struct loader {
     dataset_split split;
-    int fd_images[DATASET_MAX_PARTS], fd_labels[DATASET_MAX_PARTS];
+    records_files files;
     int batch, nslots, shuffle;
     int share_first, share_n, parts; /* loader_set_share */
     norm_stats norm;                 /* loader_set_norm */
@@ -89,29 +85,16 @@ static cnn_status fill(loader *l, loader_batch *b, long index)
     for (int i = 0; i < b->count; i++) {
         uint64_t pos = first + (uint64_t)(b->first + i);
         uint64_t r = l->shuffle ? shuffle_at(&l->order, pos) : pos;
-        uint64_t sample = r;
-        int k = 0; /* the part holding sample r, as record r of it */
-        while (r >= l->split.part[k].count)
-            r -= l->split.part[k++].count;
-        const dataset_part *p = &l->split.part[k];
         unsigned char label;
-        off_t at = p->images.offset + (off_t)(r * p->images.stride);
-        if (records_read_at(l->fd_images[k], l->raw, l->pixels, at))
-            return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at image "
-                            "%llu (was the file changed?)",
-                            p->images.name, (unsigned long long)r);
-        at = p->labels.offset + (off_t)(r * p->labels.stride);
-        if (records_read_at(l->fd_labels[k], &label, 1, at))
-            return cnn_fail(&l->fault, CNN_ERR_INPUT, "%s: read failed at label "
-                            "%llu (was the file changed?)",
-                            p->labels.name, (unsigned long long)r);
+        cnn_status st = records_sample(&l->files, r, l->raw, &label, &l->fault);
+        if (st)
+            return st;
         float *dst = b->images + (size_t)i * l->pixels;
-        for (size_t p = 0; p < l->pixels; p++)
-            dst[p] = (float)l->raw[p] / 255.0f;
+        norm_scale(l->raw, l->pixels, dst);
         /* As torchvision composes them: the crop pads with black, which
          * then normalises as any black pixel does. */
         if (l->augment.n)
-            augment_apply(&l->augment, augment_key(l->seed, l->epoch, sample), dst,
+            augment_apply(&l->augment, augment_key(l->seed, l->epoch, r), dst,
                           l->scratch, l->split.shape.c, l->split.shape.h, l->split.shape.w);
         norm_apply(&l->norm, dst, (size_t)l->split.shape.h * (size_t)l->split.shape.w);
         b->labels[i] = label;
@@ -176,24 +159,14 @@ cnn_status loader_open(loader **out, const dataset_split *split, int batch,
     l->seed = seed;
     l->samples = limit && limit < split->count ? limit : split->count;
     l->pixels = (size_t)split->shape.c * (size_t)split->shape.h * (size_t)split->shape.w;
-    for (int k = 0; k < DATASET_MAX_PARTS; k++)
-        l->fd_images[k] = l->fd_labels[k] = -1;
+    cnn_status st = records_open(&l->files, split, err);
+    if (st) {
+        free(l);
+        return st;
+    }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     *out = l; /* from here on, loader_close cleans up */
-    for (int k = 0; k < split->nparts; k++) {
-        const dataset_part *p = &split->part[k];
-        const char *failed = (l->fd_images[k] = open(p->images.path, O_RDONLY)) < 0
-                                 ? p->images.name
-                             : (l->fd_labels[k] = open(p->labels.path, O_RDONLY)) < 0
-                                 ? p->labels.name : NULL;
-        if (failed) {
-            cnn_fail_file(err, failed, "cannot open: %s", strerror(errno));
-            loader_close(l);
-            *out = NULL;
-            return CNN_ERR_INPUT;
-        }
-    }
     l->raw = malloc(l->pixels);
     l->scratch = malloc(l->pixels * sizeof *l->scratch);
     l->slots = calloc((size_t)slots, sizeof *l->slots);
@@ -286,12 +259,7 @@ void loader_close(loader *l)
     free(l->state);
     free(l->raw);
     free(l->scratch);
-    for (int k = 0; k < DATASET_MAX_PARTS; k++) {
-        if (l->fd_images[k] >= 0)
-            close(l->fd_images[k]);
-        if (l->fd_labels[k] >= 0)
-            close(l->fd_labels[k]);
-    }
+    records_close(&l->files);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l);

@@ -168,6 +168,12 @@ cnn_status norm_cached(const dataset_split *split, uint64_t limit, norm_stats *o
     return CNN_OK;
 }
 
+void norm_scale(const unsigned char *bytes, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)bytes[i] / 255.0f;
+}
+
 void norm_apply(const norm_stats *n, float *x, size_t plane)
 {
     for (int c = 0; c < n->channels; c++, x += plane)

@@ -82,3 +82,53 @@ cnn_status records_check_labels(const dataset_split *split, int classes,
         *largest = top;
     return s;
 }
+
+cnn_status records_open(records_files *f, const dataset_split *split, cnn_error *err)
+{
+    f->split = *split;
+    for (int k = 0; k < DATASET_MAX_PARTS; k++)
+        f->images[k] = f->labels[k] = -1;
+    for (int k = 0; k < split->nparts; k++) {
+        const dataset_part *p = &split->part[k];
+        const char *failed = (f->images[k] = open(p->images.path, O_RDONLY)) < 0
+                                 ? p->images.name
+                             : (f->labels[k] = open(p->labels.path, O_RDONLY)) < 0
+                                 ? p->labels.name : NULL;
+        if (failed) {
+            cnn_fail_file(err, failed, "cannot open: %s", strerror(errno));
+            records_close(f);
+            return CNN_ERR_INPUT;
+        }
+    }
+    return CNN_OK;
+}
+
+cnn_status records_sample(const records_files *f, uint64_t r, unsigned char *pixels,
+                          unsigned char *label, cnn_error *err)
+{
+    int k = 0; /* the part holding sample r, as record r of it */
+    while (r >= f->split.part[k].count)
+        r -= f->split.part[k++].count;
+    const dataset_part *p = &f->split.part[k];
+    dataset_shape s = f->split.shape;
+    off_t at = p->images.offset + (off_t)(r * p->images.stride);
+    if (records_read_at(f->images[k], pixels, (size_t)s.c * (size_t)s.h * (size_t)s.w, at))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: read failed at image %llu (was the file "
+                        "changed?)", p->images.name, (unsigned long long)r);
+    at = p->labels.offset + (off_t)(r * p->labels.stride);
+    if (records_read_at(f->labels[k], label, 1, at))
+        return cnn_fail(err, CNN_ERR_INPUT, "%s: read failed at label %llu (was the file "
+                        "changed?)", p->labels.name, (unsigned long long)r);
+    return CNN_OK;
+}
+
+void records_close(records_files *f)
+{
+    for (int k = 0; k < DATASET_MAX_PARTS; k++) {
+        if (f->images[k] >= 0)
+            close(f->images[k]);
+        if (f->labels[k] >= 0)
+            close(f->labels[k]);
+        f->images[k] = f->labels[k] = -1;
+    }
+}
