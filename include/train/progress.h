@@ -5,7 +5,8 @@
  *   - accuracy: 0.9557 - val_loss: 0.0491 - val_accuracy: 0.9844 - lr: 0.001
  *
  * (one line; lr is the learning rate of the last step). On a terminal the bar redraws in place a few times a second;
- * otherwise only the finished line is printed. Quiet prints nothing. */
+ * otherwise only the finished line is printed. Quiet prints nothing (out may
+ * then be NULL). */
 #ifndef PROGRESS_H
 #define PROGRESS_H
 

@@ -3,9 +3,9 @@
  * Keras-style progress, validates after every epoch (on the test set, or on
  * a held-out part of the training set, holdout.h), logs a CSV row and
  * writes a checkpoint at the end of every epoch and when SIGINT or SIGTERM
- * asks it to stop; it keeps the epoch of the lowest val_loss and may stop
- * when none is lower for a while (stopping.h). A resumed run continues
- * bit-exactly. */
+ * (with catch_signals) or a progress hook asks it to stop; it keeps the
+ * epoch of the lowest val_loss and may stop when none is lower for a while
+ * (stopping.h). A resumed run continues bit-exactly. */
 #ifndef TRAINER_H
 #define TRAINER_H
 
@@ -20,6 +20,26 @@
 #include "parallel/replicas.h"
 #include "train/schedule.h"
 #include "tune/tuner.h"
+
+/* What a progress hook is given: the epoch's figures so far, after each
+ * training step, or whole, once the epoch is validated, saved and logged. */
+typedef struct {
+    int epoch, epochs;     /* 1-based; the run's total */
+    long done, batches;    /* the epoch's batches done (resumed ones included),
+                              of its batches */
+    double loss, accuracy; /* over the epoch's samples so far */
+    double val_loss, val_accuracy; /* -1 until the epoch is validated */
+    double seconds;        /* the epoch's training time so far */
+    double images_per_second;
+    double lr;             /* the rate of the last step */
+} train_progress;
+
+/* A nonzero return stops training as SIGINT does: the steps already queued
+ * finish, the checkpoint is written, and the run can be resumed. */
+typedef int (*train_hook)(const train_progress *p, void *ctx);
+
+/* train_result.signal when a hook stopped training: no signal's number. */
+#define TRAIN_STOP_HOOK 1000
 
 typedef struct {
     int devices[REPLICAS_MAX_DEVICES]; /* this process's, in slice order */
@@ -55,6 +75,14 @@ typedef struct {
                               statistics (normalize.h); a resumed run takes
                               the checkpoint's */
     int quiet;
+    FILE *out;             /* the report (header, progress, messages); NULL:
+                              none, as quiet */
+    FILE *notes;           /* "note: ..." lines for the user; NULL: none */
+    int catch_signals;     /* stop on SIGINT or SIGTERM as a hook would (the
+                              command line); the old handlers are restored */
+    train_hook on_step;    /* NULL, or called after every training step */
+    train_hook on_epoch;   /* NULL, or called after every whole epoch */
+    void *hook_ctx;
     tuner tune;            /* forced variants, allow-different; a resumed run
                               adds the checkpoint's record as required */
     /* Which options the user gave, so a resumed run can tell a conflict
@@ -78,7 +106,8 @@ typedef struct {
     int epochs_done;
     int stopped_early;     /* the patience ran out */
     long best_epoch;       /* the lowest val_loss's epoch; 0: none */
-    int signal;            /* the signal that stopped training, or 0 */
+    int signal;            /* the signal that stopped training, TRAIN_STOP_HOOK,
+                              or 0 */
     replicas_timing timing; /* with several workers: where the steps' time went */
     int saved_epochs;      /* the epochs the last end-of-epoch checkpoint this
                               run wrote holds; 0: it wrote none */

@@ -315,6 +315,9 @@ int cli_train(int argc, char **argv)
     }
     int root = comm_rank(o.comm) == 0;
     o.tune.progress = o.quiet || !root ? NULL : stderr;
+    o.out = stdout;
+    o.notes = stderr;
+    o.catch_signals = 1;
     train_result r;
     cnn_status st = train_run(&o, &r, &err);
     int code = finish(&o, &r, st, &err);

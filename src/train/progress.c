@@ -11,7 +11,7 @@ void progress_begin(progress *p, FILE *out, int quiet, int epoch, int epochs,
 {
     p->out = out;
     p->quiet = quiet;
-    p->tty = isatty(fileno(out));
+    p->tty = !quiet && isatty(fileno(out));
     p->total = total;
     p->last_draw = -1;
     if (!quiet) {

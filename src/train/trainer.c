@@ -57,6 +57,9 @@ typedef struct {
     double lr;            /* the rate of the last step enqueued */
     long next;            /* the epoch's batch enqueued next */
     progress *progress;   /* NULL: no progress output */
+    const train_options *hooks; /* training: whose on_step to call (rank 0) */
+    int epoch;            /* training: 1-based, for the hook */
+    int asked;            /* a hook asked to stop: TRAIN_STOP_HOOK */
     long *confusion;      /* NULL: not wanted */
     /* results */
     long done;            /* batches done in this epoch, resumed ones included */
@@ -73,7 +76,9 @@ static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *e
                               loader_batches(s->loader), s->total_steps);
         replicas_set_lr(s->rep, (float)s->lr);
     }
-    cnn_status st = s->train ? replicas_train_step(s->rep, b, stop_signal, &f->step, err)
+    cnn_status st = s->train ? replicas_train_step(s->rep, b, stop_signal ? stop_signal
+                                                                          : s->asked,
+                                                   &f->step, err)
                              : replicas_eval_step(s->rep, b, &f->step, err);
     if (st == CNN_OK) {
         f->batch = b;
@@ -106,6 +111,22 @@ static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
     return CNN_OK;
 }
 
+/* Tells the step hook where training is; its nonzero return stops
+ * training at a step the workers agree on, as a signal does. */
+static void step_hook(stream *s, double seconds)
+{
+    const train_options *o = s->hooks;
+    if (!o || !o->on_step || !s->samples || s->asked)
+        return;
+    double n = (double)s->samples;
+    train_progress p = {.epoch = s->epoch, .epochs = o->epochs, .done = s->done,
+                        .batches = loader_batches(s->loader), .loss = s->loss_sum / n,
+                        .accuracy = s->correct / n, .val_loss = -1, .val_accuracy = -1,
+                        .seconds = seconds, .images_per_second = n / seconds, .lr = s->lr};
+    if (o->on_step(&p, o->hook_ctx))
+        s->asked = TRAIN_STOP_HOOK;
+}
+
 /* Runs the loader's current epoch through the workers. */
 static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
 {
@@ -134,6 +155,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
         if (s->progress && s->samples && progress_due(s->progress, seconds))
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
                             s->correct / (double)s->samples, s->lr);
+        step_hook(s, seconds);
         cur = 1 - cur;
         /* Training stops at the step the workers agreed on; an evaluation
          * stops at once for this process's signal, and the workers agree
@@ -358,6 +380,7 @@ typedef struct {
     loader *loader;
     metrics_row *rows;
     int nrows;
+    int stop_asked;        /* the epoch hook asked to stop */
 } session;
 
 static network *first_net(session *s) { return &s->rep.net[0]; }
@@ -376,6 +399,8 @@ static cnn_status open_session(session *s, const train_options *given, cnn_error
 {
     s->o = *given;
     train_options *o = &s->o;
+    if (!o->out)
+        o->quiet = 1;
     if (!o->optim.rule)
         o->optim = optim_defaults(NULL);
     s->root = comm_rank(o->comm) == 0;
@@ -525,34 +550,36 @@ static void close_session(session *s)
 static void print_header(session *s)
 {
     const train_options *o = &s->o;
+    FILE *out = o->out;
     for (int d = 0; d < s->rep.ndev; d++) {
         const clrt_device *dev = &s->rep.rt[d].dev;
-        printf("device %d: %s (%s, %s)\n", o->devices[d], dev->name, dev->platform_name,
-               clrt_device_type_name(dev->type));
+        fprintf(out, "device %d: %s (%s, %s)\n", o->devices[d], dev->name, dev->platform_name,
+                     clrt_device_type_name(dev->type));
     }
     const dataset *d = &s->data;
     char held[96] = "";
     if (o->validation_split > 0)
         snprintf(held, sizeof held, ", %llu held out for validation (--validation-split %g)",
                  (unsigned long long)s->held.count, o->validation_split);
-    printf("data: %s (%s): %llu training images%s%s, %llu test images, %dx%dx%d, %d "
-           "classes\n", o->data, d->format, (unsigned long long)loader_samples(s->loader),
-           s->kept < d->train.count ? " (--limit)" : "", held,
-           (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
-           d->classes);
+    fprintf(out, "data: %s (%s): %llu training images%s%s, %llu test images, %dx%dx%d, %d "
+                 "classes\n", o->data, d->format,
+                 (unsigned long long)loader_samples(s->loader),
+                 s->kept < d->train.count ? " (--limit)" : "", held,
+                 (unsigned long long)d->test.count, d->shape.c, d->shape.h, d->shape.w,
+                 d->classes);
     if (s->norm.channels) {
         char mean[128], std[128];
         norm_format(s->norm.mean, s->norm.channels, mean, sizeof mean);
         norm_format(s->norm.std, s->norm.channels, std, sizeof std);
-        printf("normalize: mean %s, std %s (%s)\n", mean, std, s->norm_from);
+        fprintf(out, "normalize: mean %s, std %s (%s)\n", mean, std, s->norm_from);
     }
     if (s->rep.workers > 1) { /* one worker is one device: no split to tell */
         char job[160];
         replicas_describe(&s->rep, o->batch, job, sizeof job);
-        printf("%s\n", job);
+        fprintf(out, "%s\n", job);
     }
-    printf("Model: %s\n", first_net(s)->arch.spec);
-    network_summary(first_net(s), stdout);
+    fprintf(out, "Model: %s\n", first_net(s)->arch.spec);
+    network_summary(first_net(s), out);
     char variants[512], optim[256];
     tuner_summary(&o->tune, variants, sizeof variants);
     char sched[64], warmup[48] = "", smoothing[48] = "", aug[160] = "";
@@ -568,13 +595,14 @@ static void print_header(session *s)
         augment_text(&o->augment, aug + strlen(aug), sizeof aug - strlen(aug));
     }
     optim_describe(&o->optim, optim, sizeof optim);
-    printf("variants: %s; optimizer %s, batch %d, lr %g (%s%s)%s%s, seed %llu, %d epoch%s\n",
-           variants, optim, o->batch, (double)o->lr, sched, warmup, smoothing, aug,
-           (unsigned long long)o->seed, o->epochs, o->epochs == 1 ? "" : "s");
+    fprintf(out, "variants: %s; optimizer %s, batch %d, lr %g (%s%s)%s%s, seed %llu, "
+                 "%d epoch%s\n",
+                 variants, optim, o->batch, (double)o->lr, sched, warmup, smoothing, aug,
+                 (unsigned long long)o->seed, o->epochs, o->epochs == 1 ? "" : "s");
     if (o->resume)
-        printf("resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
-               s->resume.epoch + 1, s->resume.batch, s->resume.step);
-    fflush(stdout);
+        fprintf(out, "resuming %s at epoch %ld, batch %ld (step %ld)\n", o->resume,
+                     s->resume.epoch + 1, s->resume.batch, s->resume.step);
+    fflush(out);
 }
 
 /* Rank 0 writes the checkpoint to path; the others have the same state. */
@@ -641,6 +669,24 @@ static cnn_status test(session *s, train_result *r, cnn_error *err)
     return st;
 }
 
+/* Tells the epoch hook the epoch's figures (rank 0), and every rank
+ * whether it asked to stop (s->stop_asked). */
+static cnn_status epoch_hook(session *s, const metrics_row *row, long batches,
+                             cnn_error *err)
+{
+    const train_options *o = &s->o;
+    if (!o->on_epoch)
+        return CNN_OK;
+    train_progress p = {.epoch = row->epoch, .epochs = o->epochs, .done = batches,
+                        .batches = batches, .loss = row->loss, .accuracy = row->accuracy,
+                        .val_loss = row->val_loss, .val_accuracy = row->val_accuracy,
+                        .seconds = row->seconds, .images_per_second = row->images_per_second,
+                        .lr = row->lr};
+    if (s->root)
+        s->stop_asked = o->on_epoch(&p, o->hook_ctx) != 0;
+    return comm_broadcast(o->comm, &s->stop_asked, sizeof s->stop_asked, err);
+}
+
 static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
 {
     const train_options *o = &s->o;
@@ -651,11 +697,11 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         long first = resumed ? s->resume.batch : 0;
         double before = resumed ? s->resume.seconds : 0;
         progress p;
-        progress_begin(&p, stdout, o->quiet || !s->root, (int)epoch + 1, o->epochs,
+        progress_begin(&p, o->out, o->quiet || !s->root, (int)epoch + 1, o->epochs,
                        loader_batches(s->loader));
         long per_epoch = loader_batches(s->loader);
         stream str = {.rep = &s->rep, .loader = s->loader, .train = 1, .progress = &p,
-                      .done = first, .next = first, .sched = &o->sched,
+                      .hooks = s->root ? o : NULL, .epoch = (int)epoch + 1, .done = first, .next = first, .sched = &o->sched,
                       .base_lr = o->lr, .first_step = epoch * per_epoch,
                       .total_steps = (long)o->epochs * per_epoch};
         /* A resume past the epoch's last step (it stopped while validating)
@@ -690,11 +736,13 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
         if (!str.stopped && (st = validate(s, &row, &signal, err)))
             break;
         if (signal) {
-            if ((st = save(s, o->save, epoch, &str, seconds, err)) == CNN_OK && !o->quiet && s->root)
-                printf("\n%s: stopped at epoch %ld, batch %ld/%ld%s; saved %s (continue "
-                       "with --resume %s)\n", strsignal(signal), epoch + 1, str.done,
-                       loader_batches(s->loader), str.stopped ? "" : ", validating",
-                       o->save, o->save);
+            if ((st = save(s, o->save, epoch, &str, seconds, err)) == CNN_OK && !o->quiet &&
+                s->root)
+                fprintf(o->out, "\n%s: stopped at epoch %ld, batch %ld/%ld%s; saved %s "
+                        "(continue with --resume %s)\n", signal == TRAIN_STOP_HOOK
+                        ? "The progress hook" : strsignal(signal), epoch + 1, str.done,
+                        loader_batches(s->loader), str.stopped ? "" : ", validating",
+                        o->save, o->save);
             r->signal = signal;
             break;
         }
@@ -715,12 +763,23 @@ static cnn_status train_epochs(session *s, train_result *r, cnn_error *err)
             s->rows[s->nrows++] = row;
             st = metrics_log_write(o->log, s->rows, s->nrows, err);
         }
+        if (st == CNN_OK)
+            st = epoch_hook(s, &row, per_epoch, err);
         if (st == CNN_OK && stopping_due(&s->stop)) {
             r->stopped_early = 1;
             if (!o->quiet && s->root)
-                printf("Early stopping after epoch %ld: no lower val_loss for %d epoch%s; "
-                       "the lowest was epoch %ld's, %.4f\n", epoch + 1, o->patience,
-                       o->patience == 1 ? "" : "s", s->stop.best_epoch, s->stop.best_loss);
+                fprintf(o->out, "Early stopping after epoch %ld: no lower val_loss for %d "
+                        "epoch%s; the lowest was epoch %ld's, %.4f\n", epoch + 1,
+                        o->patience, o->patience == 1 ? "" : "s", s->stop.best_epoch,
+                        s->stop.best_loss);
+            break;
+        }
+        if (st == CNN_OK && s->stop_asked && epoch + 1 < o->epochs) {
+            if (!o->quiet && s->root)
+                fprintf(o->out, "The progress hook stopped training after epoch %ld; %s "
+                        "holds it (continue with --resume %s)\n", epoch + 1, o->save,
+                        o->save);
+            r->signal = TRAIN_STOP_HOOK;
             break;
         }
         /* The next epoch runs at a tuned run's speed, computing the same. */
@@ -738,24 +797,25 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
     cnn_status st = open_session(&s, given, err);
     /* What the tuner has to say (a variant other than the checkpoint's, one
      * that failed) is said even when quiet. */
-    for (const char *line = s.o.tune.notes; *line && s.root;) {
+    FILE *notes = s.root ? given->notes : NULL;
+    for (const char *line = s.o.tune.notes; *line && notes;) {
         size_t n = strcspn(line, "\n");
-        fprintf(stderr, "note: %.*s\n", (int)n, line);
+        fprintf(notes, "note: %.*s\n", (int)n, line);
         line += n + (line[n] == '\n');
     }
-    if (*s.resume.note && s.root)
-        fprintf(stderr, "note: %s\n", s.resume.note);
+    if (*s.resume.note && notes)
+        fprintf(notes, "note: %s\n", s.resume.note);
     if (st == CNN_OK) {
         if (!s.o.quiet && s.root)
             print_header(&s);
         int stopped = given->resume && stopping_due(&s.stop);
         if (given->resume && (s.resume.epoch >= s.o.epochs || stopped)) {
-            if (s.root)
-                printf("%s already holds %ld epoch%s; nothing to train (%s)\n",
-                       given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s",
-                       stopped ? "it stopped early; raise --early-stopping"
-                       : schedule_needs_total(&s.o.sched) ? "its schedule has ended"
-                                                          : "raise --epochs");
+            if (s.root && s.o.out)
+                fprintf(s.o.out, "%s already holds %ld epoch%s; nothing to train (%s)\n",
+                        given->resume, s.resume.epoch, s.resume.epoch == 1 ? "" : "s",
+                        stopped ? "it stopped early; raise --early-stopping"
+                        : schedule_needs_total(&s.o.sched) ? "its schedule has ended"
+                                                           : "raise --epochs");
             r->epochs_done = (int)s.resume.epoch;
             r->stopped_early = stopped;
             st = test(&s, r, err);
@@ -763,8 +823,10 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
             struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
             sigemptyset(&sa.sa_mask);
             stop_signal = 0;
-            sigaction(SIGINT, &sa, &old_int);
-            sigaction(SIGTERM, &sa, &old_term);
+            if (s.o.catch_signals) {
+                sigaction(SIGINT, &sa, &old_int);
+                sigaction(SIGTERM, &sa, &old_term);
+            }
             st = train_epochs(&s, r, err);
             /* Without a held-out part or a best file, the last validation
              * was the test set's, of the last weights. */
@@ -775,8 +837,10 @@ cnn_status train_run(const train_options *given, train_result *r, cnn_error *err
                 r->test_accuracy = r->val_accuracy;
                 r->best_epoch = s.stop.best_epoch;
             }
-            sigaction(SIGINT, &old_int, NULL);
-            sigaction(SIGTERM, &old_term, NULL);
+            if (s.o.catch_signals) {
+                sigaction(SIGINT, &old_int, NULL);
+                sigaction(SIGTERM, &old_term, NULL);
+            }
         }
     }
     /* No rank leaves before rank 0 has written its checkpoint: mpirun
