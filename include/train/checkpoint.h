@@ -21,11 +21,11 @@
  * checkpoint_meta.note says so for the command line to print.
  *
  * Where a model is read for inference or fine-tuning (checkpoint_read_arch,
- * checkpoint_init_spec, checkpoint_load_weights, checkpoint_open_network,
- * checkpoint_open_replicas), a path that onnx_import_is names (FILE.onnx)
- * is an ONNX model instead, imported (onnx_import.h): its arch, input,
- * classes and input statistics fill the metadata (the rest is zero), and
- * its tensors load by name as a checkpoint's do. */
+ * checkpoint_init_spec, checkpoint_load_weights, checkpoint_open_replicas),
+ * a path that onnx_import_is names (FILE.onnx) is an ONNX model instead,
+ * imported (onnx_import.h): its arch, input, classes and input statistics
+ * fill the metadata (the rest is zero), and its tensors load by name as a
+ * checkpoint's do. */
 #ifndef CHECKPOINT_H
 #define CHECKPOINT_H
 
@@ -116,17 +116,13 @@ cnn_status checkpoint_init_spec(const char *path, char *spec, size_t size,
  * dtype or shape is CNN_ERR_INPUT naming it. */
 cnn_status checkpoint_load_weights(const char *path, network *net, cnn_error *err);
 
-/* Builds the network a checkpoint describes on rt, for batches of up to
- * max_batch, with its weights loaded (not the optimizer's state): for eval and
- * predict. Inference needs no bit-exact match, so the layers' variants are
- * tune's choices, whatever the checkpoint recorded. */
-cnn_status checkpoint_open_network(const char *path, const clrt *rt,
-                                   int max_batch, tuner *tune, network *net,
-                                   checkpoint_meta *meta, cnn_error *err);
-
-/* The same on the opened workers r (replicas_create), for whole batches of
- * up to `batch`, every device loading the weights: for evaluation
- * (trainer_evaluate). On failure, replicas_close releases what was built. */
+/* Builds the network a checkpoint describes on the opened workers r
+ * (replicas_create), for whole batches of up to `batch`, every device
+ * loading its weights (not the optimizer's state): for eval and predict
+ * (trainer_evaluate, network_probabilities on r->net[0]). Inference needs
+ * no bit-exact match, so the layers' variants are tune's choices, whatever
+ * the checkpoint recorded. On failure, replicas_close releases what was
+ * built. */
 cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
                                     tuner *tune, checkpoint_meta *meta, cnn_error *err);
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/devices.h"
+
 void cli_args_init(cli_args *a, const char *command, int argc, char **argv)
 {
     a->argc = argc;
@@ -119,19 +121,44 @@ int cli_option_data(cli_args *a, const char **data, cnn_status *st, cnn_error *e
     return 1;
 }
 
+/* Where the GEMM path comes from: --gemm's value, else $CNN_CL_GEMM. */
+static const char *gemm_source(const char *option, const char **path)
+{
+    *path = option ? option : getenv("CNN_CL_GEMM");
+    return option ? "--gemm" : "CNN_CL_GEMM";
+}
+
 cnn_status cli_force_gemm(tuner *t, const char *option, cnn_error *err)
 {
-    const char *source = option ? "--gemm" : "CNN_CL_GEMM";
-    const char *path = option ? option : getenv("CNN_CL_GEMM");
-    char rule[64];
-    if (!path || !*path || !strcmp(path, "auto"))
-        return CNN_OK;
-    if (strcmp(path, "clblast") && strcmp(path, "kernel"))
-        return cnn_fail(err, CNN_ERR_INPUT, "%s: unknown GEMM path '%s'; use auto, "
-                        "clblast or kernel", source, path);
-    /* Each path is a variant of the dense layers' kind, by the same name. */
-    snprintf(rule, sizeof rule, "fc=%s", path);
-    return tuner_force(t, rule, err);
+    const char *path, *source = gemm_source(option, &path);
+    cnn_status st = api_force_gemm(t, path, err);
+    return st ? cnn_fail_context(err, "%s", source) : CNN_OK;
+}
+
+cnn_status cli_api(cnn_cl_status st, const cnn_cl_error *e, cnn_error *err)
+{
+    return st ? cnn_fail(err, (cnn_status)st, "%s", e->message) : CNN_OK;
+}
+
+cnn_status cli_device_open(int index, const char *gemm, cnn_cl_device **out,
+                           cnn_error *err)
+{
+    cnn_cl_error e;
+    const char *path, *source = gemm_source(gemm, &path);
+    cnn_status st = cli_api(cnn_cl_device_open(index, out, &e), &e, err);
+    if (st)
+        return st;
+    if ((st = cli_api(cnn_cl_device_set_gemm(*out, path, &e), &e, err)))
+        cnn_fail_context(err, "%s", source);
+    else
+        st = cli_api(cnn_cl_device_set_kernels(*out, cli_kernels(), &e), &e, err);
+    if (st) {
+        cnn_cl_device_close(*out);
+        *out = NULL;
+        return st;
+    }
+    cnn_cl_device_set_log(*out, stderr);
+    return CNN_OK;
 }
 
 const char *cli_default_data(void)

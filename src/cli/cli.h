@@ -1,11 +1,15 @@
 /* cli: the command line. Each command is one file; they share the option
  * helpers below. Commands return an exit code: 0, 1 (runtime) or 2 (usage
- * or input). Nothing outside src/cli knows about argv. */
+ * or input). Nothing outside src/cli knows about argv, nor reads the
+ * environment. devices, eval, predict and train are clients of the library
+ * (cnn_cl.h); bench, plot and export use internal modules it does not
+ * offer. */
 #ifndef CLI_H
 #define CLI_H
 
-#include "util/cnn_error.h"
+#include "cnn_cl.h"
 #include "nn/layer.h"
+#include "util/cnn_error.h"
 
 /* Walks argv of one command. `--name value` and `--name=value` both work. */
 typedef struct {
@@ -53,6 +57,15 @@ cnn_status cli_parse_shape(const char *option, const char *text, arch_shape *out
  * tuner; "clblast" or "kernel" forces that variant on the kind "fc" in t.
  * Any other path is CNN_ERR_INPUT naming where it came from. */
 cnn_status cli_force_gemm(tuner *t, const char *option, cnn_error *err);
+
+/* A library call's result as the command's: st, and e's message in err. */
+cnn_status cli_api(cnn_cl_status st, const cnn_cl_error *e, cnn_error *err);
+
+/* Opens device `index` as the commands use it: the GEMM path as
+ * cli_force_gemm takes it, the kernels of $CNN_CL_KERNELS, the log on
+ * stderr. */
+cnn_status cli_device_open(int index, const char *gemm, cnn_cl_device **out,
+                           cnn_error *err);
 
 /* The default data folder: $CNN_CL_DATA, else datasets/mnist. */
 const char *cli_default_data(void);

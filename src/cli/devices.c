@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "runtime/clrt.h"
 
 static const char usage[] =
     "usage: cnn-cl devices\n"
@@ -25,22 +24,22 @@ int cli_devices(int argc, char **argv)
         cli_args_unknown(&a, &err);
         return cli_report(&err);
     }
-    clrt_device *devs;
+    cnn_cl_device_info *devs;
     int n;
-    if (clrt_devices(&devs, &n, &err))
+    cnn_cl_error e;
+    if (cli_api(cnn_cl_devices(&devs, &n, &e), &e, &err))
         return cli_report(&err);
     printf("%-3s %-28s %-40s %-5s %5s %9s %6s %-16s %4s %4s\n", "#",
            "platform", "device", "type", "CUs", "memory", "wg", "OpenCL C",
            "fp16", "fp64");
     for (int i = 0; i < n; i++) {
-        const clrt_device *d = &devs[i];
+        const cnn_cl_device_info *d = &devs[i];
         printf("%-3d %-28.28s %-40.40s %-5s %5u %7.1fGi %6zu %-16.16s %4s %4s\n",
-               d->index, d->platform_name, d->name,
-               clrt_device_type_name(d->type), d->compute_units,
-               (double)d->global_mem / (1024.0 * 1024.0 * 1024.0),
+               d->index, d->platform, d->name, d->type, d->compute_units,
+               (double)d->global_memory / (1024.0 * 1024.0 * 1024.0),
                d->max_work_group, d->opencl_c_version, d->fp16 ? "yes" : "no",
                d->fp64 ? "yes" : "no");
     }
-    free(devs);
+    cnn_cl_devices_free(devs);
     return 0;
 }

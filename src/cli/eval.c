@@ -4,11 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/checkpoint.h"
 #include "cli.h"
-#include "data/dataset.h"
-#include "train/trainer.h"
-#include "train/tta.h"
 
 static const char usage[] =
     "usage: cnn-cl eval --model FILE [--device N] [--data DIR] [--tta flip]\n"
@@ -23,71 +19,68 @@ static const char usage[] =
     "                 probabilities and its mirror's; the loss is the mean of\n"
     "                 -ln(that mean's probability of the true class)\n";
 
-/* Evaluation has no backward pass, so it takes larger batches. */
-#define EVAL_BATCH 256
+static void report(const char *model, const char *data, cnn_cl_model *m,
+                   const cnn_cl_data *d, int tta, double loss, double accuracy,
+                   const long *confusion)
+{
+    long epochs = cnn_cl_model_epochs(m);
+    int k = cnn_cl_model_classes(m);
+    printf("model: %s (%s, %ld epoch%s)\n", model, cnn_cl_model_spec(m), epochs,
+           epochs == 1 ? "" : "s");
+    printf("data: %s (%s): %lld test images\n", data, cnn_cl_data_format(d),
+           cnn_cl_data_count(d, CNN_CL_TEST_SPLIT));
+    printf("test loss: %.4f - test accuracy: %.4f%s\n\n", loss, accuracy,
+           tta ? " (test-time flip: the mean of each image's and its mirror's "
+                 "probabilities)" : "");
+    printf("class  accuracy  images\n");
+    for (int c = 0; c < k; c++) {
+        long row = 0;
+        for (int p = 0; p < k; p++)
+            row += confusion[c * k + p];
+        printf("%5d  %8.4f  %6ld\n", c, row ? (double)confusion[c * k + c] / row : 0, row);
+    }
+    printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
+    for (int p = 0; p < k; p++)
+        printf("%6d", p);
+    printf("\n");
+    for (int c = 0; c < k; c++) {
+        printf("%6d", c);
+        for (int p = 0; p < k; p++)
+            printf("%6ld", confusion[c * k + p]);
+        printf("\n");
+    }
+}
 
 static int run(const char *model, int device, const char *data, int tta)
 {
     cnn_error err = {0};
-    clrt_device dev;
-    dataset ds;
-    if (clrt_device_get(device, &dev, &err) || dataset_open(data, &ds, &err))
-        return cli_report(&err);
-    replicas r;
-    checkpoint_meta meta;
-    tuner tune;
-    tuner_init(&tune);
-    tune.quick = tune.forward_only = 1;
-    tune.progress = stderr;
-    if (cli_force_gemm(&tune, NULL, &err) ||
-        replicas_open(&r, NULL, &device, 1, cli_kernels(), &err))
-        return cli_report(&err);
-    if (checkpoint_open_replicas(model, &r, EVAL_BATCH, &tune, &meta, &err)) {
-        replicas_close(&r);
-        return cli_report(&err);
-    }
-    if (*meta.note)
-        fprintf(stderr, "note: %s\n", meta.note);
-    int k = r.net[0].arch.classes;
-    long *confusion = calloc((size_t)k * (size_t)k, sizeof *confusion);
+    cnn_cl_error e;
+    cnn_cl_device *dev = NULL;
+    cnn_cl_data *d = NULL;
+    cnn_cl_model *m = NULL;
+    long *confusion = NULL;
     double loss, accuracy;
-    arch_shape in = r.net[0].arch.input;
-    cnn_status st = confusion ? dataset_check_model(&ds, data, (dataset_shape){in.c, in.h, in.w},
-                                                    k, &err)
-                              : cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
+    cnn_status st = cli_device_open(device, NULL, &dev, &err);
     if (st == CNN_OK)
-        st = tta ? tta_evaluate(&r.net[0], &ds.test, &meta.norm, &loss, &accuracy, confusion,
-                                &err)
-                 : trainer_evaluate(&r, &ds.test, &meta.norm, &loss, &accuracy, confusion,
-                                    &err);
+        st = cli_api(cnn_cl_data_open(data, &d, &e), &e, &err);
+    if (st == CNN_OK)
+        st = cli_api(cnn_cl_model_load(dev, model, &m, &e), &e, &err);
     if (st == CNN_OK) {
-        printf("model: %s (%s, %ld epoch%s)\n", model, meta.arch, meta.epoch,
-               meta.epoch == 1 ? "" : "s");
-        printf("data: %s (%s): %llu test images\n", data, ds.format,
-               (unsigned long long)ds.test.count);
-        printf("test loss: %.4f - test accuracy: %.4f%s\n\n", loss, accuracy,
-               tta ? " (test-time flip: the mean of each image's and its mirror's "
-                     "probabilities)" : "");
-        printf("class  accuracy  images\n");
-        for (int c = 0; c < k; c++) {
-            long row = 0;
-            for (int p = 0; p < k; p++)
-                row += confusion[c * k + p];
-            printf("%5d  %8.4f  %6ld\n", c, row ? (double)confusion[c * k + c] / row : 0, row);
-        }
-        printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
-        for (int p = 0; p < k; p++)
-            printf("%6d", p);
-        printf("\n");
-        for (int c = 0; c < k; c++) {
-            printf("%6d", c);
-            for (int p = 0; p < k; p++)
-                printf("%6ld", confusion[c * k + p]);
-            printf("\n");
-        }
+        if (*cnn_cl_model_note(m))
+            fprintf(stderr, "note: %s\n", cnn_cl_model_note(m));
+        size_t k = (size_t)cnn_cl_model_classes(m);
+        if (!(confusion = calloc(k * k, sizeof *confusion)))
+            st = cnn_fail(&err, CNN_ERR_RUNTIME, "out of host memory");
     }
+    if (st == CNN_OK)
+        st = cli_api(cnn_cl_evaluate(m, d, tta ? CNN_CL_TTA_FLIP : 0, &loss, &accuracy,
+                                     confusion, &e), &e, &err);
+    if (st == CNN_OK)
+        report(model, data, m, d, tta, loss, accuracy, confusion);
     free(confusion);
-    replicas_close(&r);
+    cnn_cl_model_free(m);
+    cnn_cl_data_close(d);
+    cnn_cl_device_close(dev);
     return st ? cli_report(&err) : 0;
 }
 

@@ -3,13 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "train/checkpoint.h"
 #include "cli.h"
-#include "data/dataset.h"
-#include "data/loader.h"
-#include "data/normalize.h"
 #include "nn/loss.h"
-#include "data/pnm.h"
 
 static const char usage[] =
     "usage: cnn-cl predict --model FILE [--device N] [--data DIR] [--first N]\n"
@@ -26,6 +21,7 @@ static const char usage[] =
     "  --probabilities  also print every class's probability, in class order,\n"
     "                   each as it reads back as the same float (%.9g)\n";
 
+/* Test images read and classified at a time. */
 #define PREDICT_BATCH 256
 
 /* --probabilities: the line under a prediction. */
@@ -37,68 +33,62 @@ static void print_probabilities(const float *p, int k)
     putchar('\n');
 }
 
-static cnn_status predict_test(network *net, const norm_stats *norm, const char *data,
-                               long first, int all, cnn_error *err)
+static cnn_status predict_test(cnn_cl_model *m, const char *data, long first, int all,
+                               cnn_error *err)
 {
-    dataset ds;
-    arch_shape in = net->arch.input;
-    cnn_status st = dataset_open(data, &ds, err);
-    if (st == CNN_OK)
-        st = dataset_check_model(&ds, data, (dataset_shape){in.c, in.h, in.w},
-                                 net->arch.classes, err);
+    cnn_cl_error e;
+    cnn_cl_data *d;
+    cnn_status st = cli_api(cnn_cl_data_open(data, &d, &e), &e, err);
+    if (st == CNN_OK && (st = cli_api(cnn_cl_model_check(m, d, &e), &e, err)))
+        cnn_cl_data_close(d);
     if (st)
         return st;
-    loader *l;
-    if ((st = loader_open(&l, &ds.test, net->max_batch, (uint64_t)first, 0, 0, 2, err)))
-        return st;
-    if ((st = loader_set_norm(l, norm, err))) {
-        loader_close(l);
-        return st;
-    }
-    int k = net->arch.classes;
-    float *probs = malloc((size_t)net->max_batch * (size_t)k * sizeof *probs);
-    long shown = 0;
-    if (!probs)
+    int c, h, w, k = cnn_cl_model_classes(m);
+    cnn_cl_model_input(m, &c, &h, &w);
+    size_t pixels = (size_t)c * (size_t)h * (size_t)w;
+    long long n = cnn_cl_data_count(d, CNN_CL_TEST_SPLIT);
+    n = first < n ? first : n;
+    unsigned char *images = malloc(PREDICT_BATCH * pixels);
+    int *labels = malloc(PREDICT_BATCH * sizeof *labels);
+    float *probs = malloc((size_t)PREDICT_BATCH * (size_t)k * sizeof *probs);
+    if (!images || !labels || !probs)
         st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-    if (st == CNN_OK)
-        st = loader_start(l, 0, 0, err);
-    while (st == CNN_OK) {
-        loader_batch *b;
-        if ((st = loader_next(l, &b, err)) || !b)
+    for (long long at = 0; st == CNN_OK && at < n; at += PREDICT_BATCH) {
+        int count = n - at < PREDICT_BATCH ? (int)(n - at) : PREDICT_BATCH;
+        if ((st = cli_api(cnn_cl_data_read(d, CNN_CL_TEST_SPLIT, at, count, images, labels,
+                                           &e), &e, err)) ||
+            (st = cli_api(cnn_cl_predict_bytes(m, images, count, probs, &e), &e, err)))
             break;
-        if (!(st = network_upload(net, b->images, b->labels, b->count, err)))
-            st = network_probabilities(net, b->count, probs, err);
-        for (int i = 0; st == CNN_OK && i < b->count; i++) {
+        for (int i = 0; i < count; i++) {
             const float *p = probs + (size_t)i * (size_t)k;
-            int c = loss_argmax(p, k);
-            printf("Image %ld: Predicted = %d, Actual = %d (probability %.4f)\n", ++shown,
-                   c, b->labels[i], (double)p[c]);
+            int best = loss_argmax(p, k);
+            printf("Image %lld: Predicted = %d, Actual = %d (probability %.4f)\n",
+                   at + i + 1, best, labels[i], (double)p[best]);
             if (all)
                 print_probabilities(p, k);
         }
-        loader_release(l, b);
     }
+    free(images);
+    free(labels);
     free(probs);
-    loader_close(l);
+    cnn_cl_data_close(d);
     return st;
 }
 
-static cnn_status predict_image(network *net, const norm_stats *norm, const char *path,
-                                int all, cnn_error *err)
+static cnn_status predict_image(cnn_cl_model *m, const char *path, int all, cnn_error *err)
 {
-    arch_shape in = net->arch.input;
-    int k = net->arch.classes;
-    float *pixels = malloc((size_t)arch_size(in) * sizeof *pixels);
+    cnn_cl_error e;
+    int c, h, w, k = cnn_cl_model_classes(m);
+    cnn_cl_model_input(m, &c, &h, &w);
+    float *pixels = malloc((size_t)c * (size_t)h * (size_t)w * sizeof *pixels);
     float *probs = malloc((size_t)k * sizeof *probs);
-    int32_t label = 0; /* unused by the forward pass */
     cnn_status st = pixels && probs ? CNN_OK
                                     : cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
-    if (st == CNN_OK && !(st = pnm_read(path, in.c, in.h, in.w, pixels, err)))
-        norm_apply(norm, pixels, (size_t)in.h * (size_t)in.w);
-    if (st == CNN_OK && !(st = network_upload(net, pixels, &label, 1, err)) &&
-        !(st = network_probabilities(net, 1, probs, err))) {
-        int c = loss_argmax(probs, k);
-        printf("%s: Predicted = %d (probability %.4f)\n", path, c, (double)probs[c]);
+    if (st == CNN_OK && !(st = cli_api(cnn_cl_image_read(path, c, h, w, pixels, &e), &e,
+                                       err)) &&
+        !(st = cli_api(cnn_cl_predict_floats(m, pixels, 1, probs, &e), &e, err))) {
+        int best = loss_argmax(probs, k);
+        printf("%s: Predicted = %d (probability %.4f)\n", path, best, (double)probs[best]);
         if (all)
             print_probabilities(probs, k);
     }
@@ -146,26 +136,21 @@ int cli_predict(int argc, char **argv)
     }
     if (!image && !first)
         first = 5;
-    clrt rt;
-    network net;
-    checkpoint_meta meta;
-    tuner tune;
-    tuner_init(&tune);
-    tune.quick = tune.forward_only = 1;
-    tune.progress = stderr;
-    if (cli_force_gemm(&tune, NULL, &err) ||
-        clrt_open(&rt, device, cli_kernels(), &err))
-        return cli_report(&err);
-    cnn_status st = checkpoint_open_network(model, &rt, PREDICT_BATCH, &tune, &net, &meta, &err);
+    cnn_cl_error e;
+    cnn_cl_device *dev;
+    cnn_cl_model *m = NULL;
+    cnn_status st = cli_device_open(device, NULL, &dev, &err);
+    if (st == CNN_OK)
+        st = cli_api(cnn_cl_model_load(dev, model, &m, &e), &e, &err);
     if (st == CNN_OK) {
-        if (*meta.note)
-            fprintf(stderr, "note: %s\n", meta.note);
+        if (*cnn_cl_model_note(m))
+            fprintf(stderr, "note: %s\n", cnn_cl_model_note(m));
         if (image)
-            st = predict_image(&net, &meta.norm, image, all, &err);
+            st = predict_image(m, image, all, &err);
         if (st == CNN_OK && first)
-            st = predict_test(&net, &meta.norm, data, first, all, &err);
-        network_release(&net);
+            st = predict_test(m, data, first, all, &err);
     }
-    clrt_close(&rt);
+    cnn_cl_model_free(m);
+    cnn_cl_device_close(dev);
     return st ? cli_report(&err) : 0;
 }

@@ -3,11 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/arch.h"
+#include "api/train.h"
 #include "cli.h"
-#include "runtime/clrt.h"
+#include "nn/arch.h"
 #include "parallel/comm.h"
-#include "train/trainer.h"
 
 static const char usage[] =
     "usage: cnn-cl train [--device N[,N...]] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
@@ -99,20 +98,20 @@ static const char usage[] =
 
 /* Reports the run's end and returns the exit status; rank 0 alone speaks
  * of success, and another rank's failure names the rank. */
-static int finish(const train_options *o, const train_result *r, cnn_status st,
+static int finish(const comm *job, const cnn_cl_train_config *c, const cnn_cl_train_result *r,
                   cnn_error *err)
 {
     const char *epochs_s = r->epochs_done == 1 ? "" : "s";
-    if (st) {
+    if (err->status) {
         /* Claim a saved state only where this run wrote one. */
         if (err->status == CNN_ERR_RUNTIME && r->saved_epochs)
             cnn_fail_context(err, "after %d epoch%s (%s holds the state after epoch %d)",
-                             r->epochs_done, epochs_s, o->save, r->saved_epochs);
+                             r->epochs_done, epochs_s, c->save, r->saved_epochs);
         else if (err->status == CNN_ERR_RUNTIME && r->epochs_done)
             cnn_fail_context(err, "after %d epoch%s (this run saved no checkpoint)",
                              r->epochs_done, epochs_s);
-        if (comm_size(o->comm) > 1)
-            cnn_fail_context(err, "rank %d of %d", comm_rank(o->comm), comm_size(o->comm));
+        if (comm_size(job) > 1)
+            cnn_fail_context(err, "rank %d of %d", comm_rank(job), comm_size(job));
         return cli_report(err);
     }
     if (r->signal)
@@ -121,209 +120,119 @@ static int finish(const train_options *o, const train_result *r, cnn_status st,
     if (r->stopped_early)
         snprintf(stopped, sizeof stopped, " (stopped early: the lowest val_loss was "
                  "epoch %ld's)", r->best_epoch);
-    if (o->save_best && r->best_epoch)
-        snprintf(kept, sizeof kept, "; epoch %ld kept in %s", r->best_epoch, o->save_best);
-    if (comm_rank(o->comm) == 0)
+    if (c->save_best && r->best_epoch)
+        snprintf(kept, sizeof kept, "; epoch %ld kept in %s", r->best_epoch, c->save_best);
+    if (comm_rank(job) == 0)
         printf("Test accuracy: %.4f - test loss: %.4f after %d epoch%s%s%s%s%s\n",
                r->test_accuracy, r->test_loss, r->epochs_done, epochs_s, stopped,
-               r->saved_epochs ? "; model saved to " : "", r->saved_epochs ? o->save : "",
+               r->saved_epochs ? "; model saved to " : "", r->saved_epochs ? c->save : "",
                kept);
     return 0;
 }
 
-/* --option's value as a number in [min, max) (max_in: [min, max]) into
- * *out; min_out excludes min. */
-static cnn_status number(cli_args *a, double min, int min_out, double max, int max_in,
-                         float *out, cnn_error *err)
+/* Whether the current argument is one of the numeric settings; if so it
+ * is taken into c, *st saying how. */
+static int numeric(cli_args *a, cnn_cl_train_config *c, cnn_status *st, cnn_error *err)
 {
-    const char *text;
-    cnn_status st = cli_args_value(a, &text, err);
-    if (st)
-        return st;
-    char *end;
-    double x = strtod(text, &end);
-    if (end == text || *end || !(min_out ? x > min : x >= min) || !(max_in ? x <= max : x < max))
-        return cnn_fail(err, CNN_ERR_INPUT, "%s: '%s' is not a number in %c%g, %g%c", a->name,
-                        text, min_out ? '(' : '[', min, max, max_in ? ']' : ')');
-    *out = (float)x;
-    return CNN_OK;
+    const char *option, *text;
+    for (int i = 0; (option = api_train_numeric(i)); i++)
+        if (cli_args_is(a, option)) {
+            if (!(*st = cli_args_value(a, &text, err)))
+                *st = api_train_set(c, option, text, err);
+            return 1;
+        }
+    return 0;
+}
+
+/* Trains as one rank of the job on the devices, each opened as the command
+ * opens them. */
+static cnn_status train(comm *job, const int *indices, int n, const char *gemm,
+                        cnn_cl_train_config *c, cnn_cl_train_result *r, cnn_error *err)
+{
+    cnn_cl_device *devs[CNN_CL_MAX_DEVICES] = {0};
+    cnn_status st = CNN_OK;
+    for (int d = 0; d < n && st == CNN_OK; d++)
+        st = cli_device_open(indices[d], gemm, &devs[d], err);
+    if (st == CNN_OK) {
+        cnn_cl_error e;
+        st = cli_api(api_train_job(job, devs, n, c, r, &e), &e, err);
+    }
+    for (int d = 0; d < n; d++)
+        cnn_cl_device_close(devs[d]);
+    return st;
 }
 
 int cli_train(int argc, char **argv)
 {
     cnn_error err = {0};
-    train_options o = {.epochs = 5, .batch = 32, .lr = 0.001f, .seed = 1,
-                       .save = "cnn-cl.safetensors"};
-    tuner_init(&o.tune);
-    o.tune.quick = 1;
+    cnn_cl_train_config c;
+    cnn_cl_train_config_init(&c);
+    int devices[CNN_CL_MAX_DEVICES], ndevices = 1;
     const char *gemm = NULL;
-    const char *optimizer = "adam";
-    optim_config given = {0}; /* the optimizer settings given, by o.set_optim */
-    if (cli_default_device(&o.devices[0], &err))
+    if (cli_default_device(&devices[0], &err))
         return cli_report(&err);
-    o.ndevices = 1;
-    o.data = cli_default_data();
-    o.kernels = cli_kernels();
+    c.data = cli_default_data();
+    c.out = stdout;
+    c.catch_signals = 1;
 
     cli_args a;
     cli_args_init(&a, "train", argc, argv);
     while (cli_args_next(&a)) {
-        long v;
-        const char *text;
         cnn_status st = CNN_OK;
         if (cli_args_help(&a)) {
             char tokens[512];
             arch_known_tokens(tokens, sizeof tokens);
             printf("%s\nArch tokens: %s\n", usage, tokens);
             return 0;
-        } else if (cli_option_devices(&a, o.devices, REPLICAS_MAX_DEVICES, &o.ndevices,
-                                      &st, &err) ||
-                   cli_option_data(&a, &o.data, &st, &err)) {
+        } else if (cli_option_devices(&a, devices, CNN_CL_MAX_DEVICES, &ndevices, &st,
+                                      &err) ||
+                   cli_option_data(&a, &c.data, &st, &err) || numeric(&a, &c, &st, &err)) {
             /* taken */
-        } else if (cli_args_is(&a, "--epochs")) {
-            if (!(st = cli_args_int(&a, 1, 100000, &v, &err)))
-                o.epochs = (int)v;
-            o.set_epochs = 1;
         } else if (cli_args_is(&a, "--lr-schedule")) {
-            if (!(st = cli_args_value(&a, &text, &err)))
-                st = schedule_parse(text, &o.sched, &err);
-            o.set_schedule = 1;
-        } else if (cli_args_is(&a, "--warmup")) {
-            if (!(st = cli_args_int(&a, 0, 0x7fffffffL, &v, &err)))
-                o.sched.warmup = v;
-            o.set_warmup = 1;
-        } else if (cli_args_is(&a, "--label-smoothing")) {
-            if (!(st = cli_args_value(&a, &text, &err))) {
-                char *end;
-                double e = strtod(text, &end);
-                if (end == text || *end || !(e >= 0 && e < 1))
-                    st = cnn_fail(&err, CNN_ERR_INPUT, "--label-smoothing: '%s' is not "
-                                  "a number in [0, 1)", text);
-                o.label_smoothing = (float)e;
-            }
-            o.set_smoothing = 1;
-        } else if (cli_args_is(&a, "--batch")) {
-            if (!(st = cli_args_int(&a, 1, 65536, &v, &err)))
-                o.batch = (int)v;
-            o.set_batch = 1;
-        } else if (cli_args_is(&a, "--lr")) {
-            if (!(st = cli_args_value(&a, &text, &err))) {
-                char *end;
-                double lr = strtod(text, &end);
-                if (end == text || *end || !(lr > 0) || lr > 10)
-                    st = cnn_fail(&err, CNN_ERR_INPUT, "--lr: '%s' is not a learning "
-                                  "rate in (0, 10]", text);
-                o.lr = (float)lr;
-            }
-            o.set_lr = 1;
+            st = cli_args_value(&a, &c.lr_schedule, &err);
         } else if (cli_args_is(&a, "--optimizer")) {
-            if (!(st = cli_args_value(&a, &optimizer, &err)) && !optim_find(optimizer))
-                st = cnn_fail(&err, CNN_ERR_INPUT, "--optimizer: '%s' is none of adam, "
-                              "adamw, sgd, rmsprop", optimizer);
-            o.set_optim |= TRAIN_SET_OPTIMIZER;
-        } else if (cli_args_is(&a, "--momentum")) {
-            st = number(&a, 0, 0, 1, 0, &given.momentum, &err);
-            o.set_optim |= TRAIN_SET_MOMENTUM;
+            st = cli_args_value(&a, &c.optimizer, &err);
         } else if (cli_args_is(&a, "--nesterov")) {
-            given.nesterov = 1;
-            o.set_optim |= TRAIN_SET_NESTEROV;
-        } else if (cli_args_is(&a, "--weight-decay")) {
-            st = number(&a, 0, 0, 1, 1, &given.weight_decay, &err);
-            o.set_optim |= TRAIN_SET_WEIGHT_DECAY;
-        } else if (cli_args_is(&a, "--eps")) {
-            /* 0 would divide zero by zero where moments are zero (padding) */
-            st = number(&a, 0, 1, 1, 1, &given.eps, &err);
-            o.set_optim |= TRAIN_SET_EPS;
-        } else if (cli_args_is(&a, "--rho")) {
-            st = number(&a, 0, 0, 1, 0, &given.rho, &err);
-            o.set_optim |= TRAIN_SET_RHO;
-        } else if (cli_args_is(&a, "--clip-norm")) {
-            st = number(&a, 0, 1, 1e30, 1, &given.clip_norm, &err);
-            o.set_optim |= TRAIN_SET_CLIP_NORM;
+            c.nesterov = 1;
         } else if (cli_args_is(&a, "--augment")) {
-            if (!(st = cli_args_value(&a, &text, &err)))
-                st = augment_parse(text, "--augment", &o.augment, &err);
-            o.set_augment = 1;
-        } else if (cli_args_is(&a, "--seed")) {
-            if (!(st = cli_args_int(&a, 0, 0x7fffffffL, &v, &err)))
-                o.seed = (uint64_t)v;
-            o.set_seed = 1;
+            st = cli_args_value(&a, &c.augment, &err);
         } else if (cli_args_is(&a, "--arch")) {
-            st = cli_args_value(&a, &o.arch, &err);
+            st = cli_args_value(&a, &c.arch, &err);
         } else if (cli_args_is(&a, "--save")) {
-            st = cli_args_value(&a, &o.save, &err);
+            st = cli_args_value(&a, &c.save, &err);
         } else if (cli_args_is(&a, "--resume")) {
-            st = cli_args_value(&a, &o.resume, &err);
+            st = cli_args_value(&a, &c.resume, &err);
         } else if (cli_args_is(&a, "--init")) {
-            st = cli_args_value(&a, &o.init, &err);
+            st = cli_args_value(&a, &c.init, &err);
         } else if (cli_args_is(&a, "--log")) {
-            st = cli_args_value(&a, &o.log, &err);
-        } else if (cli_args_is(&a, "--limit")) {
-            st = cli_args_int(&a, 1, 0x7fffffffL, &o.limit, &err);
-        } else if (cli_args_is(&a, "--validation-split")) {
-            /* In double, as Keras counts: a float's 0.2 would train one fewer. */
-            if (!(st = cli_args_value(&a, &text, &err))) {
-                char *end;
-                o.validation_split = strtod(text, &end);
-                if (end == text || *end || !(o.validation_split > 0 &&
-                                             o.validation_split < 1))
-                    st = cnn_fail(&err, CNN_ERR_INPUT, "--validation-split: '%s' is not "
-                                  "a number in (0, 1)", text);
-            }
-        } else if (cli_args_is(&a, "--early-stopping")) {
-            if (!(st = cli_args_int(&a, 1, 100000, &v, &err)))
-                o.patience = (int)v;
-            o.set_patience = 1;
+            st = cli_args_value(&a, &c.log, &err);
         } else if (cli_args_is(&a, "--save-best")) {
-            st = cli_args_value(&a, &o.save_best, &err);
+            st = cli_args_value(&a, &c.save_best, &err);
         } else if (cli_args_is(&a, "--normalize")) {
-            o.normalize = 1;
+            c.normalize = 1;
         } else if (cli_args_is(&a, "--gemm")) {
             st = cli_args_value(&a, &gemm, &err);
         } else if (cli_args_is(&a, "--allow-different-arithmetic")) {
-            o.tune.allow_different = 1;
+            c.allow_different_arithmetic = 1;
         } else if (cli_args_is(&a, "--quiet") || cli_args_is(&a, "-q")) {
-            o.quiet = 1;
+            c.quiet = 1;
         } else {
             st = cli_args_unknown(&a, &err);
         }
         if (st)
             return cli_report(&err);
     }
-    if (o.init && o.resume) {
-        cnn_fail(&err, CNN_ERR_INPUT, "--init %s starts a new run and --resume %s "
-                 "continues one; give one of them", o.init, o.resume);
+    comm *job;
+    if (comm_init(&job, cli_mpi_launched(), &err)) {
+        comm_finalize(job);
         return cli_report(&err);
     }
-    if (cli_force_gemm(&o.tune, gemm, &err))
-        return cli_report(&err);
-    /* The optimizer's defaults, then what was given, in any order. */
-    o.optim = optim_defaults(optim_find(optimizer));
-    if (o.set_optim & TRAIN_SET_MOMENTUM)
-        o.optim.momentum = given.momentum;
-    o.optim.nesterov = given.nesterov;
-    if (o.set_optim & TRAIN_SET_WEIGHT_DECAY)
-        o.optim.weight_decay = given.weight_decay;
-    if (o.set_optim & TRAIN_SET_EPS)
-        o.optim.eps = given.eps;
-    if (o.set_optim & TRAIN_SET_RHO)
-        o.optim.rho = given.rho;
-    o.optim.clip_norm = given.clip_norm;
-    if (comm_init(&o.comm, cli_mpi_launched(), &err)) {
-        comm_finalize(o.comm);
-        return cli_report(&err);
-    }
-    int root = comm_rank(o.comm) == 0;
-    o.tune.progress = o.quiet || !root ? NULL : stderr;
-    o.out = stdout;
-    o.notes = stderr;
-    o.catch_signals = 1;
-    train_result r;
-    cnn_status st = train_run(&o, &r, &err);
-    int code = finish(&o, &r, st, &err);
+    cnn_cl_train_result r = {0};
+    train(job, devices, ndevices, gemm, &c, &r, &err);
+    int code = finish(job, &c, &r, &err);
     /* A rank that fails takes the job down: none is left waiting for it. */
-    if (code && code < 128 && comm_size(o.comm) > 1)
-        comm_abort(o.comm, code);
-    comm_finalize(o.comm);
+    if (code && code < 128 && comm_size(job) > 1)
+        comm_abort(job, code);
+    comm_finalize(job);
     return code;
 }

@@ -564,21 +564,6 @@ static cnn_status load_params(const char *path, network *net, cnn_error *err)
                                 : checkpoint_load(path, net, 0, err);
 }
 
-cnn_status checkpoint_open_network(const char *path, const clrt *rt,
-                                   int max_batch, tuner *tune, network *net,
-                                   checkpoint_meta *meta, cnn_error *err)
-{
-    memset(net, 0, sizeof *net);
-    arch a;
-    cnn_status st;
-    if ((st = checkpoint_read_arch(path, meta, &a, err)) ||
-        (st = network_create(net, rt, &a, max_batch, tune, optim_defaults(NULL), err)))
-        return st;
-    if ((st = load_params(path, net, err)))
-        network_release(net);
-    return st;
-}
-
 cnn_status checkpoint_open_replicas(const char *path, replicas *r, int batch,
                                     tuner *tune, checkpoint_meta *meta, cnn_error *err)
 {
