@@ -60,6 +60,8 @@ typedef struct {
     const train_options *hooks; /* training: whose on_step to call (rank 0) */
     int epoch;            /* training: 1-based, for the hook */
     int asked;            /* a hook asked to stop: TRAIN_STOP_HOOK */
+    double started;       /* clock_seconds() when the epoch would have begun
+                             had it run without a break (resumed) */
     long *confusion;      /* NULL: not wanted */
     /* results */
     long done;            /* batches done in this epoch, resumed ones included */
@@ -87,6 +89,22 @@ static cnn_status enqueue(stream *s, in_flight *f, loader_batch *b, cnn_error *e
     return st;
 }
 
+/* Tells the step hook where training is; its nonzero return stops
+ * training at a step the workers agree on, as a signal does. */
+static void step_hook(stream *s)
+{
+    const train_options *o = s->hooks;
+    if (!o || !o->on_step || !s->samples || s->asked)
+        return;
+    double n = (double)s->samples, seconds = clock_seconds() - s->started;
+    train_progress p = {.epoch = s->epoch, .epochs = o->epochs, .done = s->done,
+                        .batches = loader_batches(s->loader), .loss = s->loss_sum / n,
+                        .accuracy = s->correct / n, .val_loss = -1, .val_accuracy = -1,
+                        .seconds = seconds, .images_per_second = n / seconds, .lr = s->lr};
+    if (o->on_step(&p, o->hook_ctx))
+        s->asked = TRAIN_STOP_HOOK;
+}
+
 /* Waits for a step, hands its batch back and takes in its results. */
 static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
 {
@@ -108,23 +126,8 @@ static cnn_status retire(stream *s, in_flight *f, cnn_error *err)
         return cnn_fail(err, CNN_ERR_RUNTIME, "the loss became %s at batch %ld of the "
                         "epoch; stopping. Try a lower --lr",
                         isnan(s->loss_sum) ? "NaN" : "infinite", s->done);
+    step_hook(s);
     return CNN_OK;
-}
-
-/* Tells the step hook where training is; its nonzero return stops
- * training at a step the workers agree on, as a signal does. */
-static void step_hook(stream *s, double seconds)
-{
-    const train_options *o = s->hooks;
-    if (!o || !o->on_step || !s->samples || s->asked)
-        return;
-    double n = (double)s->samples;
-    train_progress p = {.epoch = s->epoch, .epochs = o->epochs, .done = s->done,
-                        .batches = loader_batches(s->loader), .loss = s->loss_sum / n,
-                        .accuracy = s->correct / n, .val_loss = -1, .val_accuracy = -1,
-                        .seconds = seconds, .images_per_second = n / seconds, .lr = s->lr};
-    if (o->on_step(&p, o->hook_ctx))
-        s->asked = TRAIN_STOP_HOOK;
 }
 
 /* Runs the loader's current epoch through the workers. */
@@ -139,6 +142,7 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
         if (!(f[i].step.logits = malloc(rows * (size_t)net->arch.classes * sizeof(float))))
             st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     double t0 = clock_seconds();
+    s->started = t0 - seconds_before;
     int cur = 0;
     while (st == CNN_OK) {
         loader_batch *b;
@@ -155,7 +159,6 @@ static cnn_status run_stream(stream *s, double seconds_before, cnn_error *err)
         if (s->progress && s->samples && progress_due(s->progress, seconds))
             progress_update(s->progress, s->done, seconds, s->loss_sum / (double)s->samples,
                             s->correct / (double)s->samples, s->lr);
-        step_hook(s, seconds);
         cur = 1 - cur;
         /* Training stops at the step the workers agreed on; an evaluation
          * stops at once for this process's signal, and the workers agree
