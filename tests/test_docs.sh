@@ -3,10 +3,12 @@
 # so they cannot drift from it: every command `cnn-cl --help` lists and
 # every option each `cnn-cl CMD --help` prints is in the page and is what
 # the completion offers for that command; the page's version is the
-# program's, and it renders without warnings where groff is installed.
+# program's, and it renders without warnings where groff is installed. The
+# README's "Use from C" quotes tests/use_from_c.c whole.
 # Usage: test_docs.sh path/to/cnn-cl path/to/cnn-cl.1 path/to/cnn-cl.bash
+#                     path/to/README.md path/to/use_from_c.c
 set -uo pipefail
-bin=$1 page=$2 completion=$3
+bin=$1 page=$2 completion=$3 readme=$4 program=$5
 passed=0 failed=0
 . "$(dirname "$0")/testlib.sh"
 
@@ -59,6 +61,11 @@ if command -v groff >/dev/null; then
 else
   echo "groff is not installed: the page's rendering was not checked"
 fi
+
+quoted=$(awk '/^## Use from C$/ {on = 1} on && /^```c$/ {c = 1; next} c && /^```$/ {exit} c' \
+         "$readme")
+[ "$quoted" = "$(cat "$program")" ] && ok ||
+  fail "README's Use from C does not quote $program: $(diff <(echo "$quoted") "$program" | head -4)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
