@@ -91,17 +91,22 @@ static cnn_cl_status train(const cnn_cl_train_config *c, cnn_cl_train_result *r,
     return st;
 }
 
-/* A model trained for an epoch on a fresh 6x6 folder, into *data. */
-static const char *trained(const char **data)
+/* A model trained for an epoch on a fresh 6x6 folder (into *data), loaded
+ * on a device closed again: the model keeps its own context. */
+static cnn_cl_model *trained(const char **data)
 {
     *data = data_dir("six", 6, 10);
-    const char *model = test_path("model.safetensors");
-    cnn_cl_train_config c = config(*data, model, 1);
+    const char *path = test_path("model.safetensors");
+    cnn_cl_train_config c = config(*data, path, 1);
     cnn_cl_train_result r;
     EXPECT_OK(train(&c, &r, &e));
     ck_assert_int_eq(r.epochs_done, 1);
     ck_assert_int_eq(r.saved_epochs, 1);
-    return model;
+    cnn_cl_device *dev = open_device();
+    cnn_cl_model *m;
+    EXPECT_OK(cnn_cl_model_load(dev, path, &m, &e));
+    cnn_cl_device_close(dev);
+    return m;
 }
 
 START_TEST(version_matches_the_header)
@@ -160,11 +165,7 @@ END_TEST
 START_TEST(a_model_that_does_not_fit_the_data_is_refused)
 {
     const char *six;
-    const char *model = trained(&six);
-    cnn_cl_device *dev = open_device();
-    cnn_cl_model *m;
-    EXPECT_OK(cnn_cl_model_load(dev, model, &m, &e));
-    cnn_cl_device_close(dev); /* the model keeps its own context */
+    cnn_cl_model *m = trained(&six);
     int c, h, w;
     cnn_cl_model_input(m, &c, &h, &w);
     ck_assert(c == 1 && h == 6 && w == 6);
@@ -197,8 +198,11 @@ START_TEST(a_model_that_does_not_fit_the_data_is_refused)
                 cnn_cl_predict_floats(m, NULL, 1, probs, &e));
     EXPECT_FAIL(CNN_CL_ERR_INPUT, "none.pgm",
                 cnn_cl_image_read(test_path("none.pgm"), 1, 6, 6, (float *)images, &e));
+    cnn_cl_data *none;
     EXPECT_FAIL(CNN_CL_ERR_INPUT, "no such data folder",
-                cnn_cl_data_open(test_path("nowhere"), &eight, &e));
+                cnn_cl_data_open(test_path("nowhere"), &none, &e));
+    ck_assert_ptr_null(none);
+    cnn_cl_data_close(eight);
     cnn_cl_data_close(wide);
     cnn_cl_model_free(m);
 }
@@ -207,11 +211,8 @@ END_TEST
 START_TEST(predictions_agree_with_the_evaluation)
 {
     const char *dir;
-    const char *model = trained(&dir);
-    cnn_cl_device *dev = open_device();
-    cnn_cl_model *m;
+    cnn_cl_model *m = trained(&dir);
     cnn_cl_data *d;
-    EXPECT_OK(cnn_cl_model_load(dev, model, &m, &e));
     EXPECT_OK(cnn_cl_data_open(dir, &d, &e));
     ck_assert_str_eq(cnn_cl_data_format(d), "IDX");
     ck_assert_int_eq(cnn_cl_data_count(d, CNN_CL_TEST_SPLIT), TEST);
@@ -253,7 +254,6 @@ START_TEST(predictions_agree_with_the_evaluation)
     ck_assert_mem_eq(confusion, tallied, sizeof confusion);
     cnn_cl_data_close(d);
     cnn_cl_model_free(m);
-    cnn_cl_device_close(dev);
 }
 END_TEST
 

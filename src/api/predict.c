@@ -37,26 +37,27 @@ static cnn_status predict(cnn_cl_model *m, const unsigned char *bytes, const flo
     return st;
 }
 
+/* A public entry's arguments checked, then predict. */
+static cnn_cl_status entry(const char *fn, cnn_cl_model *m, const unsigned char *bytes,
+                           const float *floats, int n, float *probs, cnn_cl_error *err)
+{
+    cnn_error e = {0};
+    cnn_status st = !(bytes || floats) || !probs
+                        ? api_null(&e, fn, probs ? "images" : "probabilities")
+                        : predict(m, bytes, floats, n, probs, &e);
+    return api_status(err, st, &e);
+}
+
 cnn_cl_status cnn_cl_predict_bytes(cnn_cl_model *m, const unsigned char *images, int n,
                                    float *probabilities, cnn_cl_error *err)
 {
-    cnn_error e = {0};
-    cnn_status st = !images || !probabilities
-                        ? api_null(&e, "cnn_cl_predict_bytes", images ? "probabilities"
-                                                                      : "images")
-                        : predict(m, images, NULL, n, probabilities, &e);
-    return api_status(err, st, &e);
+    return entry("cnn_cl_predict_bytes", m, images, NULL, n, probabilities, err);
 }
 
 cnn_cl_status cnn_cl_predict_floats(cnn_cl_model *m, const float *images, int n,
                                     float *probabilities, cnn_cl_error *err)
 {
-    cnn_error e = {0};
-    cnn_status st = !images || !probabilities
-                        ? api_null(&e, "cnn_cl_predict_floats", images ? "probabilities"
-                                                                       : "images")
-                        : predict(m, NULL, images, n, probabilities, &e);
-    return api_status(err, st, &e);
+    return entry("cnn_cl_predict_floats", m, NULL, images, n, probabilities, err);
 }
 
 cnn_cl_status cnn_cl_image_read(const char *path, int channels, int height, int width,

@@ -46,6 +46,9 @@ static const setting settings[] = {
 
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
+_Static_assert(CNN_CL_MAX_DEVICES == REPLICAS_MAX_DEVICES,
+               "cnn_cl.h's device limit is the trainer's");
+
 static const setting *find_setting(const char *option)
 {
     for (size_t i = 0; i < NSETTINGS; i++)
