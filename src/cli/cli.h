@@ -1,9 +1,9 @@
 /* cli: the command line. Each command is one file; they share the option
  * helpers below. Commands return an exit code: 0, 1 (runtime) or 2 (usage
  * or input). Nothing outside src/cli knows about argv, nor reads the
- * environment. devices, eval, predict and train are clients of the library
- * (cnn_cl.h); bench, plot and export use internal modules it does not
- * offer. */
+ * environment (but for the cache folder's, util/cache.h). devices, eval,
+ * predict and train are clients of the library (cnn_cl.h); bench, plot and
+ * export use internal modules it does not offer. */
 #ifndef CLI_H
 #define CLI_H
 
