@@ -277,6 +277,7 @@ for pair in "$model:good" "$pmodel:good" "$dmodel:cifar" "$rmodel:cifar"; do
     fail "import: $o predicts otherwise than $m: $(diff "$tmp/want.txt" "$tmp/got.txt" | head -4)"
 done
 expect "import eval"     0 "^model: $tmp/r\.onnx \(conv4k3p1-bn-relu-res\[conv4k3p1-bn-relu-conv4k3p1-bn\]-relu-res\[conv6k3s2same-bn" -- eval --model "$tmp/r.onnx" --data "$tmp/cifar"
+expect "import eval, no epochs" 0 "^model: $tmp/r\.onnx \(.*, imported from ONNX\)$" -- eval --model "$tmp/r.onnx" --data "$tmp/cifar"
 # Under the sanitizers (CI), LeakSanitizer's own tracer crashed at this
 # run's exit (signal 11 in the tracer, not a leak report); the leak check
 # stays on for every other run.

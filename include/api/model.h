@@ -21,6 +21,7 @@ struct cnn_cl_model {
     tuner tune;
     float *images;       /* API_MODEL_BATCH inputs, scaled and normalised */
     int32_t *labels;     /* API_MODEL_BATCH zeros: the forward pass reads none */
+    int onnx;            /* imported from ONNX: no training history */
 };
 
 /* The network inference runs: the model's one worker. */

@@ -7,6 +7,7 @@
 #include "api/data.h"
 #include "api/devices.h"
 #include "api/error.h"
+#include "interop/onnx_import.h"
 
 network *api_model_network(cnn_cl_model *m)
 {
@@ -48,6 +49,7 @@ cnn_cl_status cnn_cl_model_load(const cnn_cl_device *dev, const char *path,
         free(m);
         return api_status(err, st, &e);
     }
+    m->onnx = onnx_import_is(path);
     *out = m;
     return api_status(err, CNN_OK, &e);
 }
@@ -81,7 +83,7 @@ const char *cnn_cl_model_spec(const cnn_cl_model *m)
 
 long cnn_cl_model_epochs(const cnn_cl_model *m)
 {
-    return m->meta.epoch;
+    return m->onnx ? -1 : m->meta.epoch;
 }
 
 const char *cnn_cl_model_note(const cnn_cl_model *m)

@@ -25,8 +25,11 @@ static void report(const char *model, const char *data, cnn_cl_model *m,
 {
     long epochs = cnn_cl_model_epochs(m);
     int k = cnn_cl_model_classes(m);
-    printf("model: %s (%s, %ld epoch%s)\n", model, cnn_cl_model_spec(m), epochs,
-           epochs == 1 ? "" : "s");
+    if (epochs < 0)
+        printf("model: %s (%s, imported from ONNX)\n", model, cnn_cl_model_spec(m));
+    else
+        printf("model: %s (%s, %ld epoch%s)\n", model, cnn_cl_model_spec(m), epochs,
+               epochs == 1 ? "" : "s");
     printf("data: %s (%s): %lld test images\n", data, cnn_cl_data_format(d),
            cnn_cl_data_count(d, CNN_CL_TEST_SPLIT));
     printf("test loss: %.4f - test accuracy: %.4f%s\n\n", loss, accuracy,
