@@ -302,124 +302,82 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
 
 /* dx = the input gradient: dx[n][c][iy][ix] = sum over taps (ky, kx) and
  * output channels o of dz[n][o][oy][ox] * w[o][c][ky][kx], for the oy, ox
- * with oy*stride + ky - pad_top = iy and ox*stride + kx - pad_left = ix.
+ * with oy*stride + ky - pad_top = iy and ox*stride + kx - pad_left = ix,
+ * summed in that order: taps in row-major order, then o.
  * dzt is (N*OH*OW + 1, OCpad) with a zero last row (row `zero`), wpk the
  * weights packed for data (Cpad/16, K, K, OC, 16), dx is (N, C, H, W).
- * A work-item computes CONV_DP input pixels of CONV_DB blocks of 16
- * channels: consecutive ones at stride 1; at a larger stride, pixels of
- * one row whose columns share a remainder modulo the stride, so a tap has
- * an output for all of them or for none. A pixel whose tap has no output
- * reads the zero row, so the inner loop has no branch; a tap no pixel of
- * the work-item has is skipped, which is where a 'valid' layer's border
- * and a strided layer's gaps would otherwise be multiplications by zero.
- * Skipping adds nothing but zeros' signs, so the tile size never changes a
- * non-zero result.
- * Global size (groups, ceil(Cpad/16 / CONV_DB), N): groups is
- * ceil(H*W / CONV_DP) at stride 1, else H * S * ceil(ceil(W/S) / CONV_DP). */
+ * A work-item computes CONV_DP pixels of CONV_DB blocks of 16 channels. A
+ * pixel whose tap has no output reads the zero row, so the inner loop has
+ * no branch; a tap no pixel of the work-item has is skipped, which is where
+ * a 'valid' layer's border would otherwise be multiplications by zero.
+ * Skipping adds nothing but zeros, which leave a sum that starts at +0 as
+ * it was, so the tile size never changes a bit of the result. */
+
+/* Adds one tap's products for every output channel, in order: acc[bk][p]
+ * += dz's pixel (by[p] - my, bx[p] - mx) of image n, channel o, times the
+ * tap's weights of o in block bk (at t16 in wb). A pixel outside dz, or
+ * not in dx (in[p] clear), reads the zero row; a tap that reaches no pixel
+ * adds nothing. */
 static inline __attribute__((always_inline)) void
-conv_backward_data_body(__global const float *dzt, __global const float *wpk,
-                        __global float *dx, const int c, const int h,
-                        const int w, const int k, const int oc,
-                        const int stride, const int pad_top,
-                        const int pad_left, const int oh, const int ow,
-                        const int zero)
+conv_data_tap(float16 acc[CONV_DB][CONV_DP], const int *by, const int *bx,
+              const int *in, const int my, const int mx,
+              __global const float *dzt, const int n, const int oh, const int ow,
+              const int zero, __global const float *const *wb, const int t16,
+              const int oc)
 {
-    const int g = get_global_id(0), cb = get_global_id(1),
-              n = get_global_id(2);
-    const int hw = h * w, ocpad = (oc + 15) & ~15;
-    /* Pixel p's row and column, and whether it is in dx. */
-    int iy[CONV_DP], ix[CONV_DP], in[CONV_DP];
-    if (stride == 1) {
-        if (g * CONV_DP >= hw)
-            return;
+    const int ocpad = (oc + 15) & ~15;
+    __global const float *row[CONV_DP];
+    int any = 0;
+#pragma unroll
+    for (int p = 0; p < CONV_DP; p++) {
+        const int oy = by[p] - my, ox = bx[p] - mx;
+        const int ok = in[p] && oy >= 0 && ox >= 0 && oy < oh && ox < ow;
+        row[p] = dzt + (size_t)(ok ? (n * oh + oy) * ow + ox : zero) * ocpad;
+        any |= ok;
+    }
+    if (!any)
+        return;
+    for (int o = 0; o < oc; o++) {
+        float16 wv[CONV_DB];
+#pragma unroll
+        for (int bk = 0; bk < CONV_DB; bk++)
+            wv[bk] = vload16(0, wb[bk] + t16 + o * 16);
 #pragma unroll
         for (int p = 0; p < CONV_DP; p++) {
-            const int q = min(g * CONV_DP + p, hw - 1);
-            iy[p] = q / w;
-            ix[p] = q % w;
-            in[p] = g * CONV_DP + p < hw;
-        }
-    } else {
-        const int per = ((w + stride - 1) / stride + CONV_DP - 1) / CONV_DP;
-        if (g >= h * stride * per)
-            return;
-        const int y = g / (stride * per), rest = g % (stride * per),
-                  cx = rest / per, j0 = (rest % per) * CONV_DP;
+            const float16 d = (float16)(row[p][o]);
 #pragma unroll
-        for (int p = 0; p < CONV_DP; p++) {
-            iy[p] = y;
-            ix[p] = cx + (j0 + p) * stride;
-            in[p] = ix[p] < w;
+            for (int bk = 0; bk < CONV_DB; bk++)
+                acc[bk][p] = fma(d, wv[bk], acc[bk][p]);
         }
     }
-    const int blocks = (c + 15) / 16, kkoc16 = k * k * oc * 16;
-    __global const float *wb[CONV_DB];
+}
+
+/* Where block bk of work-item block cb reads its packed weights; blocks
+ * past the last one (Cpad/16 not a multiple of CONV_DB) reread the last
+ * block's and are not stored. */
+static inline __attribute__((always_inline)) void
+conv_data_weights(__global const float *wb[CONV_DB], __global const float *wpk,
+                  const int cb, const int c, const int k, const int oc)
+{
+    const int blocks = (c + 15) / 16;
 #pragma unroll
     for (int bk = 0; bk < CONV_DB; bk++)
-        wb[bk] = wpk + (size_t)min(cb * CONV_DB + bk, blocks - 1) * kkoc16;
-    float16 acc[CONV_DB][CONV_DP];
+        wb[bk] = wpk + (size_t)min(cb * CONV_DB + bk, blocks - 1) * k * k * oc * 16;
+}
+
+static inline __attribute__((always_inline)) void
+conv_data_zero(float16 acc[CONV_DB][CONV_DP])
+{
 #pragma unroll
     for (int bk = 0; bk < CONV_DB; bk++)
 #pragma unroll
         for (int p = 0; p < CONV_DP; p++)
             acc[bk][p] = (float16)(0.0f);
-
-    int t16 = 0;
-    for (int ky = 0; ky < k; ky++) {
-        for (int kx = 0; kx < k; kx++, t16 += oc * 16) {
-            __global const float *row[CONV_DP];
-            int any = 0;
-#pragma unroll
-            for (int p = 0; p < CONV_DP; p++) {
-                const int ty = iy[p] + pad_top - ky, tx = ix[p] + pad_left - kx;
-                const int oy = ty / stride, ox = tx / stride;
-                const int ok = in[p] && ty >= 0 && tx >= 0 && oy * stride == ty &&
-                               ox * stride == tx && oy < oh && ox < ow;
-                row[p] = dzt + (size_t)(ok ? (n * oh + oy) * ow + ox : zero) * ocpad;
-                any |= ok;
-            }
-            if (!any)
-                continue;
-            for (int o = 0; o < oc; o++) {
-                float16 wv[CONV_DB];
-#pragma unroll
-                for (int bk = 0; bk < CONV_DB; bk++)
-                    wv[bk] = vload16(0, wb[bk] + t16 + o * 16);
-#pragma unroll
-                for (int p = 0; p < CONV_DP; p++) {
-                    const float16 d = (float16)(row[p][o]);
-#pragma unroll
-                    for (int bk = 0; bk < CONV_DB; bk++)
-                        acc[bk][p] = fma(d, wv[bk], acc[bk][p]);
-                }
-            }
-        }
-    }
-#pragma unroll
-    for (int bk = 0; bk < CONV_DB; bk++) {
-        const int cbk = cb * CONV_DB + bk;
-        if (cbk >= blocks)
-            break;
-        if (stride == 1) {
-            conv_store(acc[bk], CONV_DP, dx, n, cbk, c, hw, g * CONV_DP, 0);
-            continue;
-        }
-        /* Pixels at the stride apart: one value at a time. */
-        const int nch = min(16, c - cbk * 16);
-        __global float *d = dx + ((size_t)n * c + cbk * 16) * hw;
-#pragma unroll
-        for (int p = 0; p < CONV_DP; p++) {
-            if (!in[p])
-                continue;
-            float v[16];
-            vstore16(acc[bk][p], 0, v);
-            for (int j = 0; j < nch; j++)
-                d[(size_t)j * hw + iy[p] * w + ix[p]] = v[j];
-        }
-    }
 }
 
-/* Stride 1: runs of consecutive pixels. */
+/* Stride 1 (the stride argument is not read): CONV_DP consecutive pixels
+ * (in row-major order, so they may wrap to the next row). Global size
+ * (ceil(H*W / CONV_DP), ceil(Cpad/16 / CONV_DB), N). */
 __kernel void conv_backward_data(__global const float *dzt,
                                  __global const float *wpk,
                                  __global float *dx, const int c, const int h,
@@ -428,11 +386,51 @@ __kernel void conv_backward_data(__global const float *dzt,
                                  const int pad_left, const int oh,
                                  const int ow, const int zero)
 {
-    conv_backward_data_body(dzt, wpk, dx, c, h, w, k, oc, 1, pad_top, pad_left,
-                            oh, ow, zero);
+    const int g = get_global_id(0), cb = get_global_id(1),
+              n = get_global_id(2);
+    const int hw = h * w;
+    if (g * CONV_DP >= hw)
+        return;
+    /* Pixel p's row and column plus the padding (where tap (0, 0) reads
+     * dz), and whether it is in dx. */
+    int by[CONV_DP], bx[CONV_DP], in[CONV_DP];
+#pragma unroll
+    for (int p = 0; p < CONV_DP; p++) {
+        const int q = min(g * CONV_DP + p, hw - 1);
+        by[p] = q / w + pad_top;
+        bx[p] = q % w + pad_left;
+        in[p] = g * CONV_DP + p < hw;
+    }
+    __global const float *wb[CONV_DB];
+    conv_data_weights(wb, wpk, cb, c, k, oc);
+    float16 acc[CONV_DB][CONV_DP];
+    conv_data_zero(acc);
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++)
+            conv_data_tap(acc, by, bx, in, ky, kx, dzt, n, oh, ow, zero, wb,
+                          (ky * k + kx) * oc * 16, oc);
+    const int blocks = (c + 15) / 16;
+#pragma unroll
+    for (int bk = 0; bk < CONV_DB; bk++) {
+        if (cb * CONV_DB + bk >= blocks)
+            break;
+        conv_store(acc[bk], CONV_DP, dx, n, cb * CONV_DB + bk, c, hw, g * CONV_DP, 0);
+    }
 }
 
-/* Any stride above 1: pixels of one column class at a time. */
+/* Any stride S above 1. dx splits into cells of S x S pixels, and a
+ * pixel's phase, its place (cy, cx) in its cell, decides which taps reach
+ * it: those with ky = cy + pad_top and kx = cx + pad_left modulo S, tap
+ * (ky, kx) from the dz pixel at the cell's row plus (cy + pad_top - ky) / S
+ * and its column plus (cx + pad_left - kx) / S. So each phase is a
+ * stride-1 convolution of dz with its own taps, and no other tap is
+ * visited. A work-item takes CONV_DP consecutive cells (in row-major
+ * order, so they may wrap to the next row of cells) at one row phase cy,
+ * and computes their column phases two at a time before storing them, a
+ * channel at a time: at stride 2 its stores run along dx's rows, as the
+ * stride-1 kernel's do. Global size (S * ceil(cells / CONV_DP),
+ * ceil(Cpad/16 / CONV_DB), N), cells = ceil(H/S) * ceil(W/S); the first
+ * index is the group of cells times S plus cy. */
 __kernel void conv_backward_data_strided(__global const float *dzt,
                                          __global const float *wpk,
                                          __global float *dx, const int c,
@@ -442,8 +440,69 @@ __kernel void conv_backward_data_strided(__global const float *dzt,
                                          const int pad_left, const int oh,
                                          const int ow, const int zero)
 {
-    conv_backward_data_body(dzt, wpk, dx, c, h, w, k, oc, stride, pad_top,
-                            pad_left, oh, ow, zero);
+    const int cw = (w + stride - 1) / stride, cells = (h + stride - 1) / stride * cw;
+    const int g = get_global_id(0) / stride, cy = get_global_id(0) % stride,
+              cb = get_global_id(1), n = get_global_id(2);
+    const int hw = h * w, blocks = (c + 15) / 16;
+    if (g * CONV_DP >= cells)
+        return;
+    /* Cell p's row and column of cells, and whether its row of pixels at
+     * cy is in dx. */
+    int sy[CONV_DP], sx[CONV_DP], in[CONV_DP];
+#pragma unroll
+    for (int p = 0; p < CONV_DP; p++) {
+        const int q = min(g * CONV_DP + p, cells - 1);
+        sy[p] = q / cw;
+        sx[p] = q % cw;
+        in[p] = g * CONV_DP + p < cells && sy[p] * stride + cy < h;
+    }
+    __global const float *wb[CONV_DB];
+    conv_data_weights(wb, wpk, cb, c, k, oc);
+    const int ky0 = (cy + pad_top) % stride, oy0 = (cy + pad_top) / stride;
+    for (int c0 = 0; c0 < stride; c0 += 2) {
+        /* Cell p's phase c0 + i (i < 2) at out[bk][(2p + i) * 16]. */
+        float out[CONV_DB][2 * CONV_DP * 16];
+        for (int i = 0; i < 2; i++) {
+            const int cx = c0 + i, kx0 = (cx + pad_left) % stride,
+                      ox0 = (cx + pad_left) / stride;
+            /* Tap (ky0 + my*S, kx0 + mx*S) reads dz at the cell's row plus
+             * oy0 - my and its column plus ox0 - mx. */
+            int by[CONV_DP], bx[CONV_DP];
+#pragma unroll
+            for (int p = 0; p < CONV_DP; p++) {
+                by[p] = sy[p] + oy0;
+                bx[p] = sx[p] + ox0;
+            }
+            float16 acc[CONV_DB][CONV_DP];
+            conv_data_zero(acc);
+            for (int ky = ky0, my = 0; cx < stride && ky < k; ky += stride, my++)
+                for (int kx = kx0, mx = 0; kx < k; kx += stride, mx++)
+                    conv_data_tap(acc, by, bx, in, my, mx, dzt, n, oh, ow, zero, wb,
+                                  (ky * k + kx) * oc * 16, oc);
+#pragma unroll
+            for (int bk = 0; bk < CONV_DB; bk++)
+#pragma unroll
+                for (int p = 0; p < CONV_DP; p++)
+                    vstore16(acc[bk][p], 2 * p + i, out[bk]);
+        }
+#pragma unroll
+        for (int bk = 0; bk < CONV_DB; bk++) {
+            const int cbk = cb * CONV_DB + bk;
+            if (cbk >= blocks)
+                break;
+            const int nch = min(16, c - cbk * 16);
+            __global float *d = dx + ((size_t)n * c + cbk * 16) * hw;
+            for (int j = 0; j < nch; j++)
+#pragma unroll
+                for (int p = 0; p < CONV_DP; p++) {
+                    const int at = (sy[p] * stride + cy) * w + sx[p] * stride + c0;
+#pragma unroll
+                    for (int i = 0; i < 2; i++)
+                        if (in[p] && c0 + i < stride && sx[p] * stride + c0 + i < w)
+                            d[(size_t)j * hw + at + i] = out[bk][(2 * p + i) * 16 + j];
+                }
+        }
+    }
 }
 
 /* Partial weight and bias gradients over one chunk of the batch: for the

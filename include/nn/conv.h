@@ -21,7 +21,9 @@
 typedef struct {
     int pixels;      /* output pixels per work-item of the forward kernel */
     int blocks;      /* and its blocks of 16 output channels */
-    int data_pixels; /* input pixels per work-item of backward-data */
+    int data_pixels; /* input pixels per work-item of backward-data (at a
+                        stride S above 1, cells of S x S pixels, each
+                        taken one row phase at a time) */
     int data_blocks; /* and its blocks of 16 input channels */
     int taps;        /* weight taps per work-item of backward-weights */
     int chunks;      /* the batch's chunks in the weight-gradient sum, 0 for

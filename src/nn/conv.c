@@ -505,10 +505,11 @@ static cnn_status data_direct(const conv_layer *l, int n, cl_mem dx, cnn_error *
     int zero = l->max_batch * l->oh * l->ow;
     size_t dp = (size_t)l->tiles.data_pixels;
     size_t dbk = (size_t)l->tiles.data_blocks;
-    /* Groups of pixels: runs at stride 1, else per row and column class. */
+    /* Groups of pixels at stride 1, else of cells of S x S pixels times
+     * the S row phases. */
     size_t s = (size_t)l->stride, groups = l->stride == 1
         ? ((size_t)l->h * l->w + dp - 1) / dp
-        : (size_t)l->h * s * ((((size_t)l->w + s - 1) / s + dp - 1) / dp);
+        : s * ((((size_t)l->h + s - 1) / s * (((size_t)l->w + s - 1) / s) + dp - 1) / dp);
     size_t g_dx[3] = {groups, (pad16(l->c) / 16 + dbk - 1) / dbk, (size_t)n};
     cnn_status st = clrt_set_args(l->backward_data, err, 14, sizeof l->dzt, &l->dzt,
                                   sizeof l->wb, &l->wb, sizeof dx, &dx, sizeof l->c,
