@@ -595,26 +595,34 @@ __kernel void conv_backward_weights_strided(
 /* dw[o][t] = sum over s < S of part[s][t][o], and db[o] the same of
  * part[s][CKKpad][o], in order of s. part is (S, CKKpad + 1, OCpad),
  * dw is (OC, C, K, K) = (OC, CKK), db is (OC); CKKpad is CKK rounded up to
- * the taps per work-item of the kernel that wrote part.
- * Global size (CKK + 1, OC). */
+ * the taps per work-item of the kernel that wrote part. A work-item sums
+ * 16 channels of one row of part, so it reads runs of part where a
+ * channel apiece would take a cache line per value.
+ * Global size (CKK + 1, OCpad/16). */
 __kernel void conv_backward_weights_sum(__global const float *part,
                                         __global float *dw,
                                         __global float *db, const int ckk,
                                         const int ckkpad, const int oc,
                                         const int splits)
 {
-    const int t = get_global_id(0), o = get_global_id(1);
+    const int t = get_global_id(0), ob = get_global_id(1);
     const int ocpad = (oc + 15) & ~15;
-    if (t > ckk || o >= oc)
+    if (t > ckk || ob * 16 >= oc)
         return;
     const int row = t < ckk ? t : ckkpad;
-    float sum = 0.0f;
+    __global const float *p = part + (size_t)row * ocpad + ob * 16;
+    float16 sum = (float16)(0.0f);
     for (int s = 0; s < splits; s++)
-        sum += part[((size_t)s * (ckkpad + 1) + row) * ocpad + o];
-    if (t < ckk)
-        dw[o * ckk + t] = sum;
-    else
-        db[o] = sum;
+        sum += vload16(0, p + (size_t)s * (ckkpad + 1) * ocpad);
+    float v[16];
+    vstore16(sum, 0, v);
+    const int nch = min(16, oc - ob * 16);
+    for (int j = 0; j < nch; j++) {
+        if (t < ckk)
+            dw[(ob * 16 + j) * ckk + t] = v[j];
+        else
+            db[ob * 16 + j] = v[j];
+    }
 }
 
 #undef CONV_P

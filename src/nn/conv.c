@@ -465,7 +465,7 @@ static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, i
                                 err)))
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
-    size_t g_sum[2] = {(size_t)ckk + 1, (size_t)l->oc};
+    size_t g_sum[2] = {(size_t)ckk + 1, (size_t)ocpad / 16};
     st = clrt_set_args(l->backward_weights_sum, err, 7, sizeof l->part,
                        &l->part, sizeof dw, &dw, sizeof db, &db, sizeof ckk,
                        &ckk, sizeof ckkp, &ckkp, sizeof l->oc, &l->oc,
