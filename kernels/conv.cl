@@ -43,21 +43,26 @@
 /* The weights w (OC, C, K, K) packed for the kernels' 16-lane loads:
  * forward (data 0): wpk (OCpad/16, C, K, K, 16), wpk[o/16][c][tap][o%16] =
  * w[o][c][tap]; backward-data (data 1): wpk (Cpad/16, K, K, OC, 16),
- * wpk[c/16][tap][o][c%16] = w[o][c][tap]; zero past OC (past C).
- * Global size (OCpad, C*K*K) for the forward, (Cpad, K*K*OC) for data. */
+ * wpk[c/16][tap][o][c%16] = w[o][c][tap]; zero past OC (past C). A
+ * work-item writes the 16 lanes of one row r, which walks (c, tap) for the
+ * forward and (tap, o) for data. Global size (C*K*K, OCpad/16) for the
+ * forward, (K*K*OC, Cpad/16) for data. */
 __kernel void conv_pack_weights(__global const float *w, __global float *wpk,
                                 const int oc, const int c, const int k,
                                 const int data)
 {
-    const int lane = get_global_id(0), r = get_global_id(1);
+    const int r = get_global_id(0), lb = get_global_id(1);
     const int kk = k * k, lanes = data ? c : oc, rows = data ? kk * oc : c * kk;
-    if (lane >= ((lanes + 15) & ~15) || r >= rows)
+    if (r >= rows || lb * 16 >= lanes)
         return;
-    /* r walks (c, tap) for the forward, (tap, o) for data. */
-    const int o = data ? r % oc : lane, ci = data ? lane : r / kk,
-              tap = data ? r / oc : r % kk;
-    const float v = lane < lanes ? w[(o * c + ci) * kk + tap] : 0.0f;
-    wpk[((size_t)(lane / 16) * rows + r) * 16 + lane % 16] = v;
+    /* Lane l's value is w[o][ci][tap] at first + l * step. */
+    const int first = data ? (r % oc * c + lb * 16) * kk + r / oc
+                           : lb * 16 * c * kk + r,
+              step = data ? kk : c * kk, n = min(16, lanes - lb * 16);
+    float v[16];
+    for (int l = 0; l < 16; l++)
+        v[l] = l < n ? w[first + l * step] : 0.0f;
+    vstore16(vload16(0, v), 0, wpk + ((size_t)lb * rows + r) * 16);
 }
 
 /* Stores a work-item's np pixels x 16 channels (from q0, channels from

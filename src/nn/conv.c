@@ -331,8 +331,8 @@ static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int data,
                        cnn_error *err)
 {
     size_t kk = (size_t)l->k * l->k;
-    size_t global[2] = {pad16(data ? l->c : l->oc),
-                        data ? kk * l->oc : kk * l->c};
+    size_t global[2] = {data ? kk * l->oc : kk * l->c,
+                        pad16(data ? l->c : l->oc) / 16};
     cnn_status st = clrt_set_args(l->pack, err, 6, sizeof w, &w, sizeof out,
                                   &out, sizeof l->oc, &l->oc, sizeof l->c,
                                   &l->c, sizeof l->k, &l->k, sizeof data, &data);
