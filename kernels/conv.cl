@@ -246,27 +246,32 @@ conv_shuffle_round(float16 r[16], const int bs, const uint16 lo,
 /* dz = dy, masked by y > 0 when relu is set, written as dzt (N*OH*OW + 1,
  * OCpad): one row per output pixel, the layout both gradients read. The
  * last row and the lanes past OC stay as conv_create zeroed them.
- * y, dy are (N, OC, OH, OW). A work-item transposes a tile of 16 pixels x
- * 16 channels of one image through registers, so it reads runs of the
- * channel planes and writes whole rows of dzt, never one float per cache
- * line. Global size (ceil(OH*OW / 16), OCpad/16, N). */
+ * y, dy are (N, OC, OH, OW), of which the first n images are read. A
+ * work-item transposes a tile of 16 pixels x 16 channels of one image
+ * through registers, so it reads runs of the channel planes and writes
+ * whole rows of dzt, never one float per cache line. Global size
+ * (n * ceil(OH*OW / 16), OCpad/16): the tiles of every image along the
+ * first dimension, so that images with few pixels fill the work-groups. */
 __kernel void conv_dz(__global const float *y, __global const float *dy,
                       __global float *dzt, const int oc, const int ohw,
-                      const int relu)
+                      const int relu, const int n)
 {
-    const int g = get_global_id(0), ob = get_global_id(1),
-              n = get_global_id(2);
-    const int q0 = g * 16, ocpad = (oc + 15) & ~15;
-    if (q0 >= ohw)
+    const int groups = (ohw + 15) / 16, i = get_global_id(0), ob = get_global_id(1);
+    if (i >= n * groups)
         return;
+    const int img = i / groups, q0 = i % groups * 16, ocpad = (oc + 15) & ~15;
     const int np = min(16, ohw - q0), nch = min(16, oc - ob * 16);
     /* r[j] is channel j's 16 pixels; four rounds of pairwise shuffles
-     * (blocks of 1, 2, 4, 8) turn it into pixel j's 16 channels. */
+     * (blocks of 1, 2, 4, 8) turn it into pixel j's 16 channels. A tile's
+     * pixels past the image's last are read where dy holds them (the next
+     * channel's) and never stored; only at the end of dy are the pixels
+     * read one at a time. */
+    const size_t end = (size_t)n * oc * ohw;
     float16 r[16];
 #pragma unroll
     for (int j = 0; j < 16; j++) {
-        const size_t at = ((size_t)n * oc + ob * 16 + j) * ohw + q0;
-        if (j < nch && np == 16) {
+        const size_t at = ((size_t)img * oc + ob * 16 + j) * ohw + q0;
+        if (j < nch && at + 16 <= end) {
             r[j] = vload16(0, dy + at);
             if (relu)
                 r[j] = select((float16)(0.0f), r[j],
@@ -300,9 +305,12 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
                                 22, 23),
                        (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27,
                                 28, 29, 30, 31));
-    __global float *out = dzt + ((size_t)n * ohw + q0) * ocpad + ob * 16;
-    for (int p = 0; p < np; p++)
-        vstore16(r[p], 0, out + (size_t)p * ocpad);
+    /* Unrolled, so that r stays in registers. */
+    __global float *out = dzt + ((size_t)img * ohw + q0) * ocpad + ob * 16;
+#pragma unroll
+    for (int p = 0; p < 16; p++)
+        if (p < np)
+            vstore16(r[p], 0, out + (size_t)p * ocpad);
 }
 
 /* dx = the input gradient: dx[n][c][iy][ix] = sum over taps (ky, kx) and

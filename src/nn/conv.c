@@ -544,11 +544,12 @@ static cnn_status transpose_dz(const conv_layer *l, int n, cl_mem y, cl_mem dy,
                                cnn_error *err)
 {
     int ohw = l->oh * l->ow;
-    size_t g_dz[3] = {(size_t)(ohw + 15) / 16, pad16(l->oc) / 16, (size_t)n};
-    cnn_status st = clrt_set_args(l->dz, err, 6, sizeof y, &y, sizeof dy, &dy,
+    size_t g_dz[2] = {(size_t)n * ((ohw + 15) / 16), pad16(l->oc) / 16};
+    cnn_status st = clrt_set_args(l->dz, err, 7, sizeof y, &y, sizeof dy, &dy,
                                   sizeof l->dzt, &l->dzt, sizeof l->oc, &l->oc,
-                                  sizeof ohw, &ohw, sizeof l->relu, &l->relu);
-    return st ? st : clrt_launch(l->rt, l->dz, 3, g_dz, conv_local, NULL, err);
+                                  sizeof ohw, &ohw, sizeof l->relu, &l->relu,
+                                  sizeof n, &n);
+    return st ? st : clrt_launch(l->rt, l->dz, 2, g_dz, conv_local, NULL, err);
 }
 
 /* dx: the weights packed for backward-data, then its kernel (on dzt,
