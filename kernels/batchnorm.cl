@@ -2,7 +2,11 @@
  * backward (see batchnorm.h). x, y, dy, dx are (N, C, HW); a flat input has
  * HW = 1. Per-channel vectors are (C); stats is (2, C): mean, then invstd.
  * With relu set, a following ReLU is folded in as activation.cl computes
- * it: y = fmax(y, 0), and dy is read as dy where y > 0, else 0.
+ * it: y = fmax(y, 0), and dy is read as dy where y > 0, else 0. With join
+ * set, a residual block's add is folded in before it as res.cl's res_add
+ * computes it: y = bn(x) + s, s the shortcut (N, C, HW). With keep set, the
+ * backward's first pass writes the gradient it takes (dy masked) over dy,
+ * and the second pass reads it back unmasked.
  *
  * The training kernels (and the CPU variant's inference) run one
  * work-group of L work-items (a power of two, the host's explicit local
@@ -110,9 +114,10 @@ static void batchnorm_keep(__global float *running_mean, __global float *running
 }
 
 /* y = (x - mean) * scale + shift over channel ch's runs of this
- * work-item, then max(y, 0) when relu. */
-void batchnorm_normalize(__global const float *x, __global float *y, int n, int c, int hw,
-                         int ch, float mean, float scale, float shift, int relu)
+ * work-item, then + s when join, then max(y, 0) when relu. */
+void batchnorm_normalize(__global const float *x, __global const float *s,
+                         __global float *y, int n, int c, int hw, int ch, float mean,
+                         float scale, float shift, int join, int relu)
 {
     const int runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const size_t total = (size_t)n * c * hw;
@@ -120,7 +125,10 @@ void batchnorm_normalize(__global const float *x, __global float *y, int n, int 
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
-            const float16 v = (batchnorm_load16(x, at, j, len, total) - mean) * scale + shift;
+            float16 v = (batchnorm_load16(x, at, j, len, total) - mean) * scale + shift;
+            /* apart from the line above, so the sum is res_add's */
+            if (join)
+                v += batchnorm_load16(s, at, j, len, total);
             batchnorm_store(relu ? fmax(v, (float16)(0.0f)) : v, y + at, j, len);
         }
     }
@@ -131,6 +139,7 @@ void batchnorm_normalize(__global const float *x, __global float *y, int n, int 
  * statistics, and stats for the backward pass.
  * Global size (C * L), local size (L). */
 __kernel void batchnorm_forward_train(__global const float *x,
+                                      __global const float *s,
                                       __global const float *gamma,
                                       __global const float *beta,
                                       __global float *running_mean,
@@ -138,20 +147,21 @@ __kernel void batchnorm_forward_train(__global const float *x,
                                       __global float *y, __global float *stats,
                                       const int n, const int c, const int hw,
                                       const float eps, const float momentum,
-                                      const int relu, __local float *part)
+                                      const int join, const int relu,
+                                      __local float *part)
 {
     const int ch = get_group_id(0), l = get_local_id(0),
               L = get_local_size(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const size_t total = (size_t)n * c * hw;
-    float16 s = (float16)(0.0f);
+    float16 sum = (float16)(0.0f);
     for (int u = l; u < runs; u += L) {
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16)
-            s += batchnorm_load16(x, at, j, len, total);
+            sum += batchnorm_load16(x, at, j, len, total);
     }
-    const float mean = batchnorm_group_sum(vec_hsum16(s), part) / (float)m;
+    const float mean = batchnorm_group_sum(vec_hsum16(sum), part) / (float)m;
     float16 q = (float16)(0.0f);
     for (int u = l; u < runs; u += L) {
         int len;
@@ -166,7 +176,8 @@ __kernel void batchnorm_forward_train(__global const float *x,
     }
     const float var = batchnorm_group_sum(vec_hsum16(q), part) / (float)m;
     const float invstd = rsqrt(var + eps);
-    batchnorm_normalize(x, y, n, c, hw, ch, mean, gamma[ch] * invstd, beta[ch], relu);
+    batchnorm_normalize(x, s, y, n, c, hw, ch, mean, gamma[ch] * invstd, beta[ch], join,
+                        relu);
     if (l == 0)
         batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
                        momentum);
@@ -176,57 +187,67 @@ __kernel void batchnorm_forward_train(__global const float *x,
  * work-group's L work-items as the training forward's last pass (the CPU
  * variant's). Global size (C * L), local size (L). */
 __kernel void batchnorm_forward_infer(__global const float *x,
+                                      __global const float *s,
                                       __global const float *gamma,
                                       __global const float *beta,
                                       __global const float *running_mean,
                                       __global const float *running_var,
                                       __global float *y, const int n, const int c,
-                                      const int hw, const float eps, const int relu)
+                                      const int hw, const float eps, const int join,
+                                      const int relu)
 {
     const int ch = get_group_id(0);
-    batchnorm_normalize(x, y, n, c, hw, ch, running_mean[ch],
-                        gamma[ch] * rsqrt(running_var[ch] + eps), beta[ch], relu);
+    batchnorm_normalize(x, s, y, n, c, hw, ch, running_mean[ch],
+                        gamma[ch] * rsqrt(running_var[ch] + eps), beta[ch], join, relu);
 }
 
 /* The same one work-item per value (the GPU variant's).
  * Global size (N * C * HW). */
 __kernel void batchnorm_gpu_infer(__global const float *x,
+                                  __global const float *s,
                                   __global const float *gamma,
                                   __global const float *beta,
                                   __global const float *running_mean,
                                   __global const float *running_var,
                                   __global float *y, const int total,
                                   const int c, const int hw,
-                                  const float eps, const int relu)
+                                  const float eps, const int join, const int relu)
 {
     const int i = get_global_id(0);
     if (i >= total)
         return;
     const int ch = i / hw % c;
-    const float v = (x[i] - running_mean[ch]) * (gamma[ch] * rsqrt(running_var[ch] + eps))
-                    + beta[ch];
+    float v = (x[i] - running_mean[ch]) * (gamma[ch] * rsqrt(running_var[ch] + eps))
+              + beta[ch];
+    if (join)
+        v += s[i];
     y[i] = relu ? fmax(v, 0.0f) : v;
 }
 
 /* Backward through the training forward whose statistics are in stats:
  * dgamma[ch] = sum(dy * xhat), dbeta[ch] = sum(dy), and, when has_dx,
  * dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy
- * masked by the forward's output y when relu.
+ * masked by the forward's output y when relu, and written back so when
+ * keep (each work-item reads back only what it wrote).
  * Global size (C * L), local size (L). */
 __kernel void batchnorm_backward(__global const float *x,
                                  __global const float *gamma,
-                                 __global const float *dy,
+                                 __global float *dy,
                                  __global const float *y,
                                  __global const float *stats,
                                  __global float *dx, __global float *dgamma,
                                  __global float *dbeta, const int n,
                                  const int c, const int hw, const int has_dx,
-                                 const int relu, __local float *part)
+                                 const int relu, const int keep, __local float *part)
 {
     const int ch = get_group_id(0), l = get_local_id(0),
               L = get_local_size(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const size_t total = (size_t)n * c * hw;
+    /* Where dy is written back, no vector reads past a run: another
+     * work-item may be writing there (a total of 0 makes batchnorm_load16
+     * read the lanes below len alone). */
+    const size_t dy_total = keep ? 0 : total;
     const float mean = stats[ch], invstd = stats[c + ch];
     float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
     for (int u = l; u < runs; u += L) {
@@ -234,7 +255,9 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             /* Lanes past the run hold dy = 0, so they add nothing. */
-            const float16 g = batchnorm_dy16(dy, y, at, j, len, total, relu);
+            const float16 g = batchnorm_dy16(dy, y, at, j, len, dy_total, relu);
+            if (keep)
+                batchnorm_store(g, dy + at, j, len);
             vdy += g;
             vdyx = fma(g, (batchnorm_load16(x, at, j, len, total) - mean) * invstd, vdyx);
         }
@@ -254,8 +277,9 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             const float16 xhat = (batchnorm_load16(x, at, j, len, total) - mean) * invstd;
-            batchnorm_store(scale * (batchnorm_dy16(dy, y, at, j, len, total, relu) - mdy -
-                                     xhat * mdyx),
+            batchnorm_store(scale * (batchnorm_dy16(dy, y, at, j, len, dy_total,
+                                                    relu && !keep) -
+                                     mdy - xhat * mdyx),
                             dx + at, j, len);
         }
     }
@@ -321,6 +345,7 @@ __kernel void batchnorm_gpu_sums(__global const float *x, __global float *part,
 /* y from the statistics in part (sums, then squared distances); chunk 0
  * also writes stats and moves the running statistics. */
 __kernel void batchnorm_gpu_normalize(__global const float *x,
+                                      __global const float *s,
                                       __global const float *gamma,
                                       __global const float *beta,
                                       __global float *running_mean,
@@ -328,8 +353,8 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
                                       __global float *y, __global float *stats,
                                       __global const float *part, const int n,
                                       const int c, const int hw, const float eps,
-                                      const float momentum, const int relu,
-                                      __local float *scratch)
+                                      const float momentum, const int join,
+                                      const int relu, __local float *scratch)
 {
     const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
               m = n * hw, g_count = get_num_groups(0),
@@ -343,7 +368,9 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
         const int i = first + t * L;
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
-            const float v = (x[at] - mean) * scale + shift;
+            float v = (x[at] - mean) * scale + shift;
+            if (join)
+                v += s[at];
             y[at] = relu ? fmax(v, 0.0f) : v;
         }
     }
@@ -353,14 +380,14 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
 }
 
 /* part[0][ch][g] = the sum of dy over chunk g, part[1][ch][g] the sum of
- * dy * xhat (dy masked by y when relu). */
+ * dy * xhat (dy masked by y when relu, and written back so when keep). */
 __kernel void batchnorm_gpu_grad_sums(__global const float *x,
-                                      __global const float *dy,
+                                      __global float *dy,
                                       __global const float *y,
                                       __global const float *stats,
                                       __global float *part, const int n,
                                       const int c, const int hw, const int relu,
-                                      __local float *scratch)
+                                      const int keep, __local float *scratch)
 {
     const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
               m = n * hw, g_count = get_num_groups(0),
@@ -372,6 +399,8 @@ __kernel void batchnorm_gpu_grad_sums(__global const float *x,
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
             const float g = batchnorm_dy(dy, y, at, relu);
+            if (keep)
+                dy[at] = g;
             sdy += g;
             sdyx = fma(g, (x[at] - mean) * invstd, sdyx);
         }
@@ -385,7 +414,8 @@ __kernel void batchnorm_gpu_grad_sums(__global const float *x,
 }
 
 /* dgamma and dbeta (chunk 0) and, when has_dx, dx over the chunk, from the
- * sums in part (dy masked by y when relu). */
+ * sums in part (dy masked by y when relu, unless the sums' pass kept it
+ * masked). */
 __kernel void batchnorm_gpu_grad(__global const float *x,
                                  __global const float *gamma,
                                  __global const float *dy,
@@ -394,7 +424,7 @@ __kernel void batchnorm_gpu_grad(__global const float *x,
                                  __global const float *part, __global float *dx,
                                  __global float *dgamma, __global float *dbeta,
                                  const int n, const int c, const int hw,
-                                 const int has_dx, const int relu,
+                                 const int has_dx, const int relu, const int keep,
                                  __local float *scratch)
 {
     const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
@@ -416,7 +446,7 @@ __kernel void batchnorm_gpu_grad(__global const float *x,
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
             const float xhat = (x[at] - mean) * invstd;
-            dx[at] = scale * (batchnorm_dy(dy, y, at, relu) - mdy - xhat * mdyx);
+            dx[at] = scale * (batchnorm_dy(dy, y, at, relu && !keep) - mdy - xhat * mdyx);
         }
     }
 }

@@ -1,9 +1,10 @@
 /* test_batchnorm.c: the batch-normalisation layer against its double
  * reference on awkward shapes (spatial and flat, batch 1 included), in
- * training and inference, with a ReLU folded in and without; the fold
- * against batch norm and the ReLU layer run apart, bit for bit; the
- * reference against hand-computed values and finite differences; and the
- * "bn" row: its parser, shape, parameters and adapters. */
+ * training and inference, with a ReLU folded in and without, and with a
+ * block's add folded in; the folds against batch norm and the ReLU layer,
+ * or the block's add, run apart, bit for bit; the reference against
+ * hand-computed values and finite differences; and the "bn" row: its
+ * parser, shape, parameters and adapters. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,8 +14,10 @@
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/layer.h"
+#include "nn/res.h"
 #include "ref/activation.h"
 #include "ref/batchnorm.h"
+#include "ref/res.h"
 #include "testutil.h"
 
 extern const layer_kind layer_bn;
@@ -52,18 +55,19 @@ static void ref_fold(int relu, double *yr, const float *y, const double *dy, dou
 
 /* A training forward, its backward, then an inference forward, all on the
  * device from random data of shape s (in a layer created for max_batch,
- * a ReLU folded in when relu), against the reference: y, the moved running
- * statistics, dx, dgamma, dbeta, and the inference y from the device's
- * moved statistics. The training x sits off zero so a one-pass variance
- * would lose digits; beta, and the inference x about 0, spread the outputs
- * on both sides of the ReLU's 0. */
-static void check(shape s, int max_batch, int with_dx, int relu, int variant)
+ * a ReLU folded in when relu, a block's add of a random shortcut when
+ * join), against the reference: y, the moved running statistics, dx,
+ * dgamma, dbeta, and the inference y from the device's moved statistics;
+ * with join, the masked dy the backward keeps. The training x sits off zero
+ * so a one-pass variance would lose digits; beta, and the inference x
+ * about 0, spread the outputs on both sides of the ReLU's 0. */
+static void check(shape s, int max_batch, int with_dx, int relu, int join, int variant)
 {
     cnn_error err = {0};
     int hw = s.h * s.w;
     size_t nx = (size_t)s.n * s.c * hw, nc = (size_t)s.c;
     float *x = test_random_new(nx, 1, 2, 4), *dy = test_random_new(nx, 2, -1, 1);
-    float *xi = test_random_new(nx, 4, -1, 1);
+    float *xi = test_random_new(nx, 4, -1, 1), *sc = test_random_new(nx, 5, -1, 1);
     float *p[4];
     random_params(p, s.c, 3);
     float *y = malloc(nx * sizeof *y), *dx = malloc(nx * sizeof *dx);
@@ -76,17 +80,17 @@ static void check(shape s, int max_batch, int with_dx, int relu, int variant)
             err);
     ck_assert_int_eq(l.gpu, batchnorm_variants[variant].tiles[0] == BATCHNORM_PER_CHUNK);
     cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, nx), bxi = test_upload(xi, nx);
-    cl_mem bp[4];
+    cl_mem bs = join ? test_upload(sc, nx) : NULL, bp[4];
     for (int i = 0; i < 4; i++)
         bp[i] = test_upload(p[i], nc);
     cl_mem by = test_poisoned(nx), byi = test_poisoned(nx);
     cl_mem bdx = test_poisoned(nx), bdg = test_poisoned(nc);
     cl_mem bdb = test_poisoned(nc);
-    TEST_OK(batchnorm_forward(&l, s.n, 1, bx, bp[0], bp[1], bp[2], bp[3], by,
+    TEST_OK(batchnorm_forward(&l, s.n, 1, bx, bs, bp[0], bp[1], bp[2], bp[3], by,
                               &err), err);
-    TEST_OK(batchnorm_backward(&l, s.n, bx, by, bp[0], bdy, with_dx ? bdx : NULL,
+    TEST_OK(batchnorm_backward(&l, s.n, bx, by, bp[0], bdy, join, with_dx ? bdx : NULL,
                                bdg, bdb, &err), err);
-    TEST_OK(batchnorm_forward(&l, s.n, 0, bxi, bp[0], bp[1], bp[2], bp[3], byi,
+    TEST_OK(batchnorm_forward(&l, s.n, 0, bxi, bs, bp[0], bp[1], bp[2], bp[3], byi,
                               &err), err);
     test_download(by, y, nx);
     test_download(byi, yi, nx);
@@ -103,9 +107,19 @@ static void check(shape s, int max_batch, int with_dx, int relu, int variant)
     double *yr = malloc(nx * sizeof *yr), *dxr = malloc(nx * sizeof *dxr);
     double *dgr = malloc(nc * sizeof *dgr), *dbr = malloc(nc * sizeof *dbr);
     double *dym = malloc(nx * sizeof *dym);
+    double *sd = test_widen(sc, nx);
     ref_batchnorm_forward(xd, pd[0], pd[1], pd[2], pd[3], yr, s.n, s.c, hw, 1);
+    if (join)
+        ref_res_add(yr, sd, yr, (long)nx, 0);
     ref_fold(relu, yr, y, dyd, dym, nx);
     test_close("bn y (training)", y, yr, nx, TEST_TOL_FORWARD);
+    if (join) { /* dy masked, bit for bit */
+        float *kept = malloc(nx * sizeof *kept);
+        test_download(bdy, kept, nx);
+        for (size_t i = 0; i < nx; i++)
+            ck_assert_msg(kept[i] == dym[i], "kept dy[%zu] %g, masked %g", i, kept[i], dym[i]);
+        free(kept);
+    }
     test_close("bn running_mean", rm, pd[2], nc, TEST_TOL_FORWARD);
     test_close("bn running_var", rv, pd[3], nc, TEST_TOL_FORWARD);
     ref_batchnorm_backward(xd, pd[0], dym, dxr, dgr, dbr, s.n, s.c, hw);
@@ -115,6 +129,8 @@ static void check(shape s, int max_batch, int with_dx, int relu, int variant)
         test_close("bn dx", dx, dxr, nx, TEST_TOL_GRAD);
     double *rmd = test_widen(rm, nc), *rvd = test_widen(rv, nc), *xid = test_widen(xi, nx);
     ref_batchnorm_forward(xid, pd[0], pd[1], rmd, rvd, yr, s.n, s.c, hw, 0);
+    if (join)
+        ref_res_add(yr, sd, yr, (long)nx, 0);
     ref_fold(relu, yr, yi, dyd, dym, nx);
     test_close("bn y (inference)", yi, yr, nx, TEST_TOL_FORWARD);
     if (relu) { /* the fold had outputs on both sides of 0 */
@@ -125,13 +141,13 @@ static void check(shape s, int max_batch, int with_dx, int relu, int variant)
     }
 
     cl_mem mems[] = {bx, bdy, bxi, bp[0], bp[1], bp[2], bp[3], by, byi, bdx, bdg,
-                     bdb};
+                     bdb, bs};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
-        clReleaseMemObject(mems[i]);
+        clrt_release_mem(&mems[i]);
     batchnorm_release(&l);
     void *host[] = {x, dy, p[0], p[1], p[2], p[3], y, dx, yi, rm, rv, dg, db,
                     xd, dyd, pd[0], pd[1], pd[2], pd[3], yr, dxr, dgr, dbr,
-                    rmd, rvd, dym, xi, xid};
+                    rmd, rvd, dym, xi, xid, sc, sd};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
 }
@@ -148,23 +164,25 @@ static const shape awkward[] = {
 };
 enum { AWKWARD = sizeof awkward / sizeof awkward[0] };
 
-/* Each shape as each variant, with a ReLU folded in and without. */
+/* Each shape as each variant: nothing folded in, a ReLU, and a block's add
+ * before a ReLU. */
 START_TEST(matches_reference_on_awkward_shapes)
 {
-    const shape s = awkward[_i / (2 * batchnorm_variant_count)];
-    check(s, s.n, 1, _i % 2, _i / 2 % batchnorm_variant_count);
+    const shape s = awkward[_i / (3 * batchnorm_variant_count)];
+    const int fold = _i % 3;
+    check(s, s.n, 1, fold > 0, fold > 1, _i / 3 % batchnorm_variant_count);
 }
 END_TEST
 
 /* A layer serves any batch up to the one it was created for; a first layer
- * needs no dx. */
+ * needs no dx. With a ReLU folded in, and a block's add without one. */
 START_TEST(smaller_batch_without_dx)
 {
     for (int v = 0; v < batchnorm_variant_count; v++)
         for (int relu = 0; relu < 2; relu++) {
-            check((shape){3, 6, 4, 5}, 8, 0, relu, v);
+            check((shape){3, 6, 4, 5}, 8, 0, relu, !relu, v);
             if (batchnorm_variants[v].tiles[0] == BATCHNORM_PER_CHUNK)
-                check((shape){3, 2, 40, 40}, 8, 0, relu, v);
+                check((shape){3, 2, 40, 40}, 8, 0, relu, !relu, v);
         }
 }
 END_TEST
@@ -223,12 +241,13 @@ static void special_run(int variant, int fold, int with_dx, bn_run *out)
     cl_mem bz = test_poisoned(SX), by = test_poisoned(SX), bdz = test_poisoned(SX);
     cl_mem bdx = test_poisoned(SX), bdg = test_poisoned(SC), bdb = test_poisoned(SC);
     cl_mem y = fold ? bz : by, dz = fold ? bdy : bdz;
-    TEST_OK(batchnorm_forward(&l, SN, 1, bx, bp[0], bp[1], bp[2], bp[3], bz, &err), err);
+    TEST_OK(batchnorm_forward(&l, SN, 1, bx, NULL, bp[0], bp[1], bp[2], bp[3], bz, &err),
+            err);
     if (!fold) {
         TEST_OK(relu_forward(&r, SX, bz, by, &err), err);
         TEST_OK(relu_backward(&r, SX, by, bdy, bdz, &err), err);
     }
-    TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], dz,
+    TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], dz, 0,
                                with_dx ? bdx : NULL, bdg, bdb, &err), err);
     test_download(y, out->y, SX);
     test_download(bdx, out->dx, SX);
@@ -239,7 +258,8 @@ static void special_run(int variant, int fold, int with_dx, bn_run *out)
     /* Inference from the running statistics special_inputs set. */
     for (int i = 2; i < 4; i++)
         TEST_OK(clrt_write(test_rt(), bp[i], p[i], SC * sizeof(float), &err), err);
-    TEST_OK(batchnorm_forward(&l, SN, 0, bx, bp[0], bp[1], bp[2], bp[3], bz, &err), err);
+    TEST_OK(batchnorm_forward(&l, SN, 0, bx, NULL, bp[0], bp[1], bp[2], bp[3], bz, &err),
+            err);
     if (!fold)
         TEST_OK(relu_forward(&r, SX, bz, by, &err), err);
     test_download(y, out->yi, SX);
@@ -287,6 +307,95 @@ START_TEST(fold_matches_relu_apart_bit_for_bit)
 }
 END_TEST
 
+/* A block's add folded in (y = bn(x) + s, then a ReLU after the block when
+ * relu) against batch norm and res.h's joins run apart, bit for bit, on
+ * the special inputs and a shortcut of -0.0, +0.0, NaN and random values:
+ * training forward, the add's gradient (kept in dy, written by
+ * res_add_backward apart), dx, dgamma, dbeta, the moving statistics and an
+ * inference forward. */
+static void join_run(int variant, int fold, int relu, bn_run *out, float *g)
+{
+    cnn_error err = {0};
+    float x[SX], dy[SX], sc[SX], *p[4];
+    special_inputs(x, dy, p);
+    test_random(sc, SX, 63, -2, 2);
+    for (int k = 0; k < SHW; k++) /* channel 1's y is -0.0, channel 2's +0.0 */
+        sc[1 * SHW + k] = sc[2 * SHW + k] = k % 2 ? -0.0f : 0.0f;
+    sc[4 * SHW + 3] = NAN;
+    batchnorm_layer l;
+    res_joins j;
+    TEST_OK(batchnorm_create(&l, test_rt(), SN, SC, SH, SW, fold && relu, variant, &err),
+            err);
+    TEST_OK(res_joins_create(&j, test_rt(), &err), err);
+    cl_mem bx = test_upload(x, SX), bdy = test_upload(dy, SX), bs = test_upload(sc, SX),
+           bp[4];
+    for (int i = 0; i < 4; i++)
+        bp[i] = test_upload(p[i], SC);
+    cl_mem bz = test_poisoned(SX), by = test_poisoned(SX), bg = test_poisoned(SX);
+    cl_mem bdx = test_poisoned(SX), bdg = test_poisoned(SC), bdb = test_poisoned(SC);
+    cl_mem y = fold ? bz : by, kept = fold ? bdy : bg;
+    TEST_OK(batchnorm_forward(&l, SN, 1, bx, fold ? bs : NULL, bp[0], bp[1], bp[2], bp[3],
+                              bz, &err), err);
+    if (!fold) {
+        TEST_OK(res_add(&j, SX, bz, bs, by, relu, &err), err);
+        TEST_OK(res_add_backward(&j, SX, by, bdy, bg, relu, &err), err);
+    }
+    TEST_OK(batchnorm_backward(&l, SN, bx, y, bp[0], kept, fold, bdx, bdg, bdb, &err), err);
+    test_download(y, out->y, SX);
+    test_download(kept, g, SX);
+    test_download(bdx, out->dx, SX);
+    test_download(bdg, out->dg, SC);
+    test_download(bdb, out->db, SC);
+    test_download(bp[2], out->rm, SC);
+    test_download(bp[3], out->rv, SC);
+    for (int i = 2; i < 4; i++)
+        TEST_OK(clrt_write(test_rt(), bp[i], p[i], SC * sizeof(float), &err), err);
+    TEST_OK(batchnorm_forward(&l, SN, 0, bx, fold ? bs : NULL, bp[0], bp[1], bp[2], bp[3],
+                              bz, &err), err);
+    if (!fold)
+        TEST_OK(res_add(&j, SX, bz, bs, by, relu, &err), err);
+    test_download(y, out->yi, SX);
+    cl_mem mems[] = {bx, bdy, bs, bp[0], bp[1], bp[2], bp[3], bz, by, bg, bdx, bdg, bdb};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        clReleaseMemObject(mems[i]);
+    res_joins_release(&j);
+    batchnorm_release(&l);
+    for (int i = 0; i < 4; i++)
+        free(p[i]);
+}
+
+/* Whether special_inputs' dy is a zero at i. */
+static int dy_zero(int i)
+{
+    return i % (SC * SHW) < SHW && i % (SC * SHW) % 5 == 0;
+}
+
+START_TEST(join_matches_add_apart_bit_for_bit)
+{
+    const int variant = _i / 2, relu = _i % 2;
+    bn_run *run = malloc(2 * sizeof *run);
+    float *g = malloc(2 * SX * sizeof *g);
+    ck_assert_ptr_nonnull(run);
+    ck_assert_ptr_nonnull(g);
+    for (int fold = 0; fold < 2; fold++)
+        join_run(variant, fold, relu, &run[fold], g + fold * SX);
+    ck_assert_msg(!memcmp(run, run + 1, sizeof *run) && !memcmp(g, g + SX, SX * sizeof *g),
+                  "variant %s differs with the add folded in (relu %d)",
+                  batchnorm_variants[variant].label, relu);
+    /* the cases are there: -0.0 and NaN sums, or gradients cut by the ReLU */
+    int negative_zero = 0, nan = 0, cut = 0;
+    for (int i = 0; i < SX; i++) {
+        negative_zero += run->y[i] == 0.0f && signbit(run->y[i]);
+        nan += isnan(run->yi[i]);
+        cut += g[i] == 0.0f && !(dy_zero(i));
+    }
+    ck_assert_msg(relu ? cut > 0 : negative_zero > 0 && nan > 0, "-0.0 %d, NaN %d, cut %d",
+                  negative_zero, nan, cut);
+    free(run);
+    free(g);
+}
+END_TEST
+
 START_TEST(rejects_bad_shapes)
 {
     cnn_error err = {0};
@@ -298,10 +407,10 @@ START_TEST(rejects_bad_shapes)
         batchnorm_create(&l, test_rt(), 4, 3, 2, 2, 1, batchnorm_variant_count, &err),
         CNN_ERR_INPUT);
     TEST_OK(batchnorm_create(&l, test_rt(), 4, 3, 2, 2, 1, 0, &err), err);
-    ck_assert_int_eq(batchnorm_forward(&l, 5, 1, NULL, NULL, NULL, NULL, NULL,
+    ck_assert_int_eq(batchnorm_forward(&l, 5, 1, NULL, NULL, NULL, NULL, NULL, NULL,
                                        NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
-    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL,
                                         NULL, &err), CNN_ERR_INPUT);
     batchnorm_release(&l);
 }
@@ -395,8 +504,9 @@ START_TEST(row_parses_bn_only)
     }
     ck_assert_str_eq(layer_bn.prefix, "bn");
     ck_assert_str_eq(layer_bn.keras, "BatchNormalization");
-    /* a block's projection follows suit; a following relu folds in */
-    ck_assert_uint_eq(layer_bn.flags, LAYER_NORM | LAYER_FUSES_RELU);
+    /* a block's projection follows suit; a following relu folds in, and so
+     * does the add of a block bn ends */
+    ck_assert_uint_eq(layer_bn.flags, LAYER_NORM | LAYER_FUSES_RELU | LAYER_JOINS);
 }
 END_TEST
 
@@ -512,9 +622,11 @@ int main(void)
     tcase_add_loop_test(tc, reference_gradients_match_finite_differences, 0, 3);
     tcase_add_test(tc, rejects_bad_shapes);
     tcase_add_loop_test(tc, matches_reference_on_awkward_shapes, 0,
-                        AWKWARD * 2 * batchnorm_variant_count);
+                        AWKWARD * 3 * batchnorm_variant_count);
     tcase_add_test(tc, smaller_batch_without_dx);
     tcase_add_loop_test(tc, fold_matches_relu_apart_bit_for_bit, 0,
+                        2 * batchnorm_variant_count);
+    tcase_add_loop_test(tc, join_matches_add_apart_bit_for_bit, 0,
                         2 * batchnorm_variant_count);
     tcase_add_test(tc, row_parses_bn_only);
     tcase_add_test(tc, row_keeps_the_shape_and_declares_four_tensors);

@@ -327,6 +327,21 @@ else
   failed=$((failed + 1)); printf 'FAIL bench json, output:\n%s\n' "$out"
 fi
 
+# What the folds save, by the kernels a step runs: a block ending in bn
+# runs no add of its own, forward or backward.
+check_folds='
+import json, sys
+calls = {k["name"]: k["calls_per_step"] for k in json.load(sys.stdin)["kernels"]}
+assert "res_add" not in calls and "res_add_backward" not in calls, calls
+assert calls["batchnorm_forward_train"] == 2 and calls["res_accumulate"] == 1, calls
+'
+folds=(bench --steps 1 --batch 2 --arch 'conv4k3same-bn-relu-res[conv4k3same-bn]-relu-gap-fc10' --json)
+if out=$("$bin" "${folds[@]}" 2>&1) && python3 -c "$check_folds" <<<"$out"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); printf 'FAIL bench folds, output:\n%s\n' "$out"
+fi
+
 # A corrupted file's reason is one line.
 lines=$("$bin" train --data "$tmp/bad" 2>&1 | wc -l)
 if [ "$lines" -eq 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL corrupt idx: $lines lines"; fi

@@ -45,6 +45,16 @@ static const arch_shape every_kind_input = {3, 13, 11};
 #define BN_RELU_ARCH \
     "conv4k3same-bn-relu-res[conv4k3same-bn-relu-conv4k3same-bn]-relu-" \
     "res[conv6k3s2same-bn-relu-conv6k3same-bn]-relu-flatten-fc7-bn-relu-fc4"
+/* Blocks whose chains end in bn, which computes their add: nested (res2 in
+ * res1), projected without a ReLU after it (res3), flat (res6); and res5,
+ * inside res4 and ending with it, whose add stays its own (res4's add
+ * leaves its gradient in res5's dy). As above, a ReLU sits between each
+ * bias and bn (or a shortcut carries the bias past it). */
+#define JOIN_ARCH \
+    "conv4k3same-relu-bn-res[res[conv4k3same-relu-bn]-relu-conv4k3same-relu-bn]-relu-" \
+    "res[conv6k3s2same-relu-bn-relu-conv6k3same-relu-bn]-" \
+    "res[conv6k3same-relu-bn-relu-res[conv6k3same-relu-bn]-relu]-relu-flatten-fc7-" \
+    "res[relu-bn]-fc4"
 
 static arch parse(const char *spec, arch_shape input, int classes)
 {
@@ -332,6 +342,7 @@ START_TEST(train_step_block_network)
 {
     train_step_check(BLOCK_ARCH, every_kind_input, 4, 8, 5, NULL);
     train_step_check(BLOCK_START_ARCH, every_kind_input, 4, 8, 5, NULL);
+    train_step_check(JOIN_ARCH, every_kind_input, 4, 8, 5, NULL);
 }
 END_TEST
 
@@ -420,11 +431,13 @@ START_TEST(train_step_gpu_variants)
 {
     static const char gpu[] = "conv.forward=g32,conv.data=gd32,conv.weights=gw32k64,"
                               "fc=gpu-k64,pool=gpu,bn=gpu,adam=gpu,gap=gpu";
-    tuner a = forcing(gpu), b = forcing(gpu), c = forcing(gpu), d = forcing(gpu);
+    tuner a = forcing(gpu), b = forcing(gpu), c = forcing(gpu), d = forcing(gpu),
+          e = forcing(gpu);
     train_step_check(EVERY_KIND_ARCH, every_kind_input, 4, 8, 5, &a);
     train_step_check(EVERY_KIND_GAP_ARCH, every_kind_input, 4, 8, 5, &b);
     train_step_check(BLOCK_ARCH, every_kind_input, 4, 8, 5, &c);
     train_step_check(PAD_ARCH, every_kind_input, 4, 8, 5, &d);
+    train_step_check(JOIN_ARCH, every_kind_input, 4, 8, 5, &e);
     char labels[2048];
     tuner_summary(&a, labels, sizeof labels);
     ck_assert_msg(strstr(labels, "conv1.forward=g32") && strstr(labels, "bn1.reduce=gpu") &&
@@ -437,21 +450,21 @@ START_TEST(train_step_gpu_variants)
 }
 END_TEST
 
-/* bn as it was before it folded a following relu. */
 extern const layer_kind layer_bn;
 
 /* Three training steps, the loss totals, every tensor after them (the
  * moving statistics included) and an inference pass's probabilities, of
- * BN_RELU_ARCH with its ReLUs folded into bn and with them run apart (the
- * arch's bn rows swapped for a copy without LAYER_FUSES_RELU): the same
- * bits, on each bn variant. */
-START_TEST(bn_relu_fold_keeps_every_bit)
+ * spec with bn's folds and with those of `fold` run apart (the arch's bn
+ * rows swapped for a copy without those flags): the same bits, on bn's
+ * variant `variant`. *nodes gives each network's node count, *joins how
+ * many of its nodes join a block's end. */
+static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant,
+                                 int nodes[2], int joins[2])
 {
     static const char *const variants[] = {"bn=channel", "bn=gpu"};
     layer_kind apart = layer_bn;
-    apart.flags &= ~(unsigned)LAYER_FUSES_RELU;
-    arch a[2] = {parse(BN_RELU_ARCH, every_kind_input, 4),
-                 parse(BN_RELU_ARCH, every_kind_input, 4)};
+    apart.flags &= ~fold;
+    arch a[2] = {parse(spec, every_kind_input, 4), parse(spec, every_kind_input, 4)};
     for (int i = 0; i < a[1].count; i++)
         if (a[1].layers[i].kind == &layer_bn)
             a[1].layers[i].kind = &apart;
@@ -467,9 +480,13 @@ START_TEST(bn_relu_fold_keeps_every_bit)
     network net[2];
     tuner t[2];
     for (int k = 0; k < 2; k++) {
-        t[k] = forcing(variants[_i]);
+        t[k] = forcing(variants[variant]);
         TEST_OK(network_create(&net[k], test_rt(), &a[k], 8, &t[k], optim_defaults(NULL),
                                &err), err);
+        nodes[k] = net[k].nnodes;
+        joins[k] = 0;
+        for (int i = 0; i < net[k].nnodes; i++)
+            joins[k] += net[k].nodes[i].join != NULL;
         TEST_OK(network_init(&net[k], 5, &err), err);
         TEST_OK(network_totals_reset(&net[k], &err), err);
         for (int step = 0; step < STEPS; step++) {
@@ -479,8 +496,6 @@ START_TEST(bn_relu_fold_keeps_every_bit)
         TEST_OK(network_totals_read(&net[k], &totals[k][0], &totals[k][1], &err), err);
         TEST_OK(network_probabilities(&net[k], N, probs[k], &err), err);
     }
-    /* the four ReLUs folded: one node each fewer */
-    ck_assert_int_eq(net[0].nnodes + 4, net[1].nnodes);
     ck_assert_mem_eq(totals[0], totals[1], sizeof totals[0]);
     ck_assert_mem_eq(probs[0], probs[1], sizeof probs[0]);
     ck_assert_int_eq(net[0].ntensors, net[1].ntensors);
@@ -491,7 +506,8 @@ START_TEST(bn_relu_fold_keeps_every_bit)
         TEST_OK(network_tensor_read(&net[0], t0, 0, v[0], &err), err);
         TEST_OK(network_tensor_read(&net[1], t1, 0, v[1], &err), err);
         ck_assert_msg(!memcmp(v[0], v[1], t0->count * sizeof(float)),
-                      "%s differs with the ReLUs folded (%s)", t0->name, variants[_i]);
+                      "%s of %s differs with bn's folds (%s)", t0->name, spec,
+                      variants[variant]);
         free(v[0]);
         free(v[1]);
     }
@@ -499,6 +515,25 @@ START_TEST(bn_relu_fold_keeps_every_bit)
         network_release(&net[k]);
     free(x);
     free(xd);
+}
+
+START_TEST(bn_relu_fold_keeps_every_bit)
+{
+    int nodes[2], joins[2];
+    fold_keeps_every_bit(BN_RELU_ARCH, LAYER_FUSES_RELU, _i, nodes, joins);
+    ck_assert_int_eq(nodes[0] + 4, nodes[1]); /* four ReLUs folded: a node each */
+}
+END_TEST
+
+/* The same for the blocks' adds folded into bn: res1, res2, res3 and res6
+ * join, res5 does not; no node fewer. */
+START_TEST(bn_join_fold_keeps_every_bit)
+{
+    int nodes[2], joins[2];
+    fold_keeps_every_bit(JOIN_ARCH, LAYER_JOINS, _i, nodes, joins);
+    ck_assert_int_eq(nodes[0], nodes[1]);
+    ck_assert_int_eq(joins[0], 4);
+    ck_assert_int_eq(joins[1], 0);
 }
 END_TEST
 
@@ -656,6 +691,7 @@ int main(void)
     tcase_add_test(tc, block_tensors_and_summary);
     tcase_add_test(tc, bn_relu_summary);
     tcase_add_loop_test(tc, bn_relu_fold_keeps_every_bit, 0, 2);
+    tcase_add_loop_test(tc, bn_join_fold_keeps_every_bit, 0, 2);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
     tcase_add_test(tc, tuner_chooses_every_site);

@@ -8,7 +8,9 @@
  *
  * A ReLU that follows may be folded in (relu): the forward writes max(y, 0)
  * and the backward masks dy as it reads it, with the arithmetic of the
- * separate ReLU layer, so the bits are those of the two layers.
+ * separate ReLU layer, so the bits are those of the two layers. So may the
+ * add of a residual block whose chain the layer ends (a shortcut s), before
+ * the ReLU, with res_add's arithmetic (res.h).
  *
  * The functions only enqueue work on rt's queue; nothing is allocated per
  * call. Each reduction is one work-group per channel summing in a fixed
@@ -57,16 +59,17 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                             cnn_error *err);
 void batchnorm_release(batchnorm_layer *l);
 
-/* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel, then
- * max(y, 0) when the layer folds a ReLU.
- * x and y are (N, C, H, W); gamma, beta, running_mean, running_var are (C).
+/* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel, then y + s
+ * when s is not NULL (a residual block's join), then max(y, 0) when the
+ * layer folds a ReLU.
+ * x, s and y are (N, C, H, W); gamma, beta, running_mean, running_var are (C).
  * training: mean and var are the batch's (var biased, over N*H*W values);
  * running_mean and running_var are updated in place, the variance entering
  * unbiased (var * m / (m - 1), or var when m = 1); the batch statistics are
  * kept for batchnorm_backward.
  * Otherwise mean and var are running_mean and running_var, left unchanged. */
 cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
-                             cl_mem x, cl_mem gamma, cl_mem beta,
+                             cl_mem x, cl_mem s, cl_mem gamma, cl_mem beta,
                              cl_mem running_mean, cl_mem running_var,
                              cl_mem y, cnn_error *err);
 
@@ -76,9 +79,11 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
  * - xhat * mean(dy * xhat)), skipped when NULL; sums and means per channel
  * over N*H*W. With a folded ReLU, dy is the gradient of the ReLU's output
  * and is taken as 0 where y is not positive; without one, y is never read
- * (it may be NULL). x, y, dy and dx are (N, C, H, W), gamma is (C). */
+ * (it may be NULL). keep: dy is overwritten with the gradient taken (dy so
+ * masked), which a residual block's join also gives its shortcut.
+ * x, y, dy and dx are (N, C, H, W), gamma is (C). */
 cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                              cl_mem gamma, cl_mem dy, cl_mem dx,
+                              cl_mem gamma, cl_mem dy, int keep, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err);
 
 #endif

@@ -93,6 +93,13 @@ typedef struct layer_node {
     cl_mem y, dy;           /* output and its gradient, (max_batch, out) */
     void *op;               /* the kind's device state, from create */
     struct layer_node *pair; /* a block's begin or end: the other one */
+    /* A block's add folded into its chain's last layer (LAYER_JOINS): */
+    struct layer_node *join; /* that layer's: the block's end, whose add (and
+                                folded ReLU) its passes compute */
+    int joined;             /* the end's: its add is the layer before's; it
+                               shares that layer's y and dy */
+    cl_mem shortcut;        /* the end's, from its create: what its add adds
+                               to the chain's output (not its own reference) */
 } layer_node;
 
 /* What every layer of a network is built with. */
@@ -161,6 +168,10 @@ enum {
                                    the block's name stem, syntax and row */
     LAYER_NORM = 1 << 9,        /* batch norm: a block whose chain holds one
                                    normalises a projected shortcut too */
+    LAYER_JOINS = 1 << 10,      /* ending a block's chain, computes the end's add:
+                                   y = layer(x) + join->shortcut, then the end's
+                                   ReLU; the backward masks dy by y and keeps it
+                                   in dy, the add's gradient the end reads */
 };
 
 struct layer_kind {
@@ -197,7 +208,9 @@ struct layer_kind {
                           cnn_error *err);
     /* Enqueues the gradients from nd->dy (of nd->y, after a fused ReLU):
      * dx (n, in), skipped when NULL, and every trainable parameter's grad
-     * (overwritten). x is the forward's input, nd->y its output. */
+     * (overwritten). x is the forward's input, nd->y its output. A joined
+     * end's forward runs before, and its backward after, those of the layer
+     * that computes its add (network.c). */
     cnn_status (*backward)(layer_node *nd, const layer_pass *p, cl_mem x,
                            cl_mem dx, cnn_error *err);
 

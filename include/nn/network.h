@@ -3,7 +3,10 @@
  * Built from an arch (see arch.h) through the layer table (layer.h): one
  * forward loop and one backward loop call each layer's row; a ReLU right
  * after a kind that fuses it is folded into that layer, and a view (flatten,
- * a residual block's begin) shares its input's buffers. A block's two
+ * a residual block's begin) shares its input's buffers. A block's add is
+ * folded into its chain's last layer when that kind joins (LAYER_JOINS):
+ * the end then shares the layer's buffers, and runs its forward before and
+ * its backward after the layer's (docs/LAYERS.md). A block's two
  * nodes are paired (layer_node.pair): its end reads the block's input as
  * its begin's output, and the begin's backward, which runs after the
  * chain's, adds the shortcut's gradient the end left. Every device buffer

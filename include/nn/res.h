@@ -11,6 +11,10 @@
  * tuned as theirs: "resN.proj.forward", "resN.proj_bn.reduce"). Blocks
  * nest: the parser keeps a stack of open blocks.
  *
+ * When the chain ends in batch norm, that layer computes the add (and the
+ * ReLU after the block) in its own passes, and the end runs none of these
+ * (layer.h, LAYER_JOINS).
+ *
  * Here are the joins: elementwise passes over flat arrays of `count`
  * floats, each reading and writing every value once. They only enqueue
  * work and need no scratch. */

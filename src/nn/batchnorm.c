@@ -1,7 +1,8 @@
 /* batchnorm.c: the batch-normalisation layer's host side (see batchnorm.h;
  * the kernels are in kernels/batchnorm.cl) and its row of the layer table,
- * token "bn", which folds a following ReLU. A training forward is one
- * launch, a backward one launch (the GPU variant: three and two). */
+ * token "bn", which folds a following ReLU, or the add (and ReLU) of a
+ * block its chain ends. A training forward is one launch, a backward one
+ * launch (the GPU variant: three and two). */
 #include "nn/batchnorm.h"
 
 #include <limits.h>
@@ -103,10 +104,11 @@ static cnn_status gpu_launch(const batchnorm_layer *l, cl_kernel k, int n, cnn_e
 
 /* Training forward on the GPU kernels: the chunks' sums, their squared
  * distances from the mean, then y and the statistics. */
-static cnn_status gpu_forward(const batchnorm_layer *l, int n, cl_mem x, cl_mem gamma,
-                              cl_mem beta, cl_mem running_mean, cl_mem running_var,
-                              cl_mem y, cnn_error *err)
+static cnn_status gpu_forward(const batchnorm_layer *l, int n, cl_mem x, cl_mem s,
+                              cl_mem gamma, cl_mem beta, cl_mem running_mean,
+                              cl_mem running_var, cl_mem y, cnn_error *err)
 {
+    const int join = s != NULL;
     const float eps = (float)BATCHNORM_EPSILON, momentum = (float)BATCHNORM_MOMENTUM;
     const size_t scratch = l->local * sizeof(float);
     cnn_status st = CNN_OK;
@@ -118,43 +120,44 @@ static cnn_status gpu_forward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
             st = gpu_launch(l, l->gpu_sums, n, err);
     }
     if (st == CNN_OK)
-        st = clrt_set_args(l->gpu_normalize, err, 15, sizeof x, &x, sizeof gamma, &gamma,
-                           sizeof beta, &beta, sizeof running_mean, &running_mean,
-                           sizeof running_var, &running_var, sizeof y, &y,
-                           sizeof l->stats, &l->stats, sizeof l->part, &l->part,
-                           sizeof n, &n, sizeof l->c, &l->c, sizeof l->hw, &l->hw,
-                           sizeof eps, &eps, sizeof momentum, &momentum,
-                           sizeof l->relu, &l->relu, scratch, NULL);
+        st = clrt_set_args(l->gpu_normalize, err, 17, sizeof x, &x, sizeof s, &s,
+                           sizeof gamma, &gamma, sizeof beta, &beta,
+                           sizeof running_mean, &running_mean, sizeof running_var,
+                           &running_var, sizeof y, &y, sizeof l->stats, &l->stats,
+                           sizeof l->part, &l->part, sizeof n, &n, sizeof l->c, &l->c,
+                           sizeof l->hw, &l->hw, sizeof eps, &eps, sizeof momentum,
+                           &momentum, sizeof join, &join, sizeof l->relu, &l->relu,
+                           scratch, NULL);
     return st ? st : gpu_launch(l, l->gpu_normalize, n, err);
 }
 
 /* Backward on the GPU kernels: the chunks' sums of dy and dy xhat, then
  * dgamma, dbeta and dx. */
 static cnn_status gpu_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                               cl_mem gamma, cl_mem dy, cl_mem dx, cl_mem dgamma,
-                               cl_mem dbeta, cnn_error *err)
+                               cl_mem gamma, cl_mem dy, int keep, cl_mem dx,
+                               cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
     const size_t scratch = l->local * sizeof(float);
     const int has_dx = dx != NULL;
-    cnn_status st = clrt_set_args(l->gpu_grad_sums, err, 10, sizeof x, &x, sizeof dy, &dy,
+    cnn_status st = clrt_set_args(l->gpu_grad_sums, err, 11, sizeof x, &x, sizeof dy, &dy,
                                   sizeof y, &y, sizeof l->stats, &l->stats,
                                   sizeof l->part, &l->part, sizeof n, &n, sizeof l->c,
                                   &l->c, sizeof l->hw, &l->hw, sizeof l->relu, &l->relu,
-                                  scratch, NULL);
+                                  sizeof keep, &keep, scratch, NULL);
     if (st == CNN_OK)
         st = gpu_launch(l, l->gpu_grad_sums, n, err);
     if (st == CNN_OK)
-        st = clrt_set_args(l->gpu_grad, err, 15, sizeof x, &x, sizeof gamma, &gamma,
+        st = clrt_set_args(l->gpu_grad, err, 16, sizeof x, &x, sizeof gamma, &gamma,
                            sizeof dy, &dy, sizeof y, &y, sizeof l->stats, &l->stats,
                            sizeof l->part, &l->part, sizeof dx, &dx, sizeof dgamma,
                            &dgamma, sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c,
                            &l->c, sizeof l->hw, &l->hw, sizeof has_dx, &has_dx,
-                           sizeof l->relu, &l->relu, scratch, NULL);
+                           sizeof l->relu, &l->relu, sizeof keep, &keep, scratch, NULL);
     return st ? st : gpu_launch(l, l->gpu_grad, n, err);
 }
 
 cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
-                             cl_mem x, cl_mem gamma, cl_mem beta,
+                             cl_mem x, cl_mem s, cl_mem gamma, cl_mem beta,
                              cl_mem running_mean, cl_mem running_var,
                              cl_mem y, cnn_error *err)
 {
@@ -163,36 +166,37 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
     if (st)
         return st;
     float eps = (float)BATCHNORM_EPSILON, momentum = (float)BATCHNORM_MOMENTUM;
+    const int join = s != NULL;
     if (!training) {
         /* The GPU variant's kernel takes a value per work-item, the CPU
          * variant's a channel per work-group. */
         int count = l->gpu ? n * l->c * l->hw : n;
         size_t global = l->gpu ? (size_t)count : (size_t)l->c * l->local;
-        st = clrt_set_args(l->infer, err, 11, sizeof x, &x, sizeof gamma,
+        st = clrt_set_args(l->infer, err, 13, sizeof x, &x, sizeof s, &s, sizeof gamma,
                            &gamma, sizeof beta, &beta, sizeof running_mean,
                            &running_mean, sizeof running_var, &running_var,
                            sizeof y, &y, sizeof count, &count, sizeof l->c,
                            &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
-                           sizeof l->relu, &l->relu);
+                           sizeof join, &join, sizeof l->relu, &l->relu);
         return st ? st : clrt_launch(l->rt, l->infer, 1, &global,
                                      l->gpu ? NULL : &l->local, NULL, err);
     }
     if (l->gpu)
-        return gpu_forward(l, n, x, gamma, beta, running_mean, running_var, y, err);
+        return gpu_forward(l, n, x, s, gamma, beta, running_mean, running_var, y, err);
     size_t global = (size_t)l->c * l->local;
-    st = clrt_set_args(l->train, err, 14, sizeof x, &x, sizeof gamma, &gamma,
-                       sizeof beta, &beta, sizeof running_mean, &running_mean,
+    st = clrt_set_args(l->train, err, 16, sizeof x, &x, sizeof s, &s, sizeof gamma,
+                       &gamma, sizeof beta, &beta, sizeof running_mean, &running_mean,
                        sizeof running_var, &running_var, sizeof y, &y,
                        sizeof l->stats, &l->stats, sizeof n, &n, sizeof l->c,
                        &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
-                       sizeof momentum, &momentum, sizeof l->relu, &l->relu,
-                       l->local * sizeof(float), NULL);
+                       sizeof momentum, &momentum, sizeof join, &join,
+                       sizeof l->relu, &l->relu, l->local * sizeof(float), NULL);
     return st ? st : clrt_launch(l->rt, l->train, 1, &global, &l->local, NULL,
                                  err);
 }
 
 cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                              cl_mem gamma, cl_mem dy, cl_mem dx,
+                              cl_mem gamma, cl_mem dy, int keep, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
     cnn_status st = layer_check_batch("batch normalisation", n,
@@ -200,22 +204,31 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
     if (st)
         return st;
     int has_dx = dx != NULL;
+    keep = keep != 0;
     if (l->gpu)
-        return gpu_backward(l, n, x, y, gamma, dy, dx, dgamma, dbeta, err);
+        return gpu_backward(l, n, x, y, gamma, dy, keep, dx, dgamma, dbeta, err);
     size_t global = (size_t)l->c * l->local;
-    st = clrt_set_args(l->backward, err, 14, sizeof x, &x, sizeof gamma,
+    st = clrt_set_args(l->backward, err, 15, sizeof x, &x, sizeof gamma,
                        &gamma, sizeof dy, &dy, sizeof y, &y, sizeof l->stats,
                        &l->stats, sizeof dx, &dx, sizeof dgamma, &dgamma,
                        sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
                        sizeof l->hw, &l->hw, sizeof has_dx, &has_dx,
-                       sizeof l->relu, &l->relu, l->local * sizeof(float), NULL);
+                       sizeof l->relu, &l->relu, sizeof keep, &keep,
+                       l->local * sizeof(float), NULL);
     return st ? st : clrt_launch(l->rt, l->backward, 1, &global, &l->local,
                                  NULL, err);
 }
 
 /* The row: token "bn", no settings; any input, output of the same shape;
  * parameters gamma, beta and the two running statistics, each (C); a
- * following ReLU folds in (nd->relu). */
+ * following ReLU folds in (nd->relu); so does the add of the block it ends
+ * (nd->join), with the ReLU folded into that. */
+
+/* The ReLU the layer applies: its own, or its join's. */
+static int applied_relu(const layer_node *nd)
+{
+    return nd->join ? nd->join->relu : nd->relu;
+}
 
 static int bn_params(const arch_layer *l, layer_param *out)
 {
@@ -247,18 +260,20 @@ static cnn_status time_create(void *ctx, int index, const cl_mem *bufs, cnn_erro
     const arch_layer *s = t->nd->spec;
     (void)bufs;
     return batchnorm_create(&t->l, t->env->rt, t->env->max_batch, s->in.c, s->in.h,
-                            s->in.w, t->nd->relu, index, err);
+                            s->in.w, applied_relu(t->nd), index, err);
 }
 
 /* A training forward and backward at max_batch on the scratch buffers x,
- * y, dy, dx, then the (C) vectors. */
+ * y, dy, dx, then the (C) vectors; a join's shortcut is dx, which the
+ * backward writes after. */
 static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
 {
     const bn_timing *t = ctx;
-    const int n = t->env->max_batch;
-    cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], b[4], b[5], b[6], b[7], b[1], err);
-    return st ? st : batchnorm_backward(&t->l, n, b[0], b[1], b[4], b[2], b[3], b[8], b[9],
-                                        err);
+    const int n = t->env->max_batch, join = t->nd->join != NULL;
+    cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], join ? b[3] : NULL, b[4], b[5],
+                                      b[6], b[7], b[1], err);
+    return st ? st : batchnorm_backward(&t->l, n, b[0], b[1], b[4], b[2], join, b[3], b[8],
+                                        b[9], err);
 }
 
 static void time_release(void *ctx)
@@ -283,27 +298,32 @@ static cnn_status bn_create(layer_node *nd, const layer_env *env,
                                  batchnorm_variant_count, tune_time, &timing, &variant,
                                  err);
     return st ? st : batchnorm_create(nd->op, env->rt, env->max_batch, l->in.c, l->in.h,
-                                      l->in.w, nd->relu, variant, err);
+                                      l->in.w, applied_relu(nd), variant, err);
 }
 
 static void bn_release(layer_node *nd) { batchnorm_release(nd->op); }
 
+/* A join's end has made its shortcut: its forward ran first. */
 static cnn_status bn_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                              cnn_error *err)
 {
     return batchnorm_forward(nd->op, p->n, p->training, x,
+                             nd->join ? nd->join->shortcut : NULL,
                              nd->params[0]->param, nd->params[1]->param,
                              nd->params[2]->param, nd->params[3]->param,
                              nd->y, err);
 }
 
-/* The running statistics' grads are never written: they stay zero. */
+/* The running statistics' grads are never written: they stay zero. A
+ * join's masked dy stays in dy (the end's too), the gradient of the
+ * chain's output and of the shortcut, which the end's backward, after this
+ * one, takes from there. */
 static cnn_status bn_backward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cl_mem dx, cnn_error *err)
 {
     return batchnorm_backward(nd->op, p->n, x, nd->y, nd->params[0]->param, nd->dy,
-                              dx, nd->params[0]->grad, nd->params[1]->grad,
-                              err);
+                              nd->join != NULL, dx, nd->params[0]->grad,
+                              nd->params[1]->grad, err);
 }
 
 static void bn_ref_forward(const arch_layer *l, const ref_pass *p,
@@ -338,7 +358,7 @@ const layer_kind layer_bn = {
     .prefix = "bn",
     .syntax = "bn",
     .keras = "BatchNormalization",
-    .flags = LAYER_FUSES_RELU | LAYER_NORM,
+    .flags = LAYER_FUSES_RELU | LAYER_NORM | LAYER_JOINS,
     .parse = layer_parse_none,
     .shape = layer_shape_same,
     .params = bn_params,

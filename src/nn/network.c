@@ -29,8 +29,17 @@ static net_tensor *add_tensor(network *net, const char *layer, const layer_param
     return t;
 }
 
+/* Whether end, a block's end that `prev` comes right before, has its add
+ * folded into prev: prev can (LAYER_JOINS) and applies no ReLU of its own,
+ * which would come before the add. */
+static int joins(const layer_node *prev)
+{
+    return (prev->spec->kind->flags & LAYER_JOINS) && !prev->relu;
+}
+
 /* Lays out the nodes and tensors of `a`: folds ReLUs into the layers that
- * fuse them, and pairs each block's two ends. */
+ * fuse them and a block's add into its chain's last layer when it can, and
+ * pairs each block's two ends. */
 static void plan(network *net, const arch *a)
 {
     int node_of[ARCH_MAX_LAYERS];
@@ -47,6 +56,17 @@ static void plan(network *net, const arch *a)
         if (l->kind->flags & LAYER_BLOCK_END) {
             n->pair = &net->nodes[node_of[l->pair]];
             n->pair->pair = n;
+            /* Two blocks that end together: the outer one's add leaves
+             * its gradient, its shortcut's, in the inner one's dy, which a
+             * join would overwrite with its own. */
+            if (prev->joined) {
+                prev->joined = 0;
+                prev[-1].join = NULL;
+            }
+            if (joins(prev)) {
+                prev->join = n;
+                n->joined = 1;
+            }
         }
         n->spec = l;
         layer_param decl[LAYER_MAX_PARAMS];
@@ -86,8 +106,9 @@ static cnn_status create_buffers(network *net, cnn_error *err)
     cl_mem in = net->x, din = NULL;
     for (int i = 0; i < net->nnodes; i++) {
         layer_node *n = &net->nodes[i];
-        if (n->spec->kind->flags & LAYER_VIEW) {
-            /* A view reshapes its input: it shares the input's buffers. */
+        if ((n->spec->kind->flags & LAYER_VIEW) || n->joined) {
+            /* A view reshapes its input: it shares the input's buffers; so
+             * does a joined end, whose output is its input. */
             n->y = in;
             n->dy = din;
             if (in)
@@ -284,18 +305,34 @@ static layer_pass pass(const network *net, int i, int n, int training)
                                                 (uint64_t)net->optim.step, index)};
 }
 
+/* The node of the forward's step s (of the backward's, in reverse): a
+ * joined end changes places with the layer before it, which computes its
+ * add, so that its forward makes the shortcut first and its backward finds
+ * the add's gradient that the layer leaves. */
+static int node_at(const network *net, int s)
+{
+    if (net->nodes[s].join)
+        return s + 1;
+    return net->nodes[s].joined ? s - 1 : s;
+}
+
+/* Node i's input: the output of the node before it, or the batch. */
+static cl_mem input_of(const network *net, int i)
+{
+    return i ? net->nodes[i - 1].y : net->x;
+}
+
 cnn_status network_forward(network *net, int n, int training, cnn_error *err)
 {
-    cl_mem x = net->x;
-    for (int i = 0; i < net->nnodes; i++) {
+    for (int s = 0; s < net->nnodes; s++) {
+        const int i = node_at(net, s);
         layer_node *nd = &net->nodes[i];
         if (nd->spec->kind->forward) {
             layer_pass p = pass(net, i, n, training);
-            cnn_status st = nd->spec->kind->forward(nd, &p, x, err);
+            cnn_status st = nd->spec->kind->forward(nd, &p, input_of(net, i), err);
             if (st)
                 return st;
         }
-        x = nd->y;
     }
     return CNN_OK;
 }
@@ -313,14 +350,15 @@ static cnn_status backward(network *net, int n, network_node_done done, void *ct
                            cnn_error *err)
 {
     int first = first_trainable(net);
-    for (int i = net->nnodes - 1; i >= first; i--) {
+    /* A join's two nodes lie above first: the layer has parameters. */
+    for (int s = net->nnodes - 1; s >= first; s--) {
+        const int i = node_at(net, s);
         layer_node *nd = &net->nodes[i];
         if (!nd->spec->kind->backward)
             continue;
-        cl_mem x = i ? net->nodes[i - 1].y : net->x;
         cl_mem dx = i > first ? net->nodes[i - 1].dy : NULL;
         layer_pass p = pass(net, i, n, 1);
-        cnn_status st = nd->spec->kind->backward(nd, &p, x, dx, err);
+        cnn_status st = nd->spec->kind->backward(nd, &p, input_of(net, i), dx, err);
         if (st == CNN_OK && done)
             st = done(ctx, i, err);
         if (st)

@@ -8,7 +8,12 @@
  * once, into the chain's dy, which is the identity shortcut's gradient too;
  * a projection's backward reads it from there. The begin, last, adds the
  * shortcut's gradient into the block input's, which the chain's first
- * layer has just written: one pass, in place. */
+ * layer has just written: one pass, in place.
+ *
+ * A joined end (nd->joined: its chain's last layer computes the add) runs
+ * no add of its own: its forward, before that layer's, makes the shortcut,
+ * and its backward, after that layer's, finds the add's gradient in its
+ * dy, which it shares with the layer. */
 #include "nn/res.h"
 
 #include <limits.h>
@@ -174,6 +179,7 @@ typedef struct {
 static void res_release(layer_node *nd)
 {
     res_op *op = nd->op;
+    nd->shortcut = NULL;
     layer_node_release(&op->proj);
     layer_node_release(&op->bn);
     cl_mem *ms[] = {&op->z, &op->s, &op->g, &op->dskip, &op->db};
@@ -225,39 +231,43 @@ static cnn_status projection_create(res_op *op, const layer_node *nd,
 static cnn_status res_create(layer_node *nd, const layer_env *env, cnn_error *err)
 {
     res_op *op = nd->op;
+    const arch_layer *l = nd->spec;
     cnn_status st = res_joins_create(&op->joins, env->rt, err);
-    if (st == CNN_OK && nd->spec->units)
+    if (st == CNN_OK && l->units)
         st = projection_create(op, nd, env, err);
-    if (st)
+    if (st) {
         res_release(nd);
-    return st;
+        return st;
+    }
+    nd->shortcut = !l->units ? nd->pair->y : l->chain_norm ? op->s : op->z;
+    return CNN_OK;
 }
 
 static size_t values(arch_shape s, int n) { return (size_t)n * (size_t)arch_size(s); }
 
-/* The block input is the begin's output (a view of it). */
+/* The block input is the begin's output (a view of it). The projection
+ * leaves the shortcut in nd->shortcut. */
 static cnn_status res_forward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cnn_error *err)
 {
     res_op *op = nd->op;
     const arch_layer *l = nd->spec;
     net_tensor *const *t = nd->params;
-    cl_mem skip = nd->pair->y, s = skip;
     cnn_status st = CNN_OK;
     if (l->units) {
-        st = conv_forward(op->proj.op, p->n, skip, t[0]->param, NULL, op->z, err);
-        s = op->z;
-        if (st == CNN_OK && l->chain_norm) {
-            st = batchnorm_forward(op->bn.op, p->n, p->training, op->z, t[1]->param,
+        st = conv_forward(op->proj.op, p->n, nd->pair->y, t[0]->param, NULL, op->z, err);
+        if (st == CNN_OK && l->chain_norm)
+            st = batchnorm_forward(op->bn.op, p->n, p->training, op->z, NULL, t[1]->param,
                                    t[2]->param, t[3]->param, t[4]->param, op->s, err);
-            s = op->s;
-        }
     }
-    return st ? st : res_add(&op->joins, values(l->out, p->n), x, s, nd->y, nd->relu, err);
+    if (st || nd->joined)
+        return st;
+    return res_add(&op->joins, values(l->out, p->n), x, nd->shortcut, nd->y, nd->relu, err);
 }
 
-/* The add's gradient g into dx (the chain's dy), then the projection's
- * passes from it; the begin adds the shortcut's gradient later. */
+/* The add's gradient g into dx (the chain's dy; a joined end finds it
+ * there), then the projection's passes from it; the begin adds the
+ * shortcut's gradient later. */
 static cnn_status res_backward(layer_node *nd, const layer_pass *p, cl_mem x,
                                cl_mem dx, cnn_error *err)
 {
@@ -269,15 +279,16 @@ static cnn_status res_backward(layer_node *nd, const layer_pass *p, cl_mem x,
     op->shortcut_grad = g;
     if (!g) /* an identity block before the first trainable layer */
         return CNN_OK;
-    cnn_status st = res_add_backward(&op->joins, values(l->out, p->n), nd->y, nd->dy, g,
-                                     nd->relu, err);
+    cnn_status st = nd->joined ? CNN_OK
+                               : res_add_backward(&op->joins, values(l->out, p->n), nd->y,
+                                                  nd->dy, g, nd->relu, err);
     if (st || !l->units)
         return st;
     cl_mem dz = g;
     if (l->chain_norm) {
         /* s is free after the forward: it takes bn's dx. No ReLU is folded
          * into the projection's bn, so it reads no y. */
-        st = batchnorm_backward(op->bn.op, p->n, op->z, NULL, t[1]->param, g, op->s,
+        st = batchnorm_backward(op->bn.op, p->n, op->z, NULL, t[1]->param, g, 0, op->s,
                                 t[1]->grad, t[2]->grad, err);
         dz = op->s;
     }
