@@ -4,9 +4,11 @@
  * With relu set, a following ReLU is folded in as activation.cl computes
  * it: y = fmax(y, 0), and dy is read as dy where y > 0, else 0. With join
  * set, a residual block's add is folded in before it as res.cl's res_add
- * computes it: y = bn(x) + s, s the shortcut (N, C, HW). With keep set, the
- * backward's first pass writes the gradient it takes (dy masked) over dy,
- * and the second pass reads it back unmasked.
+ * computes it: y = bn(x) + s, s the shortcut (N, C, HW). With ds set (the
+ * gradient of a block's shortcut, when y is that block's input), the
+ * backward takes dy + ds, as res.cl's res_accumulate sums them, before the
+ * ReLU's mask. With keep set, the backward's first pass writes the gradient
+ * it takes over dy, and the second pass reads it back as it is.
  *
  * The training kernels (and the CPU variant's inference) run one
  * work-group of L work-items (a power of two, the host's explicit local
@@ -61,24 +63,29 @@ batchnorm_load16(__global const float *p, size_t at, int j, int len, size_t tota
     return vec_load16(p + at, j, len);
 }
 
-/* dy's 16 values at at + j (zero from len on), through the folded ReLU when
- * relu: zero where the forward's output y, at the same place, is not
- * positive. */
+/* dy's 16 values at at + j (zero from len on), plus ds's when has_ds,
+ * through the folded ReLU when relu: zero where the forward's output y, at
+ * the same place, is not positive. */
 static inline __attribute__((always_inline)) float16
-batchnorm_dy16(__global const float *dy, __global const float *y, size_t at, int j,
-               int len, size_t total, int relu)
+batchnorm_dy16(__global const float *dy, __global const float *ds, int has_ds,
+               __global const float *y, size_t at, int j, int len, size_t total, int relu)
 {
-    const float16 g = batchnorm_load16(dy, at, j, len, total);
+    float16 g = batchnorm_load16(dy, at, j, len, total);
+    if (has_ds)
+        g += batchnorm_load16(ds, at, j, len, total);
     return relu ? select((float16)(0.0f), g,
                          batchnorm_load16(y, at, j, len, total) > (float16)(0.0f))
                 : g;
 }
 
-/* The scalar batchnorm_dy16: dy[at], or 0 where relu and y[at] is not
- * positive. */
-float batchnorm_dy(__global const float *dy, __global const float *y, size_t at, int relu)
+/* The scalar batchnorm_dy16. */
+float batchnorm_dy(__global const float *dy, __global const float *ds, int has_ds,
+                   __global const float *y, size_t at, int relu)
 {
-    return !relu || y[at] > 0.0f ? dy[at] : 0.0f;
+    float g = dy[at];
+    if (has_ds)
+        g += ds[at];
+    return !relu || y[at] > 0.0f ? g : 0.0f;
 }
 
 /* The sum of every work-item's v, returned to all of them; part holds L
@@ -227,18 +234,21 @@ __kernel void batchnorm_gpu_infer(__global const float *x,
 /* Backward through the training forward whose statistics are in stats:
  * dgamma[ch] = sum(dy * xhat), dbeta[ch] = sum(dy), and, when has_dx,
  * dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy
- * masked by the forward's output y when relu, and written back so when
- * keep (each work-item reads back only what it wrote).
+ * plus ds when has_ds, masked by the forward's output y when relu, and
+ * written back so when keep (each work-item reads back only what it
+ * wrote); has_ds needs keep.
  * Global size (C * L), local size (L). */
 __kernel void batchnorm_backward(__global const float *x,
                                  __global const float *gamma,
                                  __global float *dy,
+                                 __global const float *ds,
                                  __global const float *y,
                                  __global const float *stats,
                                  __global float *dx, __global float *dgamma,
                                  __global float *dbeta, const int n,
                                  const int c, const int hw, const int has_dx,
-                                 const int relu, const int keep, __local float *part)
+                                 const int has_ds, const int relu, const int keep,
+                                 __local float *part)
 {
     const int ch = get_group_id(0), l = get_local_id(0),
               L = get_local_size(0), m = n * hw,
@@ -255,7 +265,7 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             /* Lanes past the run hold dy = 0, so they add nothing. */
-            const float16 g = batchnorm_dy16(dy, y, at, j, len, dy_total, relu);
+            const float16 g = batchnorm_dy16(dy, ds, has_ds, y, at, j, len, dy_total, relu);
             if (keep)
                 batchnorm_store(g, dy + at, j, len);
             vdy += g;
@@ -277,7 +287,7 @@ __kernel void batchnorm_backward(__global const float *x,
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
             const float16 xhat = (batchnorm_load16(x, at, j, len, total) - mean) * invstd;
-            batchnorm_store(scale * (batchnorm_dy16(dy, y, at, j, len, dy_total,
+            batchnorm_store(scale * (batchnorm_dy16(dy, ds, 0, y, at, j, len, dy_total,
                                                     relu && !keep) -
                                      mdy - xhat * mdyx),
                             dx + at, j, len);
@@ -380,14 +390,17 @@ __kernel void batchnorm_gpu_normalize(__global const float *x,
 }
 
 /* part[0][ch][g] = the sum of dy over chunk g, part[1][ch][g] the sum of
- * dy * xhat (dy masked by y when relu, and written back so when keep). */
+ * dy * xhat (dy plus ds when has_ds, masked by y when relu, and written
+ * back so when keep). */
 __kernel void batchnorm_gpu_grad_sums(__global const float *x,
                                       __global float *dy,
+                                      __global const float *ds,
                                       __global const float *y,
                                       __global const float *stats,
                                       __global float *part, const int n,
-                                      const int c, const int hw, const int relu,
-                                      const int keep, __local float *scratch)
+                                      const int c, const int hw, const int has_ds,
+                                      const int relu, const int keep,
+                                      __local float *scratch)
 {
     const int g = get_group_id(0), ch = get_group_id(1), L = get_local_size(0),
               m = n * hw, g_count = get_num_groups(0),
@@ -398,7 +411,7 @@ __kernel void batchnorm_gpu_grad_sums(__global const float *x,
         const int i = first + t * L;
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
-            const float g = batchnorm_dy(dy, y, at, relu);
+            const float g = batchnorm_dy(dy, ds, has_ds, y, at, relu);
             if (keep)
                 dy[at] = g;
             sdy += g;
@@ -446,7 +459,8 @@ __kernel void batchnorm_gpu_grad(__global const float *x,
         if (i < m) {
             const size_t at = batchnorm_gpu_at(i, ch, c, hw);
             const float xhat = (x[at] - mean) * invstd;
-            dx[at] = scale * (batchnorm_dy(dy, y, at, relu && !keep) - mdy - xhat * mdyx);
+            dx[at] = scale * (batchnorm_dy(dy, NULL, 0, y, at, relu && !keep) - mdy -
+                              xhat * mdyx);
         }
     }
 }

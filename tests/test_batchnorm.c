@@ -56,9 +56,10 @@ static void ref_fold(int relu, double *yr, const float *y, const double *dy, dou
 /* A training forward, its backward, then an inference forward, all on the
  * device from random data of shape s (in a layer created for max_batch,
  * a ReLU folded in when relu, a block's add of a random shortcut when
- * join), against the reference: y, the moved running statistics, dx,
- * dgamma, dbeta, and the inference y from the device's moved statistics;
- * with join, the masked dy the backward keeps. The training x sits off zero
+ * join, and a second gradient of y too), against the reference: y, the
+ * moved running statistics, dx, dgamma, dbeta, and the inference y from the
+ * device's moved statistics; with join, the masked dy the backward keeps
+ * (with the second gradient added). The training x sits off zero
  * so a one-pass variance would lose digits; beta, and the inference x
  * about 0, spread the outputs on both sides of the ReLU's 0. */
 static void check(shape s, int max_batch, int with_dx, int relu, int join, int variant)
@@ -68,6 +69,7 @@ static void check(shape s, int max_batch, int with_dx, int relu, int join, int v
     size_t nx = (size_t)s.n * s.c * hw, nc = (size_t)s.c;
     float *x = test_random_new(nx, 1, 2, 4), *dy = test_random_new(nx, 2, -1, 1);
     float *xi = test_random_new(nx, 4, -1, 1), *sc = test_random_new(nx, 5, -1, 1);
+    float *ds = test_random_new(nx, 6, -1, 1);
     float *p[4];
     random_params(p, s.c, 3);
     float *y = malloc(nx * sizeof *y), *dx = malloc(nx * sizeof *dx);
@@ -80,7 +82,8 @@ static void check(shape s, int max_batch, int with_dx, int relu, int join, int v
             err);
     ck_assert_int_eq(l.gpu, batchnorm_variants[variant].tiles[0] == BATCHNORM_PER_CHUNK);
     cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, nx), bxi = test_upload(xi, nx);
-    cl_mem bs = join ? test_upload(sc, nx) : NULL, bp[4];
+    cl_mem bs = join ? test_upload(sc, nx) : NULL, bds = join ? test_upload(ds, nx) : NULL,
+           bp[4];
     for (int i = 0; i < 4; i++)
         bp[i] = test_upload(p[i], nc);
     cl_mem by = test_poisoned(nx), byi = test_poisoned(nx);
@@ -88,7 +91,7 @@ static void check(shape s, int max_batch, int with_dx, int relu, int join, int v
     cl_mem bdb = test_poisoned(nc);
     TEST_OK(batchnorm_forward(&l, s.n, 1, bx, bs, bp[0], bp[1], bp[2], bp[3], by,
                               &err), err);
-    TEST_OK(batchnorm_backward(&l, s.n, bx, by, bp[0], bdy, join, with_dx ? bdx : NULL,
+    TEST_OK(batchnorm_backward(&l, s.n, bx, by, bp[0], bdy, bds, join, with_dx ? bdx : NULL,
                                bdg, bdb, &err), err);
     TEST_OK(batchnorm_forward(&l, s.n, 0, bxi, bs, bp[0], bp[1], bp[2], bp[3], byi,
                               &err), err);
@@ -101,6 +104,9 @@ static void check(shape s, int max_batch, int with_dx, int relu, int join, int v
     if (with_dx)
         test_download(bdx, dx, nx);
 
+    /* the second gradient added as a float, res_accumulate's sum */
+    for (size_t i = 0; i < nx && join; i++)
+        dy[i] += ds[i];
     double *xd = test_widen(x, nx), *dyd = test_widen(dy, nx), *pd[4];
     for (int i = 0; i < 4; i++)
         pd[i] = test_widen(p[i], nc);
@@ -141,13 +147,13 @@ static void check(shape s, int max_batch, int with_dx, int relu, int join, int v
     }
 
     cl_mem mems[] = {bx, bdy, bxi, bp[0], bp[1], bp[2], bp[3], by, byi, bdx, bdg,
-                     bdb, bs};
+                     bdb, bs, bds};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         clrt_release_mem(&mems[i]);
     batchnorm_release(&l);
     void *host[] = {x, dy, p[0], p[1], p[2], p[3], y, dx, yi, rm, rv, dg, db,
                     xd, dyd, pd[0], pd[1], pd[2], pd[3], yr, dxr, dgr, dbr,
-                    rmd, rvd, dym, xi, xid, sc, sd};
+                    rmd, rvd, dym, xi, xid, sc, sd, ds};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
 }
@@ -247,7 +253,7 @@ static void special_run(int variant, int fold, int with_dx, bn_run *out)
         TEST_OK(relu_forward(&r, SX, bz, by, &err), err);
         TEST_OK(relu_backward(&r, SX, by, bdy, bdz, &err), err);
     }
-    TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], dz, 0,
+    TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], dz, NULL, 0,
                                with_dx ? bdx : NULL, bdg, bdb, &err), err);
     test_download(y, out->y, SX);
     test_download(bdx, out->dx, SX);
@@ -308,17 +314,22 @@ START_TEST(fold_matches_relu_apart_bit_for_bit)
 END_TEST
 
 /* A block's add folded in (y = bn(x) + s, then a ReLU after the block when
- * relu) against batch norm and res.h's joins run apart, bit for bit, on
- * the special inputs and a shortcut of -0.0, +0.0, NaN and random values:
- * training forward, the add's gradient (kept in dy, written by
+ * relu), and the sum of y's two gradients (dy and ds, where y is also
+ * another block's input), against batch norm and res.h's joins run apart,
+ * bit for bit, on the special inputs, a shortcut of -0.0, +0.0, NaN and
+ * random values, and ds random with -0.0 where dy is: training forward, the
+ * add's gradient (kept in dy, written by res_accumulate and
  * res_add_backward apart), dx, dgamma, dbeta, the moving statistics and an
  * inference forward. */
 static void join_run(int variant, int fold, int relu, bn_run *out, float *g)
 {
     cnn_error err = {0};
-    float x[SX], dy[SX], sc[SX], *p[4];
+    float x[SX], dy[SX], sc[SX], ds[SX], *p[4];
     special_inputs(x, dy, p);
     test_random(sc, SX, 63, -2, 2);
+    test_random(ds, SX, 64, -1, 1);
+    for (int i = 0; i < SX; i++)
+        ds[i] = dy[i] == 0.0f ? -0.0f : ds[i];
     for (int k = 0; k < SHW; k++) /* channel 1's y is -0.0, channel 2's +0.0 */
         sc[1 * SHW + k] = sc[2 * SHW + k] = k % 2 ? -0.0f : 0.0f;
     sc[4 * SHW + 3] = NAN;
@@ -328,7 +339,7 @@ static void join_run(int variant, int fold, int relu, bn_run *out, float *g)
             err);
     TEST_OK(res_joins_create(&j, test_rt(), &err), err);
     cl_mem bx = test_upload(x, SX), bdy = test_upload(dy, SX), bs = test_upload(sc, SX),
-           bp[4];
+           bds = test_upload(ds, SX), bp[4];
     for (int i = 0; i < 4; i++)
         bp[i] = test_upload(p[i], SC);
     cl_mem bz = test_poisoned(SX), by = test_poisoned(SX), bg = test_poisoned(SX);
@@ -338,9 +349,11 @@ static void join_run(int variant, int fold, int relu, bn_run *out, float *g)
                               bz, &err), err);
     if (!fold) {
         TEST_OK(res_add(&j, SX, bz, bs, by, relu, &err), err);
+        TEST_OK(res_accumulate(&j, SX, bdy, bds, &err), err);
         TEST_OK(res_add_backward(&j, SX, by, bdy, bg, relu, &err), err);
     }
-    TEST_OK(batchnorm_backward(&l, SN, bx, y, bp[0], kept, fold, bdx, bdg, bdb, &err), err);
+    TEST_OK(batchnorm_backward(&l, SN, bx, y, bp[0], kept, fold ? bds : NULL, fold, bdx, bdg,
+                               bdb, &err), err);
     test_download(y, out->y, SX);
     test_download(kept, g, SX);
     test_download(bdx, out->dx, SX);
@@ -355,7 +368,7 @@ static void join_run(int variant, int fold, int relu, bn_run *out, float *g)
     if (!fold)
         TEST_OK(res_add(&j, SX, bz, bs, by, relu, &err), err);
     test_download(y, out->yi, SX);
-    cl_mem mems[] = {bx, bdy, bs, bp[0], bp[1], bp[2], bp[3], bz, by, bg, bdx, bdg, bdb};
+    cl_mem mems[] = {bx, bdy, bs, bds, bp[0], bp[1], bp[2], bp[3], bz, by, bg, bdx, bdg, bdb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         clReleaseMemObject(mems[i]);
     res_joins_release(&j);
@@ -410,7 +423,7 @@ START_TEST(rejects_bad_shapes)
     ck_assert_int_eq(batchnorm_forward(&l, 5, 1, NULL, NULL, NULL, NULL, NULL, NULL,
                                        NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
-    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL,
+    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
                                         NULL, &err), CNN_ERR_INPUT);
     batchnorm_release(&l);
 }

@@ -48,8 +48,11 @@ static const arch_shape every_kind_input = {3, 13, 11};
 /* Blocks whose chains end in bn, which computes their add: nested (res2 in
  * res1), projected without a ReLU after it (res3), flat (res6); and res5,
  * inside res4 and ending with it, whose add stays its own (res4's add
- * leaves its gradient in res5's dy). As above, a ReLU sits between each
- * bias and bn (or a shortcut carries the bias past it). */
+ * leaves its gradient in res5's dy). bn also sums the two gradients of the
+ * blocks' inputs it writes: res1's, res3's and res4's (through the joined
+ * ends before them) and res5's; res2 opens with res1, which takes bn1's. As
+ * above, a ReLU sits between each bias and bn (or a shortcut carries the
+ * bias past it). */
 #define JOIN_ARCH \
     "conv4k3same-relu-bn-res[res[conv4k3same-relu-bn]-relu-conv4k3same-relu-bn]-relu-" \
     "res[conv6k3s2same-relu-bn-relu-conv6k3same-relu-bn]-" \
@@ -452,14 +455,18 @@ END_TEST
 
 extern const layer_kind layer_bn;
 
+/* What a network folds: its node count, the nodes that join a block's end
+ * and those that take a block's shortcut gradient. */
+typedef struct {
+    int nodes, joins, feeds;
+} folds;
+
 /* Three training steps, the loss totals, every tensor after them (the
  * moving statistics included) and an inference pass's probabilities, of
  * spec with bn's folds and with those of `fold` run apart (the arch's bn
  * rows swapped for a copy without those flags): the same bits, on bn's
- * variant `variant`. *nodes gives each network's node count, *joins how
- * many of its nodes join a block's end. */
-static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant,
-                                 int nodes[2], int joins[2])
+ * variant `variant`. f gets each network's folds. */
+static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant, folds f[2])
 {
     static const char *const variants[] = {"bn=channel", "bn=gpu"};
     layer_kind apart = layer_bn;
@@ -483,10 +490,11 @@ static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant,
         t[k] = forcing(variants[variant]);
         TEST_OK(network_create(&net[k], test_rt(), &a[k], 8, &t[k], optim_defaults(NULL),
                                &err), err);
-        nodes[k] = net[k].nnodes;
-        joins[k] = 0;
-        for (int i = 0; i < net[k].nnodes; i++)
-            joins[k] += net[k].nodes[i].join != NULL;
+        f[k] = (folds){.nodes = net[k].nnodes};
+        for (int i = 0; i < net[k].nnodes; i++) {
+            f[k].joins += net[k].nodes[i].join != NULL;
+            f[k].feeds += net[k].nodes[i].feeds != NULL;
+        }
         TEST_OK(network_init(&net[k], 5, &err), err);
         TEST_OK(network_totals_reset(&net[k], &err), err);
         for (int step = 0; step < STEPS; step++) {
@@ -519,21 +527,23 @@ static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant,
 
 START_TEST(bn_relu_fold_keeps_every_bit)
 {
-    int nodes[2], joins[2];
-    fold_keeps_every_bit(BN_RELU_ARCH, LAYER_FUSES_RELU, _i, nodes, joins);
-    ck_assert_int_eq(nodes[0] + 4, nodes[1]); /* four ReLUs folded: a node each */
+    folds f[2];
+    fold_keeps_every_bit(BN_RELU_ARCH, LAYER_FUSES_RELU, _i, f);
+    ck_assert_int_eq(f[0].nodes + 4, f[1].nodes); /* four ReLUs folded: a node each */
 }
 END_TEST
 
-/* The same for the blocks' adds folded into bn: res1, res2, res3 and res6
- * join, res5 does not; no node fewer. */
+/* The same for the blocks' joins folded into bn: res1, res2, res3 and res6
+ * join, res5 does not; bn takes the shortcut gradients of res1, res3, res4
+ * and res5; no node fewer. */
 START_TEST(bn_join_fold_keeps_every_bit)
 {
-    int nodes[2], joins[2];
-    fold_keeps_every_bit(JOIN_ARCH, LAYER_JOINS, _i, nodes, joins);
-    ck_assert_int_eq(nodes[0], nodes[1]);
-    ck_assert_int_eq(joins[0], 4);
-    ck_assert_int_eq(joins[1], 0);
+    folds f[2];
+    fold_keeps_every_bit(JOIN_ARCH, LAYER_JOINS, _i, f);
+    ck_assert_int_eq(f[0].nodes, f[1].nodes);
+    ck_assert_int_eq(f[0].joins, 4);
+    ck_assert_int_eq(f[0].feeds, 4);
+    ck_assert_int_eq(f[1].joins + f[1].feeds, 0);
 }
 END_TEST
 

@@ -10,7 +10,9 @@
  * and the backward masks dy as it reads it, with the arithmetic of the
  * separate ReLU layer, so the bits are those of the two layers. So may the
  * add of a residual block whose chain the layer ends (a shortcut s), before
- * the ReLU, with res_add's arithmetic (res.h).
+ * the ReLU, with res_add's arithmetic (res.h), and the sum of the two
+ * gradients of a block's input that the layer writes (the shortcut's, ds),
+ * with res_accumulate's.
  *
  * The functions only enqueue work on rt's queue; nothing is allocated per
  * call. Each reduction is one work-group per channel summing in a fixed
@@ -79,11 +81,13 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
  * - xhat * mean(dy * xhat)), skipped when NULL; sums and means per channel
  * over N*H*W. With a folded ReLU, dy is the gradient of the ReLU's output
  * and is taken as 0 where y is not positive; without one, y is never read
- * (it may be NULL). keep: dy is overwritten with the gradient taken (dy so
- * masked), which a residual block's join also gives its shortcut.
- * x, y, dy and dx are (N, C, H, W), gamma is (C). */
+ * (it may be NULL). ds: NULL, or a second gradient of y, added to dy
+ * first (a residual block's shortcut's, where y is the block's input).
+ * keep: dy is overwritten with the gradient taken (dy, plus ds, masked),
+ * which a residual block's join also gives its shortcut; always so with ds.
+ * x, y, dy, ds and dx are (N, C, H, W), gamma is (C). */
 cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                              cl_mem gamma, cl_mem dy, int keep, cl_mem dx,
+                              cl_mem gamma, cl_mem dy, cl_mem ds, int keep, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err);
 
 #endif

@@ -93,13 +93,22 @@ typedef struct layer_node {
     cl_mem y, dy;           /* output and its gradient, (max_batch, out) */
     void *op;               /* the kind's device state, from create */
     struct layer_node *pair; /* a block's begin or end: the other one */
-    /* A block's add folded into its chain's last layer (LAYER_JOINS): */
-    struct layer_node *join; /* that layer's: the block's end, whose add (and
-                                folded ReLU) its passes compute */
-    int joined;             /* the end's: its add is the layer before's; it
+    /* A block's joins folded into batch norm (LAYER_JOINS), as the
+     * network plans them: */
+    struct layer_node *join; /* a layer ending a chain: the block's end,
+                                whose add (and folded ReLU) its passes compute */
+    int joined;             /* that end: its add is the layer before's; it
                                shares that layer's y and dy */
-    cl_mem shortcut;        /* the end's, from its create: what its add adds
-                               to the chain's output (not its own reference) */
+    struct layer_node *feeds; /* a layer whose output is a block's input: that
+                                 block's end, whose shortcut_grad its backward
+                                 adds to dy, the chain's gradient */
+    int fed;                /* that block's begin: it adds nothing */
+    cl_mem shortcut;        /* a block's end, from its create: what its add
+                               adds to the chain's output (not its own
+                               reference) */
+    cl_mem shortcut_grad;   /* a block's end, from its backward: the
+                               shortcut's gradient w.r.t. the block's input
+                               (not its own reference); NULL: none */
 } layer_node;
 
 /* What every layer of a network is built with. */
@@ -171,7 +180,9 @@ enum {
     LAYER_JOINS = 1 << 10,      /* ending a block's chain, computes the end's add:
                                    y = layer(x) + join->shortcut, then the end's
                                    ReLU; the backward masks dy by y and keeps it
-                                   in dy, the add's gradient the end reads */
+                                   in dy, the add's gradient the end reads; and
+                                   writing a block's input, its backward adds
+                                   feeds->shortcut_grad to dy first */
 };
 
 struct layer_kind {

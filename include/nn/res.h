@@ -12,8 +12,9 @@
  * nest: the parser keeps a stack of open blocks.
  *
  * When the chain ends in batch norm, that layer computes the add (and the
- * ReLU after the block) in its own passes, and the end runs none of these
- * (layer.h, LAYER_JOINS).
+ * ReLU after the block) in its own passes, and the end runs none of these;
+ * when batch norm writes the block's input, its backward sums the input's
+ * two gradients, and the begin runs none (layer.h, LAYER_JOINS).
  *
  * Here are the joins: elementwise passes over flat arrays of `count`
  * floats, each reading and writing every value once. They only enqueue

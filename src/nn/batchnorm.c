@@ -134,16 +134,17 @@ static cnn_status gpu_forward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
 /* Backward on the GPU kernels: the chunks' sums of dy and dy xhat, then
  * dgamma, dbeta and dx. */
 static cnn_status gpu_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                               cl_mem gamma, cl_mem dy, int keep, cl_mem dx,
+                               cl_mem gamma, cl_mem dy, cl_mem ds, int keep, cl_mem dx,
                                cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
     const size_t scratch = l->local * sizeof(float);
-    const int has_dx = dx != NULL;
-    cnn_status st = clrt_set_args(l->gpu_grad_sums, err, 11, sizeof x, &x, sizeof dy, &dy,
-                                  sizeof y, &y, sizeof l->stats, &l->stats,
+    const int has_dx = dx != NULL, has_ds = ds != NULL;
+    cnn_status st = clrt_set_args(l->gpu_grad_sums, err, 13, sizeof x, &x, sizeof dy, &dy,
+                                  sizeof ds, &ds, sizeof y, &y, sizeof l->stats, &l->stats,
                                   sizeof l->part, &l->part, sizeof n, &n, sizeof l->c,
-                                  &l->c, sizeof l->hw, &l->hw, sizeof l->relu, &l->relu,
-                                  sizeof keep, &keep, scratch, NULL);
+                                  &l->c, sizeof l->hw, &l->hw, sizeof has_ds, &has_ds,
+                                  sizeof l->relu, &l->relu, sizeof keep, &keep, scratch,
+                                  NULL);
     if (st == CNN_OK)
         st = gpu_launch(l, l->gpu_grad_sums, n, err);
     if (st == CNN_OK)
@@ -196,24 +197,25 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
 }
 
 cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                              cl_mem gamma, cl_mem dy, int keep, cl_mem dx,
+                              cl_mem gamma, cl_mem dy, cl_mem ds, int keep, cl_mem dx,
                               cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
     cnn_status st = layer_check_batch("batch normalisation", n,
                                       l->max_batch, err);
     if (st)
         return st;
-    int has_dx = dx != NULL;
-    keep = keep != 0;
+    /* The second pass reads the sum with ds back from dy. */
+    int has_dx = dx != NULL, has_ds = ds != NULL;
+    keep = keep || has_ds;
     if (l->gpu)
-        return gpu_backward(l, n, x, y, gamma, dy, keep, dx, dgamma, dbeta, err);
+        return gpu_backward(l, n, x, y, gamma, dy, ds, keep, dx, dgamma, dbeta, err);
     size_t global = (size_t)l->c * l->local;
-    st = clrt_set_args(l->backward, err, 15, sizeof x, &x, sizeof gamma,
-                       &gamma, sizeof dy, &dy, sizeof y, &y, sizeof l->stats,
-                       &l->stats, sizeof dx, &dx, sizeof dgamma, &dgamma,
+    st = clrt_set_args(l->backward, err, 17, sizeof x, &x, sizeof gamma,
+                       &gamma, sizeof dy, &dy, sizeof ds, &ds, sizeof y, &y,
+                       sizeof l->stats, &l->stats, sizeof dx, &dx, sizeof dgamma, &dgamma,
                        sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
-                       sizeof l->hw, &l->hw, sizeof has_dx, &has_dx,
-                       sizeof l->relu, &l->relu, sizeof keep, &keep,
+                       sizeof l->hw, &l->hw, sizeof has_dx, &has_dx, sizeof has_ds,
+                       &has_ds, sizeof l->relu, &l->relu, sizeof keep, &keep,
                        l->local * sizeof(float), NULL);
     return st ? st : clrt_launch(l->rt, l->backward, 1, &global, &l->local,
                                  NULL, err);
@@ -272,8 +274,8 @@ static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
     const int n = t->env->max_batch, join = t->nd->join != NULL;
     cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], join ? b[3] : NULL, b[4], b[5],
                                       b[6], b[7], b[1], err);
-    return st ? st : batchnorm_backward(&t->l, n, b[0], b[1], b[4], b[2], join, b[3], b[8],
-                                        b[9], err);
+    return st ? st : batchnorm_backward(&t->l, n, b[0], b[1], b[4], b[2], NULL, join, b[3],
+                                        b[8], b[9], err);
 }
 
 static void time_release(void *ctx)
@@ -317,11 +319,14 @@ static cnn_status bn_forward(layer_node *nd, const layer_pass *p, cl_mem x,
 /* The running statistics' grads are never written: they stay zero. A
  * join's masked dy stays in dy (the end's too), the gradient of the
  * chain's output and of the shortcut, which the end's backward, after this
- * one, takes from there. */
+ * one, takes from there. Where y is a block's input, dy holds the
+ * gradient through the chain, which its first layer wrote, and the block's
+ * end left the shortcut's (feeds): their sum is y's. */
 static cnn_status bn_backward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cl_mem dx, cnn_error *err)
 {
     return batchnorm_backward(nd->op, p->n, x, nd->y, nd->params[0]->param, nd->dy,
+                              nd->feeds ? nd->feeds->shortcut_grad : NULL,
                               nd->join != NULL, dx, nd->params[0]->grad,
                               nd->params[1]->grad, err);
 }

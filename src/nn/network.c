@@ -76,6 +76,25 @@ static void plan(network *net, const arch *a)
     }
 }
 
+/* The sum of a block input's two gradients folded into the layer that
+ * writes the input (directly, or as its joined end), when its kind can
+ * (LAYER_JOINS): its backward adds the block's shortcut gradient (feeds)
+ * and the begin adds nothing (fed). Not when the begin follows another
+ * (blocks that open together): one layer takes one block's. */
+static void plan_feeds(network *net)
+{
+    for (int b = 1; b < net->nnodes; b++) {
+        layer_node *begin = &net->nodes[b];
+        int p = net->nodes[b - 1].joined ? b - 2 : b - 1;
+        layer_node *writer = &net->nodes[p];
+        if (!(begin->spec->kind->flags & LAYER_BLOCK_BEGIN) ||
+            !(writer->spec->kind->flags & LAYER_JOINS) || writer->feeds)
+            continue;
+        writer->feeds = begin->pair;
+        begin->fed = 1;
+    }
+}
+
 static cnn_status create_buffers(network *net, cnn_error *err)
 {
     const clrt *rt = net->rt;
@@ -198,6 +217,7 @@ cnn_status network_create(network *net, const clrt *rt, const arch *a,
     net->arch = *a;
     net->max_batch = max_batch;
     plan(net, &net->arch);
+    plan_feeds(net);
     cnn_status st = create_buffers(net, err);
     if (st == CNN_OK)
         st = create_ops(net, tune, optim, err);

@@ -13,7 +13,9 @@
  * A joined end (nd->joined: its chain's last layer computes the add) runs
  * no add of its own: its forward, before that layer's, makes the shortcut,
  * and its backward, after that layer's, finds the add's gradient in its
- * dy, which it shares with the layer. */
+ * dy, which it shares with the layer. A fed begin (the layer before it
+ * takes the shortcut's gradient, nd->shortcut_grad, into its backward)
+ * adds nothing. */
 #include "nn/res.h"
 
 #include <limits.h>
@@ -172,14 +174,12 @@ typedef struct {
     cl_mem g;     /* the add's gradient, when the chain is asked for none */
     cl_mem dskip; /* the projection's gradient w.r.t. the block input */
     cl_mem db;    /* the gradient of the bias the projection has not, (F) */
-    cl_mem shortcut_grad; /* where the last backward left the shortcut's
-                             gradient w.r.t. the block input, for the begin */
 } res_op;
 
 static void res_release(layer_node *nd)
 {
     res_op *op = nd->op;
-    nd->shortcut = NULL;
+    nd->shortcut = nd->shortcut_grad = NULL;
     layer_node_release(&op->proj);
     layer_node_release(&op->bn);
     cl_mem *ms[] = {&op->z, &op->s, &op->g, &op->dskip, &op->db};
@@ -276,7 +276,7 @@ static cnn_status res_backward(layer_node *nd, const layer_pass *p, cl_mem x,
     const arch_layer *l = nd->spec;
     net_tensor *const *t = nd->params;
     cl_mem g = dx ? dx : op->g;
-    op->shortcut_grad = g;
+    nd->shortcut_grad = g;
     if (!g) /* an identity block before the first trainable layer */
         return CNN_OK;
     cnn_status st = nd->joined ? CNN_OK
@@ -288,30 +288,30 @@ static cnn_status res_backward(layer_node *nd, const layer_pass *p, cl_mem x,
     if (l->chain_norm) {
         /* s is free after the forward: it takes bn's dx. No ReLU is folded
          * into the projection's bn, so it reads no y. */
-        st = batchnorm_backward(op->bn.op, p->n, op->z, NULL, t[1]->param, g, 0, op->s,
-                                t[1]->grad, t[2]->grad, err);
+        st = batchnorm_backward(op->bn.op, p->n, op->z, NULL, t[1]->param, g, NULL, 0,
+                                op->s, t[1]->grad, t[2]->grad, err);
         dz = op->s;
     }
-    op->shortcut_grad = op->dskip;
+    nd->shortcut_grad = op->dskip;
     /* Without a ReLU the convolution never reads its y (op->z). */
     return st ? st : conv_backward(op->proj.op, p->n, nd->pair->y, t[0]->param, op->z,
                                    dz, op->dskip, t[0]->grad, op->db, err);
 }
 
 /* The begin's backward: dx, the block input's gradient through the chain,
- * plus the shortcut's. */
+ * plus the shortcut's; nothing when the layer before sums them (fed). */
 static cnn_status begin_backward(layer_node *nd, const layer_pass *p, cl_mem x,
                                  cl_mem dx, cnn_error *err)
 {
     (void)x;
-    const res_op *op = nd->pair->op;
-    if (!dx)
+    const layer_node *end = nd->pair;
+    if (!dx || nd->fed)
         return CNN_OK;
-    if (!op->shortcut_grad)
+    if (!end->shortcut_grad)
         return cnn_fail(err, CNN_ERR_RUNTIME, "block %s: its start's backward ran "
                         "before its end's", nd->spec->name);
-    return res_accumulate(&op->joins, values(nd->spec->in, p->n), dx, op->shortcut_grad,
-                          err);
+    return res_accumulate(&((const res_op *)end->op)->joins, values(nd->spec->in, p->n), dx,
+                          end->shortcut_grad, err);
 }
 
 /* The reference: y = x + shortcut(skip), nothing fused. z and s are the
