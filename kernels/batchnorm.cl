@@ -121,8 +121,11 @@ static void batchnorm_keep(__global float *running_mean, __global float *running
 }
 
 /* y = (x - mean) * scale + shift over channel ch's runs of this
- * work-item, then + s when join, then max(y, 0) when relu. */
-void batchnorm_normalize(__global const float *x, __global const float *s,
+ * work-item, then + s when join, then max(y, 0) when relu. Inlined, and
+ * called with join a constant, so that the plain pass compiles without the
+ * join's test in its loop (which PoCL kept there, slowing it). */
+static inline __attribute__((always_inline)) void
+batchnorm_normalize(__global const float *x, __global const float *s,
                          __global float *y, int n, int c, int hw, int ch, float mean,
                          float scale, float shift, int join, int relu)
 {
@@ -183,8 +186,11 @@ __kernel void batchnorm_forward_train(__global const float *x,
     }
     const float var = batchnorm_group_sum(vec_hsum16(q), part) / (float)m;
     const float invstd = rsqrt(var + eps);
-    batchnorm_normalize(x, s, y, n, c, hw, ch, mean, gamma[ch] * invstd, beta[ch], join,
-                        relu);
+    const float scale = gamma[ch] * invstd, shift = beta[ch];
+    if (join)
+        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 1, relu);
+    else
+        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 0, relu);
     if (l == 0)
         batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
                        momentum);
@@ -204,8 +210,12 @@ __kernel void batchnorm_forward_infer(__global const float *x,
                                       const int relu)
 {
     const int ch = get_group_id(0);
-    batchnorm_normalize(x, s, y, n, c, hw, ch, running_mean[ch],
-                        gamma[ch] * rsqrt(running_var[ch] + eps), beta[ch], join, relu);
+    const float mean = running_mean[ch], scale = gamma[ch] * rsqrt(running_var[ch] + eps),
+                shift = beta[ch];
+    if (join)
+        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 1, relu);
+    else
+        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 0, relu);
 }
 
 /* The same one work-item per value (the GPU variant's).
@@ -229,6 +239,31 @@ __kernel void batchnorm_gpu_infer(__global const float *x,
     if (join)
         v += s[i];
     y[i] = relu ? fmax(v, 0.0f) : v;
+}
+
+/* The backward's first pass over channel ch's runs of this work-item: the
+ * lanes of sum(dy) and sum(dy * xhat) into *vdy and *vdyx, dy plus ds when
+ * has_ds, masked by y when relu, and written back so when keep (each
+ * work-item reads back only what it wrote). Inlined and called with keep a
+ * constant, as batchnorm_normalize is with join. */
+static inline __attribute__((always_inline)) void
+batchnorm_grad_sums(__global const float *x, __global float *dy, __global const float *ds,
+                    __global const float *y, int ch, int c, int hw, int runs, size_t total,
+                    size_t dy_total, float mean, float invstd, int has_ds, int relu,
+                    int keep, float16 *vdy, float16 *vdyx)
+{
+    for (int u = get_local_id(0); u < runs; u += get_local_size(0)) {
+        int len;
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16) {
+            /* Lanes past the run hold dy = 0, so they add nothing. */
+            const float16 g = batchnorm_dy16(dy, ds, has_ds, y, at, j, len, dy_total, relu);
+            if (keep)
+                batchnorm_store(g, dy + at, j, len);
+            *vdy += g;
+            *vdyx = fma(g, (batchnorm_load16(x, at, j, len, total) - mean) * invstd, *vdyx);
+        }
+    }
 }
 
 /* Backward through the training forward whose statistics are in stats:
@@ -260,18 +295,12 @@ __kernel void batchnorm_backward(__global const float *x,
     const size_t dy_total = keep ? 0 : total;
     const float mean = stats[ch], invstd = stats[c + ch];
     float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
-    for (int u = l; u < runs; u += L) {
-        int len;
-        const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16) {
-            /* Lanes past the run hold dy = 0, so they add nothing. */
-            const float16 g = batchnorm_dy16(dy, ds, has_ds, y, at, j, len, dy_total, relu);
-            if (keep)
-                batchnorm_store(g, dy + at, j, len);
-            vdy += g;
-            vdyx = fma(g, (batchnorm_load16(x, at, j, len, total) - mean) * invstd, vdyx);
-        }
-    }
+    if (keep)
+        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
+                            has_ds, relu, 1, &vdy, &vdyx);
+    else
+        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd, 0,
+                            relu, 0, &vdy, &vdyx);
     const float sdy = batchnorm_group_sum(vec_hsum16(vdy), part),
                 sdyx = batchnorm_group_sum(vec_hsum16(vdyx), part);
     if (l == 0) {
