@@ -230,6 +230,23 @@ typedef struct {
     float y[SX], dx[SX], dg[SC], db[SC], rm[SC], rv[SC], yi[SX];
 } bn_run;
 
+/* A training step's outputs into out: y, dx, dgamma, dbeta and the moved
+ * running statistics, which are then set back to special_inputs' (p) for
+ * the inference forward. */
+static void take_training(cl_mem y, cl_mem dx, cl_mem dg, cl_mem db, const cl_mem bp[4],
+                          float *const p[4], bn_run *out)
+{
+    cnn_error err = {0};
+    test_download(y, out->y, SX);
+    test_download(dx, out->dx, SX);
+    test_download(dg, out->dg, SC);
+    test_download(db, out->db, SC);
+    test_download(bp[2], out->rm, SC);
+    test_download(bp[3], out->rv, SC);
+    for (int i = 2; i < 4; i++)
+        TEST_OK(clrt_write(test_rt(), bp[i], p[i], SC * sizeof(float), &err), err);
+}
+
 /* Runs layer l (relu folded or not) on the special inputs; with apart, a
  * ReLU layer after its forwards and before its backward. */
 static void special_run(int variant, int fold, int with_dx, bn_run *out)
@@ -255,15 +272,7 @@ static void special_run(int variant, int fold, int with_dx, bn_run *out)
     }
     TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], dz, NULL, 0,
                                with_dx ? bdx : NULL, bdg, bdb, &err), err);
-    test_download(y, out->y, SX);
-    test_download(bdx, out->dx, SX);
-    test_download(bdg, out->dg, SC);
-    test_download(bdb, out->db, SC);
-    test_download(bp[2], out->rm, SC);
-    test_download(bp[3], out->rv, SC);
-    /* Inference from the running statistics special_inputs set. */
-    for (int i = 2; i < 4; i++)
-        TEST_OK(clrt_write(test_rt(), bp[i], p[i], SC * sizeof(float), &err), err);
+    take_training(y, bdx, bdg, bdb, bp, p, out);
     TEST_OK(batchnorm_forward(&l, SN, 0, bx, NULL, bp[0], bp[1], bp[2], bp[3], bz, &err),
             err);
     if (!fold)
@@ -354,15 +363,8 @@ static void join_run(int variant, int fold, int relu, bn_run *out, float *g)
     }
     TEST_OK(batchnorm_backward(&l, SN, bx, y, bp[0], kept, fold ? bds : NULL, fold, bdx, bdg,
                                bdb, &err), err);
-    test_download(y, out->y, SX);
     test_download(kept, g, SX);
-    test_download(bdx, out->dx, SX);
-    test_download(bdg, out->dg, SC);
-    test_download(bdb, out->db, SC);
-    test_download(bp[2], out->rm, SC);
-    test_download(bp[3], out->rv, SC);
-    for (int i = 2; i < 4; i++)
-        TEST_OK(clrt_write(test_rt(), bp[i], p[i], SC * sizeof(float), &err), err);
+    take_training(y, bdx, bdg, bdb, bp, p, out);
     TEST_OK(batchnorm_forward(&l, SN, 0, bx, fold ? bs : NULL, bp[0], bp[1], bp[2], bp[3],
                               bz, &err), err);
     if (!fold)
