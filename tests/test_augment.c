@@ -1,9 +1,10 @@
 /* test_augment.c: --augment's transforms against their plain reference on
  * odd sizes (flips are exact mirrors, crops read only the padded image,
- * whose border is zero), their draws (fixed by seed, epoch and index;
- * other epochs draw otherwise), the list's parser, and the loader applying
- * them to CIFAR-10-format colour data, each image as its sample's draws
- * say. */
+ * whose border is zero, cutouts zero a square clipped at the edges and
+ * nothing else), their draws (fixed by seed, epoch and index; other
+ * epochs and other steps draw otherwise), the list's parser, and the
+ * loader applying them to CIFAR-10-format colour data, each image as its
+ * sample's draws say. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@
 #include "ref/augment.h"
 #include "testutil.h"
 
-/* Odd sizes, one of them narrower than the padding below. */
-static const int shapes[][3] = {{3, 7, 5}, {1, 1, 1}, {3, 5, 9}, {2, 3, 2}};
+/* Odd sizes, one of them narrower than the padding below, and MNIST's. */
+static const int shapes[][3] = {{3, 7, 5}, {1, 1, 1}, {3, 5, 9}, {2, 3, 2}, {1, 28, 28}};
 #define NSHAPES (int)(sizeof shapes / sizeof *shapes)
 
 static augment parsed(const char *text)
@@ -29,7 +30,8 @@ static augment parsed(const char *text)
 }
 
 /* An image of n floats in the middle of a buffer of NaN, so a read past
- * either end shows up in the output; *base is what to free. */
+ * either end shows up in the output and a write past it in the 32 guard
+ * floats on either side; *base is what to free. */
 static float *guarded(size_t n, float **base)
 {
     *base = malloc((n + 64) * sizeof **base);
@@ -61,7 +63,9 @@ static void against_reference(const char *text,
                 ck_assert_msg(img[i] == ref[i], "%s on %dx%dx%d, key %llu: pixel %zu is "
                               "%g, the reference's %g", text, c, h, w,
                               (unsigned long long)key, i, (double)img[i], (double)ref[i]);
-            ck_assert(isnan(ibase[31]) && isnan(img[n]));
+            for (int g = 0; g < 32; g++)
+                ck_assert_msg(isnan(ibase[g]) && isnan(img[n + (size_t)g]),
+                              "%s on %dx%dx%d wrote outside the image", text, c, h, w);
         }
         free(in);
         free(ref);
@@ -138,6 +142,72 @@ START_TEST(crop_is_the_reference_within_the_padded_image)
 }
 END_TEST
 
+static int cutout_size;
+
+static void expect_cutout(const float *in, float *out, int c, int h, int w, uint64_t key)
+{
+    int cy, cx;
+    augment_draw_cutout(key, 0, h, w, &cy, &cx);
+    ref_augment_cutout(in, out, c, h, w, cutout_size, cy, cx);
+}
+
+START_TEST(cutout_is_the_reference_and_a_clipped_square)
+{
+    /* Sizes odd and even, and larger than every image (29, 255). */
+    static const char *lists[] = {"cutout:1", "cutout:2", "cutout:3", "cutout:8", "cutout:29",
+                                  "cutout:255"};
+    for (int i = 0; i < 6; i++) {
+        cutout_size = atoi(lists[i] + 7);
+        against_reference(lists[i], expect_cutout);
+    }
+    /* Every centre of a 7x5 image is drawn, none outside. */
+    int seen[7][5] = {{0}};
+    for (uint64_t k = 0; k < 5000; k++) {
+        int cy, cx;
+        augment_draw_cutout(augment_key(2, 0, k), 0, 7, 5, &cy, &cx);
+        ck_assert(cy >= 0 && cy < 7 && cx >= 0 && cx < 5);
+        seen[cy][cx] = 1;
+    }
+    for (int y = 0; y < 7; y++)
+        for (int x = 0; x < 5; x++)
+            ck_assert_msg(seen[y][x], "cutout never drew the centre (%d, %d)", y, x);
+    /* Each step draws from its own sub-stream: two cutouts of one list
+     * rarely share a centre (1 in 784 on 28x28). */
+    int same = 0;
+    for (uint64_t k = 0; k < 1000; k++) {
+        int y1, x1, y2, x2;
+        augment_draw_cutout(augment_key(2, 0, k), 1, 28, 28, &y1, &x1);
+        augment_draw_cutout(augment_key(2, 0, k), 2, 28, 28, &y2, &x2);
+        same += y1 == y2 && x1 == x2;
+    }
+    ck_assert_msg(same < 10, "steps 1 and 2 drew the same centre for %d of 1000 keys", same);
+    /* The square, worked by hand on 2x7x5 (rows [y0, y1), columns [x0,
+     * x1) are 0 in both channels, the rest as it was): inside, at each
+     * edge and corner, and larger than the image. */
+    static const int cases[][7] = {
+        /* size, cy, cx, y0, y1, x0, x1 */
+        {3, 3, 2, 2, 5, 1, 4}, {4, 3, 2, 1, 5, 0, 4}, {4, 0, 0, 0, 2, 0, 2},
+        {4, 6, 4, 4, 7, 2, 5}, {1, 6, 0, 6, 7, 0, 1}, {5, 0, 4, 0, 3, 2, 5},
+        {40, 1, 3, 0, 7, 0, 5},
+    };
+    float in[2 * 7 * 5], out[2 * 7 * 5];
+    test_random(in, 70, 9, 0.01f, 1);
+    for (int i = 0; i < (int)(sizeof cases / sizeof *cases); i++) {
+        const int *t = cases[i];
+        ref_augment_cutout(in, out, 2, 7, 5, t[0], t[1], t[2]);
+        for (int ch = 0; ch < 2; ch++)
+            for (int y = 0; y < 7; y++)
+                for (int x = 0; x < 5; x++) {
+                    int at = (ch * 7 + y) * 5 + x;
+                    int inside = y >= t[3] && y < t[4] && x >= t[5] && x < t[6];
+                    ck_assert_msg(out[at] == (inside ? 0.0f : in[at]), "cutout:%d at (%d, %d): "
+                                  "pixel (%d, %d, %d) is %g", t[0], t[1], t[2], ch, y, x,
+                                  (double)out[at]);
+                }
+    }
+}
+END_TEST
+
 static void expect_both(const float *in, float *out, int c, int h, int w, uint64_t key)
 {
     float *mid = malloc((size_t)c * h * w * sizeof *mid);
@@ -152,9 +222,22 @@ static void expect_both(const float *in, float *out, int c, int h, int w, uint64
     free(mid);
 }
 
+/* flip, crop:2, then cutout:8 at step 2. */
+static void expect_three(const float *in, float *out, int c, int h, int w, uint64_t key)
+{
+    float *mid = malloc((size_t)c * h * w * sizeof *mid);
+    ck_assert_ptr_nonnull(mid);
+    expect_both(in, mid, c, h, w, key);
+    int cy, cx;
+    augment_draw_cutout(key, 2, h, w, &cy, &cx);
+    ref_augment_cutout(mid, out, c, h, w, 8, cy, cx);
+    free(mid);
+}
+
 START_TEST(a_list_applies_in_order)
 {
     against_reference("flip,crop:2", expect_both);
+    against_reference("flip,crop:2,cutout:8", expect_three);
 }
 END_TEST
 
@@ -162,7 +245,7 @@ END_TEST
  * same image, another epoch (or seed) other draws. */
 START_TEST(draws_follow_seed_epoch_and_index)
 {
-    augment a = parsed("flip,crop:3");
+    augment a = parsed("flip,crop:3,cutout:4");
     enum { C = 3, H = 9, W = 7, N = C * H * W };
     float in[N], x[N], y[N], scratch[N];
     test_random(in, N, 5, 0.01f, 1);
@@ -190,8 +273,9 @@ START_TEST(parse_text_and_refusals)
 {
     static const char *good[][2] = {{"flip", "flip"}, {"crop:2", "crop:2"},
                                     {"flip,crop:02", "flip,crop:2"}, {"none", "none"},
-                                    {"crop:4,flip", "crop:4,flip"}};
-    for (int i = 0; i < 5; i++) {
+                                    {"crop:4,flip", "crop:4,flip"}, {"cutout:8", "cutout:8"},
+                                    {"cutout:255,flip,cutout:1", "cutout:255,flip,cutout:1"}};
+    for (int i = 0; i < (int)(sizeof good / sizeof *good); i++) {
         augment a = parsed(good[i][0]);
         char text[128];
         augment_text(&a, text, sizeof text);
@@ -199,7 +283,9 @@ START_TEST(parse_text_and_refusals)
     }
     static const char *bad[] = {"", "flip,", ",flip", "crop", "crop:", "crop:0", "crop:256",
                                 "crop:2x", "crop:-1", "crop:+2", "flop", "flip:1",
-                                "none,flip", "flip,flip,flip,flip,flip,flip,flip,flip,flip"};
+                                "none,flip", "flip,flip,flip,flip,flip,flip,flip,flip,flip",
+                                "cutout", "cutout:", "cutout:0", "cutout:256", "cutout:x",
+                                "cutout:8x", "cutout:-8"};
     for (int i = 0; i < (int)(sizeof bad / sizeof *bad); i++) {
         cnn_error err = {0};
         augment a;
@@ -257,7 +343,7 @@ START_TEST(loader_augments_colour_images_by_their_index)
     const size_t pixels = 3 * 32 * 32;
     float *plain = malloc(25 * pixels * sizeof *plain), *aug = malloc(25 * pixels * sizeof *aug);
     float *ref = malloc(pixels * sizeof *ref);
-    augment a = parsed("flip,crop:2");
+    augment a = parsed("flip,crop:2,cutout:8");
     loader *lp, *la;
     TEST_OK(loader_open(&lp, &ds.train, 7, 0, 11, 1, 2, &err), err);
     TEST_OK(loader_open(&la, &ds.train, 7, 0, 11, 1, 3, &err), err);
@@ -270,7 +356,7 @@ START_TEST(loader_augments_colour_images_by_their_index)
         shuffle_init(&order, 11, epoch, 25);
         for (uint64_t pos = 0; pos < 25; pos++) {
             uint64_t key = augment_key(11, epoch, shuffle_at(&order, pos));
-            expect_both(plain + pos * pixels, ref, 3, 32, 32, key);
+            expect_three(plain + pos * pixels, ref, 3, 32, 32, key);
             ck_assert_msg(!memcmp(aug + pos * pixels, ref, pixels * sizeof *ref),
                           "epoch %llu, position %llu: not its sample's draws",
                           (unsigned long long)epoch, (unsigned long long)pos);
@@ -295,6 +381,7 @@ int main(void)
     tcase_add_checked_fixture(tc, test_dir_create, test_dir_remove);
     tcase_add_test(tc, flip_is_the_reference_and_a_mirror);
     tcase_add_test(tc, crop_is_the_reference_within_the_padded_image);
+    tcase_add_test(tc, cutout_is_the_reference_and_a_clipped_square);
     tcase_add_test(tc, a_list_applies_in_order);
     tcase_add_test(tc, draws_follow_seed_epoch_and_index);
     tcase_add_test(tc, parse_text_and_refusals);

@@ -19,7 +19,7 @@
 
 typedef struct {
     int kind;  /* its row of the table */
-    int param; /* crop: the padding P */
+    int param; /* crop: the padding P; cutout: the side S */
 } augment_step;
 
 /* The transforms in the order given; n 0 is no augmentation. */
@@ -28,10 +28,10 @@ typedef struct {
     augment_step step[AUGMENT_MAX];
 } augment;
 
-/* What `--augment` accepts, for messages: "flip, crop:P (...)". */
+/* What `--augment` accepts, for messages: "flip, crop:P, cutout:S (...)". */
 extern const char augment_forms[];
 
-/* Parses "flip,crop:2" (or "none": no transform) into *out; anything else
+/* Parses "flip,crop:2,cutout:8" (or "none": no transform) into *out; anything else
  * is CNN_ERR_INPUT naming `option` and the accepted forms. */
 cnn_status augment_parse(const char *text, const char *option, augment *out,
                          cnn_error *err);
@@ -50,8 +50,10 @@ void augment_apply(const augment *a, uint64_t key, float *image, float *scratch,
 
 /* The draws a step takes from key (as the reference takes them):
  * flip: whether to mirror; crop: the crop's top-left corner (dy, dx) in
- * the padded image, each in [0, 2P]. */
+ * the padded image, each in [0, 2P]; cutout: the square's centre (cy, cx),
+ * cy in [0, h), cx in [0, w). */
 int augment_draw_flip(uint64_t key, int step);
 void augment_draw_crop(uint64_t key, int step, int pad, int *dy, int *dx);
+void augment_draw_cutout(uint64_t key, int step, int h, int w, int *cy, int *cx);
 
 #endif

@@ -10,11 +10,12 @@
 #include "util/rng.h"
 
 #define AUGMENT_STREAM_TAG 0x4155474d454e54ull /* "AUGMENT" */
-#define CROP_MAX_PAD 255
+#define PIXELS_MAX 255 /* crop's padding and cutout's side */
 
 const char augment_forms[] =
     "flip (mirror left to right with probability 0.5), crop:P (zero-pad by P "
     "pixels, P from 1 to 255, then crop at the original size at random), "
+    "cutout:S (set an S x S square at a random centre to 0, S from 1 to 255), "
     "joined by commas, or none";
 
 uint64_t augment_key(uint64_t seed, uint64_t epoch, uint64_t index)
@@ -37,20 +38,28 @@ void augment_draw_crop(uint64_t key, int step, int pad, int *dy, int *dx)
     *dx = (int)(rng_bits(k, 1) % n);
 }
 
+void augment_draw_cutout(uint64_t key, int step, int h, int w, int *cy, int *cx)
+{
+    uint64_t k = rng_key(key, (uint64_t)step);
+    *cy = (int)(rng_bits(k, 0) % (uint64_t)h);
+    *cx = (int)(rng_bits(k, 1) % (uint64_t)w);
+}
+
 static int parse_none(const char *arg, int *param)
 {
     *param = 0;
     return arg == NULL;
 }
 
-static int parse_pad(const char *arg, int *param)
+/* A count of pixels, 1 to 255, in decimal digits only. */
+static int parse_pixels(const char *arg, int *param)
 {
     if (!arg || *arg < '0' || *arg > '9')
         return 0;
     char *end;
     errno = 0;
     long v = strtol(arg, &end, 10);
-    if (errno || *end || v < 1 || v > CROP_MAX_PAD)
+    if (errno || *end || v < 1 || v > PIXELS_MAX)
         return 0;
     *param = (int)v;
     return 1;
@@ -98,6 +107,23 @@ static void apply_crop(int pad, uint64_t key, int step, float *img, float *scrat
         }
 }
 
+/* Rows and columns [c - size / 2, c - size / 2 + size) around the drawn
+ * centre, clipped to the image, are set to 0 in every channel. */
+static void apply_cutout(int size, uint64_t key, int step, float *img, float *scratch,
+                         int c, int h, int w)
+{
+    (void)scratch;
+    int cy, cx;
+    augment_draw_cutout(key, step, h, w, &cy, &cx);
+    int y0 = cy - size / 2, x0 = cx - size / 2;
+    int y1 = y0 + size < h ? y0 + size : h, x1 = x0 + size < w ? x0 + size : w;
+    y0 = y0 > 0 ? y0 : 0;
+    x0 = x0 > 0 ? x0 : 0;
+    for (int ch = 0; ch < c; ch++)
+        for (int y = y0; y < y1; y++)
+            memset(img + ((size_t)ch * h + y) * w + x0, 0, (size_t)(x1 - x0) * sizeof *img);
+}
+
 typedef struct {
     const char *name;
     int (*parse)(const char *arg, int *param); /* arg: after ':', or NULL */
@@ -107,7 +133,8 @@ typedef struct {
 
 static const augment_kind kinds[] = {
     {"flip", parse_none, apply_flip},
-    {"crop", parse_pad, apply_crop},
+    {"crop", parse_pixels, apply_crop},
+    {"cutout", parse_pixels, apply_cutout},
 };
 
 cnn_status augment_parse(const char *text, const char *option, augment *out,

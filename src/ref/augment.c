@@ -30,3 +30,16 @@ void ref_augment_crop(const float *in, float *out, int c, int h, int w, int pad,
                     padded[((size_t)ch * ph + y + dy) * pw + x + dx];
     free(padded);
 }
+
+void ref_augment_cutout(const float *in, float *out, int c, int h, int w, int size,
+                        int cy, int cx)
+{
+    int top = cy - size / 2, left = cx - size / 2;
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int inside = y >= top && y < top + size && x >= left && x < left + size;
+                size_t i = ((size_t)ch * h + y) * w + x;
+                out[i] = inside ? 0.0f : in[i];
+            }
+}
