@@ -1,6 +1,6 @@
 """data_order.py: cnn-cl's training order and augmentation draws, computed
 in numpy, so a peer trainer (torch-train.py) can feed the same images in
-the same order with the same flips and crops.
+the same order with the same flips, crops and cutouts.
 
 The definitions are cnn-cl's own: kernels/rng.cl (splitmix64 streams),
 src/data/shuffle.c (a keyed Feistel permutation per epoch) and
@@ -83,3 +83,11 @@ def crop_draws(keys, step, pad):
     k = rng_key(keys, np.uint64(step))
     n = np.uint64(2 * pad + 1)
     return (rng_bits(k, 0) % n).astype(np.int64), (rng_bits(k, 1) % n).astype(np.int64)
+
+
+def cutout_draws(keys, step, h, w):
+    """Step `step`'s (a cutout) square centres (cy, cx), cy in [0, h) and cx
+    in [0, w), for each image of `keys` of h x w pixels."""
+    k = rng_key(keys, np.uint64(step))
+    return ((rng_bits(k, 0) % np.uint64(h)).astype(np.int64),
+            (rng_bits(k, 1) % np.uint64(w)).astype(np.int64))
