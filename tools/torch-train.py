@@ -26,11 +26,11 @@ images only, as cnn-cl's --limit does. --normalize feeds (x - mean) / std
 per channel, with the mean and population standard deviation of the
 training images used (after --limit; std 1 for a constant channel), as
 cnn-cl's --normalize does. --augment LIST transforms the training images
-as cnn-cl's does (docs/TRAINING.md, Augmentation): flip and crop:P, joined
-by commas, before the normalisation (torchvision is not needed). The
-training order and the augmentation's draws are cnn-cl's for the same
---seed (data_order.py), so both see the same images in the same order;
-the initial weights are torch's draws. Prints, per epoch, the training
+as cnn-cl's does (docs/TRAINING.md, Augmentation): flip, crop:P and
+cutout:S, joined by commas, before the normalisation (torchvision is not
+needed). The training order and the augmentation's draws are cnn-cl's for
+the same --seed (data_order.py), so both see the same images in the same
+order; the initial weights are torch's draws. Prints, per epoch, the training
 seconds (without evaluation; also as CPU seconds of this process, which
 shared cores disturb less) and the test loss and accuracy in inference
 mode, then the wall time of the whole job (reading the data included).
@@ -180,11 +180,13 @@ def normalized(x, stats):
 
 AUGMENT_FORMS = ("flip (mirror left to right with probability 0.5), crop:P (zero-pad by P "
                  "pixels, P from 1 to 255, then crop at the original size at random), "
+                 "cutout:S (set an S x S square at a random centre to 0, S from 1 to 255), "
                  "joined by commas, or none")
 
 
 def parse_augment(text):
-    """--augment's list as cnn-cl reads it: [("flip", 0), ("crop", P), ...]."""
+    """--augment's list as cnn-cl reads it: [("flip", 0), ("crop", P),
+    ("cutout", S), ...]."""
     if text == "none":
         return []
     steps = []
@@ -192,8 +194,8 @@ def parse_augment(text):
         name, colon, arg = item.partition(":")
         if name == "flip" and not colon:
             steps.append(("flip", 0))
-        elif name == "crop" and arg.isdigit() and 1 <= int(arg) <= 255:
-            steps.append(("crop", int(arg)))
+        elif name in ("crop", "cutout") and arg.isdigit() and 1 <= int(arg) <= 255:
+            steps.append((name, int(arg)))
         else:
             raise torch_eval.InputError(f"--augment: '{item}' in '{text}' is not a transform; "
                                         f"it takes {AUGMENT_FORMS}")
@@ -202,16 +204,24 @@ def parse_augment(text):
 
 def augment(images, steps, keys):
     """steps applied in order to float images (n, c, h, w) with cnn-cl's
-    draws for their augmentation keys: RandomHorizontalFlip() and
-    RandomCrop(size, padding=P) in torch ops."""
+    draws for their augmentation keys: RandomHorizontalFlip(),
+    RandomCrop(size, padding=P) and Cutout's S x S square in torch ops."""
     n, c, h, w = images.shape
-    for step, (name, pad) in enumerate(steps):
+    for step, (name, param) in enumerate(steps):
         if name == "flip":
             mirror = torch.from_numpy(data_order.flip_draws(keys, step))
             images = torch.where(mirror[:, None, None, None], images.flip(3), images)
+        elif name == "cutout":
+            cy, cx = (torch.from_numpy(a) for a in data_order.cutout_draws(keys, step, h, w))
+            # Each row's and column's place in its image's square, [0, S) inside.
+            rows = torch.arange(h) - (cy[:, None] - param // 2)
+            cols = torch.arange(w) - (cx[:, None] - param // 2)
+            inside = (((rows >= 0) & (rows < param))[:, :, None] &
+                      ((cols >= 0) & (cols < param))[:, None, :])
+            images = images.masked_fill(inside[:, None], 0.0)
         else:
-            padded = F.pad(images, (pad, pad, pad, pad))
-            dy, dx = (torch.from_numpy(a) for a in data_order.crop_draws(keys, step, pad))
+            padded = F.pad(images, (param, param, param, param))
+            dy, dx = (torch.from_numpy(a) for a in data_order.crop_draws(keys, step, param))
             rows = dy[:, None] + torch.arange(h)
             cols = dx[:, None] + torch.arange(w)
             images = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
@@ -232,7 +242,8 @@ def main():
     ap.add_argument("--batch", type=int, default=BATCH)
     ap.add_argument("--normalize", action="store_true",
                     help="normalise inputs per channel by the training images' statistics")
-    ap.add_argument("--augment", default="none", help="flip, crop:P, joined by commas")
+    ap.add_argument("--augment", default="none",
+                    help="flip, crop:P, cutout:S, joined by commas")
     recipe_options(ap)
     args = ap.parse_args()
     steps = parse_augment(args.augment)
