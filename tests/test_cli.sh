@@ -83,6 +83,10 @@ expect "augment train"   0 ', augment flip,crop:1, seed 1' -- train "${small[@]}
 expect "augment resume"  0 ', augment flip,crop:1, seed 1' -- train --data "$tmp/good" --resume "$amodel" --epochs 2 --save "$tmp/aug2.safetensors"
 expect "augment change"  2 "^cnn-cl: --resume $amodel: --augment crop:1 differs from its flip,crop:1; leave the option out" -- train --data "$tmp/good" --resume "$amodel" --epochs 2 --augment crop:1
 expect "augment added"   2 "--augment flip differs from its none" -- train --data "$tmp/good" --resume "$model" --epochs 2 --augment flip
+expect "cutout bad"      2 "^cnn-cl: --augment: 'cutout:256' in 'flip,cutout:256' is not a transform; it takes .*cutout:S .*joined by commas, or none$" -- train --data "$tmp/good" --augment flip,cutout:256
+cmodel=$tmp/cutout.safetensors
+expect "cutout train"    0 ', augment crop:1,cutout:3, seed 1' -- train "${small[@]}" --epochs 1 --batch 4 --save "$cmodel" --augment crop:1,cutout:3
+expect "cutout change"   2 "^cnn-cl: --resume $cmodel: --augment crop:1,cutout:4 differs from its crop:1,cutout:3; leave the option out" -- train --data "$tmp/good" --resume "$cmodel" --epochs 2 --augment crop:1,cutout:4
 expect "tta bad"         2 "^cnn-cl: --tta: 'crop' is not a test-time augmentation; it takes flip$" -- eval --model "$model" --data "$tmp/good" --tta crop
 expect "tta flip"        0 '^test loss: [0-9.]+ - test accuracy: [0-9.]+ \(test-time flip' -- eval --model "$amodel" --data "$tmp/good" --tta flip
 # Schedules, smoothing and fine-tuning: bad values are exit 2 naming the
