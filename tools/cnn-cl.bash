@@ -51,7 +51,7 @@ _cnn_cl()
             _cnn_cl_offer "flip"
             return ;;
         --augment)
-            _cnn_cl_offer "flip crop: flip,crop:"
+            _cnn_cl_offer "flip crop: cutout: flip,crop:"
             return ;;
         --device|--epochs|--batch|--lr|--warmup|--label-smoothing|--momentum|\
         --weight-decay|--eps|--rho|--clip-norm|--seed|--arch|--limit|\
