@@ -107,8 +107,8 @@ static void apply_crop(int pad, uint64_t key, int step, float *img, float *scrat
         }
 }
 
-/* Rows and columns [c - size / 2, c - size / 2 + size) around the drawn
- * centre, clipped to the image, are set to 0 in every channel. */
+/* Rows [cy - size / 2, cy - size / 2 + size) by the columns likewise
+ * around cx, clipped to the image, are set to 0 in every channel. */
 static void apply_cutout(int size, uint64_t key, int step, float *img, float *scratch,
                          int c, int h, int w)
 {
