@@ -102,12 +102,35 @@ START_TEST(flip_is_the_reference_and_a_mirror)
 }
 END_TEST
 
+/* Draws 5000 pairs with `draw` and checks that every pair of [0, ny) x
+ * [0, nx) comes up, and nothing outside. */
+static void draws_cover(void (*draw)(uint64_t key, int *a, int *b), int ny, int nx,
+                        const char *what)
+{
+    int seen[16][16] = {{0}};
+    ck_assert(ny <= 16 && nx <= 16);
+    for (uint64_t k = 0; k < 5000; k++) {
+        int a, b;
+        draw(augment_key(2, 0, k), &a, &b);
+        ck_assert_msg(a >= 0 && a < ny && b >= 0 && b < nx, "%s drew (%d, %d)", what, a, b);
+        seen[a][b] = 1;
+    }
+    for (int y = 0; y < ny; y++)
+        for (int x = 0; x < nx; x++)
+            ck_assert_msg(seen[y][x], "%s never drew (%d, %d)", what, y, x);
+}
+
 static int crop_pad;
+
+static void draw_crop(uint64_t key, int *dy, int *dx)
+{
+    augment_draw_crop(key, 0, crop_pad, dy, dx);
+}
 
 static void expect_crop(const float *in, float *out, int c, int h, int w, uint64_t key)
 {
     int dy, dx;
-    augment_draw_crop(key, 0, crop_pad, &dy, &dx);
+    draw_crop(key, &dy, &dx);
     ref_augment_crop(in, out, c, h, w, crop_pad, dy, dx);
 }
 
@@ -118,16 +141,7 @@ START_TEST(crop_is_the_reference_within_the_padded_image)
         crop_pad = atoi(lists[i] + 5);
         against_reference(lists[i], expect_crop);
         /* Every corner of the padded image is drawn, none outside. */
-        int seen[13][13] = {{0}};
-        for (uint64_t k = 0; k < 5000; k++) {
-            int dy, dx;
-            augment_draw_crop(augment_key(2, 0, k), 0, crop_pad, &dy, &dx);
-            ck_assert(dy >= 0 && dy <= 2 * crop_pad && dx >= 0 && dx <= 2 * crop_pad);
-            seen[dy][dx] = 1;
-        }
-        for (int y = 0; y <= 2 * crop_pad; y++)
-            for (int x = 0; x <= 2 * crop_pad; x++)
-                ck_assert_msg(seen[y][x], "crop:%d never drew (%d, %d)", crop_pad, y, x);
+        draws_cover(draw_crop, 2 * crop_pad + 1, 2 * crop_pad + 1, lists[i]);
     }
     /* The border reads as zero: the window at the padded image's corner
      * holds the image's corner and zeros. */
@@ -143,6 +157,12 @@ START_TEST(crop_is_the_reference_within_the_padded_image)
 END_TEST
 
 static int cutout_size;
+
+/* The centres on a 7x5 image. */
+static void draw_cutout_7x5(uint64_t key, int *cy, int *cx)
+{
+    augment_draw_cutout(key, 0, 7, 5, cy, cx);
+}
 
 static void expect_cutout(const float *in, float *out, int c, int h, int w, uint64_t key)
 {
@@ -161,16 +181,7 @@ START_TEST(cutout_is_the_reference_and_a_clipped_square)
         against_reference(lists[i], expect_cutout);
     }
     /* Every centre of a 7x5 image is drawn, none outside. */
-    int seen[7][5] = {{0}};
-    for (uint64_t k = 0; k < 5000; k++) {
-        int cy, cx;
-        augment_draw_cutout(augment_key(2, 0, k), 0, 7, 5, &cy, &cx);
-        ck_assert(cy >= 0 && cy < 7 && cx >= 0 && cx < 5);
-        seen[cy][cx] = 1;
-    }
-    for (int y = 0; y < 7; y++)
-        for (int x = 0; x < 5; x++)
-            ck_assert_msg(seen[y][x], "cutout never drew the centre (%d, %d)", y, x);
+    draws_cover(draw_cutout_7x5, 7, 5, "cutout on 7x5");
     /* Each step draws from its own sub-stream: two cutouts of one list
      * rarely share a centre (1 in 784 on 28x28). */
     int same = 0;
