@@ -441,12 +441,12 @@ START_TEST(train_step_gpu_variants)
     train_step_check(BLOCK_ARCH, every_kind_input, 4, 8, 5, &c);
     train_step_check(PAD_ARCH, every_kind_input, 4, 8, 5, &d);
     train_step_check(JOIN_ARCH, every_kind_input, 4, 8, 5, &e);
-    char labels[2048];
-    tuner_summary(&a, labels, sizeof labels);
+    char labels[TUNER_SUMMARY_SIZE];
+    tuner_summary(&a, labels);
     ck_assert_msg(strstr(labels, "conv1.forward=g32") && strstr(labels, "bn1.reduce=gpu") &&
                   strstr(labels, "adam.update=gpu") && strstr(labels, "fc1=gpu-k64"),
                   "chosen: %s", labels);
-    tuner_summary(&c, labels, sizeof labels);
+    tuner_summary(&c, labels);
     ck_assert_msg(strstr(labels, "res3.proj.forward=g32") &&
                   strstr(labels, "res3.proj.weights=gw32k64") &&
                   strstr(labels, "res3.proj_bn.reduce=gpu"), "chosen: %s", labels);

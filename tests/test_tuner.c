@@ -297,11 +297,11 @@ START_TEST(the_record_round_trips)
     timer tm = {.ms = {3, 1, 2}};
     tuner t, again;
     cnn_error err = {0};
-    char record[64], summary[64];
+    char record[64], summary[TUNER_SUMMARY_SIZE];
     tuner_init(&t);
     TEST_OK(tuner_arithmetic(&t, record, sizeof record, &err), err);
     ck_assert_str_eq(record, "");
-    tuner_summary(&t, summary, sizeof summary);
+    tuner_summary(&t, summary);
     ck_assert_str_eq(summary, "none");
     TEST_OK(tuner_force(&t, "fc2=v2", &err), err);
     choose("fc1", "a", &t, &tm);
@@ -309,8 +309,19 @@ START_TEST(the_record_round_trips)
     choose("fc1", "a", &t, &tm); /* chosen again: one record */
     TEST_OK(tuner_arithmetic(&t, record, sizeof record, &err), err);
     ck_assert_str_eq(record, "fc1=k;fc2=k-split2");
-    tuner_summary(&t, summary, sizeof summary);
+    tuner_summary(&t, summary);
     ck_assert_str_eq(summary, "fc1=v1 fc2=v2");
+    /* the longest summary a tuner can hold is written whole */
+    tuner full;
+    tuner_init(&full);
+    full.nchoices = TUNER_MAX_SITES;
+    for (int i = 0; i < TUNER_MAX_SITES; i++) {
+        memset(full.choices[i].site, 's', TUNE_NAME - 1);
+        memset(full.choices[i].label, 'v', TUNE_NAME - 1);
+        full.choices[i].site[TUNE_NAME - 1] = full.choices[i].label[TUNE_NAME - 1] = '\0';
+    }
+    tuner_summary(&full, summary);
+    ck_assert_uint_eq(strlen(summary), (size_t)TUNER_MAX_SITES * (2 * TUNE_NAME) - 1);
     ck_assert_int_eq(tuner_arithmetic(&t, record, 10, &err), CNN_ERR_RUNTIME);
     /* the labels, as rules another tuner takes */
     TEST_OK(tuner_labels(&t, record, sizeof record, &err), err);

@@ -178,9 +178,10 @@ cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size,
  * fitting in size bytes is CNN_ERR_RUNTIME. */
 cnn_status tuner_labels(const tuner *t, char *buf, size_t size, cnn_error *err);
 
-/* The chosen labels for people: "fc1=kernel fc2=clblast", or "none";
- * cut short when it does not fit. */
-void tuner_summary(const tuner *t, char *buf, size_t size);
+/* The chosen labels for people: "fc1=kernel fc2=clblast", or "none".
+ * TUNER_SUMMARY_SIZE holds any tuner's whole summary. */
+#define TUNER_SUMMARY_SIZE (TUNER_MAX_SITES * (2 * TUNE_NAME + 1))
+void tuner_summary(const tuner *t, char buf[TUNER_SUMMARY_SIZE]);
 
 /* Timing for a site's time_fn (src/tune/timing.c). */
 

@@ -250,8 +250,8 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
         goto done;
     for (int i = 0; i < b.nkernels; i++)
         b.kernel_ms += b.kernels[i].ms / steps;
-    char variants[1024];
-    tuner_summary(tune, variants, sizeof variants);
+    char variants[TUNER_SUMMARY_SIZE];
+    tuner_summary(tune, variants);
     if (json)
         st = print_json(&rt, variants, &b, &err);
     else
@@ -309,8 +309,8 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
     double step_ms = (clock_seconds() * 1e3 - t0) / steps;
     if (st == CNN_OK && comm_rank(c) == 0) {
         const replicas_timing *t = &r.timing;
-        char variants[1024];
-        tuner_summary(tune, variants, sizeof variants);
+        char variants[TUNER_SUMMARY_SIZE];
+        tuner_summary(tune, variants);
         for (int d = 0; d < r.ndev; d++)
             printf("device %d: %s (%s)\n", devices[d], r.rt[d].dev.name,
                    r.rt[d].dev.platform_name);

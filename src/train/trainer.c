@@ -583,8 +583,8 @@ static void print_header(session *s)
     }
     fprintf(out, "Model: %s\n", first_net(s)->arch.spec);
     network_summary(first_net(s), out);
-    char variants[512], optim[256];
-    tuner_summary(&o->tune, variants, sizeof variants);
+    char variants[TUNER_SUMMARY_SIZE], optim[256];
+    tuner_summary(&o->tune, variants);
     char sched[64], warmup[48] = "", smoothing[48] = "", aug[160] = "";
     schedule_text(&o->sched, sched, sizeof sched);
     if (o->sched.warmup)

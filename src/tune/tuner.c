@@ -484,8 +484,9 @@ cnn_status tuner_labels(const tuner *t, char *buf, size_t size, cnn_error *err)
     return record_text(t, 1, buf, size, err);
 }
 
-void tuner_summary(const tuner *t, char *buf, size_t size)
+void tuner_summary(const tuner *t, char buf[TUNER_SUMMARY_SIZE])
 {
+    size_t size = TUNER_SUMMARY_SIZE;
     snprintf(buf, size, "%s", t->nchoices ? "" : "none");
     for (int i = 0; i < t->nchoices; i++)
         snprintf(buf + strlen(buf), size - strlen(buf), "%s%s=%s", i ? " " : "",
