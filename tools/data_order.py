@@ -77,17 +77,21 @@ def flip_draws(keys, step):
     return (rng_bits(rng_key(keys, np.uint64(step)), 0) >> np.uint64(63)).astype(bool)
 
 
+def _place_draws(keys, step, ny, nx):
+    """Step `step`'s place (y, x) in [0, ny) x [0, nx) for each image of
+    `keys` (augment.c's draw_place)."""
+    k = rng_key(keys, np.uint64(step))
+    return ((rng_bits(k, 0) % np.uint64(ny)).astype(np.int64),
+            (rng_bits(k, 1) % np.uint64(nx)).astype(np.int64))
+
+
 def crop_draws(keys, step, pad):
     """Step `step`'s (a crop:pad) offsets (dy, dx) in [0, 2 pad] for each
     image of `keys`: output pixel (y, x) is input (y + dy - pad, x + dx - pad)."""
-    k = rng_key(keys, np.uint64(step))
-    n = np.uint64(2 * pad + 1)
-    return (rng_bits(k, 0) % n).astype(np.int64), (rng_bits(k, 1) % n).astype(np.int64)
+    return _place_draws(keys, step, 2 * pad + 1, 2 * pad + 1)
 
 
 def cutout_draws(keys, step, h, w):
     """Step `step`'s (a cutout) square centres (cy, cx), cy in [0, h) and cx
     in [0, w), for each image of `keys` of h x w pixels."""
-    k = rng_key(keys, np.uint64(step))
-    return ((rng_bits(k, 0) % np.uint64(h)).astype(np.int64),
-            (rng_bits(k, 1) % np.uint64(w)).astype(np.int64))
+    return _place_draws(keys, step, h, w)

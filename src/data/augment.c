@@ -30,19 +30,24 @@ int augment_draw_flip(uint64_t key, int step)
     return (int)(rng_bits(rng_key(key, (uint64_t)step), 0) >> 63);
 }
 
-void augment_draw_crop(uint64_t key, int step, int pad, int *dy, int *dx)
+/* A place in [0, ny) x [0, nx) from the step's sub-stream: a bias of
+ * n / 2^64 at most. */
+static void draw_place(uint64_t key, int step, uint64_t ny, uint64_t nx, int *y, int *x)
 {
     uint64_t k = rng_key(key, (uint64_t)step);
-    uint64_t n = 2 * (uint64_t)pad + 1; /* a bias of n / 2^64 at most */
-    *dy = (int)(rng_bits(k, 0) % n);
-    *dx = (int)(rng_bits(k, 1) % n);
+    *y = (int)(rng_bits(k, 0) % ny);
+    *x = (int)(rng_bits(k, 1) % nx);
+}
+
+void augment_draw_crop(uint64_t key, int step, int pad, int *dy, int *dx)
+{
+    uint64_t n = 2 * (uint64_t)pad + 1;
+    draw_place(key, step, n, n, dy, dx);
 }
 
 void augment_draw_cutout(uint64_t key, int step, int h, int w, int *cy, int *cx)
 {
-    uint64_t k = rng_key(key, (uint64_t)step);
-    *cy = (int)(rng_bits(k, 0) % (uint64_t)h);
-    *cx = (int)(rng_bits(k, 1) % (uint64_t)w);
+    draw_place(key, step, (uint64_t)h, (uint64_t)w, cy, cx);
 }
 
 static int parse_none(const char *arg, int *param)
