@@ -39,6 +39,11 @@
 #ifndef CONV_T
 #define CONV_T 4
 #endif
+/* Blocks of 16 output channels per work-item of the weight gradient: two
+ * share each broadcast input between twice the multiply-adds. */
+#ifndef CONV_WB
+#define CONV_WB 1
+#endif
 
 /* The weights w (OC, C, K, K) packed for the kernels' 16-lane loads:
  * forward (data 0): wpk (OCpad/16, C, K, K, 16), wpk[o/16][c][tap][o%16] =
@@ -65,6 +70,54 @@ __kernel void conv_pack_weights(__global const float *w, __global float *wpk,
     vstore16(vload16(0, v), 0, wpk + ((size_t)lb * rows + r) * 16);
 }
 
+/* One round of a transpose in registers over the first `rows` rows: rows
+ * j and j + bs (for the j with bit bs clear) swap their blocks of bs lanes.
+ * After the rounds of 1, 2, 4 and 8 over 16 rows, row j holds what was
+ * column j; after the rounds of 1 .. R/2 over R rows, each block of R
+ * lanes is transposed: row j, block k holds what was column k R + j. */
+static inline __attribute__((always_inline)) void
+conv_shuffle_round(float16 r[16], const int rows, const int bs, const uint16 lo,
+                   const uint16 hi)
+{
+    /* All 16 in the loop, so that it unrolls whatever `rows` is. */
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+        if (j >= rows || (j & bs))
+            continue;
+        const float16 a = r[j], b = r[j + bs];
+        r[j] = shuffle2(a, b, lo);
+        r[j + bs] = shuffle2(a, b, hi);
+    }
+}
+
+/* The rounds of 1 .. rows/2 over the first `rows` rows (4, 8 or 16). */
+static inline __attribute__((always_inline)) void
+conv_transpose_rows(float16 r[16], const int rows)
+{
+    conv_shuffle_round(r, rows, 1,
+                       (uint16)(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12,
+                                28, 14, 30),
+                       (uint16)(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13,
+                                29, 15, 31));
+    conv_shuffle_round(r, rows, 2,
+                       (uint16)(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12,
+                                13, 28, 29),
+                       (uint16)(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14,
+                                15, 30, 31));
+    if (rows >= 8)
+        conv_shuffle_round(r, rows, 4,
+                           (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24,
+                                    25, 26, 27),
+                           (uint16)(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28,
+                                    29, 30, 31));
+    if (rows >= 16)
+        conv_shuffle_round(r, rows, 8,
+                           (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21,
+                                    22, 23),
+                           (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27,
+                                    28, 29, 30, 31));
+}
+
 /* Stores a work-item's np pixels x 16 channels (from q0, channels from
  * 16 cb) into y (N, C, HW), max(., 0) when relu is set; channels past C and
  * pixels past HW are not stored. np (<= 16) is a constant of the caller, so a
@@ -74,6 +127,32 @@ conv_store(const float16 *acc, const int np, __global float *y, const int n,
            const int cb, const int c, const int hw, const int q0,
            const int relu)
 {
+    const int nch = min(16, c - cb * 16);
+    __global float *yn = y + ((size_t)n * c + cb * 16) * hw + q0;
+    if ((np == 4 || np == 8 || np == 16) && nch == 16 && q0 + np <= hw) {
+        /* A whole tile: transposed in registers, each channel's np pixels
+         * one vector store instead of np scalar ones. */
+        float16 r[16];
+#pragma unroll
+        for (int p = 0; p < np; p++)
+            r[p] = relu ? fmax(acc[p], (float16)(0.0f)) : acc[p];
+        conv_transpose_rows(r, np);
+#pragma unroll
+        for (int j = 0; j < np; j++) {
+            if (np == 16) {
+                vstore16(r[j], 0, yn + j * hw);
+            } else if (np == 8) {
+                vstore8(r[j].lo, 0, yn + j * hw);
+                vstore8(r[j].hi, 0, yn + (j + 8) * hw);
+            } else {
+                vstore4(r[j].s0123, 0, yn + j * hw);
+                vstore4(r[j].s4567, 0, yn + (j + 4) * hw);
+                vstore4(r[j].s89ab, 0, yn + (j + 8) * hw);
+                vstore4(r[j].scdef, 0, yn + (j + 12) * hw);
+            }
+        }
+        return;
+    }
     float out[16 * 16]; /* np <= 16 */
 #pragma unroll
     for (int p = 0; p < np; p++) {
@@ -82,8 +161,6 @@ conv_store(const float16 *acc, const int np, __global float *y, const int n,
             v = fmax(v, (float16)(0.0f));
         vstore16(v, p, out);
     }
-    const int nch = min(16, c - cb * 16);
-    __global float *yn = y + ((size_t)n * c + cb * 16) * hw + q0;
     if (q0 + np <= hw) {
         for (int j = 0; j < nch; j++) {
 #pragma unroll
@@ -209,8 +286,12 @@ __kernel void conv_forward(__global const float *x,
                            const int c, const int h, const int w, const int k,
                            const int oc, const int relu, const int has_bias)
 {
-    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, 1,
-                      h - k + 1, w - k + 1);
+    /* 3 x 3 apart, so that its taps unroll */
+    if (k == 3)
+        conv_forward_body(x, wpk, b, y, c, h, w, 3, oc, relu, has_bias, 1, h - 2, w - 2);
+    else
+        conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, 1,
+                          h - k + 1, w - k + 1);
 }
 
 /* Any stride: OH, OW as given, every window inside x. */
@@ -222,25 +303,11 @@ __kernel void conv_forward_strided(__global const float *x,
                                    const int has_bias, const int stride,
                                    const int oh, const int ow)
 {
-    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride,
-                      oh, ow);
-}
-
-/* One round of a 16 x 16 transpose in registers: rows j and j + bs (for
- * the j with bit bs clear) swap their blocks of bs lanes; after the rounds
- * of 1, 2, 4 and 8, row j holds what was column j. */
-static inline __attribute__((always_inline)) void
-conv_shuffle_round(float16 r[16], const int bs, const uint16 lo,
-                   const uint16 hi)
-{
-#pragma unroll
-    for (int j = 0; j < 16; j++) {
-        if (j & bs)
-            continue;
-        const float16 a = r[j], b = r[j + bs];
-        r[j] = shuffle2(a, b, lo);
-        r[j + bs] = shuffle2(a, b, hi);
-    }
+    if (k == 3)
+        conv_forward_body(x, wpk, b, y, c, h, w, 3, oc, relu, has_bias, stride, oh, ow);
+    else
+        conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride,
+                          oh, ow);
 }
 
 /* dz = dy, masked by y > 0 when relu is set, written as dzt (N*OH*OW + 1,
@@ -285,26 +352,7 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
             r[j] = vload16(0, t);
         }
     }
-    conv_shuffle_round(r, 1,
-                       (uint16)(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12,
-                                28, 14, 30),
-                       (uint16)(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13,
-                                29, 15, 31));
-    conv_shuffle_round(r, 2,
-                       (uint16)(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12,
-                                13, 28, 29),
-                       (uint16)(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14,
-                                15, 30, 31));
-    conv_shuffle_round(r, 4,
-                       (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24,
-                                25, 26, 27),
-                       (uint16)(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28,
-                                29, 30, 31));
-    conv_shuffle_round(r, 8,
-                       (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21,
-                                22, 23),
-                       (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27,
-                                28, 29, 30, 31));
+    conv_transpose_rows(r, 16);
     /* Unrolled, so that r stays in registers. */
     __global float *out = dzt + ((size_t)img * ohw + q0) * ocpad + ob * 16;
 #pragma unroll
@@ -527,8 +575,10 @@ __kernel void conv_backward_data_strided(__global const float *dzt,
  * work-items of the first taps).
  * x is (N, C, H, W), dzt is (N*OH*OW, OCpad), part is
  * (S, CKKpad + 1, OCpad), CKKpad = CKK rounded up to CONV_T.
- * A work-item holds CONV_T taps x 16 channels in registers.
- * Global size (CKKpad / CONV_T, OCpad/16, S). */
+ * A work-item holds CONV_T taps x CONV_WB blocks of 16 channels in
+ * registers; blocks past the last one (OCpad/16 not a multiple of
+ * CONV_WB) reread the last block and are not stored.
+ * Global size (CKKpad / CONV_T, ceil(OCpad/16 / CONV_WB), S). */
 static inline __attribute__((always_inline)) void
 conv_backward_weights_body(__global const float *x,
                            __global const float *dzt, __global float *part,
@@ -539,7 +589,8 @@ conv_backward_weights_body(__global const float *x,
     const int tg = get_global_id(0), ob = get_global_id(1),
               s = get_global_id(2);
     const int kk = k * k, ckk = c * kk, ckkpad = (ckk + CONV_T - 1) / CONV_T * CONV_T;
-    if (tg * CONV_T >= ckk || ob * 16 >= ocpad)
+    const int blocks = ocpad / 16;
+    if (tg * CONV_T >= ckk || ob * CONV_WB >= blocks)
         return;
 
     /* Offset of each tap's input from the window's start; taps past the end
@@ -550,37 +601,58 @@ conv_backward_weights_body(__global const float *x,
         const int t = min(tg * CONV_T + i, ckk - 1), tap = t % kk;
         off[i] = (t / kk) * h * w + (tap / k) * w + tap % k;
     }
-
-    float16 acc[CONV_T];
+    int first[CONV_WB];
 #pragma unroll
-    for (int i = 0; i < CONV_T; i++)
-        acc[i] = (float16)(0.0f);
-    float16 bias = (float16)(0.0f);
+    for (int bk = 0; bk < CONV_WB; bk++)
+        first[bk] = min(ob * CONV_WB + bk, blocks - 1) * 16;
+
+    float16 acc[CONV_WB][CONV_T], bias[CONV_WB];
+#pragma unroll
+    for (int bk = 0; bk < CONV_WB; bk++) {
+#pragma unroll
+        for (int i = 0; i < CONV_T; i++)
+            acc[bk][i] = (float16)(0.0f);
+        bias[bk] = (float16)(0.0f);
+    }
 
     const int n1 = min(n, (s + 1) * nper);
     for (int img = s * nper; img < n1; img++) {
         __global const float *xn = x + (size_t)img * c * h * w;
-        __global const float *d = dzt + (size_t)img * oh * ow * ocpad + ob * 16;
+        __global const float *d = dzt + (size_t)img * oh * ow * ocpad;
         for (int oy = 0; oy < oh; oy++) {
             for (int ox = 0; ox < ow; ox++) {
-                const float16 dv = vload16(0, d);
+                float16 dv[CONV_WB];
+#pragma unroll
+                for (int bk = 0; bk < CONV_WB; bk++)
+                    dv[bk] = vload16(0, d + first[bk]);
                 d += ocpad;
                 __global const float *xp = xn + (oy * w + ox) * stride;
 #pragma unroll
-                for (int i = 0; i < CONV_T; i++)
-                    acc[i] = fma((float16)(xp[off[i]]), dv, acc[i]);
+                for (int i = 0; i < CONV_T; i++) {
+                    const float v = xp[off[i]];
+#pragma unroll
+                    for (int bk = 0; bk < CONV_WB; bk++)
+                        acc[bk][i] = fma((float16)(v), dv[bk], acc[bk][i]);
+                }
                 if (tg == 0)
-                    bias += dv;
+#pragma unroll
+                    for (int bk = 0; bk < CONV_WB; bk++)
+                        bias[bk] += dv[bk];
             }
         }
     }
 
-    __global float *out = part + (size_t)s * (ckkpad + 1) * ocpad + ob * 16;
 #pragma unroll
-    for (int i = 0; i < CONV_T; i++)
-        vstore16(acc[i], 0, out + (tg * CONV_T + i) * ocpad);
-    if (tg == 0)
-        vstore16(bias, 0, out + ckkpad * ocpad);
+    for (int bk = 0; bk < CONV_WB; bk++) {
+        if (ob * CONV_WB + bk >= blocks)
+            break;
+        __global float *out = part + (size_t)s * (ckkpad + 1) * ocpad + first[bk];
+#pragma unroll
+        for (int i = 0; i < CONV_T; i++)
+            vstore16(acc[bk][i], 0, out + (tg * CONV_T + i) * ocpad);
+        if (tg == 0)
+            vstore16(bias[bk], 0, out + ckkpad * ocpad);
+    }
 }
 
 /* Stride 1: OH = H-K+1, OW = W-K+1. */

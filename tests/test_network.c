@@ -634,7 +634,11 @@ START_TEST(tuner_chooses_every_site)
                 snprintf(label, sizeof label, "gw%dk%d", ti->weights_gemm, ti->gemm_chunk);
                 snprintf(key, sizeof key, "gk%d", ti->gemm_chunk);
             } else {
-                snprintf(label, sizeof label, "t%d%s", ti->taps, ti->chunks ? "c8" : "n1");
+                int len = snprintf(label, sizeof label, "t%d%s", ti->taps,
+                                   ti->chunks ? "c8" : "n1");
+                if (ti->weights_blocks > 1)
+                    snprintf(label + len, sizeof label - (size_t)len, "b%d",
+                             ti->weights_blocks);
                 snprintf(key, sizeof key, "%s", ti->chunks ? "c8" : "n1");
             }
             ck_assert_str_eq(t[r].choices[weights_site[j]].label, label);

@@ -26,6 +26,7 @@ typedef struct {
                         taken one row phase at a time) */
     int data_blocks; /* and its blocks of 16 input channels */
     int taps;        /* weight taps per work-item of backward-weights */
+    int weights_blocks; /* and its blocks of 16 output channels */
     int chunks;      /* the batch's chunks in the weight-gradient sum, 0 for
                         one image per chunk: the one choice that changes
                         the arithmetic (the order of the sum over images) */

@@ -15,14 +15,14 @@
  * enough work-items to keep a CPU's cores busy, few enough that the second
  * stage stays negligible (a GPU does better with a chunk per image). */
 const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 8,
-                                       .data_blocks = 1, .taps = 4, .chunks = 8,
+                                       .data_blocks = 1, .taps = 4, .weights_blocks = 1, .chunks = 8,
                                        .gemm = 0, .data_gemm = 0, .weights_gemm = 0,
                                        .gemm_chunk = 0};
 
 /* The sites' candidates. A row's tiles are the fields of conv_tiles its
  * site sets, in this order: forward (pixels, blocks, gemm), data
  * (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
- * weights_gemm, gemm_chunk); a GEMM row keeps the defaults of the fields it
+ * weights_gemm, gemm_chunk, weights_blocks, 0 meaning 1); a GEMM row keeps the defaults of the fields it
  * does not use. site_program makes a row's kernel's options from them. The
  * tile sizes keep every sum's order (backward-data skips only products
  * that are zero), and the forward and data GEMMs sum in that order too, so
@@ -49,11 +49,15 @@ const tune_variant conv_data_variants[] = {
 };
 const tune_variant conv_weights_variants[] = {
     {"t4c8", "c8", TUNE_ANYWHERE, {4, 8, 0, 0}},
-    {"t8c8", "c8", TUNE_CPU_DEFAULT, {8, 8, 0, 0}},
+    {"t8c8", "c8", TUNE_ANYWHERE, {8, 8, 0, 0}},
     {"t12c8", "c8", TUNE_ANYWHERE, {12, 8, 0, 0}},
     {"t4n1", "n1", TUNE_ANYWHERE, {4, 0, 0, 0}},
     {"t8n1", "n1", TUNE_ANYWHERE, {8, 0, 0, 0}},
     {"t12n1", "n1", TUNE_ANYWHERE, {12, 0, 0, 0}},
+    {"t4c8b2", "c8", TUNE_ANYWHERE, {4, 8, 0, 0, 2}},
+    {"t8c8b2", "c8", TUNE_CPU_DEFAULT, {8, 8, 0, 0, 2}},
+    {"t4n1b2", "n1", TUNE_ANYWHERE, {4, 0, 0, 0, 2}},
+    {"t8n1b2", "n1", TUNE_ANYWHERE, {8, 0, 0, 0, 2}},
     {"gw64k256", "gk256", TUNE_NOT_CPU, {4, 8, 64, 256}},
     {"gw32k256", "gk256", TUNE_NOT_CPU, {4, 8, 32, 256}},
     {"gw64k1024", "gk1024", TUNE_NOT_CPU, {4, 8, 64, 1024}},
@@ -82,6 +86,7 @@ static conv_tiles with_row(conv_tiles base, int site, const int *n)
         base.chunks = n[1];
         base.weights_gemm = n[2];
         base.gemm_chunk = n[3];
+        base.weights_blocks = n[4] ? n[4] : 1;
     }
     return base;
 }
@@ -115,7 +120,9 @@ static const char *site_program(const conv_tiles *t, int site, char *options, si
         snprintf(options, size, "-DCONV_DP=%d -DCONV_DB=%d", t->data_pixels,
                  t->data_blocks);
     else
-        snprintf(options, size, "-DCONV_T=%d", t->taps);
+        snprintf(options, size, t->weights_blocks > 1 ? "-DCONV_T=%d -DCONV_WB=%d"
+                                                      : "-DCONV_T=%d",
+                 t->taps, t->weights_blocks);
     return gemm ? "conv_gpu" : "conv";
 }
 
@@ -452,7 +459,8 @@ static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, i
     int ocpad = (int)pad16(l->oc), ckk = l->c * l->k * l->k, ckkp = ckkpad(l);
     int nper = (n + l->splits - 1) / l->splits;
     int splits = (n + nper - 1) / nper;
-    size_t g_w[3] = {(size_t)(ckkp / l->tiles.taps), (size_t)ocpad / 16,
+    int wb = l->tiles.weights_blocks;
+    size_t g_w[3] = {(size_t)(ckkp / l->tiles.taps), (size_t)(ocpad / 16 + wb - 1) / wb,
                      (size_t)splits};
     cnn_status st = clrt_set_args(l->backward_weights, err, 10, sizeof in, &in,
                                   sizeof l->dzt, &l->dzt, sizeof l->part, &l->part,
