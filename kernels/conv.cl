@@ -74,11 +74,16 @@ __kernel void conv_pack_weights(__global const float *w, __global float *wpk,
  * j and j + bs (for the j with bit bs clear) swap their blocks of bs lanes.
  * After the rounds of 1, 2, 4 and 8 over 16 rows, row j holds what was
  * column j; after the rounds of 1 .. R/2 over R rows, each block of R
- * lanes is transposed: row j, block k holds what was column k R + j. */
+ * lanes is transposed: row j, block k holds what was column k R + j. bs is
+ * a constant of the caller, so the shuffles' lanes fold to constants. */
 static inline __attribute__((always_inline)) void
-conv_shuffle_round(float16 r[16], const int rows, const int bs, const uint16 lo,
-                   const uint16 hi)
+conv_shuffle_round(float16 r[16], const int rows, const uint bs)
 {
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int16 high = (lane & bs) != (uint16)(0);
+    /* of (a, b), lanes 0-15 then 16-31: the new row j and row j + bs */
+    const uint16 lo = select(lane, lane + 16 - bs, high),
+                 hi = select(lane + bs, lane + 16, high);
     /* All 16 in the loop, so that it unrolls whatever `rows` is. */
 #pragma unroll
     for (int j = 0; j < 16; j++) {
@@ -94,28 +99,12 @@ conv_shuffle_round(float16 r[16], const int rows, const int bs, const uint16 lo,
 static inline __attribute__((always_inline)) void
 conv_transpose_rows(float16 r[16], const int rows)
 {
-    conv_shuffle_round(r, rows, 1,
-                       (uint16)(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12,
-                                28, 14, 30),
-                       (uint16)(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13,
-                                29, 15, 31));
-    conv_shuffle_round(r, rows, 2,
-                       (uint16)(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12,
-                                13, 28, 29),
-                       (uint16)(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14,
-                                15, 30, 31));
+    conv_shuffle_round(r, rows, 1);
+    conv_shuffle_round(r, rows, 2);
     if (rows >= 8)
-        conv_shuffle_round(r, rows, 4,
-                           (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24,
-                                    25, 26, 27),
-                           (uint16)(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28,
-                                    29, 30, 31));
+        conv_shuffle_round(r, rows, 4);
     if (rows >= 16)
-        conv_shuffle_round(r, rows, 8,
-                           (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21,
-                                    22, 23),
-                           (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27,
-                                    28, 29, 30, 31));
+        conv_shuffle_round(r, rows, 8);
 }
 
 /* Stores a work-item's np pixels x 16 channels (from q0, channels from
