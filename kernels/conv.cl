@@ -573,7 +573,8 @@ conv_backward_weights_body(__global const float *x,
                            __global const float *dzt, __global float *part,
                            const int c, const int h, const int w, const int k,
                            const int ocpad, const int nper, const int n,
-                           const int stride, const int oh, const int ow)
+                           const int stride, const int oh, const int ow,
+                           const int with_bias)
 {
     const int tg = get_global_id(0), ob = get_global_id(1),
               s = get_global_id(2);
@@ -623,7 +624,7 @@ conv_backward_weights_body(__global const float *x,
                     for (int bk = 0; bk < CONV_WB; bk++)
                         acc[bk][i] = fma((float16)(v), dv[bk], acc[bk][i]);
                 }
-                if (tg == 0)
+                if (with_bias)
 #pragma unroll
                     for (int bk = 0; bk < CONV_WB; bk++)
                         bias[bk] += dv[bk];
@@ -639,7 +640,7 @@ conv_backward_weights_body(__global const float *x,
 #pragma unroll
         for (int i = 0; i < CONV_T; i++)
             vstore16(acc[bk][i], 0, out + (tg * CONV_T + i) * ocpad);
-        if (tg == 0)
+        if (with_bias)
             vstore16(bias[bk], 0, out + ckkpad * ocpad);
     }
 }
@@ -652,8 +653,14 @@ __kernel void conv_backward_weights(__global const float *x,
                                     const int ocpad, const int nper,
                                     const int n)
 {
-    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1,
-                               h - k + 1, w - k + 1);
+    /* The first taps' work-items sum the bias too: apart, so that the
+     * others' loop has no test for it. */
+    if (get_global_id(0) == 0)
+        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1,
+                                   h - k + 1, w - k + 1, 1);
+    else
+        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1,
+                                   h - k + 1, w - k + 1, 0);
 }
 
 /* Any stride: OH, OW as given, every window inside x. */
@@ -662,8 +669,12 @@ __kernel void conv_backward_weights_strided(
     const int c, const int h, const int w, const int k, const int ocpad,
     const int nper, const int n, const int stride, const int oh, const int ow)
 {
-    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
-                               stride, oh, ow);
+    if (get_global_id(0) == 0)
+        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
+                                   stride, oh, ow, 1);
+    else
+        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
+                                   stride, oh, ow, 0);
 }
 
 /* dw[o][t] = sum over s < S of part[s][t][o], and db[o] the same of
