@@ -192,7 +192,7 @@ __kernel void conv_pad(__global const float *x, __global float *xp,
  * 16 output channels.
  * Global size (ceil(OH*OW / CONV_P), ceil(OCpad/16 / CONV_B), N). */
 static inline __attribute__((always_inline)) void
-conv_forward_body(__global const float *x, __global const float *wpk,
+conv_forward_loops(__global const float *x, __global const float *wpk,
                   __global const float *b, __global float *y, const int c,
                   const int h, const int w, const int k, const int oc,
                   const int relu, const int has_bias, const int stride,
@@ -268,6 +268,20 @@ conv_forward_body(__global const float *x, __global const float *wpk,
     }
 }
 
+/* conv_forward_loops with 3 x 3 apart, so that its taps unroll. */
+static inline __attribute__((always_inline)) void
+conv_forward_body(__global const float *x, __global const float *wpk,
+                  __global const float *b, __global float *y, const int c,
+                  const int h, const int w, const int k, const int oc,
+                  const int relu, const int has_bias, const int stride,
+                  const int oh, const int ow)
+{
+    if (k == 3)
+        conv_forward_loops(x, wpk, b, y, c, h, w, 3, oc, relu, has_bias, stride, oh, ow);
+    else
+        conv_forward_loops(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride, oh, ow);
+}
+
 /* Stride 1: OH = H-K+1, OW = W-K+1. */
 __kernel void conv_forward(__global const float *x,
                            __global const float *wpk,
@@ -275,12 +289,8 @@ __kernel void conv_forward(__global const float *x,
                            const int c, const int h, const int w, const int k,
                            const int oc, const int relu, const int has_bias)
 {
-    /* 3 x 3 apart, so that its taps unroll */
-    if (k == 3)
-        conv_forward_body(x, wpk, b, y, c, h, w, 3, oc, relu, has_bias, 1, h - 2, w - 2);
-    else
-        conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, 1,
-                          h - k + 1, w - k + 1);
+    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, 1,
+                      h - k + 1, w - k + 1);
 }
 
 /* Any stride: OH, OW as given, every window inside x. */
@@ -292,11 +302,8 @@ __kernel void conv_forward_strided(__global const float *x,
                                    const int has_bias, const int stride,
                                    const int oh, const int ow)
 {
-    if (k == 3)
-        conv_forward_body(x, wpk, b, y, c, h, w, 3, oc, relu, has_bias, stride, oh, ow);
-    else
-        conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride,
-                          oh, ow);
+    conv_forward_body(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride,
+                      oh, ow);
 }
 
 /* dz = dy, masked by y > 0 when relu is set, written as dzt (N*OH*OW + 1,
@@ -569,12 +576,12 @@ __kernel void conv_backward_data_strided(__global const float *dzt,
  * CONV_WB) reread the last block and are not stored.
  * Global size (CKKpad / CONV_T, ceil(OCpad/16 / CONV_WB), S). */
 static inline __attribute__((always_inline)) void
-conv_backward_weights_body(__global const float *x,
-                           __global const float *dzt, __global float *part,
-                           const int c, const int h, const int w, const int k,
-                           const int ocpad, const int nper, const int n,
-                           const int stride, const int oh, const int ow,
-                           const int with_bias)
+conv_backward_weights_loops(__global const float *x,
+                            __global const float *dzt, __global float *part,
+                            const int c, const int h, const int w, const int k,
+                            const int ocpad, const int nper, const int n,
+                            const int stride, const int oh, const int ow,
+                            const int with_bias)
 {
     const int tg = get_global_id(0), ob = get_global_id(1),
               s = get_global_id(2);
@@ -645,6 +652,23 @@ conv_backward_weights_body(__global const float *x,
     }
 }
 
+/* conv_backward_weights_loops, the first taps' work-items (which sum the
+ * bias too) apart, so that the others' loop has no test for it. */
+static inline __attribute__((always_inline)) void
+conv_backward_weights_body(__global const float *x,
+                           __global const float *dzt, __global float *part,
+                           const int c, const int h, const int w, const int k,
+                           const int ocpad, const int nper, const int n,
+                           const int stride, const int oh, const int ow)
+{
+    if (get_global_id(0) == 0)
+        conv_backward_weights_loops(x, dzt, part, c, h, w, k, ocpad, nper, n, stride, oh,
+                                    ow, 1);
+    else
+        conv_backward_weights_loops(x, dzt, part, c, h, w, k, ocpad, nper, n, stride, oh,
+                                    ow, 0);
+}
+
 /* Stride 1: OH = H-K+1, OW = W-K+1. */
 __kernel void conv_backward_weights(__global const float *x,
                                     __global const float *dzt,
@@ -653,14 +677,8 @@ __kernel void conv_backward_weights(__global const float *x,
                                     const int ocpad, const int nper,
                                     const int n)
 {
-    /* The first taps' work-items sum the bias too: apart, so that the
-     * others' loop has no test for it. */
-    if (get_global_id(0) == 0)
-        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1,
-                                   h - k + 1, w - k + 1, 1);
-    else
-        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1,
-                                   h - k + 1, w - k + 1, 0);
+    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n, 1,
+                               h - k + 1, w - k + 1);
 }
 
 /* Any stride: OH, OW as given, every window inside x. */
@@ -669,12 +687,8 @@ __kernel void conv_backward_weights_strided(
     const int c, const int h, const int w, const int k, const int ocpad,
     const int nper, const int n, const int stride, const int oh, const int ow)
 {
-    if (get_global_id(0) == 0)
-        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
-                                   stride, oh, ow, 1);
-    else
-        conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
-                                   stride, oh, ow, 0);
+    conv_backward_weights_body(x, dzt, part, c, h, w, k, ocpad, nper, n,
+                               stride, oh, ow);
 }
 
 /* dw[o][t] = sum over s < S of part[s][t][o], and db[o] the same of

@@ -15,19 +15,20 @@
  * enough work-items to keep a CPU's cores busy, few enough that the second
  * stage stays negligible (a GPU does better with a chunk per image). */
 const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 8,
-                                       .data_blocks = 1, .taps = 4, .weights_blocks = 1, .chunks = 8,
-                                       .gemm = 0, .data_gemm = 0, .weights_gemm = 0,
-                                       .gemm_chunk = 0};
+                                       .data_blocks = 1, .taps = 4, .weights_blocks = 1,
+                                       .chunks = 8, .gemm = 0, .data_gemm = 0,
+                                       .weights_gemm = 0, .gemm_chunk = 0};
 
 /* The sites' candidates. A row's tiles are the fields of conv_tiles its
  * site sets, in this order: forward (pixels, blocks, gemm), data
  * (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
- * weights_gemm, gemm_chunk, weights_blocks, 0 meaning 1); a GEMM row keeps the defaults of the fields it
- * does not use. site_program makes a row's kernel's options from them. The
- * tile sizes keep every sum's order (backward-data skips only products
- * that are zero), and the forward and data GEMMs sum in that order too, so
- * they share one arithmetic key; the weight gradient's chunks do not, and
- * its GEMM sums chunks of pixels rather than of images. */
+ * weights_gemm, gemm_chunk, weights_blocks, 0 meaning 1); a GEMM row keeps
+ * the defaults of the fields it does not use. site_program makes a row's
+ * kernel's options from them. The tile sizes keep every sum's order
+ * (backward-data skips only products that are zero), and the forward and
+ * data GEMMs sum in that order too, so they share one arithmetic key; the
+ * weight gradient's chunks do not, and its GEMM sums chunks of pixels
+ * rather than of images. */
 const tune_variant conv_forward_variants[] = {
     {"p4", "direct", TUNE_ANYWHERE, {4, 1, 0}},
     {"p8", "direct", TUNE_ANYWHERE, {8, 1, 0}},
@@ -120,6 +121,8 @@ static const char *site_program(const conv_tiles *t, int site, char *options, si
         snprintf(options, size, "-DCONV_DP=%d -DCONV_DB=%d", t->data_pixels,
                  t->data_blocks);
     else
+        /* one block unnamed, so that the older rows' programs and cache
+         * entries stay as they were */
         snprintf(options, size, t->weights_blocks > 1 ? "-DCONV_T=%d -DCONV_WB=%d"
                                                       : "-DCONV_T=%d",
                  t->taps, t->weights_blocks);
