@@ -11,14 +11,17 @@
  * it takes over dy, and the second pass reads it back as it is.
  *
  * The training kernels (and the CPU variant's inference) run one
- * work-group of L work-items (a power of two, the host's explicit local
- * size) per channel. The channel's values are cut into runs of up to
- * BATCHNORM_RUN consecutive values of one image; work-item l takes runs l,
- * l + L, l + 2L, ... and walks each with 16-lane vectors, and the L partial
- * sums meet in a fixed tree in local memory, so every result is
- * bit-reproducible. */
+ * work-item per channel. The channel's values are cut into runs of up to
+ * BATCHNORM_RUN consecutive values of one image, dealt to BATCHNORM_LANES
+ * lanes: lane l takes runs l, l + LANES, l + 2 LANES, ... and walks each
+ * with 16-lane vectors, and the lanes' partial sums meet in a fixed tree,
+ * so every result is bit-reproducible, and the same on every device. The
+ * work-item walks the lanes in turn: as a work-group of LANES work-items
+ * on a CPU, the same sums spent about half their time in the barriers'
+ * loops. */
 
 #define BATCHNORM_RUN 256
+#define BATCHNORM_LANES 256
 
 /* Run u of channel ch: where it starts in the (N, C, HW) array, and its
  * length. */
@@ -88,6 +91,16 @@ float batchnorm_dy(__global const float *dy, __global const float *ds, int has_d
     return !relu || y[at] > 0.0f ? g : 0.0f;
 }
 
+/* The sum of the lanes' partial sums in part, in the tree's order (which
+ * overwrites them). */
+float batchnorm_lanes_sum(float part[BATCHNORM_LANES])
+{
+    for (int reach = BATCHNORM_LANES / 2; reach > 0; reach /= 2)
+        for (int l = 0; l < reach; l++)
+            part[l] += part[l + reach];
+    return part[0];
+}
+
 /* The sum of every work-item's v, returned to all of them; part holds L
  * floats and is free again on return. */
 float batchnorm_group_sum(float v, __local float *part)
@@ -120,10 +133,11 @@ static void batchnorm_keep(__global float *running_mean, __global float *running
     stats[c + ch] = invstd;
 }
 
-/* y = (x - mean) * scale + shift over channel ch's runs of this
- * work-item, then + s when join, then max(y, 0) when relu. Inlined, and
- * called with join a constant, so that the plain pass compiles without the
- * join's test in its loop (which PoCL kept there, slowing it). */
+/* y = (x - mean) * scale + shift over this work-item's share of channel
+ * ch's runs (those of its place in the work-group), then + s when join,
+ * then max(y, 0) when relu. Inlined, and called with join a constant, so
+ * that the plain pass compiles without the join's test in its loop (which
+ * PoCL kept there, slowing it). */
 static inline __attribute__((always_inline)) void
 batchnorm_normalize(__global const float *x, __global const float *s,
                          __global float *y, int n, int c, int hw, int ch, float mean,
@@ -146,8 +160,8 @@ batchnorm_normalize(__global const float *x, __global const float *s,
 
 /* Training forward: the batch mean and biased variance of channel ch (two
  * passes, so a large mean does not swamp the variance), y, the moved running
- * statistics, and stats for the backward pass.
- * Global size (C * L), local size (L). */
+ * statistics, and stats for the backward pass. Global size (C), local size
+ * (1). */
 __kernel void batchnorm_forward_train(__global const float *x,
                                       __global const float *s,
                                       __global const float *gamma,
@@ -157,48 +171,52 @@ __kernel void batchnorm_forward_train(__global const float *x,
                                       __global float *y, __global float *stats,
                                       const int n, const int c, const int hw,
                                       const float eps, const float momentum,
-                                      const int join, const int relu,
-                                      __local float *part)
+                                      const int join, const int relu)
 {
-    const int ch = get_group_id(0), l = get_local_id(0),
-              L = get_local_size(0), m = n * hw,
+    const int ch = get_global_id(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const size_t total = (size_t)n * c * hw;
-    float16 sum = (float16)(0.0f);
-    for (int u = l; u < runs; u += L) {
-        int len;
-        const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16)
-            sum += batchnorm_load16(x, at, j, len, total);
-    }
-    const float mean = batchnorm_group_sum(vec_hsum16(sum), part) / (float)m;
-    float16 q = (float16)(0.0f);
-    for (int u = l; u < runs; u += L) {
-        int len;
-        const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16) {
-            /* Lanes past the run must add 0, not mean squared. */
-            const float16 d = select((float16)(0.0f),
-                                     batchnorm_load16(x, at, j, len, total) - mean,
-                                     batchnorm_inside(j, len));
-            q = fma(d, d, q);
+    float part[BATCHNORM_LANES];
+    for (int l = 0; l < BATCHNORM_LANES; l++) {
+        float16 sum = (float16)(0.0f);
+        for (int u = l; u < runs; u += BATCHNORM_LANES) {
+            int len;
+            const size_t at = batchnorm_run(u, ch, c, hw, &len);
+            for (int j = 0; j < len; j += 16)
+                sum += batchnorm_load16(x, at, j, len, total);
         }
+        part[l] = vec_hsum16(sum);
     }
-    const float var = batchnorm_group_sum(vec_hsum16(q), part) / (float)m;
+    const float mean = batchnorm_lanes_sum(part) / (float)m;
+    for (int l = 0; l < BATCHNORM_LANES; l++) {
+        float16 q = (float16)(0.0f);
+        for (int u = l; u < runs; u += BATCHNORM_LANES) {
+            int len;
+            const size_t at = batchnorm_run(u, ch, c, hw, &len);
+            for (int j = 0; j < len; j += 16) {
+                /* Lanes past the run must add 0, not mean squared. */
+                const float16 d = select((float16)(0.0f),
+                                         batchnorm_load16(x, at, j, len, total) - mean,
+                                         batchnorm_inside(j, len));
+                q = fma(d, d, q);
+            }
+        }
+        part[l] = vec_hsum16(q);
+    }
+    const float var = batchnorm_lanes_sum(part) / (float)m;
     const float invstd = rsqrt(var + eps);
     const float scale = gamma[ch] * invstd, shift = beta[ch];
     if (join)
         batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 1, relu);
     else
         batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 0, relu);
-    if (l == 0)
-        batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
-                       momentum);
+    batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
+                   momentum);
 }
 
 /* Inference forward with the running statistics, channel ch by the
- * work-group's L work-items as the training forward's last pass (the CPU
- * variant's). Global size (C * L), local size (L). */
+ * work-group's work-items as the training forward's last pass (the CPU
+ * variant's). Global size (C * L), local size (L), any L. */
 __kernel void batchnorm_forward_infer(__global const float *x,
                                       __global const float *s,
                                       __global const float *gamma,
@@ -241,28 +259,34 @@ __kernel void batchnorm_gpu_infer(__global const float *x,
     y[i] = relu ? fmax(v, 0.0f) : v;
 }
 
-/* The backward's first pass over channel ch's runs of this work-item: the
- * lanes of sum(dy) and sum(dy * xhat) into *vdy and *vdyx, dy plus ds when
- * has_ds, masked by y when relu, and written back so when keep (each
- * work-item reads back only what it wrote). Inlined and called with keep a
- * constant, as batchnorm_normalize is with join. */
+/* The backward's first pass over channel ch's runs, lane by lane: each
+ * lane's sum(dy) and sum(dy * xhat) into pdy and pdyx, dy plus ds when
+ * has_ds, masked by y when relu, and written back so when keep. Inlined
+ * and called with keep a constant, as batchnorm_normalize is with join. */
 static inline __attribute__((always_inline)) void
 batchnorm_grad_sums(__global const float *x, __global float *dy, __global const float *ds,
                     __global const float *y, int ch, int c, int hw, int runs, size_t total,
                     size_t dy_total, float mean, float invstd, int has_ds, int relu,
-                    int keep, float16 *vdy, float16 *vdyx)
+                    int keep, float pdy[BATCHNORM_LANES], float pdyx[BATCHNORM_LANES])
 {
-    for (int u = get_local_id(0); u < runs; u += get_local_size(0)) {
-        int len;
-        const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16) {
-            /* Lanes past the run hold dy = 0, so they add nothing. */
-            const float16 g = batchnorm_dy16(dy, ds, has_ds, y, at, j, len, dy_total, relu);
-            if (keep)
-                batchnorm_store(g, dy + at, j, len);
-            *vdy += g;
-            *vdyx = fma(g, (batchnorm_load16(x, at, j, len, total) - mean) * invstd, *vdyx);
+    for (int l = 0; l < BATCHNORM_LANES; l++) {
+        float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
+        for (int u = l; u < runs; u += BATCHNORM_LANES) {
+            int len;
+            const size_t at = batchnorm_run(u, ch, c, hw, &len);
+            for (int j = 0; j < len; j += 16) {
+                /* Lanes past the run hold dy = 0, so they add nothing. */
+                const float16 g =
+                    batchnorm_dy16(dy, ds, has_ds, y, at, j, len, dy_total, relu);
+                if (keep)
+                    batchnorm_store(g, dy + at, j, len);
+                vdy += g;
+                vdyx = fma(g, (batchnorm_load16(x, at, j, len, total) - mean) * invstd,
+                           vdyx);
+            }
         }
+        pdy[l] = vec_hsum16(vdy);
+        pdyx[l] = vec_hsum16(vdyx);
     }
 }
 
@@ -270,9 +294,8 @@ batchnorm_grad_sums(__global const float *x, __global float *dy, __global const 
  * dgamma[ch] = sum(dy * xhat), dbeta[ch] = sum(dy), and, when has_dx,
  * dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy
  * plus ds when has_ds, masked by the forward's output y when relu, and
- * written back so when keep (each work-item reads back only what it
- * wrote); has_ds needs keep.
- * Global size (C * L), local size (L). */
+ * written back so when keep; has_ds needs keep.
+ * Global size (C), local size (1). */
 __kernel void batchnorm_backward(__global const float *x,
                                  __global const float *gamma,
                                  __global float *dy,
@@ -282,36 +305,31 @@ __kernel void batchnorm_backward(__global const float *x,
                                  __global float *dx, __global float *dgamma,
                                  __global float *dbeta, const int n,
                                  const int c, const int hw, const int has_dx,
-                                 const int has_ds, const int relu, const int keep,
-                                 __local float *part)
+                                 const int has_ds, const int relu, const int keep)
 {
-    const int ch = get_group_id(0), l = get_local_id(0),
-              L = get_local_size(0), m = n * hw,
+    const int ch = get_global_id(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const size_t total = (size_t)n * c * hw;
     /* Where dy is written back, no vector reads past a run: another
-     * work-item may be writing there (a total of 0 makes batchnorm_load16
-     * read the lanes below len alone). */
+     * channel's work-item may be writing there (a total of 0 makes
+     * batchnorm_load16 read the lanes below len alone). */
     const size_t dy_total = keep ? 0 : total;
     const float mean = stats[ch], invstd = stats[c + ch];
-    float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
+    float pdy[BATCHNORM_LANES], pdyx[BATCHNORM_LANES];
     if (keep)
         batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
-                            has_ds, relu, 1, &vdy, &vdyx);
+                            has_ds, relu, 1, pdy, pdyx);
     else
         batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd, 0,
-                            relu, 0, &vdy, &vdyx);
-    const float sdy = batchnorm_group_sum(vec_hsum16(vdy), part),
-                sdyx = batchnorm_group_sum(vec_hsum16(vdyx), part);
-    if (l == 0) {
-        dgamma[ch] = sdyx;
-        dbeta[ch] = sdy;
-    }
+                            relu, 0, pdy, pdyx);
+    const float sdy = batchnorm_lanes_sum(pdy), sdyx = batchnorm_lanes_sum(pdyx);
+    dgamma[ch] = sdyx;
+    dbeta[ch] = sdy;
     if (!has_dx)
         return;
     const float scale = gamma[ch] * invstd, mdy = sdy / (float)m,
                 mdyx = sdyx / (float)m;
-    for (int u = l; u < runs; u += L) {
+    for (int u = 0; u < runs; u++) {
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {

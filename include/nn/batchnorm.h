@@ -15,8 +15,8 @@
  * with res_accumulate's.
  *
  * The functions only enqueue work on rt's queue; nothing is allocated per
- * call. Each reduction is one work-group per channel summing in a fixed
- * order, so results are bit-reproducible (no atomics). */
+ * call. Each reduction runs per channel (or per chunk) in a fixed order,
+ * so results are bit-reproducible (no atomics). */
 #ifndef BATCHNORM_H
 #define BATCHNORM_H
 
@@ -30,8 +30,8 @@ typedef struct {
     const clrt *rt;
     int max_batch, c, hw;
     int relu;     /* a following ReLU folded in */
-    size_t local; /* work-items per channel (per chunk when gpu): a power
-                     of two <= CLRT_WORK_GROUP */
+    size_t local; /* work-items per chunk when gpu: a power of two <=
+                     CLRT_WORK_GROUP; else 1, a work-item per channel */
     int gpu;      /* the GPU variant's kernels (below) train */
     cl_kernel train, infer, backward;
     cl_kernel gpu_sums, gpu_normalize, gpu_grad_sums, gpu_grad;
@@ -40,10 +40,11 @@ typedef struct {
     cl_mem part;  /* gpu: (2, C, chunks at max_batch) partial sums */
 } batchnorm_layer;
 
-/* The training kernels' tuner site ("<name>.reduce", kind "bn"): "channel",
- * one work-group per channel walking runs of 256 values with 16-wide
- * vectors (for CPUs), or "gpu" (TUNE_NOT_CPU), one work-group per chunk of
- * 4 values per work-item of a channel, the chunks' partial sums then summed
+/* The training kernels' tuner site ("<name>.reduce", kind "bn"):
+ * "channel", one work-item per channel walking runs of 256 values with
+ * 16-wide vectors, dealt to 256 lanes summed in a fixed tree (for CPUs),
+ * or "gpu" (TUNE_NOT_CPU), one work-group per chunk of 4 values per
+ * work-item of a channel, the chunks' partial sums then summed
  * in a fixed order (five launches per step instead of two, but C times the
  * number of chunks of work-groups instead of C). Their sums run in other
  * orders, so their keys differ. A row's tiles[0] says which. Inference

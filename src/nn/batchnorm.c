@@ -40,17 +40,15 @@ static size_t chunks(const batchnorm_layer *l, int n)
     return ((size_t)n * l->hw + per - 1) / per;
 }
 
-/* Work-items per channel (per chunk): the largest power of two <=
+/* Work-items per chunk of the GPU variant: the largest power of two <=
  * CLRT_WORK_GROUP, enough to spread a large batch's reduction, that every
- * kernel of the variant launched in work-groups may run as one. */
+ * kernel of the variant launched in work-groups may run as one. The CPU
+ * variant's work-item walks a channel alone. */
 static cnn_status pick_local(batchnorm_layer *l, cnn_error *err)
 {
-    cl_kernel ks[4] = {l->infer, l->train, l->backward};
-    if (l->gpu) {
-        ks[0] = l->gpu_sums, ks[1] = l->gpu_normalize;
-        ks[2] = l->gpu_grad_sums, ks[3] = l->gpu_grad;
-    }
-    return clrt_work_group(l->rt, ks, l->gpu ? 4 : 3, CLRT_WORK_GROUP, &l->local, err);
+    cl_kernel ks[4] = {l->gpu_sums, l->gpu_normalize, l->gpu_grad_sums, l->gpu_grad};
+    l->local = 1;
+    return l->gpu ? clrt_work_group(l->rt, ks, 4, CLRT_WORK_GROUP, &l->local, err) : CNN_OK;
 }
 
 cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
@@ -184,14 +182,14 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
     }
     if (l->gpu)
         return gpu_forward(l, n, x, s, gamma, beta, running_mean, running_var, y, err);
-    size_t global = (size_t)l->c * l->local;
-    st = clrt_set_args(l->train, err, 16, sizeof x, &x, sizeof s, &s, sizeof gamma,
+    size_t global = (size_t)l->c;
+    st = clrt_set_args(l->train, err, 15, sizeof x, &x, sizeof s, &s, sizeof gamma,
                        &gamma, sizeof beta, &beta, sizeof running_mean, &running_mean,
                        sizeof running_var, &running_var, sizeof y, &y,
                        sizeof l->stats, &l->stats, sizeof n, &n, sizeof l->c,
                        &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
                        sizeof momentum, &momentum, sizeof join, &join,
-                       sizeof l->relu, &l->relu, l->local * sizeof(float), NULL);
+                       sizeof l->relu, &l->relu);
     return st ? st : clrt_launch(l->rt, l->train, 1, &global, &l->local, NULL,
                                  err);
 }
@@ -209,14 +207,13 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
     keep = keep || has_ds;
     if (l->gpu)
         return gpu_backward(l, n, x, y, gamma, dy, ds, keep, dx, dgamma, dbeta, err);
-    size_t global = (size_t)l->c * l->local;
-    st = clrt_set_args(l->backward, err, 17, sizeof x, &x, sizeof gamma,
+    size_t global = (size_t)l->c;
+    st = clrt_set_args(l->backward, err, 16, sizeof x, &x, sizeof gamma,
                        &gamma, sizeof dy, &dy, sizeof ds, &ds, sizeof y, &y,
                        sizeof l->stats, &l->stats, sizeof dx, &dx, sizeof dgamma, &dgamma,
                        sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
                        sizeof l->hw, &l->hw, sizeof has_dx, &has_dx, sizeof has_ds,
-                       &has_ds, sizeof l->relu, &l->relu, sizeof keep, &keep,
-                       l->local * sizeof(float), NULL);
+                       &has_ds, sizeof l->relu, &l->relu, sizeof keep, &keep);
     return st ? st : clrt_launch(l->rt, l->backward, 1, &global, &l->local,
                                  NULL, err);
 }
