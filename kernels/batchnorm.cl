@@ -133,11 +133,10 @@ static void batchnorm_keep(__global float *running_mean, __global float *running
     stats[c + ch] = invstd;
 }
 
-/* y = (x - mean) * scale + shift over this work-item's share of channel
- * ch's runs (those of its place in the work-group), then + s when join,
- * then max(y, 0) when relu. Inlined, and called with join a constant, so
- * that the plain pass compiles without the join's test in its loop (which
- * PoCL kept there, slowing it). */
+/* y = (x - mean) * scale + shift over channel ch's runs, then + s when
+ * join, then max(y, 0) when relu. Inlined, and called with join a
+ * constant, so that the plain pass compiles without the join's test in its
+ * loop (which PoCL kept there, slowing it). */
 static inline __attribute__((always_inline)) void
 batchnorm_normalize(__global const float *x, __global const float *s,
                          __global float *y, int n, int c, int hw, int ch, float mean,
@@ -145,7 +144,7 @@ batchnorm_normalize(__global const float *x, __global const float *s,
 {
     const int runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const size_t total = (size_t)n * c * hw;
-    for (int u = get_local_id(0); u < runs; u += get_local_size(0)) {
+    for (int u = 0; u < runs; u++) {
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
@@ -214,9 +213,9 @@ __kernel void batchnorm_forward_train(__global const float *x,
                    momentum);
 }
 
-/* Inference forward with the running statistics, channel ch by the
- * work-group's work-items as the training forward's last pass (the CPU
- * variant's). Global size (C * L), local size (L), any L. */
+/* Inference forward with the running statistics, channel ch walked as the
+ * training forward's last pass walks it (the CPU variant's). Global size
+ * (C), local size (1). */
 __kernel void batchnorm_forward_infer(__global const float *x,
                                       __global const float *s,
                                       __global const float *gamma,
@@ -227,7 +226,7 @@ __kernel void batchnorm_forward_infer(__global const float *x,
                                       const int hw, const float eps, const int join,
                                       const int relu)
 {
-    const int ch = get_group_id(0);
+    const int ch = get_global_id(0);
     const float mean = running_mean[ch], scale = gamma[ch] * rsqrt(running_var[ch] + eps),
                 shift = beta[ch];
     if (join)

@@ -168,9 +168,9 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
     const int join = s != NULL;
     if (!training) {
         /* The GPU variant's kernel takes a value per work-item, the CPU
-         * variant's a channel per work-group. */
+         * variant's a channel. */
         int count = l->gpu ? n * l->c * l->hw : n;
-        size_t global = l->gpu ? (size_t)count : (size_t)l->c * l->local;
+        size_t global = l->gpu ? (size_t)count : (size_t)l->c;
         st = clrt_set_args(l->infer, err, 13, sizeof x, &x, sizeof s, &s, sizeof gamma,
                            &gamma, sizeof beta, &beta, sizeof running_mean,
                            &running_mean, sizeof running_var, &running_var,
