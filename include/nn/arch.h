@@ -15,7 +15,8 @@
 #include "nn/layer.h"
 
 #define ARCH_DEFAULT "conv32k3-relu-pool2-conv64k3-relu-flatten-fc64-relu-fc10"
-#define ARCH_MAX_LAYERS 64
+/* Enough for a ResNet-32 (125 layers: each block counts two). */
+#define ARCH_MAX_LAYERS 128
 /* The largest input height or width. */
 #define ARCH_MAX_SIDE (1 << 20)
 

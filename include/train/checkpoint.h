@@ -52,7 +52,7 @@ typedef struct {
     float lr;
     optim_config optim;  /* read only: the optimizer and its hyperparameters
                             (its lr is `lr`); saving writes the network's */
-    char variants[1024]; /* tuner_arithmetic's record: how the weights were
+    char variants[TUNER_RECORD_SIZE]; /* tuner_arithmetic's record: how the weights were
                             computed ("fc1=kernel;fc2=kernel"); from a
                             version 1 file, "fc=<its gemm>" */
     char schedule[64];   /* --lr-schedule's text (schedule_text) */

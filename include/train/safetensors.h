@@ -35,9 +35,12 @@ typedef struct {
     uint32_t crc;        /* of the range's bytes, when has_crc */
 } st_entry;
 
+/* A value holds a tuner's whole record (checkpoint.c asserts it). */
+#define ST_META_VALUE 40960
+
 typedef struct {
     char key[64];
-    char value[1024];
+    char value[ST_META_VALUE];
 } st_meta;
 
 typedef struct {

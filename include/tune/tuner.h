@@ -22,8 +22,11 @@
 #include "util/cnn_error.h"
 
 #define TUNE_NAME 32        /* bytes of a name, label or key, NUL included */
-#define TUNER_MAX_SITES 64
-#define TUNER_MAX_RULES 64
+/* A layer tunes at most four sites (a block's end: its projection's three
+ * and its batch norm's), and the optimizer one: network.c holds
+ * ARCH_MAX_LAYERS to this. A rule list may name every site. */
+#define TUNER_MAX_SITES 513
+#define TUNER_MAX_RULES TUNER_MAX_SITES
 #define TUNE_MAX_VARIANTS 32 /* per site */
 #define TUNE_TILES 10       /* numbers per variant: as many as a kind needs */
 #define TUNE_OPTIONS 128    /* bytes of a variant's -D options, NUL included */
@@ -169,7 +172,9 @@ cnn_status tuner_choose(tuner *t, const tune_site *site, const tune_variant *v,
 
 /* The record of what decides the results: "site=key" for every choice, in
  * order, joined by ';' ("fc1=kernel;fc2=kernel"; "" for none), for a
- * checkpoint. Not fitting in size bytes is CNN_ERR_RUNTIME. */
+ * checkpoint. Not fitting in size bytes is CNN_ERR_RUNTIME; TUNER_RECORD_SIZE
+ * bytes hold any tuner's record, and its tuner_labels too. */
+#define TUNER_RECORD_SIZE (TUNER_MAX_SITES * 2 * TUNE_NAME)
 cnn_status tuner_arithmetic(const tuner *t, char *buf, size_t size,
                             cnn_error *err);
 

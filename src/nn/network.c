@@ -7,6 +7,9 @@
 
 #include "util/rng.h"
 
+_Static_assert(TUNER_MAX_SITES >= 4 * ARCH_MAX_LAYERS + 1,
+               "every layer's sites and the optimizer's fit a tuner");
+
 /* Adds a parameter tensor of `layer`; offsets are aligned so each can be a
  * sub-buffer. */
 static net_tensor *add_tensor(network *net, const char *layer, const layer_param *d)

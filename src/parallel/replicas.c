@@ -46,7 +46,7 @@ cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
                         "(ranks x devices); each needs a sample", batch, r->workers);
     int slice = (batch + r->workers - 1) / r->workers;
     cnn_status st;
-    char chosen[4096] = "";
+    char chosen[TUNER_RECORD_SIZE] = "";
     if (comm_rank(r->comm) == 0 &&
         (st = network_create(&r->net[0], &r->rt[0], a, slice, tune, optim, err)))
         return st;

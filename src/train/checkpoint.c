@@ -42,6 +42,9 @@ static int saved(const network *net, int kind, const net_tensor *t)
     return !kind || (t->decl.trainable && optim_state_live(&net->optim.cfg, kind - 1));
 }
 
+_Static_assert(sizeof((st_meta *)0)->value >= sizeof((checkpoint_meta *)0)->variants,
+               "a metadata value holds the tuner's record");
+
 static void meta_set(st_meta *m, int *k, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -86,7 +89,13 @@ cnn_status checkpoint_save(const char *path, network *net,
             p += t->count;
         }
     const optim_config *o = &net->optim.cfg;
-    st_meta m[40]; /* 34 at most: the settings, and each rule's own */
+    /* 34 at most: the settings, and each rule's own; on the heap, as each
+     * holds a whole tuner record. */
+    st_meta *m = calloc(40, sizeof *m);
+    if (!m) {
+        free(data);
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    }
     int k = 0;
     meta_set(m, &k, "format", "cnn-cl");
     meta_set(m, &k, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
@@ -135,6 +144,7 @@ cnn_status checkpoint_save(const char *path, network *net,
     meta_set(m, &k, "epoch_seconds", "%.17g", meta->seconds);
     if (st == CNN_OK)
         st = st_write(path, tensors, n, m, k, err);
+    free(m);
     free(data);
     return st;
 }

@@ -431,7 +431,7 @@ int tuner_has_defaults(const tuner *t)
 
 cnn_status tuner_retime(const tuner *t, tuner *next, cnn_error *err)
 {
-    char record[TUNER_MAX_SITES * 2 * TUNE_NAME];
+    char record[TUNER_RECORD_SIZE];
     tuner_init(next);
     memcpy(next->forced, t->forced, sizeof t->forced);
     next->nforced = t->nforced;
