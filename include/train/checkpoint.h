@@ -52,9 +52,9 @@ typedef struct {
     float lr;
     optim_config optim;  /* read only: the optimizer and its hyperparameters
                             (its lr is `lr`); saving writes the network's */
-    char variants[TUNER_RECORD_SIZE]; /* tuner_arithmetic's record: how the weights were
-                            computed ("fc1=kernel;fc2=kernel"); from a
-                            version 1 file, "fc=<its gemm>" */
+    /* tuner_arithmetic's record: how the weights were computed
+     * ("fc1=kernel;fc2=kernel"); from a version 1 file, "fc=<its gemm>" */
+    char variants[TUNER_RECORD_SIZE];
     char schedule[64];   /* --lr-schedule's text (schedule_text) */
     long warmup;         /* --warmup steps */
     long epochs;         /* the epochs the run was planned for (--epochs) */
