@@ -131,6 +131,62 @@ START_TEST(bad_blocks_name_the_block)
 }
 END_TEST
 
+/* A group is its tokens written out N times: the same layers, names and
+ * shapes as the spec written out by hand, which the network keeps as
+ * written. */
+START_TEST(groups_write_out_their_tokens)
+{
+    const char *grouped = "conv8k3same-bn-relu-(res[conv8k3same-bn-relu-conv8k3same-bn]-relu)x2-"
+                          "(res[conv16k3s2same-bn]-relu-(res[conv16k3same]-relu)x1)x2-gap-fc10";
+    const char *written = "conv8k3same-bn-relu-res[conv8k3same-bn-relu-conv8k3same-bn]-relu-"
+                          "res[conv8k3same-bn-relu-conv8k3same-bn]-relu-"
+                          "res[conv16k3s2same-bn]-relu-res[conv16k3same]-relu-"
+                          "res[conv16k3s2same-bn]-relu-res[conv16k3same]-relu-gap-fc10";
+    static arch a, b;
+    cnn_error err = {0};
+    TEST_OK(arch_parse(grouped, mnist, 10, &a, &err), err);
+    TEST_OK(arch_parse(written, mnist, 10, &b, &err), err);
+    ck_assert_str_eq(a.spec, grouped);
+    ck_assert_int_eq(a.count, 39);
+    ck_assert_int_eq(a.count, b.count);
+    for (int i = 0; i < a.count; i++) {
+        ck_assert_str_eq(a.layers[i].name, b.layers[i].name);
+        ck_assert_str_eq(a.layers[i].token, b.layers[i].token);
+        ck_assert_int_eq(a.layers[i].pair, b.layers[i].pair);
+        ck_assert_int_eq(a.layers[i].out.c, b.layers[i].out.c);
+        ck_assert_int_eq(a.layers[i].out.h, b.layers[i].out.h);
+    }
+    ck_assert_str_eq(a.layers[a.count - 4].name, "res6");
+    ck_assert_int_eq(a.layers[a.count - 4].out.h, 7);
+    /* groups nest, inside blocks too */
+    TEST_OK(arch_parse("res[(conv4k3same)x2]-((relu)x2-bn)x3-gap-fc10", mnist, 10, &a, &err),
+            err);
+    ck_assert_int_eq(a.count, 15);
+    ck_assert_str_eq(a.layers[2].name, "conv2");
+    ck_assert_str_eq(a.layers[12].name, "bn3");
+}
+END_TEST
+
+START_TEST(bad_groups_name_the_fault)
+{
+    const char *form = "is not (TOKENS)x<N>, N from 1 to 128";
+    expect_bad("conv4k3(relu)x2-flatten-fc10", "a group starts inside a token");
+    expect_bad("(conv4k3-flatten-fc10", "a group is never closed");
+    expect_bad("conv4k3)x2-flatten-fc10", "a ')' closes no group");
+    expect_bad("()x2-flatten-fc10", form);
+    expect_bad("(relu)x0-flatten-fc10", form);
+    expect_bad("(relu)-flatten-fc10", form);
+    expect_bad("(relu)x-flatten-fc10", form);
+    expect_bad("(relu)x2relu-flatten-fc10", form);
+    expect_bad("(relu)x129-flatten-fc10", form);
+    expect_bad("(relu)x99999999999999999999-flatten-fc10", form);
+    /* the written-out spec is bounded, however deep the groups */
+    expect_bad("((((((((conv2k1)x9)x9)x9)x9)x9)x9)x9)x9-flatten-fc10",
+               "has more than 128 layers when its groups are written out");
+    expect_bad("(conv2k1)x100-(conv2k1)x100-flatten-fc10", "more than 128 layers");
+}
+END_TEST
+
 /* A class count the caller can explain leads the message: it may be the
  * fault (a corrupted label), not the spec. */
 START_TEST(class_mismatch_names_the_counts_origin)
@@ -163,6 +219,8 @@ int main(void)
     tcase_add_test(tc, class_mismatch_names_the_counts_origin);
     tcase_add_test(tc, blocks_nest_and_name_their_layers);
     tcase_add_test(tc, bad_blocks_name_the_block);
+    tcase_add_test(tc, groups_write_out_their_tokens);
+    tcase_add_test(tc, bad_groups_name_the_fault);
     suite_add_tcase(s, tc);
     return test_run(s, 1);
 }

@@ -222,15 +222,16 @@ grep -q '"res2.proj_bn.running_var"' "$rmodel" && grep -q '"res2.proj.weight"' "
 expect "resume blocks"   0 'res1 \(Add, relu\) +\(None, 32, 32, 4\) +0$' -- train --data "$tmp/cifar" --resume "$rmodel" --epochs 2 --batch 3
 expect "eval blocks"     0 'test accuracy: [0-9.]+$'            -- eval --model "$rmodel" --data "$tmp/cifar"
 # A ResNet-20's shape (77 layers, 86 tuned sites): its record of variants
-# outgrew the checkpoint's metadata once, failing the first save.
-b2='res[conv2k3same-bn-relu-conv2k3same-bn]-relu' b3='res[conv3k3same-bn-relu-conv3k3same-bn]-relu'
-b4='res[conv4k3same-bn-relu-conv4k3same-bn]-relu'
-r20="conv2k3same-bn-relu-$b2-$b2-$b2-res[conv3k3s2same-bn-relu-conv3k3same-bn]-relu-$b3-$b3-res[conv4k3s2same-bn-relu-conv4k3same-bn]-relu-$b4-$b4-gap-fc10"
+# outgrew the checkpoint's metadata once, failing the first save. Written
+# with groups, which the checkpoint keeps as written.
+r20='conv2k3same-bn-relu-(res[conv2k3same-bn-relu-conv2k3same-bn]-relu)x3-res[conv3k3s2same-bn-relu-conv3k3same-bn]-relu-(res[conv3k3same-bn-relu-conv3k3same-bn]-relu)x2-res[conv4k3s2same-bn-relu-conv4k3same-bn]-relu-(res[conv4k3same-bn-relu-conv4k3same-bn]-relu)x2-gap-fc10'
 r20model=$tmp/r20.safetensors
 expect "train resnet-20" 0 'res9 \(Add, relu\) +\(None, 2, 2, 4\) +0$' -- train --data "$tmp/good" --arch "$r20" --epochs 1 --batch 4 --save "$r20model"
+grep -qF "\"arch\":\"$r20\"" "$r20model" && ok || fail "groups: the checkpoint's arch as written"
 expect "resume resnet-20" 0 'after 2 epochs; model saved to' -- train --data "$tmp/good" --resume "$r20model" --epochs 2 --batch 4
 expect "eval resnet-20"  0 'test accuracy: [0-9.]+$'            -- eval --model "$r20model" --data "$tmp/good"
 expect "arch too deep"   2 "more than 128 layers" -- train --data "$tmp/good" --arch "conv2k3same$(printf -- '-relu%.0s' $(seq 128))-flatten-fc10"
+expect "arch group count" 2 "a group in '\(relu\)x0-flatten-fc10' is not \(TOKENS\)x<N>, N from 1 to 128" -- train --data "$tmp/good" --arch '(relu)x0-flatten-fc10'
 expect "arch block open" 2 "block res1 is never closed: end it with '\]'" -- train --data "$tmp/good" --arch 'res[conv2k3same-flatten-fc10'
 expect "arch block close" 2 "a '\]' closes no block" -- train --data "$tmp/good" --arch 'conv2k3]-flatten-fc10'
 expect "arch block empty" 2 "block res1 'res\[\]' is empty" -- train --data "$tmp/good" --arch 'res[]-flatten-fc10'

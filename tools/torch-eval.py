@@ -113,8 +113,32 @@ def _same_padding(size, k, s):
     return out, total // 2, total - total // 2
 
 
+_GROUP = re.compile(r"(?<![^-\[(])\(([^()]*)\)x(\d+)(?![^-\])])")
+MAX_LAYERS = 128
+
+
+def _expand(spec):
+    """The spec with every group "(TOKENS)xN" written out as TOKENS N times,
+    joined by '-', innermost first, as cnn-cl's parser does."""
+    text = spec
+    while m := _GROUP.search(text):
+        n = int(m[2])
+        if not m[1] or not 1 <= n <= MAX_LAYERS:
+            raise InputError(f"arch: a group in '{spec}' is not (TOKENS)x<N>, "
+                             f"N from 1 to {MAX_LAYERS}")
+        text = text[:m.start()] + "-".join([m[1]] * n) + text[m.end():]
+        if len(text) > MAX_LAYERS * 33:  # a token and its '-' each, at most
+            raise InputError(f"arch: '{spec}' has more than {MAX_LAYERS} layers when "
+                             "its groups are written out")
+    if "(" in text or ")" in text:
+        raise InputError(f"arch: unbalanced or misplaced group in '{spec}'")
+    return text
+
+
 def _tokens(spec):
-    """The spec's tokens, a block's 'res[' and ']' among them."""
+    """The spec's tokens, its groups written out, a block's 'res[' and ']'
+    among them."""
+    spec = _expand(spec)
     out, i = [], 0
     while i < len(spec):
         if spec.startswith("res[", i):

@@ -2,8 +2,10 @@
  * Everything kind-specific is in the layer table's rows. */
 #include "nn/arch.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 long arch_size(arch_shape s) { return (long)s.c * s.h * s.w; }
@@ -153,6 +155,74 @@ static cnn_status close_block(arch *out, open_blocks *b, const char *end, arch_s
     return l->kind->shape(l, err);
 }
 
+/* The expanded spec's room: a layer's token and its '-' each (a block's
+ * ends share its text), so a spec that outgrows it has too many layers. */
+#define EXPANDED_SIZE (ARCH_MAX_LAYERS * (sizeof(((arch_layer *)0)->token) + 1))
+
+typedef struct {
+    const char *spec; /* as written */
+    char *out;        /* its expansion so far */
+    size_t used;
+} expansion;
+
+static cnn_status append(expansion *e, const char *text, size_t len, cnn_error *err)
+{
+    if (e->used + len >= EXPANDED_SIZE)
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' has more than %d layers when "
+                        "its groups are written out", e->spec, ARCH_MAX_LAYERS);
+    memcpy(e->out + e->used, text, len);
+    e->used += len;
+    e->out[e->used] = '\0';
+    return CNN_OK;
+}
+
+/* Copies the text from *p to the ')' that closes the group open at `depth`
+ * (or the spec's end at depth 0), writing each "(TOKENS)xN" out as TOKENS
+ * N times, joined by '-'. A group starts a token and is followed by what
+ * may follow one. */
+static cnn_status expand_groups(expansion *e, const char **p, int depth, cnn_error *err)
+{
+    cnn_status st;
+    const char *s = *p; /* the text not yet appended */
+    while (**p) {
+        if (**p == ')') {
+            if (!depth)
+                return cnn_fail(err, CNN_ERR_INPUT, "--arch: a ')' closes no group in "
+                                "'%s' (a group is (TOKENS)x<N>)", e->spec);
+            return append(e, s, (size_t)(*p - s), err);
+        }
+        if (**p != '(') {
+            (*p)++;
+            continue;
+        }
+        if (*p > e->spec && !strchr("-[(", (*p)[-1]))
+            return cnn_fail(err, CNN_ERR_INPUT, "--arch: a group starts inside a token "
+                            "in '%s'; put '-' before its '('", e->spec);
+        if ((st = append(e, s, (size_t)(*p - s), err)))
+            return st;
+        size_t first = e->used;
+        (*p)++;
+        if ((st = expand_groups(e, p, depth + 1, err)))
+            return st;
+        if (**p != ')')
+            return cnn_fail(err, CNN_ERR_INPUT, "--arch: a group is never closed in "
+                            "'%s': end it with ')x<N>'", e->spec);
+        size_t len = e->used - first;
+        char *end = (char *)*p + 1;
+        long n = (*p)[1] == 'x' && isdigit((unsigned char)(*p)[2]) ? strtol(*p + 2, &end, 10)
+                                                                    : 0;
+        if (!len || n < 1 || n > ARCH_MAX_LAYERS || !strchr("-])", *end))
+            return cnn_fail(err, CNN_ERR_INPUT, "--arch: a group in '%s' is not "
+                            "(TOKENS)x<N>, N from 1 to %d", e->spec, ARCH_MAX_LAYERS);
+        for (long i = 1; i < n; i++)
+            if ((st = append(e, "-", 1, err)) ||
+                (st = append(e, e->out + first, len, err)))
+                return st;
+        s = *p = end;
+    }
+    return append(e, s, strlen(s), err);
+}
+
 cnn_status arch_parse_from(const char *spec, arch_shape input, int classes,
                            const char *origin, arch *out, cnn_error *err)
 {
@@ -160,6 +230,13 @@ cnn_status arch_parse_from(const char *spec, arch_shape input, int classes,
     if (strlen(spec) >= sizeof out->spec)
         return cnn_fail(err, CNN_ERR_INPUT, "--arch: the spec is too long");
     snprintf(out->spec, sizeof out->spec, "%s", spec);
+    /* The layers are those of the spec with its groups written out. */
+    char text[EXPANDED_SIZE];
+    expansion groups = {.spec = spec, .out = text};
+    const char *rest = spec;
+    if (expand_groups(&groups, &rest, 0, err))
+        return CNN_ERR_INPUT;
+    spec = text;
     /* Sizes are counted in int, and conv_axis adds a stride to a side. */
     if (input.c < 1 || input.h < 1 || input.w < 1 || input.h > ARCH_MAX_SIDE ||
         input.w > ARCH_MAX_SIDE || arch_size(input) > INT_MAX)
