@@ -7,7 +7,9 @@
  * (layer.h) whose prefix it starts with, and that kind parses the rest.
  * A residual block is the LAYER_BLOCK_BEGIN row's prefix ("res["), tokens
  * and ']': a layer of each of the two block rows around its chain's; blocks
- * nest. The softmax is part of the loss, not of the spec. */
+ * nest. A group "(TOKENS)x<N>" is written out as its tokens N times, joined
+ * by '-', before the tokens are parsed; `spec` keeps it as given. The
+ * softmax is part of the loss, not of the spec. */
 #ifndef ARCH_H
 #define ARCH_H
 
