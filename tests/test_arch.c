@@ -182,7 +182,8 @@ START_TEST(bad_groups_name_the_fault)
     expect_bad("(relu)x99999999999999999999-flatten-fc10", form);
     /* the written-out spec is bounded, however deep the groups */
     expect_bad("((((((((conv2k1)x9)x9)x9)x9)x9)x9)x9)x9-flatten-fc10",
-               "has more than 128 layers when its groups are written out");
+               "has more than 128 layers, or an overlong token, when its groups are "
+               "written out");
     expect_bad("(conv2k1)x100-(conv2k1)x100-flatten-fc10", "more than 128 layers");
 }
 END_TEST

@@ -128,8 +128,8 @@ def _expand(spec):
                              f"N from 1 to {MAX_LAYERS}")
         text = text[:m.start()] + "-".join([m[1]] * n) + text[m.end():]
         if len(text) > MAX_LAYERS * 33:  # a token and its '-' each, at most
-            raise InputError(f"arch: '{spec}' has more than {MAX_LAYERS} layers when "
-                             "its groups are written out")
+            raise InputError(f"arch: '{spec}' has more than {MAX_LAYERS} layers, or an "
+                             "overlong token, when its groups are written out")
     if "(" in text or ")" in text:
         raise InputError(f"arch: unbalanced or misplaced group in '{spec}'")
     return text

@@ -168,8 +168,9 @@ typedef struct {
 static cnn_status append(expansion *e, const char *text, size_t len, cnn_error *err)
 {
     if (e->used + len >= EXPANDED_SIZE)
-        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' has more than %d layers when "
-                        "its groups are written out", e->spec, ARCH_MAX_LAYERS);
+        return cnn_fail(err, CNN_ERR_INPUT, "--arch: '%s' has more than %d layers, or "
+                        "an overlong token, when its groups are written out", e->spec,
+                        ARCH_MAX_LAYERS);
     memcpy(e->out + e->used, text, len);
     e->used += len;
     e->out[e->used] = '\0';
