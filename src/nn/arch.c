@@ -156,7 +156,8 @@ static cnn_status close_block(arch *out, open_blocks *b, const char *end, arch_s
 }
 
 /* The expanded spec's room: a layer's token and its '-' each (a block's
- * ends share its text), so a spec that outgrows it has too many layers. */
+ * ends share its text), so a spec that outgrows it has too many layers or
+ * a token longer than any layer's. */
 #define EXPANDED_SIZE (ARCH_MAX_LAYERS * (sizeof(((arch_layer *)0)->token) + 1))
 
 typedef struct {
