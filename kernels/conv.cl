@@ -165,7 +165,9 @@ conv_store(const float16 *acc, const int np, __global float *y, const int n,
 
 /* xp = x zero-padded: xp[n][c][r][col] = x[n][c][r - pad_top][col -
  * pad_left] where that is inside x, else 0. x is (N, C, H, W), xp is
- * (N, C, HP, WP). A work-item writes one row. Global size (HP, N*C). */
+ * (N, C, HP, WP). A work-item writes one row: x's row in vectors of 16,
+ * 8 and 4, then single floats, and the zeros around it. Global size (HP,
+ * N*C). */
 __kernel void conv_pad(__global const float *x, __global float *xp,
                        const int h, const int w, const int hp, const int wp,
                        const int pad_top, const int pad_left)
@@ -173,14 +175,35 @@ __kernel void conv_pad(__global const float *x, __global float *xp,
     const int r = get_global_id(0), plane = get_global_id(1);
     if (r >= hp)
         return;
-    const int iy = r - pad_top, inside = iy >= 0 && iy < h;
+    const int iy = r - pad_top;
     __global float *dst = xp + ((size_t)plane * hp + r) * wp;
-    for (int col = 0; col < wp; col++) {
-        const int ix = col - pad_left;
-        dst[col] = inside && ix >= 0 && ix < w
-                       ? x[((size_t)plane * h + iy) * w + ix]
-                       : 0.0f;
+    if (iy < 0 || iy >= h) {
+        for (int col = 0; col < wp; col++)
+            dst[col] = 0.0f;
+        return;
     }
+    __global const float *src = x + ((size_t)plane * h + iy) * w;
+    /* xp may end before x does: a stride that never reaches x's last
+     * columns. */
+    const int last = min(w, wp - pad_left);
+    for (int col = 0; col < pad_left; col++)
+        dst[col] = 0.0f;
+    __global float *out = dst + pad_left;
+    int i = 0;
+    for (; i + 16 <= last; i += 16)
+        vstore16(vload16(0, src + i), 0, out + i);
+    if (i + 8 <= last) {
+        vstore8(vload8(0, src + i), 0, out + i);
+        i += 8;
+    }
+    if (i + 4 <= last) {
+        vstore4(vload4(0, src + i), 0, out + i);
+        i += 4;
+    }
+    for (; i < last; i++)
+        out[i] = src[i];
+    for (int col = pad_left + last; col < wp; col++)
+        dst[col] = 0.0f;
 }
 
 /* y = conv(x, w) + b, then max(y, 0) when relu is set.
@@ -230,8 +253,10 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
     __global const float *xn = x + (size_t)n * c * h * w;
     int t16 = 0;
     for (int ci = 0; ci < c; ci++) {
+#pragma unroll
         for (int ky = 0; ky < k; ky++) {
             __global const float *row = xn + (ci * h + ky) * w;
+#pragma unroll
             for (int kx = 0; kx < k; kx++, t16 += 16) {
                 float16 wv[CONV_B];
 #pragma unroll
@@ -382,14 +407,16 @@ conv_data_tap(float16 acc[CONV_DB][CONV_DP], const int *by, const int *bx,
               const int zero, __global const float *const *wb, const int t16,
               const int oc)
 {
-    const int ocpad = (oc + 15) & ~15;
+    const int ocpad = (oc + 15) & ~15, shift = my * ow + mx;
     __global const float *row[CONV_DP];
     int any = 0;
 #pragma unroll
     for (int p = 0; p < CONV_DP; p++) {
-        const int oy = by[p] - my, ox = bx[p] - mx;
-        const int ok = in[p] && oy >= 0 && ox >= 0 && oy < oh && ox < ow;
-        row[p] = dzt + (size_t)(ok ? (n * oh + oy) * ow + ox : zero) * ocpad;
+        /* One unsigned test per axis covers both of its edges; the pixel's
+         * own row, (n * OH + by) * OW + bx, is the same for every tap. */
+        const int ok = in[p] && (uint)(by[p] - my) < (uint)oh &&
+                       (uint)(bx[p] - mx) < (uint)ow;
+        row[p] = dzt + (size_t)(ok ? (n * oh + by[p]) * ow + bx[p] - shift : zero) * ocpad;
         any |= ok;
     }
     if (!any)
@@ -462,10 +489,20 @@ __kernel void conv_backward_data(__global const float *dzt,
     conv_data_weights(wb, wpk, cb, c, k, oc);
     float16 acc[CONV_DB][CONV_DP];
     conv_data_zero(acc);
-    for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++)
-            conv_data_tap(acc, by, bx, in, ky, kx, dzt, n, oh, ow, zero, wb,
-                          (ky * k + kx) * oc * 16, oc);
+    if (k == 3) {
+        /* 3 x 3 apart, so that its taps unroll. */
+#pragma unroll
+        for (int ky = 0; ky < 3; ky++)
+#pragma unroll
+            for (int kx = 0; kx < 3; kx++)
+                conv_data_tap(acc, by, bx, in, ky, kx, dzt, n, oh, ow, zero, wb,
+                              (ky * 3 + kx) * oc * 16, oc);
+    } else {
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++)
+                conv_data_tap(acc, by, bx, in, ky, kx, dzt, n, oh, ow, zero, wb,
+                              (ky * k + kx) * oc * 16, oc);
+    }
     const int blocks = (c + 15) / 16;
 #pragma unroll
     for (int bk = 0; bk < CONV_DB; bk++) {
