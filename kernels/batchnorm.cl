@@ -37,7 +37,7 @@ size_t batchnorm_run(int u, int ch, int c, int hw, int *len)
 void batchnorm_store(float16 v, __global float *p, int j, int len)
 {
     if (j + 16 <= len) {
-        vstore16(v, 0, p + j);
+        vec_store16(v, p + j);
         return;
     }
     float t[16];

@@ -129,15 +129,15 @@ conv_store(const float16 *acc, const int np, __global float *y, const int n,
 #pragma unroll
         for (int j = 0; j < np; j++) {
             if (np == 16) {
-                vstore16(r[j], 0, yn + j * hw);
+                vec_store16(r[j], yn + j * hw);
             } else if (np == 8) {
-                vstore8(r[j].lo, 0, yn + j * hw);
-                vstore8(r[j].hi, 0, yn + (j + 8) * hw);
+                vec_store8(r[j].lo, yn + j * hw);
+                vec_store8(r[j].hi, yn + (j + 8) * hw);
             } else {
-                vstore4(r[j].s0123, 0, yn + j * hw);
-                vstore4(r[j].s4567, 0, yn + (j + 4) * hw);
-                vstore4(r[j].s89ab, 0, yn + (j + 8) * hw);
-                vstore4(r[j].scdef, 0, yn + (j + 12) * hw);
+                vec_store4(r[j].s0123, yn + j * hw);
+                vec_store4(r[j].s4567, yn + (j + 4) * hw);
+                vec_store4(r[j].s89ab, yn + (j + 8) * hw);
+                vec_store4(r[j].scdef, yn + (j + 12) * hw);
             }
         }
         return;
@@ -191,13 +191,13 @@ __kernel void conv_pad(__global const float *x, __global float *xp,
     __global float *out = dst + pad_left;
     int i = 0;
     for (; i + 16 <= last; i += 16)
-        vstore16(vload16(0, src + i), 0, out + i);
+        vec_store16(vload16(0, src + i), out + i);
     if (i + 8 <= last) {
-        vstore8(vload8(0, src + i), 0, out + i);
+        vec_store8(vload8(0, src + i), out + i);
         i += 8;
     }
     if (i + 4 <= last) {
-        vstore4(vload4(0, src + i), 0, out + i);
+        vec_store4(vload4(0, src + i), out + i);
         i += 4;
     }
     for (; i < last; i++)
@@ -379,7 +379,7 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
 #pragma unroll
     for (int p = 0; p < 16; p++)
         if (p < np)
-            vstore16(r[p], 0, out + (size_t)p * ocpad);
+            vec_store16(r[p], out + (size_t)p * ocpad);
 }
 
 /* dx = the input gradient: dx[n][c][iy][ix] = sum over taps (ky, kx) and

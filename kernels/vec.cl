@@ -1,6 +1,27 @@
 /* vec.cl: 16-lane helpers the kernel files share. Every program holds this
  * file: the one of all files, and each variant's own. */
 
+/* Vectors at any float's address. A store through one is one vector store,
+ * where PoCL compiles vstore16 to three and vstore8 to two. */
+typedef float16 vec_float16_u __attribute__((aligned(4)));
+typedef float8 vec_float8_u __attribute__((aligned(4)));
+typedef float4 vec_float4_u __attribute__((aligned(4)));
+
+static inline __attribute__((always_inline)) void vec_store16(float16 v, __global float *p)
+{
+    *(__global vec_float16_u *)p = v;
+}
+
+static inline __attribute__((always_inline)) void vec_store8(float8 v, __global float *p)
+{
+    *(__global vec_float8_u *)p = v;
+}
+
+static inline __attribute__((always_inline)) void vec_store4(float4 v, __global float *p)
+{
+    *(__global vec_float4_u *)p = v;
+}
+
 /* The 16 floats of p from j, zero from len on. */
 float16 vec_load16(__global const float *p, int j, int len)
 {
