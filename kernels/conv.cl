@@ -206,6 +206,38 @@ __kernel void conv_pad(__global const float *x, __global float *xp,
         dst[col] = 0.0f;
 }
 
+/* conv_forward_loops' sums: acc[bk][p] += x's window of pixel p times
+ * block bk's weights, in the order of (ci, ky, kx). Pixel p's window starts
+ * at xn + p when in_row (a constant of the caller; stride 1), else at xn +
+ * base[p]. */
+static inline __attribute__((always_inline)) void
+conv_forward_taps(float16 acc[CONV_B][CONV_P], __global const float *xn,
+                  __global const float *const *wb, const int *base, const int c,
+                  const int h, const int w, const int k, const int in_row)
+{
+    int t16 = 0;
+    for (int ci = 0; ci < c; ci++) {
+#pragma unroll
+        for (int ky = 0; ky < k; ky++) {
+            __global const float *row = xn + (ci * h + ky) * w;
+#pragma unroll
+            for (int kx = 0; kx < k; kx++, t16 += 16) {
+                float16 wv[CONV_B];
+#pragma unroll
+                for (int bk = 0; bk < CONV_B; bk++)
+                    wv[bk] = vload16(0, wb[bk] + t16);
+#pragma unroll
+                for (int p = 0; p < CONV_P; p++) {
+                    const float v = row[(in_row ? p : base[p]) + kx];
+#pragma unroll
+                    for (int bk = 0; bk < CONV_B; bk++)
+                        acc[bk][p] = fma((float16)(v), wv[bk], acc[bk][p]);
+                }
+            }
+        }
+    }
+}
+
 /* y = conv(x, w) + b, then max(y, 0) when relu is set.
  * x is (N, C, H, W), wpk is w packed as (OCpad/16, C, K, K, 16), b is (OC)
  * and read only when has_bias, y is (N, OC, OH, OW); output pixel (oy, ox)
@@ -250,28 +282,16 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
         for (int p = 0; p < CONV_P; p++)
             acc[bk][p] = (float16)(0.0f);
 
+    /* At stride 1, a work-item whose pixels all lie in one row reads them
+     * at one address plus constants: one pointer register instead of one
+     * per pixel, and the compiler then loads each input value once for the
+     * taps of its row that read it. (The strided entry's stride is not a
+     * constant, so neither would its addresses be.) */
     __global const float *xn = x + (size_t)n * c * h * w;
-    int t16 = 0;
-    for (int ci = 0; ci < c; ci++) {
-#pragma unroll
-        for (int ky = 0; ky < k; ky++) {
-            __global const float *row = xn + (ci * h + ky) * w;
-#pragma unroll
-            for (int kx = 0; kx < k; kx++, t16 += 16) {
-                float16 wv[CONV_B];
-#pragma unroll
-                for (int bk = 0; bk < CONV_B; bk++)
-                    wv[bk] = vload16(0, wb[bk] + t16);
-#pragma unroll
-                for (int p = 0; p < CONV_P; p++) {
-                    const float v = row[base[p] + kx];
-#pragma unroll
-                    for (int bk = 0; bk < CONV_B; bk++)
-                        acc[bk][p] = fma((float16)(v), wv[bk], acc[bk][p]);
-                }
-            }
-        }
-    }
+    if (stride == 1 && base[CONV_P - 1] - base[0] == CONV_P - 1)
+        conv_forward_taps(acc, xn + base[0], wb, base, c, h, w, k, 1);
+    else
+        conv_forward_taps(acc, xn, wb, base, c, h, w, k, 0);
 
 #pragma unroll
     for (int bk = 0; bk < CONV_B; bk++) {
@@ -459,6 +479,43 @@ conv_data_zero(float16 acc[CONV_DB][CONV_DP])
             acc[bk][p] = (float16)(0.0f);
 }
 
+/* The 3 x 3 taps of a stride-1 work-item whose pixels lie in one row
+ * from (by, bx) (padding added), every column of taps inside dz, at most
+ * 16 output channels: pixel p, tap (ky, kx) reads dz's row of pixel (by -
+ * ky, bx + p - kx), 16 floats after pixel p - 1's. A row of taps outside
+ * dz is skipped: it would add only zeros (see conv_data_tap). */
+static inline __attribute__((always_inline)) void
+conv_data_row(float16 acc[CONV_DB][CONV_DP], const int by, const int bx,
+              __global const float *dzt, const int n, const int oh, const int ow,
+              __global const float *const *wb, const int oc)
+{
+    const int ocpad = 16;
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++) {
+        if ((uint)(by - ky) >= (uint)oh)
+            continue;
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++) {
+            __global const float *row =
+                dzt + (size_t)((n * oh + by - ky) * ow + bx - kx) * ocpad;
+            const int t16 = (ky * 3 + kx) * oc * 16;
+            for (int o = 0; o < oc; o++) {
+                float16 wv[CONV_DB];
+#pragma unroll
+                for (int bk = 0; bk < CONV_DB; bk++)
+                    wv[bk] = vload16(0, wb[bk] + t16 + o * 16);
+#pragma unroll
+                for (int p = 0; p < CONV_DP; p++) {
+                    const float16 d = (float16)(row[p * ocpad + o]);
+#pragma unroll
+                    for (int bk = 0; bk < CONV_DB; bk++)
+                        acc[bk][p] = fma(d, wv[bk], acc[bk][p]);
+                }
+            }
+        }
+    }
+}
+
 /* Stride 1 (the stride argument is not read): CONV_DP consecutive pixels
  * (in row-major order, so they may wrap to the next row). Global size
  * (ceil(H*W / CONV_DP), ceil(Cpad/16 / CONV_DB), N). */
@@ -489,7 +546,15 @@ __kernel void conv_backward_data(__global const float *dzt,
     conv_data_weights(wb, wpk, cb, c, k, oc);
     float16 acc[CONV_DB][CONV_DP];
     conv_data_zero(acc);
-    if (k == 3) {
+    /* With at most 16 output channels a tap's loop is short, and working
+     * out the pixels' rows and which are inside dz costs as much: a
+     * work-item whose pixels lie in one row, each reached by every column
+     * of taps, skips that (conv_data_row). With more channels the general
+     * loop was as fast or faster (docs/BENCHMARKS.md). */
+    if (k == 3 && oc <= 16 && in[CONV_DP - 1] && by[0] == by[CONV_DP - 1] &&
+        bx[0] >= k - 1 && bx[CONV_DP - 1] < ow)
+        conv_data_row(acc, by[0], bx[0], dzt, n, oh, ow, wb, oc);
+    else if (k == 3) {
         /* 3 x 3 apart, so that its taps unroll. */
 #pragma unroll
         for (int ky = 0; ky < 3; ky++)
