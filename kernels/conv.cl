@@ -415,6 +415,27 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
  * Skipping adds nothing but zeros, which leave a sum that starts at +0 as
  * it was, so the tile size never changes a bit of the result. */
 
+/* One tap's products for every output channel o, in order: acc[bk][p] +=
+ * row[p][o] times the tap's weights of o in block bk (at t16 in wb). */
+static inline __attribute__((always_inline)) void
+conv_data_products(float16 acc[CONV_DB][CONV_DP], __global const float *const *row,
+                   __global const float *const *wb, const int t16, const int oc)
+{
+    for (int o = 0; o < oc; o++) {
+        float16 wv[CONV_DB];
+#pragma unroll
+        for (int bk = 0; bk < CONV_DB; bk++)
+            wv[bk] = vload16(0, wb[bk] + t16 + o * 16);
+#pragma unroll
+        for (int p = 0; p < CONV_DP; p++) {
+            const float16 d = (float16)(row[p][o]);
+#pragma unroll
+            for (int bk = 0; bk < CONV_DB; bk++)
+                acc[bk][p] = fma(d, wv[bk], acc[bk][p]);
+        }
+    }
+}
+
 /* Adds one tap's products for every output channel, in order: acc[bk][p]
  * += dz's pixel (by[p] - my, bx[p] - mx) of image n, channel o, times the
  * tap's weights of o in block bk (at t16 in wb). A pixel outside dz, or
@@ -439,21 +460,8 @@ conv_data_tap(float16 acc[CONV_DB][CONV_DP], const int *by, const int *bx,
         row[p] = dzt + (size_t)(ok ? (n * oh + by[p]) * ow + bx[p] - shift : zero) * ocpad;
         any |= ok;
     }
-    if (!any)
-        return;
-    for (int o = 0; o < oc; o++) {
-        float16 wv[CONV_DB];
-#pragma unroll
-        for (int bk = 0; bk < CONV_DB; bk++)
-            wv[bk] = vload16(0, wb[bk] + t16 + o * 16);
-#pragma unroll
-        for (int p = 0; p < CONV_DP; p++) {
-            const float16 d = (float16)(row[p][o]);
-#pragma unroll
-            for (int bk = 0; bk < CONV_DB; bk++)
-                acc[bk][p] = fma(d, wv[bk], acc[bk][p]);
-        }
-    }
+    if (any)
+        conv_data_products(acc, row, wb, t16, oc);
 }
 
 /* Where block bk of work-item block cb reads its packed weights; blocks
@@ -496,22 +504,13 @@ conv_data_row(float16 acc[CONV_DB][CONV_DP], const int by, const int bx,
             continue;
 #pragma unroll
         for (int kx = 0; kx < 3; kx++) {
-            __global const float *row =
+            __global const float *first =
                 dzt + (size_t)((n * oh + by - ky) * ow + bx - kx) * ocpad;
-            const int t16 = (ky * 3 + kx) * oc * 16;
-            for (int o = 0; o < oc; o++) {
-                float16 wv[CONV_DB];
+            __global const float *row[CONV_DP];
 #pragma unroll
-                for (int bk = 0; bk < CONV_DB; bk++)
-                    wv[bk] = vload16(0, wb[bk] + t16 + o * 16);
-#pragma unroll
-                for (int p = 0; p < CONV_DP; p++) {
-                    const float16 d = (float16)(row[p * ocpad + o]);
-#pragma unroll
-                    for (int bk = 0; bk < CONV_DB; bk++)
-                        acc[bk][p] = fma(d, wv[bk], acc[bk][p]);
-                }
-            }
+            for (int p = 0; p < CONV_DP; p++)
+                row[p] = first + p * ocpad;
+            conv_data_products(acc, row, wb, (ky * 3 + kx) * oc * 16, oc);
         }
     }
 }
