@@ -216,6 +216,39 @@ conv_forward_taps(float16 acc[CONV_B][CONV_P], __global const float *xn,
                   const int h, const int w, const int k, const int in_row)
 {
     int t16 = 0;
+    if (in_row && k <= 3) {
+        /* Each input value of a row in turn, times the row's k taps into
+         * the pixels that read it: acc[p] still gets its row's taps in the
+         * order of kx, but only k weights and one input are live beside
+         * the accumulators, where keeping each input for its k taps spilled
+         * registers. */
+        for (int ci = 0; ci < c; ci++) {
+#pragma unroll
+            for (int ky = 0; ky < k; ky++, t16 += k * 16) {
+                __global const float *row = xn + (ci * h + ky) * w;
+                float16 wv[CONV_B][3];
+#pragma unroll
+                for (int kx = 0; kx < k; kx++)
+#pragma unroll
+                    for (int bk = 0; bk < CONV_B; bk++)
+                        wv[bk][kx] = vload16(0, wb[bk] + t16 + kx * 16);
+#pragma unroll
+                for (int j = 0; j < CONV_P + k - 1; j++) {
+                    const float16 v = (float16)(row[j]);
+#pragma unroll
+                    for (int kx = 0; kx < k; kx++) {
+                        const int p = j - kx;
+                        if (p < 0 || p >= CONV_P)
+                            continue;
+#pragma unroll
+                        for (int bk = 0; bk < CONV_B; bk++)
+                            acc[bk][p] = fma(v, wv[bk][kx], acc[bk][p]);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (int ci = 0; ci < c; ci++) {
 #pragma unroll
         for (int ky = 0; ky < k; ky++) {
