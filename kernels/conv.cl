@@ -521,14 +521,16 @@ conv_data_zero(float16 acc[CONV_DB][CONV_DP])
 }
 
 /* The 3 x 3 taps of a stride-1 work-item whose pixels lie in one row
- * from (by, bx) (padding added), every column of taps inside dz, at most
- * 16 output channels: pixel p, tap (ky, kx) reads dz's row of pixel (by -
- * ky, bx + p - kx), 16 floats after pixel p - 1's. A row of taps outside
- * dz is skipped: it would add only zeros (see conv_data_tap). */
+ * from (by, bx) (padding added), at most 16 output channels, only its
+ * first and last pixels' columns of taps ever outside dz (bx >= 1, bx +
+ * CONV_DP - 1 <= OW): pixel p, tap (ky, kx) reads dz's row of pixel (by -
+ * ky, bx + p - kx), 16 floats after pixel p - 1's, or the zero row where
+ * that column is outside dz. A row of taps outside dz is skipped: it would
+ * add only zeros (see conv_data_tap). */
 static inline __attribute__((always_inline)) void
 conv_data_row(float16 acc[CONV_DB][CONV_DP], const int by, const int bx,
               __global const float *dzt, const int n, const int oh, const int ow,
-              __global const float *const *wb, const int oc)
+              const int zero, __global const float *const *wb, const int oc)
 {
     const int ocpad = 16;
 #pragma unroll
@@ -543,6 +545,12 @@ conv_data_row(float16 acc[CONV_DB][CONV_DP], const int by, const int bx,
 #pragma unroll
             for (int p = 0; p < CONV_DP; p++)
                 row[p] = first + p * ocpad;
+            /* The edges: two selects, where a test of every pixel would
+             * cost as much as the general loop's set-up. */
+            if (bx - kx < 0)
+                row[0] = dzt + (size_t)zero * ocpad;
+            if (bx + CONV_DP - 1 - kx >= ow)
+                row[CONV_DP - 1] = dzt + (size_t)zero * ocpad;
             conv_data_products(acc, row, wb, (ky * 3 + kx) * oc * 16, oc);
         }
     }
@@ -580,12 +588,12 @@ __kernel void conv_backward_data(__global const float *dzt,
     conv_data_zero(acc);
     /* With at most 16 output channels a tap's loop is short, and working
      * out the pixels' rows and which are inside dz costs as much: a
-     * work-item whose pixels lie in one row, each reached by every column
-     * of taps, skips that (conv_data_row). With more channels the general
-     * loop was as fast or faster (docs/BENCHMARKS.md). */
+     * work-item whose pixels lie in one row skips that (conv_data_row).
+     * With more channels the general loop was as fast or faster
+     * (docs/BENCHMARKS.md). */
     if (k == 3 && oc <= 16 && in[CONV_DP - 1] && by[0] == by[CONV_DP - 1] &&
-        bx[0] >= k - 1 && bx[CONV_DP - 1] < ow)
-        conv_data_row(acc, by[0], bx[0], dzt, n, oh, ow, wb, oc);
+        bx[0] >= 1 && bx[CONV_DP - 1] <= ow)
+        conv_data_row(acc, by[0], bx[0], dzt, n, oh, ow, zero, wb, oc);
     else if (k == 3) {
         /* 3 x 3 apart, so that its taps unroll. */
 #pragma unroll
