@@ -27,6 +27,13 @@
 #ifndef CONV_DP
 #define CONV_DP 8
 #endif
+/* Rows of output pixels per work-item of the forward kernels: CONV_R rows
+ * of CONV_P / CONV_R columns, where 1 takes CONV_P pixels in row-major
+ * order. */
+#ifndef CONV_R
+#define CONV_R 1
+#endif
+#define CONV_TW (CONV_P / CONV_R)
 /* Blocks of 16 channels per work-item of the forward kernels (CONV_B) and
  * of conv_backward_data (CONV_DB): two blocks share each pixel's broadcast
  * input between twice the multiply-adds. */
@@ -107,18 +114,19 @@ conv_transpose_rows(float16 r[16], const int rows)
         conv_shuffle_round(r, rows, 8);
 }
 
-/* Stores a work-item's np pixels x 16 channels (from q0, channels from
- * 16 cb) into y (N, C, HW), max(., 0) when relu is set; channels past C and
- * pixels past HW are not stored. np (<= 16) is a constant of the caller, so a
- * channel's pixels are stored as one run where they are all in the image. */
+/* Stores the first nv of a work-item's np pixels x 16 channels (from q0,
+ * channels from 16 cb) into y (N, C, HW), max(., 0) when relu is set;
+ * channels past C and pixels past HW are not stored. np (<= 16) is a
+ * constant of the caller, so a channel's pixels are stored as one run
+ * where they are all to be stored. */
 static inline __attribute__((always_inline)) void
-conv_store(const float16 *acc, const int np, __global float *y, const int n,
-           const int cb, const int c, const int hw, const int q0,
+conv_store(const float16 *acc, const int np, const int nv, __global float *y,
+           const int n, const int cb, const int c, const int hw, const int q0,
            const int relu)
 {
     const int nch = min(16, c - cb * 16);
     __global float *yn = y + ((size_t)n * c + cb * 16) * hw + q0;
-    if ((np == 4 || np == 8 || np == 16) && nch == 16 && q0 + np <= hw) {
+    if ((np == 4 || np == 8 || np == 16) && nch == 16 && nv == np && q0 + np <= hw) {
         /* A whole tile: transposed in registers, each channel's np pixels
          * one vector store instead of np scalar ones. */
         float16 r[16];
@@ -150,14 +158,14 @@ conv_store(const float16 *acc, const int np, __global float *y, const int n,
             v = fmax(v, (float16)(0.0f));
         vstore16(v, p, out);
     }
-    if (q0 + np <= hw) {
+    if (nv == np && q0 + np <= hw) {
         for (int j = 0; j < nch; j++) {
 #pragma unroll
             for (int p = 0; p < np; p++)
                 yn[j * hw + p] = out[p * 16 + j];
         }
     } else {
-        for (int p = 0; q0 + p < hw; p++)
+        for (int p = 0; p < nv && q0 + p < hw; p++)
             for (int j = 0; j < nch; j++)
                 yn[j * hw + p] = out[p * 16 + j];
     }
@@ -209,14 +217,15 @@ __kernel void conv_pad(__global const float *x, __global float *xp,
 /* conv_forward_loops' sums: acc[bk][p] += x's window of pixel p times
  * block bk's weights, in the order of (ci, ky, kx). Pixel p's window starts
  * at xn + p when in_row (a constant of the caller; stride 1), else at xn +
- * base[p]. */
+ * base[p]. k3 (a constant too) says k is 3. */
 static inline __attribute__((always_inline)) void
 conv_forward_taps(float16 acc[CONV_B][CONV_P], __global const float *xn,
                   __global const float *const *wb, const int *base, const int c,
-                  const int h, const int w, const int k, const int in_row)
+                  const int h, const int w, const int k, const int in_row,
+                  const int k3)
 {
     int t16 = 0;
-    if (in_row && k <= 3) {
+    if (in_row && k3) {
         /* Each input value of a row in turn, times the row's k taps into
          * the pixels that read it: acc[p] still gets its row's taps in the
          * order of kx, but only k weights and one input are live beside
@@ -271,34 +280,81 @@ conv_forward_taps(float16 acc[CONV_B][CONV_P], __global const float *xn,
     }
 }
 
+/* conv_forward_taps for a stride-1 tile of CONV_R whole rows from xn (its
+ * first pixel's window): each input row in turn, each of its values times
+ * the taps of every tile row that reads it, so an input row is loaded once
+ * for up to K rows of output. acc[bk][t * CONV_TW + u] still gets its sums
+ * in the order of (ci, ky, kx): input rows in order are its ky in order,
+ * and a row's values in order its kx. */
+static inline __attribute__((always_inline)) void
+conv_forward_block(float16 acc[CONV_B][CONV_P], __global const float *xn,
+                   __global const float *const *wb, const int c, const int h,
+                   const int w, const int k)
+{
+    for (int ci = 0; ci < c; ci++) {
+        const int t16 = ci * k * k * 16;
+#pragma unroll
+        for (int r = 0; r < CONV_R + k - 1; r++) {
+            __global const float *row = xn + (ci * h + r) * w;
+#pragma unroll
+            for (int j = 0; j < CONV_TW + k - 1; j++) {
+                const float16 v = (float16)(row[j]);
+#pragma unroll
+                for (int t = 0; t < CONV_R; t++) {
+                    const int ky = r - t;
+                    if (ky < 0 || ky >= k)
+                        continue;
+#pragma unroll
+                    for (int kx = 0; kx < k; kx++) {
+                        const int u = j - kx;
+                        if (u < 0 || u >= CONV_TW)
+                            continue;
+#pragma unroll
+                        for (int bk = 0; bk < CONV_B; bk++)
+                            acc[bk][t * CONV_TW + u] =
+                                fma(v, vload16(0, wb[bk] + t16 + (ky * k + kx) * 16),
+                                    acc[bk][t * CONV_TW + u]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* y = conv(x, w) + b, then max(y, 0) when relu is set.
  * x is (N, C, H, W), wpk is w packed as (OCpad/16, C, K, K, 16), b is (OC)
  * and read only when has_bias, y is (N, OC, OH, OW); output pixel (oy, ox)
  * reads x[iy][ix] at iy = oy*stride + ky, ix = ox*stride + kx, inside x
- * (padding is in x already). A work-item computes CONV_P consecutive output pixels (in
- * row-major order, so they may wrap to the next row) of CONV_B blocks of
- * 16 output channels.
- * Global size (ceil(OH*OW / CONV_P), ceil(OCpad/16 / CONV_B), N). */
+ * (padding is in x already). A work-item computes CONV_P output pixels of
+ * CONV_B blocks of 16 output channels: consecutive ones in row-major order
+ * (so they may wrap to the next row) when CONV_R is 1, else a tile of
+ * CONV_R rows of CONV_TW.
+ * Global size (ceil(OH*OW / CONV_P), ceil(OCpad/16 / CONV_B), N), or
+ * (ceil(OH / CONV_R) * ceil(OW / CONV_TW), ..., N) for tiles. */
 static inline __attribute__((always_inline)) void
 conv_forward_loops(__global const float *x, __global const float *wpk,
                   __global const float *b, __global float *y, const int c,
                   const int h, const int w, const int k, const int oc,
                   const int relu, const int has_bias, const int stride,
-                  const int oh, const int ow)
+                  const int oh, const int ow, const int k3)
 {
     const int g = get_global_id(0), ob = get_global_id(1),
               n = get_global_id(2);
-    const int ohw = oh * ow;
-    if (g * CONV_P >= ohw)
+    const int ohw = oh * ow, tiles_x = (ow + CONV_TW - 1) / CONV_TW,
+              oy0 = g / tiles_x * CONV_R, ox0 = g % tiles_x * CONV_TW;
+    if (CONV_R == 1 ? g * CONV_P >= ohw : oy0 >= oh)
         return;
 
-    /* Where each pixel's window starts; pixels past the end repeat the last
-     * one so the loads stay in bounds, and are not stored. */
+    /* Where each pixel's window starts; pixels past the end (of the image,
+     * or of a tile's rows or columns) repeat the last one so the loads stay
+     * in bounds, and are not stored. */
     int base[CONV_P];
 #pragma unroll
     for (int p = 0; p < CONV_P; p++) {
-        const int q = min(g * CONV_P + p, ohw - 1);
-        base[p] = (q / ow) * stride * w + (q % ow) * stride;
+        const int q = min(g * CONV_P + p, ohw - 1),
+                  oy = CONV_R == 1 ? q / ow : min(oy0 + p / CONV_TW, oh - 1),
+                  ox = CONV_R == 1 ? q % ow : min(ox0 + p % CONV_TW, ow - 1);
+        base[p] = oy * stride * w + ox * stride;
     }
 
     /* Blocks past the last one (OCpad/16 not a multiple of CONV_B) reread
@@ -321,10 +377,13 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
      * taps of its row that read it. (The strided entry's stride is not a
      * constant, so neither would its addresses be.) */
     __global const float *xn = x + (size_t)n * c * h * w;
-    if (stride == 1 && base[CONV_P - 1] - base[0] == CONV_P - 1)
-        conv_forward_taps(acc, xn + base[0], wb, base, c, h, w, k, 1);
+    /* (Tests of CONV_R in ?:, where clang warns of one in &&.) */
+    if (CONV_R > 1 ? k3 && stride == 1 && oy0 + CONV_R <= oh && ox0 + CONV_TW <= ow : 0)
+        conv_forward_block(acc, xn + base[0], wb, c, h, w, 3);
+    else if (CONV_R > 1 ? 0 : stride == 1 && base[CONV_P - 1] - base[0] == CONV_P - 1)
+        conv_forward_taps(acc, xn + base[0], wb, base, c, h, w, k, 1, k3);
     else
-        conv_forward_taps(acc, xn, wb, base, c, h, w, k, 0);
+        conv_forward_taps(acc, xn, wb, base, c, h, w, k, 0, k3);
 
 #pragma unroll
     for (int bk = 0; bk < CONV_B; bk++) {
@@ -342,7 +401,15 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
 #pragma unroll
         for (int p = 0; p < CONV_P; p++)
             acc[bk][p] += bias;
-        conv_store(acc[bk], CONV_P, y, n, cb, oc, ohw, g * CONV_P, relu);
+        if (CONV_R == 1) {
+            conv_store(acc[bk], CONV_P, CONV_P, y, n, cb, oc, ohw, g * CONV_P, relu);
+            continue;
+        }
+#pragma unroll
+        for (int t = 0; t < CONV_R; t++)
+            if (oy0 + t < oh)
+                conv_store(acc[bk] + t * CONV_TW, CONV_TW, min(CONV_TW, ow - ox0), y, n,
+                           cb, oc, ohw, (oy0 + t) * ow + ox0, relu);
     }
 }
 
@@ -355,9 +422,11 @@ conv_forward_body(__global const float *x, __global const float *wpk,
                   const int oh, const int ow)
 {
     if (k == 3)
-        conv_forward_loops(x, wpk, b, y, c, h, w, 3, oc, relu, has_bias, stride, oh, ow);
+        conv_forward_loops(x, wpk, b, y, c, h, w, 3, oc, relu, has_bias, stride, oh, ow,
+                           1);
     else
-        conv_forward_loops(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride, oh, ow);
+        conv_forward_loops(x, wpk, b, y, c, h, w, k, oc, relu, has_bias, stride, oh, ow,
+                           0);
 }
 
 /* Stride 1: OH = H-K+1, OW = W-K+1. */
@@ -613,7 +682,8 @@ __kernel void conv_backward_data(__global const float *dzt,
     for (int bk = 0; bk < CONV_DB; bk++) {
         if (cb * CONV_DB + bk >= blocks)
             break;
-        conv_store(acc[bk], CONV_DP, dx, n, cb * CONV_DB + bk, c, hw, g * CONV_DP, 0);
+        conv_store(acc[bk], CONV_DP, CONV_DP, dx, n, cb * CONV_DB + bk, c, hw,
+                   g * CONV_DP, 0);
     }
 }
 

@@ -626,6 +626,8 @@ START_TEST(tuner_chooses_every_site)
                 snprintf(label, sizeof label, "g%d", ti->gemm);
             } else {
                 int len = snprintf(label, sizeof label, "p%d", ti->pixels);
+                if (ti->rows > 1)
+                    len += snprintf(label + len, sizeof label - (size_t)len, "r%d", ti->rows);
                 if (ti->blocks > 1)
                     snprintf(label + len, sizeof label - (size_t)len, "b%d", ti->blocks);
             }

@@ -21,6 +21,8 @@
 typedef struct {
     int pixels;      /* output pixels per work-item of the forward kernel */
     int blocks;      /* and its blocks of 16 output channels */
+    int rows;        /* and the rows those pixels make (a tile of rows x
+                        pixels/rows), 1 for pixels in row-major order */
     int data_pixels; /* input pixels per work-item of backward-data (at a
                         stride S above 1, cells of S x S pixels, each
                         taken one row phase at a time) */

@@ -14,13 +14,13 @@
 /* Without a tuner: 8 chunks of the batch in the weight gradient are
  * enough work-items to keep a CPU's cores busy, few enough that the second
  * stage stays negligible (a GPU does better with a chunk per image). */
-const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .data_pixels = 8,
+const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .rows = 1, .data_pixels = 8,
                                        .data_blocks = 1, .taps = 4, .weights_blocks = 1,
                                        .chunks = 8, .gemm = 0, .data_gemm = 0,
                                        .weights_gemm = 0, .gemm_chunk = 0};
 
 /* The sites' candidates. A row's tiles are the fields of conv_tiles its
- * site sets, in this order: forward (pixels, blocks, gemm), data
+ * site sets, in this order: forward (pixels, blocks, gemm, rows, 0 meaning 1), data
  * (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
  * weights_gemm, gemm_chunk, weights_blocks, 0 meaning 1); a GEMM row keeps
  * the defaults of the fields it does not use. site_program makes a row's
@@ -36,6 +36,7 @@ const tune_variant conv_forward_variants[] = {
     {"p4b2", "direct", TUNE_CPU_DEFAULT, {4, 2, 0}},
     {"p8b2", "direct", TUNE_ANYWHERE, {8, 2, 0}},
     {"p4b4", "direct", TUNE_ANYWHERE, {4, 4, 0}},
+    {"p16r4", "direct", TUNE_ANYWHERE, {16, 1, 0, 4}},
     {"g64", "direct", TUNE_NOT_CPU, {8, 1, 64}},
     {"g32", "direct", TUNE_NOT_CPU, {8, 1, 32}},
 };
@@ -78,6 +79,7 @@ static conv_tiles with_row(conv_tiles base, int site, const int *n)
         base.pixels = n[0];
         base.blocks = n[1];
         base.gemm = n[2];
+        base.rows = n[3] ? n[3] : 1;
     } else if (site == 1) {
         base.data_pixels = n[0];
         base.data_blocks = n[1];
@@ -116,7 +118,10 @@ static const char *site_program(const conv_tiles *t, int site, char *options, si
     if (gemm)
         snprintf(options, size, "-DCONV_GT=%d", gemm);
     else if (site == 0)
-        snprintf(options, size, "-DCONV_P=%d -DCONV_B=%d", t->pixels, t->blocks);
+        /* one row unnamed, as one block of the weights below */
+        snprintf(options, size, t->rows > 1 ? "-DCONV_P=%d -DCONV_B=%d -DCONV_R=%d"
+                                            : "-DCONV_P=%d -DCONV_B=%d",
+                 t->pixels, t->blocks, t->rows);
     else if (site == 1)
         snprintf(options, size, "-DCONV_DP=%d -DCONV_DB=%d", t->data_pixels,
                  t->data_blocks);
@@ -422,10 +427,11 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
                                  cl_mem w, cl_mem b, cl_mem y, cnn_error *err)
 {
     int has_bias = b != NULL;
-    size_t p = (size_t)l->tiles.pixels;
+    size_t p = (size_t)l->tiles.pixels, r = l->tiles.rows > 1 ? (size_t)l->tiles.rows : 1;
     size_t bk = (size_t)l->tiles.blocks;
-    size_t global[3] = {((size_t)l->oh * l->ow + p - 1) / p,
-                        (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
+    size_t tiles = r > 1 ? ((size_t)l->oh + r - 1) / r * (((size_t)l->ow + p / r - 1) / (p / r))
+                         : ((size_t)l->oh * l->ow + p - 1) / p;
+    size_t global[3] = {tiles, (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
     cnn_status st = pack(l, w, l->wf, 0, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->wf, &l->wf,
