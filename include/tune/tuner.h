@@ -190,7 +190,14 @@ void tuner_summary(const tuner *t, char buf[TUNER_SUMMARY_SIZE]);
 
 /* Timing for a site's time_fn (src/tune/timing.c). */
 
-#define TUNE_REPS 3         /* timed runs of a candidate, after one warm-up */
+/* Timed runs of a candidate, after one warm-up: TUNE_REPS, or fewer once
+ * they have taken TUNE_BUDGET_MS of the host's clock (at least
+ * TUNE_MIN_REPS). Three runs'
+ * minimum was not enough on a shared CPU: the same site's candidates came
+ * out in other orders from one run to the next (docs/BENCHMARKS.md). */
+#define TUNE_REPS 20
+#define TUNE_MIN_REPS 3
+#define TUNE_BUDGET_MS 50.0
 #define TUNE_MAX_SCRATCH 10 /* scratch buffers of one timing */
 
 /* How a kind's candidates are timed: what tune_time reads through its ctx.
@@ -211,9 +218,9 @@ typedef struct {
 
 /* A tune_time_fn over a tune_timing: the candidate's layer on zero-filled
  * scratch buffers, one warm-up run of the pass (first launches compile),
- * then the smallest device time of TUNE_REPS runs, each measured between
- * two markers so every kernel and the gaps between them count. Waits for
- * the device; the layer and the buffers are released after. */
+ * then the smallest device time of the timed runs above, each measured
+ * between two markers so every kernel and the gaps between them count.
+ * Waits for the device; the layer and the buffers are released after. */
 cnn_status tune_time(void *timing, int index, double *ms, cnn_error *err);
 
 #endif
