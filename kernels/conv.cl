@@ -217,47 +217,13 @@ __kernel void conv_pad(__global const float *x, __global float *xp,
 /* conv_forward_loops' sums: acc[bk][p] += x's window of pixel p times
  * block bk's weights, in the order of (ci, ky, kx). Pixel p's window starts
  * at xn + p when in_row (a constant of the caller; stride 1), else at xn +
- * base[p]. k3 (a constant too) says k is 3. */
+ * base[p]. */
 static inline __attribute__((always_inline)) void
 conv_forward_taps(float16 acc[CONV_B][CONV_P], __global const float *xn,
                   __global const float *const *wb, const int *base, const int c,
-                  const int h, const int w, const int k, const int in_row,
-                  const int k3)
+                  const int h, const int w, const int k, const int in_row)
 {
     int t16 = 0;
-    if (in_row && k3) {
-        /* Each input value of a row in turn, times the row's k taps into
-         * the pixels that read it: acc[p] still gets its row's taps in the
-         * order of kx, but only k weights and one input are live beside
-         * the accumulators, where keeping each input for its k taps spilled
-         * registers. */
-        for (int ci = 0; ci < c; ci++) {
-#pragma unroll
-            for (int ky = 0; ky < k; ky++, t16 += k * 16) {
-                __global const float *row = xn + (ci * h + ky) * w;
-                float16 wv[CONV_B][3];
-#pragma unroll
-                for (int kx = 0; kx < k; kx++)
-#pragma unroll
-                    for (int bk = 0; bk < CONV_B; bk++)
-                        wv[bk][kx] = vload16(0, wb[bk] + t16 + kx * 16);
-#pragma unroll
-                for (int j = 0; j < CONV_P + k - 1; j++) {
-                    const float16 v = (float16)(row[j]);
-#pragma unroll
-                    for (int kx = 0; kx < k; kx++) {
-                        const int p = j - kx;
-                        if (p < 0 || p >= CONV_P)
-                            continue;
-#pragma unroll
-                        for (int bk = 0; bk < CONV_B; bk++)
-                            acc[bk][p] = fma(v, wv[bk][kx], acc[bk][p]);
-                    }
-                }
-            }
-        }
-        return;
-    }
     for (int ci = 0; ci < c; ci++) {
 #pragma unroll
         for (int ky = 0; ky < k; ky++) {
@@ -280,40 +246,42 @@ conv_forward_taps(float16 acc[CONV_B][CONV_P], __global const float *xn,
     }
 }
 
-/* conv_forward_taps for a stride-1 tile of CONV_R whole rows from xn (its
- * first pixel's window): each input row in turn, each of its values times
- * the taps of every tile row that reads it, so an input row is loaded once
- * for up to K rows of output. acc[bk][t * CONV_TW + u] still gets its sums
- * in the order of (ci, ky, kx): input rows in order are its ky in order,
- * and a row's values in order its kx. */
+/* conv_forward_taps for a stride-1, 3 x 3 tile of `rows` whole rows of tw
+ * pixels (both constants of the caller; rows * tw = CONV_P) from xn, its
+ * first pixel's window: each input row in turn, each of its values times
+ * the taps of every tile row that reads it. acc[bk][t * tw + u] still gets
+ * its sums in the order of (ci, ky, kx): input rows in order are its ky in
+ * order, and a row's values in order its kx. Only 3 weights of a row and
+ * one input are live beside the accumulators, where keeping each input for
+ * its taps spilled registers; and an input row is loaded once for up to 3
+ * rows of output. */
 static inline __attribute__((always_inline)) void
-conv_forward_block(float16 acc[CONV_B][CONV_P], __global const float *xn,
-                   __global const float *const *wb, const int c, const int h,
-                   const int w, const int k)
+conv_forward_rows(float16 acc[CONV_B][CONV_P], __global const float *xn,
+                  __global const float *const *wb, const int c, const int h,
+                  const int w, const int rows, const int tw)
 {
     for (int ci = 0; ci < c; ci++) {
-        const int t16 = ci * k * k * 16;
 #pragma unroll
-        for (int r = 0; r < CONV_R + k - 1; r++) {
+        for (int r = 0; r < rows + 2; r++) {
             __global const float *row = xn + (ci * h + r) * w;
 #pragma unroll
-            for (int j = 0; j < CONV_TW + k - 1; j++) {
+            for (int j = 0; j < tw + 2; j++) {
                 const float16 v = (float16)(row[j]);
 #pragma unroll
-                for (int t = 0; t < CONV_R; t++) {
+                for (int t = 0; t < rows; t++) {
                     const int ky = r - t;
-                    if (ky < 0 || ky >= k)
+                    if (ky < 0 || ky >= 3)
                         continue;
 #pragma unroll
-                    for (int kx = 0; kx < k; kx++) {
+                    for (int kx = 0; kx < 3; kx++) {
                         const int u = j - kx;
-                        if (u < 0 || u >= CONV_TW)
+                        if (u < 0 || u >= tw)
                             continue;
 #pragma unroll
                         for (int bk = 0; bk < CONV_B; bk++)
-                            acc[bk][t * CONV_TW + u] =
-                                fma(v, vload16(0, wb[bk] + t16 + (ky * k + kx) * 16),
-                                    acc[bk][t * CONV_TW + u]);
+                            acc[bk][t * tw + u] =
+                                fma(v, vload16(0, wb[bk] + (ci * 9 + ky * 3 + kx) * 16),
+                                    acc[bk][t * tw + u]);
                     }
                 }
             }
@@ -329,6 +297,7 @@ conv_forward_block(float16 acc[CONV_B][CONV_P], __global const float *xn,
  * CONV_B blocks of 16 output channels: consecutive ones in row-major order
  * (so they may wrap to the next row) when CONV_R is 1, else a tile of
  * CONV_R rows of CONV_TW.
+ * k3, a constant of the caller, says k is 3.
  * Global size (ceil(OH*OW / CONV_P), ceil(OCpad/16 / CONV_B), N), or
  * (ceil(OH / CONV_R) * ceil(OW / CONV_TW), ..., N) for tiles. */
 static inline __attribute__((always_inline)) void
@@ -377,13 +346,15 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
      * taps of its row that read it. (The strided entry's stride is not a
      * constant, so neither would its addresses be.) */
     __global const float *xn = x + (size_t)n * c * h * w;
-    /* (Tests of CONV_R in ?:, where clang warns of one in &&.) */
-    if (CONV_R > 1 ? k3 && stride == 1 && oy0 + CONV_R <= oh && ox0 + CONV_TW <= ow : 0)
-        conv_forward_block(acc, xn + base[0], wb, c, h, w, 3);
-    else if (CONV_R > 1 ? 0 : stride == 1 && base[CONV_P - 1] - base[0] == CONV_P - 1)
-        conv_forward_taps(acc, xn + base[0], wb, base, c, h, w, k, 1, k3);
+    /* (CONV_R tested in ?:, where clang warns of a constant in &&.) */
+    const int whole = stride == 1 && (CONV_R > 1 ? oy0 + CONV_R <= oh && ox0 + CONV_TW <= ow
+                                                : base[CONV_P - 1] - base[0] == CONV_P - 1);
+    if (whole && k3)
+        conv_forward_rows(acc, xn + base[0], wb, c, h, w, CONV_R, CONV_TW);
+    else if (CONV_R > 1 ? 0 : whole)
+        conv_forward_taps(acc, xn + base[0], wb, base, c, h, w, k, 1);
     else
-        conv_forward_taps(acc, xn, wb, base, c, h, w, k, 0, k3);
+        conv_forward_taps(acc, xn, wb, base, c, h, w, k, 0);
 
 #pragma unroll
     for (int bk = 0; bk < CONV_B; bk++) {
