@@ -53,17 +53,21 @@
 #endif
 
 /* The weights w (OC, C, K, K) packed for the kernels' 16-lane loads:
- * forward (data 0): wpk (OCpad/16, C, K, K, 16), wpk[o/16][c][tap][o%16] =
- * w[o][c][tap]; backward-data (data 1): wpk (Cpad/16, K, K, OC, 16),
- * wpk[c/16][tap][o][c%16] = w[o][c][tap]; zero past OC (past C). A
+ * forward (layout 0): wf (OCpad/16, C, K, K, 16), wf[o/16][c][tap][o%16] =
+ * w[o][c][tap]; backward-data (layout 1): wb (Cpad/16, K, K, OC, 16),
+ * wb[c/16][tap][o][c%16] = w[o][c][tap]; zero past OC (past C). The third
+ * index picks the layout, from `layout`: one launch packs both. A
  * work-item writes the 16 lanes of one row r, which walks (c, tap) for the
  * forward and (tap, o) for data. Global size (C*K*K, OCpad/16) for the
- * forward, (K*K*OC, Cpad/16) for data. */
-__kernel void conv_pack_weights(__global const float *w, __global float *wpk,
-                                const int oc, const int c, const int k,
-                                const int data)
+ * forward, (K*K*OC, Cpad/16) for data, each dimension the larger of the
+ * two's for both. */
+__kernel void conv_pack_weights(__global const float *w, __global float *wf,
+                                __global float *wb, const int oc, const int c,
+                                const int k, const int layout)
 {
-    const int r = get_global_id(0), lb = get_global_id(1);
+    const int r = get_global_id(0), lb = get_global_id(1),
+              data = layout + (int)get_global_id(2);
+    __global float *wpk = data ? wb : wf;
     const int kk = k * k, lanes = data ? c : oc, rows = data ? kk * oc : c * kk;
     if (r >= rows || lb * 16 >= lanes)
         return;

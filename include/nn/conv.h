@@ -116,8 +116,9 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
  * dx (N, C, H, W) is skipped when NULL (a first layer needs none);
  * dw (OC, C, K, K) and db (OC) are overwritten. x is (N, C, H, W),
  * w is (OC, C, K, K), y and dy are (N, OC, OH, OW); dy is not modified.
- * It follows a conv_forward of the same x and n, as a training step does:
- * a padded layer reads the zero-padded copy of x that pass made. */
+ * It follows a conv_forward of the same x, w and n, as a training step
+ * does: a padded layer reads the zero-padded copy of x that pass made, and
+ * backward-data the weights it packed. */
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err);

@@ -340,18 +340,23 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     return CNN_OK;
 }
 
-/* Packs w (OC, C, K, K) into out for the forward (data 0) or backward-data
- * (data 1) kernels; see conv_pack_weights. */
-static cnn_status pack(const conv_layer *l, cl_mem w, cl_mem out, int data,
+/* Packs w (OC, C, K, K) into wf for the forward's kernel when forward is
+ * set, and into wb for backward-data's when data is: one launch for either
+ * or both; see conv_pack_weights. */
+static cnn_status pack(const conv_layer *l, cl_mem w, int forward, int data,
                        cnn_error *err)
 {
     size_t kk = (size_t)l->k * l->k;
-    size_t global[2] = {data ? kk * l->oc : kk * l->c,
-                        pad16(data ? l->c : l->oc) / 16};
-    cnn_status st = clrt_set_args(l->pack, err, 6, sizeof w, &w, sizeof out,
-                                  &out, sizeof l->oc, &l->oc, sizeof l->c,
-                                  &l->c, sizeof l->k, &l->k, sizeof data, &data);
-    return st ? st : clrt_launch(l->rt, l->pack, 2, global, conv_local, NULL, err);
+    size_t rows_f = forward ? kk * l->c : 0, rows_d = data ? kk * l->oc : 0,
+           lanes_f = forward ? pad16(l->oc) : 0, lanes_d = data ? pad16(l->c) : 0;
+    size_t global[3] = {rows_f > rows_d ? rows_f : rows_d,
+                        (lanes_f > lanes_d ? lanes_f : lanes_d) / 16,
+                        (size_t)(forward + data)};
+    int layout = forward ? 0 : 1;
+    cnn_status st = clrt_set_args(l->pack, err, 7, sizeof w, &w, sizeof l->wf, &l->wf,
+                                  sizeof l->wb, &l->wb, sizeof l->oc, &l->oc, sizeof l->c,
+                                  &l->c, sizeof l->k, &l->k, sizeof layout, &layout);
+    return st ? st : clrt_launch(l->rt, l->pack, 3, global, conv_local, NULL, err);
 }
 
 /* A pass's useful multiply-adds, for the benchmark's per-kernel GFLOPS
@@ -432,7 +437,9 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
     size_t tiles = r > 1 ? ((size_t)l->oh + r - 1) / r * (((size_t)l->ow + p / r - 1) / (p / r))
                          : ((size_t)l->oh * l->ow + p - 1) / p;
     size_t global[3] = {tiles, (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
-    cnn_status st = pack(l, w, l->wf, 0, err);
+    /* backward-data's weights too, in the same launch: a layer built with
+     * that pass runs it after this forward, before w changes. */
+    cnn_status st = pack(l, w, 1, (l->backward & CONV_DATA) != 0, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->wf, &l->wf,
                            sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c, sizeof h, &h,
@@ -569,13 +576,13 @@ static cnn_status transpose_dz(const conv_layer *l, int n, cl_mem y, cl_mem dy,
     return st ? st : clrt_launch(l->rt, l->dz, 2, g_dz, conv_local, NULL, err);
 }
 
-/* dx: the weights packed for backward-data, then its kernel (on dzt,
- * unless a GEMM). */
+/* dx: the weights packed for backward-data (unless the forward's kernel
+ * packed them), then its kernel (on dzt, unless a GEMM). */
 static cnn_status backward_data(const conv_layer *l, int n, cl_mem w, cl_mem y,
                                 cl_mem dy, cl_mem dx, cnn_error *err)
 {
     cnn_status st;
-    if ((st = pack(l, w, l->wb, 1, err)) ||
+    if ((l->tiles.gemm && (st = pack(l, w, 0, 1, err))) ||
         (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
                                  : data_direct(l, n, dx, err)))
         return st;
