@@ -344,15 +344,16 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
         for (int p = 0; p < CONV_P; p++)
             acc[bk][p] = (float16)(0.0f);
 
-    /* At stride 1, a work-item whose pixels all lie in one row reads them
-     * at one address plus constants: one pointer register instead of one
-     * per pixel, and the compiler then loads each input value once for the
-     * taps of its row that read it. (The strided entry's stride is not a
-     * constant, so neither would its addresses be.) */
+    /* At stride 1, a work-item whose pixels lie whole in its rows (in one
+     * row when CONV_R is 1) reads them at one address plus constants: one
+     * pointer register instead of one per pixel; 3 x 3 windows then load
+     * each input value once (conv_forward_rows). (The strided entry's
+     * stride is not a constant, so neither would its addresses be.) CONV_R
+     * is tested in ?:, where clang warns of a constant in &&. */
     __global const float *xn = x + (size_t)n * c * h * w;
-    /* (CONV_R tested in ?:, where clang warns of a constant in &&.) */
-    const int whole = stride == 1 && (CONV_R > 1 ? oy0 + CONV_R <= oh && ox0 + CONV_TW <= ow
-                                                : base[CONV_P - 1] - base[0] == CONV_P - 1);
+    const int whole =
+        stride == 1 && (CONV_R > 1 ? oy0 + CONV_R <= oh && ox0 + CONV_TW <= ow
+                                   : base[CONV_P - 1] - base[0] == CONV_P - 1);
     if (whole && k3)
         conv_forward_rows(acc, xn + base[0], wb, c, h, w, CONV_R, CONV_TW);
     else if (CONV_R > 1 ? 0 : whole)

@@ -192,9 +192,9 @@ void tuner_summary(const tuner *t, char buf[TUNER_SUMMARY_SIZE]);
 
 /* Timed runs of a candidate, after one warm-up: TUNE_REPS, or fewer once
  * they have taken TUNE_BUDGET_MS of the host's clock (at least
- * TUNE_MIN_REPS). Three runs'
- * minimum was not enough on a shared CPU: the same site's candidates came
- * out in other orders from one run to the next (docs/BENCHMARKS.md). */
+ * TUNE_MIN_REPS). Three runs' minimum was not enough on a shared CPU: the
+ * same site's candidates came out in other orders from one run to the next
+ * (docs/BENCHMARKS.md). */
 #define TUNE_REPS 20
 #define TUNE_MIN_REPS 3
 #define TUNE_BUDGET_MS 50.0

@@ -14,14 +14,14 @@
 /* Without a tuner: 8 chunks of the batch in the weight gradient are
  * enough work-items to keep a CPU's cores busy, few enough that the second
  * stage stays negligible (a GPU does better with a chunk per image). */
-const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .rows = 1, .data_pixels = 8,
-                                       .data_blocks = 1, .taps = 4, .weights_blocks = 1,
-                                       .chunks = 8, .gemm = 0, .data_gemm = 0,
-                                       .weights_gemm = 0, .gemm_chunk = 0};
+const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .rows = 1,
+                                       .data_pixels = 8, .data_blocks = 1, .taps = 4,
+                                       .weights_blocks = 1, .chunks = 8, .gemm = 0,
+                                       .data_gemm = 0, .weights_gemm = 0, .gemm_chunk = 0};
 
 /* The sites' candidates. A row's tiles are the fields of conv_tiles its
- * site sets, in this order: forward (pixels, blocks, gemm, rows, 0 meaning 1), data
- * (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
+ * site sets, in this order: forward (pixels, blocks, gemm, rows, 0 meaning
+ * 1), data (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
  * weights_gemm, gemm_chunk, weights_blocks, 0 meaning 1); a GEMM row keeps
  * the defaults of the fields it does not use. site_program makes a row's
  * kernel's options from them. The tile sizes keep every sum's order
@@ -434,6 +434,7 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
     int has_bias = b != NULL;
     size_t p = (size_t)l->tiles.pixels, r = l->tiles.rows > 1 ? (size_t)l->tiles.rows : 1;
     size_t bk = (size_t)l->tiles.blocks;
+    /* as conv_forward_loops numbers its work-items */
     size_t tiles = r > 1 ? ((size_t)l->oh + r - 1) / r * (((size_t)l->ow + p / r - 1) / (p / r))
                          : ((size_t)l->oh * l->ow + p - 1) / p;
     size_t global[3] = {tiles, (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
