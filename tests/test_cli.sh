@@ -311,6 +311,10 @@ expect "import missing"  2 "^cnn-cl: cannot open $tmp/none\.onnx" -- predict --m
 tiny=(bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --gemm kernel)
 CNN_CL_KERNELS=$kernels expect "kernels folder" 0 'training step: '     -- "${tiny[@]}"
 expect "bench retune"    0 'variants: conv1.forward=(p[0-9]+(r[0-9])?(b[0-9])?|g[0-9]+) conv1.weights=(t[0-9]+(c8|n1)(b[0-9])?|gw[0-9]+k[0-9]+) fc1=(kernel|clblast|gpu)(-[a-z0-9]+)* adam.update=(vec16|gpu)$' -- bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --retune
+# A first build prints no compiler warnings: those are for developers (the
+# programs build with -w). Its own PoCL cache, so that every program builds.
+out=$(POCL_CACHE_DIR=$tmp/pocl "$bin" "${tiny[@]}" 2>&1)
+if [ $? -eq 0 ] && ! grep -qi 'warning' <<<"$out"; then ok; else fail "first build: $out"; fi
 CNN_CL_KERNELS=$tmp/none expect "no kernels"    2 "CNN_CL_KERNELS: cannot read $tmp/none/" -- "${tiny[@]}"
 mkdir -p "$tmp/broken" && cp "$kernels"/*.cl "$tmp/broken/" && echo 'this is not OpenCL C' >> "$tmp/broken/pool.cl"
 CNN_CL_KERNELS=$tmp/broken expect "broken kernel" 1 'clBuildProgram failed: CL_BUILD_PROGRAM_FAILURE' -- "${tiny[@]}"
