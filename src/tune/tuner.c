@@ -183,7 +183,7 @@ static cnn_status cache_write(const char *path, const tune_site *s,
     cnn_status st = atomic_file_open(&f, path, err);
     if (st)
         return st;
-    fprintf(f.f, "%s\n# %s on %s (%s): %s\n", v[best].label, s->name, s->dev->name,
+    fprintf(f.f, "%s\n# %s on %s (%s): %s\n", v[cand[best]].label, s->name, s->dev->name,
             s->dev->driver_version, s->shape_key);
     for (int i = 0; i < ncand; i++) {
         char options[TUNE_OPTIONS];
