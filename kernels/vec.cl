@@ -22,6 +22,18 @@ static inline __attribute__((always_inline)) void vec_store4(float4 v, __global 
     *(__global vec_float4_u *)p = v;
 }
 
+/* Loads through the same types: one vector load, where PoCL's vload16
+ * may come apart into loads of pairs. */
+static inline __attribute__((always_inline)) float16 vec_read16(__global const float *p)
+{
+    return *(__global const vec_float16_u *)p;
+}
+
+static inline __attribute__((always_inline)) float8 vec_read8(__global const float *p)
+{
+    return *(__global const vec_float8_u *)p;
+}
+
 /* The 16 floats of p from j, zero from len on. */
 float16 vec_load16(__global const float *p, int j, int len)
 {

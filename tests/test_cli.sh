@@ -120,7 +120,7 @@ open(sys.argv[2], 'wb').write(data[:8] + header + data[8 + n:])
 EOF
 expect "resume unknown variant" 2 "fc1: the checkpoint was computed with variant 'kernex', which none here gives \\(here: kernel, clblast, kernel-k1024, kernel-nt2x8, kernel-nn8x1, gpu-k64, gpu-k256, gpu-k64-r2\\); pass --allow-different-arithmetic" -- train --data "$tmp/good" --resume "$edited" --epochs 2
 expect "resume different" 0 '^note: fc1: recorded kernex, running (kernel|clblast|gpu)(-[a-z0-9]+)*$' -- train --data "$tmp/good" --resume "$edited" --epochs 2 --allow-different-arithmetic --save "$tmp/different.safetensors" --quiet
-expect "train variants"  0 '^variants: conv1.forward=(p[0-9]+(r[0-9])?(b[0-9])?|g[0-9]+) conv1.weights=(t[0-9]+(c8|n1)(b[0-9])?|gw[0-9]+k[0-9]+) fc1=kernel adam.update=(vec16|gpu); optimizer adam, batch 4' -- train "${small[@]}" --epochs 1 --batch 4 --save "$tmp/v.safetensors"
+expect "train variants"  0 '^variants: conv1.forward=(p[0-9]+(r[0-9])?(b[0-9])?|g[0-9]+|w[0-9]+) conv1.weights=(t[0-9]+(c8|n1)(b[0-9])?|gw[0-9]+k[0-9]+) fc1=kernel adam.update=(vec16|gpu); optimizer adam, batch 4' -- train "${small[@]}" --epochs 1 --batch 4 --save "$tmp/v.safetensors"
 # The optimizers: their options checked, the header naming them, and a
 # resume that takes its checkpoint's settings and refuses others.
 expect "bad optimizer"   2 "--optimizer: 'adagrad' is none of adam, adamw, sgd, rmsprop" -- train --optimizer adagrad
@@ -310,7 +310,7 @@ expect "import missing"  2 "^cnn-cl: cannot open $tmp/none\.onnx" -- predict --m
 # the compiler's log.
 tiny=(bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --gemm kernel)
 CNN_CL_KERNELS=$kernels expect "kernels folder" 0 'training step: '     -- "${tiny[@]}"
-expect "bench retune"    0 'variants: conv1.forward=(p[0-9]+(r[0-9])?(b[0-9])?|g[0-9]+) conv1.weights=(t[0-9]+(c8|n1)(b[0-9])?|gw[0-9]+k[0-9]+) fc1=(kernel|clblast|gpu)(-[a-z0-9]+)* adam.update=(vec16|gpu)$' -- bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --retune
+expect "bench retune"    0 'variants: conv1.forward=(p[0-9]+(r[0-9])?(b[0-9])?|g[0-9]+|w[0-9]+) conv1.weights=(t[0-9]+(c8|n1)(b[0-9])?|gw[0-9]+k[0-9]+) fc1=(kernel|clblast|gpu)(-[a-z0-9]+)* adam.update=(vec16|gpu)$' -- bench --steps 1 --batch 2 --arch conv2k3-flatten-fc10 --retune
 # A first build prints no compiler warnings: those are for developers (the
 # programs build with -w). Its own PoCL cache, so that every program builds.
 out=$(POCL_CACHE_DIR=$tmp/pocl "$bin" "${tiny[@]}" 2>&1)

@@ -285,7 +285,8 @@ static void every_variant_on(const sized *shapes, size_t nshapes, int gpu_only)
             const tune_variant *v = variants[site];
             results out[TUNE_MAX_VARIANTS] = {{0}};
             for (int j = 0; j < variant_count(site); j++) {
-                if (gpu_only && !(v[j].where & TUNE_NOT_CPU))
+                if ((gpu_only && !(v[j].where & TUNE_NOT_CPU)) ||
+                    !conv_variant_applies(site, j, sh.s.c, sh.s.k, sh.s.stride))
                     continue;
                 conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
                 check_tiled(sh.s, sh.max_batch, 1, 0, &t, &out[j]);
@@ -303,6 +304,40 @@ static void every_variant_on(const sized *shapes, size_t nshapes, int gpu_only)
         }
 }
 
+/* Winograd's forward on what its tiles meet: odd sizes and 'same' (a
+ * last tile half outside), a batch below the layer's, output channels past
+ * a block of 8 and of 16, the most input channels it takes, PyTorch's
+ * padding, and a first layer of one channel. Its three rows sum alike, so
+ * they give the same bits. */
+static const sized winograd_shapes[] = {
+    {{2, 17, 7, 9, 20, 3, 1, 1, 1, 0}, 3},
+    {{1, 64, 5, 6, 9, 3, 0, 1, 1, 0}, 1},
+    {{3, 2, 12, 10, 3, 3, 1, 1, 0, 1}, 3},
+    {{2, 1, 13, 13, 16, 3, 1, 1, 0, 0}, 2},
+};
+
+START_TEST(winograd_matches_reference)
+{
+    const sized sh = winograd_shapes[_i];
+    results out[TUNE_MAX_VARIANTS] = {{0}};
+    int first = -1;
+    for (int j = 0; j < conv_forward_variant_count; j++) {
+        const tune_variant *v = &conv_forward_variants[j];
+        if (strcmp(v->arithmetic, "winograd"))
+            continue;
+        conv_tiles t = conv_tiles_with(conv_default_tiles, 0, j);
+        check_tiled(sh.s, sh.max_batch, 1, 0, &t, &out[j]);
+        if (first < 0)
+            first = j;
+        ck_assert_msg(!memcmp(out[first].v, out[j].v, out[j].count * sizeof(float)),
+                      "%s and %s differ", conv_forward_variants[first].label, v->label);
+    }
+    ck_assert_int_ge(first, 0);
+    for (int j = 0; j < conv_forward_variant_count; j++)
+        free(out[j].v);
+}
+END_TEST
+
 /* Small enough for a simulated GPU (TEST_SIMULATOR): every edge of a GEMM
  * tile is a partial one here. */
 START_TEST(every_variant_matches_reference)
@@ -318,8 +353,9 @@ START_TEST(gemm_variants_match_reference_on_tile_edges)
 END_TEST
 
 /* Each row's kernel is built with the options the tuner hashes for it
- * (conv_options of its tiles), at stride 1 and 2; and no two rows of a
- * site have the same tiles, so no two labels name one kernel. */
+ * (conv_options of its tiles), at stride 1 and 2 (where it applies; a
+ * layer refuses it elsewhere); and no two rows of a site have the same
+ * tiles, so no two labels name one kernel. */
 START_TEST(every_variant_is_built_as_its_row_says)
 {
     static const shape shapes[2] = {{2, 5, 9, 11, 7, 3, 1, 1, 0, 0},
@@ -333,7 +369,13 @@ START_TEST(every_variant_is_built_as_its_row_says)
             for (int i = 0; i < 2; i++) {
                 conv_layer l;
                 conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
-                TEST_OK(create(&l, shapes[i], 2, &t, &err), err);
+                const shape s = shapes[i];
+                if (!conv_variant_applies(site, j, s.c, s.k, s.stride)) {
+                    /* refused, with nothing to release */
+                    ck_assert_int_eq(create(&l, s, 2, &t, &err), CNN_ERR_INPUT);
+                    continue;
+                }
+                TEST_OK(create(&l, s, 2, &t, &err), err);
                 cl_kernel k[3] = {l.forward, l.backward_data, l.backward_weights};
                 test_built_with(k[site], options, v->label);
                 conv_release(&l);
@@ -679,6 +721,8 @@ int main(void)
     suite_add_tcase(s, tc);
     TCase *sim = test_simulator_case();
     tcase_add_test(sim, every_variant_matches_reference);
+    tcase_add_loop_test(sim, winograd_matches_reference, 0,
+                        sizeof winograd_shapes / sizeof winograd_shapes[0]);
     tcase_add_test(sim, rejects_bad_shapes);
     suite_add_tcase(s, sim);
     return test_run(s, 0);

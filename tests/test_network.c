@@ -624,6 +624,8 @@ START_TEST(tuner_chooses_every_site)
             char label[TUNE_NAME], key[TUNE_NAME];
             if (ti->gemm) {
                 snprintf(label, sizeof label, "g%d", ti->gemm);
+            } else if (ti->winograd) {
+                snprintf(label, sizeof label, "w%d", ti->winograd);
             } else {
                 int len = snprintf(label, sizeof label, "p%d", ti->pixels);
                 if (ti->rows > 1)

@@ -21,14 +21,16 @@ const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .rows = 1,
 
 /* The sites' candidates. A row's tiles are the fields of conv_tiles its
  * site sets, in this order: forward (pixels, blocks, gemm, rows, 0 meaning
- * 1), data (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
+ * 1, winograd), data (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
  * weights_gemm, gemm_chunk, weights_blocks, 0 meaning 1); a GEMM row keeps
  * the defaults of the fields it does not use. site_program makes a row's
  * kernel's options from them. The tile sizes keep every sum's order
  * (backward-data skips only products that are zero), and the forward and
  * data GEMMs sum in that order too, so they share one arithmetic key; the
  * weight gradient's chunks do not, and its GEMM sums chunks of pixels
- * rather than of images. */
+ * rather than of images. Winograd's forward sums transformed values, a key
+ * of its own, so only a timing of every key (bench, --retune, several
+ * workers) takes it. */
 const tune_variant conv_forward_variants[] = {
     {"p4", "direct", TUNE_ANYWHERE, {4, 1, 0}},
     {"p8", "direct", TUNE_ANYWHERE, {8, 1, 0}},
@@ -39,6 +41,9 @@ const tune_variant conv_forward_variants[] = {
     {"p16r4", "direct", TUNE_ANYWHERE, {16, 1, 0, 4}},
     {"g64", "direct", TUNE_NOT_CPU, {8, 1, 64}},
     {"g32", "direct", TUNE_NOT_CPU, {8, 1, 32}},
+    {"w16", "winograd", TUNE_ANYWHERE, {8, 1, 0, 0, 16}},
+    {"w8", "winograd", TUNE_ANYWHERE, {8, 1, 0, 0, 8}},
+    {"w4", "winograd", TUNE_ANYWHERE, {8, 1, 0, 0, 4}},
 };
 const tune_variant conv_data_variants[] = {
     {"d4", "direct", TUNE_ANYWHERE, {4, 1, 0}},
@@ -80,6 +85,7 @@ static conv_tiles with_row(conv_tiles base, int site, const int *n)
         base.blocks = n[1];
         base.gemm = n[2];
         base.rows = n[3] ? n[3] : 1;
+        base.winograd = n[4];
     } else if (site == 1) {
         base.data_pixels = n[0];
         base.data_blocks = n[1];
@@ -102,6 +108,26 @@ conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
     return with_row(base, site, v[index].tiles);
 }
 
+/* The most input channels of Winograd's forward, and the groups of 16
+ * tiles a work-item takes (conv_winograd.cl's CONV_WC and CONV_WV). */
+#define CONV_WINOGRAD_MAX_C 64
+#define CONV_WINOGRAD_GROUPS 2
+
+static int winograd_fits(int c, int k, int stride)
+{
+    return k == 3 && stride == 1 && c <= CONV_WINOGRAD_MAX_C;
+}
+
+/* The floats past xpad's planes that Winograd's windows may read: up to
+ * 7 rows past the last plane and 34 floats past a row (conv_winograd.cl). */
+static size_t winograd_slack(const conv_layer *l) { return (size_t)8 * l->wp + 64; }
+
+int conv_variant_applies(int site, int index, int c, int k, int stride)
+{
+    return site != 0 || !conv_forward_variants[index].tiles[4] ||
+           winograd_fits(c, k, stride);
+}
+
 /* The GEMM tile side site `site` runs with under t, 0 for conv.cl's
  * kernel. */
 static int site_gemm(const conv_tiles *t, int site)
@@ -117,6 +143,8 @@ static const char *site_program(const conv_tiles *t, int site, char *options, si
     int gemm = site_gemm(t, site);
     if (gemm)
         snprintf(options, size, "-DCONV_GT=%d", gemm);
+    else if (site == 0 && t->winograd)
+        snprintf(options, size, "-DCONV_WT=%d", t->winograd);
     else if (site == 0)
         /* one row unnamed, as one block of the weights below */
         snprintf(options, size, t->rows > 1 ? "-DCONV_P=%d -DCONV_B=%d -DCONV_R=%d"
@@ -131,7 +159,7 @@ static const char *site_program(const conv_tiles *t, int site, char *options, si
         snprintf(options, size, t->weights_blocks > 1 ? "-DCONV_T=%d -DCONV_WB=%d"
                                                       : "-DCONV_T=%d",
                  t->taps, t->weights_blocks);
-    return gemm ? "conv_gpu" : "conv";
+    return gemm ? "conv_gpu" : site == 0 && t->winograd ? "conv_winograd" : "conv";
 }
 
 void conv_options(int site, const int *tiles, char *buf, size_t size)
@@ -166,9 +194,9 @@ int conv_axis(int in, int k, int stride, int same, int pad, int *out, int *befor
 void conv_release(conv_layer *l)
 {
     cl_kernel *ks[] = {&l->pack, &l->pad, &l->forward, &l->dz, &l->backward_data,
-                       &l->backward_weights, &l->backward_weights_sum};
+                       &l->backward_weights, &l->backward_weights_sum, &l->winograd_pack};
     cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part, &l->xpad, &l->taps,
-                    &l->data_taps};
+                    &l->data_taps, &l->u};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         clrt_release_kernel(ks[i]);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -195,8 +223,7 @@ static const size_t conv_local[3] = {16, 1, 1};
 
 /* Gets site `site`'s kernel for the layer's tiles, built as site_program
  * says, checked to run on the device in the work-groups it is launched in. */
-static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
-                              cnn_error *err)
+static cnn_status site_kernel(conv_layer *l, int site, cl_kernel *out, cnn_error *err)
 {
     static const char *const names[3][3] = {
         {"conv_forward", "conv_forward_strided", "conv_gpu_forward"},
@@ -205,6 +232,14 @@ static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
     char options[TUNE_OPTIONS];
     const char *file = site_program(&l->tiles, site, options, sizeof options);
     int gemm = site_gemm(&l->tiles, site) != 0;
+    if (site == 0 && l->tiles.winograd) {
+        const char *both[2] = {"conv_winograd_forward", "conv_winograd_pack"};
+        cl_kernel *outs[2] = {out, &l->winograd_pack};
+        cnn_status st = clrt_kernels_from(l->rt, file, options, 2, both, outs, err);
+        for (int i = 0; st == CNN_OK && i < 2; i++)
+            st = clrt_kernel_fits(l->rt, *outs[i], both[i], conv_local[0], err);
+        return st;
+    }
     const char *name = names[site][gemm ? 2 : l->stride > 1];
     cnn_status st = clrt_kernels_from(l->rt, file, options, 1, &name, &out, err);
     return st ? st : clrt_kernel_fits(l->rt, *out, name, gemm ? CLRT_WORK_GROUP : conv_local[0],
@@ -269,6 +304,11 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                         "padding %d, %d); every window must overlap the input",
                         max_batch, c, h, w, oc, oh, ow, k, stride, pad_top,
                         pad_left);
+    if (tiles && tiles->winograd && !winograd_fits(c, k, stride))
+        return cnn_fail(err, CNN_ERR_INPUT, "convolution: Winograd's forward takes a 3x3 "
+                        "kernel at stride 1 and at most %d input channels, not %dx%d at "
+                        "stride %d with %d; choose a direct variant",
+                        CONV_WINOGRAD_MAX_C, k, k, stride, c);
     if (tiles && !gemm_tiles_valid(tiles))
         return cnn_fail(err, CNN_ERR_INPUT, "convolution: GEMM tiles %d, %d, %d "
                         "(32 or 64, or 0 for none) or chunk %d (a multiple "
@@ -283,8 +323,10 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     /* The rows and columns the windows cover, padding included. */
     l->hp = (oh - 1) * stride + k;
     l->wp = (ow - 1) * stride + k;
-    l->padded = pad_top || pad_left || l->hp > h || l->wp > w;
     const conv_tiles *t = &l->tiles;
+    /* Winograd's windows read past x's end (conv_winograd.cl), so it
+     * always reads the copy, which has room for them. */
+    l->padded = pad_top || pad_left || l->hp > h || l->wp > w || t->winograd;
     size_t kk = (size_t)k * k, rows = (size_t)max_batch * oh * ow + 1;
     if (t->weights_gemm)
         l->splits = (int)((rows - 1 + (size_t)t->gemm_chunk - 1) / (size_t)t->gemm_chunk);
@@ -301,14 +343,17 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     struct {
         cl_mem *m;
         size_t words; /* of 4 bytes: floats, or the tables' ints */
-    } buffers[] = {{&l->wf, t->gemm ? 0 : pad16(oc) * c * kk},
+    } buffers[] = {{&l->wf, t->gemm || t->winograd ? 0 : pad16(oc) * c * kk},
+                   {&l->u, t->winograd ? (size_t)16 * c * pad16(oc) : 0},
                    {&l->wb, data ? pad16(c) * oc * kk : 0},
                    {&l->dzt, l->uses_dzt ? rows * pad16(oc) : 0},
                    {&l->part, !weights ? 0
                               : t->weights_gemm
                                   ? (size_t)l->splits * oc * (c * kk + 1)
                                   : (size_t)l->splits * (ckkpad(l) + 1) * pad16(oc)},
-                   {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp : 0},
+                   {&l->xpad, l->padded ? (size_t)max_batch * c * l->hp * l->wp +
+                                              (t->winograd ? winograd_slack(l) : 0)
+                                        : 0},
                    {&l->taps, t->gemm || (weights && t->weights_gemm) ? (size_t)c * kk : 0},
                    {&l->data_taps, data && t->data_gemm ? 4 * kk * oc : 0}};
     cl_kernel *const passes[3] = {&l->forward, &l->backward_data, &l->backward_weights};
@@ -324,9 +369,16 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
             st = clrt_buffer(rt, buffers[i].words * sizeof(float), buffers[i].m, err);
     if (st == CNN_OK)
         st = write_taps(l, err);
-    /* dzt's last row stays zero from here on: conv_dz writes the others. */
+    /* dzt's last row stays zero from here on: conv_dz writes the others;
+     * so does the room past xpad's planes, which conv_pad never writes. */
     const float zero = 0;
     cl_int rc;
+    if (st == CNN_OK && t->winograd &&
+        (rc = clEnqueueFillBuffer(rt->queue, l->xpad, &zero, sizeof zero,
+                                  (size_t)max_batch * c * l->hp * l->wp * sizeof(float),
+                                  winograd_slack(l) * sizeof(float), 0, NULL,
+                                  NULL)) != CL_SUCCESS)
+        st = clrt_fail(err, "clEnqueueFillBuffer", rc);
     if (st == CNN_OK && l->uses_dzt &&
         (rc = clEnqueueFillBuffer(rt->queue, l->dzt, &zero, sizeof zero,
                                   (rows - 1) * pad16(oc) * sizeof(float),
@@ -451,6 +503,29 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
     return st ? st : clrt_launch(l->rt, l->forward, 3, global, conv_local, NULL, err);
 }
 
+/* The forward by conv_winograd.cl: w transformed into u, then the tiles. */
+static cnn_status forward_winograd(const conv_layer *l, int n, cl_mem in, int h, int wd,
+                                   cl_mem w, cl_mem b, cl_mem y, cnn_error *err)
+{
+    int has_bias = b != NULL, wt = l->tiles.winograd, wr = 16 / wt;
+    size_t ty = ((size_t)l->oh + 1) / 2, tx = ((size_t)l->ow + 1) / 2;
+    size_t g_pack[2] = {(size_t)l->c, ((size_t)l->oc + 15) / 16};
+    size_t groups = (tx + wt - 1) / wt * ((ty + wr - 1) / wr);
+    size_t global[1] = {(groups * n + CONV_WINOGRAD_GROUPS - 1) / CONV_WINOGRAD_GROUPS};
+    cnn_status st = clrt_set_args(l->winograd_pack, err, 4, sizeof w, &w, sizeof l->u, &l->u,
+                                  sizeof l->oc, &l->oc, sizeof l->c, &l->c);
+    if (st == CNN_OK)
+        st = clrt_launch(l->rt, l->winograd_pack, 2, g_pack, conv_local, NULL, err);
+    if (st == CNN_OK && (l->backward & CONV_DATA))
+        st = pack(l, w, 0, 1, err);
+    if (st == CNN_OK)
+        st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->u, &l->u,
+                           sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c, sizeof h, &h,
+                           sizeof wd, &wd, sizeof l->oc, &l->oc, sizeof l->relu, &l->relu,
+                           sizeof has_bias, &has_bias, sizeof n, &n);
+    return st ? st : clrt_launch(l->rt, l->forward, 1, global, conv_local, NULL, err);
+}
+
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err)
 {
@@ -460,8 +535,9 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     if (st == CNN_OK)
         st = padded_input(l, n, x, &in, &h, &wd, err);
     if (st == CNN_OK)
-        st = l->tiles.gemm ? forward_gemm(l, n, in, h, wd, w, b, y, err)
-                           : forward_direct(l, n, in, h, wd, w, b, y, err);
+        st = l->tiles.gemm       ? forward_gemm(l, n, in, h, wd, w, b, y, err)
+             : l->tiles.winograd ? forward_winograd(l, n, in, h, wd, w, b, y, err)
+                                 : forward_direct(l, n, in, h, wd, w, b, y, err);
     if (st)
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
@@ -583,7 +659,7 @@ static cnn_status backward_data(const conv_layer *l, int n, cl_mem w, cl_mem y,
                                 cl_mem dy, cl_mem dx, cnn_error *err)
 {
     cnn_status st;
-    if ((l->tiles.gemm && (st = pack(l, w, 0, 1, err))) ||
+    if (((l->tiles.gemm || l->tiles.winograd) && (st = pack(l, w, 0, 1, err))) ||
         (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
                                  : data_direct(l, n, dx, err)))
         return st;
@@ -690,6 +766,7 @@ typedef struct {
     const layer_env *env;
     conv_tiles base; /* the sites chosen so far */
     int site;        /* 0 forward, 1 data, 2 weights */
+    const int *row;  /* each candidate's row in its site's table */
     conv_layer l;
 } conv_timing;
 
@@ -712,7 +789,7 @@ static cnn_status create_node_layer(conv_layer *out, const layer_node *nd,
 static cnn_status time_create(void *ctx, int index, const cl_mem *b, cnn_error *err)
 {
     conv_timing *t = ctx;
-    conv_tiles tiles = conv_tiles_with(t->base, t->site, index);
+    conv_tiles tiles = conv_tiles_with(t->base, t->site, t->row[index]);
     cnn_status st = create_node_layer(&t->l, t->nd, t->env, &tiles, err);
     if (st == CNN_OK && t->site &&
         (st = conv_forward(&t->l, t->env->max_batch, b[0], b[1], b[2], b[3], err)))
@@ -795,13 +872,20 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
                  l->in.c, l->in.h, l->in.w, nd->relu, env->max_batch);
         const tune_site site = {.name = name, .kind = sites[i].kind, .shape_key = shape,
                                 .dev = &env->rt->dev, .options = sites[i].options};
-        int chosen;
+        /* the rows that apply to this layer, and where each is in its table */
+        tune_variant v[TUNE_MAX_VARIANTS];
+        int row[TUNE_MAX_VARIANTS], nv = 0, chosen;
+        for (int j = 0; j < sites[i].n; j++)
+            if (conv_variant_applies(i, j, l->in.c, l->k, l->stride)) {
+                row[nv] = j;
+                v[nv++] = sites[i].v[j];
+            }
         t.site = i;
-        cnn_status st = tuner_choose(env->tune, &site, sites[i].v, sites[i].n, tune_time,
-                                     &timing, &chosen, err);
+        t.row = row;
+        cnn_status st = tuner_choose(env->tune, &site, v, nv, tune_time, &timing, &chosen, err);
         if (st)
             return st;
-        t.base = conv_tiles_with(t.base, i, chosen);
+        t.base = conv_tiles_with(t.base, i, row[chosen]);
     }
     return create_node_layer(nd->op, nd, env, &t.base, err);
 }

@@ -1,0 +1,284 @@
+/* conv_winograd.cl: the forward of a 3 x 3, stride-1 convolution by
+ * Winograd's F(2x2, 3x3) (Lavin and Gray, 2015): each 2 x 2 tile of output
+ * takes 16 multiply-adds per input and output channel, where the direct
+ * kernels take 36. Its arithmetic is not conv.cl's (the sums run over
+ * transformed values), so its variants have their own key.
+ *
+ * For a tile whose 4 x 4 window of x is d, with U = G g G^T the transformed
+ * 3 x 3 weights g of an (output, input) channel pair:
+ *   V = B^T d B, M = sum over input channels of U .* V, y = A^T M A, with
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+ *   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1].
+ *
+ * A group is 16 tiles of one image, one a lane: CONV_WR rows of tiles of
+ * CONV_WT tiles each (16 x 1, 8 x 2 or 4 x 4, so that narrow images fill
+ * the lanes too). A work-item takes CONV_WV groups. It transforms their
+ * windows of every input channel into private memory, then, for each
+ * block of CONV_WO output channels and each of the 16 positions of a tile,
+ * sums the channels (each weight broadcast to the groups' vectors), and
+ * transforms the block's sums back into 2 x 2 pixels. A window past the
+ * image's last row or column (an odd size, or a group's rows past the
+ * last) reads up to 2 CONV_WR - 1 rows past its plane and 34 floats past
+ * its row; conv.c gives x's padded copy that much room, zeroed, and what
+ * is read there reaches only outputs that are not stored. */
+
+#ifndef CONV_WT
+#define CONV_WT 16
+#endif
+#define CONV_WR (16 / CONV_WT)
+/* Groups per work-item, and output channels per block: CONV_WV x CONV_WO
+ * accumulators, 2 vector loads and 8 broadcasts for 16 multiply-adds. */
+#define CONV_WV 2
+#define CONV_WO 8
+/* The most input channels: the private memory of a work-item's windows,
+ * 16 x (CONV_WC x CONV_WV + 1) float16, 129 KiB. conv.c offers the
+ * variants up to it. */
+#define CONV_WC 64
+
+/* U (OCW / 8, 16, C, 8) from w (OC, C, 3, 3): U[o / 8][pos][ci][o % 8] =
+ * (G g G^T)[pos / 4][pos % 4], g = w[o][ci]; zero for o from OC to OCW (OC
+ * rounded up to 16). A block's values lie in the order its sums read them.
+ * A work-item transforms 16 output channels' weights at once, one a lane.
+ * Global size (C, OCW / 16). */
+__kernel void conv_winograd_pack(__global const float *w, __global float *u, const int oc,
+                                 const int c)
+{
+    const int ci = get_global_id(0), ob = get_global_id(1) * 16,
+              ocw = (oc + 15) / 16 * 16;
+    if (ci >= c || ob >= ocw)
+        return;
+    float16 g[9];
+    for (int i = 0; i < 9; i++) {
+        float v[16];
+        for (int l = 0; l < 16; l++)
+            v[l] = ob + l < oc ? w[((size_t)(ob + l) * c + ci) * 9 + i] : 0.0f;
+        g[i] = vload16(0, v);
+    }
+    float16 t[12]; /* G g, 4 x 3 */
+#pragma unroll
+    for (int col = 0; col < 3; col++) {
+        const float16 a = g[col], b = g[3 + col], d = g[6 + col];
+        t[col] = a;
+        t[3 + col] = 0.5f * (a + b + d);
+        t[6 + col] = 0.5f * (a - b + d);
+        t[9 + col] = d;
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        const float16 a = t[3 * r], b = t[3 * r + 1], d = t[3 * r + 2];
+        const float16 v[4] = {a, 0.5f * (a + b + d), 0.5f * (a - b + d), d};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            vec_store8(v[j].lo, u + (((size_t)(ob / 8) * 16 + r * 4 + j) * c + ci) * 8);
+            vec_store8(v[j].hi, u + (((size_t)(ob / 8 + 1) * 16 + r * 4 + j) * c + ci) * 8);
+        }
+    }
+}
+
+/* Row i of every lane's window: d[j], lane l = r CONV_WT + t holding
+ * p[r][2 t + j] (p[r] the row of the window's top-left of lane row r). */
+static inline __attribute__((always_inline)) void
+winograd_row(__global const float *const p[CONV_WR], float16 d[4])
+{
+    const uint16 even = (uint16)(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+                 odd = even + (uint16)(1);
+#if CONV_WT == 16
+    const float16 a0 = vec_read16(p[0]), a1 = vec_read16(p[0] + 16),
+                  b0 = vec_read16(p[0] + 2), b1 = vec_read16(p[0] + 18);
+#elif CONV_WT == 8
+    /* lanes 8-15 take row 1's: index 16 + 2 (l - 8) is 2 l again */
+    const float16 a0 = vec_read16(p[0]), a1 = vec_read16(p[1]),
+                  b0 = vec_read16(p[0] + 2), b1 = vec_read16(p[1] + 2);
+#else
+    /* each row's 8 floats from its window's start, rows 0-1 and 2-3 as
+     * one vector each */
+    const float16 a0 = (float16)(vec_read8(p[0]), vec_read8(p[1])),
+                  a1 = (float16)(vec_read8(p[2]), vec_read8(p[3])),
+                  b0 = (float16)(vec_read8(p[0] + 2), vec_read8(p[1] + 2)),
+                  b1 = (float16)(vec_read8(p[2] + 2), vec_read8(p[3] + 2));
+#endif
+    d[0] = shuffle2(a0, a1, even);
+    d[1] = shuffle2(a0, a1, odd);
+    d[2] = shuffle2(b0, b1, even);
+    d[3] = shuffle2(b0, b1, odd);
+}
+
+/* Stores the first len (at most 16) floats of v at p. */
+static inline __attribute__((always_inline)) void winograd_store(float16 v, __global float *p,
+                                                                int len)
+{
+    if (len >= 16) {
+        vec_store16(v, p);
+        return;
+    }
+    float8 h = v.lo;
+    if (len >= 8) {
+        vec_store8(h, p);
+        h = v.hi;
+        p += 8;
+        len -= 8;
+    }
+    float4 q = h.lo;
+    if (len >= 4) {
+        vec_store4(q, p);
+        q = h.hi;
+        p += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        vstore2(q.lo, 0, p);
+        q.lo = q.hi;
+        p += 2;
+        len -= 2;
+    }
+    if (len >= 1)
+        p[0] = q.x;
+}
+
+/* y = conv(x, w) + b, then max(y, 0) when relu is set. x is (N, C, H, W)
+ * with the padding in it, y is (N, OC, H - 2, W - 2), u is w packed by
+ * conv_winograd_pack. The images' TY x TX tiles make G = ceil(TX /
+ * CONV_WT) ceil(TY / CONV_WR) groups of 16 each, numbered image by image;
+ * a work-item takes CONV_WV groups in a row, which share each weight's
+ * broadcast. Global size (ceil(N G / CONV_WV)). */
+__kernel void conv_winograd_forward(__global const float *x, __global const float *u,
+                                    __global const float *b, __global float *y,
+                                    const int c, const int h, const int w, const int oc,
+                                    const int relu, const int has_bias, const int n)
+{
+    const int oh = h - 2, ow = w - 2, ty_n = (oh + 1) / 2, tx_n = (ow + 1) / 2,
+              sx = (tx_n + CONV_WT - 1) / CONV_WT,
+              groups = sx * ((ty_n + CONV_WR - 1) / CONV_WR), q0 = get_global_id(0) * CONV_WV;
+    if (q0 >= n * groups)
+        return;
+    const size_t plane = (size_t)h * w;
+    /* each group's image and first tile; a group past the last repeats it,
+     * and is not stored */
+    int img[CONV_WV], ty0[CONV_WV], col0[CONV_WV];
+#pragma unroll
+    for (int v = 0; v < CONV_WV; v++) {
+        const int q = min(q0 + v, n * groups - 1), g = q % groups;
+        img[v] = q / groups;
+        ty0[v] = g / sx * CONV_WR;
+        col0[v] = 2 * (g % sx * CONV_WT);
+    }
+
+    /* vs[pos][ci][v]: the transformed windows, 16 tiles to a vector; a
+     * position's row one vector longer than its values, so that the 16
+     * rows' stores of one channel do not fall in one set of the cache */
+    const int step = c * CONV_WV + 1;
+    float16 vs[16 * (CONV_WC * CONV_WV + 1)];
+#pragma unroll
+    for (int v = 0; v < CONV_WV; v++) {
+        __global const float *xn = x + (size_t)img[v] * c * plane + col0[v];
+        for (int ci = 0; ci < c; ci++) {
+            float16 d[4][4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                __global const float *p[CONV_WR];
+#pragma unroll
+                for (int r = 0; r < CONV_WR; r++)
+                    p[r] = xn + ci * plane + (size_t)(2 * (ty0[v] + r) + i) * w;
+                winograd_row(p, d[i]);
+            }
+            float16 t[4][4]; /* B^T d */
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                t[0][j] = d[0][j] - d[2][j];
+                t[1][j] = d[1][j] + d[2][j];
+                t[2][j] = d[2][j] - d[1][j];
+                t[3][j] = d[1][j] - d[3][j];
+            }
+            float16 *out = vs + ci * CONV_WV + v;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                out[(i * 4 + 0) * step] = t[i][0] - t[i][2];
+                out[(i * 4 + 1) * step] = t[i][1] + t[i][2];
+                out[(i * 4 + 2) * step] = t[i][2] - t[i][1];
+                out[(i * 4 + 3) * step] = t[i][1] - t[i][3];
+            }
+        }
+    }
+
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                 lo = lane / 2 + (lane & 1) * 16, hi = lo + (uint16)(8);
+    for (int ob = 0; ob < oc; ob += CONV_WO) {
+        float16 m[16][CONV_WV][CONV_WO];
+        for (int pos = 0; pos < 16; pos++) {
+            float16 acc[CONV_WV][CONV_WO];
+#pragma unroll
+            for (int v = 0; v < CONV_WV; v++)
+#pragma unroll
+                for (int o = 0; o < CONV_WO; o++)
+                    acc[v][o] = (float16)(0.0f);
+            __global const float *up = u + ((size_t)ob * 16 + pos * CONV_WO) * c;
+            const float16 *vp = vs + pos * step;
+            for (int ci = 0; ci < c; ci++) {
+                float16 in[CONV_WV];
+#pragma unroll
+                for (int v = 0; v < CONV_WV; v++)
+                    in[v] = vp[ci * CONV_WV + v];
+#pragma unroll
+                for (int o = 0; o < CONV_WO; o++) {
+                    const float16 wv = (float16)(up[ci * CONV_WO + o]);
+#pragma unroll
+                    for (int v = 0; v < CONV_WV; v++)
+                        acc[v][o] = fma(in[v], wv, acc[v][o]);
+                }
+            }
+#pragma unroll
+            for (int v = 0; v < CONV_WV; v++)
+#pragma unroll
+                for (int o = 0; o < CONV_WO; o++)
+                    m[pos][v][o] = acc[v][o];
+        }
+#pragma unroll
+        for (int v = 0; v < CONV_WV; v++) {
+            if (q0 + v >= n * groups)
+                break;
+            const int len = min(2 * CONV_WT, ow - col0[v]);
+            for (int o = 0; o < CONV_WO && ob + o < oc; o++) {
+                float16 s[2][4]; /* A^T M */
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    s[0][j] = m[j][v][o] + m[4 + j][v][o] + m[8 + j][v][o];
+                    s[1][j] = m[4 + j][v][o] - m[8 + j][v][o] - m[12 + j][v][o];
+                }
+                const float bias = has_bias ? b[ob + o] : 0.0f;
+                __global float *yo =
+                    y + ((size_t)img[v] * oc + ob + o) * oh * ow + col0[v];
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    float16 y0 = s[i][0] + s[i][1] + s[i][2] + bias,
+                            y1 = s[i][1] - s[i][2] - s[i][3] + bias;
+                    if (relu) {
+                        y0 = fmax(y0, (float16)(0.0f));
+                        y1 = fmax(y1, (float16)(0.0f));
+                    }
+                    /* lane row r's pixels, in order: floats r 2 CONV_WT on
+                     * of (lo, hi), the two outputs of each tile
+                     * interleaved */
+                    const float16 row[2] = {shuffle2(y0, y1, lo), shuffle2(y0, y1, hi)};
+#pragma unroll
+                    for (int r = 0; r < CONV_WR; r++) {
+                        const int oy = 2 * (ty0[v] + r) + i;
+                        if (oy >= oh)
+                            break;
+                        __global float *yr = yo + (size_t)oy * ow;
+#if CONV_WT == 16
+                        winograd_store(row[0], yr, len);
+                        if (len > 16)
+                            winograd_store(row[1], yr + 16, len - 16);
+#elif CONV_WT == 8
+                        winograd_store(row[r], yr, len);
+#else
+                        winograd_store(r & 1 ? (float16)(row[r / 2].hi, row[r / 2].hi)
+                                             : row[r / 2], yr, len);
+#endif
+                    }
+                }
+            }
+        }
+    }
+}
