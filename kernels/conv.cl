@@ -349,11 +349,15 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
      * pointer register instead of one per pixel; 3 x 3 windows then load
      * each input value once (conv_forward_rows). (The strided entry's
      * stride is not a constant, so neither would its addresses be.) CONV_R
-     * is tested in ?:, where clang warns of a constant in &&. */
+     * is tested in ?:, where clang warns of a constant in &&. The last
+     * work-item's repeated pixels can span the same addresses as one row's
+     * (pixels 24-29 of 5-wide rows and two repeats, in a row of 7), so its
+     * pixels must all be the image's. */
     __global const float *xn = x + (size_t)n * c * h * w;
     const int whole =
         stride == 1 && (CONV_R > 1 ? oy0 + CONV_R <= oh && ox0 + CONV_TW <= ow
-                                   : base[CONV_P - 1] - base[0] == CONV_P - 1);
+                                   : g * CONV_P + CONV_P <= ohw &&
+                                         base[CONV_P - 1] - base[0] == CONV_P - 1);
     if (whole && k3)
         conv_forward_rows(acc, xn + base[0], wb, c, h, w, CONV_R, CONV_TW);
     else if (CONV_R > 1 ? 0 : whole)

@@ -164,6 +164,9 @@ static const shape awkward[] = {
     {33, 7, 11, 13, 13, 5, 0, 1, 0, 0}, {3, 13, 7, 9, 7, 3, 1, 1, 0, 0},
     {2, 5, 6, 9, 32, 1, 1, 1, 0, 0},   {1, 64, 9, 7, 3, 3, 0, 1, 0, 0},
     {3, 32, 10, 12, 64, 5, 1, 1, 0, 0}, {1, 3, 5, 5, 17, 5, 1, 1, 0, 0},
+    /* the forward's last 8 pixels, 24-29 and two repeats, span a padded
+     * row's worth of addresses (7), but two rows */
+    {2, 9, 6, 5, 64, 3, 1, 1, 1, 0},
 };
 
 START_TEST(matches_reference_on_awkward_shapes)
