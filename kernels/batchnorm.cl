@@ -36,14 +36,7 @@ size_t batchnorm_run(int u, int ch, int c, int hw, int *len)
 /* Stores the lanes of v below len - j at p + j. */
 void batchnorm_store(float16 v, __global float *p, int j, int len)
 {
-    if (j + 16 <= len) {
-        vec_store16(v, p + j);
-        return;
-    }
-    float t[16];
-    vstore16(v, 0, t);
-    for (int i = 0; j + i < len; i++)
-        p[j + i] = t[i];
+    vec_store_first(v, p + j, len - j);
 }
 
 /* Which lanes of [j, j + 16) are below len. */

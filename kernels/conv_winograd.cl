@@ -104,38 +104,6 @@ winograd_row(__global const float *const p[CONV_WR], float16 d[4])
     d[3] = shuffle2(b0, b1, odd);
 }
 
-/* Stores the first len (at most 16) floats of v at p. */
-static inline __attribute__((always_inline)) void winograd_store(float16 v, __global float *p,
-                                                                int len)
-{
-    if (len >= 16) {
-        vec_store16(v, p);
-        return;
-    }
-    float8 h = v.lo;
-    if (len >= 8) {
-        vec_store8(h, p);
-        h = v.hi;
-        p += 8;
-        len -= 8;
-    }
-    float4 q = h.lo;
-    if (len >= 4) {
-        vec_store4(q, p);
-        q = h.hi;
-        p += 4;
-        len -= 4;
-    }
-    if (len >= 2) {
-        vstore2(q.lo, 0, p);
-        q.lo = q.hi;
-        p += 2;
-        len -= 2;
-    }
-    if (len >= 1)
-        p[0] = q.x;
-}
-
 /* y = conv(x, w) + b, then max(y, 0) when relu is set. x is (N, C, H, W)
  * with the padding in it, y is (N, OC, H - 2, W - 2), u is w packed by
  * conv_winograd_pack. The images' TY x TX tiles make G = ceil(TX /
@@ -267,13 +235,13 @@ __kernel void conv_winograd_forward(__global const float *x, __global const floa
                             break;
                         __global float *yr = yo + (size_t)oy * ow;
 #if CONV_WT == 16
-                        winograd_store(row[0], yr, len);
+                        vec_store_first(row[0], yr, len);
                         if (len > 16)
-                            winograd_store(row[1], yr + 16, len - 16);
+                            vec_store_first(row[1], yr + 16, len - 16);
 #elif CONV_WT == 8
-                        winograd_store(row[r], yr, len);
+                        vec_store_first(row[r], yr, len);
 #else
-                        winograd_store(r & 1 ? (float16)(row[r / 2].hi, row[r / 2].hi)
+                        vec_store_first(r & 1 ? (float16)(row[r / 2].hi, row[r / 2].hi)
                                              : row[r / 2], yr, len);
 #endif
                     }

@@ -22,8 +22,41 @@ static inline __attribute__((always_inline)) void vec_store4(float4 v, __global 
     *(__global vec_float4_u *)p = v;
 }
 
-/* Loads through the same types: one vector load, where PoCL's vload16
- * may come apart into loads of pairs. */
+/* Stores the first len (at most 16) floats of v at p: vector stores of
+ * 16, 8, 4 and 2, then one float. */
+static inline __attribute__((always_inline)) void
+vec_store_first(float16 v, __global float *p, int len)
+{
+    if (len >= 16) {
+        vec_store16(v, p);
+        return;
+    }
+    float8 h = v.lo;
+    if (len >= 8) {
+        vec_store8(h, p);
+        h = v.hi;
+        p += 8;
+        len -= 8;
+    }
+    float4 q = h.lo;
+    if (len >= 4) {
+        vec_store4(q, p);
+        q = h.hi;
+        p += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        vstore2(q.lo, 0, p);
+        q.lo = q.hi;
+        p += 2;
+        len -= 2;
+    }
+    if (len >= 1)
+        p[0] = q.x;
+}
+
+/* Loads through the vector types above: one vector load, where PoCL's
+ * vload16 may come apart into loads of pairs. */
 static inline __attribute__((always_inline)) float16 vec_read16(__global const float *p)
 {
     return *(__global const vec_float16_u *)p;
