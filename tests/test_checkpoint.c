@@ -809,22 +809,25 @@ START_TEST(resume_is_bit_exact)
     train_arch = SMALL_ARCH;
     resume_check();
     /* the trainer records every choice that decides the arithmetic: the
-     * convolution's weight-gradient chunks and Adam (timed: any of their
-     * keys, a GPU's among them), the pool and the GEMMs */
+     * convolution's forward (direct or Winograd's) and weight-gradient
+     * chunks and Adam (timed: any of their keys, a GPU's among them), the
+     * pool and the GEMMs */
     checkpoint_meta m;
     cnn_error err = {0};
     TEST_OK(checkpoint_read_meta(test_path("resumed.safetensors"), &m, &err), err);
+    static const char *const forward[] = {"direct", "winograd"};
     static const char *const chunks[] = {"c8", "n1", "gk64", "gk256", "gk1024"};
     static const char *const adam[] = {"vec16", "scalar"};
     int found = 0;
-    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++)
-        for (size_t j = 0; j < sizeof adam / sizeof *adam; j++) {
-            char want[256];
-            snprintf(want, sizeof want,
-                     "conv1.forward=direct;conv1.weights=%s;pool1.windows=pool;fc1=kernel;"
-                     "fc2=kernel;adam.update=%s", chunks[i], adam[j]);
-            found |= !strcmp(m.variants, want);
-        }
+    for (size_t f = 0; f < sizeof forward / sizeof *forward; f++)
+        for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++)
+            for (size_t j = 0; j < sizeof adam / sizeof *adam; j++) {
+                char want[256];
+                snprintf(want, sizeof want,
+                         "conv1.forward=%s;conv1.weights=%s;pool1.windows=pool;fc1=kernel;"
+                         "fc2=kernel;adam.update=%s", forward[f], chunks[i], adam[j]);
+                found |= !strcmp(m.variants, want);
+            }
     ck_assert_msg(found, "variants %s", m.variants);
 }
 END_TEST
