@@ -503,7 +503,8 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
     return st ? st : clrt_launch(l->rt, l->forward, 3, global, conv_local, NULL, err);
 }
 
-/* The forward by conv_winograd.cl: w transformed into u, then the tiles. */
+/* The forward by conv_winograd.cl: w transformed into u, then the tiles.
+ * Backward-data packs its own weights (backward_data), as after a GEMM. */
 static cnn_status forward_winograd(const conv_layer *l, int n, cl_mem in, int h, int wd,
                                    cl_mem w, cl_mem b, cl_mem y, cnn_error *err)
 {
@@ -516,8 +517,6 @@ static cnn_status forward_winograd(const conv_layer *l, int n, cl_mem in, int h,
                                   sizeof l->oc, &l->oc, sizeof l->c, &l->c);
     if (st == CNN_OK)
         st = clrt_launch(l->rt, l->winograd_pack, 2, g_pack, conv_local, NULL, err);
-    if (st == CNN_OK && (l->backward & CONV_DATA))
-        st = pack(l, w, 0, 1, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->u, &l->u,
                            sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c, sizeof h, &h,
