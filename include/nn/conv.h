@@ -70,7 +70,7 @@ typedef struct {
     cl_kernel winograd_pack; /* U from w, when the forward is Winograd's */
     cl_mem wf;   /* forward weights, packed (OCpad/16, C, K, K, 16), unless
                     the forward is a GEMM (it reads w) or Winograd's */
-    cl_mem u;    /* Winograd's transformed weights (16, C, OCpad), when
+    cl_mem u;    /* Winograd's transformed weights (OCpad/8, 16, C, 8), when
                     the forward is Winograd's */
     cl_mem wb;   /* backward-data weights, packed (Cpad/16, K, K, OC, 16) */
     cl_mem dzt;  /* dz as (max_batch*OH*OW + 1, OCpad), the last row zeros,

@@ -124,7 +124,7 @@ static size_t winograd_slack(const conv_layer *l) { return (size_t)8 * l->wp + 6
 
 int conv_variant_applies(int site, int index, int c, int k, int stride)
 {
-    return site != 0 || !conv_forward_variants[index].tiles[4] ||
+    return site != 0 || !conv_tiles_with(conv_default_tiles, 0, index).winograd ||
            winograd_fits(c, k, stride);
 }
 
@@ -223,7 +223,8 @@ static const size_t conv_local[3] = {16, 1, 1};
 
 /* Gets site `site`'s kernel for the layer's tiles, built as site_program
  * says, checked to run on the device in the work-groups it is launched in. */
-static cnn_status site_kernel(conv_layer *l, int site, cl_kernel *out, cnn_error *err)
+static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
+                              cnn_error *err)
 {
     static const char *const names[3][3] = {
         {"conv_forward", "conv_forward_strided", "conv_gpu_forward"},
@@ -232,15 +233,8 @@ static cnn_status site_kernel(conv_layer *l, int site, cl_kernel *out, cnn_error
     char options[TUNE_OPTIONS];
     const char *file = site_program(&l->tiles, site, options, sizeof options);
     int gemm = site_gemm(&l->tiles, site) != 0;
-    if (site == 0 && l->tiles.winograd) {
-        const char *both[2] = {"conv_winograd_forward", "conv_winograd_pack"};
-        cl_kernel *outs[2] = {out, &l->winograd_pack};
-        cnn_status st = clrt_kernels_from(l->rt, file, options, 2, both, outs, err);
-        for (int i = 0; st == CNN_OK && i < 2; i++)
-            st = clrt_kernel_fits(l->rt, *outs[i], both[i], conv_local[0], err);
-        return st;
-    }
-    const char *name = names[site][gemm ? 2 : l->stride > 1];
+    const char *name = site == 0 && l->tiles.winograd ? "conv_winograd_forward"
+                                                      : names[site][gemm ? 2 : l->stride > 1];
     cnn_status st = clrt_kernels_from(l->rt, file, options, 1, &name, &out, err);
     return st ? st : clrt_kernel_fits(l->rt, *out, name, gemm ? CLRT_WORK_GROUP : conv_local[0],
                                       err);
@@ -360,6 +354,14 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
     for (int i = 0; st == CNN_OK && i < (t->weights_gemm ? 3 : 4); i++)
         st = clrt_kernel_fits(rt, *kernels[i], names[i], conv_local[0], err);
+    if (st == CNN_OK && t->winograd) {
+        /* Winograd's weight transform takes no tile options: the common
+         * program's, as conv_pack_weights */
+        const char *wpack = "conv_winograd_pack";
+        st = clrt_kernels(rt, 1, &wpack, (cl_kernel *const[]){&l->winograd_pack}, err);
+        if (st == CNN_OK)
+            st = clrt_kernel_fits(rt, l->winograd_pack, wpack, conv_local[0], err);
+    }
     const int built[3] = {1, data, weights};
     for (int site = 0; st == CNN_OK && site < 3; site++)
         if (built[site])
