@@ -2,7 +2,8 @@
  * backward (see batchnorm.h). x, y, dy, dx are (N, C, HW); a flat input has
  * HW = 1. Per-channel vectors are (C); stats is (2, C): mean, then invstd.
  * With relu set, a following ReLU is folded in as activation.cl computes
- * it: y = fmax(y, 0), and dy is read as dy where y > 0, else 0. With join
+ * it: y = fmax(y, 0), and dy is read as dy where y > 0, else 0 (the
+ * backward reads y, or recomputes it from x where no join was added). With join
  * set, a residual block's add is folded in before it as res.cl's res_add
  * computes it: y = bn(x) + s, s the shortcut (N, C, HW). With ds set (the
  * gradient of a block's shortcut, when y is that block's input), the
@@ -59,19 +60,42 @@ batchnorm_load16(__global const float *p, size_t at, int j, int len, size_t tota
     return vec_load16(p + at, j, len);
 }
 
+/* The forward's normalized values of x before its join and ReLU: one
+ * helper, so that the backward's recomputed ReLU mask has the forward's bits. */
+static inline __attribute__((always_inline)) float16
+batchnorm_affine16(float16 x, float mean, float scale, float shift)
+{
+    return (x - mean) * scale + shift;
+}
+
+/* Where a folded ReLU's mask comes from in the backward: none, the
+ * forward's output y, or x again (a forward without a join, whose output
+ * is positive where its affine value is: no read of y). */
+#define BATCHNORM_MASK_NONE 0
+#define BATCHNORM_MASK_Y 1
+#define BATCHNORM_MASK_X 2
+
 /* dy's 16 values at at + j (zero from len on), plus ds's when has_ds,
- * through the folded ReLU when relu: zero where the forward's output y, at
- * the same place, is not positive. */
+ * through the folded ReLU as mask says: zero where the forward's output,
+ * at the same place, is not positive. dy's and y's reads take the array's
+ * end as total, x's as x_total; mean, scale and shift are the forward's. */
 static inline __attribute__((always_inline)) float16
 batchnorm_dy16(__global const float *dy, __global const float *ds, int has_ds,
-               __global const float *y, size_t at, int j, int len, size_t total, int relu)
+               __global const float *y, __global const float *x, size_t at, int j, int len,
+               size_t total, size_t x_total, int mask, float mean, float scale,
+               float shift)
 {
     float16 g = batchnorm_load16(dy, at, j, len, total);
     if (has_ds)
         g += batchnorm_load16(ds, at, j, len, total);
-    return relu ? select((float16)(0.0f), g,
-                         batchnorm_load16(y, at, j, len, total) > (float16)(0.0f))
-                : g;
+    if (mask == BATCHNORM_MASK_NONE)
+        return g;
+    const float16 out =
+        mask == BATCHNORM_MASK_Y
+            ? batchnorm_load16(y, at, j, len, total)
+            : batchnorm_affine16(batchnorm_load16(x, at, j, len, x_total), mean, scale,
+                                 shift);
+    return select((float16)(0.0f), g, out > (float16)(0.0f));
 }
 
 /* The scalar batchnorm_dy16. */
@@ -141,7 +165,8 @@ batchnorm_normalize(__global const float *x, __global const float *s,
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
-            float16 v = (batchnorm_load16(x, at, j, len, total) - mean) * scale + shift;
+            float16 v = batchnorm_affine16(batchnorm_load16(x, at, j, len, total), mean,
+                                           scale, shift);
             /* apart from the line above, so the sum is res_add's */
             if (join)
                 v += batchnorm_load16(s, at, j, len, total);
@@ -253,13 +278,14 @@ __kernel void batchnorm_gpu_infer(__global const float *x,
 
 /* The backward's first pass over channel ch's runs, lane by lane: each
  * lane's sum(dy) and sum(dy * xhat) into pdy and pdyx, dy plus ds when
- * has_ds, masked by y when relu, and written back so when keep. Inlined
+ * has_ds, masked as mask says, and written back so when keep. Inlined
  * and called with keep a constant, as batchnorm_normalize is with join. */
 static inline __attribute__((always_inline)) void
 batchnorm_grad_sums(__global const float *x, __global float *dy, __global const float *ds,
                     __global const float *y, int ch, int c, int hw, int runs, size_t total,
-                    size_t dy_total, float mean, float invstd, int has_ds, int relu,
-                    int keep, float pdy[BATCHNORM_LANES], float pdyx[BATCHNORM_LANES])
+                    size_t dy_total, float mean, float invstd, float scale, float shift,
+                    int has_ds, int mask, int keep, float pdy[BATCHNORM_LANES],
+                    float pdyx[BATCHNORM_LANES])
 {
     for (int l = 0; l < BATCHNORM_LANES; l++) {
         float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
@@ -268,8 +294,8 @@ batchnorm_grad_sums(__global const float *x, __global float *dy, __global const 
             const size_t at = batchnorm_run(u, ch, c, hw, &len);
             for (int j = 0; j < len; j += 16) {
                 /* Lanes past the run hold dy = 0, so they add nothing. */
-                const float16 g =
-                    batchnorm_dy16(dy, ds, has_ds, y, at, j, len, dy_total, relu);
+                const float16 g = batchnorm_dy16(dy, ds, has_ds, y, x, at, j, len, dy_total,
+                                                 total, mask, mean, scale, shift);
                 if (keep)
                     batchnorm_store(g, dy + at, j, len);
                 vdy += g;
@@ -282,14 +308,37 @@ batchnorm_grad_sums(__global const float *x, __global float *dy, __global const 
     }
 }
 
+/* The backward's second pass over channel ch's runs: dx from dy, masked
+ * as mask says, and the first pass's means mdy and mdyx. Inlined and
+ * called with mask a constant. */
+static inline __attribute__((always_inline)) void
+batchnorm_grad_apply(__global const float *x, __global const float *dy,
+                     __global const float *y, __global float *dx, int ch, int c, int hw,
+                     int runs, size_t total, size_t dy_total, float mean, float invstd,
+                     float scale, float shift, float mdy, float mdyx, int mask)
+{
+    for (int u = 0; u < runs; u++) {
+        int len;
+        const size_t at = batchnorm_run(u, ch, c, hw, &len);
+        for (int j = 0; j < len; j += 16) {
+            const float16 xhat = (batchnorm_load16(x, at, j, len, total) - mean) * invstd;
+            batchnorm_store(scale * (batchnorm_dy16(dy, NULL, 0, y, x, at, j, len, dy_total,
+                                                    total, mask, mean, scale, shift) -
+                                     mdy - xhat * mdyx),
+                            dx + at, j, len);
+        }
+    }
+}
+
 /* Backward through the training forward whose statistics are in stats:
  * dgamma[ch] = sum(dy * xhat), dbeta[ch] = sum(dy), and, when has_dx,
  * dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy
- * plus ds when has_ds, masked by the forward's output y when relu, and
- * written back so when keep; has_ds needs keep.
- * Global size (C), local size (1). */
+ * plus ds when has_ds, masked by a folded ReLU as mask says (the
+ * BATCHNORM_MASK_ values; from x, with gamma and beta), and written back
+ * so when keep; has_ds needs keep. Global size (C), local size (1). */
 __kernel void batchnorm_backward(__global const float *x,
                                  __global const float *gamma,
+                                 __global const float *beta,
                                  __global float *dy,
                                  __global const float *ds,
                                  __global const float *y,
@@ -297,7 +346,7 @@ __kernel void batchnorm_backward(__global const float *x,
                                  __global float *dx, __global float *dgamma,
                                  __global float *dbeta, const int n,
                                  const int c, const int hw, const int has_dx,
-                                 const int has_ds, const int relu, const int keep)
+                                 const int has_ds, const int mask, const int keep)
 {
     const int ch = get_global_id(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
@@ -306,32 +355,33 @@ __kernel void batchnorm_backward(__global const float *x,
      * channel's work-item may be writing there (a total of 0 makes
      * batchnorm_load16 read the lanes below len alone). */
     const size_t dy_total = keep ? 0 : total;
-    const float mean = stats[ch], invstd = stats[c + ch];
+    const float mean = stats[ch], invstd = stats[c + ch], scale = gamma[ch] * invstd,
+                shift = beta[ch];
     float pdy[BATCHNORM_LANES], pdyx[BATCHNORM_LANES];
+    /* Without keep, mask is none or x's (a join keeps): each pass's loop
+     * is compiled for its mask, which PoCL would otherwise test in it. */
     if (keep)
         batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
-                            has_ds, relu, 1, pdy, pdyx);
+                            scale, shift, has_ds, mask, 1, pdy, pdyx);
+    else if (mask == BATCHNORM_MASK_X)
+        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
+                            scale, shift, 0, BATCHNORM_MASK_X, 0, pdy, pdyx);
     else
-        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd, 0,
-                            relu, 0, pdy, pdyx);
+        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
+                            scale, shift, 0, BATCHNORM_MASK_NONE, 0, pdy, pdyx);
     const float sdy = batchnorm_lanes_sum(pdy), sdyx = batchnorm_lanes_sum(pdyx);
     dgamma[ch] = sdyx;
     dbeta[ch] = sdy;
     if (!has_dx)
         return;
-    const float scale = gamma[ch] * invstd, mdy = sdy / (float)m,
-                mdyx = sdyx / (float)m;
-    for (int u = 0; u < runs; u++) {
-        int len;
-        const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16) {
-            const float16 xhat = (batchnorm_load16(x, at, j, len, total) - mean) * invstd;
-            batchnorm_store(scale * (batchnorm_dy16(dy, ds, 0, y, at, j, len, dy_total,
-                                                    relu && !keep) -
-                                     mdy - xhat * mdyx),
-                            dx + at, j, len);
-        }
-    }
+    const float mdy = sdy / (float)m, mdyx = sdyx / (float)m;
+    /* dy was written back masked where keep is set */
+    if (!keep && mask == BATCHNORM_MASK_X)
+        batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean, invstd,
+                             scale, shift, mdy, mdyx, BATCHNORM_MASK_X);
+    else
+        batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean, invstd,
+                             scale, shift, mdy, mdyx, BATCHNORM_MASK_NONE);
 }
 
 /* The GPU-shaped training kernels: a channel's m = N * HW values are cut

@@ -91,8 +91,8 @@ static void check(shape s, int max_batch, int with_dx, int relu, int join, int v
     cl_mem bdb = test_poisoned(nc);
     TEST_OK(batchnorm_forward(&l, s.n, 1, bx, bs, bp[0], bp[1], bp[2], bp[3], by,
                               &err), err);
-    TEST_OK(batchnorm_backward(&l, s.n, bx, by, bp[0], bdy, bds, join, with_dx ? bdx : NULL,
-                               bdg, bdb, &err), err);
+    TEST_OK(batchnorm_backward(&l, s.n, bx, by, bp[0], bp[1], bdy, bds, join,
+                               with_dx ? bdx : NULL, bdg, bdb, &err), err);
     TEST_OK(batchnorm_forward(&l, s.n, 0, bxi, bs, bp[0], bp[1], bp[2], bp[3], byi,
                               &err), err);
     test_download(by, y, nx);
@@ -270,7 +270,7 @@ static void special_run(int variant, int fold, int with_dx, bn_run *out)
         TEST_OK(relu_forward(&r, SX, bz, by, &err), err);
         TEST_OK(relu_backward(&r, SX, by, bdy, bdz, &err), err);
     }
-    TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], dz, NULL, 0,
+    TEST_OK(batchnorm_backward(&l, SN, bx, fold ? bz : NULL, bp[0], bp[1], dz, NULL, 0,
                                with_dx ? bdx : NULL, bdg, bdb, &err), err);
     take_training(y, bdx, bdg, bdb, bp, p, out);
     TEST_OK(batchnorm_forward(&l, SN, 0, bx, NULL, bp[0], bp[1], bp[2], bp[3], bz, &err),
@@ -361,8 +361,8 @@ static void join_run(int variant, int fold, int relu, bn_run *out, float *g)
         TEST_OK(res_accumulate(&j, SX, bdy, bds, &err), err);
         TEST_OK(res_add_backward(&j, SX, by, bdy, bg, relu, &err), err);
     }
-    TEST_OK(batchnorm_backward(&l, SN, bx, y, bp[0], kept, fold ? bds : NULL, fold, bdx, bdg,
-                               bdb, &err), err);
+    TEST_OK(batchnorm_backward(&l, SN, bx, y, bp[0], bp[1], kept, fold ? bds : NULL, fold,
+                               bdx, bdg, bdb, &err), err);
     test_download(kept, g, SX);
     take_training(y, bdx, bdg, bdb, bp, p, out);
     TEST_OK(batchnorm_forward(&l, SN, 0, bx, fold ? bs : NULL, bp[0], bp[1], bp[2], bp[3],
@@ -425,8 +425,8 @@ START_TEST(rejects_bad_shapes)
     ck_assert_int_eq(batchnorm_forward(&l, 5, 1, NULL, NULL, NULL, NULL, NULL, NULL,
                                        NULL, &err), CNN_ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "batch 5"));
-    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
-                                        NULL, &err), CNN_ERR_INPUT);
+    ck_assert_int_eq(batchnorm_backward(&l, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,
+                                        NULL, NULL, &err), CNN_ERR_INPUT);
     batchnorm_release(&l);
 }
 END_TEST

@@ -82,13 +82,16 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
  * - xhat * mean(dy * xhat)), skipped when NULL; sums and means per channel
  * over N*H*W. With a folded ReLU, dy is the gradient of the ReLU's output
  * and is taken as 0 where y is not positive; without one, y is never read
- * (it may be NULL). ds: NULL, or a second gradient of y, added to dy
+ * (it may be NULL). The CPU variant reads y only after a join, and
+ * otherwise recomputes where it is positive from x, gamma and beta, with
+ * the forward's bits. ds: NULL, or a second gradient of y, added to dy
  * first (a residual block's shortcut's, where y is the block's input).
- * keep: dy is overwritten with the gradient taken (dy, plus ds, masked),
- * which a residual block's join also gives its shortcut; always so with ds.
- * x, y, dy, ds and dx are (N, C, H, W), gamma is (C). */
+ * join: the forward added a shortcut; dy is then overwritten with the
+ * gradient taken (dy, plus ds, masked), which the join also gives its
+ * shortcut, and always so with ds.
+ * x, y, dy, ds and dx are (N, C, H, W), gamma and beta are (C). */
 cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                              cl_mem gamma, cl_mem dy, cl_mem ds, int keep, cl_mem dx,
-                              cl_mem dgamma, cl_mem dbeta, cnn_error *err);
+                              cl_mem gamma, cl_mem beta, cl_mem dy, cl_mem ds, int join,
+                              cl_mem dx, cl_mem dgamma, cl_mem dbeta, cnn_error *err);
 
 #endif

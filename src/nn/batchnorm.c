@@ -195,25 +195,26 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
 }
 
 cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem y,
-                              cl_mem gamma, cl_mem dy, cl_mem ds, int keep, cl_mem dx,
-                              cl_mem dgamma, cl_mem dbeta, cnn_error *err)
+                              cl_mem gamma, cl_mem beta, cl_mem dy, cl_mem ds, int join,
+                              cl_mem dx, cl_mem dgamma, cl_mem dbeta, cnn_error *err)
 {
     cnn_status st = layer_check_batch("batch normalisation", n,
                                       l->max_batch, err);
     if (st)
         return st;
     /* The second pass reads the sum with ds back from dy. */
-    int has_dx = dx != NULL, has_ds = ds != NULL;
-    keep = keep || has_ds;
+    int has_dx = dx != NULL, has_ds = ds != NULL, keep = join || has_ds;
     if (l->gpu)
         return gpu_backward(l, n, x, y, gamma, dy, ds, keep, dx, dgamma, dbeta, err);
+    /* batchnorm.cl's BATCHNORM_MASK_ values: none, y, or x's */
+    int mask = !l->relu ? 0 : join ? 1 : 2;
     size_t global = (size_t)l->c;
-    st = clrt_set_args(l->backward, err, 16, sizeof x, &x, sizeof gamma,
-                       &gamma, sizeof dy, &dy, sizeof ds, &ds, sizeof y, &y,
+    st = clrt_set_args(l->backward, err, 17, sizeof x, &x, sizeof gamma, &gamma,
+                       sizeof beta, &beta, sizeof dy, &dy, sizeof ds, &ds, sizeof y, &y,
                        sizeof l->stats, &l->stats, sizeof dx, &dx, sizeof dgamma, &dgamma,
                        sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
                        sizeof l->hw, &l->hw, sizeof has_dx, &has_dx, sizeof has_ds,
-                       &has_ds, sizeof l->relu, &l->relu, sizeof keep, &keep);
+                       &has_ds, sizeof mask, &mask, sizeof keep, &keep);
     return st ? st : clrt_launch(l->rt, l->backward, 1, &global, &l->local,
                                  NULL, err);
 }
@@ -271,8 +272,8 @@ static cnn_status time_enqueue(void *ctx, const cl_mem *b, cnn_error *err)
     const int n = t->env->max_batch, join = t->nd->join != NULL;
     cnn_status st = batchnorm_forward(&t->l, n, 1, b[0], join ? b[3] : NULL, b[4], b[5],
                                       b[6], b[7], b[1], err);
-    return st ? st : batchnorm_backward(&t->l, n, b[0], b[1], b[4], b[2], NULL, join, b[3],
-                                        b[8], b[9], err);
+    return st ? st : batchnorm_backward(&t->l, n, b[0], b[1], b[4], b[5], b[2], NULL, join,
+                                        b[3], b[8], b[9], err);
 }
 
 static void time_release(void *ctx)
@@ -322,10 +323,10 @@ static cnn_status bn_forward(layer_node *nd, const layer_pass *p, cl_mem x,
 static cnn_status bn_backward(layer_node *nd, const layer_pass *p, cl_mem x,
                               cl_mem dx, cnn_error *err)
 {
-    return batchnorm_backward(nd->op, p->n, x, nd->y, nd->params[0]->param, nd->dy,
-                              nd->feeds ? nd->feeds->shortcut_grad : NULL,
-                              nd->join != NULL, dx, nd->params[0]->grad,
-                              nd->params[1]->grad, err);
+    return batchnorm_backward(nd->op, p->n, x, nd->y, nd->params[0]->param,
+                              nd->params[1]->param, nd->dy,
+                              nd->feeds ? nd->feeds->shortcut_grad : NULL, nd->join != NULL,
+                              dx, nd->params[0]->grad, nd->params[1]->grad, err);
 }
 
 static void bn_ref_forward(const arch_layer *l, const ref_pass *p,

@@ -288,8 +288,8 @@ static cnn_status res_backward(layer_node *nd, const layer_pass *p, cl_mem x,
     if (l->chain_norm) {
         /* s is free after the forward: it takes bn's dx. No ReLU is folded
          * into the projection's bn, so it reads no y. */
-        st = batchnorm_backward(op->bn.op, p->n, op->z, NULL, t[1]->param, g, NULL, 0,
-                                op->s, t[1]->grad, t[2]->grad, err);
+        st = batchnorm_backward(op->bn.op, p->n, op->z, NULL, t[1]->param, t[2]->param, g,
+                                NULL, 0, op->s, t[1]->grad, t[2]->grad, err);
         dz = op->s;
     }
     nd->shortcut_grad = op->dskip;
