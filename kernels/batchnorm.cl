@@ -48,16 +48,17 @@ int16 batchnorm_inside(int j, int len)
 }
 
 /* vec_load16(p + at, j, len) from an array of total values: where the
- * array holds all 16 a run's last, partial vector is read whole and the
- * lanes from len on are zeroed by a select, not a loop over lanes: the
- * same values, read faster. Inlined: PoCL calls it otherwise, which made
- * the backward slower than the loop it saves. */
+ * array holds all 16, one vector load (vec_read16), a run's last, partial
+ * vector's lanes from len on zeroed by a select, not a loop over lanes:
+ * the same values, read faster. Inlined: PoCL calls it otherwise, which
+ * made the backward slower than the loop it saves. */
 static inline __attribute__((always_inline)) float16
 batchnorm_load16(__global const float *p, size_t at, int j, int len, size_t total)
 {
-    if (j + 16 > len && at + j + 16 <= total)
-        return select((float16)(0.0f), vload16(0, p + at + j), batchnorm_inside(j, len));
-    return vec_load16(p + at, j, len);
+    if (at + j + 16 > total)
+        return vec_load16(p + at, j, len);
+    const float16 v = vec_read16(p + at + j);
+    return j + 16 > len ? select((float16)(0.0f), v, batchnorm_inside(j, len)) : v;
 }
 
 /* The forward's normalized values of x before its join and ReLU: one
@@ -175,10 +176,78 @@ batchnorm_normalize(__global const float *x, __global const float *s,
     }
 }
 
+/* batchnorm_normalize row by row, each row stored in y when keep_y and in
+ * xp, the copy padded for the layer that reads y: xp is (N, C, hp, wp),
+ * row r, column j of a plane (w wide) at row r + top, column j + left;
+ * rows and columns past hp, wp are not copied, and the rest of xp is not
+ * written. Elementwise, so its values are batchnorm_normalize's.
+ * A row's last vector is stored whole (the lanes past the row zero in xp)
+ * where that writes only padding or rows this work-item stores later: in
+ * y where it ends within the plane, and in xp where a plane's last copied
+ * row has that room after it. */
+static inline __attribute__((always_inline)) void
+batchnorm_normalize_rows(__global const float *x, __global const float *s,
+                         __global float *y, __global float *xp, int n, int c, int hw,
+                         int w, int hp, int wp, int top, int left, int keep_y, int ch,
+                         float mean, float scale, float shift, int join, int relu)
+{
+    const int h = hw / w, rows = min(h, hp - top), cols = min(w, wp - left),
+              whole = (cols + 15) / 16 * 16 - cols <= wp - left - cols + wp * (hp - top - rows);
+    const size_t total = (size_t)n * c * hw;
+    for (int img = 0; img < n; img++) {
+        const size_t plane = (size_t)img * c + ch;
+        for (int r = 0; r < h; r++) {
+            const size_t at = plane * hw + (size_t)r * w;
+            __global float *dst = xp + (plane * hp + r + top) * wp + left;
+            for (int j = 0; j < w; j += 16) {
+                float16 v = batchnorm_affine16(batchnorm_load16(x, at, j, w, total), mean,
+                                               scale, shift);
+                if (join)
+                    v += batchnorm_load16(s, at, j, w, total);
+                if (relu)
+                    v = fmax(v, (float16)(0.0f));
+                if (keep_y) {
+                    if (r * w + j + 16 <= hw)
+                        vec_store16(v, y + at + j);
+                    else
+                        batchnorm_store(v, y + at, j, w);
+                }
+                if (r >= rows || j >= cols)
+                    continue;
+                if (whole)
+                    vec_store16(select((float16)(0.0f), v, batchnorm_inside(j, cols)),
+                                dst + j);
+                else
+                    batchnorm_store(v, dst, j, cols);
+            }
+        }
+    }
+}
+
+/* Channel ch's output: y by batchnorm_normalize, or, when xp is not NULL,
+ * by batchnorm_normalize_rows; each with join a constant. */
+static inline __attribute__((always_inline)) void
+batchnorm_output(__global const float *x, __global const float *s, __global float *y,
+                 __global float *xp, int n, int c, int hw, int w, int hp, int wp, int top,
+                 int left, int keep_y, int ch, float mean, float scale, float shift, int join,
+                 int relu)
+{
+    if (xp && join)
+        batchnorm_normalize_rows(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch,
+                                 mean, scale, shift, 1, relu);
+    else if (xp)
+        batchnorm_normalize_rows(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch,
+                                 mean, scale, shift, 0, relu);
+    else if (join)
+        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 1, relu);
+    else
+        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 0, relu);
+}
+
 /* Training forward: the batch mean and biased variance of channel ch (two
- * passes, so a large mean does not swamp the variance), y, the moved running
- * statistics, and stats for the backward pass. Global size (C), local size
- * (1). */
+ * passes, so a large mean does not swamp the variance), y (batchnorm_output:
+ * and its padded copy when xp is not NULL), the moved running statistics,
+ * and stats for the backward pass. Global size (C), local size (1). */
 __kernel void batchnorm_forward_train(__global const float *x,
                                       __global const float *s,
                                       __global const float *gamma,
@@ -188,7 +257,9 @@ __kernel void batchnorm_forward_train(__global const float *x,
                                       __global float *y, __global float *stats,
                                       const int n, const int c, const int hw,
                                       const float eps, const float momentum,
-                                      const int join, const int relu)
+                                      const int join, const int relu, __global float *xp,
+                                      const int w, const int hp, const int wp,
+                                      const int top, const int left, const int keep_y)
 {
     const int ch = get_global_id(0), m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
@@ -223,17 +294,15 @@ __kernel void batchnorm_forward_train(__global const float *x,
     const float var = batchnorm_lanes_sum(part) / (float)m;
     const float invstd = rsqrt(var + eps);
     const float scale = gamma[ch] * invstd, shift = beta[ch];
-    if (join)
-        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 1, relu);
-    else
-        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 0, relu);
+    batchnorm_output(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch, mean, scale,
+                     shift, join, relu);
     batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
                    momentum);
 }
 
 /* Inference forward with the running statistics, channel ch walked as the
- * training forward's last pass walks it (the CPU variant's). Global size
- * (C), local size (1). */
+ * training forward's last pass walks it (the CPU variant's), y and xp as
+ * there. Global size (C), local size (1). */
 __kernel void batchnorm_forward_infer(__global const float *x,
                                       __global const float *s,
                                       __global const float *gamma,
@@ -242,15 +311,15 @@ __kernel void batchnorm_forward_infer(__global const float *x,
                                       __global const float *running_var,
                                       __global float *y, const int n, const int c,
                                       const int hw, const float eps, const int join,
-                                      const int relu)
+                                      const int relu, __global float *xp, const int w,
+                                      const int hp, const int wp, const int top,
+                                      const int left, const int keep_y)
 {
     const int ch = get_global_id(0);
     const float mean = running_mean[ch], scale = gamma[ch] * rsqrt(running_var[ch] + eps),
                 shift = beta[ch];
-    if (join)
-        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 1, relu);
-    else
-        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 0, relu);
+    batchnorm_output(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch, mean, scale,
+                     shift, join, relu);
 }
 
 /* The same one work-item per value (the GPU variant's).

@@ -2,7 +2,8 @@
  * reference on awkward shapes (spatial and flat, batch 1 included), in
  * training and inference, with a ReLU folded in and without, and with a
  * block's add folded in; the folds against batch norm and the ReLU layer,
- * or the block's add, run apart, bit for bit; the reference against
+ * or the block's add, run apart, bit for bit; the padded copy of y the
+ * forward may write, against y; the reference against
  * hand-computed values and finite differences; and the "bn" row: its
  * parser, shape, parameters and adapters. */
 #include <math.h>
@@ -411,6 +412,96 @@ START_TEST(join_matches_add_apart_bit_for_bit)
 }
 END_TEST
 
+/* The padded copy of y the forward also writes (batchnorm_pad_output):
+ * each case's geometry, then training or inference, y kept or not, a join
+ * on odd cases. Its inside holds y's bits and its padding stays zero in
+ * every plane (a row's last vector, stored whole where it may, must not
+ * reach another plane); y holds the bits of a forward without the copy
+ * when kept, and is not written when not. The GPU variant declines. */
+static const struct {
+    shape s;
+    int hp, wp, top, left;
+} padded_cases[] = {
+    {{3, 3, 7, 7}, 9, 9, 1, 1},     /* 'same': a row's vector reaches 2 rows on */
+    {{2, 2, 28, 28}, 30, 30, 1, 1}, /* two vectors a row */
+    {{2, 3, 14, 14}, 15, 15, 0, 0}, /* padding after only (stride 2) */
+    {{2, 2, 8, 9}, 7, 7, 0, 0},     /* rows and columns past the copy */
+    {{1, 2, 3, 3}, 5, 5, 1, 1},     /* too little room: tails in pieces */
+};
+enum { PADDED_CASES = sizeof padded_cases / sizeof padded_cases[0] };
+
+START_TEST(padded_output_copies_y_bit_for_bit)
+{
+    const int ci = _i / 4, training = _i % 2, keep_y = _i / 2 % 2, join = ci % 2;
+    const shape sh = padded_cases[ci].s;
+    const int hp = padded_cases[ci].hp, wp = padded_cases[ci].wp,
+              top = padded_cases[ci].top, left = padded_cases[ci].left;
+    const size_t planes = (size_t)sh.n * sh.c, nx = planes * sh.h * sh.w,
+                 np = planes * hp * wp;
+    cnn_error err = {0};
+    float *x = test_random_new(nx, 81 + _i, -2.0f, 2.0f),
+          *sc = test_random_new(nx, 82 + _i, -1.0f, 1.0f), *p[4];
+    random_params(p, sh.c, 83);
+    batchnorm_layer plain, padded;
+    TEST_OK(batchnorm_create(&plain, test_rt(), sh.n, sh.c, sh.h, sh.w, 1, 0, &err), err);
+    TEST_OK(batchnorm_create(&padded, test_rt(), sh.n, sh.c, sh.h, sh.w, 1, 0, &err), err);
+    float *zeros = calloc(np, sizeof *zeros);
+    cl_mem bx = test_upload(x, nx), bs = join ? test_upload(sc, nx) : NULL,
+           bxp = test_upload(zeros, np), by0 = test_poisoned(nx), by = test_poisoned(nx),
+           bp[2][4];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 4; i++)
+            bp[k][i] = test_upload(p[i], sh.c);
+    ck_assert_int_eq(batchnorm_pad_output(&padded, bxp, hp, wp, top, left, keep_y), 1);
+    TEST_OK(batchnorm_forward(&plain, sh.n, training, bx, bs, bp[0][0], bp[0][1], bp[0][2],
+                              bp[0][3], by0, &err), err);
+    TEST_OK(batchnorm_forward(&padded, sh.n, training, bx, bs, bp[1][0], bp[1][1],
+                              bp[1][2], bp[1][3], by, &err), err);
+    float *y0 = malloc(nx * sizeof *y0), *y = malloc(nx * sizeof *y),
+          *xp = malloc(np * sizeof *xp);
+    test_download(by0, y0, nx);
+    test_download(by, y, nx);
+    test_download(bxp, xp, np);
+    for (size_t i = 0; i < nx; i++)
+        if (keep_y)
+            ck_assert_msg(memcmp(&y[i], &y0[i], sizeof y[i]) == 0, "y[%zu]: %g, not %g", i,
+                          y[i], y0[i]);
+        else
+            ck_assert_msg(isnan(y[i]), "y[%zu] written (%g) though not kept", i, y[i]);
+    for (size_t pl = 0; pl < planes; pl++)
+        for (int r = 0; r < hp; r++)
+            for (int c = 0; c < wp; c++) {
+                const int iy = r - top, ix = c - left;
+                const float want = iy >= 0 && iy < sh.h && ix >= 0 && ix < sh.w
+                                       ? y0[(pl * sh.h + iy) * sh.w + ix]
+                                       : 0.0f;
+                const float got = xp[(pl * hp + r) * wp + c];
+                ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
+                              "case %d: plane %zu, (%d, %d): %g, not %g", ci, pl, r, c, got,
+                              want);
+            }
+    /* The GPU variant has no padded copy. */
+    if (batchnorm_variant_count > 1) {
+        batchnorm_layer gpu;
+        TEST_OK(batchnorm_create(&gpu, test_rt(), sh.n, sh.c, sh.h, sh.w, 1, 1, &err), err);
+        ck_assert_int_eq(batchnorm_pad_output(&gpu, bxp, hp, wp, top, left, keep_y), 0);
+        batchnorm_release(&gpu);
+    }
+    batchnorm_release(&plain);
+    batchnorm_release(&padded);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 4; i++)
+            clReleaseMemObject(bp[k][i]);
+    cl_mem bufs[] = {bx, bs, bxp, by0, by};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i])
+            clReleaseMemObject(bufs[i]);
+    for (int i = 0; i < 4; i++)
+        free(p[i]);
+    free(x), free(sc), free(zeros), free(y0), free(y), free(xp);
+}
+END_TEST
+
 START_TEST(rejects_bad_shapes)
 {
     cnn_error err = {0};
@@ -643,6 +734,7 @@ int main(void)
                         2 * batchnorm_variant_count);
     tcase_add_loop_test(tc, join_matches_add_apart_bit_for_bit, 0,
                         2 * batchnorm_variant_count);
+    tcase_add_loop_test(tc, padded_output_copies_y_bit_for_bit, 0, PADDED_CASES * 4);
     tcase_add_test(tc, row_parses_bn_only);
     tcase_add_test(tc, row_keeps_the_shape_and_declares_four_tensors);
     tcase_add_loop_test(tc, row_adapters_match_reference_row, 0, 2);

@@ -453,28 +453,28 @@ START_TEST(train_step_gpu_variants)
 }
 END_TEST
 
-extern const layer_kind layer_bn;
+extern const layer_kind layer_bn, layer_conv;
 
 /* What a network folds: its node count, the nodes that join a block's end
- * and those that take a block's shortcut gradient. */
+ * and those that take a block's shortcut gradient, and the convolutions
+ * whose padded copy the layer before writes. */
 typedef struct {
-    int nodes, joins, feeds;
+    int nodes, joins, feeds, prepadded;
 } folds;
 
 /* Three training steps, the loss totals, every tensor after them (the
  * moving statistics included) and an inference pass's probabilities, of
- * spec with bn's folds and with those of `fold` run apart (the arch's bn
- * rows swapped for a copy without those flags): the same bits, on bn's
- * variant `variant`. f gets each network's folds. */
-static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant, folds f[2])
+ * spec with bn's folds and with bn's rows swapped for `apart` (a copy
+ * without some): the same bits, on bn's variant `variant`. f gets each
+ * network's folds. */
+static void fold_keeps_every_bit(const char *spec, const layer_kind *apart, int variant,
+                                 folds f[2])
 {
     static const char *const variants[] = {"bn=channel", "bn=gpu"};
-    layer_kind apart = layer_bn;
-    apart.flags &= ~fold;
     arch a[2] = {parse(spec, every_kind_input, 4), parse(spec, every_kind_input, 4)};
     for (int i = 0; i < a[1].count; i++)
         if (a[1].layers[i].kind == &layer_bn)
-            a[1].layers[i].kind = &apart;
+            a[1].layers[i].kind = apart;
     enum { N = 6, STEPS = 3 };
     const size_t size = N * (size_t)arch_size(every_kind_input);
     /* a batch per step: uploads read the host arrays after they return */
@@ -494,6 +494,8 @@ static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant, f
         for (int i = 0; i < net[k].nnodes; i++) {
             f[k].joins += net[k].nodes[i].join != NULL;
             f[k].feeds += net[k].nodes[i].feeds != NULL;
+            f[k].prepadded += net[k].nodes[i].spec->kind == &layer_conv &&
+                              ((const conv_layer *)net[k].nodes[i].op)->prepadded;
         }
         TEST_OK(network_init(&net[k], 5, &err), err);
         TEST_OK(network_totals_reset(&net[k], &err), err);
@@ -528,7 +530,9 @@ static void fold_keeps_every_bit(const char *spec, unsigned fold, int variant, f
 START_TEST(bn_relu_fold_keeps_every_bit)
 {
     folds f[2];
-    fold_keeps_every_bit(BN_RELU_ARCH, LAYER_FUSES_RELU, _i, f);
+    layer_kind apart = layer_bn;
+    apart.flags &= ~LAYER_FUSES_RELU;
+    fold_keeps_every_bit(BN_RELU_ARCH, &apart, _i, f);
     ck_assert_int_eq(f[0].nodes + 4, f[1].nodes); /* four ReLUs folded: a node each */
 }
 END_TEST
@@ -539,11 +543,28 @@ END_TEST
 START_TEST(bn_join_fold_keeps_every_bit)
 {
     folds f[2];
-    fold_keeps_every_bit(JOIN_ARCH, LAYER_JOINS, _i, f);
+    layer_kind apart = layer_bn;
+    apart.flags &= ~LAYER_JOINS;
+    fold_keeps_every_bit(JOIN_ARCH, &apart, _i, f);
     ck_assert_int_eq(f[0].nodes, f[1].nodes);
     ck_assert_int_eq(f[0].joins, 4);
     ck_assert_int_eq(f[0].feeds, 4);
     ck_assert_int_eq(f[1].joins + f[1].feeds, 0);
+}
+END_TEST
+
+/* The same for the padded copies bn writes for the convolutions after it
+ * (on the CPU variant): conv2 and conv4 after a block's begin (bn keeps
+ * writing y, the shortcut), conv3 and conv5 right after a bn (y is not
+ * written); the GPU variant writes none. */
+START_TEST(bn_padded_copy_keeps_every_bit)
+{
+    folds f[2];
+    layer_kind apart = layer_bn;
+    apart.pad_output = NULL;
+    fold_keeps_every_bit(BN_RELU_ARCH, &apart, _i, f);
+    ck_assert_int_eq(f[0].prepadded, _i ? 0 : 4);
+    ck_assert_int_eq(f[1].prepadded, 0);
 }
 END_TEST
 
@@ -710,6 +731,7 @@ int main(void)
     tcase_add_test(tc, bn_relu_summary);
     tcase_add_loop_test(tc, bn_relu_fold_keeps_every_bit, 0, 2);
     tcase_add_loop_test(tc, bn_join_fold_keeps_every_bit, 0, 2);
+    tcase_add_loop_test(tc, bn_padded_copy_keeps_every_bit, 0, 2);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
     tcase_add_test(tc, tuner_chooses_every_site);

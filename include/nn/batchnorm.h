@@ -14,6 +14,10 @@
  * gradients of a block's input that the layer writes (the shortcut's, ds),
  * with res_accumulate's.
  *
+ * The CPU variant's forward may also write y's zero-padded copy for the
+ * layer that reads y (batchnorm_pad_output), which then makes none, and y
+ * itself only where something else reads it.
+ *
  * The functions only enqueue work on rt's queue; nothing is allocated per
  * call. Each reduction runs per channel (or per chunk) in a fixed order,
  * so results are bit-reproducible (no atomics). */
@@ -38,6 +42,10 @@ typedef struct {
     cl_mem stats; /* (2, C): mean and 1/sqrt(var + eps) of the last training
                      forward, for the backward pass */
     cl_mem part;  /* gpu: (2, C, chunks at max_batch) partial sums */
+    int w;        /* the planes' width, of hw */
+    cl_mem xp;    /* NULL, or the padded copy of y the forward writes too: */
+    int hp, wp, top, left; /* its planes' size and y's place in them */
+    int keep_y;   /* with xp: y is written too */
 } batchnorm_layer;
 
 /* The training kernels' tuner site ("<name>.reduce", kind "bn"):
@@ -61,6 +69,14 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                             int c, int h, int w, int relu, int variant,
                             cnn_error *err);
 void batchnorm_release(batchnorm_layer *l);
+
+/* Makes every later forward also write y into xp, (N, C, hp, wp), each
+ * plane's row r, column j at row r + top, column j + left (rows and
+ * columns past hp, wp left out; the rest of xp never written), and y
+ * itself only when keep_y. Returns 0, changing nothing, for the GPU
+ * variant, which does not. */
+int batchnorm_pad_output(batchnorm_layer *l, cl_mem xp, int hp, int wp, int top, int left,
+                         int keep_y);
 
 /* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel, then y + s
  * when s is not NULL (a residual block's join), then max(y, 0) when the

@@ -58,6 +58,8 @@ typedef struct {
     int stride, pad_top, pad_left;
     int oh, ow;  /* output size */
     int padded;  /* pads: the forward and weight gradient read xpad */
+    int prepadded; /* the layer writing x writes xpad's inside too
+                      (conv_input_padded): the forward copies nothing */
     int hp, wp;  /* rows and columns the windows cover, padding included */
     int splits;  /* batch chunks of the weight-gradient reduction, or
                     pixel chunks of the GEMM one at max_batch */
@@ -110,9 +112,16 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                        const conv_tiles *tiles, int backward, cnn_error *err);
 void conv_release(conv_layer *l);
 
+/* For a layer that pads: zeroes xpad, whose inside (x's place, rows
+ * pad_top to pad_top + H, columns pad_left to pad_left + W, clipped to
+ * hp x wp) the layer writing x then writes at every forward; the forward
+ * reads it as it is and never reads x. Nothing for a layer that does not
+ * pad. */
+cnn_status conv_input_padded(conv_layer *l, cnn_error *err);
+
 /* y = conv(x, w) + b, then max(y, 0) if the layer has relu.
  * x is (N, C, H, W), w is (OC, C, K, K), b is (OC) or NULL for no bias,
- * y is (N, OC, OH, OW). */
+ * y is (N, OC, OH, OW); after conv_input_padded, x is not read. */
 cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                         cl_mem b, cl_mem y, cnn_error *err);
 

@@ -111,6 +111,15 @@ typedef struct layer_node {
                                (not its own reference); NULL: none */
 } layer_node;
 
+/* A zero-padded copy of a layer's input, which the layer writing the input
+ * may write in its own forward instead (network.c plans it): buf is
+ * (max_batch, C, h, w), each plane holding the input's at row top, column
+ * left, rows and columns past h, w left out, and zeros around it. */
+typedef struct {
+    cl_mem buf;
+    int h, w, top, left;
+} layer_padded;
+
 /* What every layer of a network is built with. */
 typedef struct {
     const clrt *rt;
@@ -224,6 +233,17 @@ struct layer_kind {
      * that computes its add (network.c). */
     cnn_status (*backward)(layer_node *nd, const layer_pass *p, cl_mem x,
                            cl_mem dx, cnn_error *err);
+
+    /* A padded copy of the input, made by the reader's forward or written
+     * by the input's writer (after create; NULL: never). padded_input:
+     * whether nd's forward makes one, which it describes in *out.
+     * input_padded: the writer now writes it; nd's forward makes none and
+     * reads the copy alone. pad_output: whether nd's forward will write
+     * pad's copy of its output from now on, and y too when keep_y or when
+     * nd's own passes read y. */
+    int (*padded_input)(const layer_node *nd, layer_padded *out);
+    cnn_status (*input_padded)(layer_node *nd, cnn_error *err);
+    int (*pad_output)(layer_node *nd, const layer_padded *pad, int keep_y);
 
     /* The reference, in double, nothing fused. params and grads list the
      * layer's tensors as params() declares them; y is (n, out). The

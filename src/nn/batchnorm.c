@@ -65,7 +65,7 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                         "channels %dx%d) or variant %d", max_batch, c, h, w, variant);
     const int mode = batchnorm_variants[variant].tiles[0];
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
-                           .hw = h * w, .relu = relu != 0,
+                           .hw = h * w, .w = w, .relu = relu != 0, .keep_y = 1,
                            .gpu = mode == BATCHNORM_PER_CHUNK};
     /* The variant's inference and training kernels. */
     static const char *const cpu_names[3] = {
@@ -89,6 +89,32 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
         batchnorm_release(l);
         return cnn_fail_context(err, "creating a batch-normalisation layer");
     }
+    return CNN_OK;
+}
+
+int batchnorm_pad_output(batchnorm_layer *l, cl_mem xp, int hp, int wp, int top, int left,
+                         int keep_y)
+{
+    if (l->gpu)
+        return 0;
+    l->xp = xp;
+    l->hp = hp;
+    l->wp = wp;
+    l->top = top;
+    l->left = left;
+    l->keep_y = keep_y;
+    return 1;
+}
+
+/* Sets the arguments of the CPU variant's forward kernels from `first` on:
+ * the padded copy's (batchnorm_output in batchnorm.cl). */
+static cnn_status set_pad_args(const batchnorm_layer *l, cl_kernel k, cl_uint first,
+                               cnn_error *err)
+{
+    CLRT_CALL(err, clSetKernelArg, (k, first, sizeof l->xp, &l->xp));
+    const int *v[] = {&l->w, &l->hp, &l->wp, &l->top, &l->left, &l->keep_y};
+    for (cl_uint i = 0; i < sizeof v / sizeof v[0]; i++)
+        CLRT_CALL(err, clSetKernelArg, (k, first + 1 + i, sizeof(int), v[i]));
     return CNN_OK;
 }
 
@@ -177,6 +203,8 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
                            sizeof y, &y, sizeof count, &count, sizeof l->c,
                            &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
                            sizeof join, &join, sizeof l->relu, &l->relu);
+        if (st == CNN_OK && !l->gpu)
+            st = set_pad_args(l, l->infer, 13, err);
         return st ? st : clrt_launch(l->rt, l->infer, 1, &global,
                                      l->gpu ? NULL : &l->local, NULL, err);
     }
@@ -190,6 +218,8 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
                        &l->c, sizeof l->hw, &l->hw, sizeof eps, &eps,
                        sizeof momentum, &momentum, sizeof join, &join,
                        sizeof l->relu, &l->relu);
+    if (st == CNN_OK)
+        st = set_pad_args(l, l->train, 15, err);
     return st ? st : clrt_launch(l->rt, l->train, 1, &global, &l->local, NULL,
                                  err);
 }
@@ -329,6 +359,14 @@ static cnn_status bn_backward(layer_node *nd, const layer_pass *p, cl_mem x,
                               dx, nd->params[0]->grad, nd->params[1]->grad, err);
 }
 
+/* A join's backward reads y for its ReLU's mask; other backwards recompute
+ * it from x (batchnorm_backward). */
+static int bn_pad_output(layer_node *nd, const layer_padded *pad, int keep_y)
+{
+    return batchnorm_pad_output(nd->op, pad->buf, pad->h, pad->w, pad->top, pad->left,
+                                keep_y || nd->join);
+}
+
 static void bn_ref_forward(const arch_layer *l, const ref_pass *p,
                            double *const *params, const double *x, double *y)
 {
@@ -370,6 +408,7 @@ const layer_kind layer_bn = {
     .release = bn_release,
     .forward = bn_forward,
     .backward = bn_backward,
+    .pad_output = bn_pad_output,
     .ref_forward = bn_ref_forward,
     .ref_backward = bn_ref_backward,
     .onnx = bn_onnx,

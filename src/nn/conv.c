@@ -445,12 +445,27 @@ static cnn_status padded_input(const conv_layer *l, int n, cl_mem x, cl_mem *out
     *out = l->xpad;
     *h = l->hp;
     *w = l->wp;
+    if (l->prepadded)
+        return CNN_OK;
     size_t global[2] = {(size_t)l->hp, (size_t)n * l->c};
     cnn_status st = clrt_set_args(l->pad, err, 8, sizeof x, &x, sizeof l->xpad, &l->xpad,
                                   sizeof l->h, &l->h, sizeof l->w, &l->w, sizeof l->hp,
                                   &l->hp, sizeof l->wp, &l->wp, sizeof l->pad_top,
                                   &l->pad_top, sizeof l->pad_left, &l->pad_left);
     return st ? st : clrt_launch(l->rt, l->pad, 2, global, conv_local, NULL, err);
+}
+
+cnn_status conv_input_padded(conv_layer *l, cnn_error *err)
+{
+    if (!l->padded)
+        return CNN_OK;
+    size_t bytes;
+    CLRT_CALL(err, clGetMemObjectInfo, (l->xpad, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
+    const float zero = 0;
+    CLRT_CALL(err, clEnqueueFillBuffer, (l->rt->queue, l->xpad, &zero, sizeof zero, 0, bytes,
+                                         0, NULL, NULL));
+    l->prepadded = 1;
+    return CNN_OK;
 }
 
 /* Launches a conv_gpu.cl GEMM with tiles of `tile` a side over `cols`
@@ -907,6 +922,18 @@ static cnn_status conv_row_backward(layer_node *nd, const layer_pass *p, cl_mem 
                          nd->params[0]->grad, nd->params[1]->grad, err);
 }
 
+static int conv_row_padded_input(const layer_node *nd, layer_padded *out)
+{
+    const conv_layer *l = nd->op;
+    *out = (layer_padded){l->xpad, l->hp, l->wp, l->pad_top, l->pad_left};
+    return l->padded;
+}
+
+static cnn_status conv_row_input_padded(layer_node *nd, cnn_error *err)
+{
+    return conv_input_padded(nd->op, err);
+}
+
 static void conv_ref_forward(const arch_layer *l, const ref_pass *p,
                              double *const *params, const double *x, double *y)
 {
@@ -961,6 +988,7 @@ const layer_kind layer_conv = {
     .op_size = sizeof(conv_layer),
     .create = conv_row_create, .release = conv_row_release,
     .forward = conv_row_forward, .backward = conv_row_backward,
+    .padded_input = conv_row_padded_input, .input_padded = conv_row_input_padded,
     .ref_forward = conv_ref_forward, .ref_backward = conv_ref_backward,
     .flops = conv_flops, .onnx = conv_onnx,
 };

@@ -167,7 +167,35 @@ static int first_trainable(const network *net)
     return first;
 }
 
-/* Creates every layer's op, each asking `tune` for its sites. */
+/* Where a layer's forward makes a padded copy of its input and the layer
+ * that writes the input can write the copy in its own forward instead, it
+ * does: one pass over the values less. The writer is the node before,
+ * or, past views and joined ends (which share its buffer), an earlier one;
+ * it then keeps writing y, which they pass on. */
+static cnn_status plan_padding(network *net, cnn_error *err)
+{
+    for (int i = 1; i < net->nnodes; i++) {
+        layer_node *rd = &net->nodes[i];
+        layer_padded pad;
+        if (!rd->spec->kind->padded_input || !rd->spec->kind->padded_input(rd, &pad))
+            continue;
+        int w = i - 1;
+        while (w >= 0 && ((net->nodes[w].spec->kind->flags & LAYER_VIEW) ||
+                          net->nodes[w].joined))
+            w--;
+        layer_node *wr = w >= 0 ? &net->nodes[w] : NULL;
+        if (!wr || !wr->spec->kind->pad_output ||
+            !wr->spec->kind->pad_output(wr, &pad, w != i - 1))
+            continue;
+        cnn_status st = rd->spec->kind->input_padded(rd, err);
+        if (st)
+            return st;
+    }
+    return CNN_OK;
+}
+
+/* Creates every layer's op, each asking `tune` for its sites, then plans
+ * the padded copies. */
 static cnn_status create_layers(network *net, tuner *tune, cnn_error *err)
 {
     layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .tune = tune};
@@ -178,7 +206,7 @@ static cnn_status create_layers(network *net, tuner *tune, cnn_error *err)
         if (layer_node_create(n, &env, err))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
-    return CNN_OK;
+    return plan_padding(net, err);
 }
 
 /* The optimizer, its weight decay restricted to the trainable tensors:
