@@ -79,23 +79,20 @@ batchnorm_affine16(float16 x, float mean, float scale, float shift)
 /* dy's 16 values at at + j (zero from len on), plus ds's when has_ds,
  * through the folded ReLU as mask says: zero where the forward's output,
  * at the same place, is not positive. dy's and y's reads take the array's
- * end as total, x's as x_total; mean, scale and shift are the forward's. */
+ * end as total; xv is x's 16 values there, the caller's, and mean, scale
+ * and shift are the forward's. */
 static inline __attribute__((always_inline)) float16
 batchnorm_dy16(__global const float *dy, __global const float *ds, int has_ds,
-               __global const float *y, __global const float *x, size_t at, int j, int len,
-               size_t total, size_t x_total, int mask, float mean, float scale,
-               float shift)
+               __global const float *y, float16 xv, size_t at, int j, int len, size_t total,
+               int mask, float mean, float scale, float shift)
 {
     float16 g = batchnorm_load16(dy, at, j, len, total);
     if (has_ds)
         g += batchnorm_load16(ds, at, j, len, total);
     if (mask == BATCHNORM_MASK_NONE)
         return g;
-    const float16 out =
-        mask == BATCHNORM_MASK_Y
-            ? batchnorm_load16(y, at, j, len, total)
-            : batchnorm_affine16(batchnorm_load16(x, at, j, len, x_total), mean, scale,
-                                 shift);
+    const float16 out = mask == BATCHNORM_MASK_Y ? batchnorm_load16(y, at, j, len, total)
+                                                 : batchnorm_affine16(xv, mean, scale, shift);
     return select((float16)(0.0f), g, out > (float16)(0.0f));
 }
 
@@ -151,10 +148,24 @@ static void batchnorm_keep(__global float *running_mean, __global float *running
     stats[c + ch] = invstd;
 }
 
-/* y = (x - mean) * scale + shift over channel ch's runs, then + s when
- * join, then max(y, 0) when relu. Inlined, and called with join a
- * constant, so that the plain pass compiles without the join's test in its
- * loop (which PoCL kept there, slowing it). */
+/* The output's 16 values at at + j of x (zero from len on): (x - mean) *
+ * scale + shift, then + s when join, then max(., 0) when relu. Lanes from
+ * len on are not zero. */
+static inline __attribute__((always_inline)) float16
+batchnorm_value16(__global const float *x, __global const float *s, size_t at, int j,
+                  int len, size_t total, float mean, float scale, float shift, int join,
+                  int relu)
+{
+    float16 v = batchnorm_affine16(batchnorm_load16(x, at, j, len, total), mean, scale, shift);
+    /* apart from the line above, so the sum is res_add's */
+    if (join)
+        v += batchnorm_load16(s, at, j, len, total);
+    return relu ? fmax(v, (float16)(0.0f)) : v;
+}
+
+/* y = batchnorm_value16 over channel ch's runs. Inlined, and called with
+ * join a constant, so that the plain pass compiles without the join's test
+ * in its loop (which PoCL kept there, slowing it). */
 static inline __attribute__((always_inline)) void
 batchnorm_normalize(__global const float *x, __global const float *s,
                          __global float *y, int n, int c, int hw, int ch, float mean,
@@ -165,14 +176,10 @@ batchnorm_normalize(__global const float *x, __global const float *s,
     for (int u = 0; u < runs; u++) {
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
-        for (int j = 0; j < len; j += 16) {
-            float16 v = batchnorm_affine16(batchnorm_load16(x, at, j, len, total), mean,
-                                           scale, shift);
-            /* apart from the line above, so the sum is res_add's */
-            if (join)
-                v += batchnorm_load16(s, at, j, len, total);
-            batchnorm_store(relu ? fmax(v, (float16)(0.0f)) : v, y + at, j, len);
-        }
+        for (int j = 0; j < len; j += 16)
+            batchnorm_store(batchnorm_value16(x, s, at, j, len, total, mean, scale, shift,
+                                              join, relu),
+                            y + at, j, len);
     }
 }
 
@@ -200,12 +207,8 @@ batchnorm_normalize_rows(__global const float *x, __global const float *s,
             const size_t at = plane * hw + (size_t)r * w;
             __global float *dst = xp + (plane * hp + r + top) * wp + left;
             for (int j = 0; j < w; j += 16) {
-                float16 v = batchnorm_affine16(batchnorm_load16(x, at, j, w, total), mean,
-                                               scale, shift);
-                if (join)
-                    v += batchnorm_load16(s, at, j, w, total);
-                if (relu)
-                    v = fmax(v, (float16)(0.0f));
+                const float16 v = batchnorm_value16(x, s, at, j, w, total, mean, scale, shift,
+                                                    join, relu);
                 if (keep_y) {
                     if (r * w + j + 16 <= hw)
                         vec_store16(v, y + at + j);
@@ -363,13 +366,13 @@ batchnorm_grad_sums(__global const float *x, __global float *dy, __global const 
             const size_t at = batchnorm_run(u, ch, c, hw, &len);
             for (int j = 0; j < len; j += 16) {
                 /* Lanes past the run hold dy = 0, so they add nothing. */
-                const float16 g = batchnorm_dy16(dy, ds, has_ds, y, x, at, j, len, dy_total,
-                                                 total, mask, mean, scale, shift);
+                const float16 xv = batchnorm_load16(x, at, j, len, total),
+                              g = batchnorm_dy16(dy, ds, has_ds, y, xv, at, j, len, dy_total,
+                                                 mask, mean, scale, shift);
                 if (keep)
                     batchnorm_store(g, dy + at, j, len);
                 vdy += g;
-                vdyx = fma(g, (batchnorm_load16(x, at, j, len, total) - mean) * invstd,
-                           vdyx);
+                vdyx = fma(g, (xv - mean) * invstd, vdyx);
             }
         }
         pdy[l] = vec_hsum16(vdy);
@@ -390,9 +393,10 @@ batchnorm_grad_apply(__global const float *x, __global const float *dy,
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
-            const float16 xhat = (batchnorm_load16(x, at, j, len, total) - mean) * invstd;
-            batchnorm_store(scale * (batchnorm_dy16(dy, NULL, 0, y, x, at, j, len, dy_total,
-                                                    total, mask, mean, scale, shift) -
+            const float16 xv = batchnorm_load16(x, at, j, len, total),
+                          xhat = (xv - mean) * invstd;
+            batchnorm_store(scale * (batchnorm_dy16(dy, NULL, 0, y, xv, at, j, len, dy_total,
+                                                    mask, mean, scale, shift) -
                                      mdy - xhat * mdyx),
                             dx + at, j, len);
         }
