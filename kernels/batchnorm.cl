@@ -380,6 +380,17 @@ batchnorm_grad_sums(__global const float *x, __global float *dy, __global const 
     }
 }
 
+/* dx's 16 values from the taken gradient g (dy, masked), x's values xv,
+ * the forward's mean, invstd and scale, and the first pass's means mdy and
+ * mdyx: one helper, so that dx has the same bits in either layout. */
+static inline __attribute__((always_inline)) float16
+batchnorm_dx16(float16 g, float16 xv, float mean, float invstd, float scale, float mdy,
+               float mdyx)
+{
+    const float16 xhat = (xv - mean) * invstd;
+    return scale * (g - mdy - xhat * mdyx);
+}
+
 /* The backward's second pass over channel ch's runs: dx from dy, masked
  * as mask says, and the first pass's means mdy and mdyx. Inlined and
  * called with mask a constant. */
@@ -393,11 +404,10 @@ batchnorm_grad_apply(__global const float *x, __global const float *dy,
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16) {
-            const float16 xv = batchnorm_load16(x, at, j, len, total),
-                          xhat = (xv - mean) * invstd;
-            batchnorm_store(scale * (batchnorm_dy16(dy, NULL, 0, y, xv, at, j, len, dy_total,
-                                                    mask, mean, scale, shift) -
-                                     mdy - xhat * mdyx),
+            const float16 xv = batchnorm_load16(x, at, j, len, total);
+            batchnorm_store(batchnorm_dx16(batchnorm_dy16(dy, NULL, 0, y, xv, at, j, len,
+                                                          dy_total, mask, mean, scale, shift),
+                                           xv, mean, invstd, scale, mdy, mdyx),
                             dx + at, j, len);
         }
     }
@@ -455,6 +465,90 @@ __kernel void batchnorm_backward(__global const float *x,
     else
         batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean, invstd,
                              scale, shift, mdy, mdyx, BATCHNORM_MASK_NONE);
+}
+
+/* Tiles per work-item of batchnorm_backward_dzt: enough that its 16
+ * channels' scalars, read once, cost little beside them. */
+#define BATCHNORM_DZT_TILES 4
+
+/* batchnorm_backward_dzt's tiles from pixel q0 of image img, with mask a
+ * constant (inlined), from its channels' scalars: batchnorm_grad_apply's
+ * values, transposed. */
+static inline __attribute__((always_inline)) void
+batchnorm_dzt_tiles(__global const float *x, __global const float *dy,
+                    __global const float *y, __global float *dzt, const float *mean,
+                    const float *invstd, const float *scale, const float *shift,
+                    const float *mdy, const float *mdyx, int img, int q0, int cb, int c,
+                    int hw, size_t total, int mask)
+{
+    const int cpad = (c + 15) & ~15;
+    for (int t = 0; t < BATCHNORM_DZT_TILES && q0 < hw; t++, q0 += 16) {
+        const int np = min(16, hw - q0);
+        float16 r[16];
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            const size_t at = ((size_t)img * c + cb * 16 + j) * hw + q0;
+            if (cb * 16 + j >= c) {
+                r[j] = (float16)(0.0f);
+                continue;
+            }
+            const float16 xv = batchnorm_load16(x, at, 0, np, total);
+            r[j] = batchnorm_dx16(batchnorm_dy16(dy, NULL, 0, y, xv, at, 0, np, total, mask,
+                                                 mean[j], scale[j], shift[j]),
+                                  xv, mean[j], invstd[j], scale[j], mdy[j], mdyx[j]);
+        }
+        vec_transpose_rows(r, 16);
+        __global float *out = dzt + ((size_t)img * hw + q0) * cpad + cb * 16;
+#pragma unroll
+        for (int p = 0; p < 16; p++)
+            if (p < np)
+                vec_store16(r[p], out + (size_t)p * cpad);
+    }
+}
+
+/* The backward's second pass written for the convolution whose output x
+ * is, in the layout its gradients read (conv.cl's conv_dz): dzt is (N HW
+ * + 1, Cpad), row n HW + p holding pixel p of image n, C channels then
+ * zeros. dx's values are batchnorm_backward's, from its sums in dgamma and
+ * dbeta (a launch of it with has_dx clear comes first) and dy as that
+ * launch left it (masked already when keep: mask is then none, else none
+ * or x's). A work-item takes BATCHNORM_DZT_TILES of conv_dz's tiles, 16
+ * pixels x 16 channels of one image, and transposes each in registers, so
+ * that it writes whole rows of dzt. Global size (n ceil(ceil(HW / 16) /
+ * BATCHNORM_DZT_TILES), Cpad / 16). */
+__kernel void batchnorm_backward_dzt(__global const float *x,
+                                     __global const float *gamma,
+                                     __global const float *beta,
+                                     __global const float *dy,
+                                     __global const float *y,
+                                     __global const float *stats,
+                                     __global const float *dgamma,
+                                     __global const float *dbeta, __global float *dzt,
+                                     const int n, const int c, const int hw, const int mask)
+{
+    const int per = 16 * BATCHNORM_DZT_TILES, groups = (hw + per - 1) / per,
+              i = get_global_id(0), cb = get_global_id(1);
+    if (i >= n * groups)
+        return;
+    const int m = n * hw;
+    float mean[16], invstd[16], scale[16], shift[16], mdy[16], mdyx[16];
+    for (int j = 0; j < 16; j++) {
+        const int ch = min(cb * 16 + j, c - 1);
+        mean[j] = stats[ch];
+        invstd[j] = stats[c + ch];
+        scale[j] = gamma[ch] * invstd[j];
+        shift[j] = beta[ch];
+        mdy[j] = dbeta[ch] / (float)m;
+        mdyx[j] = dgamma[ch] / (float)m;
+    }
+    const int img = i / groups, q0 = i % groups * per;
+    const size_t total = (size_t)n * c * hw;
+    if (mask == BATCHNORM_MASK_X)
+        batchnorm_dzt_tiles(x, dy, y, dzt, mean, invstd, scale, shift, mdy, mdyx, img, q0, cb,
+                            c, hw, total, BATCHNORM_MASK_X);
+    else
+        batchnorm_dzt_tiles(x, dy, y, dzt, mean, invstd, scale, shift, mdy, mdyx, img, q0, cb,
+                            c, hw, total, BATCHNORM_MASK_NONE);
 }
 
 /* The GPU-shaped training kernels: a channel's m = N * HW values are cut

@@ -81,43 +81,6 @@ __kernel void conv_pack_weights(__global const float *w, __global float *wf,
     vstore16(vload16(0, v), 0, wpk + ((size_t)lb * rows + r) * 16);
 }
 
-/* One round of a transpose in registers over the first `rows` rows: rows
- * j and j + bs (for the j with bit bs clear) swap their blocks of bs lanes.
- * After the rounds of 1, 2, 4 and 8 over 16 rows, row j holds what was
- * column j; after the rounds of 1 .. R/2 over R rows, each block of R
- * lanes is transposed: row j, block k holds what was column k R + j. bs is
- * a constant of the caller, so the shuffles' lanes fold to constants. */
-static inline __attribute__((always_inline)) void
-conv_shuffle_round(float16 r[16], const int rows, const uint bs)
-{
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const int16 high = (lane & bs) != (uint16)(0);
-    /* of (a, b), lanes 0-15 then 16-31: the new row j and row j + bs */
-    const uint16 lo = select(lane, lane + 16 - bs, high),
-                 hi = select(lane + bs, lane + 16, high);
-    /* All 16 in the loop, so that it unrolls whatever `rows` is. */
-#pragma unroll
-    for (int j = 0; j < 16; j++) {
-        if (j >= rows || (j & bs))
-            continue;
-        const float16 a = r[j], b = r[j + bs];
-        r[j] = shuffle2(a, b, lo);
-        r[j + bs] = shuffle2(a, b, hi);
-    }
-}
-
-/* The rounds of 1 .. rows/2 over the first `rows` rows (4, 8 or 16). */
-static inline __attribute__((always_inline)) void
-conv_transpose_rows(float16 r[16], const int rows)
-{
-    conv_shuffle_round(r, rows, 1);
-    conv_shuffle_round(r, rows, 2);
-    if (rows >= 8)
-        conv_shuffle_round(r, rows, 4);
-    if (rows >= 16)
-        conv_shuffle_round(r, rows, 8);
-}
-
 /* Stores the first nv of a work-item's np pixels x 16 channels (from q0,
  * channels from 16 cb) into y (N, C, HW), max(., 0) when relu is set;
  * channels past C and pixels past HW are not stored. np (<= 16) is a
@@ -137,7 +100,7 @@ conv_store(const float16 *acc, const int np, const int nv, __global float *y,
 #pragma unroll
         for (int p = 0; p < np; p++)
             r[p] = relu ? fmax(acc[p], (float16)(0.0f)) : acc[p];
-        conv_transpose_rows(r, np);
+        vec_transpose_rows(r, np);
 #pragma unroll
         for (int j = 0; j < np; j++) {
             if (np == 16) {
@@ -475,7 +438,7 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
             r[j] = vload16(0, t);
         }
     }
-    conv_transpose_rows(r, 16);
+    vec_transpose_rows(r, 16);
     /* Unrolled, so that r stays in registers. */
     __global float *out = dzt + ((size_t)img * ohw + q0) * ocpad + ob * 16;
 #pragma unroll

@@ -86,3 +86,40 @@ float vec_hsum16(float16 v)
     float2 c = b.lo + b.hi;
     return c.x + c.y;
 }
+
+/* One round of a transpose in registers over the first `rows` rows: rows
+ * j and j + bs (for the j with bit bs clear) swap their blocks of bs lanes.
+ * After the rounds of 1, 2, 4 and 8 over 16 rows, row j holds what was
+ * column j; after the rounds of 1 .. R/2 over R rows, each block of R
+ * lanes is transposed: row j, block k holds what was column k R + j. bs is
+ * a constant of the caller, so the shuffles' lanes fold to constants. */
+static inline __attribute__((always_inline)) void
+vec_shuffle_round(float16 r[16], const int rows, const uint bs)
+{
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int16 high = (lane & bs) != (uint16)(0);
+    /* of (a, b), lanes 0-15 then 16-31: the new row j and row j + bs */
+    const uint16 lo = select(lane, lane + 16 - bs, high),
+                 hi = select(lane + bs, lane + 16, high);
+    /* All 16 in the loop, so that it unrolls whatever `rows` is. */
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+        if (j >= rows || (j & bs))
+            continue;
+        const float16 a = r[j], b = r[j + bs];
+        r[j] = shuffle2(a, b, lo);
+        r[j + bs] = shuffle2(a, b, hi);
+    }
+}
+
+/* The rounds of 1 .. rows/2 over the first `rows` rows (4, 8 or 16). */
+static inline __attribute__((always_inline)) void
+vec_transpose_rows(float16 r[16], const int rows)
+{
+    vec_shuffle_round(r, rows, 1);
+    vec_shuffle_round(r, rows, 2);
+    if (rows >= 8)
+        vec_shuffle_round(r, rows, 4);
+    if (rows >= 16)
+        vec_shuffle_round(r, rows, 8);
+}

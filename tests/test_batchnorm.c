@@ -3,9 +3,9 @@
  * training and inference, with a ReLU folded in and without, and with a
  * block's add folded in; the folds against batch norm and the ReLU layer,
  * or the block's add, run apart, bit for bit; the padded copy of y the
- * forward may write, against y; the reference against
- * hand-computed values and finite differences; and the "bn" row: its
- * parser, shape, parameters and adapters. */
+ * forward may write, against y; dx written transposed, against dx; the
+ * reference against hand-computed values and finite differences; and the
+ * "bn" row: its parser, shape, parameters and adapters. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -502,6 +502,111 @@ START_TEST(padded_output_copies_y_bit_for_bit)
 }
 END_TEST
 
+/* dx written transposed for the convolution before (batchnorm_transpose_dx):
+ * each case's geometry (a smaller batch than the layer's on some), then no
+ * ReLU, a ReLU (its mask from x), a ReLU after a join (from y) or a ReLU
+ * with a second gradient. Row q of dzt, lane ch, holds dx[n][ch][p] (q = n
+ * HW + p) with the bits of a backward writing dx; the lanes past C are
+ * zero; the rows past the batch's are not written; dgamma, dbeta and the
+ * dy written back are the same. The GPU variant declines. */
+static const struct {
+    int n, max_batch, c, hw;
+} transposed_cases[] = {
+    {3, 3, 20, 49},  /* two blocks of channels, a partial tile an image */
+    {2, 3, 3, 25},   /* one block mostly zeros, rows past the batch */
+    {5, 5, 16, 1},   /* flat: a tile's pixels in five images */
+    {2, 2, 33, 150}, /* three blocks, a work-item's tiles past an image's */
+};
+enum { TRANSPOSED_CASES = sizeof transposed_cases / sizeof transposed_cases[0] };
+
+START_TEST(transposed_dx_holds_dx_bit_for_bit)
+{
+    const int ci = _i / 4, mode = _i % 4, relu = mode > 0, join = mode == 2, has_ds = mode == 3;
+    const int n = transposed_cases[ci].n, c = transposed_cases[ci].c,
+              hw = transposed_cases[ci].hw, max_batch = transposed_cases[ci].max_batch,
+              cpad = (c + 15) / 16 * 16;
+    const size_t nx = (size_t)n * c * hw, rows = (size_t)max_batch * hw + 1,
+                 nt = rows * cpad;
+    cnn_error err = {0};
+    float *x = test_random_new(nx, 91 + _i, -2.0f, 2.0f),
+          *sc = test_random_new(nx, 92 + _i, -1.0f, 1.0f),
+          *g = test_random_new(nx, 93 + _i, -1.0f, 1.0f), *p[4];
+    random_params(p, c, 94);
+    batchnorm_layer l[2];
+    cl_mem by[2], bdy[2], bdg[2], bdb[2], bp[2][4];
+    cl_mem bx = test_upload(x, nx), bs = join ? test_upload(sc, nx) : NULL,
+           bds = has_ds ? test_upload(sc, nx) : NULL, bdx = test_poisoned(nx),
+           bdzt = test_poisoned(nt);
+    for (int k = 0; k < 2; k++) {
+        TEST_OK(batchnorm_create(&l[k], test_rt(), max_batch, c, hw, 1, relu, 0, &err), err);
+        by[k] = test_poisoned(nx);
+        bdy[k] = test_upload(g, nx);
+        bdg[k] = test_poisoned(c);
+        bdb[k] = test_poisoned(c);
+        for (int i = 0; i < 4; i++)
+            bp[k][i] = test_upload(p[i], c);
+    }
+    ck_assert_int_eq(batchnorm_transpose_dx(&l[1], bdzt), 1);
+    for (int k = 0; k < 2; k++) {
+        TEST_OK(batchnorm_forward(&l[k], n, 1, bx, bs, bp[k][0], bp[k][1], bp[k][2],
+                                  bp[k][3], by[k], &err), err);
+        TEST_OK(batchnorm_backward(&l[k], n, bx, by[k], bp[k][0], bp[k][1], bdy[k], bds, join,
+                                   bdx, bdg[k], bdb[k], &err), err);
+    }
+    float *dx = malloc(nx * sizeof *dx), *dzt = malloc(nt * sizeof *dzt),
+          *v[2] = {malloc(nx * sizeof(float)), malloc(nx * sizeof(float))};
+    test_download(bdx, dx, nx);
+    test_download(bdzt, dzt, nt);
+    for (size_t q = 0; q < rows; q++)
+        for (int ch = 0; ch < cpad; ch++) {
+            const float got = dzt[q * cpad + ch];
+            if (q >= (size_t)n * hw)
+                ck_assert_msg(isnan(got), "case %d: row %zu past the batch written", ci, q);
+            else if (ch >= c)
+                ck_assert_msg(got == 0.0f, "case %d: row %zu, lane %d past C: %g", ci, q, ch,
+                              got);
+            else {
+                const float want = dx[((q / hw) * c + ch) * hw + q % hw];
+                ck_assert_msg(!memcmp(&got, &want, sizeof got),
+                              "case %d mode %d: row %zu, channel %d: %g, not %g", ci, mode, q,
+                              ch, got, want);
+            }
+        }
+    const struct {
+        cl_mem *b;
+        size_t count;
+        const char *what;
+    } same[] = {{bdg, c, "dgamma"}, {bdb, c, "dbeta"}, {bdy, nx, "dy"}};
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 2; k++)
+            test_download(same[i].b[k], v[k], same[i].count);
+        ck_assert_msg(!memcmp(v[0], v[1], same[i].count * sizeof(float)),
+                      "case %d mode %d: %s differs", ci, mode, same[i].what);
+    }
+    if (batchnorm_variant_count > 1) {
+        batchnorm_layer gpu;
+        TEST_OK(batchnorm_create(&gpu, test_rt(), max_batch, c, hw, 1, relu, 1, &err), err);
+        ck_assert_int_eq(batchnorm_transpose_dx(&gpu, bdzt), 0);
+        batchnorm_release(&gpu);
+    }
+    for (int k = 0; k < 2; k++) {
+        batchnorm_release(&l[k]);
+        cl_mem bufs[] = {by[k], bdy[k], bdg[k], bdb[k], bp[k][0], bp[k][1], bp[k][2],
+                         bp[k][3]};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            clReleaseMemObject(bufs[i]);
+        free(v[k]);
+    }
+    cl_mem bufs[] = {bx, bs, bds, bdx, bdzt};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i])
+            clReleaseMemObject(bufs[i]);
+    for (int i = 0; i < 4; i++)
+        free(p[i]);
+    free(x), free(sc), free(g), free(dx), free(dzt);
+}
+END_TEST
+
 START_TEST(rejects_bad_shapes)
 {
     cnn_error err = {0};
@@ -735,6 +840,7 @@ int main(void)
     tcase_add_loop_test(tc, join_matches_add_apart_bit_for_bit, 0,
                         2 * batchnorm_variant_count);
     tcase_add_loop_test(tc, padded_output_copies_y_bit_for_bit, 0, PADDED_CASES * 4);
+    tcase_add_loop_test(tc, transposed_dx_holds_dx_bit_for_bit, 0, TRANSPOSED_CASES * 4);
     tcase_add_test(tc, row_parses_bn_only);
     tcase_add_test(tc, row_keeps_the_shape_and_declares_four_tensors);
     tcase_add_loop_test(tc, row_adapters_match_reference_row, 0, 2);

@@ -456,10 +456,11 @@ END_TEST
 extern const layer_kind layer_bn, layer_conv;
 
 /* What a network folds: its node count, the nodes that join a block's end
- * and those that take a block's shortcut gradient, and the convolutions
- * whose padded copy the layer before writes. */
+ * and those that take a block's shortcut gradient, the convolutions
+ * whose padded copy the layer before writes, and those whose dz the layer
+ * after writes. */
 typedef struct {
-    int nodes, joins, feeds, prepadded;
+    int nodes, joins, feeds, prepadded, dz_written;
 } folds;
 
 /* Three training steps, the loss totals, every tensor after them (the
@@ -494,8 +495,9 @@ static void fold_keeps_every_bit(const char *spec, const layer_kind *apart, int 
         for (int i = 0; i < net[k].nnodes; i++) {
             f[k].joins += net[k].nodes[i].join != NULL;
             f[k].feeds += net[k].nodes[i].feeds != NULL;
-            f[k].prepadded += net[k].nodes[i].spec->kind == &layer_conv &&
-                              ((const conv_layer *)net[k].nodes[i].op)->prepadded;
+            const int conv = net[k].nodes[i].spec->kind == &layer_conv;
+            f[k].prepadded += conv && ((const conv_layer *)net[k].nodes[i].op)->prepadded;
+            f[k].dz_written += conv && ((const conv_layer *)net[k].nodes[i].op)->dz_written;
         }
         TEST_OK(network_init(&net[k], 5, &err), err);
         TEST_OK(network_totals_reset(&net[k], &err), err);
@@ -565,6 +567,20 @@ START_TEST(bn_padded_copy_keeps_every_bit)
     fold_keeps_every_bit(BN_RELU_ARCH, &apart, _i, f);
     ck_assert_int_eq(f[0].prepadded, _i ? 0 : 4);
     ck_assert_int_eq(f[1].prepadded, 0);
+}
+END_TEST
+
+/* The same for dz, which bn's backward writes for the convolution before
+ * it, transposed as the convolution reads it (on the CPU variant): conv1
+ * to conv5, each right before a bn; the GPU variant writes none. */
+START_TEST(bn_transposed_dx_keeps_every_bit)
+{
+    folds f[2];
+    layer_kind apart = layer_bn;
+    apart.transpose_dx = NULL;
+    fold_keeps_every_bit(BN_RELU_ARCH, &apart, _i, f);
+    ck_assert_int_eq(f[0].dz_written, _i ? 0 : 5);
+    ck_assert_int_eq(f[1].dz_written, 0);
 }
 END_TEST
 
@@ -732,6 +748,7 @@ int main(void)
     tcase_add_loop_test(tc, bn_relu_fold_keeps_every_bit, 0, 2);
     tcase_add_loop_test(tc, bn_join_fold_keeps_every_bit, 0, 2);
     tcase_add_loop_test(tc, bn_padded_copy_keeps_every_bit, 0, 2);
+    tcase_add_loop_test(tc, bn_transposed_dx_keeps_every_bit, 0, 2);
     tcase_add_test(tc, train_step_reference_model_batch_32);
     tcase_add_test(tc, train_step_partial_batch_both_gemm_paths);
     tcase_add_test(tc, tuner_chooses_every_site);

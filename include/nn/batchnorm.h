@@ -16,7 +16,9 @@
  *
  * The CPU variant's forward may also write y's zero-padded copy for the
  * layer that reads y (batchnorm_pad_output), which then makes none, and y
- * itself only where something else reads it.
+ * itself only where something else reads it; and its backward may write
+ * dx transposed, as the convolution before it reads its gradient
+ * (batchnorm_transpose_dx), which then transposes nothing.
  *
  * The functions only enqueue work on rt's queue; nothing is allocated per
  * call. Each reduction runs per channel (or per chunk) in a fixed order,
@@ -37,7 +39,7 @@ typedef struct {
     size_t local; /* work-items per chunk when gpu: a power of two <=
                      CLRT_WORK_GROUP; else 1, a work-item per channel */
     int gpu;      /* the GPU variant's kernels (below) train */
-    cl_kernel train, infer, backward;
+    cl_kernel train, infer, backward, backward_dzt;
     cl_kernel gpu_sums, gpu_normalize, gpu_grad_sums, gpu_grad;
     cl_mem stats; /* (2, C): mean and 1/sqrt(var + eps) of the last training
                      forward, for the backward pass */
@@ -46,6 +48,8 @@ typedef struct {
     cl_mem xp;    /* NULL, or the padded copy of y the forward writes too: */
     int hp, wp, top, left; /* its planes' size and y's place in them */
     int keep_y;   /* with xp: y is written too */
+    cl_mem dzt;   /* NULL, or where the backward writes dx instead, transposed
+                     (batchnorm_transpose_dx) */
 } batchnorm_layer;
 
 /* The training kernels' tuner site ("<name>.reduce", kind "bn"):
@@ -77,6 +81,14 @@ void batchnorm_release(batchnorm_layer *l);
  * variant, which does not. */
 int batchnorm_pad_output(batchnorm_layer *l, cl_mem xp, int hp, int wp, int top, int left,
                          int keep_y);
+
+/* Makes every later backward asked for dx write it into dzt instead, as
+ * the convolution whose output x is reads its dz (conv.h): (N HW + 1,
+ * Cpad), row n HW + p holding pixel p of image n, its C channels, then
+ * zeros to C rounded up to 16; the last row is never written. dx's values
+ * are the same. Returns 0, changing nothing, for the GPU variant, which
+ * does not. */
+int batchnorm_transpose_dx(batchnorm_layer *l, cl_mem dzt);
 
 /* y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel, then y + s
  * when s is not NULL (a residual block's join), then max(y, 0) when the

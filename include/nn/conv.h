@@ -64,6 +64,8 @@ typedef struct {
     int splits;  /* batch chunks of the weight-gradient reduction, or
                     pixel chunks of the GEMM one at max_batch */
     int uses_dzt; /* a pass runs a conv.cl kernel that reads dzt */
+    int dz_written; /* the layer reading y writes dzt in its backward
+                       (conv_dz_written): the backward reads no dy */
     /* The kernels of the variants chosen: forward, backward_data,
      * backward_weights and backward_weights_sum from conv.cl or
      * conv_gpu.cl. */
@@ -119,6 +121,16 @@ void conv_release(conv_layer *l);
  * pad. */
 cnn_status conv_input_padded(conv_layer *l, cnn_error *err);
 
+/* The buffer dz's transpose lies in (dzt above) when the backward reads
+ * dz there alone: no ReLU to mask dy by, and no GEMM reading dy; else
+ * NULL. */
+cl_mem conv_transposed_dz(const conv_layer *l);
+
+/* For a layer conv_transposed_dz gives a buffer: the layer reading y
+ * writes dz there (its first N*OH*OW rows, each OC values then zeros),
+ * and the backward then reads neither y nor dy. */
+void conv_dz_written(conv_layer *l);
+
 /* y = conv(x, w) + b, then max(y, 0) if the layer has relu.
  * x is (N, C, H, W), w is (OC, C, K, K), b is (OC) or NULL for no bias,
  * y is (N, OC, OH, OW); after conv_input_padded, x is not read. */
@@ -133,7 +145,8 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
  * w is (OC, C, K, K), y and dy are (N, OC, OH, OW); dy is not modified.
  * It follows a conv_forward of the same x, w and n, as a training step
  * does: a padded layer reads the zero-padded copy of x that pass made, and
- * backward-data the weights it packed. */
+ * backward-data the weights it packed. After conv_dz_written, dz is
+ * already in place. */
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err);

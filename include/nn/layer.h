@@ -245,6 +245,16 @@ struct layer_kind {
     cnn_status (*input_padded)(layer_node *nd, cnn_error *err);
     int (*pad_output)(layer_node *nd, const layer_padded *pad, int keep_y);
 
+    /* dy's transpose, (max_batch * HW + 1, C rounded up to 16), which the
+     * reader of nd's output may write in its backward instead of dx
+     * (network.c plans it). transposed_dy: the buffer, when nd's backward
+     * reads dy there alone (NULL: never). dy_written: the reader now writes
+     * it; nd's backward reads no dy. transpose_dx: whether nd's backward
+     * will write dx into that buffer from now on, in place of dx. */
+    cl_mem (*transposed_dy)(const layer_node *nd);
+    void (*dy_written)(layer_node *nd);
+    int (*transpose_dx)(layer_node *nd, cl_mem dzt);
+
     /* The reference, in double, nothing fused. params and grads list the
      * layer's tensors as params() declares them; y is (n, out). The
      * forward may update non-trainable tensors in training. */

@@ -2,7 +2,7 @@
  * the kernels are in kernels/batchnorm.cl) and its row of the layer table,
  * token "bn", which folds a following ReLU, or the add (and ReLU) of a
  * block its chain ends. A training forward is one launch, a backward one
- * launch (the GPU variant: three and two). */
+ * launch, or two writing dx transposed (the GPU variant: three and two). */
 #include "nn/batchnorm.h"
 
 #include <limits.h>
@@ -24,14 +24,23 @@ const int batchnorm_variant_count = sizeof batchnorm_variants / sizeof *batchnor
 
 void batchnorm_release(batchnorm_layer *l)
 {
-    cl_kernel *const ks[7] = {&l->train, &l->infer, &l->backward, &l->gpu_sums,
-                              &l->gpu_normalize, &l->gpu_grad_sums, &l->gpu_grad};
-    for (int i = 0; i < 7; i++)
+    cl_kernel *const ks[8] = {&l->train, &l->infer, &l->backward, &l->backward_dzt,
+                              &l->gpu_sums, &l->gpu_normalize, &l->gpu_grad_sums,
+                              &l->gpu_grad};
+    for (int i = 0; i < 8; i++)
         clrt_release_kernel(ks[i]);
     clrt_release_mem(&l->stats);
     clrt_release_mem(&l->part);
     memset(l, 0, sizeof *l);
 }
+
+/* Tiles of 16 pixels x 16 channels per work-item of batchnorm_backward_dzt
+ * (BATCHNORM_DZT_TILES in the kernels). */
+enum { BATCHNORM_DZT_TILES = 4 };
+
+/* batchnorm_backward_dzt's work-groups: 16 tiles along the first
+ * dimension, which it bounds-checks, whatever the batch (conv.c's shape). */
+static const size_t dzt_local[2] = {16, 1};
 
 /* Chunks per channel of a batch of n on the GPU kernels. */
 static size_t chunks(const batchnorm_layer *l, int n)
@@ -68,16 +77,20 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                            .hw = h * w, .w = w, .relu = relu != 0, .keep_y = 1,
                            .gpu = mode == BATCHNORM_PER_CHUNK};
     /* The variant's inference and training kernels. */
-    static const char *const cpu_names[3] = {
-        "batchnorm_forward_infer", "batchnorm_forward_train", "batchnorm_backward"};
+    static const char *const cpu_names[4] = {"batchnorm_forward_infer",
+                                             "batchnorm_forward_train", "batchnorm_backward",
+                                             "batchnorm_backward_dzt"};
     static const char *const gpu_names[5] = {
         "batchnorm_gpu_infer", "batchnorm_gpu_sums", "batchnorm_gpu_normalize",
         "batchnorm_gpu_grad_sums", "batchnorm_gpu_grad"};
-    cl_kernel *const cpu_kernels[3] = {&l->infer, &l->train, &l->backward};
+    cl_kernel *const cpu_kernels[4] = {&l->infer, &l->train, &l->backward,
+                                       &l->backward_dzt};
     cl_kernel *const gpu_kernels[5] = {&l->infer, &l->gpu_sums, &l->gpu_normalize,
                                        &l->gpu_grad_sums, &l->gpu_grad};
     cnn_status st = l->gpu ? clrt_kernels(rt, 5, gpu_names, gpu_kernels, err)
-                           : clrt_kernels(rt, 3, cpu_names, cpu_kernels, err);
+                           : clrt_kernels(rt, 4, cpu_names, cpu_kernels, err);
+    if (st == CNN_OK && !l->gpu)
+        st = clrt_kernel_fits(rt, l->backward_dzt, cpu_names[3], dzt_local[0], err);
     if (st == CNN_OK)
         st = pick_local(l, err);
     if (st == CNN_OK)
@@ -103,6 +116,14 @@ int batchnorm_pad_output(batchnorm_layer *l, cl_mem xp, int hp, int wp, int top,
     l->top = top;
     l->left = left;
     l->keep_y = keep_y;
+    return 1;
+}
+
+int batchnorm_transpose_dx(batchnorm_layer *l, cl_mem dzt)
+{
+    if (l->gpu)
+        return 0;
+    l->dzt = dzt;
     return 1;
 }
 
@@ -238,6 +259,9 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
         return gpu_backward(l, n, x, y, gamma, dy, ds, keep, dx, dgamma, dbeta, err);
     /* batchnorm.cl's BATCHNORM_MASK_ values: none, y, or x's */
     int mask = !l->relu ? 0 : join ? 1 : 2;
+    /* Transposed, dx is a second launch's, after the sums. */
+    const int transposed = has_dx && l->dzt;
+    has_dx &= !transposed;
     size_t global = (size_t)l->c;
     st = clrt_set_args(l->backward, err, 17, sizeof x, &x, sizeof gamma, &gamma,
                        sizeof beta, &beta, sizeof dy, &dy, sizeof ds, &ds, sizeof y, &y,
@@ -245,8 +269,20 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
                        sizeof dbeta, &dbeta, sizeof n, &n, sizeof l->c, &l->c,
                        sizeof l->hw, &l->hw, sizeof has_dx, &has_dx, sizeof has_ds,
                        &has_ds, sizeof mask, &mask, sizeof keep, &keep);
-    return st ? st : clrt_launch(l->rt, l->backward, 1, &global, &l->local,
-                                 NULL, err);
+    if (st || (st = clrt_launch(l->rt, l->backward, 1, &global, &l->local, NULL, err)) ||
+        !transposed)
+        return st;
+    /* dy was written back masked where keep is set */
+    int dx_mask = !keep && mask == 2 ? 2 : 0;
+    const size_t per = 16 * BATCHNORM_DZT_TILES,
+                 tiles[2] = {(size_t)n * (((size_t)l->hw + per - 1) / per),
+                             ((size_t)l->c + 15) / 16};
+    st = clrt_set_args(l->backward_dzt, err, 13, sizeof x, &x, sizeof gamma, &gamma,
+                       sizeof beta, &beta, sizeof dy, &dy, sizeof y, &y, sizeof l->stats,
+                       &l->stats, sizeof dgamma, &dgamma, sizeof dbeta, &dbeta,
+                       sizeof l->dzt, &l->dzt, sizeof n, &n, sizeof l->c, &l->c,
+                       sizeof l->hw, &l->hw, sizeof dx_mask, &dx_mask);
+    return st ? st : clrt_launch(l->rt, l->backward_dzt, 2, tiles, dzt_local, NULL, err);
 }
 
 /* The row: token "bn", no settings; any input, output of the same shape;
@@ -367,6 +403,11 @@ static int bn_pad_output(layer_node *nd, const layer_padded *pad, int keep_y)
                                 keep_y || nd->join);
 }
 
+static int bn_transpose_dx(layer_node *nd, cl_mem dzt)
+{
+    return batchnorm_transpose_dx(nd->op, dzt);
+}
+
 static void bn_ref_forward(const arch_layer *l, const ref_pass *p,
                            double *const *params, const double *x, double *y)
 {
@@ -409,6 +450,7 @@ const layer_kind layer_bn = {
     .forward = bn_forward,
     .backward = bn_backward,
     .pad_output = bn_pad_output,
+    .transpose_dx = bn_transpose_dx,
     .ref_forward = bn_ref_forward,
     .ref_backward = bn_ref_backward,
     .onnx = bn_onnx,

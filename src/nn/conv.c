@@ -468,6 +468,14 @@ cnn_status conv_input_padded(conv_layer *l, cnn_error *err)
     return CNN_OK;
 }
 
+cl_mem conv_transposed_dz(const conv_layer *l)
+{
+    const int gemm = l->tiles.weights_gemm || ((l->backward & CONV_DATA) && l->tiles.data_gemm);
+    return l->uses_dzt && !l->relu && !gemm ? l->dzt : NULL;
+}
+
+void conv_dz_written(conv_layer *l) { l->dz_written = 1; }
+
 /* Launches a conv_gpu.cl GEMM with tiles of `tile` a side over `cols`
  * columns and `rows` rows of its result, `depth` times (its third global
  * dimension), in work-groups of 16 x 16 (gemm_kernel checked them). */
@@ -696,7 +704,7 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
 
     /* dz once for the conv.cl kernels that read it, then dw and db, then
      * dx. */
-    if ((!l->tiles.weights_gemm || (dx && !l->tiles.data_gemm)) &&
+    if (!l->dz_written && (!l->tiles.weights_gemm || (dx && !l->tiles.data_gemm)) &&
         (st = transpose_dz(l, n, y, dy, err)))
         return st;
 
@@ -934,6 +942,13 @@ static cnn_status conv_row_input_padded(layer_node *nd, cnn_error *err)
     return conv_input_padded(nd->op, err);
 }
 
+static cl_mem conv_row_transposed_dy(const layer_node *nd)
+{
+    return conv_transposed_dz(nd->op);
+}
+
+static void conv_row_dy_written(layer_node *nd) { conv_dz_written(nd->op); }
+
 static void conv_ref_forward(const arch_layer *l, const ref_pass *p,
                              double *const *params, const double *x, double *y)
 {
@@ -989,6 +1004,7 @@ const layer_kind layer_conv = {
     .create = conv_row_create, .release = conv_row_release,
     .forward = conv_row_forward, .backward = conv_row_backward,
     .padded_input = conv_row_padded_input, .input_padded = conv_row_input_padded,
+    .transposed_dy = conv_row_transposed_dy, .dy_written = conv_row_dy_written,
     .ref_forward = conv_ref_forward, .ref_backward = conv_ref_backward,
     .flops = conv_flops, .onnx = conv_onnx,
 };

@@ -194,8 +194,22 @@ static cnn_status plan_padding(network *net, cnn_error *err)
     return CNN_OK;
 }
 
+/* Each node whose backward reads its dy transposed alone (conv), paired
+ * with the node right after it when that node's backward can write its dx
+ * there (bn's CPU variant): that dx is the first node's dy, which nothing
+ * else writes or reads, so the first node's transpose goes. */
+static void plan_transposes(network *net)
+{
+    for (int i = 1; i < net->nnodes; i++) {
+        layer_node *rd = &net->nodes[i - 1], *wr = &net->nodes[i];
+        cl_mem dzt = rd->spec->kind->transposed_dy ? rd->spec->kind->transposed_dy(rd) : NULL;
+        if (dzt && wr->spec->kind->transpose_dx && wr->spec->kind->transpose_dx(wr, dzt))
+            rd->spec->kind->dy_written(rd);
+    }
+}
+
 /* Creates every layer's op, each asking `tune` for its sites, then plans
- * the padded copies. */
+ * the padded copies and the transposed gradients. */
 static cnn_status create_layers(network *net, tuner *tune, cnn_error *err)
 {
     layer_env env = {.rt = net->rt, .max_batch = net->max_batch, .tune = tune};
@@ -206,6 +220,7 @@ static cnn_status create_layers(network *net, tuner *tune, cnn_error *err)
         if (layer_node_create(n, &env, err))
             return cnn_fail_context(err, "layer %s", n->spec->token);
     }
+    plan_transposes(net);
     return plan_padding(net, err);
 }
 
