@@ -39,10 +39,12 @@
 /* U (OCW / 8, 16, C, 8) from w (OC, C, 3, 3): U[o / 8][pos][ci][o % 8] =
  * (G g G^T)[pos / 4][pos % 4], g = w[o][ci]; zero for o from OC to OCW (OC
  * rounded up to 16). A block's values lie in the order its sums read them.
- * A work-item transforms 16 output channels' weights at once, one a lane.
- * Global size (C, OCW / 16). */
-__kernel void conv_winograd_pack(__global const float *w, __global float *u, const int oc,
-                                 const int c)
+ * Unless wb is NULL, the same launch packs w for backward-data too, as
+ * conv.cl's conv_pack_weights does (layout 1), but for the lanes past C,
+ * which conv.c zeroed. A work-item transforms 16 output channels' weights
+ * at once, one a lane. Global size (C, OCW / 16). */
+__kernel void conv_winograd_pack(__global const float *w, __global float *u,
+                                 __global float *wb, const int oc, const int c)
 {
     const int ci = get_global_id(0), ob = get_global_id(1) * 16,
               ocw = (oc + 15) / 16 * 16;
@@ -51,8 +53,11 @@ __kernel void conv_winograd_pack(__global const float *w, __global float *u, con
     float16 g[9];
     for (int i = 0; i < 9; i++) {
         float v[16];
-        for (int l = 0; l < 16; l++)
+        for (int l = 0; l < 16; l++) {
             v[l] = ob + l < oc ? w[((size_t)(ob + l) * c + ci) * 9 + i] : 0.0f;
+            if (wb && ob + l < oc)
+                wb[(((size_t)(ci / 16) * 9 + i) * oc + ob + l) * 16 + ci % 16] = v[l];
+        }
         g[i] = vload16(0, v);
     }
     float16 t[12]; /* G g, 4 x 3 */

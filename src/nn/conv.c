@@ -372,9 +372,15 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     if (st == CNN_OK)
         st = write_taps(l, err);
     /* dzt's last row stays zero from here on: conv_dz writes the others;
-     * so does the room past xpad's planes, which conv_pad never writes. */
+     * so does the room past xpad's planes, which conv_pad never writes, and
+     * wb's lanes past C, which Winograd's packing never writes. */
     const float zero = 0;
     cl_int rc;
+    if (st == CNN_OK && t->winograd && data &&
+        (rc = clEnqueueFillBuffer(rt->queue, l->wb, &zero, sizeof zero, 0,
+                                  pad16(c) * oc * kk * sizeof(float), 0, NULL, NULL)) !=
+            CL_SUCCESS)
+        st = clrt_fail(err, "clEnqueueFillBuffer", rc);
     if (st == CNN_OK && t->winograd &&
         (rc = clEnqueueFillBuffer(rt->queue, l->xpad, &zero, sizeof zero,
                                   (size_t)max_batch * c * l->hp * l->wp * sizeof(float),
@@ -528,8 +534,9 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
     return st ? st : clrt_launch(l->rt, l->forward, 3, global, conv_local, NULL, err);
 }
 
-/* The forward by conv_winograd.cl: w transformed into u, then the tiles.
- * Backward-data packs its own weights (backward_data), as after a GEMM. */
+/* The forward by conv_winograd.cl: w transformed into u, and packed for
+ * backward-data in the same launch when the layer has that pass, then the
+ * tiles. */
 static cnn_status forward_winograd(const conv_layer *l, int n, cl_mem in, int h, int wd,
                                    cl_mem w, cl_mem b, cl_mem y, cnn_error *err)
 {
@@ -538,8 +545,9 @@ static cnn_status forward_winograd(const conv_layer *l, int n, cl_mem in, int h,
     size_t g_pack[2] = {(size_t)l->c, ((size_t)l->oc + 15) / 16};
     size_t groups = (tx + wt - 1) / wt * ((ty + wr - 1) / wr);
     size_t global[1] = {(groups * n + CONV_WINOGRAD_GROUPS - 1) / CONV_WINOGRAD_GROUPS};
-    cnn_status st = clrt_set_args(l->winograd_pack, err, 4, sizeof w, &w, sizeof l->u, &l->u,
-                                  sizeof l->oc, &l->oc, sizeof l->c, &l->c);
+    cl_mem wb = l->backward & CONV_DATA ? l->wb : NULL;
+    cnn_status st = clrt_set_args(l->winograd_pack, err, 5, sizeof w, &w, sizeof l->u, &l->u,
+                                  sizeof wb, &wb, sizeof l->oc, &l->oc, sizeof l->c, &l->c);
     if (st == CNN_OK)
         st = clrt_launch(l->rt, l->winograd_pack, 2, g_pack, conv_local, NULL, err);
     if (st == CNN_OK)
@@ -677,13 +685,13 @@ static cnn_status transpose_dz(const conv_layer *l, int n, cl_mem y, cl_mem dy,
     return st ? st : clrt_launch(l->rt, l->dz, 2, g_dz, conv_local, NULL, err);
 }
 
-/* dx: the weights packed for backward-data (unless the forward's kernel
- * packed them), then its kernel (on dzt, unless a GEMM). */
+/* dx: the weights packed for backward-data (unless the forward's
+ * launches packed them), then its kernel (on dzt, unless a GEMM). */
 static cnn_status backward_data(const conv_layer *l, int n, cl_mem w, cl_mem y,
                                 cl_mem dy, cl_mem dx, cnn_error *err)
 {
     cnn_status st;
-    if (((l->tiles.gemm || l->tiles.winograd) && (st = pack(l, w, 0, 1, err))) ||
+    if ((l->tiles.gemm && (st = pack(l, w, 0, 1, err))) ||
         (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
                                  : data_direct(l, n, dx, err)))
         return st;
