@@ -497,12 +497,7 @@ batchnorm_dzt_tiles(__global const float *x, __global const float *dy,
                                                  mean[j], scale[j], shift[j]),
                                   xv, mean[j], invstd[j], scale[j], mdy[j], mdyx[j]);
         }
-        vec_transpose_rows(r, 16);
-        __global float *out = dzt + ((size_t)img * hw + q0) * cpad + cb * 16;
-#pragma unroll
-        for (int p = 0; p < 16; p++)
-            if (p < np)
-                vec_store16(r[p], out + (size_t)p * cpad);
+        vec_store_transposed(r, dzt + ((size_t)img * hw + q0) * cpad + cb * 16, cpad, np);
     }
 }
 

@@ -438,13 +438,7 @@ __kernel void conv_dz(__global const float *y, __global const float *dy,
             r[j] = vload16(0, t);
         }
     }
-    vec_transpose_rows(r, 16);
-    /* Unrolled, so that r stays in registers. */
-    __global float *out = dzt + ((size_t)img * ohw + q0) * ocpad + ob * 16;
-#pragma unroll
-    for (int p = 0; p < 16; p++)
-        if (p < np)
-            vec_store16(r[p], out + (size_t)p * ocpad);
+    vec_store_transposed(r, dzt + ((size_t)img * ohw + q0) * ocpad + ob * 16, ocpad, np);
 }
 
 /* dx = the input gradient: dx[n][c][iy][ix] = sum over taps (ky, kx) and

@@ -123,3 +123,17 @@ vec_transpose_rows(float16 r[16], const int rows)
     if (rows >= 16)
         vec_shuffle_round(r, rows, 8);
 }
+
+/* r (16 rows of 16 lanes) transposed, its first `rows` rows stored at out,
+ * row p at out + p pitch: a tile of 16 values of 16 channels written as
+ * each value's run of channels, one vector store a row. Unrolled, so that
+ * r stays in registers. */
+static inline __attribute__((always_inline)) void
+vec_store_transposed(float16 r[16], __global float *out, const size_t pitch, const int rows)
+{
+    vec_transpose_rows(r, 16);
+#pragma unroll
+    for (int p = 0; p < 16; p++)
+        if (p < rows)
+            vec_store16(r[p], out + p * pitch);
+}
