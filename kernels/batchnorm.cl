@@ -391,6 +391,14 @@ batchnorm_dx16(float16 g, float16 xv, float mean, float invstd, float scale, flo
     return scale * (g - mdy - xhat * mdyx);
 }
 
+/* Whether the second pass masks dy by x's affine value: where keep is set,
+ * the first pass wrote dy back masked (a mask from y comes only with
+ * keep), so the second reads it as it is. */
+static inline __attribute__((always_inline)) int batchnorm_apply_masks_by_x(int mask, int keep)
+{
+    return !keep && mask == BATCHNORM_MASK_X;
+}
+
 /* The backward's second pass over channel ch's runs: dx from dy, masked
  * as mask says, and the first pass's means mdy and mdyx. Inlined and
  * called with mask a constant. */
@@ -458,8 +466,7 @@ __kernel void batchnorm_backward(__global const float *x,
     if (!has_dx)
         return;
     const float mdy = sdy / (float)m, mdyx = sdyx / (float)m;
-    /* dy was written back masked where keep is set */
-    if (!keep && mask == BATCHNORM_MASK_X)
+    if (batchnorm_apply_masks_by_x(mask, keep))
         batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean, invstd,
                              scale, shift, mdy, mdyx, BATCHNORM_MASK_X);
     else
@@ -505,9 +512,8 @@ batchnorm_dzt_tiles(__global const float *x, __global const float *dy,
  * is, in the layout its gradients read (conv.cl's conv_dz): dzt is (N HW
  * + 1, Cpad), row n HW + p holding pixel p of image n, C channels then
  * zeros. dx's values are batchnorm_backward's, from its sums in dgamma and
- * dbeta (a launch of it with has_dx clear comes first) and dy as that
- * launch left it (masked already when keep: mask is then none, else none
- * or x's). A work-item takes BATCHNORM_DZT_TILES of conv_dz's tiles, 16
+ * dbeta (a launch of it with has_dx clear, the same mask and keep, comes
+ * first) and dy as that launch left it. A work-item takes BATCHNORM_DZT_TILES of conv_dz's tiles, 16
  * pixels x 16 channels of one image, and transposes each in registers, so
  * that it writes whole rows of dzt. Global size (n ceil(ceil(HW / 16) /
  * BATCHNORM_DZT_TILES), Cpad / 16). */
@@ -519,7 +525,8 @@ __kernel void batchnorm_backward_dzt(__global const float *x,
                                      __global const float *stats,
                                      __global const float *dgamma,
                                      __global const float *dbeta, __global float *dzt,
-                                     const int n, const int c, const int hw, const int mask)
+                                     const int n, const int c, const int hw, const int mask,
+                                     const int keep)
 {
     const int per = 16 * BATCHNORM_DZT_TILES, groups = (hw + per - 1) / per,
               i = get_global_id(0), cb = get_global_id(1);
@@ -538,7 +545,7 @@ __kernel void batchnorm_backward_dzt(__global const float *x,
     }
     const int img = i / groups, q0 = i % groups * per;
     const size_t total = (size_t)n * c * hw;
-    if (mask == BATCHNORM_MASK_X)
+    if (batchnorm_apply_masks_by_x(mask, keep))
         batchnorm_dzt_tiles(x, dy, y, dzt, mean, invstd, scale, shift, mdy, mdyx, img, q0, cb,
                             c, hw, total, BATCHNORM_MASK_X);
     else

@@ -296,6 +296,12 @@ cnn_status layer_node_create(layer_node *nd, const layer_env *env,
  * nd->op is NULL, so it is safe on a half-built network and twice. */
 void layer_node_release(layer_node *nd);
 
+/* Pairs rd, whose output only wr reads, so that rd's dy is wr's dx
+ * alone: when rd's backward reads dy transposed (transposed_dy) and wr's
+ * can write its dx there (transpose_dx), it does, and rd's transpose goes
+ * (dy_written). */
+void layer_transpose_pair(layer_node *rd, layer_node *wr);
+
 /* The random stream of layer `index` (its place in the arch) at a training
  * step: keyed by (seed, epoch, step, index), so repeated and resumed runs
  * draw the same dropout masks. The network and the reference both use it. */

@@ -272,16 +272,14 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
     if (st || (st = clrt_launch(l->rt, l->backward, 1, &global, &l->local, NULL, err)) ||
         !transposed)
         return st;
-    /* dy was written back masked where keep is set */
-    int dx_mask = !keep && mask == 2 ? 2 : 0;
     const size_t per = 16 * BATCHNORM_DZT_TILES,
                  tiles[2] = {(size_t)n * (((size_t)l->hw + per - 1) / per),
                              ((size_t)l->c + 15) / 16};
-    st = clrt_set_args(l->backward_dzt, err, 13, sizeof x, &x, sizeof gamma, &gamma,
+    st = clrt_set_args(l->backward_dzt, err, 14, sizeof x, &x, sizeof gamma, &gamma,
                        sizeof beta, &beta, sizeof dy, &dy, sizeof y, &y, sizeof l->stats,
                        &l->stats, sizeof dgamma, &dgamma, sizeof dbeta, &dbeta,
                        sizeof l->dzt, &l->dzt, sizeof n, &n, sizeof l->c, &l->c,
-                       sizeof l->hw, &l->hw, sizeof dx_mask, &dx_mask);
+                       sizeof l->hw, &l->hw, sizeof mask, &mask, sizeof keep, &keep);
     return st ? st : clrt_launch(l->rt, l->backward_dzt, 2, tiles, dzt_local, NULL, err);
 }
 

@@ -110,6 +110,13 @@ void layer_node_release(layer_node *nd)
     nd->op = NULL;
 }
 
+void layer_transpose_pair(layer_node *rd, layer_node *wr)
+{
+    cl_mem dzt = rd->spec->kind->transposed_dy ? rd->spec->kind->transposed_dy(rd) : NULL;
+    if (dzt && wr->spec->kind->transpose_dx && wr->spec->kind->transpose_dx(wr, dzt))
+        rd->spec->kind->dy_written(rd);
+}
+
 /* Tells the layers' streams apart from the other users of the seed. */
 #define LAYER_STREAM_TAG 0x4c41594552ull /* "LAYER" */
 

@@ -200,12 +200,8 @@ static cnn_status plan_padding(network *net, cnn_error *err)
  * else writes or reads, so the first node's transpose goes. */
 static void plan_transposes(network *net)
 {
-    for (int i = 1; i < net->nnodes; i++) {
-        layer_node *rd = &net->nodes[i - 1], *wr = &net->nodes[i];
-        cl_mem dzt = rd->spec->kind->transposed_dy ? rd->spec->kind->transposed_dy(rd) : NULL;
-        if (dzt && wr->spec->kind->transpose_dx && wr->spec->kind->transpose_dx(wr, dzt))
-            rd->spec->kind->dy_written(rd);
-    }
+    for (int i = 1; i < net->nnodes; i++)
+        layer_transpose_pair(&net->nodes[i - 1], &net->nodes[i]);
 }
 
 /* Creates every layer's op, each asking `tune` for its sites, then plans

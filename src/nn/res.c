@@ -225,11 +225,9 @@ static cnn_status projection_create(res_op *op, const layer_node *nd,
         st = clrt_buffer(rt, in, &op->dskip, err);
     if (st == CNN_OK && backward)
         st = clrt_buffer(rt, (size_t)l->units * sizeof(float), &op->db, err);
-    /* bn's dx is the projection's dz alone: bn writes it as the
-     * convolution reads it (network.c's plan_transposes) */
-    cl_mem dzt = st == CNN_OK && l->chain_norm ? conv_transposed_dz(op->proj.op) : NULL;
-    if (dzt && batchnorm_transpose_dx(op->bn.op, dzt))
-        conv_dz_written(op->proj.op);
+    /* bn's dx is the projection's dy alone */
+    if (st == CNN_OK && l->chain_norm)
+        layer_transpose_pair(&op->proj, &op->bn);
     return st;
 }
 
