@@ -289,7 +289,7 @@ static void every_variant_on(const sized *shapes, size_t nshapes, int gpu_only)
             results out[TUNE_MAX_VARIANTS] = {{0}};
             for (int j = 0; j < variant_count(site); j++) {
                 if ((gpu_only && !(v[j].where & TUNE_NOT_CPU)) ||
-                    !conv_variant_applies(site, j, sh.s.c, sh.s.k, sh.s.stride))
+                    !conv_variant_applies(site, j, sh.s.c, sh.s.oc, sh.s.k, sh.s.stride))
                     continue;
                 conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
                 check_tiled(sh.s, sh.max_batch, 1, 0, &t, &out[j]);
@@ -307,37 +307,68 @@ static void every_variant_on(const sized *shapes, size_t nshapes, int gpu_only)
         }
 }
 
-/* Winograd's forward on what its tiles meet: odd sizes and 'same' (a
- * last tile half outside), a batch below the layer's, output channels past
- * a block of 8 and of 16, the most input channels it takes, PyTorch's
- * padding, and a first layer of one channel. Its three rows sum alike, so
- * they give the same bits. */
+/* Winograd's forward and backward-data on what their tiles meet: odd
+ * sizes and 'same' (a last tile half outside), a batch below the layer's,
+ * output channels past a block of 8 and of 16, the most input channels the
+ * forward takes and the most output channels backward-data takes, input
+ * channels past a block of 16, PyTorch's padding, a first layer of one
+ * channel, and images narrower than a row of tiles. A site's rows sum
+ * alike, so they give the same bits. */
 static const sized winograd_shapes[] = {
     {{2, 17, 7, 9, 20, 3, 1, 1, 1, 0}, 3},
     {{1, 64, 5, 6, 9, 3, 0, 1, 1, 0}, 1},
     {{3, 2, 12, 10, 3, 3, 1, 1, 0, 1}, 3},
     {{2, 1, 13, 13, 16, 3, 1, 1, 0, 0}, 2},
+    {{2, 33, 7, 7, 64, 3, 0, 1, 1, 0}, 2},
+    {{3, 20, 20, 21, 5, 3, 1, 1, 0, 0}, 3},
 };
 
 START_TEST(winograd_matches_reference)
 {
     const sized sh = winograd_shapes[_i];
-    results out[TUNE_MAX_VARIANTS] = {{0}};
-    int first = -1;
-    for (int j = 0; j < conv_forward_variant_count; j++) {
-        const tune_variant *v = &conv_forward_variants[j];
-        if (strcmp(v->arithmetic, "winograd"))
-            continue;
-        conv_tiles t = conv_tiles_with(conv_default_tiles, 0, j);
-        check_tiled(sh.s, sh.max_batch, 1, 0, &t, &out[j]);
-        if (first < 0)
-            first = j;
-        ck_assert_msg(!memcmp(out[first].v, out[j].v, out[j].count * sizeof(float)),
-                      "%s and %s differ", conv_forward_variants[first].label, v->label);
+    for (int site = 0; site < 2; site++) {
+        const tune_variant *v = variants[site];
+        results out[TUNE_MAX_VARIANTS] = {{0}};
+        int first = -1;
+        for (int j = 0; j < variant_count(site); j++) {
+            if (strcmp(v[j].arithmetic, "winograd") ||
+                !conv_variant_applies(site, j, sh.s.c, sh.s.oc, sh.s.k, sh.s.stride))
+                continue;
+            conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
+            check_tiled(sh.s, sh.max_batch, 1, 0, &t, &out[j]);
+            if (first < 0)
+                first = j;
+            ck_assert_msg(!memcmp(out[first].v, out[j].v, out[j].count * sizeof(float)),
+                          "%s and %s differ", v[first].label, v[j].label);
+        }
+        ck_assert_int_ge(first, 0);
+        for (int j = 0; j < variant_count(site); j++)
+            free(out[j].v);
     }
-    ck_assert_int_ge(first, 0);
-    for (int j = 0; j < conv_forward_variant_count; j++)
-        free(out[j].v);
+}
+END_TEST
+
+/* Winograd's backward-data weights come from its own packing, or from the
+ * forward's when that is Winograd's too: the same values either way, so
+ * the same dx (no ReLU, so that the forward's bits, which differ, reach no
+ * mask). */
+START_TEST(winograd_data_packs_alike)
+{
+    const shape s = {2, 20, 9, 11, 24, 3, 0, 1, 1, 0};
+    int wd = 0, wf = 0;
+    while (strcmp(conv_data_variants[wd].arithmetic, "winograd"))
+        wd++;
+    while (strcmp(conv_forward_variants[wf].arithmetic, "winograd"))
+        wf++;
+    conv_tiles alone = conv_tiles_with(conv_default_tiles, 1, wd);
+    conv_tiles both = conv_tiles_with(alone, 0, wf);
+    results out[2];
+    check_tiled(s, s.n, 1, 0, &alone, &out[0]);
+    check_tiled(s, s.n, 1, 0, &both, &out[1]);
+    const size_t ny = (size_t)s.n * s.oc * s.h * s.w;
+    ck_assert(!memcmp(out[0].v + ny, out[1].v + ny, (out[0].count - ny) * sizeof(float)));
+    free(out[0].v);
+    free(out[1].v);
 }
 END_TEST
 
@@ -373,7 +404,7 @@ START_TEST(every_variant_is_built_as_its_row_says)
                 conv_layer l;
                 conv_tiles t = conv_tiles_with(conv_default_tiles, site, j);
                 const shape s = shapes[i];
-                if (!conv_variant_applies(site, j, s.c, s.k, s.stride)) {
+                if (!conv_variant_applies(site, j, s.c, s.oc, s.k, s.stride)) {
                     /* refused, with nothing to release */
                     ck_assert_int_eq(create(&l, s, 2, &t, &err), CNN_ERR_INPUT);
                     continue;
@@ -726,6 +757,7 @@ int main(void)
     tcase_add_test(sim, every_variant_matches_reference);
     tcase_add_loop_test(sim, winograd_matches_reference, 0,
                         sizeof winograd_shapes / sizeof winograd_shapes[0]);
+    tcase_add_test(sim, winograd_data_packs_alike);
     tcase_add_test(sim, rejects_bad_shapes);
     suite_add_tcase(s, sim);
     return test_run(s, 0);

@@ -40,6 +40,12 @@ typedef struct {
     int winograd;    /* forward by kernels/conv_winograd.cl, tiles of 2 x 2
                         pixels this many to a row of lanes (16, 8 or 4), 0
                         for the direct kernel: 3 x 3 at stride 1 only */
+    int data_winograd; /* backward-data by conv_winograd.cl, rows of this
+                          many tiles (8 or 4) in data_rows rows and
+                          data_blocks blocks of 16 input channels a
+                          work-item, 0 for the direct kernel: 3 x 3 at
+                          stride 1 only */
+    int data_rows;   /* (1, 2 or 4) */
 } conv_tiles;
 
 /* The defaults: what a layer gets without a tuner. */
@@ -72,11 +78,13 @@ typedef struct {
     cl_kernel pack, pad, forward, dz, backward_data, backward_weights,
         backward_weights_sum;
     cl_kernel winograd_pack; /* U from w, when the forward is Winograd's */
+    cl_kernel winograd_pack_data; /* wb from w, when backward-data is */
     cl_mem wf;   /* forward weights, packed (OCpad/16, C, K, K, 16), unless
                     the forward is a GEMM (it reads w) or Winograd's */
     cl_mem u;    /* Winograd's transformed weights (OCpad/8, 16, C, 8), when
                     the forward is Winograd's */
-    cl_mem wb;   /* backward-data weights, packed (Cpad/16, K, K, OC, 16) */
+    cl_mem wb;   /* backward-data weights, packed (Cpad/16, K, K, OC, 16),
+                    or transformed (Cpad/16, 16, OC, 16) when Winograd's */
     cl_mem dzt;  /* dz as (max_batch*OH*OW + 1, OCpad), the last row zeros,
                     when uses_dzt */
     cl_mem xpad; /* x zero-padded, (max_batch, C, hp, wp), when padded */
@@ -152,9 +160,10 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cnn_error *err);
 
 /* The tuner's candidates for each of a layer's three sites, and how each
- * sets the tiles: forward (pixels, blocks or gemm, or winograd), data (data_pixels,
- * data_blocks or data_gemm) and weights (taps and chunks, or weights_gemm
- * and gemm_chunk; only the chunks change the arithmetic). The GEMM
+ * sets the tiles: forward (pixels, blocks or gemm, or winograd), data
+ * (data_pixels, data_blocks or data_gemm, or data_winograd, data_rows and
+ * data_blocks) and weights (taps and chunks, or weights_gemm and
+ * gemm_chunk; only the chunks change the arithmetic). The GEMM
  * variants are TUNE_NOT_CPU; the forward and data ones sum in the order of
  * the others, so they share their key. Each table's count is beside it. */
 extern const tune_variant conv_forward_variants[], conv_data_variants[],
@@ -163,10 +172,11 @@ extern const int conv_forward_variant_count, conv_data_variant_count,
     conv_weights_variant_count;
 
 /* Whether site `site`'s variant `index` can run a layer of c input
- * channels, a k x k kernel and that stride: Winograd's forward takes 3 x 3
- * at stride 1 and up to 64 channels (conv_create refuses it elsewhere, and
- * a layer offers the tuner only the variants that apply). */
-int conv_variant_applies(int site, int index, int c, int k, int stride);
+ * channels, oc output channels, a k x k kernel and that stride: Winograd's
+ * forward takes 3 x 3 at stride 1 and up to 64 input channels, its
+ * backward-data up to 64 output channels (conv_create refuses them
+ * elsewhere, and a layer offers the tuner only the variants that apply). */
+int conv_variant_applies(int site, int index, int c, int oc, int k, int stride);
 
 /* The tiles of `base` with the field(s) of site `site` (0 forward, 1
  * data, 2 weights) taken from that site's variant `index`. */

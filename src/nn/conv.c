@@ -21,16 +21,17 @@ const conv_tiles conv_default_tiles = {.pixels = 8, .blocks = 1, .rows = 1,
 
 /* The sites' candidates. A row's tiles are the fields of conv_tiles its
  * site sets, in this order: forward (pixels, blocks, gemm, rows, 0 meaning
- * 1, winograd), data (data_pixels, data_blocks, data_gemm), weights (taps, chunks,
+ * 1, winograd), data (data_pixels, data_blocks, data_gemm, data_winograd,
+ * data_rows, 0 meaning 1), weights (taps, chunks,
  * weights_gemm, gemm_chunk, weights_blocks, 0 meaning 1); a GEMM row keeps
  * the defaults of the fields it does not use. site_program makes a row's
  * kernel's options from them. The tile sizes keep every sum's order
  * (backward-data skips only products that are zero), and the forward and
  * data GEMMs sum in that order too, so they share one arithmetic key; the
  * weight gradient's chunks do not, and its GEMM sums chunks of pixels
- * rather than of images. Winograd's forward sums transformed values, a key
- * of its own, so only a timing of every key (bench, --retune, several
- * workers) takes it. */
+ * rather than of images. Winograd's forward and backward-data sum
+ * transformed values, a key of their own, so only a timing of every key
+ * (bench, --retune, several workers) takes them. */
 const tune_variant conv_forward_variants[] = {
     {"p4", "direct", TUNE_ANYWHERE, {4, 1, 0}},
     {"p8", "direct", TUNE_ANYWHERE, {8, 1, 0}},
@@ -53,6 +54,10 @@ const tune_variant conv_data_variants[] = {
     {"d8b2", "direct", TUNE_ANYWHERE, {8, 2, 0}},
     {"gd64", "direct", TUNE_NOT_CPU, {8, 1, 64}},
     {"gd32", "direct", TUNE_NOT_CPU, {8, 1, 32}},
+    {"wd8", "winograd", TUNE_ANYWHERE, {8, 2, 0, 8, 1}},
+    {"wd8r2", "winograd", TUNE_ANYWHERE, {8, 1, 0, 8, 2}},
+    {"wd4r2", "winograd", TUNE_ANYWHERE, {8, 2, 0, 4, 2}},
+    {"wd4r4", "winograd", TUNE_ANYWHERE, {8, 1, 0, 4, 4}},
 };
 const tune_variant conv_weights_variants[] = {
     {"t4c8", "c8", TUNE_ANYWHERE, {4, 8, 0, 0}},
@@ -90,6 +95,8 @@ static conv_tiles with_row(conv_tiles base, int site, const int *n)
         base.data_pixels = n[0];
         base.data_blocks = n[1];
         base.data_gemm = n[2];
+        base.data_winograd = n[3];
+        base.data_rows = n[4] ? n[4] : 1;
     } else {
         base.taps = n[0];
         base.chunks = n[1];
@@ -108,24 +115,30 @@ conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
     return with_row(base, site, v[index].tiles);
 }
 
-/* The most input channels of Winograd's forward, and the groups of 16
- * tiles a work-item takes (conv_winograd.cl's CONV_WC and CONV_WV). */
+/* The most input channels of Winograd's forward, the groups of 16 tiles
+ * a work-item takes, and the most output channels of its backward-data
+ * (conv_winograd.cl's CONV_WC, CONV_WV and CONV_WDO). */
 #define CONV_WINOGRAD_MAX_C 64
 #define CONV_WINOGRAD_GROUPS 2
+#define CONV_WINOGRAD_MAX_OC 64
 
-static int winograd_fits(int c, int k, int stride)
+/* Whether Winograd's kernels take a k x k kernel at that stride, summing
+ * over `channels` (the forward's input, backward-data's output ones). */
+static int winograd_fits(int channels, int k, int stride)
 {
-    return k == 3 && stride == 1 && c <= CONV_WINOGRAD_MAX_C;
+    return k == 3 && stride == 1 && channels <= CONV_WINOGRAD_MAX_C;
 }
 
 /* The floats past xpad's planes that Winograd's windows may read: up to
  * 7 rows past the last plane and 34 floats past a row (conv_winograd.cl). */
 static size_t winograd_slack(const conv_layer *l) { return (size_t)8 * l->wp + 64; }
 
-int conv_variant_applies(int site, int index, int c, int k, int stride)
+int conv_variant_applies(int site, int index, int c, int oc, int k, int stride)
 {
-    return site != 0 || !conv_tiles_with(conv_default_tiles, 0, index).winograd ||
-           winograd_fits(c, k, stride);
+    const conv_tiles t = conv_tiles_with(conv_default_tiles, site, index);
+    return site == 0   ? !t.winograd || winograd_fits(c, k, stride)
+           : site == 1 ? !t.data_winograd || winograd_fits(oc, k, stride)
+                       : 1;
 }
 
 /* The GEMM tile side site `site` runs with under t, 0 for conv.cl's
@@ -145,6 +158,9 @@ static const char *site_program(const conv_tiles *t, int site, char *options, si
         snprintf(options, size, "-DCONV_GT=%d", gemm);
     else if (site == 0 && t->winograd)
         snprintf(options, size, "-DCONV_WT=%d", t->winograd);
+    else if (site == 1 && t->data_winograd)
+        snprintf(options, size, "-DCONV_WDT=%d -DCONV_WDR=%d -DCONV_DB=%d",
+                 t->data_winograd, t->data_rows, t->data_blocks);
     else if (site == 0)
         /* one row unnamed, as one block of the weights below */
         snprintf(options, size, t->rows > 1 ? "-DCONV_P=%d -DCONV_B=%d -DCONV_R=%d"
@@ -159,7 +175,9 @@ static const char *site_program(const conv_tiles *t, int site, char *options, si
         snprintf(options, size, t->weights_blocks > 1 ? "-DCONV_T=%d -DCONV_WB=%d"
                                                       : "-DCONV_T=%d",
                  t->taps, t->weights_blocks);
-    return gemm ? "conv_gpu" : site == 0 && t->winograd ? "conv_winograd" : "conv";
+    return gemm ? "conv_gpu"
+           : (site == 0 && t->winograd) || (site == 1 && t->data_winograd) ? "conv_winograd"
+                                                                           : "conv";
 }
 
 void conv_options(int site, const int *tiles, char *buf, size_t size)
@@ -194,7 +212,8 @@ int conv_axis(int in, int k, int stride, int same, int pad, int *out, int *befor
 void conv_release(conv_layer *l)
 {
     cl_kernel *ks[] = {&l->pack, &l->pad, &l->forward, &l->dz, &l->backward_data,
-                       &l->backward_weights, &l->backward_weights_sum, &l->winograd_pack};
+                       &l->backward_weights, &l->backward_weights_sum, &l->winograd_pack,
+                       &l->winograd_pack_data};
     cl_mem *ms[] = {&l->wf, &l->wb, &l->dzt, &l->part, &l->xpad, &l->taps,
                     &l->data_taps, &l->u};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
@@ -233,8 +252,9 @@ static cnn_status site_kernel(const conv_layer *l, int site, cl_kernel *out,
     char options[TUNE_OPTIONS];
     const char *file = site_program(&l->tiles, site, options, sizeof options);
     int gemm = site_gemm(&l->tiles, site) != 0;
-    const char *name = site == 0 && l->tiles.winograd ? "conv_winograd_forward"
-                                                      : names[site][gemm ? 2 : l->stride > 1];
+    const char *name = site == 0 && l->tiles.winograd        ? "conv_winograd_forward"
+                       : site == 1 && l->tiles.data_winograd ? "conv_winograd_data"
+                                                             : names[site][gemm ? 2 : l->stride > 1];
     cnn_status st = clrt_kernels_from(l->rt, file, options, 1, &name, &out, err);
     return st ? st : clrt_kernel_fits(l->rt, *out, name, gemm ? CLRT_WORK_GROUP : conv_local[0],
                                       err);
@@ -303,6 +323,12 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                         "kernel at stride 1 and at most %d input channels, not %dx%d at "
                         "stride %d with %d; choose a direct variant",
                         CONV_WINOGRAD_MAX_C, k, k, stride, c);
+    if (tiles && tiles->data_winograd && (backward & CONV_DATA) &&
+        !winograd_fits(oc, k, stride))
+        return cnn_fail(err, CNN_ERR_INPUT, "convolution: Winograd's backward-data takes a "
+                        "3x3 kernel at stride 1 and at most %d output channels, not %dx%d "
+                        "at stride %d with %d; choose a direct variant",
+                        CONV_WINOGRAD_MAX_OC, k, k, stride, oc);
     if (tiles && !gemm_tiles_valid(tiles))
         return cnn_fail(err, CNN_ERR_INPUT, "convolution: GEMM tiles %d, %d, %d "
                         "(32 or 64, or 0 for none) or chunk %d (a multiple "
@@ -326,7 +352,8 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
         l->splits = (int)((rows - 1 + (size_t)t->gemm_chunk - 1) / (size_t)t->gemm_chunk);
     else
         l->splits = t->chunks && t->chunks < max_batch ? t->chunks : max_batch;
-    const int data = l->backward & CONV_DATA, weights = l->backward & CONV_WEIGHTS;
+    const int data = l->backward & CONV_DATA, weights = l->backward & CONV_WEIGHTS,
+              data_winograd = data && t->data_winograd;
     l->uses_dzt = (weights && !t->weights_gemm) || (data && !t->data_gemm);
 
     const char *names[] = {"conv_pack_weights", "conv_pad", "conv_dz",
@@ -339,7 +366,7 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
         size_t words; /* of 4 bytes: floats, or the tables' ints */
     } buffers[] = {{&l->wf, t->gemm || t->winograd ? 0 : pad16(oc) * c * kk},
                    {&l->u, t->winograd ? (size_t)16 * c * pad16(oc) : 0},
-                   {&l->wb, data ? pad16(c) * oc * kk : 0},
+                   {&l->wb, data_winograd ? 16 * pad16(c) * oc : data ? pad16(c) * oc * kk : 0},
                    {&l->dzt, l->uses_dzt ? rows * pad16(oc) : 0},
                    {&l->part, !weights ? 0
                               : t->weights_gemm
@@ -354,14 +381,21 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
     cnn_status st = clrt_kernels(rt, 4, names, kernels, err);
     for (int i = 0; st == CNN_OK && i < (t->weights_gemm ? 3 : 4); i++)
         st = clrt_kernel_fits(rt, *kernels[i], names[i], conv_local[0], err);
-    if (st == CNN_OK && t->winograd) {
-        /* Winograd's weight transform takes no tile options: the common
-         * program's, as conv_pack_weights */
-        const char *wpack = "conv_winograd_pack";
-        st = clrt_kernels(rt, 1, &wpack, (cl_kernel *const[]){&l->winograd_pack}, err);
-        if (st == CNN_OK)
-            st = clrt_kernel_fits(rt, l->winograd_pack, wpack, conv_local[0], err);
-    }
+    /* Winograd's weight transforms take no tile options: the common
+     * program's, as conv_pack_weights */
+    const struct {
+        int used;
+        const char *name;
+        cl_kernel *k;
+    } wpacks[2] = {{t->winograd, "conv_winograd_pack", &l->winograd_pack},
+                   {data_winograd && !t->winograd, "conv_winograd_pack_data",
+                    &l->winograd_pack_data}};
+    for (int i = 0; st == CNN_OK && i < 2; i++)
+        if (wpacks[i].used) {
+            st = clrt_kernels(rt, 1, &wpacks[i].name, (cl_kernel *const[]){wpacks[i].k}, err);
+            if (st == CNN_OK)
+                st = clrt_kernel_fits(rt, *wpacks[i].k, wpacks[i].name, conv_local[0], err);
+        }
     const int built[3] = {1, data, weights};
     for (int site = 0; st == CNN_OK && site < 3; site++)
         if (built[site])
@@ -373,12 +407,12 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
         st = write_taps(l, err);
     /* dzt's last row stays zero from here on: conv_dz writes the others;
      * so does the room past xpad's planes, which conv_pad never writes, and
-     * wb's lanes past C, which Winograd's packing never writes. */
+     * wb's lanes past C, which Winograd's forward packing never writes. */
     const float zero = 0;
     cl_int rc;
     if (st == CNN_OK && t->winograd && data &&
         (rc = clEnqueueFillBuffer(rt->queue, l->wb, &zero, sizeof zero, 0,
-                                  pad16(c) * oc * kk * sizeof(float), 0, NULL, NULL)) !=
+                                  buffers[2].words * sizeof(float), 0, NULL, NULL)) !=
             CL_SUCCESS)
         st = clrt_fail(err, "clEnqueueFillBuffer", rc);
     if (st == CNN_OK && t->winograd &&
@@ -523,7 +557,7 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
     size_t global[3] = {tiles, (pad16(l->oc) / 16 + bk - 1) / bk, (size_t)n};
     /* backward-data's weights too, in the same launch: a layer built with
      * that pass runs it after this forward, before w changes. */
-    cnn_status st = pack(l, w, 1, (l->backward & CONV_DATA) != 0, err);
+    cnn_status st = pack(l, w, 1, (l->backward & CONV_DATA) && !l->tiles.data_winograd, err);
     if (st == CNN_OK)
         st = clrt_set_args(l->forward, err, 11, sizeof in, &in, sizeof l->wf, &l->wf,
                            sizeof b, &b, sizeof y, &y, sizeof l->c, &l->c, sizeof h, &h,
@@ -534,9 +568,9 @@ static cnn_status forward_direct(const conv_layer *l, int n, cl_mem in, int h, i
     return st ? st : clrt_launch(l->rt, l->forward, 3, global, conv_local, NULL, err);
 }
 
-/* The forward by conv_winograd.cl: w transformed into u, and packed for
- * backward-data in the same launch when the layer has that pass, then the
- * tiles. */
+/* The forward by conv_winograd.cl: w transformed into u, and packed or
+ * transformed for backward-data in the same launch when the layer has that
+ * pass, then the tiles. */
 static cnn_status forward_winograd(const conv_layer *l, int n, cl_mem in, int h, int wd,
                                    cl_mem w, cl_mem b, cl_mem y, cnn_error *err)
 {
@@ -545,9 +579,12 @@ static cnn_status forward_winograd(const conv_layer *l, int n, cl_mem in, int h,
     size_t g_pack[2] = {(size_t)l->c, ((size_t)l->oc + 15) / 16};
     size_t groups = (tx + wt - 1) / wt * ((ty + wr - 1) / wr);
     size_t global[1] = {(groups * n + CONV_WINOGRAD_GROUPS - 1) / CONV_WINOGRAD_GROUPS};
-    cl_mem wb = l->backward & CONV_DATA ? l->wb : NULL;
-    cnn_status st = clrt_set_args(l->winograd_pack, err, 5, sizeof w, &w, sizeof l->u, &l->u,
-                                  sizeof wb, &wb, sizeof l->oc, &l->oc, sizeof l->c, &l->c);
+    const int data = (l->backward & CONV_DATA) != 0;
+    cl_mem wb = data && !l->tiles.data_winograd ? l->wb : NULL,
+           ud = data && l->tiles.data_winograd ? l->wb : NULL;
+    cnn_status st = clrt_set_args(l->winograd_pack, err, 6, sizeof w, &w, sizeof l->u, &l->u,
+                                  sizeof wb, &wb, sizeof ud, &ud, sizeof l->oc, &l->oc,
+                                  sizeof l->c, &l->c);
     if (st == CNN_OK)
         st = clrt_launch(l->rt, l->winograd_pack, 2, g_pack, conv_local, NULL, err);
     if (st == CNN_OK)
@@ -655,6 +692,31 @@ static cnn_status data_direct(const conv_layer *l, int n, cl_mem dx, cnn_error *
     return st ? st : clrt_launch(l->rt, l->backward_data, 3, g_dx, conv_local, NULL, err);
 }
 
+/* dx from dzt by conv_winograd.cl: w transformed into wb (unless the
+ * forward's launches did), then the tiles. */
+static cnn_status data_winograd(const conv_layer *l, int n, cl_mem w, cl_mem dx,
+                                cnn_error *err)
+{
+    int zero = l->max_batch * l->oh * l->ow, dt = l->tiles.data_winograd,
+        dr = l->tiles.data_rows;
+    size_t g_pack[2] = {(size_t)l->oc, pad16(l->c) / 16};
+    size_t groups = (((size_t)l->w + 1) / 2 + dt - 1) / dt *
+                    ((((size_t)l->h + 1) / 2 + dr - 1) / dr);
+    size_t global[1] = {groups * n};
+    cnn_status st = CNN_OK;
+    if (!l->tiles.winograd &&
+        !(st = clrt_set_args(l->winograd_pack_data, err, 4, sizeof w, &w, sizeof l->wb,
+                             &l->wb, sizeof l->oc, &l->oc, sizeof l->c, &l->c)))
+        st = clrt_launch(l->rt, l->winograd_pack_data, 2, g_pack, conv_local, NULL, err);
+    if (st == CNN_OK)
+        st = clrt_set_args(l->backward_data, err, 13, sizeof l->dzt, &l->dzt, sizeof l->wb,
+                           &l->wb, sizeof dx, &dx, sizeof l->c, &l->c, sizeof l->h, &l->h,
+                           sizeof l->w, &l->w, sizeof l->oc, &l->oc, sizeof l->oh, &l->oh,
+                           sizeof l->ow, &l->ow, sizeof l->pad_top, &l->pad_top,
+                           sizeof l->pad_left, &l->pad_left, sizeof zero, &zero, sizeof n, &n);
+    return st ? st : clrt_launch(l->rt, l->backward_data, 1, global, conv_local, NULL, err);
+}
+
 /* dx from y, dy and wb by conv_gpu.cl's GEMM. */
 static cnn_status data_gemm(const conv_layer *l, int n, cl_mem y, cl_mem dy, cl_mem dx,
                             cnn_error *err)
@@ -686,14 +748,16 @@ static cnn_status transpose_dz(const conv_layer *l, int n, cl_mem y, cl_mem dy,
 }
 
 /* dx: the weights packed for backward-data (unless the forward's
- * launches packed them), then its kernel (on dzt, unless a GEMM). */
+ * launches packed them, or Winograd's kernel transforms them), then its
+ * kernel (on dzt, unless a GEMM). */
 static cnn_status backward_data(const conv_layer *l, int n, cl_mem w, cl_mem y,
                                 cl_mem dy, cl_mem dx, cnn_error *err)
 {
     cnn_status st;
-    if ((l->tiles.gemm && (st = pack(l, w, 0, 1, err))) ||
-        (st = l->tiles.data_gemm ? data_gemm(l, n, y, dy, dx, err)
-                                 : data_direct(l, n, dx, err)))
+    if ((l->tiles.gemm && !l->tiles.data_winograd && (st = pack(l, w, 0, 1, err))) ||
+        (st = l->tiles.data_gemm       ? data_gemm(l, n, y, dy, dx, err)
+              : l->tiles.data_winograd ? data_winograd(l, n, w, dx, err)
+                                       : data_direct(l, n, dx, err)))
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
     return CNN_OK;
@@ -908,7 +972,7 @@ static cnn_status conv_row_create(layer_node *nd, const layer_env *env, cnn_erro
         tune_variant v[TUNE_MAX_VARIANTS];
         int row[TUNE_MAX_VARIANTS], nv = 0, chosen;
         for (int j = 0; j < sites[i].n; j++)
-            if (conv_variant_applies(i, j, l->in.c, l->k, l->stride)) {
+            if (conv_variant_applies(i, j, l->in.c, l->units, l->k, l->stride)) {
                 row[nv] = j;
                 v[nv++] = sites[i].v[j];
             }
