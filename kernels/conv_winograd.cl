@@ -82,8 +82,9 @@ static inline __attribute__((always_inline)) void winograd_input(float16 d[4][4]
     }
 }
 
-/* y = A^T m A of 16 lanes' 4 x 4 sums m (m[pos] at m + pos step), the 2 x 2
- * result's row i in y[i][0], y[i][1]. */
+/* y = A^T m A of 16 lanes' 4 x 4 sums m (m[pos] at m + pos step; the
+ * callers' pointers come from their whole arrays, which they stride
+ * through), the 2 x 2 result's row i in y[i][0], y[i][1]. */
 static inline __attribute__((always_inline)) void
 winograd_output(const float16 *m, const int step, float16 y[2][2])
 {
@@ -273,7 +274,7 @@ __kernel void conv_winograd_forward(__global const float *x, __global const floa
             const int len = min(2 * CONV_WT, ow - col0[v]);
             for (int o = 0; o < CONV_WO && ob + o < oc; o++) {
                 float16 yv[2][2];
-                winograd_output(&m[0][v][o], CONV_WV * CONV_WO, yv);
+                winograd_output((const float16 *)m + v * CONV_WO + o, CONV_WV * CONV_WO, yv);
                 const float bias = has_bias ? b[ob + o] : 0.0f;
                 __global float *yo =
                     y + ((size_t)img[v] * oc + ob + o) * oh * ow + col0[v];
@@ -478,7 +479,8 @@ __kernel void conv_winograd_data(__global const float *dzt, __global const float
 #pragma unroll
                     for (int t = 0; t < CONV_WDT; t++) {
                         float16 yv[2][2];
-                        winograd_output(&m[0][tr * CONV_WDT + t][b], CONV_WDTT * CONV_DB, yv);
+                        winograd_output((const float16 *)m + (tr * CONV_WDT + t) * CONV_DB + b,
+                                        CONV_WDTT * CONV_DB, yv);
                         r[2 * t] = yv[i][0];
                         r[2 * t + 1] = yv[i][1];
                     }
@@ -498,7 +500,8 @@ __kernel void conv_winograd_data(__global const float *dzt, __global const float
 #pragma unroll
                 for (int t = 0; t < CONV_WDT; t++) {
                     float16 yv[2][2];
-                    winograd_output(&m[0][tr * CONV_WDT + t][b], CONV_WDTT * CONV_DB, yv);
+                    winograd_output((const float16 *)m + (tr * CONV_WDT + t) * CONV_DB + b,
+                                        CONV_WDTT * CONV_DB, yv);
                     r[2 * t] = yv[0][0];
                     r[2 * t + 1] = yv[0][1];
                     r[8 + 2 * t] = yv[1][0];
