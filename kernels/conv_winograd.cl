@@ -82,17 +82,16 @@ static inline __attribute__((always_inline)) void winograd_input(float16 d[4][4]
     }
 }
 
-/* y = A^T m A of 16 lanes' 4 x 4 sums m (m[pos] at m + pos step; the
- * callers' pointers come from their whole arrays, which they stride
- * through), the 2 x 2 result's row i in y[i][0], y[i][1]. */
-static inline __attribute__((always_inline)) void
-winograd_output(const float16 *m, const int step, float16 y[2][2])
+/* y = A^T m A of 16 lanes' 4 x 4 sums m, the 2 x 2 result's row i in
+ * y[i][0], y[i][1]. */
+static inline __attribute__((always_inline)) void winograd_output(const float16 m[16],
+                                                                  float16 y[2][2])
 {
     float16 s[2][4]; /* A^T M */
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-        s[0][j] = m[j * step] + m[(4 + j) * step] + m[(8 + j) * step];
-        s[1][j] = m[(4 + j) * step] - m[(8 + j) * step] - m[(12 + j) * step];
+        s[0][j] = m[j] + m[4 + j] + m[8 + j];
+        s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
     }
 #pragma unroll
     for (int i = 0; i < 2; i++) {
@@ -273,8 +272,11 @@ __kernel void conv_winograd_forward(__global const float *x, __global const floa
                 break;
             const int len = min(2 * CONV_WT, ow - col0[v]);
             for (int o = 0; o < CONV_WO && ob + o < oc; o++) {
-                float16 yv[2][2];
-                winograd_output((const float16 *)m + v * CONV_WO + o, CONV_WV * CONV_WO, yv);
+                float16 mv[16], yv[2][2];
+#pragma unroll
+                for (int pos = 0; pos < 16; pos++)
+                    mv[pos] = m[pos][v][o];
+                winograd_output(mv, yv);
                 const float bias = has_bias ? b[ob + o] : 0.0f;
                 __global float *yo =
                     y + ((size_t)img[v] * oc + ob + o) * oh * ow + col0[v];
@@ -478,9 +480,11 @@ __kernel void conv_winograd_data(__global const float *dzt, __global const float
                     float16 r[16];
 #pragma unroll
                     for (int t = 0; t < CONV_WDT; t++) {
-                        float16 yv[2][2];
-                        winograd_output((const float16 *)m + (tr * CONV_WDT + t) * CONV_DB + b,
-                                        CONV_WDTT * CONV_DB, yv);
+                        float16 mv[16], yv[2][2];
+#pragma unroll
+                        for (int pos = 0; pos < 16; pos++)
+                            mv[pos] = m[pos][tr * CONV_WDT + t][b];
+                        winograd_output(mv, yv);
                         r[2 * t] = yv[i][0];
                         r[2 * t + 1] = yv[i][1];
                     }
@@ -499,9 +503,11 @@ __kernel void conv_winograd_data(__global const float *dzt, __global const float
                 float16 r[16];
 #pragma unroll
                 for (int t = 0; t < CONV_WDT; t++) {
-                    float16 yv[2][2];
-                    winograd_output((const float16 *)m + (tr * CONV_WDT + t) * CONV_DB + b,
-                                        CONV_WDTT * CONV_DB, yv);
+                    float16 mv[16], yv[2][2];
+#pragma unroll
+                    for (int pos = 0; pos < 16; pos++)
+                        mv[pos] = m[pos][tr * CONV_WDT + t][b];
+                    winograd_output(mv, yv);
                     r[2 * t] = yv[0][0];
                     r[2 * t + 1] = yv[0][1];
                     r[8 + 2 * t] = yv[1][0];
