@@ -371,6 +371,18 @@ __kernel void conv_winograd_pack_data(__global const float *w, __global float *u
         vec_store16(v[pos], ud + (((size_t)cb * 16 + winograd_turned(pos)) * oc + o) * 16);
 }
 
+/* Tile tt's 2 x 2 pixels of block b from a work-item's sums m. */
+static inline __attribute__((always_inline)) void
+winograd_data_pixels(float16 m[16][CONV_WDTT][CONV_DB], const int tt, const int b,
+                     float16 yv[2][2])
+{
+    float16 mv[16];
+#pragma unroll
+    for (int pos = 0; pos < 16; pos++)
+        mv[pos] = m[pos][tt][b];
+    winograd_output(mv, yv);
+}
+
 /* dx (N, C, H, W) from dzt (N*OH*OW + 1, OCpad; row `zero` zeros) and ud
  * (conv_winograd_pack_data). The images' tiles make groups of CONV_WDR x
  * CONV_WDT tiles, numbered image by image, one a work-item. A window's
@@ -480,11 +492,8 @@ __kernel void conv_winograd_data(__global const float *dzt, __global const float
                     float16 r[16];
 #pragma unroll
                     for (int t = 0; t < CONV_WDT; t++) {
-                        float16 mv[16], yv[2][2];
-#pragma unroll
-                        for (int pos = 0; pos < 16; pos++)
-                            mv[pos] = m[pos][tr * CONV_WDT + t][b];
-                        winograd_output(mv, yv);
+                        float16 yv[2][2];
+                        winograd_data_pixels(m, tr * CONV_WDT + t, b, yv);
                         r[2 * t] = yv[i][0];
                         r[2 * t + 1] = yv[i][1];
                     }
@@ -503,11 +512,8 @@ __kernel void conv_winograd_data(__global const float *dzt, __global const float
                 float16 r[16];
 #pragma unroll
                 for (int t = 0; t < CONV_WDT; t++) {
-                    float16 mv[16], yv[2][2];
-#pragma unroll
-                    for (int pos = 0; pos < 16; pos++)
-                        mv[pos] = m[pos][tr * CONV_WDT + t][b];
-                    winograd_output(mv, yv);
+                    float16 yv[2][2];
+                    winograd_data_pixels(m, tr * CONV_WDT + t, b, yv);
                     r[2 * t] = yv[0][0];
                     r[2 * t + 1] = yv[0][1];
                     r[8 + 2 * t] = yv[1][0];
