@@ -123,10 +123,11 @@ conv_tiles conv_tiles_with(conv_tiles base, int site, int index)
 #define CONV_WINOGRAD_MAX_OC 64
 
 /* Whether Winograd's kernels take a k x k kernel at that stride, summing
- * over `channels` (the forward's input, backward-data's output ones). */
-static int winograd_fits(int channels, int k, int stride)
+ * over `channels` (the forward's input, backward-data's output ones), at
+ * most `most` of them. */
+static int winograd_fits(int channels, int most, int k, int stride)
 {
-    return k == 3 && stride == 1 && channels <= CONV_WINOGRAD_MAX_C;
+    return k == 3 && stride == 1 && channels <= most;
 }
 
 /* The floats past xpad's planes that Winograd's windows may read: up to
@@ -136,8 +137,8 @@ static size_t winograd_slack(const conv_layer *l) { return (size_t)8 * l->wp + 6
 int conv_variant_applies(int site, int index, int c, int oc, int k, int stride)
 {
     const conv_tiles t = conv_tiles_with(conv_default_tiles, site, index);
-    return site == 0   ? !t.winograd || winograd_fits(c, k, stride)
-           : site == 1 ? !t.data_winograd || winograd_fits(oc, k, stride)
+    return site == 0   ? !t.winograd || winograd_fits(c, CONV_WINOGRAD_MAX_C, k, stride)
+           : site == 1 ? !t.data_winograd || winograd_fits(oc, CONV_WINOGRAD_MAX_OC, k, stride)
                        : 1;
 }
 
@@ -318,13 +319,13 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
                         "padding %d, %d); every window must overlap the input",
                         max_batch, c, h, w, oc, oh, ow, k, stride, pad_top,
                         pad_left);
-    if (tiles && tiles->winograd && !winograd_fits(c, k, stride))
+    if (tiles && tiles->winograd && !winograd_fits(c, CONV_WINOGRAD_MAX_C, k, stride))
         return cnn_fail(err, CNN_ERR_INPUT, "convolution: Winograd's forward takes a 3x3 "
                         "kernel at stride 1 and at most %d input channels, not %dx%d at "
                         "stride %d with %d; choose a direct variant",
                         CONV_WINOGRAD_MAX_C, k, k, stride, c);
     if (tiles && tiles->data_winograd && (backward & CONV_DATA) &&
-        !winograd_fits(oc, k, stride))
+        !winograd_fits(oc, CONV_WINOGRAD_MAX_OC, k, stride))
         return cnn_fail(err, CNN_ERR_INPUT, "convolution: Winograd's backward-data takes a "
                         "3x3 kernel at stride 1 and at most %d output channels, not %dx%d "
                         "at stride %d with %d; choose a direct variant",
@@ -366,7 +367,9 @@ cnn_status conv_create(conv_layer *l, const clrt *rt, int max_batch, int c,
         size_t words; /* of 4 bytes: floats, or the tables' ints */
     } buffers[] = {{&l->wf, t->gemm || t->winograd ? 0 : pad16(oc) * c * kk},
                    {&l->u, t->winograd ? (size_t)16 * c * pad16(oc) : 0},
-                   {&l->wb, data_winograd ? 16 * pad16(c) * oc : data ? pad16(c) * oc * kk : 0},
+                   {&l->wb, data_winograd ? 16 * pad16(c) * oc
+                            : data        ? pad16(c) * oc * kk
+                                          : 0},
                    {&l->dzt, l->uses_dzt ? rows * pad16(oc) : 0},
                    {&l->part, !weights ? 0
                               : t->weights_gemm
@@ -669,10 +672,14 @@ static cnn_status weights_gemm(const conv_layer *l, int n, cl_mem in, int h, int
                                  NULL, err);
 }
 
+/* dzt's zero row, which the backward-data kernels read for a tap outside
+ * dz: the one past a batch of max_batch images. */
+static int dzt_zero_row(const conv_layer *l) { return l->max_batch * l->oh * l->ow; }
+
 /* dx from dzt and the weights packed into wb, by conv.cl's kernel. */
 static cnn_status data_direct(const conv_layer *l, int n, cl_mem dx, cnn_error *err)
 {
-    int zero = l->max_batch * l->oh * l->ow;
+    int zero = dzt_zero_row(l);
     size_t dp = (size_t)l->tiles.data_pixels;
     size_t dbk = (size_t)l->tiles.data_blocks;
     /* Groups of pixels at stride 1, else of cells of S x S pixels times
@@ -697,7 +704,7 @@ static cnn_status data_direct(const conv_layer *l, int n, cl_mem dx, cnn_error *
 static cnn_status data_winograd(const conv_layer *l, int n, cl_mem w, cl_mem dx,
                                 cnn_error *err)
 {
-    int zero = l->max_batch * l->oh * l->ow, dt = l->tiles.data_winograd,
+    int zero = dzt_zero_row(l), dt = l->tiles.data_winograd,
         dr = l->tiles.data_rows;
     size_t g_pack[2] = {(size_t)l->oc, pad16(l->c) / 16};
     size_t groups = (((size_t)l->w + 1) / 2 + dt - 1) / dt *
