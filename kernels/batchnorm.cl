@@ -24,6 +24,24 @@
 #define BATCHNORM_RUN 256
 #define BATCHNORM_LANES 256
 
+/* Channels per work-item of the CPU variant's training kernels: a row's
+ * number, given as an option, 1 in the main program. The work-item walks
+ * its channels together, run by run, so that on a small plane it reads
+ * one stretch of an image's consecutive planes where a channel alone
+ * reads a few hundred bytes an image apart, which cost memory latency,
+ * not bandwidth. Each channel's sums keep their order: every row gives
+ * the same bits. */
+#ifndef BATCHNORM_BLOCK
+#define BATCHNORM_BLOCK 1
+#endif
+
+/* How far channel k of the block from channel ch0 lies from ch0's values:
+ * past the last channel, the last again, read and never written. */
+size_t batchnorm_block_offset(int ch0, int k, int c, int hw)
+{
+    return (size_t)(min(ch0 + k, c - 1) - ch0) * hw;
+}
+
 /* Run u of channel ch: where it starts in the (N, C, HW) array, and its
  * length. */
 size_t batchnorm_run(int u, int ch, int c, int hw, int *len)
@@ -106,13 +124,25 @@ float batchnorm_dy(__global const float *dy, __global const float *ds, int has_d
     return !relu || y[at] > 0.0f ? g : 0.0f;
 }
 
-/* The sum of the lanes' partial sums in part, in the tree's order (which
- * overwrites them). */
-float batchnorm_lanes_sum(float part[BATCHNORM_LANES])
+/* The lanes that take a run of a channel cut into runs: the rest would
+ * hold sums of nothing, so they are neither walked nor summed. */
+int batchnorm_lanes_used(int runs)
 {
-    for (int reach = BATCHNORM_LANES / 2; reach > 0; reach /= 2)
-        for (int l = 0; l < reach; l++)
+    return min(runs, BATCHNORM_LANES);
+}
+
+/* The sum of the first used lanes' partial sums in part, in the order of
+ * the tree over all BATCHNORM_LANES (which overwrites them): the tree's
+ * other additions would add zeros. On a small plane three lanes in four
+ * take no run, and walking and summing them cost about as much as the
+ * values did. */
+float batchnorm_lanes_sum(float part[BATCHNORM_LANES], int used)
+{
+    for (int reach = BATCHNORM_LANES / 2; reach > 0; reach /= 2) {
+        for (int l = 0; l + reach < used; l++)
             part[l] += part[l + reach];
+        used = min(used, reach);
+    }
     return part[0];
 }
 
@@ -163,17 +193,18 @@ batchnorm_value16(__global const float *x, __global const float *s, size_t at, i
     return relu ? fmax(v, (float16)(0.0f)) : v;
 }
 
-/* y = batchnorm_value16 over channel ch's runs. Inlined, and called with
- * join a constant, so that the plain pass compiles without the join's test
- * in its loop (which PoCL kept there, slowing it). */
+/* y = batchnorm_value16 over channel ch's runs in images [img0, img1).
+ * Inlined, and called with join a constant, so that the plain pass
+ * compiles without the join's test in its loop (which PoCL kept there,
+ * slowing it). */
 static inline __attribute__((always_inline)) void
 batchnorm_normalize(__global const float *x, __global const float *s,
-                         __global float *y, int n, int c, int hw, int ch, float mean,
-                         float scale, float shift, int join, int relu)
+                         __global float *y, int n, int c, int hw, int img0, int img1,
+                         int ch, float mean, float scale, float shift, int join, int relu)
 {
-    const int runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
+    const int per = (hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN;
     const size_t total = (size_t)n * c * hw;
-    for (int u = 0; u < runs; u++) {
+    for (int u = img0 * per; u < img1 * per; u++) {
         int len;
         const size_t at = batchnorm_run(u, ch, c, hw, &len);
         for (int j = 0; j < len; j += 16)
@@ -195,13 +226,14 @@ batchnorm_normalize(__global const float *x, __global const float *s,
 static inline __attribute__((always_inline)) void
 batchnorm_normalize_rows(__global const float *x, __global const float *s,
                          __global float *y, __global float *xp, int n, int c, int hw,
-                         int w, int hp, int wp, int top, int left, int keep_y, int ch,
-                         float mean, float scale, float shift, int join, int relu)
+                         int w, int hp, int wp, int top, int left, int keep_y, int img0,
+                         int img1, int ch, float mean, float scale, float shift, int join,
+                         int relu)
 {
     const int h = hw / w, rows = min(h, hp - top), cols = min(w, wp - left),
               whole = (cols + 15) / 16 * 16 - cols <= wp - left - cols + wp * (hp - top - rows);
     const size_t total = (size_t)n * c * hw;
-    for (int img = 0; img < n; img++) {
+    for (int img = img0; img < img1; img++) {
         const size_t plane = (size_t)img * c + ch;
         for (int r = 0; r < h; r++) {
             const size_t at = plane * hw + (size_t)r * w;
@@ -227,30 +259,32 @@ batchnorm_normalize_rows(__global const float *x, __global const float *s,
     }
 }
 
-/* Channel ch's output: y by batchnorm_normalize, or, when xp is not NULL,
- * by batchnorm_normalize_rows; each with join a constant. */
+/* Channel ch's output in images [img0, img1): y by batchnorm_normalize,
+ * or, when xp is not NULL, by batchnorm_normalize_rows; each with join a
+ * constant. */
 static inline __attribute__((always_inline)) void
 batchnorm_output(__global const float *x, __global const float *s, __global float *y,
                  __global float *xp, int n, int c, int hw, int w, int hp, int wp, int top,
-                 int left, int keep_y, int ch, float mean, float scale, float shift, int join,
-                 int relu)
+                 int left, int keep_y, int img0, int img1, int ch, float mean, float scale,
+                 float shift, int join, int relu)
 {
     if (xp && join)
-        batchnorm_normalize_rows(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch,
-                                 mean, scale, shift, 1, relu);
+        batchnorm_normalize_rows(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, img0,
+                                 img1, ch, mean, scale, shift, 1, relu);
     else if (xp)
-        batchnorm_normalize_rows(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch,
-                                 mean, scale, shift, 0, relu);
+        batchnorm_normalize_rows(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, img0,
+                                 img1, ch, mean, scale, shift, 0, relu);
     else if (join)
-        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 1, relu);
+        batchnorm_normalize(x, s, y, n, c, hw, img0, img1, ch, mean, scale, shift, 1, relu);
     else
-        batchnorm_normalize(x, s, y, n, c, hw, ch, mean, scale, shift, 0, relu);
+        batchnorm_normalize(x, s, y, n, c, hw, img0, img1, ch, mean, scale, shift, 0, relu);
 }
 
-/* Training forward: the batch mean and biased variance of channel ch (two
- * passes, so a large mean does not swamp the variance), y (batchnorm_output:
- * and its padded copy when xp is not NULL), the moved running statistics,
- * and stats for the backward pass. Global size (C), local size (1). */
+/* Training forward: the batch mean and biased variance of each channel of
+ * the work-item's block (two passes, so a large mean does not swamp the
+ * variance), y (batchnorm_output: and its padded copy when xp is not
+ * NULL), the moved running statistics, and stats for the backward pass.
+ * Global size (ceil(C / BATCHNORM_BLOCK)), local size (1). */
 __kernel void batchnorm_forward_train(__global const float *x,
                                       __global const float *s,
                                       __global const float *gamma,
@@ -264,43 +298,68 @@ __kernel void batchnorm_forward_train(__global const float *x,
                                       const int w, const int hp, const int wp,
                                       const int top, const int left, const int keep_y)
 {
-    const int ch = get_global_id(0), m = n * hw,
-              runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
+    const int ch0 = get_global_id(0) * BATCHNORM_BLOCK, m = n * hw,
+              runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN),
+              used = batchnorm_lanes_used(runs);
     const size_t total = (size_t)n * c * hw;
-    float part[BATCHNORM_LANES];
-    for (int l = 0; l < BATCHNORM_LANES; l++) {
-        float16 sum = (float16)(0.0f);
+    float part[BATCHNORM_BLOCK][BATCHNORM_LANES], mean[BATCHNORM_BLOCK];
+    for (int l = 0; l < used; l++) {
+        float16 sum[BATCHNORM_BLOCK];
+        for (int k = 0; k < BATCHNORM_BLOCK; k++)
+            sum[k] = (float16)(0.0f);
         for (int u = l; u < runs; u += BATCHNORM_LANES) {
             int len;
-            const size_t at = batchnorm_run(u, ch, c, hw, &len);
+            const size_t at = batchnorm_run(u, ch0, c, hw, &len);
             for (int j = 0; j < len; j += 16)
-                sum += batchnorm_load16(x, at, j, len, total);
+#pragma unroll
+                for (int k = 0; k < BATCHNORM_BLOCK; k++)
+                    sum[k] += batchnorm_load16(x, at + batchnorm_block_offset(ch0, k, c, hw),
+                                               j, len, total);
         }
-        part[l] = vec_hsum16(sum);
+        for (int k = 0; k < BATCHNORM_BLOCK; k++)
+            part[k][l] = vec_hsum16(sum[k]);
     }
-    const float mean = batchnorm_lanes_sum(part) / (float)m;
-    for (int l = 0; l < BATCHNORM_LANES; l++) {
-        float16 q = (float16)(0.0f);
+    for (int k = 0; k < BATCHNORM_BLOCK; k++)
+        mean[k] = batchnorm_lanes_sum(part[k], used) / (float)m;
+    for (int l = 0; l < used; l++) {
+        float16 q[BATCHNORM_BLOCK];
+        for (int k = 0; k < BATCHNORM_BLOCK; k++)
+            q[k] = (float16)(0.0f);
         for (int u = l; u < runs; u += BATCHNORM_LANES) {
             int len;
-            const size_t at = batchnorm_run(u, ch, c, hw, &len);
-            for (int j = 0; j < len; j += 16) {
-                /* Lanes past the run must add 0, not mean squared. */
-                const float16 d = select((float16)(0.0f),
-                                         batchnorm_load16(x, at, j, len, total) - mean,
-                                         batchnorm_inside(j, len));
-                q = fma(d, d, q);
-            }
+            const size_t at = batchnorm_run(u, ch0, c, hw, &len);
+            for (int j = 0; j < len; j += 16)
+#pragma unroll
+                for (int k = 0; k < BATCHNORM_BLOCK; k++) {
+                    /* Lanes past the run must add 0, not mean squared. */
+                    const float16 d = select(
+                        (float16)(0.0f),
+                        batchnorm_load16(x, at + batchnorm_block_offset(ch0, k, c, hw), j,
+                                         len, total) -
+                            mean[k],
+                        batchnorm_inside(j, len));
+                    q[k] = fma(d, d, q[k]);
+                }
         }
-        part[l] = vec_hsum16(q);
+        for (int k = 0; k < BATCHNORM_BLOCK; k++)
+            part[k][l] = vec_hsum16(q[k]);
     }
-    const float var = batchnorm_lanes_sum(part) / (float)m;
-    const float invstd = rsqrt(var + eps);
-    const float scale = gamma[ch] * invstd, shift = beta[ch];
-    batchnorm_output(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch, mean, scale,
-                     shift, join, relu);
-    batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean, var, invstd,
-                   momentum);
+    float scale[BATCHNORM_BLOCK], shift[BATCHNORM_BLOCK];
+    for (int k = 0; k < BATCHNORM_BLOCK && ch0 + k < c; k++) {
+        const int ch = ch0 + k;
+        const float var = batchnorm_lanes_sum(part[k], used) / (float)m,
+                    invstd = rsqrt(var + eps);
+        scale[k] = gamma[ch] * invstd;
+        shift[k] = beta[ch];
+        batchnorm_keep(running_mean, running_var, stats, ch, c, m, mean[k], var, invstd,
+                       momentum);
+    }
+    /* A block's channels image by image, its planes one stretch of x. */
+    const int images = BATCHNORM_BLOCK > 1 ? 1 : n;
+    for (int img = 0; img < n; img += images)
+        for (int k = 0; k < BATCHNORM_BLOCK && ch0 + k < c; k++)
+            batchnorm_output(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, img,
+                             img + images, ch0 + k, mean[k], scale[k], shift[k], join, relu);
 }
 
 /* Inference forward with the running statistics, channel ch walked as the
@@ -321,8 +380,8 @@ __kernel void batchnorm_forward_infer(__global const float *x,
     const int ch = get_global_id(0);
     const float mean = running_mean[ch], scale = gamma[ch] * rsqrt(running_var[ch] + eps),
                 shift = beta[ch];
-    batchnorm_output(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, ch, mean, scale,
-                     shift, join, relu);
+    batchnorm_output(x, s, y, xp, n, c, hw, w, hp, wp, top, left, keep_y, 0, n, ch, mean,
+                     scale, shift, join, relu);
 }
 
 /* The same one work-item per value (the GPU variant's).
@@ -348,35 +407,46 @@ __kernel void batchnorm_gpu_infer(__global const float *x,
     y[i] = relu ? fmax(v, 0.0f) : v;
 }
 
-/* The backward's first pass over channel ch's runs, lane by lane: each
- * lane's sum(dy) and sum(dy * xhat) into pdy and pdyx, dy plus ds when
- * has_ds, masked as mask says, and written back so when keep. Inlined
- * and called with keep a constant, as batchnorm_normalize is with join. */
+/* The backward's first pass over the runs of the block's channels from
+ * ch0, lane by lane: each lane's sum(dy) and sum(dy * xhat) into pdy and
+ * pdyx, dy plus ds when has_ds, masked as mask says, and written back so
+ * when keep (not past the last channel). mean, invstd, scale and shift
+ * are the channels'. Inlined and called with keep a constant, as
+ * batchnorm_normalize is with join. */
 static inline __attribute__((always_inline)) void
 batchnorm_grad_sums(__global const float *x, __global float *dy, __global const float *ds,
-                    __global const float *y, int ch, int c, int hw, int runs, size_t total,
-                    size_t dy_total, float mean, float invstd, float scale, float shift,
-                    int has_ds, int mask, int keep, float pdy[BATCHNORM_LANES],
-                    float pdyx[BATCHNORM_LANES])
+                    __global const float *y, int ch0, int c, int hw, int runs, size_t total,
+                    size_t dy_total, const float *mean, const float *invstd,
+                    const float *scale, const float *shift, int has_ds, int mask, int keep,
+                    float pdy[BATCHNORM_BLOCK][BATCHNORM_LANES],
+                    float pdyx[BATCHNORM_BLOCK][BATCHNORM_LANES])
 {
-    for (int l = 0; l < BATCHNORM_LANES; l++) {
-        float16 vdy = (float16)(0.0f), vdyx = (float16)(0.0f);
+    for (int l = 0; l < batchnorm_lanes_used(runs); l++) {
+        float16 vdy[BATCHNORM_BLOCK], vdyx[BATCHNORM_BLOCK];
+        for (int k = 0; k < BATCHNORM_BLOCK; k++)
+            vdy[k] = vdyx[k] = (float16)(0.0f);
         for (int u = l; u < runs; u += BATCHNORM_LANES) {
             int len;
-            const size_t at = batchnorm_run(u, ch, c, hw, &len);
-            for (int j = 0; j < len; j += 16) {
-                /* Lanes past the run hold dy = 0, so they add nothing. */
-                const float16 xv = batchnorm_load16(x, at, j, len, total),
-                              g = batchnorm_dy16(dy, ds, has_ds, y, xv, at, j, len, dy_total,
-                                                 mask, mean, scale, shift);
-                if (keep)
-                    batchnorm_store(g, dy + at, j, len);
-                vdy += g;
-                vdyx = fma(g, (xv - mean) * invstd, vdyx);
-            }
+            const size_t first = batchnorm_run(u, ch0, c, hw, &len);
+            for (int j = 0; j < len; j += 16)
+#pragma unroll
+                for (int k = 0; k < BATCHNORM_BLOCK; k++) {
+                    /* Lanes past the run hold dy = 0, so they add nothing. */
+                    const size_t at = first + batchnorm_block_offset(ch0, k, c, hw);
+                    const float16 xv = batchnorm_load16(x, at, j, len, total),
+                                  g = batchnorm_dy16(dy, ds, has_ds, y, xv, at, j, len,
+                                                     dy_total, mask, mean[k], scale[k],
+                                                     shift[k]);
+                    if (keep && ch0 + k < c)
+                        batchnorm_store(g, dy + at, j, len);
+                    vdy[k] += g;
+                    vdyx[k] = fma(g, (xv - mean[k]) * invstd[k], vdyx[k]);
+                }
         }
-        pdy[l] = vec_hsum16(vdy);
-        pdyx[l] = vec_hsum16(vdyx);
+        for (int k = 0; k < BATCHNORM_BLOCK; k++) {
+            pdy[k][l] = vec_hsum16(vdy[k]);
+            pdyx[k][l] = vec_hsum16(vdyx[k]);
+        }
     }
 }
 
@@ -421,12 +491,14 @@ batchnorm_grad_apply(__global const float *x, __global const float *dy,
     }
 }
 
-/* Backward through the training forward whose statistics are in stats:
+/* Backward through the training forward whose statistics are in stats,
+ * for each channel ch of the work-item's block:
  * dgamma[ch] = sum(dy * xhat), dbeta[ch] = sum(dy), and, when has_dx,
  * dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy
  * plus ds when has_ds, masked by a folded ReLU as mask says (the
  * BATCHNORM_MASK_ values; from x, with gamma and beta), and written back
- * so when keep; has_ds needs keep. Global size (C), local size (1). */
+ * so when keep; has_ds needs keep. Global size (ceil(C /
+ * BATCHNORM_BLOCK)), local size (1). */
 __kernel void batchnorm_backward(__global const float *x,
                                  __global const float *gamma,
                                  __global const float *beta,
@@ -439,39 +511,53 @@ __kernel void batchnorm_backward(__global const float *x,
                                  const int c, const int hw, const int has_dx,
                                  const int has_ds, const int mask, const int keep)
 {
-    const int ch = get_global_id(0), m = n * hw,
+    const int ch0 = get_global_id(0) * BATCHNORM_BLOCK, m = n * hw,
               runs = n * ((hw + BATCHNORM_RUN - 1) / BATCHNORM_RUN);
     const size_t total = (size_t)n * c * hw;
     /* Where dy is written back, no vector reads past a run: another
      * channel's work-item may be writing there (a total of 0 makes
      * batchnorm_load16 read the lanes below len alone). */
     const size_t dy_total = keep ? 0 : total;
-    const float mean = stats[ch], invstd = stats[c + ch], scale = gamma[ch] * invstd,
-                shift = beta[ch];
-    float pdy[BATCHNORM_LANES], pdyx[BATCHNORM_LANES];
+    float mean[BATCHNORM_BLOCK], invstd[BATCHNORM_BLOCK], scale[BATCHNORM_BLOCK],
+        shift[BATCHNORM_BLOCK];
+    for (int k = 0; k < BATCHNORM_BLOCK; k++) {
+        const int ch = min(ch0 + k, c - 1);
+        mean[k] = stats[ch];
+        invstd[k] = stats[c + ch];
+        scale[k] = gamma[ch] * invstd[k];
+        shift[k] = beta[ch];
+    }
+    float pdy[BATCHNORM_BLOCK][BATCHNORM_LANES], pdyx[BATCHNORM_BLOCK][BATCHNORM_LANES];
     /* Without keep, mask is none or x's (a join keeps): each pass's loop
      * is compiled for its mask, which PoCL would otherwise test in it. */
     if (keep)
-        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
+        batchnorm_grad_sums(x, dy, ds, y, ch0, c, hw, runs, total, dy_total, mean, invstd,
                             scale, shift, has_ds, mask, 1, pdy, pdyx);
     else if (mask == BATCHNORM_MASK_X)
-        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
+        batchnorm_grad_sums(x, dy, ds, y, ch0, c, hw, runs, total, dy_total, mean, invstd,
                             scale, shift, 0, BATCHNORM_MASK_X, 0, pdy, pdyx);
     else
-        batchnorm_grad_sums(x, dy, ds, y, ch, c, hw, runs, total, dy_total, mean, invstd,
+        batchnorm_grad_sums(x, dy, ds, y, ch0, c, hw, runs, total, dy_total, mean, invstd,
                             scale, shift, 0, BATCHNORM_MASK_NONE, 0, pdy, pdyx);
-    const float sdy = batchnorm_lanes_sum(pdy), sdyx = batchnorm_lanes_sum(pdyx);
-    dgamma[ch] = sdyx;
-    dbeta[ch] = sdy;
-    if (!has_dx)
-        return;
-    const float mdy = sdy / (float)m, mdyx = sdyx / (float)m;
-    if (batchnorm_apply_masks_by_x(mask, keep))
-        batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean, invstd,
-                             scale, shift, mdy, mdyx, BATCHNORM_MASK_X);
-    else
-        batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean, invstd,
-                             scale, shift, mdy, mdyx, BATCHNORM_MASK_NONE);
+    const int used = batchnorm_lanes_used(runs);
+    for (int k = 0; k < BATCHNORM_BLOCK && ch0 + k < c; k++) {
+        const int ch = ch0 + k;
+        const float sdy = batchnorm_lanes_sum(pdy[k], used),
+                    sdyx = batchnorm_lanes_sum(pdyx[k], used);
+        dgamma[ch] = sdyx;
+        dbeta[ch] = sdy;
+        if (!has_dx)
+            continue;
+        const float mdy = sdy / (float)m, mdyx = sdyx / (float)m;
+        if (batchnorm_apply_masks_by_x(mask, keep))
+            batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean[k],
+                                 invstd[k], scale[k], shift[k], mdy, mdyx,
+                                 BATCHNORM_MASK_X);
+        else
+            batchnorm_grad_apply(x, dy, y, dx, ch, c, hw, runs, total, dy_total, mean[k],
+                                 invstd[k], scale[k], shift[k], mdy, mdyx,
+                                 BATCHNORM_MASK_NONE);
+    }
 }
 
 /* Tiles per work-item of batchnorm_backward_dzt: enough that its 16

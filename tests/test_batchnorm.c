@@ -412,12 +412,50 @@ START_TEST(join_matches_add_apart_bit_for_bit)
 }
 END_TEST
 
+/* Whether row v sums as the first row ("channel") does: a block row. */
+static int channel_keyed(int v)
+{
+    return !strcmp(batchnorm_variants[v].arithmetic, batchnorm_variants[0].arithmetic);
+}
+
+/* A block row against the one-channel row, bit for bit: the join's run
+ * (training forward with the add and ReLU, the kept gradient with ds, dx,
+ * dgamma, dbeta, the moving statistics, inference), six channels, so that
+ * a block runs past the last. */
+START_TEST(block_rows_match_channel_bit_for_bit)
+{
+    bn_run *run = malloc(2 * sizeof *run);
+    float *g = malloc(2 * SX * sizeof *g);
+    ck_assert_ptr_nonnull(run);
+    ck_assert_ptr_nonnull(g);
+    int blocks = 0;
+    for (int v = 1; v < batchnorm_variant_count; v++) {
+        if (!channel_keyed(v))
+            continue;
+        blocks++;
+        for (int relu = 0; relu < 2; relu++) {
+            join_run(0, 1, relu, &run[0], g);
+            join_run(v, 1, relu, &run[1], g + SX);
+            ck_assert_msg(!memcmp(run, run + 1, sizeof *run) &&
+                              !memcmp(g, g + SX, SX * sizeof *g),
+                          "row %s differs from %s (relu %d)", batchnorm_variants[v].label,
+                          batchnorm_variants[0].label, relu);
+        }
+    }
+    ck_assert_int_ge(blocks, 1);
+    free(run);
+    free(g);
+}
+END_TEST
+
 /* The padded copy of y the forward also writes (batchnorm_pad_output):
  * each case's geometry, then training or inference, y kept or not, a join
  * on odd cases. Its inside holds y's bits and its padding stays zero in
  * every plane (a row's last vector, stored whole where it may, must not
  * reach another plane); y holds the bits of a forward without the copy
- * when kept, and is not written when not. The GPU variant declines. */
+ * when kept, and is not written when not; the same for each row that
+ * sums as the first (a block of channels walks them image by image). The
+ * GPU variant declines. */
 static const struct {
     shape s;
     int hp, wp, top, left;
@@ -432,7 +470,10 @@ enum { PADDED_CASES = sizeof padded_cases / sizeof padded_cases[0] };
 
 START_TEST(padded_output_copies_y_bit_for_bit)
 {
-    const int ci = _i / 4, training = _i % 2, keep_y = _i / 2 % 2, join = ci % 2;
+    const int ci = _i / 4 % PADDED_CASES, training = _i % 2, keep_y = _i / 2 % 2,
+              join = ci % 2, row = _i / (4 * PADDED_CASES);
+    if (!channel_keyed(row))
+        return;
     const shape sh = padded_cases[ci].s;
     const int hp = padded_cases[ci].hp, wp = padded_cases[ci].wp,
               top = padded_cases[ci].top, left = padded_cases[ci].left;
@@ -444,7 +485,7 @@ START_TEST(padded_output_copies_y_bit_for_bit)
     random_params(p, sh.c, 83);
     batchnorm_layer plain, padded;
     TEST_OK(batchnorm_create(&plain, test_rt(), sh.n, sh.c, sh.h, sh.w, 1, 0, &err), err);
-    TEST_OK(batchnorm_create(&padded, test_rt(), sh.n, sh.c, sh.h, sh.w, 1, 0, &err), err);
+    TEST_OK(batchnorm_create(&padded, test_rt(), sh.n, sh.c, sh.h, sh.w, 1, row, &err), err);
     float *zeros = calloc(np, sizeof *zeros);
     cl_mem bx = test_upload(x, nx), bs = join ? test_upload(sc, nx) : NULL,
            bxp = test_upload(zeros, np), by0 = test_poisoned(nx), by = test_poisoned(nx),
@@ -508,7 +549,8 @@ END_TEST
  * with a second gradient. Row q of dzt, lane ch, holds dx[n][ch][p] (q = n
  * HW + p) with the bits of a backward writing dx; the lanes past C are
  * zero; the rows past the batch's are not written; dgamma, dbeta and the
- * dy written back are the same. The GPU variant declines. */
+ * dy written back are the same; for each row that sums as the first. The
+ * GPU variant declines. */
 static const struct {
     int n, max_batch, c, hw;
 } transposed_cases[] = {
@@ -521,7 +563,10 @@ enum { TRANSPOSED_CASES = sizeof transposed_cases / sizeof transposed_cases[0] }
 
 START_TEST(transposed_dx_holds_dx_bit_for_bit)
 {
-    const int ci = _i / 4, mode = _i % 4, relu = mode > 0, join = mode == 2, has_ds = mode == 3;
+    const int ci = _i / 4 % TRANSPOSED_CASES, mode = _i % 4, relu = mode > 0,
+              join = mode == 2, has_ds = mode == 3, row = _i / (4 * TRANSPOSED_CASES);
+    if (!channel_keyed(row))
+        return;
     const int n = transposed_cases[ci].n, c = transposed_cases[ci].c,
               hw = transposed_cases[ci].hw, max_batch = transposed_cases[ci].max_batch,
               cpad = (c + 15) / 16 * 16;
@@ -538,7 +583,9 @@ START_TEST(transposed_dx_holds_dx_bit_for_bit)
            bds = has_ds ? test_upload(sc, nx) : NULL, bdx = test_poisoned(nx),
            bdzt = test_poisoned(nt);
     for (int k = 0; k < 2; k++) {
-        TEST_OK(batchnorm_create(&l[k], test_rt(), max_batch, c, hw, 1, relu, 0, &err), err);
+        TEST_OK(batchnorm_create(&l[k], test_rt(), max_batch, c, hw, 1, relu, k ? row : 0,
+                                 &err),
+                err);
         by[k] = test_poisoned(nx);
         bdy[k] = test_upload(g, nx);
         bdg[k] = test_poisoned(c);
@@ -839,8 +886,11 @@ int main(void)
                         2 * batchnorm_variant_count);
     tcase_add_loop_test(tc, join_matches_add_apart_bit_for_bit, 0,
                         2 * batchnorm_variant_count);
-    tcase_add_loop_test(tc, padded_output_copies_y_bit_for_bit, 0, PADDED_CASES * 4);
-    tcase_add_loop_test(tc, transposed_dx_holds_dx_bit_for_bit, 0, TRANSPOSED_CASES * 4);
+    tcase_add_test(tc, block_rows_match_channel_bit_for_bit);
+    tcase_add_loop_test(tc, padded_output_copies_y_bit_for_bit, 0,
+                        PADDED_CASES * 4 * batchnorm_variant_count);
+    tcase_add_loop_test(tc, transposed_dx_holds_dx_bit_for_bit, 0,
+                        TRANSPOSED_CASES * 4 * batchnorm_variant_count);
     tcase_add_test(tc, row_parses_bn_only);
     tcase_add_test(tc, row_keeps_the_shape_and_declares_four_tensors);
     tcase_add_loop_test(tc, row_adapters_match_reference_row, 0, 2);

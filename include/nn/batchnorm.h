@@ -39,6 +39,7 @@ typedef struct {
     size_t local; /* work-items per chunk when gpu: a power of two <=
                      CLRT_WORK_GROUP; else 1, a work-item per channel */
     int gpu;      /* the GPU variant's kernels (below) train */
+    int block;    /* else channels per work-item of the training kernels */
     cl_kernel train, infer, backward, backward_dzt;
     cl_kernel gpu_sums, gpu_normalize, gpu_grad_sums, gpu_grad;
     cl_mem stats; /* (2, C): mean and 1/sqrt(var + eps) of the last training
@@ -54,7 +55,9 @@ typedef struct {
 
 /* The training kernels' tuner site ("<name>.reduce", kind "bn"):
  * "channel", one work-item per channel walking runs of 256 values with
- * 16-wide vectors, dealt to 256 lanes summed in a fixed tree (for CPUs),
+ * 16-wide vectors, dealt to 256 lanes summed in a fixed tree (for CPUs);
+ * "block4", "block8", "block16", the same sums with a work-item per block
+ * of that many channels (tiles[1]), walked together, with the same key;
  * or "gpu" (TUNE_NOT_CPU), one work-group per chunk of 4 values per
  * work-item of a channel, the chunks' partial sums then summed
  * in a fixed order (five launches per step instead of two, but C times the

@@ -15,10 +15,14 @@
 /* Values per work-item of a chunk (BATCHNORM_GPU_PER in the kernels). */
 enum { GPU_PER = 4 };
 
-/* A row's one number: how the training kernels split a channel. */
+/* A row's numbers: how the training kernels split a channel, and for the
+ * CPU's kernels, how many channels a work-item takes (BATCHNORM_BLOCK). */
 const tune_variant batchnorm_variants[] = {
-    {"channel", "channel", TUNE_ANYWHERE, {BATCHNORM_PER_CHANNEL}},
+    {"channel", "channel", TUNE_ANYWHERE, {BATCHNORM_PER_CHANNEL, 1}},
     {"gpu", "gpu", TUNE_NOT_CPU, {BATCHNORM_PER_CHUNK}},
+    {"block4", "channel", TUNE_ANYWHERE, {BATCHNORM_PER_CHANNEL, 4}},
+    {"block8", "channel", TUNE_ANYWHERE, {BATCHNORM_PER_CHANNEL, 8}},
+    {"block16", "channel", TUNE_ANYWHERE, {BATCHNORM_PER_CHANNEL, 16}},
 };
 const int batchnorm_variant_count = sizeof batchnorm_variants / sizeof *batchnorm_variants;
 
@@ -72,10 +76,11 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
         return cnn_fail(err, CNN_ERR_INPUT,
                         "batch normalisation: bad shape (batch %d, %d "
                         "channels %dx%d) or variant %d", max_batch, c, h, w, variant);
-    const int mode = batchnorm_variants[variant].tiles[0];
+    const int mode = batchnorm_variants[variant].tiles[0],
+              block = batchnorm_variants[variant].tiles[1];
     *l = (batchnorm_layer){.rt = rt, .max_batch = max_batch, .c = c,
                            .hw = h * w, .w = w, .relu = relu != 0, .keep_y = 1,
-                           .gpu = mode == BATCHNORM_PER_CHUNK};
+                           .gpu = mode == BATCHNORM_PER_CHUNK, .block = block};
     /* The variant's inference and training kernels. */
     static const char *const cpu_names[4] = {"batchnorm_forward_infer",
                                              "batchnorm_forward_train", "batchnorm_backward",
@@ -87,8 +92,13 @@ cnn_status batchnorm_create(batchnorm_layer *l, const clrt *rt, int max_batch,
                                        &l->backward_dzt};
     cl_kernel *const gpu_kernels[5] = {&l->infer, &l->gpu_sums, &l->gpu_normalize,
                                        &l->gpu_grad_sums, &l->gpu_grad};
-    cnn_status st = l->gpu ? clrt_kernels(rt, 5, gpu_names, gpu_kernels, err)
-                           : clrt_kernels(rt, 4, cpu_names, cpu_kernels, err);
+    /* A block of one channel is the main program's. */
+    char options[32];
+    snprintf(options, sizeof options, "-DBATCHNORM_BLOCK=%d", block);
+    cnn_status st = l->gpu      ? clrt_kernels(rt, 5, gpu_names, gpu_kernels, err)
+                    : block > 1 ? clrt_kernels_from(rt, "batchnorm", options, 4, cpu_names,
+                                                    cpu_kernels, err)
+                                : clrt_kernels(rt, 4, cpu_names, cpu_kernels, err);
     if (st == CNN_OK && !l->gpu)
         st = clrt_kernel_fits(rt, l->backward_dzt, cpu_names[3], dzt_local[0], err);
     if (st == CNN_OK)
@@ -125,6 +135,13 @@ int batchnorm_transpose_dx(batchnorm_layer *l, cl_mem dzt)
         return 0;
     l->dzt = dzt;
     return 1;
+}
+
+/* Work-items of the CPU variant's training kernels: a block of channels
+ * each. */
+static size_t blocks(const batchnorm_layer *l)
+{
+    return ((size_t)l->c + (size_t)l->block - 1) / (size_t)l->block;
 }
 
 /* Sets the arguments of the CPU variant's forward kernels from `first` on:
@@ -231,7 +248,7 @@ cnn_status batchnorm_forward(const batchnorm_layer *l, int n, int training,
     }
     if (l->gpu)
         return gpu_forward(l, n, x, s, gamma, beta, running_mean, running_var, y, err);
-    size_t global = (size_t)l->c;
+    size_t global = blocks(l);
     st = clrt_set_args(l->train, err, 15, sizeof x, &x, sizeof s, &s, sizeof gamma,
                        &gamma, sizeof beta, &beta, sizeof running_mean, &running_mean,
                        sizeof running_var, &running_var, sizeof y, &y,
@@ -262,7 +279,7 @@ cnn_status batchnorm_backward(const batchnorm_layer *l, int n, cl_mem x, cl_mem 
     /* Transposed, dx is a second launch's, after the sums. */
     const int transposed = has_dx && l->dzt;
     has_dx &= !transposed;
-    size_t global = (size_t)l->c;
+    size_t global = blocks(l);
     st = clrt_set_args(l->backward, err, 17, sizeof x, &x, sizeof gamma, &gamma,
                        sizeof beta, &beta, sizeof dy, &dy, sizeof ds, &ds, sizeof y, &y,
                        sizeof l->stats, &l->stats, sizeof dx, &dx, sizeof dgamma, &dgamma,
