@@ -325,6 +325,10 @@ CNN_CL_KERNELS=$tmp/broken expect "build log"     1 'build log for'     -- "${ti
 # steps' wall time.
 expect "bench text"      0 'busy share: [0-9.]+% of the profiled steps' -- "${tiny[@]}"
 expect "bench bad flag"  2 "bench: unknown option '--jsn'"      -- "${tiny[@]}" --jsn
+# --variants: a kind's rule where its sites have the label (Winograd's rows
+# fit the stride-1 layer alone), and a rule no site takes is an error.
+expect "bench kind rule" 0 'conv1.forward=w4 conv1.weights=[^ ]+ conv2.forward=p[0-9]' -- bench --steps 1 --batch 2 --arch conv4k3same-conv4k3s2same-flatten-fc10 --gemm kernel --variants conv.forward=w4
+expect "bench no site"   2 "forced variant 'conv.forward=w9': no site of this network took it" -- "${tiny[@]}" --variants conv.forward=w9
 check_json='
 import json, sys
 d = json.load(sys.stdin)

@@ -212,6 +212,33 @@ START_TEST(forcing_takes_the_label_untimed)
 }
 END_TEST
 
+START_TEST(a_kinds_rule_applies_where_its_label_is)
+{
+    timer tm = {.ms = {3, 1, 2}};
+    tuner t;
+    cnn_error err = {0};
+    tuner_init(&t);
+    /* fc2 has no v2: chosen as if unforced (timed: v1), with a note */
+    TEST_OK(tuner_force(&t, "fc=v2", &err), err);
+    tune_site s = site("fc2", "a");
+    int chosen;
+    TEST_OK(tuner_choose(&t, &s, three, 2, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(chosen, 1);
+    ck_assert_int_eq(t.choices[0].how, TUNE_TIMED);
+    ck_assert_msg(strstr(t.notes, "fc2: fc=v2 does not apply here"), "%s", t.notes);
+    /* no site took it yet; then fc1 does */
+    ck_assert_int_eq(tuner_forced_taken(&t, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "forced variant 'fc=v2': no site of this network took it"),
+                  "%s", err.msg);
+    ck_assert_int_eq(choose("fc1", "b", &t, &tm), 2);
+    TEST_OK(tuner_forced_taken(&t, &err), err);
+    /* a rule naming a site no network has */
+    TEST_OK(tuner_force(&t, "fc9=v0", &err), err);
+    ck_assert_int_eq(tuner_forced_taken(&t, &err), CNN_ERR_INPUT);
+    ck_assert_msg(strstr(err.msg, "'fc9=v0'"), "%s", err.msg);
+}
+END_TEST
+
 START_TEST(a_required_key_picks_its_variants)
 {
     timer tm = {.ms = {3, 1, 2}};
@@ -602,6 +629,7 @@ int main(void)
     tcase_add_test(tc, an_unreadable_cache_entry_is_timed_again);
     tcase_add_test(tc, an_unwritable_cache_is_a_note);
     tcase_add_test(tc, forcing_takes_the_label_untimed);
+    tcase_add_test(tc, a_kinds_rule_applies_where_its_label_is);
     tcase_add_test(tc, a_required_key_picks_its_variants);
     tcase_add_test(tc, a_required_key_none_has_needs_allowing);
     tcase_add_test(tc, a_failing_candidate_is_skipped);

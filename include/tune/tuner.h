@@ -90,6 +90,7 @@ typedef struct {
 /* "name=value": name is a site ("fc1") or a kind ("fc"). */
 typedef struct {
     char name[TUNE_NAME], value[TUNE_NAME];
+    int taken; /* a forced rule: some site has taken its label */
 } tune_rule;
 
 typedef struct {
@@ -124,8 +125,16 @@ void tuner_init(tuner *t);
 /* Forces labels: "fc=clblast" or "fc1=kernel,conv2=p4t4" (',' or ';'
  * between rules). A rule for a site beats one for its kind; a later rule
  * for the same name replaces the earlier. Bad syntax is CNN_ERR_INPUT; a
- * label a site lacks is an error when that site is chosen. */
+ * label a site lacks is an error when that site is chosen, where the rule
+ * names the site. A kind's rule applies where the label is the site's
+ * (conv.forward=w8 at the layers Winograd's rows fit), and a note names
+ * each site it skips. */
 cnn_status tuner_force(tuner *t, const char *list, cnn_error *err);
+
+/* After the sites of a network are chosen: a forced rule no site took (a
+ * name no site or kind has, or a kind's label none of its sites has) is
+ * CNN_ERR_INPUT, naming it, as a mistyped rule should be. */
+cnn_status tuner_forced_taken(const tuner *t, cnn_error *err);
 
 /* Requires arithmetic keys, from tuner_arithmetic's record of a checkpoint
  * ("fc1=kernel;fc2=kernel"; a name may be a kind). "" requires nothing. */

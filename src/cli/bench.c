@@ -33,7 +33,8 @@ static const char usage[] =
     "after it overriding them. --retune times every variant afresh and\n"
     "rewrites the cache. --variants forces some: a site or a kind, '=', a\n"
     "label, joined by ',' (conv2.forward=p8b2,conv.weights=t8c8,fc=kernel);\n"
-    "the labels are those bench prints.\n"
+    "the labels are those bench prints. A kind's rule holds where its sites\n"
+    "have the label; a rule no site takes is an error.\n"
     "\n"
     "The profiled steps are timed by the wall clock too: the busy share is\n"
     "their kernel time over their wall time. Kernel times count cnn-cl's own\n"
@@ -238,6 +239,10 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
 
     if ((st = network_create(&net, &rt, &a, batch, tune, optim_defaults(NULL), &err)))
         goto fail_alloc;
+    if ((st = tuner_forced_taken(tune, &err))) {
+        network_release(&net);
+        goto fail_alloc;
+    }
     double warm_ms;
     if ((st = network_init(&net, 1, &err)) ||
         (st = network_upload(&net, x, labels, batch, &err)) ||
@@ -280,6 +285,8 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
         st = replicas_open(&r, c, devices, ndev, cli_kernels(), &err);
     if (st == CNN_OK)
         st = replicas_create(&r, &a, batch, tune, optim_defaults(NULL), &err);
+    if (st == CNN_OK)
+        st = tuner_forced_taken(tune, &err);
     size_t pixels = (size_t)arch_size(input);
     loader_batch b = {.total = batch};
     b.first = loader_slice(batch, r.first_worker, r.workers);

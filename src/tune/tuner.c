@@ -53,7 +53,7 @@ static cnn_status add_rules(tune_rule *rules, int *count, const char *text,
             return cnn_fail(err, CNN_ERR_INPUT, "%s '%s': '%.*s' is not name=value "
                             "(a site or kind, a label; letters, digits, '_', '.', '-')",
                             what, text, (int)len, p);
-        tune_rule r = {{0}, {0}};
+        tune_rule r = {{0}, {0}, 0};
         memcpy(r.name, p, nlen);
         memcpy(r.value, eq + 1, len - nlen - 1);
         int i = 0;
@@ -75,6 +75,18 @@ static cnn_status add_rules(tune_rule *rules, int *count, const char *text,
 cnn_status tuner_force(tuner *t, const char *list, cnn_error *err)
 {
     return add_rules(t->forced, &t->nforced, list, "forced variants", err);
+}
+
+cnn_status tuner_forced_taken(const tuner *t, cnn_error *err)
+{
+    for (int i = 0; i < t->nforced; i++)
+        if (!t->forced[i].taken)
+            return cnn_fail(err, CNN_ERR_INPUT,
+                            "forced variant '%s=%s': no site of this network took it; "
+                            "name a site or kind and a label of its, as `cnn-cl bench` "
+                            "prints them",
+                            t->forced[i].name, t->forced[i].value);
+    return CNN_OK;
 }
 
 cnn_status tuner_require(tuner *t, const char *record, cnn_error *err)
@@ -352,10 +364,15 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
 
     const tune_rule *force = rule_for(t->forced, t->nforced, s);
     const tune_rule *need = rule_for(t->required, t->nrequired, s);
+    int i = 0;
+    while (force && i < n && strcmp(v[i].label, force->value))
+        i++;
+    if (force && i == n && strcmp(force->name, s->name)) {
+        /* a kind's label this site has no row for: chosen as if unforced */
+        note(t, "%s: %s=%s does not apply here", s->name, force->name, force->value);
+        force = NULL;
+    }
     if (force) {
-        int i = 0;
-        while (i < n && strcmp(v[i].label, force->value))
-            i++;
         if (i == n) {
             char have[512];
             labels_text(v, n, have, sizeof have);
@@ -367,6 +384,7 @@ cnn_status tuner_choose(tuner *t, const tune_site *s, const tune_variant *v,
                 return different(s, need->value, &v[i], v, n, err);
             note(t, "%s: recorded %s, running %s", s->name, need->value, v[i].label);
         }
+        t->forced[force - t->forced].taken = 1;
         *chosen = i;
         return record(t, s, &v[i], TUNE_FORCED, err);
     }
