@@ -548,6 +548,14 @@ START_TEST(the_cache_entry_follows_the_tiles_and_options)
     TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
     ck_assert_int_eq(cache_entries(), 4);
     ck_assert_int_eq(cache_lines("# v1 []"), 1);
+
+    /* other kernels' source: timed again, into an entry of its own */
+    clrt_device other = test_rt()->dev;
+    other.kernels_crc ^= 1;
+    s.dev = &other;
+    TEST_OK(tuner_choose(&t, &s, v, 3, fake_time, &tm, &chosen, &err), err);
+    ck_assert_int_eq(tm.calls, 15);
+    ck_assert_int_eq(cache_entries(), 5);
 }
 END_TEST
 

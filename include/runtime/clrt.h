@@ -10,6 +10,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "util/cnn_error.h"
@@ -38,6 +39,9 @@ typedef struct {
     int fp16;
     int fp64;
     cl_uint base_align_bits; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN */
+    uint32_t kernels_crc;    /* clrt_open's: the CRC-32 of the kernels' source
+                                it builds, so that what was timed with other
+                                kernels is not taken as timed with these */
 } clrt_device;
 
 /* Kernel launches recorded for profiling (see clrt_profile_start). */

@@ -4,6 +4,7 @@
 
 #include <clblast_c.h>
 #include <stdarg.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +80,11 @@ cnn_status clrt_open(clrt *rt, int index, const char *kernels, cnn_error *err)
         st = cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
     if (st == CNN_OK)
         st = clrt_kernel_source(kernels, &rt->builds->source, err);
-    if (st == CNN_OK)
-        st = clrt_build(rt, rt->builds->source, NULL, &rt->program, err);
+    if (st == CNN_OK) {
+        const char *src = rt->builds->source;
+        rt->dev.kernels_crc = (uint32_t)crc32_z(0, (const Bytef *)src, strlen(src));
+        st = clrt_build(rt, src, NULL, &rt->program, err);
+    }
     if (st)
         clrt_close(rt);
     return st;

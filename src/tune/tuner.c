@@ -157,6 +157,9 @@ static cnn_status cache_entry(const tune_site *s, const tune_variant *v,
     /* each part with its NUL, so "ab"+"c" and "a"+"bc" differ */
     for (int i = 0; i < 4; i++)
         h = cache_hash(h, parts[i], strlen(parts[i]) + 1);
+    /* Other kernels (another version's, or a CNN_CL_KERNELS folder's) may
+     * rank the variants otherwise. */
+    h = cache_hash(h, &s->dev->kernels_crc, sizeof s->dev->kernels_crc);
     for (int i = 0; i < ncand; i++) {
         char options[TUNE_OPTIONS];
         options_of(s, &v[cand[i]], options, sizeof options);
