@@ -26,11 +26,12 @@
 
 /* Channels per work-item of the CPU variant's training kernels: a row's
  * number, given as an option, 1 in the main program. The work-item walks
- * its channels together, run by run, so that on a small plane it reads
- * one stretch of an image's consecutive planes where a channel alone
- * reads a few hundred bytes an image apart, which cost memory latency,
- * not bandwidth. Each channel's sums keep their order: every row gives
- * the same bits. */
+ * its channels together, run by run and image by image, so that on a
+ * small plane it reads one stretch of an image's consecutive planes where
+ * a channel alone reads a few hundred bytes an image apart; fewer
+ * work-items share the cores, so which is faster depends on the shape,
+ * and the tuner times them. Each channel's sums keep their order: every
+ * row gives the same bits. */
 #ifndef BATCHNORM_BLOCK
 #define BATCHNORM_BLOCK 1
 #endif
@@ -133,9 +134,7 @@ int batchnorm_lanes_used(int runs)
 
 /* The sum of the first used lanes' partial sums in part, in the order of
  * the tree over all BATCHNORM_LANES (which overwrites them): the tree's
- * other additions would add zeros. On a small plane three lanes in four
- * take no run, and walking and summing them cost about as much as the
- * values did. */
+ * other additions would add zeros. */
 float batchnorm_lanes_sum(float part[BATCHNORM_LANES], int used)
 {
     for (int reach = BATCHNORM_LANES / 2; reach > 0; reach /= 2) {
