@@ -133,7 +133,10 @@ cnn_status tuner_force(tuner *t, const char *list, cnn_error *err);
 
 /* After the sites of a network are chosen: a forced rule no site took (a
  * name no site or kind has, or a kind's label none of its sites has) is
- * CNN_ERR_INPUT, naming it, as a mistyped rule should be. */
+ * CNN_ERR_INPUT, naming it, as a mistyped rule should be. Where later
+ * networks follow the first's labels (replicas.h), every rule is taken
+ * once they are all made, on one rank; on the others a kind's rule is
+ * beaten by the labels. */
 cnn_status tuner_forced_taken(const tuner *t, cnn_error *err);
 
 /* Requires arithmetic keys, from tuner_arithmetic's record of a checkpoint

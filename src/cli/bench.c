@@ -285,7 +285,9 @@ static int run_parallel(comm *c, const int *devices, int ndev, int batch, int st
         st = replicas_open(&r, c, devices, ndev, cli_kernels(), &err);
     if (st == CNN_OK)
         st = replicas_create(&r, &a, batch, tune, optim_defaults(NULL), &err);
-    if (st == CNN_OK)
+    /* Under mpirun the other ranks' sites run rank 0's labels, which beat
+     * a kind's rule there, so only a lone process can tell. */
+    if (st == CNN_OK && !cli_mpi_launched())
         st = tuner_forced_taken(tune, &err);
     size_t pixels = (size_t)arch_size(input);
     loader_batch b = {.total = batch};
