@@ -239,12 +239,8 @@ static int run(int device, int batch, int steps, const char *spec, tuner *tune,
 
     if ((st = network_create(&net, &rt, &a, batch, tune, optim_defaults(NULL), &err)))
         goto fail_alloc;
-    if ((st = tuner_forced_taken(tune, &err))) {
-        network_release(&net);
-        goto fail_alloc;
-    }
     double warm_ms;
-    if ((st = network_init(&net, 1, &err)) ||
+    if ((st = tuner_forced_taken(tune, &err)) || (st = network_init(&net, 1, &err)) ||
         (st = network_upload(&net, x, labels, batch, &err)) ||
         (st = time_steps(&net, batch, 3, &warm_ms, &err)) ||
         (st = time_steps(&net, batch, steps, &b.step_ms, &err)) ||

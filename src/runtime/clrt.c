@@ -4,10 +4,10 @@
 
 #include <clblast_c.h>
 #include <stdarg.h>
-#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* OpenCL C 1.2 everywhere; no fast-math, so results stay reproducible. -w:
  * a compiler's warnings are for this project's developers, not for a user's
