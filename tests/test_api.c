@@ -257,6 +257,66 @@ START_TEST(predictions_agree_with_the_evaluation)
 }
 END_TEST
 
+/* A model's first load on a device times its training batch against 256
+ * and caches the faster, which later loads take without timing. */
+START_TEST(the_model_batch_is_timed_once)
+{
+    const char *dir;
+    cnn_cl_model_free(trained(&dir));
+    /* a cache of its own, so that the first load below is a first */
+    const char *cache = test_path("cache");
+    ck_assert_int_eq(mkdir(cache, 0700), 0);
+    ck_assert_int_eq(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    int batch = 0;
+    for (int load = 0; load < 2; load++) {
+        cnn_cl_device *dev = open_device();
+        FILE *log = tmpfile();
+        ck_assert_ptr_nonnull(log);
+        cnn_cl_device_set_log(dev, log);
+        cnn_cl_model *m;
+        EXPECT_OK(cnn_cl_model_load(dev, test_path("model.safetensors"), &m, &e));
+        char text[4096] = "";
+        rewind(log);
+        text[fread(text, 1, sizeof text - 1, log)] = '\0';
+        fclose(log);
+        if (!load) {
+            batch = cnn_cl_model_batch(m);
+            ck_assert_msg(batch == 4 || batch == 256, "batch %d", batch);
+            ck_assert_msg(strstr(text, "tuning model: timing 2 variants..."), "%s", text);
+        } else {
+            ck_assert_int_eq(cnn_cl_model_batch(m), batch);
+            ck_assert_msg(!strstr(text, "tuning model:"), "timed again: %s", text);
+        }
+        cnn_cl_model_free(m);
+        cnn_cl_device_close(dev);
+    }
+    /* A damaged tensor found while timing, on a cache of its own, is bad
+     * input, as on a load that times nothing: the first byte of the first
+     * tensor, the first layer's weights, flipped. */
+    ck_assert_int_eq(mkdir(test_path("cache2"), 0700), 0);
+    ck_assert_int_eq(setenv("XDG_CACHE_HOME", test_path("cache2"), 1), 0);
+    const char *path = test_path("model.safetensors");
+    FILE *f = fopen(path, "r+b");
+    unsigned char size[8];
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(size, 1, 8, f), 8);
+    long at = 8;
+    for (int i = 0; i < 8; i++)
+        at += (long)size[i] << (8 * i);
+    ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+    cnn_cl_device *dev = open_device();
+    cnn_cl_model *m = NULL;
+    EXPECT_FAIL(CNN_CL_ERR_INPUT, "tensor 'conv1.weight' is damaged",
+                cnn_cl_model_load(dev, path, &m, &e));
+    ck_assert_ptr_null(m);
+    cnn_cl_device_close(dev);
+}
+END_TEST
+
 START_TEST(bad_settings_are_refused_before_any_work)
 {
     const char *dir = data_dir("six", 6, 10);
@@ -394,6 +454,7 @@ int main(void)
     tcase_add_test(tc, a_missing_or_damaged_model_is_refused);
     tcase_add_test(tc, a_model_that_does_not_fit_the_data_is_refused);
     tcase_add_test(tc, predictions_agree_with_the_evaluation);
+    tcase_add_test(tc, the_model_batch_is_timed_once);
     tcase_add_test(tc, bad_settings_are_refused_before_any_work);
     tcase_add_test(tc, callbacks_see_the_run_and_can_stop_it_resumably);
     suite_add_tcase(s, tc);

@@ -11,16 +11,13 @@
 #include "train/checkpoint.h"
 #include "tune/tuner.h"
 
-/* Images per forward pass: inference has no backward pass to hold, so it
- * takes large batches (eval and predict alike). */
-#define API_MODEL_BATCH 256
-
 struct cnn_cl_model {
     replicas rep;        /* one device: one worker (trainer_evaluate) */
     checkpoint_meta meta;
     tuner tune;
-    float *images;       /* API_MODEL_BATCH inputs, scaled and normalised */
-    int32_t *labels;     /* API_MODEL_BATCH zeros: the forward pass reads none */
+    float *images;       /* a batch of inputs (the network's max_batch), scaled
+                            and normalised */
+    int32_t *labels;     /* a batch of zeros: the forward pass reads none */
     int onnx;            /* imported from ONNX: no training history */
 };
 

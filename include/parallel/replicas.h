@@ -95,6 +95,8 @@ cnn_status replicas_open(replicas *r, comm *c, const int *devices, int n,
  * sample. */
 cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
                            optim_config optim, cnn_error *err);
+/* Undoes replicas_create, the devices left open for another. */
+void replicas_discard(replicas *r);
 void replicas_close(replicas *r);
 
 /* The job for people: "data-parallel: 4 workers (2 ranks x 2 devices),

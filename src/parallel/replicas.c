@@ -77,19 +77,28 @@ cnn_status replicas_create(replicas *r, const arch *a, int batch, tuner *tune,
     return CNN_OK;
 }
 
-void replicas_close(replicas *r)
+void replicas_discard(replicas *r)
 {
-    for (int d = 0; d < r->ndev; d++) {
-        if (r->net[d].rt)
+    for (int d = 0; d < r->ndev; d++)
+        if (r->net[d].rt) {
             network_release(&r->net[d]);
-        clrt_close(&r->rt[d]);
-    }
+            memset(&r->net[d], 0, sizeof r->net[d]);
+        }
     free(r->local);
     free(r->send);
     free(r->gathered);
     free(r->sum);
     free(r->state);
     free(r->events);
+    r->local = r->send = r->gathered = r->sum = r->state = NULL;
+    r->events = NULL;
+}
+
+void replicas_close(replicas *r)
+{
+    replicas_discard(r);
+    for (int d = 0; d < r->ndev; d++)
+        clrt_close(&r->rt[d]);
     memset(r, 0, sizeof *r);
 }
 
