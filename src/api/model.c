@@ -31,8 +31,8 @@ typedef struct {
     cnn_cl_model *m; /* its device open, no network built */
     const char *path;
     const int *batch; /* each candidate's */
-    cnn_status input; /* CNN_ERR_INPUT once a build has found the file bad */
-    cnn_error why;    /* and its message */
+    cnn_error bad;    /* a build's CNN_ERR_INPUT: the file is bad (status 0
+                         until one is found) */
 } batch_timing;
 
 /* m's network from path for batches of up to `batch`, its sites chosen
@@ -73,10 +73,8 @@ static cnn_status time_batch(void *ctx, int index, double *ms, cnn_error *err)
     *t = m->tune;
     cnn_status st = build(m, bt->path, batch, t, err);
     free(t);
-    if (st == CNN_ERR_INPUT && !bt->input) {
-        bt->input = st;
-        bt->why = *err;
-    }
+    if (st == CNN_ERR_INPUT && !bt->bad.status)
+        bt->bad = *err;
     if (st)
         return st;
     network *net = &m->rep.net[0];
@@ -99,14 +97,13 @@ static cnn_status time_batch(void *ctx, int index, double *ms, cnn_error *err)
  * says. A file found bad while timing is CNN_ERR_INPUT, as a load's. */
 static cnn_status build_chosen(cnn_cl_model *m, const char *path, cnn_error *err)
 {
-    arch a;
-    cnn_status st = checkpoint_read_arch(path, &m->meta, &a, err);
+    if (onnx_import_is(path)) /* which records no training batch */
+        return build(m, path, MODEL_BATCH, &m->tune, err);
+    cnn_status st = checkpoint_read_meta(path, &m->meta, err);
     if (st)
         return st;
-    /* the training batch is a candidate where one is recorded (an ONNX
-     * model records none) */
     int batch[2] = {MODEL_BATCH, m->meta.batch_size};
-    const int n = batch[1] > 0 && batch[1] != MODEL_BATCH ? 2 : 1;
+    const int n = batch[1] != MODEL_BATCH ? 2 : 1;
     char label[2][TUNE_NAME], shape[sizeof m->meta.arch + 64];
     tune_variant v[2];
     for (int i = 0; i < n; i++) {
@@ -128,9 +125,9 @@ static cnn_status build_chosen(cnn_cl_model *m, const char *path, cnn_error *err
     int chosen = 0;
     st = tuner_choose(choosing, &site, v, n, time_batch, &bt, &chosen, err);
     free(choosing);
-    if (bt.input) {
-        *err = bt.why;
-        return bt.input;
+    if (bt.bad.status) {
+        *err = bt.bad;
+        return bt.bad.status;
     }
     return st ? st : build(m, path, batch[chosen], &m->tune, err);
 }
