@@ -24,8 +24,12 @@ set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 
+# protoc-c (protobuf-c-compiler, with the C++ protobuf libraries it runs on)
+# and onnx.proto (libonnx-dev) generate the ONNX messages' code at build time.
 deps=(ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers libclblast1
-      libclblast-dev check libsubunit0 libsubunit-dev zlib1g-dev libjansson4 libjansson-dev)
+      libclblast-dev check libsubunit0 libsubunit-dev zlib1g-dev libjansson4 libjansson-dev
+      libprotobuf-c1 libprotobuf-c-dev protobuf-c-compiler libprotobuf32 libprotoc32
+      libonnx-dev)
 
 fail() { # MESSAGE: exit 2 with it
   echo "gpu-check: $1" >&2
@@ -49,8 +53,10 @@ esac
   fail "datasets/mnist is missing: carry it, or run tools/fetch-datasets.sh"
 
 # Build dependencies from .deps/ when the system lacks them.
-if ! pkg-config --exists OpenCL clblast check zlib jansson 2>/dev/null; then
-  ls .deps/*.deb > /dev/null 2>&1 || fail "no OpenCL/CLBlast/Check/jansson here and no .deps/*.deb; run --fetch-deps where Debian's packages are"
+setup_options=()
+if ! pkg-config --exists OpenCL clblast check zlib jansson libprotobuf-c 2>/dev/null ||
+   ! command -v protoc-c > /dev/null || [ ! -f /usr/include/onnx/onnx.proto ]; then
+  ls .deps/*.deb > /dev/null 2>&1 || fail "no OpenCL/CLBlast/Check/jansson/protobuf-c/onnx.proto here and no .deps/*.deb; run --fetch-deps where Debian's packages are"
   root=$PWD/.deps/root
   for d in .deps/*.deb; do dpkg -x "$d" "$root"; done
   lib=$root/usr/lib/x86_64-linux-gnu
@@ -59,6 +65,8 @@ if ! pkg-config --exists OpenCL clblast check zlib jansson 2>/dev/null; then
   export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   export CPATH=$root/usr/include${CPATH:+:$CPATH}
   export LIBRARY_PATH=$lib${LIBRARY_PATH:+:$LIBRARY_PATH}
+  export PATH=$PATH:$root/usr/bin
+  setup_options=(-Donnx_proto_dir="$root/usr/include/onnx")
 fi
 if ! grep -qs libnvidia-opencl /etc/OpenCL/vendors/*.icd && ldconfig -p | grep -q libnvidia-opencl.so.1; then
   mkdir -p .deps/vendors
@@ -67,7 +75,11 @@ if ! grep -qs libnvidia-opencl /etc/OpenCL/vendors/*.icd && ldconfig -p | grep -
 fi
 
 start=$EPOCHREALTIME
-[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dmpi=disabled -Dtests=enabled > /dev/null
+if [ ! -f build-gpu/build.ninja ]; then
+  log=$(mktemp)
+  meson setup build-gpu --buildtype=release -Dmpi=disabled -Dtests=enabled "${setup_options[@]}" \
+    > "$log" 2>&1 || { tail -40 "$log"; fail "meson setup failed"; }
+fi
 ninja -C build-gpu > build-gpu/build.log 2>&1 || { tail -40 build-gpu/build.log; fail "the build failed"; }
 bin=build-gpu/cnn-cl
 res=build-gpu/results
