@@ -333,14 +333,12 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
         const int cb = ob * CONV_B + bk;
         if (cb >= blocks)
             break;
-        float16 bias = (float16)(0.0f);
-        if (has_bias) {
-            /* The last block may run past OC; those lanes are never stored. */
-            float bv[16];
-            for (int j = 0; j < 16; j++)
-                bv[j] = cb * 16 + j < oc ? b[cb * 16 + j] : 0.0f;
-            bias = vload16(0, bv);
-        }
+        /* A whole block's bias is one vector load (vec_load16): gathered
+         * lane by lane through private memory, its stores stalled the load
+         * that read them back, a third of a 1 x 1 layer's forward. The
+         * last block may run past OC; those lanes are never stored. */
+        const float16 bias =
+            has_bias ? vec_load16(b + cb * 16, 0, oc - cb * 16) : (float16)(0.0f);
 #pragma unroll
         for (int p = 0; p < CONV_P; p++)
             acc[bk][p] += bias;
