@@ -335,7 +335,7 @@ conv_forward_loops(__global const float *x, __global const float *wpk,
             break;
         /* A whole block's bias is one vector load (vec_load16): gathered
          * lane by lane through private memory, its stores stalled the load
-         * that read them back, a third of a 1 x 1 layer's forward. The
+         * that read them back, a sixth of a 1 x 1 layer's forward time. The
          * last block may run past OC; those lanes are never stored. */
         const float16 bias =
             has_bias ? vec_load16(b + cb * 16, 0, oc - cb * 16) : (float16)(0.0f);
