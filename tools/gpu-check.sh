@@ -138,17 +138,18 @@ accuracy=$(grep -o 'Test accuracy: [0-9.]*' "$res/default.log" | awk '{ print $3
 eval_cold=$(XDG_CACHE_HOME=$PWD/$res/eval-cache CUDA_CACHE_PATH=$PWD/$res/eval-nv-cache \
   seconds eval "$bin" eval --model "$res/default.safetensors")
 
-# The data-parallel suites need two devices (PoCL's, on CI); here is one GPU.
-# The faults suite times its signals to PoCL's speed (a GPU finishes the
-# validation it interrupts first); CI runs it. The install test cannot find
-# the packages unpacked in .deps/ from its staged install's pkg-config sysroot.
-# The device suite (every kernel variant against its C reference) decides
-# the exit status; the host suite's verdict, which also leans on this
-# machine's Python, is reported beside it.
+# The device and host suites only: the data-parallel suite needs two devices
+# (PoCL's, on CI) and here is one GPU; the faults suite times its signals to
+# PoCL's speed (a GPU finishes the validation it interrupts first), and CI
+# runs both. The host suite's install test cannot find the packages unpacked
+# in .deps/ from its staged install's pkg-config sysroot. The device suite
+# (every kernel variant against its C reference) decides the exit status;
+# the host suite's verdict, which also leans on this machine's Python, is
+# reported beside it.
 suite() { # SUITE: its tests into results/tests-SUITE.log; prints ok or FAILED, and the counts
   local log=$res/tests-$1.log verdict=ok
-  timeout 300 meson test -C build-gpu --print-errorlogs --suite "$1" --no-suite parallel \
-    --no-suite faults --no-suite install > "$log" 2>&1 && grep -q '^Ok:' "$log" || verdict=FAILED
+  timeout 300 meson test -C build-gpu --print-errorlogs --suite "$1" --no-suite install \
+    > "$log" 2>&1 && grep -q '^Ok:' "$log" || verdict=FAILED
   echo "$verdict ($(grep -E '^(Ok|Fail|Timeout):' "$log" | tr -s ' ' | paste -sd' ' || true))"
 }
 device_tests=$(suite device)
