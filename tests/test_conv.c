@@ -112,6 +112,7 @@ static void check_tiled(shape s, int max_batch, int with_dx, int views,
     TEST_OK(conv_forward(&l, s.n, bx, bw, bb, by, &err), err);
     TEST_OK(conv_backward(&l, s.n, bx, bw, by, bdy, with_dx ? bdx : NULL, bdw,
                           bdb, &err), err);
+    TEST_OK(clrt_join(test_rt(), &err), err); /* dw and db were computed beside */
     test_download(by, y, ny);
     test_download(bdw, dw, nw);
     test_download(bdb, db, nb);
@@ -443,6 +444,7 @@ START_TEST(deterministic)
         cl_mem bdw = test_poisoned(nw), bdb = test_poisoned(s.oc);
         TEST_OK(conv_forward(&l, s.n, bx, bw, bb, by, &err), err);
         TEST_OK(conv_backward(&l, s.n, bx, bw, by, bdy, bdx, bdw, bdb, &err), err);
+        TEST_OK(clrt_join(test_rt(), &err), err);
         out[run] = malloc(total * sizeof(float));
         test_download(by, out[run], ny);
         test_download(bdx, out[run] + ny, nx);

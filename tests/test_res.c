@@ -134,6 +134,7 @@ static void check_block(const char *spec, arch_shape input, int relu, int first)
     TEST_OK(end->kind->backward(&r, &p, bchain, first ? NULL : bdchain, &err), err);
     if (!first)
         TEST_OK(begin->kind->backward(&b, &p, b.y, bdin, &err), err);
+    TEST_OK(clrt_join(test_rt(), &err), err); /* the convolutions' weights beside */
 
     float *out = malloc((nin > nout ? nin : nout) * sizeof *out);
     char what[96];

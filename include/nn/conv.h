@@ -154,7 +154,8 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
  * It follows a conv_forward of the same x, w and n, as a training step
  * does: a padded layer reads the zero-padded copy of x that pass made, and
  * backward-data the weights it packed. After conv_dz_written, dz is
- * already in place. */
+ * already in place. dw and db are computed beside the queue's chain
+ * (clrt_fork): they are ready after a clrt_join. */
 cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
                          cl_mem y, cl_mem dy, cl_mem dx, cl_mem dw, cl_mem db,
                          cnn_error *err);

@@ -61,6 +61,9 @@ typedef struct {
     clrt_device dev;
     cl_context context;
     cl_command_queue queue; /* in-order, profiling enabled */
+    struct clrt_side *side; /* a second queue, for work beside queue's
+                               chain (clrt_fork); behind a pointer so a
+                               const clrt can note what it holds */
     cl_program program;     /* every embedded kernel, built once */
     clrt_builds *builds;    /* the source again, and its programs by options;
                                behind a pointer so a const clrt can add one */
@@ -177,6 +180,25 @@ cnn_status clrt_kernel_fits(const clrt *rt, cl_kernel k, const char *name, size_
 cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
                        const size_t *global, const size_t *local,
                        cl_event *event, cnn_error *err);
+
+/* Work beside the queue's chain: a kernel whose results nothing on queue
+ * reads until a join (a layer's weight gradient, which only the optimizer
+ * reads) runs on a second queue, so that a core the chain leaves idle, at
+ * a kernel's tail or between two kernels, takes it up. clrt_fork gives an
+ * event that completes once everything enqueued on queue so far has;
+ * clrt_launch_beside enqueues k on the second queue after it (after may be
+ * NULL: after that queue's own commands only); clrt_join makes queue's
+ * later commands wait for every command there, and enqueues nothing when
+ * none came since the last join. Nothing on queue may write what a
+ * command beside reads, or read what it writes, before the join. Each
+ * command keeps its order and its arithmetic: the bits are those of one
+ * queue. While profiling, everything runs on queue, so that each kernel's
+ * device time is its own; fork gives NULL and join does nothing. */
+cnn_status clrt_fork(const clrt *rt, cl_event *ready, cnn_error *err);
+cnn_status clrt_launch_beside(const clrt *rt, cl_kernel k, cl_uint dims,
+                              const size_t *global, const size_t *local, cl_event after,
+                              cnn_error *err);
+cnn_status clrt_join(const clrt *rt, cnn_error *err);
 
 /* One line describing d, as `cnn-cl devices` prints it. */
 void clrt_device_describe(const clrt_device *d, char *buf, size_t size);

@@ -407,7 +407,8 @@ void network_set_part(network *net, int first, int total)
 
 /* Backward from the loss's gradient in the last node's dy. Layers before
  * the first one with trainable parameters need no gradient, so they are
- * skipped. */
+ * skipped. Gradients computed beside the queue's chain (clrt_fork) are
+ * joined before `done` hears of a node, and at the end. */
 static cnn_status backward(network *net, int n, network_node_done done, void *ctx,
                            cnn_error *err)
 {
@@ -421,12 +422,12 @@ static cnn_status backward(network *net, int n, network_node_done done, void *ct
         cl_mem dx = i > first ? net->nodes[i - 1].dy : NULL;
         layer_pass p = pass(net, i, n, 1);
         cnn_status st = nd->spec->kind->backward(nd, &p, input_of(net, i), dx, err);
-        if (st == CNN_OK && done)
+        if (st == CNN_OK && done && (st = clrt_join(net->rt, err)) == CNN_OK)
             st = done(ctx, i, err);
         if (st)
             return st;
     }
-    return CNN_OK;
+    return clrt_join(net->rt, err);
 }
 
 static layer_node *last(network *net) { return &net->nodes[net->nnodes - 1]; }

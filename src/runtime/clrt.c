@@ -45,6 +45,13 @@ cnn_status clrt_device_get(int index, clrt_device *out, cnn_error *err)
     return st;
 }
 
+/* The second queue, and whether it holds commands enqueued since the last
+ * join. */
+struct clrt_side {
+    cl_command_queue queue;
+    int pending;
+};
+
 struct clrt_builds {
     char *kernels;  /* the folder the source is read from; NULL: embedded */
     char *source;   /* the kernels' source, as rt->program was built from it */
@@ -69,11 +76,18 @@ cnn_status clrt_open(clrt *rt, int index, const char *kernels, cnn_error *err)
     rt->context = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &rc);
     if (rc != CL_SUCCESS)
         return clrt_fail(err, "clCreateContext", rc);
-    rt->queue = clCreateCommandQueue(rt->context, rt->dev.device,
-                                     CL_QUEUE_PROFILING_ENABLE, &rc);
-    if (rc != CL_SUCCESS) {
+    if (!(rt->side = calloc(1, sizeof *rt->side))) {
         clrt_close(rt);
-        return clrt_fail(err, "clCreateCommandQueue", rc);
+        return cnn_fail(err, CNN_ERR_RUNTIME, "out of host memory");
+    }
+    cl_command_queue *queues[] = {&rt->queue, &rt->side->queue};
+    for (size_t q = 0; q < sizeof queues / sizeof *queues; q++) {
+        *queues[q] = clCreateCommandQueue(rt->context, rt->dev.device,
+                                          CL_QUEUE_PROFILING_ENABLE, &rc);
+        if (rc != CL_SUCCESS) {
+            clrt_close(rt);
+            return clrt_fail(err, "clCreateCommandQueue", rc);
+        }
     }
     rt->builds = calloc(1, sizeof *rt->builds);
     if (!rt->builds || (kernels && !(rt->builds->kernels = strdup(kernels))))
@@ -111,6 +125,10 @@ void clrt_close(clrt *rt)
     }
     if (rt->program)
         clReleaseProgram(rt->program);
+    if (rt->side && rt->side->queue)
+        clReleaseCommandQueue(rt->side->queue);
+    free(rt->side);
+    rt->side = NULL;
     if (rt->queue)
         clReleaseCommandQueue(rt->queue);
     if (rt->context)
@@ -385,9 +403,10 @@ cnn_status clrt_kernel_fits(const clrt *rt, cl_kernel k, const char *name, size_
     return CNN_OK;
 }
 
-cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
-                       const size_t *global, const size_t *local,
-                       cl_event *event, cnn_error *err)
+/* clrt_launch on queue q, after `after` where it is not NULL. */
+static cnn_status launch_on(const clrt *rt, cl_command_queue q, cl_kernel k, cl_uint dims,
+                            const size_t *global, const size_t *local, cl_event after,
+                            cl_event *event, cnn_error *err)
 {
     size_t g[3];
     for (cl_uint d = 0; d < dims; d++) {
@@ -399,8 +418,57 @@ cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
     if (rt->profile && !event)
         event = &recorded;
     CLRT_CALL(err, clEnqueueNDRangeKernel,
-              (rt->queue, k, dims, NULL, g, local, 0, NULL, event));
+              (q, k, dims, NULL, g, local, after ? 1 : 0, after ? &after : NULL, event));
     if (recorded)
         return clrt_profile_record(rt, k, recorded, err);
     return CNN_OK;
+}
+
+cnn_status clrt_launch(const clrt *rt, cl_kernel k, cl_uint dims,
+                       const size_t *global, const size_t *local,
+                       cl_event *event, cnn_error *err)
+{
+    return launch_on(rt, rt->queue, k, dims, global, local, NULL, event, err);
+}
+
+cnn_status clrt_fork(const clrt *rt, cl_event *ready, cnn_error *err)
+{
+    *ready = NULL;
+    if (rt->profile)
+        return CNN_OK;
+    CLRT_CALL(err, clEnqueueMarkerWithWaitList, (rt->queue, 0, NULL, ready));
+    /* another queue waits on it: the spec asks its queue be flushed */
+    cl_int rc = clFlush(rt->queue);
+    if (rc == CL_SUCCESS)
+        return CNN_OK;
+    clReleaseEvent(*ready);
+    *ready = NULL;
+    return clrt_fail(err, "clFlush", rc);
+}
+
+cnn_status clrt_launch_beside(const clrt *rt, cl_kernel k, cl_uint dims,
+                              const size_t *global, const size_t *local, cl_event after,
+                              cnn_error *err)
+{
+    if (rt->profile)
+        return launch_on(rt, rt->queue, k, dims, global, local, NULL, NULL, err);
+    rt->side->pending = 1;
+    return launch_on(rt, rt->side->queue, k, dims, global, local, after, NULL, err);
+}
+
+cnn_status clrt_join(const clrt *rt, cnn_error *err)
+{
+    if (rt->profile || !rt->side->pending)
+        return CNN_OK;
+    rt->side->pending = 0;
+    cl_event done;
+    CLRT_CALL(err, clEnqueueMarkerWithWaitList, (rt->side->queue, 0, NULL, &done));
+    cl_int rc = clFlush(rt->side->queue);
+    const char *call = "clFlush";
+    if (rc == CL_SUCCESS) {
+        rc = clEnqueueBarrierWithWaitList(rt->queue, 1, &done, NULL);
+        call = "clEnqueueBarrierWithWaitList";
+    }
+    clReleaseEvent(done);
+    return rc == CL_SUCCESS ? CNN_OK : clrt_fail(err, call, rc);
 }

@@ -26,7 +26,8 @@ static cnn_status time_run(const tune_timing *tm, const cl_mem *bufs, double *ms
     cl_event e[2] = {NULL, NULL};
     cl_ulong t0, t1;
     cnn_status st = marker(tm->rt, &e[0], err);
-    if (!st && !(st = tm->enqueue(tm->ctx, bufs, err)) &&
+    /* the end marker after whatever the run put beside the queue */
+    if (!st && !(st = tm->enqueue(tm->ctx, bufs, err)) && !(st = clrt_join(tm->rt, err)) &&
         !(st = marker(tm->rt, &e[1], err))) {
         cl_int rc = clWaitForEvents(1, &e[1]);
         if (rc != CL_SUCCESS)
