@@ -519,28 +519,29 @@ cl_mem conv_transposed_dz(const conv_layer *l)
 
 void conv_dz_written(conv_layer *l) { l->dz_written = 1; }
 
-/* Launches k on the queue, or beside its chain after `after` when beside
- * is set (clrt_fork). */
+/* Launches k on the queue, or beside its chain after `after` where that
+ * is a fork's event (clrt_fork; NULL while profiling, when all is one
+ * queue). */
 static cnn_status launch(const conv_layer *l, cl_kernel k, cl_uint dims, const size_t *global,
-                         const size_t *local, int beside, cl_event after, cnn_error *err)
+                         const size_t *local, cl_event after, cnn_error *err)
 {
-    return beside ? clrt_launch_beside(l->rt, k, dims, global, local, after, err)
-                  : clrt_launch(l->rt, k, dims, global, local, NULL, err);
+    return after ? clrt_launch_beside(l->rt, k, dims, global, local, after, err)
+                 : clrt_launch(l->rt, k, dims, global, local, NULL, err);
 }
 
 /* Launches a conv_gpu.cl GEMM with tiles of `tile` a side over `cols`
  * columns and `rows` rows of its result, `depth` times (its third global
  * dimension), in work-groups of 16 x 16 (gemm_kernel checked them); beside
- * the queue's chain after `after` when beside is set (clrt_fork). */
+ * the queue's chain after `after` where it is not NULL (launch). */
 static cnn_status launch_gemm(const conv_layer *l, cl_kernel kernel, int tile,
-                              int cols, int rows, int depth, int beside, cl_event after,
+                              int cols, int rows, int depth, cl_event after,
                               cnn_error *err)
 {
     size_t t = (size_t)tile;
     size_t global[3] = {((size_t)cols + t - 1) / t * 16,
                         ((size_t)rows + t - 1) / t * 16, (size_t)depth};
     const size_t local[3] = {16, 16, 1};
-    return launch(l, kernel, 3, global, local, beside, after, err);
+    return launch(l, kernel, 3, global, local, after, err);
 }
 
 /* The forward as a GEMM: its arguments after y are the same for every
@@ -555,7 +556,7 @@ static cnn_status forward_gemm(const conv_layer *l, int n, cl_mem in, int h, int
         sizeof l->oc, &l->oc, sizeof l->stride, &l->stride, sizeof l->oh, &l->oh,
         sizeof l->ow, &l->ow, sizeof cols, &cols, sizeof l->relu, &l->relu,
         sizeof has_bias, &has_bias);
-    return st ? st : launch_gemm(l, l->forward, l->tiles.gemm, cols, l->oc, 1, 0, NULL, err);
+    return st ? st : launch_gemm(l, l->forward, l->tiles.gemm, cols, l->oc, 1, NULL, err);
 }
 
 /* The forward of conv.cl, on the weights packed into wf. */
@@ -630,8 +631,7 @@ cnn_status conv_forward(const conv_layer *l, int n, cl_mem x, cl_mem w,
 /* dw and db from dzt by conv.cl's kernels: partial sums per chunk of the
  * batch, then their sum. in (h, wd) is x or its padded copy. */
 static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, int wd,
-                                 cl_mem dw, cl_mem db, int beside, cl_event after,
-                                 cnn_error *err)
+                                 cl_mem dw, cl_mem db, cl_event after, cnn_error *err)
 {
     int ocpad = (int)pad16(l->oc), ckk = l->c * l->k * l->k, ckkp = ckkpad(l);
     int nper = (n + l->splits - 1) / l->splits;
@@ -646,7 +646,7 @@ static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, i
                                   sizeof nper, &nper, sizeof n, &n);
     if (st == CNN_OK && l->stride > 1)
         st = set_stride(l, l->backward_weights, 10, err);
-    if (st || (st = launch(l, l->backward_weights, 3, g_w, conv_local, beside, after, err)))
+    if (st || (st = launch(l, l->backward_weights, 3, g_w, conv_local, after, err)))
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
     size_t g_sum[2] = {(size_t)ckk + 1, (size_t)ocpad / 16};
@@ -654,15 +654,14 @@ static cnn_status weights_direct(const conv_layer *l, int n, cl_mem in, int h, i
                        &l->part, sizeof dw, &dw, sizeof db, &db, sizeof ckk,
                        &ckk, sizeof ckkp, &ckkp, sizeof l->oc, &l->oc,
                        sizeof splits, &splits);
-    return st ? st : launch(l, l->backward_weights_sum, 2, g_sum, conv_local, beside, NULL,
-                            err);
+    return st ? st : launch(l, l->backward_weights_sum, 2, g_sum, conv_local, after, err);
 }
 
 /* dw and db from y and dy by conv_gpu.cl's GEMM over chunks of the
  * output pixels, then the chunks' sum. */
 static cnn_status weights_gemm(const conv_layer *l, int n, cl_mem in, int h, int wd,
-                               cl_mem y, cl_mem dy, cl_mem dw, cl_mem db, int beside,
-                               cl_event after, cnn_error *err)
+                               cl_mem y, cl_mem dy, cl_mem dw, cl_mem db, cl_event after,
+                               cnn_error *err)
 {
     int ckk = l->c * l->k * l->k, cols = n * l->oh * l->ow;
     int chunk = l->tiles.gemm_chunk, chunks = (cols + chunk - 1) / chunk;
@@ -673,14 +672,14 @@ static cnn_status weights_gemm(const conv_layer *l, int n, cl_mem in, int h, int
         sizeof l->oh, &l->oh, sizeof l->ow, &l->ow, sizeof cols, &cols,
         sizeof chunk, &chunk, sizeof l->relu, &l->relu);
     if (st || (st = launch_gemm(l, l->backward_weights, l->tiles.weights_gemm,
-                                ckk + 1, l->oc, chunks, beside, after, err)))
+                                ckk + 1, l->oc, chunks, after, err)))
         return st;
     clrt_profile_flop(l->rt, pass_flop(l, n));
     size_t g_sum[1] = {(size_t)l->oc * (ckk + 1)};
     st = clrt_set_args(l->backward_weights_sum, err, 6, sizeof l->part, &l->part,
                        sizeof dw, &dw, sizeof db, &db, sizeof ckk, &ckk,
                        sizeof l->oc, &l->oc, sizeof chunks, &chunks);
-    return st ? st : launch(l, l->backward_weights_sum, 1, g_sum, NULL, beside, NULL, err);
+    return st ? st : launch(l, l->backward_weights_sum, 1, g_sum, NULL, after, err);
 }
 
 /* dzt's zero row, which the backward-data kernels read for a tap outside
@@ -748,7 +747,7 @@ static cnn_status data_gemm(const conv_layer *l, int n, cl_mem y, cl_mem dy, cl_
         sizeof l->oh, &l->oh, sizeof l->ow, &l->ow, sizeof cols, &cols,
         sizeof l->relu, &l->relu);
     return st ? st : launch_gemm(l, l->backward_data, l->tiles.data_gemm, cols, l->c,
-                                 1, 0, NULL, err);
+                                 1, NULL, err);
 }
 
 /* dz, dy masked by the ReLU, transposed into dzt for the conv.cl kernels
@@ -807,10 +806,8 @@ cnn_status conv_backward(const conv_layer *l, int n, cl_mem x, cl_mem w,
     cl_event ready = NULL;
     if (dx && (st = clrt_fork(l->rt, &ready, err)))
         return st;
-    st = l->tiles.weights_gemm ? weights_gemm(l, n, in, h, wd, y, dy, dw, db, dx != NULL,
-                                              ready, err)
-                               : weights_direct(l, n, in, h, wd, dw, db, dx != NULL, ready,
-                                                err);
+    st = l->tiles.weights_gemm ? weights_gemm(l, n, in, h, wd, y, dy, dw, db, ready, err)
+                               : weights_direct(l, n, in, h, wd, dw, db, ready, err);
     if (ready)
         clReleaseEvent(ready);
     return st || !dx ? st : backward_data(l, n, w, y, dy, dx, err);
